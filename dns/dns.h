@@ -1,0 +1,62 @@
+#ifndef AWF_DNS_DNS_H
+#define AWF_DNS_DNS_H
+
+/* Asynchronous name resolution for one event loop: c-ares driven by libuv poll handles, a hosts
+ * file answered first, a TTL cache (clamped) with short negative caching, and one query in flight
+ * per name however many callers wait for it. Not thread-safe: one awf_dns per loop. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct awf_dns;
+struct awf_dns_req;
+
+#define AWF_DNS_MAX_ADDRS 16
+
+struct awf_dns_config {
+    const char *const *servers; /* "1.1.1.1", "127.0.0.1:5353", "[::1]:53"; NULL/0: resolv.conf */
+    size_t n_servers;
+    const char *hosts_file; /* NULL or "": none */
+    uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
+    uint64_t timeout_ms; /* whole lookup, both families */
+};
+
+/* Addresses in the order to try them (A before AAAA unless the name has only AAAA).
+ * Ports are 0. Borrowed for the callback only. */
+struct awf_dns_addrs {
+    size_t n;
+    struct sockaddr_storage addr[AWF_DNS_MAX_ADDRS];
+};
+
+/* status: 0, AWF_E_DNS_FAIL (NXDOMAIN, no address, server failure) or AWF_E_DNS_TIMEOUT.
+ * addrs is NULL unless status is 0. */
+typedef void (*awf_dns_cb)(void *arg, int status, const struct awf_dns_addrs *addrs);
+
+/* Creates a resolver on loop. Returns 0 and *out, or a negative code. */
+int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf_dns **out);
+
+/* Stops every lookup (their callbacks are not called) and frees the resolver once its handles
+ * have closed; the loop must run for that. */
+void awf_dns_destroy(struct awf_dns *dns);
+
+/* Resolves name (an IP literal is answered as itself). If the answer is at hand (hosts file,
+ * cache, literal) cb runs before this returns and *req is set to NULL; else *req is a handle
+ * for awf_dns_cancel, valid until cb runs. Returns 0, or a negative code (cb not called). */
+int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *arg,
+                    struct awf_dns_req **req);
+
+/* cb will not be called for req. */
+void awf_dns_cancel(struct awf_dns_req *req);
+
+/* Counters for tests and bench. */
+struct awf_dns_stats {
+    uint64_t queries_sent; /* lookups that went to c-ares */
+    uint64_t cache_hits;
+    uint64_t joined;       /* requests that waited on a lookup already in flight */
+    uint64_t hosts_hits;
+};
+void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out);
+
+#endif

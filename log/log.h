@@ -1,0 +1,76 @@
+#ifndef AWF_LOG_LOG_H
+#define AWF_LOG_LOG_H
+
+/* Access logs: Squid logformat strings compiled once, rendered per transaction, written by a
+ * writer thread so an event loop never blocks on disk. Safe to call from several loops. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct awf_logformat;
+struct awf_log;
+
+/* One finished transaction. Every pointer may be NULL and every string may be absent (rendered
+ * as "-"); strings need not outlive awf_log_write(). */
+struct awf_log_record {
+    int64_t start_us; /* transaction start, microseconds since the epoch (%tr measures from it) */
+    int64_t end_us;   /* when it ended: %ts.%03tu, %tl, %tg use this */
+    const struct sockaddr *client; /* %>a %>p */
+    const struct sockaddr *local;  /* %la %lp: the listener address */
+    const struct sockaddr *server; /* %<a %<p: the upstream dialled; NULL: "-" */
+    const char *method;            /* %rm: "GET", "CONNECT", "NONE" */
+    const char *url;               /* %ru as Squid shows it: "http://h/p", "h:443", "error:..." */
+    const char *domain;            /* %>rd */
+    uint8_t http_major, http_minor; /* %rv; 0.0 renders "0.0"... Squid shows 1.1 by default */
+    int status;                     /* %>Hs: status sent to the client; 0 when none */
+    int upstream_status;            /* %<Hs: 0 when none */
+    const char *tag;                /* %Ss: "TCP_TUNNEL", "TCP_DENIED", "NONE_NONE", ... */
+    const char *hier;               /* %Sh: "HIER_DIRECT", "HIER_NONE", "ORIGINAL_DST" */
+    uint64_t bytes_to_client;       /* %<st */
+    uint64_t bytes_from_client;     /* %>st */
+    const char *mime;               /* %mt: reply Content-Type */
+    const char *user;               /* %un %[un */
+    /* %{Name}>h and %{Name}<h: request and reply header lookup; NULL when not known. The
+     * returned value is borrowed until the function is called again. */
+    const char *(*req_header)(void *ctx, const char *name, size_t *len);
+    const char *(*rep_header)(void *ctx, const char *name, size_t *len);
+    void *header_ctx;
+};
+
+/* Compiles a Squid logformat string ("%ts.%03tu %6tr %>a ..."). Built-in names
+ * "firewall_detailed", "audit_jsonl", "squid" are accepted too. Returns 0 and *out, or
+ * AWF_E_LOGFORMAT with err naming the offset and code at fault. awf_version fills
+ * ${AWF_VERSION} in audit_jsonl. */
+int awf_logformat_compile(const char *fmt, const char *awf_version, struct awf_logformat **out,
+                          char *err, size_t errlen);
+void awf_logformat_free(struct awf_logformat *f);
+
+/* Renders one line (with its '\n') into buf; returns the length it needed (like snprintf: if it
+ * is >= cap the line was cut). strip_query renders a URL's query as "?". */
+size_t awf_logformat_render(const struct awf_logformat *f, const struct awf_log_record *r,
+                            bool strip_query, char *buf, size_t cap);
+
+struct awf_log_output_spec {
+    const char *format; /* built-in name or logformat string */
+    const char *path;   /* "-" is stdout */
+};
+
+/* Opens every output (files appended to, created 0640) and starts the writer thread. */
+int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_query,
+                   const char *awf_version, struct awf_log **out, char *err, size_t errlen);
+
+/* Renders r for every output and queues the lines; never blocks on I/O. Thread-safe. */
+void awf_log_write(struct awf_log *log, const struct awf_log_record *r);
+
+/* Reopens files (logrotate, SIGUSR1). Thread-safe, asynchronous. */
+void awf_log_reopen(struct awf_log *log);
+
+/* Writes out everything queued, stops the writer, closes files and frees. */
+void awf_log_destroy(struct awf_log *log);
+
+/* Lines dropped because the queue was over its cap (should stay 0). */
+uint64_t awf_log_dropped(const struct awf_log *log);
+
+#endif
