@@ -1,6 +1,60 @@
+/* awf-proxy: the command line. Subcommands share the policy options (options.c). */
+#include <getopt.h>
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "cli/options.h"
+
+static void usage(FILE *out)
 {
-    puts("awf-proxy " AWF_VERSION_STRING);
-    return 0;
+    fprintf(out,
+            "Usage: awf-proxy [run] [OPTIONS]            run the proxy\n"
+            "       awf-proxy check [OPTIONS]            validate and print the normalized policy\n"
+            "       awf-proxy explain [OPTIONS] TARGET   say whether TARGET is allowed, and why\n"
+            "       awf-proxy --help | --version\n"
+            "\n"
+            "awf-proxy is an HTTP/HTTPS egress proxy that lets out only what its policy allows\n"
+            "and logs every decision in Squid's formats.\n"
+            "\n"
+            "TARGET (explain): http://host[:port]/path   a plain HTTP request (port 80)\n"
+            "                  https://host[:port]/path  a TLS request (port 443)\n"
+            "                  host:port                 a CONNECT tunnel\n"
+            "\n"
+            "%s"
+            "\n"
+            "Signals (run): SIGTERM/SIGINT stop accepting, flush logs and exit; SIGHUP reloads\n"
+            "the policy (a bad one is refused and the old one kept); SIGUSR1 reopens log files.\n"
+            "\n"
+            "Exit codes:\n"
+            "  0  success; explain: allowed\n"
+            "  1  explain: denied; run: the proxy could not start (address in use, ...)\n"
+            "  2  invalid policy, options or usage\n",
+            cli_policy_help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2) {
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 ||
+            strcmp(cmd, "version") == 0) {
+            printf("awf-proxy %s\n", AWF_VERSION_STRING);
+            return 0;
+        }
+        if (strcmp(cmd, "run") == 0)
+            return cli_cmd_run(argc - 1, argv + 1);
+        if (strcmp(cmd, "check") == 0)
+            return cli_cmd_check(argc - 1, argv + 1);
+        if (strcmp(cmd, "explain") == 0)
+            return cli_cmd_explain(argc - 1, argv + 1);
+        if (cmd[0] != '-') {
+            fprintf(stderr, "awf-proxy: unknown command \"%s\" (see awf-proxy --help)\n", cmd);
+            return 2;
+        }
+    }
+    return cli_cmd_run(argc, argv);
 }

@@ -1,0 +1,226 @@
+#include "cli/options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+/* Flags that map one-to-one onto a policy key: the policy module parses every value, so a flag
+ * and the same setting in a file can never disagree on syntax. */
+static const struct {
+    const char *flag;
+    const char *key;
+} set_flags[] = {
+    {"allow-ports", "ports"},
+    {"dns-servers", "dns.servers"},
+    {"listen", "listen"},
+    {"hosts-file", "dns.hosts_file"},
+    {"allow-ranges", "addresses.allow"},
+    {"access-log", "logs"},
+    {"connect-timeout", "timeouts.connect"},
+    {"read-timeout", "timeouts.read_idle"},
+    {"request-timeout", "timeouts.request_headers"},
+    {"client-idle-timeout", "timeouts.client_idle"},
+    {"upstream-idle-timeout", "timeouts.upstream_idle"},
+    {"lifetime", "timeouts.lifetime"},
+    {"client-hello-timeout", "timeouts.client_hello"},
+    {"dns-timeout", "timeouts.dns"},
+    {"shutdown-drain", "timeouts.shutdown_drain"},
+    {"max-connections", "limits.max_connections"},
+    {"max-tunnels", "limits.max_tunnels"},
+    {"threads", "threads"},
+};
+#define N_SET_FLAGS (sizeof(set_flags) / sizeof(set_flags[0]))
+
+enum {
+    OPT_ALLOW = CLI_POLICY_OPT_BASE,
+    OPT_ALLOW_FILE,
+    OPT_BLOCK,
+    OPT_BLOCK_FILE,
+    OPT_SETKV,
+    OPT_SET_FIRST, /* OPT_SET_FIRST + i is set_flags[i] */
+};
+
+const struct option cli_policy_longopts[] = {
+    {"policy", required_argument, NULL, 'p'},
+    {"allow-domains", required_argument, NULL, OPT_ALLOW},
+    {"allow-domains-file", required_argument, NULL, OPT_ALLOW_FILE},
+    {"block-domains", required_argument, NULL, OPT_BLOCK},
+    {"block-domains-file", required_argument, NULL, OPT_BLOCK_FILE},
+    {"set", required_argument, NULL, OPT_SETKV},
+    {"allow-ports", required_argument, NULL, OPT_SET_FIRST + 0},
+    {"dns-servers", required_argument, NULL, OPT_SET_FIRST + 1},
+    {"listen", required_argument, NULL, OPT_SET_FIRST + 2},
+    {"hosts-file", required_argument, NULL, OPT_SET_FIRST + 3},
+    {"allow-ranges", required_argument, NULL, OPT_SET_FIRST + 4},
+    {"access-log", required_argument, NULL, OPT_SET_FIRST + 5},
+    {"connect-timeout", required_argument, NULL, OPT_SET_FIRST + 6},
+    {"read-timeout", required_argument, NULL, OPT_SET_FIRST + 7},
+    {"request-timeout", required_argument, NULL, OPT_SET_FIRST + 8},
+    {"client-idle-timeout", required_argument, NULL, OPT_SET_FIRST + 9},
+    {"upstream-idle-timeout", required_argument, NULL, OPT_SET_FIRST + 10},
+    {"lifetime", required_argument, NULL, OPT_SET_FIRST + 11},
+    {"client-hello-timeout", required_argument, NULL, OPT_SET_FIRST + 12},
+    {"dns-timeout", required_argument, NULL, OPT_SET_FIRST + 13},
+    {"shutdown-drain", required_argument, NULL, OPT_SET_FIRST + 14},
+    {"max-connections", required_argument, NULL, OPT_SET_FIRST + 15},
+    {"max-tunnels", required_argument, NULL, OPT_SET_FIRST + 16},
+    {"threads", required_argument, NULL, OPT_SET_FIRST + 17},
+    {NULL, 0, NULL, 0},
+};
+
+const char cli_policy_help[] =
+    "Policy options (merged into one policy; flags override the file):\n"
+    "  -p, --policy FILE             YAML policy, version 1 (see README). Without it and\n"
+    "                                without any --allow/--block flag, the embedded default\n"
+    "                                policy is used (GitHub's domains on 127.0.0.1:3128)\n"
+    "      --allow-domains LIST      allow entries, comma separated (AWF's form)\n"
+    "      --allow-domains-file FILE one entry a line or comma separated, # comments\n"
+    "      --block-domains LIST      block entries (win over allow entries)\n"
+    "      --block-domains-file FILE\n"
+    "      --allow-ports LIST        extra destination ports: 8080,9000-9100\n"
+    "      --dns-servers LIST        127.0.0.1:5353,[::1]:53 (default: resolv.conf)\n"
+    "      --hosts-file FILE         answered before DNS (default /etc/hosts; \"\" for none)\n"
+    "      --allow-ranges CIDRS      addresses allowed past the private-range check\n"
+    "      --listen ADDR:PORT        repeatable; [::]:3128 for IPv6; port 0 picks one\n"
+    "      --access-log [FORMAT:]PATH  repeatable; PATH - is stdout; FORMAT is\n"
+    "                                firewall_detailed (default), audit_jsonl, squid,\n"
+    "                                or logformat=<Squid %codes>\n"
+    "      --connect-timeout D  --read-timeout D  --request-timeout D\n"
+    "      --client-idle-timeout D  --upstream-idle-timeout D  --lifetime D\n"
+    "      --client-hello-timeout D  --dns-timeout D  --shutdown-drain D\n"
+    "                                durations such as 500ms, 30s, 2m, 8h\n"
+    "      --max-connections N  --max-tunnels N  --threads N\n"
+    "      --set KEY=VALUE           any policy setting by its YAML key, e.g.\n"
+    "                                --set logs.strip_query=false\n";
+
+static int push(struct cli_policy_opts *o, struct cli_item it)
+{
+    if (o->n_items == o->cap_items) {
+        size_t cap = o->cap_items ? o->cap_items * 2 : 16;
+        struct cli_item *n = realloc(o->items, cap * sizeof(*n));
+        if (n == NULL) {
+            fprintf(stderr, "awf-proxy: out of memory\n");
+            return -1;
+        }
+        o->items = n;
+        o->cap_items = cap;
+    }
+    o->items[o->n_items++] = it;
+    return 1;
+}
+
+int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'p':
+        if (o->policy_file != NULL) {
+            fprintf(stderr, "awf-proxy: --policy: given twice\n");
+            return -1;
+        }
+        o->policy_file = arg;
+        return 1;
+    case OPT_ALLOW:
+    case OPT_BLOCK:
+        o->have_lists = true;
+        return push(
+            o, (struct cli_item){.kind = CLI_ITEM_LIST,
+                                 .block = c == OPT_BLOCK,
+                                 .flag = c == OPT_BLOCK ? "--block-domains" : "--allow-domains",
+                                 .value = arg});
+    case OPT_ALLOW_FILE:
+    case OPT_BLOCK_FILE:
+        o->have_lists = true;
+        return push(o, (struct cli_item){.kind = CLI_ITEM_LIST_FILE,
+                                         .block = c == OPT_BLOCK_FILE,
+                                         .flag = c == OPT_BLOCK_FILE ? "--block-domains-file"
+                                                                     : "--allow-domains-file",
+                                         .value = arg});
+    case OPT_SETKV: {
+        const char *eq = strchr(arg, '=');
+        if (eq == NULL || eq == arg) {
+            fprintf(stderr, "awf-proxy: --set: expected KEY=VALUE, got \"%s\"\n", arg);
+            return -1;
+        }
+        char *copy = strdup(arg); /* owned by the item; freed in cli_policy_opts_free */
+        if (copy == NULL)
+            return -1;
+        copy[eq - arg] = '\0';
+        return push(o, (struct cli_item){.kind = CLI_ITEM_SET,
+                                         .flag = "--set",
+                                         .key = copy,
+                                         .value = copy + (eq - arg) + 1,
+                                         .owned = copy});
+    }
+    default:
+        if (c >= OPT_SET_FIRST && c < OPT_SET_FIRST + (int)N_SET_FLAGS) {
+            size_t i = (size_t)(c - OPT_SET_FIRST);
+            return push(o, (struct cli_item){.kind = CLI_ITEM_SET,
+                                             .flag = set_flags[i].flag,
+                                             .key = set_flags[i].key,
+                                             .value = arg});
+        }
+        return 0;
+    }
+}
+
+struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
+{
+    char err[AWF_POLICY_ERRLEN] = "";
+    struct awf_policy *p = NULL;
+    struct awf_policy_builder *b = awf_policy_builder_create();
+    if (b == NULL) {
+        fprintf(stderr, "awf-proxy: out of memory\n");
+        return NULL;
+    }
+    int rc = 0;
+    if (o->policy_file != NULL)
+        rc = awf_policy_load_file(b, o->policy_file, err, sizeof(err));
+    else if (!o->have_lists)
+        rc = awf_policy_load_default(b, err, sizeof(err));
+    for (size_t i = 0; rc == 0 && i < o->n_items; i++) {
+        const struct cli_item *it = &o->items[i];
+        char flag[64];
+        switch (it->kind) {
+        case CLI_ITEM_LIST:
+            rc = awf_policy_add_list(b, it->block, it->value, it->flag, err, sizeof(err));
+            break;
+        case CLI_ITEM_LIST_FILE:
+            rc = awf_policy_add_list_file(b, it->block, it->value, err, sizeof(err));
+            break;
+        case CLI_ITEM_SET:
+            if (it->owned == NULL)
+                snprintf(flag, sizeof(flag), "--%s", it->flag);
+            else
+                snprintf(flag, sizeof(flag), "--set %s", it->key);
+            rc = awf_policy_set(b, it->key, it->value, flag, err, sizeof(err));
+            break;
+        }
+    }
+    if (rc == 0)
+        p = awf_policy_build(b, err, sizeof(err));
+    if (p == NULL)
+        fprintf(stderr, "awf-proxy: %s\n", err[0] ? err : awf_strerror(rc));
+    awf_policy_builder_destroy(b);
+    return p;
+}
+
+void cli_policy_opts_free(struct cli_policy_opts *o)
+{
+    for (size_t i = 0; i < o->n_items; i++)
+        free(o->items[i].owned);
+    free(o->items);
+    o->items = NULL;
+    o->n_items = o->cap_items = 0;
+}
+
+void cli_longopts_merge(struct option *out, size_t cap, const struct option *extra)
+{
+    size_t n = 0;
+    for (const struct option *s = cli_policy_longopts; s->name && n + 1 < cap; s++)
+        out[n++] = *s;
+    for (const struct option *s = extra; s->name && n + 1 < cap; s++)
+        out[n++] = *s;
+    out[n] = (struct option){NULL, 0, NULL, 0};
+}

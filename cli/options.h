@@ -1,0 +1,59 @@
+#ifndef AWF_CLI_OPTIONS_H
+#define AWF_CLI_OPTIONS_H
+
+/* The policy options every subcommand shares. They are recorded in order, not applied at once, so
+ * that a reload (SIGHUP) can rebuild the policy from the same file and flags. */
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "policy/policy.h"
+
+enum cli_item_kind {
+    CLI_ITEM_LIST,      /* --allow-domains / --block-domains */
+    CLI_ITEM_LIST_FILE, /* --allow-domains-file / --block-domains-file */
+    CLI_ITEM_SET,       /* any flag that maps onto a policy key */
+};
+
+struct cli_item {
+    enum cli_item_kind kind;
+    bool block;
+    const char *flag;  /* "--allow-domains", for messages; static */
+    const char *key;   /* policy key for CLI_ITEM_SET; static or argv-owned */
+    const char *value; /* argv-owned, or heap-owned when owned is set */
+    char *owned;       /* --set KEY=VALUE: the copy key and value point into */
+};
+
+struct cli_policy_opts {
+    const char *policy_file; /* argv-owned */
+    struct cli_item *items;  /* owned */
+    size_t n_items, cap_items;
+    bool have_lists; /* any allow/block flag: the embedded default is then not used */
+};
+
+/* The long options of the shared set, terminated; subcommands append their own. */
+extern const struct option cli_policy_longopts[];
+#define CLI_POLICY_OPT_BASE 1000
+
+/* Handles one getopt_long result if it is a policy option. Returns 1 if handled, 0 if not a
+ * policy option, -1 on error (message printed). */
+int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg);
+
+/* Builds a policy from the recorded options; on error prints "awf-proxy: WHERE: reason" to
+ * stderr and returns NULL. */
+struct awf_policy *cli_policy_build(const struct cli_policy_opts *o);
+
+void cli_policy_opts_free(struct cli_policy_opts *o);
+
+/* Copies cli_policy_longopts followed by extra (terminated) into out (cap entries). */
+void cli_longopts_merge(struct option *out, size_t cap, const struct option *extra);
+
+/* The text shared by every subcommand's --help. */
+extern const char cli_policy_help[];
+
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_check(int argc, char **argv);
+int cli_cmd_explain(int argc, char **argv);
+
+#endif

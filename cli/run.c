@@ -1,0 +1,193 @@
+/* `run`: the proxy on one event loop, with the process's signal plumbing. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <uv.h>
+
+#include "cli/options.h"
+#include "common/error.h"
+#include "log/log.h"
+#include "proxy/proxy.h"
+
+struct runner {
+    uv_loop_t loop;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+    struct cli_policy_opts *opts;
+    struct awf_policy *policy; /* the current one; the proxy holds its own references */
+    struct awf_proxy *proxy;
+    struct awf_log *log;
+    bool stopping;
+};
+
+static void close_signals(struct runner *r)
+{
+    uv_close((uv_handle_t *)&r->sig_term, NULL);
+    uv_close((uv_handle_t *)&r->sig_int, NULL);
+    uv_close((uv_handle_t *)&r->sig_hup, NULL);
+    uv_close((uv_handle_t *)&r->sig_usr1, NULL);
+}
+
+static void on_proxy_done(void *arg)
+{
+    struct runner *r = arg;
+    r->proxy = NULL;
+    close_signals(r);
+}
+
+static void on_stop(uv_signal_t *h, int signum)
+{
+    struct runner *r = h->data;
+    (void)signum;
+    if (r->stopping)
+        return;
+    r->stopping = true;
+    awf_proxy_shutdown(r->proxy, awf_policy_settings(r->policy)->timeouts.shutdown_drain_ms,
+                       on_proxy_done, r);
+}
+
+/* A reload rebuilds from the same file and flags. Listen addresses, log outputs and DNS servers
+ * stay as they were at start: changing them needs a restart (README says so). */
+static void on_reload(uv_signal_t *h, int signum)
+{
+    struct runner *r = h->data;
+    (void)signum;
+    if (r->stopping)
+        return;
+    struct awf_policy *p = cli_policy_build(r->opts);
+    if (p == NULL) {
+        fprintf(stderr, "awf-proxy: reload refused; the running policy is kept\n");
+        return;
+    }
+    awf_proxy_set_policy(r->proxy, p);
+    awf_policy_unref(r->policy);
+    r->policy = p;
+    fprintf(stderr, "awf-proxy: policy reloaded\n");
+}
+
+static void on_reopen(uv_signal_t *h, int signum)
+{
+    struct runner *r = h->data;
+    (void)signum;
+    awf_log_reopen(r->log);
+}
+
+static int start_signal(struct runner *r, uv_signal_t *h, uv_signal_cb cb, int signum)
+{
+    uv_signal_init(&r->loop, h);
+    h->data = r;
+    return uv_signal_start(h, cb, signum);
+}
+
+/* Thousands of tunnels need two descriptors each: take the hard limit the system grants. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void print_bound(const struct awf_proxy *px)
+{
+    struct sockaddr_storage ss[32];
+    size_t n = awf_proxy_bound(px, ss, 32);
+    for (size_t i = 0; i < n; i++) {
+        char host[INET6_ADDRSTRLEN] = "?";
+        unsigned port = 0;
+        if (ss[i].ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss[i];
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+            fprintf(stderr, "awf-proxy: listening on %s:%u\n", host, port);
+        } else {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss[i];
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+            fprintf(stderr, "awf-proxy: listening on [%s]:%u\n", host, port);
+        }
+    }
+}
+
+static int open_logs(struct runner *r)
+{
+    const struct awf_settings *s = awf_policy_settings(r->policy);
+    struct awf_log_output_spec specs[16];
+    size_t n = s->n_logs < 16 ? s->n_logs : 16;
+    for (size_t i = 0; i < n; i++)
+        specs[i] = (struct awf_log_output_spec){s->logs[i].format, s->logs[i].path};
+    char err[256] = "";
+    if (awf_log_create(specs, n, s->strip_query, s->awf_version, &r->log, err, sizeof(err)) != 0) {
+        fprintf(stderr, "awf-proxy: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_cmd_run(int argc, char **argv)
+{
+    static const struct option extra[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    struct option longopts[64];
+    cli_longopts_merge(longopts, 64, extra);
+    struct cli_policy_opts o = {0};
+    struct runner r = {.opts = &o};
+    int c, rc = 2;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            printf("Usage: awf-proxy [run] [OPTIONS]\n\n%s", cli_policy_help);
+            rc = 0;
+            goto out;
+        }
+        if (cli_policy_opt(&o, c, optarg) <= 0)
+            goto out;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "awf-proxy: unexpected argument \"%s\" (see awf-proxy --help)\n",
+                argv[optind]);
+        goto out;
+    }
+    r.policy = cli_policy_build(&o);
+    if (r.policy == NULL)
+        goto out;
+    if (open_logs(&r) != 0)
+        goto out_policy;
+
+    /* A peer that vanishes mid-write must be an error return, not the end of the process. */
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    uv_loop_init(&r.loop);
+    char err[AWF_POLICY_ERRLEN] = "";
+    rc = 1;
+    if (awf_proxy_create(&r.loop, r.policy, r.log, &r.proxy, err, sizeof(err)) != 0 ||
+        awf_proxy_listen(r.proxy, err, sizeof(err)) != 0) {
+        fprintf(stderr, "awf-proxy: %s\n", err);
+        if (r.proxy != NULL)
+            awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
+        uv_run(&r.loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
+    if (start_signal(&r, &r.sig_term, on_stop, SIGTERM) != 0 ||
+        start_signal(&r, &r.sig_int, on_stop, SIGINT) != 0 ||
+        start_signal(&r, &r.sig_hup, on_reload, SIGHUP) != 0 ||
+        start_signal(&r, &r.sig_usr1, on_reopen, SIGUSR1) != 0) {
+        fprintf(stderr, "awf-proxy: cannot install signal handlers\n");
+        goto out_loop;
+    }
+    print_bound(r.proxy);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    rc = 0;
+out_loop:
+    uv_loop_close(&r.loop);
+    awf_log_destroy(r.log);
+out_policy:
+    awf_policy_unref(r.policy);
+out:
+    cli_policy_opts_free(&o);
+    return rc;
+}
