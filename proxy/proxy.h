@@ -22,6 +22,10 @@ int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log 
  * with err naming the address (nothing is left listening then). */
 int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen);
 
+/* The addresses actually bound (port 0 in the settings becomes the kernel's choice), for the
+ * readiness line "awf-proxy: listening on ADDR:PORT" the command line prints. Returns how many. */
+size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out, size_t max);
+
 /* New connections use policy from now on (takes its own reference); connections in flight keep
  * the one they started with. Listen addresses and DNS servers do not change on reload. */
 void awf_proxy_set_policy(struct awf_proxy *px, struct awf_policy *policy);
