@@ -20,7 +20,8 @@ struct awf_dns_config {
     size_t n_servers;
     const char *hosts_file; /* NULL or "": none */
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
-    uint64_t timeout_ms; /* whole lookup, both families */
+    uint64_t timeout_ms;      /* whole lookup, both families; 0: 5000 */
+    size_t max_cache_entries; /* 0: 10000; the oldest entry goes first past it */
 };
 
 /* Addresses in the order to try them (A before AAAA unless the name has only AAAA).
@@ -43,7 +44,9 @@ void awf_dns_destroy(struct awf_dns *dns);
 
 /* Resolves name (an IP literal is answered as itself). If the answer is at hand (hosts file,
  * cache, literal) cb runs before this returns and *req is set to NULL; else *req is a handle
- * for awf_dns_cancel, valid until cb runs. Returns 0, or a negative code (cb not called). */
+ * for awf_dns_cancel, valid until cb runs. Returns 0, or a negative code (cb not called).
+ * *req is written before cb runs and never after, so cb may free what holds it. A malformed name
+ * gets AWF_E_DNS_FAIL through cb. cb may resolve, cancel other requests or destroy dns. */
 int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *arg,
                     struct awf_dns_req **req);
 
@@ -54,7 +57,7 @@ void awf_dns_cancel(struct awf_dns_req *req);
 struct awf_dns_stats {
     uint64_t queries_sent; /* lookups that went to c-ares */
     uint64_t cache_hits;
-    uint64_t joined;       /* requests that waited on a lookup already in flight */
+    uint64_t joined; /* requests that waited on a lookup already in flight */
     uint64_t hosts_hits;
 };
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out);

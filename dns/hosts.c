@@ -1,0 +1,217 @@
+#include "dns/hosts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "dns/list.h"
+#include "dns/name.h"
+
+#define HOSTS_MAX_BYTES (64u << 20)
+
+struct host_entry {
+    struct awf_dns_node node; /* key = name */
+    size_t n4, n6;
+    union awf_dns_sa v4[AWF_DNS_MAX_ADDRS];
+    union awf_dns_sa v6[AWF_DNS_MAX_ADDRS];
+    char name[];
+};
+
+int awf_dns_hosts_init(struct awf_dns_hosts *h)
+{
+    return awf_dns_table_init(&h->names, 64);
+}
+
+static bool same_addr(const union awf_dns_sa *a, const union awf_dns_sa *b)
+{
+    if (a->sa.sa_family == AF_INET)
+        return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+    return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr)) == 0 &&
+           a->in6.sin6_scope_id == b->in6.sin6_scope_id;
+}
+
+static int add_name(struct awf_dns_hosts *h, const char *name, size_t len,
+                    const union awf_dns_sa *addr)
+{
+    char raw[AWF_DNS_NAME_MAX + 2], key[AWF_DNS_NAME_MAX + 1];
+    if (len > AWF_DNS_NAME_MAX + 1)
+        return 0; /* not a name anyone can ask for: skip, as glibc would never match it */
+    memcpy(raw, name, len);
+    raw[len] = '\0';
+    if (awf_dns_name_normalize(raw, key) < 0)
+        return 0;
+
+    struct host_entry *e = NULL;
+    struct awf_dns_node *n = awf_dns_table_find(&h->names, key);
+    if (n) {
+        e = AWF_DNS_CONTAINER_OF(n, struct host_entry, node);
+    } else {
+        size_t klen = strlen(key);
+        e = calloc(1, sizeof(*e) + klen + 1); /* owned by the table until hosts_free */
+        if (!e)
+            return -ENOMEM;
+        memcpy(e->name, key, klen + 1);
+        e->node.key = e->name;
+        awf_dns_table_insert(&h->names, &e->node);
+    }
+    union awf_dns_sa *list = addr->sa.sa_family == AF_INET ? e->v4 : e->v6;
+    size_t *cnt = addr->sa.sa_family == AF_INET ? &e->n4 : &e->n6;
+    for (size_t i = 0; i < *cnt; i++)
+        if (same_addr(&list[i], addr))
+            return 0;
+    if (*cnt < AWF_DNS_MAX_ADDRS)
+        list[(*cnt)++] = *addr;
+    return 0;
+}
+
+/* "fe80::1%eth0": the scope goes to sin6_scope_id; an unknown interface skips the line. */
+static bool parse_addr(const char *tok, size_t len, union awf_dns_sa *out)
+{
+    char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    if (len >= sizeof(buf))
+        return false;
+    memcpy(buf, tok, len);
+    buf[len] = '\0';
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        awf_dns_sa_v4(out, &a4);
+        return true;
+    }
+    uint32_t scope = 0;
+    char *pct = strchr(buf, '%');
+    if (pct) {
+        *pct = '\0';
+        scope = if_nametoindex(pct + 1);
+        if (scope == 0)
+            return false;
+    }
+    if (inet_pton(AF_INET6, buf, &a6) != 1)
+        return false;
+    awf_dns_sa_v6(out, &a6, scope);
+    return true;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+int awf_dns_hosts_parse(struct awf_dns_hosts *h, const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *hash = memchr(p, '#', (size_t)(eol - p));
+        const char *lend = hash ? hash : eol;
+
+        union awf_dns_sa addr;
+        bool have_addr = false, bad = false;
+        const char *q = p;
+        while (q < lend && !bad) {
+            while (q < lend && is_space(*q))
+                q++;
+            const char *tok = q;
+            while (q < lend && !is_space(*q))
+                q++;
+            if (q == tok)
+                break;
+            if (!have_addr) {
+                have_addr = parse_addr(tok, (size_t)(q - tok), &addr);
+                bad = !have_addr;
+            } else {
+                int rc = add_name(h, tok, (size_t)(q - tok), &addr);
+                if (rc < 0)
+                    return rc;
+            }
+        }
+        p = eol + 1;
+    }
+    return 0;
+}
+
+int awf_dns_hosts_load(struct awf_dns_hosts *h, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) < 0)
+        err = -errno;
+    else if (S_ISDIR(st.st_mode))
+        err = -EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        err = -EINVAL;
+    else if ((uintmax_t)st.st_size > HOSTS_MAX_BYTES)
+        err = -EFBIG;
+    if (err < 0) {
+        close(fd);
+        return err;
+    }
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
+        if (len == cap) {
+            /* the file grew between fstat and read: parse what fits the bound */
+            break;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err = -errno;
+            free(buf);
+            close(fd);
+            return err;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    int rc = awf_dns_hosts_parse(h, buf, len);
+    free(buf);
+    return rc;
+}
+
+int awf_dns_hosts_find(const struct awf_dns_hosts *h, const char *key, struct awf_dns_addrs *out)
+{
+    struct awf_dns_node *n = awf_dns_table_find(&h->names, key);
+    if (!n)
+        return AWF_E_DNS_FAIL;
+    const struct host_entry *e = AWF_DNS_CONTAINER_OF(n, struct host_entry, node);
+    out->n = 0;
+    for (size_t i = 0; i < e->n4 && out->n < AWF_DNS_MAX_ADDRS; i++)
+        awf_dns_sa_store(&e->v4[i], &out->addr[out->n++]);
+    for (size_t i = 0; i < e->n6 && out->n < AWF_DNS_MAX_ADDRS; i++)
+        awf_dns_sa_store(&e->v6[i], &out->addr[out->n++]);
+    return 0;
+}
+
+void awf_dns_hosts_free(struct awf_dns_hosts *h)
+{
+    if (!h->names.buckets)
+        return;
+    for (size_t i = 0; i <= h->names.mask; i++) {
+        struct awf_dns_node *n = h->names.buckets[i];
+        while (n) {
+            struct awf_dns_node *next = n->next;
+            free(AWF_DNS_CONTAINER_OF(n, struct host_entry, node));
+            n = next;
+        }
+    }
+    awf_dns_table_free(&h->names);
+}

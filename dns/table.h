@@ -1,0 +1,37 @@
+#ifndef AWF_DNS_TABLE_H
+#define AWF_DNS_TABLE_H
+
+/* A chained hash table keyed by NUL-terminated names, intrusive (the caller embeds a node in its
+ * own struct and owns it), private to dns/. Used by the cache, the hosts table and the table of
+ * lookups in flight. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct awf_dns_node {
+    struct awf_dns_node *next;
+    const char *key; /* borrowed: points into the struct that embeds the node */
+    uint32_t hash;
+};
+
+struct awf_dns_table {
+    struct awf_dns_node **buckets;
+    size_t mask; /* buckets - 1, a power of two minus one */
+    size_t n;
+};
+
+uint32_t awf_dns_table_hash(const char *key);
+
+/* Returns 0 or -ENOMEM. */
+int awf_dns_table_init(struct awf_dns_table *t, size_t expected);
+/* Frees the buckets only; the nodes belong to the caller. */
+void awf_dns_table_free(struct awf_dns_table *t);
+
+struct awf_dns_node *awf_dns_table_find(const struct awf_dns_table *t, const char *key);
+
+/* node->key must be set; hash is computed here. The table grows when it fills; if growing fails
+ * the node is still inserted (longer chains, never a failure). */
+void awf_dns_table_insert(struct awf_dns_table *t, struct awf_dns_node *node);
+void awf_dns_table_remove(struct awf_dns_table *t, struct awf_dns_node *node);
+
+#endif

@@ -1,0 +1,105 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "dns/hosts.h"
+
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    if (ss->ss_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)len);
+    return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)len);
+}
+
+static void assert_addrs(const struct awf_dns_addrs *a, const char *const *want, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN];
+    assert_int_equal(a->n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(addr_str(&a->addr[i], buf, sizeof(buf)), want[i]);
+}
+
+static void test_hosts_names_aliases_comments(void **state)
+{
+    (void)state;
+    struct awf_dns_hosts h;
+    assert_int_equal(awf_dns_hosts_init(&h), 0);
+    const char *text = "# AWF topology\n"
+                       "172.30.0.10\tsquid-proxy awf-squid # the proxy\n"
+                       "  ::1 localhost ip6-localhost\n"
+                       "127.0.0.1 localhost\r\n"
+                       "not-an-ip bogus.test\n"
+                       "10.0.0.1 Mixed.Case.Test.\n"
+                       "10.0.0.2"; /* no name, no newline */
+    assert_int_equal(awf_dns_hosts_parse(&h, text, strlen(text)), 0);
+
+    struct awf_dns_addrs a;
+    assert_int_equal(awf_dns_hosts_find(&h, "squid-proxy", &a), 0);
+    assert_addrs(&a, (const char *[]){"172.30.0.10"}, 1);
+    assert_int_equal(awf_dns_hosts_find(&h, "awf-squid", &a), 0);
+    assert_addrs(&a, (const char *[]){"172.30.0.10"}, 1);
+    /* Both families, IPv4 first whatever the file order. */
+    assert_int_equal(awf_dns_hosts_find(&h, "localhost", &a), 0);
+    assert_addrs(&a, (const char *[]){"127.0.0.1", "::1"}, 2);
+    assert_int_equal(awf_dns_hosts_find(&h, "mixed.case.test", &a), 0);
+    assert_int_equal(awf_dns_hosts_find(&h, "bogus.test", &a), AWF_E_DNS_FAIL);
+    assert_int_equal(awf_dns_hosts_find(&h, "the", &a), AWF_E_DNS_FAIL);
+    assert_int_equal(awf_dns_hosts_find(&h, "proxy", &a), AWF_E_DNS_FAIL);
+    awf_dns_hosts_free(&h);
+}
+
+static void test_hosts_repeated_address_kept_once(void **state)
+{
+    (void)state;
+    struct awf_dns_hosts h;
+    assert_int_equal(awf_dns_hosts_init(&h), 0);
+    const char *text = "192.0.2.1 a.test\n192.0.2.1 a.test\n192.0.2.2 a.test\n";
+    assert_int_equal(awf_dns_hosts_parse(&h, text, strlen(text)), 0);
+    struct awf_dns_addrs a;
+    assert_int_equal(awf_dns_hosts_find(&h, "a.test", &a), 0);
+    assert_addrs(&a, (const char *[]){"192.0.2.1", "192.0.2.2"}, 2);
+    awf_dns_hosts_free(&h);
+}
+
+static void test_hosts_load_file_missing_and_directory(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/awf-hosts-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/hosts", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("198.51.100.7 file.test\n", f);
+    fclose(f);
+
+    struct awf_dns_hosts h;
+    struct awf_dns_addrs a;
+    assert_int_equal(awf_dns_hosts_init(&h), 0);
+    assert_int_equal(awf_dns_hosts_load(&h, path), 0);
+    assert_int_equal(awf_dns_hosts_find(&h, "file.test", &a), 0);
+    assert_int_equal(awf_dns_hosts_load(&h, "/nonexistent/awf/hosts"), 0);
+    assert_int_equal(awf_dns_hosts_load(&h, dir), -EISDIR);
+    awf_dns_hosts_free(&h);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hosts_names_aliases_comments),
+        cmocka_unit_test(test_hosts_repeated_address_kept_once),
+        cmocka_unit_test(test_hosts_load_file_missing_and_directory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
