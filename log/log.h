@@ -13,16 +13,17 @@ struct awf_logformat;
 struct awf_log;
 
 /* One finished transaction. Every pointer may be NULL and every string may be absent (rendered
- * as "-"); strings need not outlive awf_log_write(). */
+ * as "-"); strings need not outlive awf_log_write(). method NULL or "NONE" means no request was
+ * read: %{Host}>h then renders "-:0", as Squid logs it (log/README.md). */
 struct awf_log_record {
     int64_t start_us; /* transaction start, microseconds since the epoch (%tr measures from it) */
     int64_t end_us;   /* when it ended: %ts.%03tu, %tl, %tg use this */
-    const struct sockaddr *client; /* %>a %>p */
-    const struct sockaddr *local;  /* %la %lp: the listener address */
-    const struct sockaddr *server; /* %<a %<p: the upstream dialled; NULL: "-" */
-    const char *method;            /* %rm: "GET", "CONNECT", "NONE" */
-    const char *url;               /* %ru as Squid shows it: "http://h/p", "h:443", "error:..." */
-    const char *domain;            /* %>rd */
+    const struct sockaddr *client;  /* %>a %>p */
+    const struct sockaddr *local;   /* %la %lp: the listener address */
+    const struct sockaddr *server;  /* %<a %<p: the upstream dialled; NULL: "-" */
+    const char *method;             /* %rm: "GET", "CONNECT", "NONE" */
+    const char *url;                /* %ru as Squid shows it: "http://h/p", "h:443", "error:..." */
+    const char *domain;             /* %>rd */
     uint8_t http_major, http_minor; /* %rv; 0.0 renders "0.0"... Squid shows 1.1 by default */
     int status;                     /* %>Hs: status sent to the client; 0 when none */
     int upstream_status;            /* %<Hs: 0 when none */
@@ -64,7 +65,9 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
 /* Renders r for every output and queues the lines; never blocks on I/O. Thread-safe. */
 void awf_log_write(struct awf_log *log, const struct awf_log_record *r);
 
-/* Reopens files (logrotate, SIGUSR1). Thread-safe, asynchronous. */
+/* Reopens files (logrotate, SIGUSR1). Thread-safe, asynchronous. Takes a mutex, so it is not
+ * async-signal-safe: call it from the loop's SIGUSR1 watcher (uv_signal_t), not a raw handler.
+ * Lines logged before the call go to the old file, lines logged after it completes to the new. */
 void awf_log_reopen(struct awf_log *log);
 
 /* Writes out everything queued, stops the writer, closes files and frees. */
