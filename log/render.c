@@ -95,7 +95,11 @@ static void put_escaped(struct out *o, enum lf_esc esc, const char *str, size_t 
                 tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
             break;
         case LF_ESC_QUOTED:
-            if (c == '"' || c == '\\')
+            /* `"` as %22, not Squid's \": log readers split quoted fields with "[^"]*", and a
+             * client must not be able to end its User-Agent field early and hide a line. */
+            if (c == '"')
+                tmp[0] = '%', tmp[1] = '2', tmp[2] = '2', tl = 3;
+            else if (c == '\\')
                 tmp[0] = '\\', tmp[1] = (char)c, tl = 2;
             else if (c == '\r')
                 tmp[0] = '\\', tmp[1] = 'r', tl = 2;

@@ -189,12 +189,12 @@ static void test_log_escape_modes(void **state)
     };
     /* Outside quotes: %XX, existing %XX left alone (as Squid logs it). */
     assert_string_equal(test_render("%ru", &r, false), "http://h/a%20b%22c%20%7F%C3%A9\n");
-    /* Between double quotes: quoted-string escapes, UTF-8 kept. */
+    /* Between double quotes: quoted-string escapes, `"` as %22 so "[^"]*" still splits fields. */
     assert_string_equal(test_render("\"%{UA}>h\"", &r, false),
-                        "\"a \\\"b\\\"\\\\c\\r\\n\\t\\x01\xc3\xa9\"\n");
+                        "\"a %22b%22\\\\c\\r\\n\\t\\x01\xc3\xa9\"\n");
     /* Explicit encodings. */
     assert_string_equal(test_render("%\"{UA}>h", &r, false),
-                        "a \\\"b\\\"\\\\c\\r\\n\\t\\x01\xc3\xa9\n");
+                        "a %22b%22\\\\c\\r\\n\\t\\x01\xc3\xa9\n");
     assert_string_equal(test_render("%[un", &r, false), "al%20ice%5B1%5D%25%5C\n");
     r.user = "q\"";
     assert_string_equal(test_render("%[un", &r, false), "q%22\n");
