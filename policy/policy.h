@@ -96,9 +96,9 @@ struct awf_limits {
 struct awf_dns_settings {
     char **servers; /* "1.1.1.1", "[::1]:5353", "127.0.0.1:5353"; none: the system's */
     size_t n_servers;
-    char *hosts_file;     /* default "/etc/hosts"; "" for none */
-    uint32_t min_ttl_s;   /* 0 */
-    uint32_t max_ttl_s;   /* 3600 */
+    char *hosts_file;        /* default "/etc/hosts"; "" for none */
+    uint32_t min_ttl_s;      /* 0 */
+    uint32_t max_ttl_s;      /* 3600 */
     uint32_t negative_ttl_s; /* 5 */
 };
 
@@ -119,7 +119,7 @@ struct awf_settings {
     size_t n_allow_ranges;
     struct awf_log_output *logs; /* default: firewall_detailed to stdout */
     size_t n_logs;
-    bool strip_query; /* true: query strings are logged as "?" */
+    bool strip_query;  /* true: query strings are logged as "?" */
     char *awf_version; /* for audit_jsonl's "_schema"; default "1" */
     unsigned threads;  /* event-loop threads; 0 = number of cores */
     struct awf_dns_settings dns;
@@ -133,8 +133,10 @@ struct awf_settings {
 struct awf_policy_builder *awf_policy_builder_create(void);
 void awf_policy_builder_destroy(struct awf_policy_builder *b);
 
-/* Reads a version-1 YAML policy file and merges it into the builder. Unknown keys and invalid
- * entries are errors (err gets "file:line:col: reason"). Returns 0 or a negative code. */
+/* Reads a version-1 YAML policy file and merges it into the builder (policy/README.md is the
+ * schema). Unknown keys and invalid entries are errors (err gets "file:line:col: reason").
+ * Returns 0, AWF_E_POLICY_SYNTAX (not YAML), AWF_E_POLICY_INVALID, or -errno (unreadable file).
+ * On error the builder may hold part of the input: destroy it rather than build it. */
 int awf_policy_load_file(struct awf_policy_builder *b, const char *path, char *err, size_t errlen);
 
 /* Same for YAML text already in memory; name is used in messages (e.g. "<default>"). */
@@ -145,27 +147,34 @@ int awf_policy_load_yaml(struct awf_policy_builder *b, const char *name, const c
 int awf_policy_load_default(struct awf_policy_builder *b, char *err, size_t errlen);
 extern const char awf_policy_default_yaml[];
 
-/* AWF's list forms. list: entries separated by commas and/or whitespace. origin names the flag
- * for messages. block selects the block list. */
+/* AWF's list forms. list: entries separated by commas; each is trimmed, empty ones are skipped
+ * (as AWF does), whitespace inside one is an error. origin names the flag for messages and
+ * `explain` (NULL: "--allow-domains" or "--block-domains"). block selects the block list. */
 int awf_policy_add_list(struct awf_policy_builder *b, bool block, const char *list,
                         const char *origin, char *err, size_t errlen);
-/* A file of entries: one per line or comma separated, `#` starts a comment. */
-int awf_policy_add_list_file(struct awf_policy_builder *b, bool block, const char *path,
-                             char *err, size_t errlen);
+/* A file of entries: one per line or comma separated, `#` starts a comment to the end of the
+ * line. Errors and origins are "path:line:col". */
+int awf_policy_add_list_file(struct awf_policy_builder *b, bool block, const char *path, char *err,
+                             size_t errlen);
 
 /* Sets one setting by its YAML key path, the value as a string as a flag would give it. Used by
  * the command line so flags and files share one parser per type. Keys (all of the YAML schema's
- * scalar and list settings): "ports" ("8080,9000-9100", appends), "listen" (appends; the first
- * call replaces the default), "dns.servers" (comma list, replaces), "dns.hosts_file",
- * "addresses.allow" (CIDR list, appends), "logs" ("[FORMAT:]PATH", appends; the first call
- * replaces the default), "logs.strip_query", "timeouts.<name>" ("30s", "2m", "500ms", "8h"),
- * "limits.<name>", "threads", "tls.<name>" ("true"/"false"), "awf_version", "dns.<ttl name>".
+ * scalar and list settings): "ports" ("8080,9000-9100", appends), "listen" (comma list, appends;
+ * the first call replaces the default), "dns.servers" (comma list, replaces), "dns.hosts_file",
+ * "addresses.allow" (CIDR list, appends), "logs" or "logs.outputs" ("[FORMAT:]PATH", one output,
+ * appends; the first call replaces the default), "logs.strip_query", "timeouts.<name>" ("30s",
+ * "2m", "500ms", "8h"; a bare number is seconds), "limits.<name>", "threads", "tls.<name>"
+ * ("true"/"false"), "awf_version" or "logs.awf_version", "dns.min_ttl|max_ttl|negative_ttl",
+ * "allow"/"block" (comma lists, as awf_policy_add_list), "version" ("1").
+ * origin names the flag in messages (NULL: "--set KEY"); err gets "origin: reason".
  * Returns 0, or AWF_E_USAGE for an unknown key, AWF_E_POLICY_INVALID for a bad value. */
 int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *value,
                    const char *origin, char *err, size_t errlen);
 
-/* Compiles what the builder holds. The builder stays usable and must still be destroyed.
- * Returns NULL on error (err says why). The result has one reference. */
+/* Compiles what the builder holds. The builder stays usable and must still be destroyed; the
+ * policy owns copies of everything (entries, origins, settings). Returns NULL on error (err
+ * says why: dns.min_ttl above dns.max_ttl, a listen address twice, out of memory). The result
+ * has one reference. */
 struct awf_policy *awf_policy_build(struct awf_policy_builder *b, char *err, size_t errlen);
 
 /* ---- using ---- */
@@ -198,13 +207,17 @@ struct awf_verdict {
 
 /* Decides host:port for the given traffic. host need not be NUL-terminated, may have any case
  * and one trailing dot, and may be an IP (IPv6 with or without brackets). Lock-free, no
- * allocation; O(labels in host), not O(entries). */
-void awf_policy_decide(const struct awf_policy *p, const char *host, size_t host_len,
-                       uint16_t port, enum awf_traffic traffic, struct awf_verdict *out);
+ * allocation; O(labels in host), not O(entries).
+ * Reasons are checked in this order: invalid_host, blocked, port, empty_allow, then allowed /
+ * allowed_ip, wrong_scope, not_allowed / raw_ip. When several entries match, the most specific
+ * is reported (entries keyed by a longer suffix of the host first, then source order). */
+void awf_policy_decide(const struct awf_policy *p, const char *host, size_t host_len, uint16_t port,
+                       enum awf_traffic traffic, struct awf_verdict *out);
 
 /* Checks a resolved address against the denied ranges of SPEC §3 less the policy's allowed
  * ranges (IPv4-mapped IPv6 is checked as the IPv4 it maps). Returns true if it may be dialled;
- * else false and *why (if not NULL) names the range, e.g. "10.0.0.0/8 private". */
+ * else false and *why (if not NULL) names the range, e.g. "10.0.0.0/8 private" (a static
+ * string). p may be NULL: no allowed ranges. */
 bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa,
                              const char **why);
 

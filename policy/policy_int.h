@@ -1,0 +1,214 @@
+#ifndef AWF_POLICY_POLICY_INT_H
+#define AWF_POLICY_POLICY_INT_H
+
+/* What the policy module's files share; nothing outside policy/ includes this. */
+
+#include "common/error.h"
+#include "policy/policy.h"
+
+#include <netinet/in.h>
+
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#define AWF_HOST_MAX  253 /* a DNS name without its trailing dot */
+#define AWF_LABEL_MAX 63
+
+/* ---- entries (entry.c) ---- */
+
+enum entry_kind {
+    ENTRY_NAME, /* "github.com": the name and every label-aligned subdomain */
+    ENTRY_SUB,  /* "*.github.com": proper subdomains only (fast path of a wildcard) */
+    ENTRY_WILD, /* one '*' anywhere else: prefix*suffix */
+    ENTRY_IP,   /* a literal address */
+};
+
+struct parsed_entry {
+    enum entry_kind kind;
+    enum awf_scope scope;
+    char norm[AWF_HOST_MAX + 8]; /* lower-cased name/pattern, or the canonical address */
+    size_t norm_len;
+    const char *text; /* the trimmed entry inside the caller's input */
+    size_t text_len;
+    int family; /* ENTRY_IP: AF_INET or AF_INET6 (v4-mapped IPv6 becomes AF_INET) */
+    uint8_t ip[16];
+};
+
+/* Parses one entry (trimmed here). Returns 0, or -1 with the reason written to why. */
+int policy_entry_parse(const char *s, size_t len, bool block, struct parsed_entry *out, char *why,
+                       size_t whylen);
+
+enum host_kind { HOST_INVALID, HOST_NAME, HOST_IP };
+
+struct host {
+    char name[AWF_HOST_MAX + 1]; /* lower-cased, trailing dot removed, NUL-terminated */
+    size_t len;
+    int32_t first_odd; /* index of the first char outside [a-z0-9.-] ('*' cannot stand for it),
+                          INT32_MAX if none */
+    int family;
+    uint8_t ip[16];
+};
+
+/* Normalizes a request host (any case, one trailing dot, IPv6 with or without brackets). */
+enum host_kind policy_host_parse(const char *s, size_t len, struct host *out);
+
+/* Address parsing shared by entries, CIDRs and listen addresses. Both return 0 or -1.
+ * policy_ip_parse: strict text (inet_pton), IPv6 with or without brackets. */
+int policy_ip_parse(const char *s, size_t len, int *family, uint8_t ip[16]);
+/* v4-mapped IPv6 (::ffff:a.b.c.d) folded to AF_INET, so one address has one spelling. */
+void policy_ip_fold(int *family, uint8_t ip[16]);
+
+/* Writes s as a double-quoted string with control bytes escaped (for messages and YAML). */
+void policy_quote(char *dst, size_t dstlen, const char *s, size_t len);
+
+/* "source:line:col: " + fmt, or "source: " + fmt when line is 0. */
+void policy_errf(char *err, size_t errlen, const char *source, unsigned line, unsigned col,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- the builder (builder.c, settings.c) ---- */
+
+struct bentry {
+    char *text; /* owned */
+    char *norm; /* owned */
+    enum entry_kind kind;
+    enum awf_scope scope;
+    bool block;
+    int family;
+    uint8_t ip[16];
+    struct awf_origin origin; /* source interned in the builder */
+};
+
+struct awf_policy_builder {
+    struct bentry *entries;
+    size_t n_entries, cap_entries;
+    char **sources; /* interned origin names, owned */
+    size_t n_sources, cap_sources;
+    struct awf_settings s;
+    bool listen_default; /* s.listen still holds the default: the first given replaces it */
+    bool logs_default;
+};
+
+/* Interns a source name; the pointer stays valid until the builder is destroyed. */
+const char *policy_builder_source(struct awf_policy_builder *b, const char *name);
+
+/* Reads a whole file (NUL-terminated too); err gets "path: cannot ...". Caller frees *out. */
+int policy_read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen);
+
+/* Adds one entry; err gets "where: invalid entry ...". */
+int policy_builder_add_entry(struct awf_policy_builder *b, bool block, const char *s, size_t len,
+                             const char *source, unsigned line, unsigned col, char *err,
+                             size_t errlen);
+
+/* Settings by key: one table for YAML and awf_policy_set. */
+enum skind {
+    K_SECTION, /* a mapping of further keys */
+    K_VERSION,
+    K_ALLOW,
+    K_BLOCK,
+    K_DURATION, /* uint64_t ms */
+    K_TTL,      /* uint32_t s */
+    K_U32,
+    K_BOOL,
+    K_STRING,
+    K_VERSION_STR,
+    K_PORTS,
+    K_LISTEN,
+    K_DNS_SERVERS,
+    K_RANGES,
+    K_LOGS,
+};
+
+struct skey {
+    const char *key;
+    enum skind kind;
+    size_t off; /* into struct awf_settings */
+};
+
+const struct skey *policy_key_find(const char *key, size_t len);
+static inline bool policy_key_is_list(const struct skey *k)
+{
+    switch (k->kind) {
+    case K_ALLOW:
+    case K_BLOCK:
+    case K_PORTS:
+    case K_LISTEN:
+    case K_DNS_SERVERS:
+    case K_RANGES:
+    case K_LOGS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Sets a scalar setting, or appends one item to a list setting (listen and logs replace their
+ * default on first use). Not for K_SECTION, K_ALLOW, K_BLOCK. why gets the bare reason. */
+int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const char *v, size_t len,
+                    char *why, size_t whylen);
+/* A listen item with its intercept port, for YAML's mapping form. */
+int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
+                      uint16_t intercept_port, char *why, size_t whylen);
+/* A log output from its two parts (YAML's mapping form); format NULL means the default. */
+int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen, const char *path,
+                   size_t plen, char *why, size_t whylen);
+void policy_clear_dns_servers(struct awf_settings *s);
+
+int policy_parse_u32(const char *v, size_t len, uint32_t max, uint32_t *out, char *why,
+                     size_t whylen);
+
+int policy_settings_defaults(struct awf_settings *s);
+int policy_settings_copy(struct awf_settings *dst, const struct awf_settings *src);
+void policy_settings_free(struct awf_settings *s);
+
+/* ---- the compiled policy (compile.c, match.c) ---- */
+
+struct node {
+    uint64_t hash;
+    const char *key; /* into the entry arena */
+    uint32_t len;
+    int32_t self[2]; /* allow entry matching this name and its subdomains, per traffic (HTTP,TLS) */
+    int32_t sub[2];  /* allow entry matching proper subdomains only ("*.key") */
+    int32_t bself, bsub;       /* the same for block entries */
+    uint32_t sfx_first, sfx_n; /* wildcards whose suffix ends in ".key" */
+    uint32_t pfx_first, pfx_n; /* wildcards whose prefix starts with "key." */
+};
+
+struct wild {
+    const char *pat; /* normalized "prefix*suffix" */
+    uint16_t plen, slen;
+    int32_t entry;
+};
+
+struct ipent {
+    int family;
+    uint8_t ip[16];
+    int32_t entry;
+};
+
+struct awf_policy {
+    atomic_uint refs;
+    struct awf_settings settings;
+    struct awf_policy_entry *entries; /* allow then block, source order */
+    size_t n_entries, n_allow;
+    char *arena; /* every entry's text and normalized form, and the source names */
+    struct node *nodes;
+    size_t n_nodes;
+    uint32_t *table; /* open addressing: node index + 1, 0 = empty */
+    size_t table_mask;
+    struct wild *wilds;
+    uint32_t *wlist; /* wild indexes grouped by bucket */
+    uint32_t *loose; /* wildcards with no dot to bucket them by */
+    size_t n_wilds, n_loose;
+    struct ipent *ips; /* sorted by family, address */
+    size_t n_ips;
+    uint8_t portmap[65536 / 8];
+};
+
+/* FNV-1a over a key's bytes from last to first (see compile.c). */
+#define FNV_BASIS UINT64_C(14695981039346656037)
+#define FNV_PRIME UINT64_C(1099511628211)
+uint64_t policy_rhash(const char *s, size_t len);
+const struct node *policy_node_find(const struct awf_policy *p, uint64_t hash, const char *key,
+                                    size_t len);
+
+#endif

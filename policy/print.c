@@ -1,0 +1,163 @@
+/* awf_policy_print(): the normalized policy as YAML that awf_policy_load_yaml() reads back to
+ * the same policy (tested as a round trip). Every setting is written, defaults included, so
+ * `awf-proxy check` shows exactly what will run. */
+
+#include "policy/policy_int.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <string.h>
+
+/* A YAML double-quoted scalar: '"' and '\' escaped, control bytes as \xNN. */
+static void ystr(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void duration(FILE *out, uint64_t ms)
+{
+    if (ms == 0)
+        fputs("0s", out);
+    else if (ms % 3600000 == 0)
+        fprintf(out, "%" PRIu64 "h", ms / 3600000);
+    else if (ms % 60000 == 0)
+        fprintf(out, "%" PRIu64 "m", ms / 60000);
+    else if (ms % 1000 == 0)
+        fprintf(out, "%" PRIu64 "s", ms / 1000);
+    else
+        fprintf(out, "%" PRIu64 "ms", ms);
+}
+
+static void origin(FILE *out, const struct awf_origin *o)
+{
+    fputs("  # ", out);
+    for (const char *s = o->source; *s; s++)
+        fputc((unsigned char)*s < 0x20 ? '?' : *s, out);
+    if (o->line)
+        fprintf(out, ":%u:%u", o->line, o->col);
+    fputc('\n', out);
+}
+
+static void entries(FILE *out, const struct awf_policy *p, bool block)
+{
+    bool any = false;
+    fputs(block ? "block:" : "allow:", out);
+    for (size_t i = 0; i < p->n_entries; i++) {
+        const struct awf_policy_entry *e = &p->entries[i];
+        if (e->block != block)
+            continue;
+        fputs(any ? "  - " : "\n  - ", out);
+        any = true;
+        ystr(out, e->text);
+        origin(out, &e->origin);
+    }
+    if (!any)
+        fputs(" []\n", out);
+}
+
+static void cidr(FILE *out, const struct awf_cidr *c)
+{
+    char buf[64];
+    if (!inet_ntop(c->family, c->addr, buf, sizeof buf))
+        strcpy(buf, "?");
+    fprintf(out, "\"%s/%u\"", buf, c->prefix);
+}
+
+void awf_policy_print(const struct awf_policy *p, FILE *out)
+{
+    const struct awf_settings *s = &p->settings;
+    fputs("version: 1\n", out);
+    entries(out, p, false);
+    entries(out, p, true);
+
+    fputs("ports: [", out);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].lo == s->ports[i].hi)
+            fprintf(out, "%s%u", i ? ", " : "", s->ports[i].lo);
+        else
+            fprintf(out, "%s\"%u-%u\"", i ? ", " : "", s->ports[i].lo, s->ports[i].hi);
+    }
+    fputs("]\nlisten:\n", out);
+    for (size_t i = 0; i < s->n_listen; i++) {
+        fputs("  - ", out);
+        if (s->listen[i].intercept_port) {
+            fputs("{address: ", out);
+            ystr(out, s->listen[i].text);
+            fprintf(out, ", intercept_port: %u}\n", s->listen[i].intercept_port);
+        } else {
+            ystr(out, s->listen[i].text);
+            fputc('\n', out);
+        }
+    }
+    fprintf(out, "threads: %u\n", s->threads);
+
+    fputs("dns:\n  servers: [", out);
+    for (size_t i = 0; i < s->dns.n_servers; i++) {
+        fputs(i ? ", " : "", out);
+        ystr(out, s->dns.servers[i]);
+    }
+    fputs("]\n  hosts_file: ", out);
+    ystr(out, s->dns.hosts_file);
+    fputs("\n  min_ttl: ", out);
+    duration(out, (uint64_t)s->dns.min_ttl_s * 1000);
+    fputs("\n  max_ttl: ", out);
+    duration(out, (uint64_t)s->dns.max_ttl_s * 1000);
+    fputs("\n  negative_ttl: ", out);
+    duration(out, (uint64_t)s->dns.negative_ttl_s * 1000);
+
+    fputs("\naddresses:\n  allow: [", out);
+    for (size_t i = 0; i < s->n_allow_ranges; i++) {
+        fputs(i ? ", " : "", out);
+        cidr(out, &s->allow_ranges[i]);
+    }
+    fprintf(out, "]\nlogs:\n  strip_query: %s\n  awf_version: ", s->strip_query ? "true" : "false");
+    ystr(out, s->awf_version);
+    fputs("\n  outputs:\n", out);
+    for (size_t i = 0; i < s->n_logs; i++) {
+        fputs("    - {format: ", out);
+        ystr(out, s->logs[i].format);
+        fputs(", path: ", out);
+        ystr(out, s->logs[i].path);
+        fputs("}\n", out);
+    }
+
+    const struct awf_timeouts *t = &s->timeouts;
+    const struct {
+        const char *name;
+        uint64_t ms;
+    } touts[] = {
+        {"connect", t->connect_ms},
+        {"read_idle", t->read_idle_ms},
+        {"request_headers", t->request_headers_ms},
+        {"client_idle", t->client_idle_ms},
+        {"upstream_idle", t->upstream_idle_ms},
+        {"lifetime", t->lifetime_ms},
+        {"client_hello", t->client_hello_ms},
+        {"dns", t->dns_ms},
+        {"shutdown_drain", t->shutdown_drain_ms},
+    };
+    fputs("timeouts:\n", out);
+    for (size_t i = 0; i < sizeof touts / sizeof touts[0]; i++) {
+        fprintf(out, "  %s: ", touts[i].name);
+        duration(out, touts[i].ms);
+        fputc('\n', out);
+    }
+    fprintf(out,
+            "limits:\n  max_connections: %u\n  max_tunnels: %u\n  header_bytes: %u\n"
+            "  header_count: %u\n",
+            s->limits.max_connections, s->limits.max_tunnels, s->limits.header_bytes,
+            s->limits.header_count);
+    fprintf(out, "tls:\n  sni_in_connect: %s\n  deny_ech: %s\n  alert_on_deny: %s\n",
+            s->tls.sni_in_connect ? "true" : "false", s->tls.deny_ech ? "true" : "false",
+            s->tls.alert_on_deny ? "true" : "false");
+}

@@ -1,0 +1,626 @@
+/* Settings: defaults, one table of keys shared by YAML and awf_policy_set(), and one parser per
+ * value type, so a value means the same from a file and from a flag. */
+
+#include "policy/policy_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(m) offsetof(struct awf_settings, m)
+
+static const struct skey keys[] = {
+    {"version", K_VERSION, 0},
+    {"allow", K_ALLOW, 0},
+    {"block", K_BLOCK, 0},
+    {"ports", K_PORTS, 0},
+    {"listen", K_LISTEN, 0},
+    {"threads", K_U32, OFF(threads)},
+    {"awf_version", K_VERSION_STR, OFF(awf_version)},
+    {"dns", K_SECTION, 0},
+    {"dns.servers", K_DNS_SERVERS, 0},
+    {"dns.hosts_file", K_STRING, OFF(dns.hosts_file)},
+    {"dns.min_ttl", K_TTL, OFF(dns.min_ttl_s)},
+    {"dns.max_ttl", K_TTL, OFF(dns.max_ttl_s)},
+    {"dns.negative_ttl", K_TTL, OFF(dns.negative_ttl_s)},
+    {"addresses", K_SECTION, 0},
+    {"addresses.allow", K_RANGES, 0},
+    {"logs", K_LOGS, 0}, /* a section in YAML, one output "[FORMAT:]PATH" for awf_policy_set */
+    {"logs.outputs", K_LOGS, 0},
+    {"logs.strip_query", K_BOOL, OFF(strip_query)},
+    {"logs.awf_version", K_VERSION_STR, OFF(awf_version)},
+    {"timeouts", K_SECTION, 0},
+    {"timeouts.connect", K_DURATION, OFF(timeouts.connect_ms)},
+    {"timeouts.read_idle", K_DURATION, OFF(timeouts.read_idle_ms)},
+    {"timeouts.request_headers", K_DURATION, OFF(timeouts.request_headers_ms)},
+    {"timeouts.client_idle", K_DURATION, OFF(timeouts.client_idle_ms)},
+    {"timeouts.upstream_idle", K_DURATION, OFF(timeouts.upstream_idle_ms)},
+    {"timeouts.lifetime", K_DURATION, OFF(timeouts.lifetime_ms)},
+    {"timeouts.client_hello", K_DURATION, OFF(timeouts.client_hello_ms)},
+    {"timeouts.shutdown_drain", K_DURATION, OFF(timeouts.shutdown_drain_ms)},
+    {"timeouts.dns", K_DURATION, OFF(timeouts.dns_ms)},
+    {"limits", K_SECTION, 0},
+    {"limits.max_connections", K_U32, OFF(limits.max_connections)},
+    {"limits.max_tunnels", K_U32, OFF(limits.max_tunnels)},
+    {"limits.header_bytes", K_U32, OFF(limits.header_bytes)},
+    {"limits.header_count", K_U32, OFF(limits.header_count)},
+    {"tls", K_SECTION, 0},
+    {"tls.sni_in_connect", K_BOOL, OFF(tls.sni_in_connect)},
+    {"tls.deny_ech", K_BOOL, OFF(tls.deny_ech)},
+    {"tls.alert_on_deny", K_BOOL, OFF(tls.alert_on_deny)},
+};
+
+const struct skey *policy_key_find(const char *key, size_t len)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i].key) == len && memcmp(keys[i].key, key, len) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* ---- value parsers: each returns 0 or -1 with the reason in why ---- */
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(why, whylen, __VA_ARGS__);                                                        \
+        return -1;                                                                                 \
+    } while (0)
+
+static bool all_digits(const char *v, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+    return true;
+}
+
+static int parse_u64(const char *v, size_t len, uint64_t max, uint64_t *out)
+{
+    if (!all_digits(v, len) || (len > 1 && v[0] == '0'))
+        return -1;
+    uint64_t x = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (x > (max - (uint64_t)(v[i] - '0')) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+int policy_parse_u32(const char *v, size_t len, uint32_t max, uint32_t *out, char *why,
+                     size_t whylen)
+{
+    uint64_t x;
+    char q[96];
+    if (parse_u64(v, len, max, &x) < 0) {
+        policy_quote(q, sizeof q, v, len);
+        FAIL("invalid number %s: want an integer 0..%u without sign or leading zeros", q, max);
+    }
+    *out = (uint32_t)x;
+    return 0;
+}
+
+/* "500ms", "30s", "2m", "8h"; a bare integer is seconds. */
+static int parse_duration(const char *v, size_t len, uint64_t *ms, char *why, size_t whylen)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    size_t n = 0;
+    while (n < len && v[n] >= '0' && v[n] <= '9')
+        n++;
+    uint64_t mult = 1000, x;
+    if (n < len) {
+        mult = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strlen(units[i].unit) == len - n && memcmp(units[i].unit, v + n, len - n) == 0)
+                mult = units[i].ms;
+    }
+    char q[96];
+    policy_quote(q, sizeof q, v, len);
+    /* A year is plenty and keeps ms arithmetic far from overflow. */
+    if (mult == 0 || parse_u64(v, n, UINT64_C(31536000000) / mult, &x) < 0)
+        FAIL("invalid duration %s: want an integer with ms, s, m or h (e.g. 500ms, 30s, 2m, 8h), "
+             "at most a year",
+             q);
+    *ms = x * mult;
+    return 0;
+}
+
+static int parse_bool(const char *v, size_t len, bool *out, char *why, size_t whylen)
+{
+    if (len == 4 && strncasecmp(v, "true", 4) == 0)
+        *out = true;
+    else if (len == 5 && strncasecmp(v, "false", 5) == 0)
+        *out = false;
+    else {
+        char q[96];
+        policy_quote(q, sizeof q, v, len);
+        FAIL("invalid boolean %s: want true or false", q);
+    }
+    return 0;
+}
+
+static int parse_port(const char *v, size_t len, uint16_t *out)
+{
+    uint64_t x;
+    if (parse_u64(v, len, 65535, &x) < 0 || x == 0)
+        return -1;
+    *out = (uint16_t)x;
+    return 0;
+}
+
+static int parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
+                            size_t whylen)
+{
+    const char *dash = memchr(v, '-', len);
+    char q[96];
+    policy_quote(q, sizeof q, v, len);
+    if (!dash) {
+        if (parse_port(v, len, &r->lo) < 0)
+            FAIL("invalid port %s: want 1..65535 or a range a-b, no leading zeros or spaces", q);
+        r->hi = r->lo;
+        return 0;
+    }
+    if (parse_port(v, (size_t)(dash - v), &r->lo) < 0 ||
+        parse_port(dash + 1, len - (size_t)(dash - v) - 1, &r->hi) < 0)
+        FAIL("invalid port range %s: want a-b with 1 <= a <= b <= 65535, no leading zeros or "
+             "spaces",
+             q);
+    if (r->lo > r->hi)
+        FAIL("invalid port range %s: start above end", q);
+    return 0;
+}
+
+/* "ADDR:PORT" with a literal IPv4 or bracketed IPv6 address; port 0 means any free port. */
+static int parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
+                        size_t whylen)
+{
+    const char *colon = len ? memrchr(v, ':', len) : NULL;
+    char q[96];
+    policy_quote(q, sizeof q, v, len);
+    int family;
+    uint8_t ip[16];
+    uint64_t port;
+    if (!colon || parse_u64(colon + 1, len - (size_t)(colon - v) - 1, 65535, &port) < 0)
+        FAIL("invalid listen address %s: want ADDR:PORT (127.0.0.1:3128, [::]:3128)", q);
+    size_t alen = (size_t)(colon - v);
+    bool bracketed = alen >= 2 && v[0] == '[' && v[alen - 1] == ']';
+    if (policy_ip_parse(v, alen, &family, ip) < 0 || (family == AF_INET6) != bracketed)
+        FAIL("invalid listen address %s: want a literal IPv4 address or an IPv6 one in brackets",
+             q);
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        memcpy(&sin->sin_addr, ip, 4);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        memcpy(&sin6->sin6_addr, ip, 16);
+    }
+    return 0;
+}
+
+/* "1.1.1.1", "1.1.1.1:53", "::1", "[::1]", "[::1]:5353" (what c-ares takes). */
+static int check_dns_server(const char *v, size_t len, char *why, size_t whylen)
+{
+    int family;
+    uint8_t ip[16];
+    uint64_t port;
+    char q[96];
+    policy_quote(q, sizeof q, v, len);
+    if (policy_ip_parse(v, len, &family, ip) == 0)
+        return 0;
+    const char *colon = len ? memrchr(v, ':', len) : NULL;
+    if (colon && parse_u64(colon + 1, len - (size_t)(colon - v) - 1, 65535, &port) == 0 &&
+        port > 0) {
+        size_t alen = (size_t)(colon - v);
+        bool bracketed = alen >= 2 && v[0] == '[';
+        if (policy_ip_parse(v, alen, &family, ip) == 0 && (family == AF_INET6) == bracketed)
+            return 0;
+    }
+    FAIL("invalid DNS server %s: want IP or IP:PORT (IPv6 in brackets when a port is given)", q);
+}
+
+/* "10.0.0.0/8", "fd00::/8", or one address (/32 or /128). Host bits must be clear. */
+static int parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen)
+{
+    const char *slash = memchr(v, '/', len);
+    size_t alen = slash ? (size_t)(slash - v) : len;
+    char q[96];
+    policy_quote(q, sizeof q, v, len);
+    int family;
+    if (policy_ip_parse(v, alen, &family, c->addr) < 0)
+        FAIL("invalid address range %s: want ADDR/PREFIX (172.30.0.0/24, fd00::/8) or ADDR", q);
+    unsigned max = family == AF_INET ? 32 : 128;
+    uint64_t prefix = max;
+    if (slash && parse_u64(slash + 1, len - alen - 1, max, &prefix) < 0)
+        FAIL("invalid address range %s: prefix length must be 0..%u", q, max);
+    if (family == AF_INET6 && prefix >= 96) { /* ::ffff:a.b.c.d/104 is an IPv4 range */
+        int f = family;
+        policy_ip_fold(&f, c->addr);
+        if (f == AF_INET) {
+            family = AF_INET;
+            prefix -= 96;
+        }
+    }
+    max = family == AF_INET ? 32 : 128;
+    for (unsigned bit = (unsigned)prefix; bit < max; bit++)
+        if (c->addr[bit / 8] & (0x80 >> (bit % 8)))
+            FAIL("invalid address range %s: address has bits set beyond the /%u prefix", q,
+                 (unsigned)prefix);
+    c->family = family;
+    c->prefix = (uint8_t)prefix;
+    return 0;
+}
+
+/* AWF_VERSION lands inside a JSON string of every audit line: keep it plain. */
+static int check_version_str(const char *v, size_t len, char *why, size_t whylen)
+{
+    if (len == 0 || len > 32)
+        FAIL("awf_version must be 1 to 32 characters");
+    for (size_t i = 0; i < len; i++)
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+              (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '-' || v[i] == '_'))
+            FAIL("awf_version may only hold letters, digits, '.', '-' and '_'");
+    return 0;
+}
+
+#undef FAIL
+
+/* ---- growing the settings' arrays ---- */
+
+static void *grow(void *arr, size_t n, size_t size)
+{
+    /* Room for 4 first, then doubled whenever n reaches a power of two >= 4. */
+    if (n != 0 && (n < 4 || (n & (n - 1)) != 0))
+        return arr;
+    return realloc(arr, (n ? n * 2 : 4) * size);
+}
+
+#define PUSH(arr, n, item)                                                                         \
+    do {                                                                                           \
+        void *g_ = grow((arr), (n), sizeof *(arr));                                                \
+        if (!g_)                                                                                   \
+            return -ENOMEM;                                                                        \
+        (arr) = g_;                                                                                \
+        (arr)[(n)++] = (item);                                                                     \
+    } while (0)
+
+static char *dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static void free_listen(struct awf_settings *s)
+{
+    for (size_t i = 0; i < s->n_listen; i++)
+        free(s->listen[i].text);
+    free(s->listen);
+    s->listen = NULL;
+    s->n_listen = 0;
+}
+
+static void free_logs(struct awf_settings *s)
+{
+    for (size_t i = 0; i < s->n_logs; i++) {
+        free(s->logs[i].format);
+        free(s->logs[i].path);
+    }
+    free(s->logs);
+    s->logs = NULL;
+    s->n_logs = 0;
+}
+
+void policy_clear_dns_servers(struct awf_settings *s)
+{
+    for (size_t i = 0; i < s->dns.n_servers; i++)
+        free(s->dns.servers[i]);
+    free(s->dns.servers);
+    s->dns.servers = NULL;
+    s->dns.n_servers = 0;
+}
+
+void policy_settings_free(struct awf_settings *s)
+{
+    free_listen(s);
+    free_logs(s);
+    policy_clear_dns_servers(s);
+    free(s->ports);
+    free(s->allow_ranges);
+    free(s->awf_version);
+    free(s->dns.hosts_file);
+    memset(s, 0, sizeof *s);
+}
+
+static int push_listen(struct awf_settings *s, const char *text, size_t len,
+                       const struct sockaddr_storage *ss, uint16_t intercept_port)
+{
+    struct awf_listen l = {.addr = *ss, .intercept_port = intercept_port};
+    if (!(l.text = dupn(text, len)))
+        return -ENOMEM;
+    void *g = grow(s->listen, s->n_listen, sizeof *s->listen);
+    if (!g) {
+        free(l.text);
+        return -ENOMEM;
+    }
+    s->listen = g;
+    s->listen[s->n_listen++] = l;
+    return 0;
+}
+
+static int push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen)
+{
+    struct awf_log_output o = {dupn(f, flen), dupn(p, plen)};
+    void *g = (o.format && o.path) ? grow(s->logs, s->n_logs, sizeof *s->logs) : NULL;
+    if (!g) {
+        free(o.format);
+        free(o.path);
+        return -ENOMEM;
+    }
+    s->logs = g;
+    s->logs[s->n_logs++] = o;
+    return 0;
+}
+
+static int push_str(char ***arr, size_t *n, const char *v, size_t len)
+{
+    char *d = dupn(v, len);
+    void *g = d ? grow(*arr, *n, sizeof **arr) : NULL;
+    if (!g) {
+        free(d);
+        return -ENOMEM;
+    }
+    *arr = g;
+    (*arr)[(*n)++] = d;
+    return 0;
+}
+
+int policy_settings_defaults(struct awf_settings *s)
+{
+    struct sockaddr_storage ss;
+    char why[8];
+    memset(s, 0, sizeof *s);
+    s->strip_query = true;
+    s->threads = 0;
+    s->dns.min_ttl_s = 0;
+    s->dns.max_ttl_s = 3600;
+    s->dns.negative_ttl_s = 5;
+    s->tls.sni_in_connect = true;
+    s->timeouts = (struct awf_timeouts){
+        .connect_ms = 30000,
+        .read_idle_ms = 30 * 60000,
+        .request_headers_ms = 2 * 60000,
+        .client_idle_ms = 2 * 60000,
+        .upstream_idle_ms = 2 * 60000,
+        .lifetime_ms = 8 * 3600000ull,
+        .client_hello_ms = 10000,
+        .shutdown_drain_ms = 0,
+        .dns_ms = 5000,
+    };
+    s->limits = (struct awf_limits){.header_bytes = 65536, .header_count = 100};
+    if (!(s->awf_version = dupn("1", 1)) || !(s->dns.hosts_file = dupn("/etc/hosts", 10)) ||
+        parse_listen("127.0.0.1:3128", 14, &ss, why, sizeof why) < 0 ||
+        push_listen(s, "127.0.0.1:3128", 14, &ss, 0) < 0 ||
+        push_log(s, "firewall_detailed", 17, "-", 1) < 0) {
+        policy_settings_free(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
+{
+    *d = *s;
+    d->listen = NULL, d->n_listen = 0;
+    d->logs = NULL, d->n_logs = 0;
+    d->dns.servers = NULL, d->dns.n_servers = 0;
+    d->ports = NULL, d->allow_ranges = NULL;
+    d->awf_version = NULL, d->dns.hosts_file = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < s->n_listen && !rc; i++)
+        rc = push_listen(d, s->listen[i].text, strlen(s->listen[i].text), &s->listen[i].addr,
+                         s->listen[i].intercept_port);
+    for (size_t i = 0; i < s->n_logs && !rc; i++)
+        rc = push_log(d, s->logs[i].format, strlen(s->logs[i].format), s->logs[i].path,
+                      strlen(s->logs[i].path));
+    for (size_t i = 0; i < s->dns.n_servers && !rc; i++)
+        rc = push_str(&d->dns.servers, &d->dns.n_servers, s->dns.servers[i],
+                      strlen(s->dns.servers[i]));
+    if (!rc && s->n_ports && !(d->ports = malloc(s->n_ports * sizeof *s->ports)))
+        rc = -ENOMEM;
+    if (!rc && s->n_allow_ranges &&
+        !(d->allow_ranges = malloc(s->n_allow_ranges * sizeof *s->allow_ranges)))
+        rc = -ENOMEM;
+    if (!rc && (!(d->awf_version = dupn(s->awf_version, strlen(s->awf_version))) ||
+                !(d->dns.hosts_file = dupn(s->dns.hosts_file, strlen(s->dns.hosts_file)))))
+        rc = -ENOMEM;
+    if (rc) {
+        policy_settings_free(d);
+        return rc;
+    }
+    if (s->n_ports)
+        memcpy(d->ports, s->ports, s->n_ports * sizeof *s->ports);
+    if (s->n_allow_ranges)
+        memcpy(d->allow_ranges, s->allow_ranges, s->n_allow_ranges * sizeof *s->allow_ranges);
+    return 0;
+}
+
+/* ---- setting one value ---- */
+
+int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
+                      uint16_t intercept_port, char *why, size_t whylen)
+{
+    struct sockaddr_storage ss;
+    if (parse_listen(v, len, &ss, why, whylen) < 0)
+        return AWF_E_POLICY_INVALID;
+    if (b->listen_default) {
+        free_listen(&b->s);
+        b->listen_default = false;
+    }
+    return push_listen(&b->s, v, len, &ss, intercept_port);
+}
+
+int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen, const char *path,
+                   size_t plen, char *why, size_t whylen)
+{
+    if (!format) {
+        format = "firewall_detailed";
+        flen = strlen(format);
+    }
+    if (flen >= 10 && memcmp(format, "logformat=", 10) == 0) {
+        format += 10;
+        flen -= 10;
+    }
+    if (flen == 0) {
+        snprintf(why, whylen, "empty log format");
+        return AWF_E_POLICY_INVALID;
+    }
+    if (plen == 0) {
+        snprintf(why, whylen, "empty log path (use - for stdout)");
+        return AWF_E_POLICY_INVALID;
+    }
+    if (memchr(format, '\0', flen) || memchr(path, '\0', plen)) {
+        snprintf(why, whylen, "NUL byte in a log output");
+        return AWF_E_POLICY_INVALID;
+    }
+    if (b->logs_default) {
+        free_logs(&b->s);
+        b->logs_default = false;
+    }
+    return push_log(&b->s, format, flen, path, plen);
+}
+
+/* "[FORMAT:]PATH": after "logformat=" the format runs to the last ':' (Squid formats hold
+ * colons); otherwise a leading name of [A-Za-z0-9_] before the first ':' is the format. */
+static int add_log_spec(struct awf_policy_builder *b, const char *v, size_t len, char *why,
+                        size_t whylen)
+{
+    if (len >= 10 && memcmp(v, "logformat=", 10) == 0) {
+        const char *colon = memrchr(v, ':', len);
+        if (!colon || colon < v + 10) {
+            snprintf(why, whylen, "logformat=FORMAT needs :PATH after it");
+            return AWF_E_POLICY_INVALID;
+        }
+        return policy_add_log(b, v, (size_t)(colon - v), colon + 1, len - (size_t)(colon - v) - 1,
+                              why, whylen);
+    }
+    size_t n = 0;
+    while (n < len && ((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= 'A' && v[n] <= 'Z') ||
+                       (v[n] >= '0' && v[n] <= '9') || v[n] == '_'))
+        n++;
+    if (n < len && v[n] == ':')
+        return policy_add_log(b, v, n, v + n + 1, len - n - 1, why, whylen);
+    return policy_add_log(b, NULL, 0, v, len, why, whylen);
+}
+
+int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const char *v, size_t len,
+                    char *why, size_t whylen)
+{
+    struct awf_settings *s = &b->s;
+    char *base = (char *)s;
+    uint64_t ms;
+    uint32_t u;
+    bool flag;
+    switch (k->kind) {
+    case K_VERSION:
+        if (len == 1 && v[0] == '1')
+            return 0;
+        snprintf(why, whylen, "unsupported policy version (only 1)");
+        return AWF_E_POLICY_INVALID;
+    case K_DURATION:
+        if (parse_duration(v, len, &ms, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        memcpy(base + k->off, &ms, sizeof ms);
+        return 0;
+    case K_TTL:
+        if (parse_duration(v, len, &ms, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        if (ms % 1000 || ms / 1000 > UINT32_MAX) {
+            snprintf(why, whylen, "a DNS TTL is whole seconds");
+            return AWF_E_POLICY_INVALID;
+        }
+        u = (uint32_t)(ms / 1000);
+        memcpy(base + k->off, &u, sizeof u);
+        return 0;
+    case K_U32:
+        if (policy_parse_u32(v, len, k->off == OFF(threads) ? 1024 : UINT32_MAX, &u, why, whylen) <
+            0)
+            return AWF_E_POLICY_INVALID;
+        if (k->off == OFF(threads)) {
+            s->threads = u;
+            return 0;
+        }
+        if (u == 0 && (k->off == OFF(limits.header_bytes) || k->off == OFF(limits.header_count))) {
+            snprintf(why, whylen, "must be at least 1");
+            return AWF_E_POLICY_INVALID;
+        }
+        memcpy(base + k->off, &u, sizeof u);
+        return 0;
+    case K_BOOL:
+        if (parse_bool(v, len, &flag, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        memcpy(base + k->off, &flag, sizeof flag);
+        return 0;
+    case K_VERSION_STR:
+        if (check_version_str(v, len, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        /* fallthrough */
+    case K_STRING: {
+        if (memchr(v, '\0', len)) {
+            snprintf(why, whylen, "NUL byte in a value");
+            return AWF_E_POLICY_INVALID;
+        }
+        char *d = dupn(v, len), **slot = (char **)(base + k->off);
+        if (!d)
+            return -ENOMEM;
+        free(*slot);
+        *slot = d;
+        return 0;
+    }
+    case K_PORTS: {
+        struct awf_port_range r;
+        if (parse_port_range(v, len, &r, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        PUSH(s->ports, s->n_ports, r);
+        return 0;
+    }
+    case K_LISTEN:
+        return policy_add_listen(b, v, len, 0, why, whylen);
+    case K_DNS_SERVERS:
+        if (check_dns_server(v, len, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        return push_str(&s->dns.servers, &s->dns.n_servers, v, len);
+    case K_RANGES: {
+        struct awf_cidr c;
+        if (parse_cidr(v, len, &c, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        PUSH(s->allow_ranges, s->n_allow_ranges, c);
+        return 0;
+    }
+    case K_LOGS:
+        return add_log_spec(b, v, len, why, whylen);
+    case K_SECTION:
+    case K_ALLOW:
+    case K_BLOCK:
+        break;
+    }
+    snprintf(why, whylen, "not a single value");
+    return AWF_E_USAGE;
+}
