@@ -11,6 +11,7 @@ static void usage(FILE *out)
             "Usage: awf-proxy [run] [OPTIONS]            run the proxy\n"
             "       awf-proxy check [OPTIONS]            validate and print the normalized policy\n"
             "       awf-proxy explain [OPTIONS] TARGET   say whether TARGET is allowed, and why\n"
+            "       awf-proxy netfilter print|apply|remove [OPTIONS]  the agent's iptables rules\n"
             "       awf-proxy --help | --version\n"
             "\n"
             "awf-proxy is an HTTP/HTTPS egress proxy that lets out only what its policy allows\n"
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
             return cli_cmd_check(argc - 1, argv + 1);
         if (strcmp(cmd, "explain") == 0)
             return cli_cmd_explain(argc - 1, argv + 1);
+        if (strcmp(cmd, "netfilter") == 0)
+            return cli_cmd_netfilter(argc - 1, argv + 1);
         if (cmd[0] != '-') {
             fprintf(stderr, "awf-proxy: unknown command \"%s\" (see awf-proxy --help)\n", cmd);
             return 2;

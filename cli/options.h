@@ -55,5 +55,6 @@ extern const char cli_policy_help[];
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_explain(int argc, char **argv);
+int cli_cmd_netfilter(int argc, char **argv);
 
 #endif
