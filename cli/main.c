@@ -33,6 +33,13 @@ static void usage(FILE *out)
             cli_policy_help);
 }
 
+/* getopt_long names argv[0] in its messages: make it "awf-proxy check", not "check". */
+static char **subcommand_argv(char **argv, const char *name)
+{
+    argv[1] = (char *)name;
+    return argv + 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2) {
@@ -47,17 +54,18 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(cmd, "run") == 0)
-            return cli_cmd_run(argc - 1, argv + 1);
+            return cli_cmd_run(argc - 1, subcommand_argv(argv, "awf-proxy run"));
         if (strcmp(cmd, "check") == 0)
-            return cli_cmd_check(argc - 1, argv + 1);
+            return cli_cmd_check(argc - 1, subcommand_argv(argv, "awf-proxy check"));
         if (strcmp(cmd, "explain") == 0)
-            return cli_cmd_explain(argc - 1, argv + 1);
+            return cli_cmd_explain(argc - 1, subcommand_argv(argv, "awf-proxy explain"));
         if (strcmp(cmd, "netfilter") == 0)
-            return cli_cmd_netfilter(argc - 1, argv + 1);
+            return cli_cmd_netfilter(argc - 1, subcommand_argv(argv, "awf-proxy netfilter"));
         if (cmd[0] != '-') {
             fprintf(stderr, "awf-proxy: unknown command \"%s\" (see awf-proxy --help)\n", cmd);
             return 2;
         }
     }
+    argv[0] = (char *)"awf-proxy";
     return cli_cmd_run(argc, argv);
 }

@@ -89,6 +89,10 @@ static void jump_spec(const struct awf_nf_opts *o, enum awf_nf_table table,
 {
     const char *hook = awf_netfilter_hook(o->side, st);
     const char *chain = awf_netfilter_chain(o->side, table);
+    if (chain == NULL) { /* a table this side does not use: no jump */
+        buf[0] = '\0';
+        return;
+    }
     if (o->side == AWF_NF_HOST)
         snprintf(buf, len, "%s -i %s -j %s", hook, o->bridge, chain);
     else

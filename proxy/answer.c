@@ -1,0 +1,126 @@
+/* The proxy's own answers: a status line, X-Squid-Error for AWF's tooling, and a short HTML body
+ * naming the target and the reason. The connection closes after an answer. */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/conn.h"
+
+static const char *phrase(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
+    }
+}
+
+/* Copies s into out as HTML text; returns the length written (out holds at least cap bytes). */
+static size_t html_escape(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 6 < cap; i++) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        default:
+            break;
+        }
+        if (rep) {
+            size_t k = strlen(rep);
+            memcpy(out + o, rep, k);
+            o += k;
+        } else if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f) {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_arg, const char *tag,
+                const char *why, bool retry_after)
+{
+    struct awf_proxy *px = c->px;
+    char target[600], reason[300], body[1400];
+    if (c->dns_req) {
+        awf_dns_cancel(c->dns_req);
+        c->dns_req = NULL;
+    }
+    if (c->up)
+        awf_upstream_release(c, false);
+    if (c->flags & AWF_CF_NO_ANSWER) {
+        /* The client already has its "200 Connection established", or speaks TLS to us: an
+         * HTTP answer would be garbage to it. The log says what happened. */
+        c->status = status;
+        c->tag = tag;
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+    if (c->target.host.len) {
+        char hp[300];
+        int k = snprintf(hp, sizeof(hp), "%.*s:%u", (int)c->target.host.len, c->target.host.p,
+                         (unsigned)c->target.port);
+        html_escape(hp, k > 0 ? (size_t)k : 0, target, sizeof(target));
+    } else {
+        strcpy(target, "-");
+    }
+    html_escape(why ? why : "", why ? strlen(why) : 0, reason, sizeof(reason));
+    int blen = snprintf(body, sizeof(body),
+                        "<html><head><title>%d %s</title></head><body><h1>%d %s</h1>"
+                        "<p>awf-proxy: %s: %s</p></body></html>\n",
+                        status, phrase(status), status, phrase(status), target, reason);
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        blen = (int)strlen(body);
+
+    c->status = status;
+    c->tag = tag;
+    if (!c->hier)
+        c->hier = "HIER_NONE";
+    strcpy(c->mime, "text/html");
+    struct awf_buf *b = awf_bufpool_get(&px->bufs, 2048);
+    if (b) {
+        int n = snprintf(b->data, b->cap,
+                         "HTTP/1.1 %d %s\r\n"
+                         "Server: awf-proxy\r\n"
+                         "Content-Type: text/html\r\n"
+                         "Content-Length: %d\r\n"
+                         "Cache-Control: no-store\r\n"
+                         "X-Squid-Error: %s %d\r\n"
+                         "%s"
+                         "Connection: close\r\n\r\n%s",
+                         status, phrase(status), blen, squid_err, err_arg,
+                         retry_after ? "Retry-After: 1\r\n" : "", body);
+        b->len = n > 0 && (size_t)n < b->cap ? (size_t)n : 0;
+        c->bytes_out += b->len;
+    }
+    awf_conn_log(c);
+    if (b && awf_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
+        awf_conn_close(c);
+        return;
+    }
+    awf_conn_flush_close(c);
+}

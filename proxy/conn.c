@@ -1,0 +1,679 @@
+/* Client connections: the state machine, request heads, the decision, timers, closing, logging.
+ * Forwarding (forward.c), tunnels (tunnel.c), upstreams (upstream.c) and answers (answer.c)
+ * act on the same struct awf_conn and change state only through awf_conn_set_state(). */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "proxy/conn.h"
+
+/* ---- states ---- */
+
+static const char *const state_names[AWF_CS_COUNT] = {
+    [AWF_CS_SNIFF] = "sniff",
+    [AWF_CS_PEEK] = "peek",
+    [AWF_CS_HEAD] = "head",
+    [AWF_CS_RESOLVING] = "resolving",
+    [AWF_CS_CONNECTING] = "connecting",
+    [AWF_CS_FORWARD] = "forward",
+    [AWF_CS_TUNNEL] = "tunnel",
+    [AWF_CS_FLUSH] = "flush",
+    [AWF_CS_CLOSING] = "closing",
+};
+
+#define T(s) (1u << AWF_CS_##s)
+/* Allowed transitions, by source state. PEEK comes from SNIFF (intercepted TLS: the ClientHello
+ * names the target, then it is resolved) or from CONNECTING (a CONNECT tunnel whose ClientHello
+ * is checked before any client byte goes upstream). CONNECTING may
+ * restart itself (next address); FORWARD goes back to HEAD (keep-alive), to CONNECTING (a pooled
+ * upstream failed before answering) or to TUNNEL (101 Switching Protocols). */
+static const unsigned transitions[AWF_CS_COUNT] = {
+    [AWF_CS_SNIFF] = T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_HEAD] = T(RESOLVING) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_PEEK] = T(RESOLVING) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_RESOLVING] = T(CONNECTING) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_CONNECTING] = T(CONNECTING) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_FORWARD] = T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_TUNNEL] = T(CLOSING),
+    [AWF_CS_FLUSH] = T(CLOSING),
+    [AWF_CS_CLOSING] = 0,
+};
+#undef T
+
+bool awf_conn_transition_ok(enum awf_conn_state from, enum awf_conn_state to)
+{
+    if ((unsigned)from >= AWF_CS_COUNT || (unsigned)to >= AWF_CS_COUNT)
+        return false;
+    return (transitions[from] & (1u << to)) != 0;
+}
+
+const char *awf_conn_state_name(enum awf_conn_state s)
+{
+    return (unsigned)s < AWF_CS_COUNT ? state_names[s] : "?";
+}
+
+void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to)
+{
+    /* An invalid transition is a bug that would leave handles or the log line inconsistent:
+     * stop here in every build rather than run on in an unknown state. */
+    if (!awf_conn_transition_ok(c->state, to)) {
+        fprintf(stderr, "awf-proxy: BUG: connection state %s -> %s\n",
+                awf_conn_state_name(c->state), awf_conn_state_name(to));
+        abort();
+    }
+    c->state = to;
+    c->state_since = uv_now(c->px->loop);
+    if (to != AWF_CS_CLOSING)
+        awf_conn_arm_timer(c);
+}
+
+/* ---- time ---- */
+
+int64_t awf_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void awf_conn_touch(struct awf_conn *c)
+{
+    c->last_active = uv_now(c->px->loop);
+}
+
+#define LINGER_MS 2000
+
+/* When the current state's timeout is due, in loop time. */
+static uint64_t deadline(const struct awf_conn *c)
+{
+    const struct awf_timeouts *t = &c->set->timeouts;
+    switch (c->state) {
+    case AWF_CS_SNIFF:
+    case AWF_CS_HEAD:
+        if (!(c->flags & AWF_CF_TXN))
+            return c->state_since + t->client_idle_ms;
+        return c->state_since + t->request_headers_ms;
+    case AWF_CS_PEEK:
+        return c->state_since + t->client_hello_ms;
+    case AWF_CS_RESOLVING:
+        return c->state_since + t->dns_ms + 1000;
+    case AWF_CS_CONNECTING:
+        return c->state_since + t->connect_ms;
+    case AWF_CS_FLUSH:
+        if (c->flags & AWF_CF_CLIENT_SHUT_DONE)
+            return c->state_since + LINGER_MS;
+        return c->last_active + t->read_idle_ms;
+    default:
+        return c->last_active + t->read_idle_ms;
+    }
+}
+
+static uint64_t next_due(const struct awf_conn *c)
+{
+    uint64_t d = deadline(c);
+    uint64_t life = c->born + c->set->timeouts.lifetime_ms;
+    return d < life ? d : life;
+}
+
+static void timer_cb(uv_timer_t *t);
+
+void awf_conn_arm_timer(struct awf_conn *c)
+{
+    uint64_t now = uv_now(c->px->loop), due = next_due(c);
+    uv_timer_start(&c->timer, timer_cb, due > now ? due - now : 1, 0);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct awf_conn *c = t->data;
+    uint64_t now = uv_now(c->px->loop);
+    if (c->state == AWF_CS_CLOSING)
+        return;
+    if (now < next_due(c)) { /* activity moved the deadline: wait for the rest */
+        awf_conn_arm_timer(c);
+        return;
+    }
+    if (now >= c->born + c->set->timeouts.lifetime_ms) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+    switch (c->state) {
+    case AWF_CS_CONNECTING:
+        c->last_err = -ETIMEDOUT;
+        awf_upstream_release(c, false);
+        if (c->next_addr < c->n_addrs) {
+            awf_upstream_dial(c);
+            return;
+        }
+        awf_answer(c, 504, "ERR_READ_TIMEOUT", 0, "TCP_MISS_ABORTED", "connection timed out",
+                   false);
+        return;
+    case AWF_CS_RESOLVING:
+        awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name lookup timed out", false);
+        return;
+    case AWF_CS_FORWARD:
+        awf_forward_timeout(c);
+        return;
+    case AWF_CS_FLUSH:
+        awf_conn_close(c);
+        return;
+    default:
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+}
+
+/* ---- reading and writing ---- */
+
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct awf_conn *c = h->data;
+    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, 0);
+    *buf = b ? uv_buf_init(b->data, (unsigned)b->cap) : uv_buf_init(NULL, 0);
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub);
+
+static void client_write_cb(uv_write_t *req, int status)
+{
+    struct awf_buf *b = (struct awf_buf *)(void *)req;
+    struct awf_conn *c = req->data;
+    awf_bufpool_put(&c->px->bufs, b);
+    if (c->state == AWF_CS_CLOSING)
+        return;
+    if (status < 0) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+    awf_conn_touch(c);
+    awf_conn_sync_reading(c);
+}
+
+int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
+{
+    uv_buf_t ub = uv_buf_init(b->data + b->off, (unsigned)b->len);
+    uv_write_cb cb;
+    /* Try the socket first: libuv 1.44 re-arms the epoll watcher (one epoll_ctl) for every
+     * queued write, even one that completes at once; most writes fit the socket buffer. */
+    int n = uv_try_write(dst, &ub, 1);
+    if (n >= 0 && (size_t)n == b->len) {
+        awf_bufpool_put(&c->px->bufs, b);
+        return 0;
+    }
+    if (n >= 0) {
+        b->off += (size_t)n;
+        b->len -= (size_t)n;
+        ub = uv_buf_init(b->data + b->off, (unsigned)b->len);
+    } else if (n != UV_EAGAIN) {
+        awf_bufpool_put(&c->px->bufs, b);
+        return n;
+    }
+    b->dst = dst;
+    if (dst == (uv_stream_t *)&c->client) {
+        b->req.data = c;
+        cb = client_write_cb;
+    } else {
+        b->req.data = c->up;
+        c->up->writes++;
+        cb = awf_upstream_write_cb;
+    }
+    int rc = uv_write(&b->req, dst, &ub, 1, cb);
+    if (rc < 0) {
+        if (dst != (uv_stream_t *)&c->client)
+            c->up->writes--;
+        awf_bufpool_put(&c->px->bufs, b);
+    }
+    return rc;
+}
+
+int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b)
+{
+    struct awf_buf *d = *dst;
+    if (!d) {
+        *dst = b;
+        return 0;
+    }
+    if (d->cap - d->off - d->len < b->len) {
+        struct awf_buf *n = awf_bufpool_get(&c->px->bufs, d->len + b->len);
+        if (!n) {
+            awf_bufpool_put(&c->px->bufs, b);
+            return -ENOMEM;
+        }
+        memcpy(n->data, d->data + d->off, d->len);
+        n->len = d->len;
+        awf_bufpool_put(&c->px->bufs, d);
+        *dst = d = n;
+    }
+    memcpy(d->data + d->off + d->len, b->data + b->off, b->len);
+    d->len += b->len;
+    awf_bufpool_put(&c->px->bufs, b);
+    return 0;
+}
+
+/* Starts or stops reading a stream so that it matches want, with hysteresis on the write queue
+ * of the stream its bytes go to (peer_q): stop above AWF_WQ_HIGH, resume at AWF_WQ_LOW. */
+static void sync_one(uv_stream_t *s, bool *reading, bool want, size_t peer_q, uv_alloc_cb alloc,
+                     uv_read_cb rd)
+{
+    if (*reading) {
+        if (!want || peer_q > AWF_WQ_HIGH) {
+            uv_read_stop(s);
+            *reading = false;
+        }
+    } else if (want && peer_q <= AWF_WQ_LOW) {
+        if (uv_read_start(s, alloc, rd) == 0)
+            *reading = true;
+    }
+}
+
+void awf_conn_sync_reading(struct awf_conn *c)
+{
+    bool want = false;
+    struct awf_upstream *up = c->up;
+    switch (c->state) {
+    case AWF_CS_SNIFF:
+    case AWF_CS_HEAD:
+        want = !c->pend && !(c->flags & AWF_CF_CLIENT_EOF);
+        break;
+    case AWF_CS_RESOLVING:
+    case AWF_CS_CONNECTING:
+        /* Kept reading (bytes that come meanwhile wait in pend): stopping and restarting
+         * would cost two epoll_ctl calls per request. */
+    case AWF_CS_FORWARD:
+    case AWF_CS_TUNNEL:
+        /* Also after the request is complete: a client that goes away is noticed, and a
+         * pipelined request is held in pend until the response is done. */
+        want = !c->pend && !(c->flags & AWF_CF_CLIENT_EOF);
+        break;
+    case AWF_CS_PEEK:
+        want = !(c->flags & AWF_CF_CLIENT_EOF);
+        break;
+    case AWF_CS_FLUSH:
+        /* Read and drop what the client still sends, so closing does not reset the
+         * connection before our answer is read. */
+        want = !(c->flags & AWF_CF_CLIENT_EOF);
+        break;
+    default:
+        break;
+    }
+    size_t q = up && !up->closing ? uv_stream_get_write_queue_size((uv_stream_t *)&up->tcp) : 0;
+    bool rd = (c->flags & AWF_CF_CLIENT_RD) != 0;
+    sync_one((uv_stream_t *)&c->client, &rd, want, q, client_alloc_cb, client_read_cb);
+    c->flags = rd ? c->flags | AWF_CF_CLIENT_RD : c->flags & ~AWF_CF_CLIENT_RD;
+
+    if (!up || up->closing)
+        return;
+    want = !(c->flags & AWF_CF_UP_EOF) &&
+           ((c->state == AWF_CS_FORWARD && !(c->flags & AWF_CF_RESP_DONE)) ||
+            c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK);
+    q = uv_stream_get_write_queue_size((uv_stream_t *)&c->client);
+    sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, awf_upstream_alloc_cb,
+             awf_upstream_read_cb);
+}
+
+/* ---- accepting ---- */
+
+static void conn_closed_cb(uv_handle_t *h);
+
+void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
+{
+    uv_stream_t *server = (uv_stream_t *)&l->tcp;
+    struct awf_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        /* Take the connection off the queue so the listener does not spin on it. */
+        uv_tcp_t *tmp = malloc(sizeof(*tmp));
+        if (tmp && uv_tcp_init(px->loop, tmp) == 0) {
+            uv_accept(server, (uv_stream_t *)tmp);
+            uv_close((uv_handle_t *)tmp, (uv_close_cb)free);
+        } else {
+            free(tmp);
+        }
+        return;
+    }
+    c->px = px;
+    c->listener = l;
+    uv_tcp_init(px->loop, &c->client);
+    uv_timer_init(px->loop, &c->timer);
+    c->client.data = c;
+    c->timer.data = c;
+    c->client_shut.data = c;
+    c->up_shut.data = c;
+    c->policy = awf_policy_ref(px->policy);
+    c->set = awf_policy_settings(c->policy);
+    awf_http_head_init(&c->head, c->set->limits.header_bytes + 1024, c->set->limits.header_count);
+    c->next = px->conns;
+    if (px->conns)
+        px->conns->prev = c;
+    px->conns = c;
+    px->live++;
+    px->active++;
+    px->accepted++;
+    c->born = c->last_active = c->state_since = uv_now(px->loop);
+    c->state = AWF_CS_SNIFF;
+    if (uv_accept(server, (uv_stream_t *)&c->client) < 0) {
+        awf_conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->client, 1);
+    int len = sizeof(c->peer);
+    uv_tcp_getpeername(&c->client, (struct sockaddr *)&c->peer, &len);
+    len = sizeof(c->local);
+    uv_tcp_getsockname(&c->client, (struct sockaddr *)&c->local, &len);
+    /* The first transaction opens with the connection: one that ends before a complete head
+     * is logged as Squid does (error:transaction-end-before-headers). */
+    c->flags |= AWF_CF_TXN;
+    c->start_us = awf_now_us();
+    c->requests = 1;
+    awf_conn_req_parser_init(c);
+    if (px->active > c->set->limits.max_connections && c->set->limits.max_connections)
+        c->flags |= AWF_CF_OVERLOAD;
+    awf_conn_arm_timer(c);
+    awf_conn_sync_reading(c);
+}
+
+static void client_eof(struct awf_conn *c, int status)
+{
+    c->flags |= AWF_CF_CLIENT_EOF;
+    c->flags &= ~AWF_CF_CLIENT_RD; /* libuv stops reading at EOF */
+    if (status != UV_EOF)
+        uv_read_stop((uv_stream_t *)&c->client);
+    switch (c->state) {
+    case AWF_CS_FORWARD:
+        awf_forward_client_eof(c, status);
+        return;
+    case AWF_CS_TUNNEL:
+        awf_tunnel_eof(c, true, status);
+        return;
+    case AWF_CS_FLUSH:
+        if (c->flags & AWF_CF_CLIENT_SHUT_DONE || status != UV_EOF)
+            awf_conn_close(c);
+        return;
+    case AWF_CS_RESOLVING:
+    case AWF_CS_CONNECTING:
+        if (status == UV_EOF && (c->flags & AWF_CF_CONNECT)) {
+            /* CONNECT, bytes and FIN all sent at once: the FIN is passed on once the tunnel
+             * is up. */
+            return;
+        }
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    default:
+        if (c->tag) /* decided: the transaction is cut short */
+            c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
+{
+    struct awf_conn *c = s->data;
+    struct awf_buf *b = ub->base ? awf_buf_of(ub->base) : NULL;
+    if (nread <= 0 || c->state == AWF_CS_CLOSING || c->state == AWF_CS_FLUSH) {
+        awf_bufpool_put(&c->px->bufs, b);
+        if (nread < 0 && c->state != AWF_CS_CLOSING)
+            client_eof(c, (int)nread);
+        return;
+    }
+    b->off = 0;
+    b->len = (size_t)nread;
+    awf_conn_touch(c);
+    switch (c->state) {
+    case AWF_CS_SNIFF:
+    case AWF_CS_HEAD:
+        awf_request_input(c, b);
+        return;
+    case AWF_CS_FORWARD:
+        awf_forward_client_input(c, b);
+        return;
+    case AWF_CS_TUNNEL:
+        awf_tunnel_input(c, true, b);
+        return;
+    case AWF_CS_PEEK:
+        awf_peek_input(c, b);
+        return;
+    default:
+        /* Resolving or connecting: the bytes wait (reading stops until they are handled). */
+        if (awf_conn_append(c, &c->pend, b) < 0) {
+            awf_conn_close(c);
+            return;
+        }
+        awf_conn_sync_reading(c);
+        return;
+    }
+}
+
+/* ---- transactions ---- */
+
+void awf_conn_next_request(struct awf_conn *c)
+{
+    const uint32_t keep = AWF_CF_CLIENT_RD | AWF_CF_CLIENT_EOF;
+    c->flags &= keep;
+    awf_http_head_reset(&c->head);
+    free(c->addrs);
+    c->addrs = NULL;
+    c->n_addrs = c->next_addr = 0;
+    c->has_server = false;
+    c->head_bytes = c->bytes_in = c->bytes_out = 0;
+    c->status = c->upstream_status = 0;
+    c->tag = c->hier = c->log_url = c->log_method = NULL;
+    c->mime[0] = '\0';
+    memset(&c->target, 0, sizeof(c->target));
+    c->host[0] = '\0';
+    awf_conn_req_parser_init(c);
+    if (c->px->shutting_down) {
+        awf_conn_flush_close(c);
+        return;
+    }
+    awf_conn_set_state(c, AWF_CS_HEAD);
+    if (c->pend) {
+        struct awf_buf *b = c->pend;
+        c->pend = NULL;
+        awf_request_input(c, b);
+        return;
+    }
+    awf_conn_sync_reading(c);
+}
+
+void awf_conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct awf_conn *c = req->data;
+    if (c->state == AWF_CS_CLOSING)
+        return;
+    if (status < 0) {
+        awf_conn_close(c);
+        return;
+    }
+    if (req == &c->client_shut) {
+        c->flags |= AWF_CF_CLIENT_SHUT_DONE;
+        if (c->state == AWF_CS_FLUSH) {
+            if (c->flags & AWF_CF_CLIENT_EOF) {
+                awf_conn_close(c);
+            } else {
+                c->state_since = uv_now(c->px->loop); /* linger for the client's FIN */
+                awf_conn_arm_timer(c);
+            }
+            return;
+        }
+    } else {
+        c->flags |= AWF_CF_UP_SHUT_DONE;
+    }
+    const uint32_t all =
+        AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
+    if (c->state == AWF_CS_TUNNEL && (c->flags & all) == all)
+        awf_conn_close(c);
+}
+
+void awf_conn_flush_close(struct awf_conn *c)
+{
+    if (c->up)
+        awf_upstream_release(c, false);
+    awf_bufpool_put(&c->px->bufs, c->pend);
+    c->pend = NULL;
+    if (c->state != AWF_CS_FLUSH)
+        awf_conn_set_state(c, AWF_CS_FLUSH);
+    if (!(c->flags & AWF_CF_CLIENT_SHUT)) {
+        c->flags |= AWF_CF_CLIENT_SHUT;
+        if (uv_shutdown(&c->client_shut, (uv_stream_t *)&c->client, awf_conn_shutdown_cb) < 0) {
+            awf_conn_close(c);
+            return;
+        }
+    }
+    awf_conn_sync_reading(c);
+}
+
+/* ---- logging ---- */
+
+static const char *req_header(void *ctx, const char *name, size_t *len)
+{
+    struct awf_conn *c = ctx;
+    struct awf_slice v;
+    if (!awf_http_head_get(&c->head, name, &v)) {
+        /* Without a Host header (HTTP/1.0 clients, urllib's CONNECT) the target stands in,
+         * as AWF's log readers take %{Host}>h for the domain. */
+        if (strcasecmp(name, "Host") != 0 || !c->target.authority.len)
+            return NULL;
+        v = c->target.authority;
+    }
+    *len = v.len;
+    return v.p;
+}
+
+static const char *rep_header(void *ctx, const char *name, size_t *len)
+{
+    struct awf_conn *c = ctx;
+    if (strcasecmp(name, "Content-Type") != 0 || !c->mime[0])
+        return NULL;
+    *len = strlen(c->mime);
+    return c->mime;
+}
+
+static const char *aborted_tag(const char *tag)
+{
+    if (!tag)
+        return "NONE_NONE";
+    if (strcmp(tag, "TCP_MISS") == 0)
+        return "TCP_MISS_ABORTED";
+    if (strcmp(tag, "TCP_TUNNEL") == 0)
+        return "TCP_TUNNEL_ABORTED";
+    return tag;
+}
+
+void awf_conn_log(struct awf_conn *c)
+{
+    if (!(c->flags & AWF_CF_TXN) || (c->flags & AWF_CF_LOGGED))
+        return;
+    c->flags |= AWF_CF_LOGGED;
+    if (!c->px->log)
+        return;
+    char url[8192];
+    struct awf_log_record r = {0};
+    r.start_us = c->start_us;
+    r.end_us = awf_now_us();
+    r.client = (const struct sockaddr *)&c->peer;
+    r.local = (const struct sockaddr *)&c->local;
+    r.server = c->has_server ? (const struct sockaddr *)&c->server : NULL;
+    r.http_major = 1;
+    r.http_minor = 1;
+    if (c->tag) {
+        r.tag = (c->flags & AWF_CF_ABORTED) ? aborted_tag(c->tag) : c->tag;
+        r.method = c->log_method;
+        if (c->log_url) {
+            r.url = c->log_url;
+        } else if (c->flags & AWF_CF_INTERCEPT) {
+            snprintf(url, sizeof(url), "http://%.*s%.*s", (int)c->target.authority.len,
+                     c->target.authority.p, (int)c->target.path.len, c->target.path.p);
+            r.url = url;
+            r.http_major = c->req.http_major;
+            r.http_minor = c->req.http_minor;
+        } else {
+            struct awf_slice u = awf_http_head_url_slice(&c->head);
+            size_t n = u.len < sizeof(url) - 1 ? u.len : sizeof(url) - 1;
+            memcpy(url, u.p, n);
+            url[n] = '\0';
+            r.url = url;
+            r.http_major = c->req.http_major;
+            r.http_minor = c->req.http_minor;
+        }
+    } else {
+        /* Nothing was decided: the client left (or timed out) before a complete head. */
+        r.tag = "NONE_NONE";
+        r.method = "NONE";
+        r.url = "error:transaction-end-before-headers";
+    }
+    r.domain = c->host[0] ? c->host : NULL;
+    r.status = c->status;
+    r.upstream_status = c->upstream_status;
+    r.hier = c->hier ? c->hier : "HIER_NONE";
+    r.bytes_to_client = c->bytes_out;
+    r.bytes_from_client = c->bytes_in;
+    r.mime = c->mime[0] ? c->mime : NULL;
+    r.req_header = req_header;
+    r.rep_header = rep_header;
+    r.header_ctx = c;
+    awf_log_write(c->px->log, &r);
+}
+
+/* ---- closing ---- */
+
+static void conn_free(struct awf_conn *c)
+{
+    struct awf_proxy *px = c->px;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        px->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    awf_policy_unref(c->policy);
+    awf_http_head_free(&c->head);
+    free(c->addrs);
+    free(c);
+    px->active--;
+    awf_proxy_object_gone(px);
+}
+
+void awf_conn_handle_closed(struct awf_conn *c)
+{
+    if (--c->closes == 0 && c->state == AWF_CS_CLOSING)
+        conn_free(c);
+}
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    awf_conn_handle_closed(h->data);
+}
+
+void awf_conn_close(struct awf_conn *c)
+{
+    if (c->state == AWF_CS_CLOSING)
+        return;
+    awf_conn_log(c);
+    awf_conn_set_state(c, AWF_CS_CLOSING);
+    if (c->dns_req) {
+        awf_dns_cancel(c->dns_req);
+        c->dns_req = NULL;
+    }
+    if (c->flags & AWF_CF_TUNNEL_CNT) {
+        c->px->tunnels--;
+        c->flags &= ~AWF_CF_TUNNEL_CNT;
+    }
+    awf_bufpool_put(&c->px->bufs, c->pend);
+    awf_bufpool_put(&c->px->bufs, c->hello);
+    c->pend = c->hello = NULL;
+    c->closes += 2;
+    if (c->up)
+        awf_upstream_release(c, false);
+    uv_close((uv_handle_t *)&c->client, conn_closed_cb);
+    uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
+}

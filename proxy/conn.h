@@ -1,0 +1,248 @@
+#ifndef AWF_PROXY_CONN_H
+#define AWF_PROXY_CONN_H
+
+/* Types shared inside proxy/ only: the proxy, its listeners, client connections and upstream
+ * connections. Hot-path structs are visible here so they embed their libuv handles. */
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "dns/dns.h"
+#include "log/log.h"
+#include "policy/policy.h"
+#include "proxy/bufpool.h"
+#include "proxy/http.h"
+#include "proxy/proxy.h"
+
+/* Block size and write-queue watermarks, measured on loopback (2 cores, nginx upstream, 1 GiB
+ * through the proxy): 16 KiB blocks ~1.1 GB/s, 64 KiB ~1.2 GB/s, 128 KiB ~2.3 GB/s, 256 KiB
+ * ~0.9 GB/s. A side stops being read while the other side has more than AWF_WQ_HIGH bytes
+ * queued and resumes at AWF_WQ_LOW, so a slow reader costs at most about HIGH + one block per
+ * direction. Free blocks kept beyond AWF_BUF_MAX_FREE go back to malloc. */
+#define AWF_BUF_BLOCK     (128 * 1024)
+#define AWF_BUF_MAX_FREE  32
+#define AWF_WQ_HIGH       (256 * 1024)
+#define AWF_WQ_LOW        (64 * 1024)
+#define AWF_POOL_MAX_IDLE 256
+
+/* The states of a client connection. Only awf_conn_set_state() changes them; it checks the
+ * transition against a table (awf_conn_transition_ok). */
+enum awf_conn_state {
+    AWF_CS_SNIFF,      /* first bytes of a connection: decides the kind of traffic */
+    AWF_CS_HEAD,       /* reading a request head (or idle between keep-alive requests) */
+    AWF_CS_PEEK,       /* reading a TLS ClientHello (intercepted, or first bytes of a tunnel) */
+    AWF_CS_RESOLVING,  /* waiting for the resolver */
+    AWF_CS_CONNECTING, /* dialling the upstream */
+    AWF_CS_FORWARD,    /* an HTTP request and its response are crossing */
+    AWF_CS_TUNNEL,     /* bytes both ways (CONNECT, WebSocket after 101) */
+    AWF_CS_FLUSH,      /* writing the last bytes to the client, then closing */
+    AWF_CS_CLOSING,    /* handles closing; freed in the last close callback */
+    AWF_CS_COUNT
+};
+
+bool awf_conn_transition_ok(enum awf_conn_state from, enum awf_conn_state to);
+const char *awf_conn_state_name(enum awf_conn_state s);
+
+/* Flags that cross states. */
+enum {
+    AWF_CF_REQ_DONE = 1u << 0,      /* the request message is fully read and passed on */
+    AWF_CF_RESP_DONE = 1u << 1,     /* the final response is complete */
+    AWF_CF_CLIENT_EOF = 1u << 2,    /* client sent FIN */
+    AWF_CF_UP_EOF = 1u << 3,        /* upstream sent FIN */
+    AWF_CF_LOGGED = 1u << 4,        /* this transaction's log line is written */
+    AWF_CF_TXN = 1u << 5,           /* a transaction is open (something to log) */
+    AWF_CF_KEEPALIVE = 1u << 6,     /* the client allows another request */
+    AWF_CF_REUSED = 1u << 7,        /* the upstream came from the idle pool */
+    AWF_CF_WEBSOCKET = 1u << 8,     /* a WebSocket upgrade is being forwarded */
+    AWF_CF_HEAD_REQ = 1u << 9,      /* HEAD request: the response has no body */
+    AWF_CF_CONNECT = 1u << 10,      /* CONNECT request */
+    AWF_CF_ABORTED = 1u << 11,      /* a side dropped early: tag gets _ABORTED */
+    AWF_CF_TUNNEL_CNT = 1u << 12,   /* counted in px->tunnels */
+    AWF_CF_CLIENT_RD = 1u << 13,    /* reading the client */
+    AWF_CF_CLIENT_SHUT = 1u << 14,  /* shutdown(write) sent to the client */
+    AWF_CF_UP_SHUT = 1u << 15,      /* shutdown(write) sent to the upstream */
+    AWF_CF_RESP_STARTED = 1u << 16, /* response bytes were sent to the client */
+    AWF_CF_REQ_BODY = 1u << 17,     /* the request has a body */
+    AWF_CF_MSG_END = 1u << 18,      /* set by a parser callback at a message end */
+    AWF_CF_UP_NOREUSE = 1u << 19,   /* the upstream may not go back to the pool */
+    AWF_CF_OVERLOAD = 1u << 20,     /* accepted beyond max_connections: answered 503 */
+    AWF_CF_CLIENT_SHUT_DONE = 1u << 21,
+    AWF_CF_UP_SHUT_DONE = 1u << 22,
+    AWF_CF_NOPOOL = 1u << 23,      /* dial fresh: a pooled upstream just failed this request */
+    AWF_CF_INTERCEPT = 1u << 24,   /* intercepted traffic (origin-form HTTP or raw TLS) */
+    AWF_CF_PEEKED = 1u << 25,      /* the client's first tunnel bytes were checked */
+    AWF_CF_ESTABLISHED = 1u << 26, /* "200 Connection established" is sent */
+    AWF_CF_NO_ANSWER = 1u << 27,   /* the client expects TLS: no HTTP answer, just close */
+};
+
+struct awf_proxy;
+struct awf_conn;
+
+struct awf_upstream {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_timer_t idle; /* runs only while pooled */
+    struct awf_proxy *px;
+    struct awf_conn *conn;            /* attached connection, NULL while pooled or closing */
+    struct awf_conn *notify;          /* told when tcp has closed (it counted the close) */
+    struct awf_upstream *prev, *next; /* px idle pool */
+    struct sockaddr_storage addr;
+    unsigned handles; /* open handles; freed at 0 */
+    unsigned writes;  /* writes in flight: a pooled upstream has none */
+    bool reading, pooled, closing;
+};
+
+struct awf_conn {
+    uv_tcp_t client;
+    uv_timer_t timer;
+    uv_shutdown_t client_shut, up_shut;
+    struct awf_proxy *px;
+    struct awf_policy *policy; /* reference taken at accept: kept for the connection's life */
+    const struct awf_settings *set;
+    struct awf_conn *prev, *next; /* px->conns */
+    struct awf_upstream *up;
+    struct awf_dns_req *dns_req;
+    enum awf_conn_state state;
+    uint32_t flags;
+    unsigned closes;   /* close callbacks still to come */
+    unsigned requests; /* transactions started on this connection */
+    struct sockaddr_storage peer, local, server;
+    bool has_server;
+    llhttp_t req, resp;
+    const char *parse_base; /* start of the bytes being parsed (obs-fold check) */
+    char parse_prev;        /* the byte before them */
+    int parse_err;          /* our error from a parser callback */
+    struct awf_http_head head;
+    struct awf_target target;
+    char host[256];
+    struct awf_listener *listener; /* borrowed: listeners outlive connections */
+    struct awf_buf *pend;  /* client bytes read and not yet handled; reading stops meanwhile */
+    struct awf_buf *hello; /* client bytes held while peeking at a ClientHello */
+    char sni_hp[300];      /* "sni:port" of intercepted TLS, for the log */
+    struct sockaddr_storage
+        *addrs; /* addresses left to dial, checked; owned, freed once connected */
+    size_t n_addrs, next_addr;
+    int last_err;
+    /* per transaction */
+    int64_t start_us;
+    uint64_t last_active, born, state_since; /* loop time, ms */
+    uint64_t head_bytes, bytes_in, bytes_out;
+    int status, upstream_status;
+    const char *tag, *hier, *log_url, *log_method;
+    char mime[64];
+    char hname[16]; /* the response field name being read, to spot Content-Type */
+    uint8_t hname_len;
+    bool hname_ct;
+};
+
+struct awf_listener {
+    uv_tcp_t tcp;
+    struct awf_proxy *px;
+    struct sockaddr_storage addr; /* bound */
+    uint16_t intercept_port;      /* the port intercepted traffic here stands for; 0: unknown */
+    bool open;
+};
+
+struct awf_proxy {
+    uv_loop_t *loop;
+    struct awf_policy *policy;
+    struct awf_log *log;
+    struct awf_dns *dns;
+    struct awf_bufpool bufs;
+    struct awf_listener *listeners;
+    size_t n_listeners;
+    struct sockaddr_storage *local_addrs; /* this host's addresses, for loop detection */
+    size_t n_local_addrs;
+    struct awf_conn *conns;
+    struct awf_upstream *idle_head, *idle_tail;
+    size_t n_idle;
+    uint64_t accepted, active, tunnels;
+    size_t live; /* conns, upstreams, listeners and timers not yet closed */
+    uv_timer_t drain;
+    bool shutting_down, done_called;
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+/* conn.c */
+void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l);
+void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to);
+/* Ends the connection: logs the open transaction once, closes every handle. */
+void awf_conn_close(struct awf_conn *c);
+void awf_conn_arm_timer(struct awf_conn *c);
+
+/* request.c */
+void awf_conn_req_parser_init(struct awf_conn *c);
+/* Client bytes while a request head is being read (SNIFF, HEAD); takes ownership of b. */
+void awf_request_input(struct awf_conn *c, struct awf_buf *b);
+/* Resolves c->host (state RESOLVING), checks every address, then dials or peeks. */
+void awf_request_resolve(struct awf_conn *c);
+/* Runs parser p over d[0, n); *used is how many bytes belong to what was parsed (up to a pause
+ * at a head or message end). Parser callbacks may set c->parse_err. */
+llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
+                              size_t *used);
+/* Writes b to the client or the upstream; takes ownership of b. Returns 0 or a negative code
+ * (b is freed then). */
+int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+void awf_conn_sync_reading(struct awf_conn *c);
+/* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
+ * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
+int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b);
+void awf_conn_touch(struct awf_conn *c);
+void awf_conn_log(struct awf_conn *c);
+/* A handle the connection counted has closed (frees it after the last one). */
+void awf_conn_handle_closed(struct awf_conn *c);
+/* The transaction is over and the client may send another request. */
+void awf_conn_next_request(struct awf_conn *c);
+/* Sends FIN to the client once queued writes are out, then closes (state FLUSH). */
+void awf_conn_flush_close(struct awf_conn *c);
+void awf_conn_shutdown_cb(uv_shutdown_t *req, int status);
+
+/* answer.c: sends an error answer, logs the transaction and closes after writing. status 503
+ * with retry_after adds Retry-After. why is a short reason shown in the body. */
+void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_arg, const char *tag,
+                const char *why, bool retry_after);
+
+/* upstream.c */
+void awf_upstream_dial(struct awf_conn *c);
+void awf_upstream_ready(struct awf_conn *c);
+void awf_upstream_release(struct awf_conn *c, bool reuse);
+void awf_upstream_close(struct awf_upstream *up);
+void awf_upstream_pool_drain(struct awf_proxy *px);
+struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa);
+void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+void awf_upstream_write_cb(uv_write_t *req, int status);
+
+/* forward.c: HTTP request body and response relaying */
+void awf_forward_start(struct awf_conn *c);
+void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b);
+void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b);
+void awf_forward_client_eof(struct awf_conn *c, int status);
+void awf_forward_up_eof(struct awf_conn *c, int status);
+void awf_forward_timeout(struct awf_conn *c);
+
+/* peek.c: the ClientHello check (SNI inside CONNECT tunnels, intercepted TLS) */
+/* A CONNECT tunnel is dialled: answers 200 and holds client bytes until the ClientHello (or
+ * non-TLS first bytes) is checked. */
+void awf_peek_start_connect(struct awf_conn *c);
+void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b);
+void awf_peek_input(struct awf_conn *c, struct awf_buf *b);
+/* The port intercepted traffic was headed to: the listener's intercept_port, else the original
+ * destination when the NAT happened in this namespace, else fallback. */
+uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback);
+
+/* tunnel.c */
+void awf_tunnel_start(struct awf_conn *c);
+void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
+void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status);
+
+/* proxy.c */
+void awf_proxy_object_gone(struct awf_proxy *px);
+bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
+
+int64_t awf_now_us(void);
+
+#endif

@@ -1,0 +1,89 @@
+#ifndef AWF_PROXY_HTTP_H
+#define AWF_PROXY_HTTP_H
+
+/* The pure parts of HTTP handling: collecting a request head as llhttp hands it over, parsing
+ * request targets, and rewriting the head sent upstream. No I/O, no libuv: unit-tested alone. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct awf_slice {
+    const char *p;
+    size_t len;
+};
+
+struct awf_http_field {
+    uint32_t name_off, name_len;
+    uint32_t value_off, value_len;
+};
+
+/* A request head as received: the URL and header fields, stored back to back in buf. Memory is
+ * owned by the head; awf_http_head_reset() keeps it small between requests. */
+struct awf_http_head {
+    char *buf;
+    size_t len, cap;
+    size_t max_bytes; /* over this: AWF_E_TOO_BIG */
+    struct awf_http_field *fields;
+    size_t n_fields, cap_fields;
+    size_t max_fields; /* over this: AWF_E_TOO_BIG */
+    uint32_t url_off, url_len;
+    bool in_value; /* the last piece was a value: the next name piece starts a new field */
+};
+
+void awf_http_head_init(struct awf_http_head *h, size_t max_bytes, size_t max_fields);
+void awf_http_head_reset(struct awf_http_head *h);
+void awf_http_head_free(struct awf_http_head *h);
+
+/* Pieces of the request as llhttp delivers them (a piece may be split over several calls).
+ * Return 0, AWF_E_TOO_BIG, or AWF_E_BAD_REQUEST (whitespace in a field name, control bytes). */
+int awf_http_head_url(struct awf_http_head *h, const char *p, size_t n);
+int awf_http_head_name(struct awf_http_head *h, const char *p, size_t n);
+int awf_http_head_value(struct awf_http_head *h, const char *p, size_t n);
+
+struct awf_slice awf_http_head_url_slice(const struct awf_http_head *h);
+struct awf_slice awf_http_field_name(const struct awf_http_head *h, size_t i);
+/* The value with surrounding whitespace trimmed. */
+struct awf_slice awf_http_field_value(const struct awf_http_head *h, size_t i);
+
+/* The first field called name (case-insensitive); false if none. */
+bool awf_http_head_get(const struct awf_http_head *h, const char *name, struct awf_slice *out);
+
+/* Whether a comma-separated list (Connection, Upgrade) holds token, case-insensitively. */
+bool awf_http_has_token(struct awf_slice list, const char *token);
+
+/* A request target. Slices point into the parsed text and live as long as it does. */
+struct awf_target {
+    struct awf_slice authority; /* host[:port] as written */
+    struct awf_slice host;      /* without brackets for IPv6 */
+    uint16_t port;
+    struct awf_slice path; /* origin form: from the first '/' or '?'; may be empty */
+};
+
+/* "http://host[:port][/path][?query]". Other schemes, userinfo, empty hosts, bad ports and
+ * bytes a host may not hold give AWF_E_BAD_REQUEST. */
+int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out);
+
+/* "host:port" or "[v6]:port" (CONNECT). Without a port: default_port, or AWF_E_BAD_REQUEST when
+ * default_port is 0. Host characters are checked as for absolute URLs. */
+int awf_http_parse_authority(const char *s, size_t n, uint16_t default_port,
+                             struct awf_target *out);
+
+/* Whether two host names are the same: case-insensitive, one trailing dot ignored, brackets
+ * around IPv6 ignored. */
+bool awf_http_same_host(struct awf_slice a, struct awf_slice b);
+
+/* Whether the request asks for a WebSocket upgrade (Upgrade: websocket, Connection: upgrade). */
+bool awf_http_is_websocket(const struct awf_http_head *h);
+
+/* Writes the head to send upstream for a forwarded request into out: origin-form request line,
+ * Host from the target, every field but the hop-by-hop ones (Connection and what it names,
+ * Proxy-Connection, Keep-Alive, TE, Trailer, Proxy-Authorization, Upgrade unless websocket) and
+ * the client's Host; "Connection: Upgrade" when websocket. Content-Length, Transfer-Encoding and
+ * Host are never dropped because Connection names them (that would change the framing).
+ * Returns the length it needs, like snprintf; out is complete only if that is <= cap. */
+size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
+                             unsigned minor, const struct awf_target *t, bool websocket, char *out,
+                             size_t cap);
+
+#endif

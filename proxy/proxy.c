@@ -1,0 +1,298 @@
+/* The proxy object: listeners, the loop's resolver and buffer pool, policy swaps, shutdown. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "proxy/conn.h"
+
+static void maybe_done(struct awf_proxy *px)
+{
+    if (!px->shutting_down || px->live > 0 || px->done_called || px->dns)
+        return;
+    px->done_called = true;
+    void (*done)(void *) = px->done;
+    void *arg = px->done_arg;
+    awf_bufpool_cleanup(&px->bufs);
+    awf_policy_unref(px->policy);
+    free(px->listeners);
+    free(px->local_addrs);
+    free(px);
+    if (done)
+        done(arg);
+}
+
+void awf_proxy_object_gone(struct awf_proxy *px)
+{
+    px->live--;
+    maybe_done(px);
+}
+
+int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log *log,
+                     struct awf_proxy **out, char *err, size_t errlen)
+{
+    struct awf_proxy *px = calloc(1, sizeof(*px));
+    if (!px) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    const struct awf_settings *s = awf_policy_settings(policy);
+    struct awf_dns_config cfg = {
+        .servers = (const char *const *)s->dns.servers,
+        .n_servers = s->dns.n_servers,
+        .hosts_file = s->dns.hosts_file,
+        .min_ttl_s = s->dns.min_ttl_s,
+        .max_ttl_s = s->dns.max_ttl_s,
+        .negative_ttl_s = s->dns.negative_ttl_s,
+        .timeout_ms = s->timeouts.dns_ms,
+    };
+    int rc = awf_dns_create(loop, &cfg, &px->dns);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the resolver: %s", awf_strerror(rc));
+        free(px);
+        return rc;
+    }
+    px->loop = loop;
+    px->policy = awf_policy_ref(policy);
+    px->log = log;
+    awf_bufpool_init(&px->bufs, AWF_BUF_BLOCK, AWF_BUF_MAX_FREE);
+    *out = px;
+    return 0;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct awf_listener *l = h->data;
+    awf_proxy_object_gone(l->px);
+}
+
+static void close_listeners(struct awf_proxy *px)
+{
+    for (size_t i = 0; i < px->n_listeners; i++) {
+        if (px->listeners[i].open) {
+            px->listeners[i].open = false;
+            uv_close((uv_handle_t *)&px->listeners[i].tcp, listener_closed);
+        }
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct awf_listener *l = server->data;
+    if (status < 0 || l->px->shutting_down)
+        return;
+    awf_conn_accept(l->px, l);
+}
+
+/* This host's addresses, for spotting requests aimed at a wildcard listener. */
+static void gather_local_addrs(struct awf_proxy *px)
+{
+    uv_interface_address_t *ifs = NULL;
+    int n = 0;
+    if (uv_interface_addresses(&ifs, &n) < 0 || n <= 0)
+        return;
+    px->local_addrs = calloc((size_t)n, sizeof(*px->local_addrs));
+    if (px->local_addrs) {
+        for (int i = 0; i < n; i++)
+            memcpy(&px->local_addrs[px->n_local_addrs++], &ifs[i].address, sizeof(ifs[i].address));
+    }
+    uv_free_interface_addresses(ifs, n);
+}
+
+int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
+{
+    const struct awf_settings *s = awf_policy_settings(px->policy);
+    px->listeners = calloc(s->n_listen ? s->n_listen : 1, sizeof(*px->listeners));
+    if (!px->listeners) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    bool wildcard = false;
+    for (size_t i = 0; i < s->n_listen; i++) {
+        struct awf_listener *l = &px->listeners[i];
+        const struct sockaddr *sa = (const struct sockaddr *)&s->listen[i].addr;
+        l->px = px;
+        l->intercept_port = s->listen[i].intercept_port;
+        int rc = uv_tcp_init_ex(px->loop, &l->tcp, sa->sa_family);
+        if (rc == 0) {
+            l->tcp.data = l;
+            l->open = true;
+            px->live++;
+            px->n_listeners = i + 1;
+            /* [::] listens on IPv6 only, so 0.0.0.0 on the same port can be bound too. */
+            rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+        }
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        if (rc == 0) {
+            int len = sizeof(l->addr);
+            rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&l->addr, &len);
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", s->listen[i].text, uv_strerror(rc));
+            close_listeners(px);
+            return rc;
+        }
+        if (l->addr.ss_family == AF_INET)
+            wildcard |= ((struct sockaddr_in *)&l->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+        else
+            wildcard |= IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&l->addr)->sin6_addr);
+    }
+    if (wildcard)
+        gather_local_addrs(px);
+    return 0;
+}
+
+size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < px->n_listeners && n < max; i++)
+        if (px->listeners[i].open)
+            out[n++] = px->listeners[i].addr;
+    return n;
+}
+
+static uint16_t port_of(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+    return 0;
+}
+
+/* Same address, ports ignored (IPv4-mapped IPv6 compared as IPv4). */
+static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+    struct in_addr a4 = {0}, b4 = {0};
+    bool a_is4 = false, b_is4 = false;
+    if (a->sa_family == AF_INET) {
+        a4 = ((const struct sockaddr_in *)(const void *)a)->sin_addr;
+        a_is4 = true;
+    } else if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr)) {
+        memcpy(&a4, &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr.s6_addr[12], 4);
+        a_is4 = true;
+    }
+    if (b->sa_family == AF_INET) {
+        b4 = ((const struct sockaddr_in *)(const void *)b)->sin_addr;
+        b_is4 = true;
+    } else if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)b)->sin6_addr)) {
+        memcpy(&b4, &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr.s6_addr[12], 4);
+        b_is4 = true;
+    }
+    if (a_is4 || b_is4)
+        return a_is4 && b_is4 && a4.s_addr == b4.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr, 16) == 0;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) ==
+               127;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
+{
+    uint16_t port = port_of(sa);
+    for (size_t i = 0; i < px->n_listeners; i++) {
+        const struct sockaddr *l = (const struct sockaddr *)&px->listeners[i].addr;
+        if (port_of(l) != port)
+            continue;
+        bool any = l->sa_family == AF_INET
+                       ? ((const struct sockaddr_in *)(const void *)l)->sin_addr.s_addr ==
+                             htonl(INADDR_ANY)
+                       : IN6_IS_ADDR_UNSPECIFIED(
+                             &((const struct sockaddr_in6 *)(const void *)l)->sin6_addr);
+        if (!any) {
+            if (same_ip(l, sa))
+                return true;
+            continue;
+        }
+        if (is_loopback(sa))
+            return true;
+        for (size_t k = 0; k < px->n_local_addrs; k++)
+            if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))
+                return true;
+    }
+    return false;
+}
+
+void awf_proxy_set_policy(struct awf_proxy *px, struct awf_policy *policy)
+{
+    struct awf_policy *old = px->policy;
+    px->policy = awf_policy_ref(policy);
+    awf_policy_unref(old);
+}
+
+static void close_all(struct awf_proxy *px)
+{
+    struct awf_conn *c = px->conns;
+    while (c) {
+        struct awf_conn *next = c->next;
+        if (c->state != AWF_CS_CLOSING) {
+            /* Cut off mid-transaction by the shutdown. */
+            if (c->state != AWF_CS_HEAD && c->state != AWF_CS_SNIFF)
+                c->flags |= AWF_CF_ABORTED;
+            awf_conn_close(c);
+        }
+        c = next;
+    }
+    awf_upstream_pool_drain(px);
+    if (px->dns) {
+        awf_dns_destroy(px->dns);
+        px->dns = NULL;
+    }
+}
+
+static void drain_closed(uv_handle_t *h)
+{
+    awf_proxy_object_gone(h->data);
+}
+
+static void drain_cb(uv_timer_t *t)
+{
+    struct awf_proxy *px = t->data;
+    close_all(px);
+    uv_close((uv_handle_t *)&px->drain, drain_closed);
+}
+
+void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(void *arg), void *arg)
+{
+    if (px->shutting_down)
+        return;
+    px->shutting_down = true;
+    px->done = done;
+    px->done_arg = arg;
+    close_listeners(px);
+    awf_upstream_pool_drain(px);
+    /* Idle keep-alive clients have nothing to finish. */
+    for (struct awf_conn *c = px->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == AWF_CS_HEAD && !(c->flags & AWF_CF_TXN))
+            awf_conn_close(c);
+    }
+    if (drain_ms > 0 && px->conns) {
+        uv_timer_init(px->loop, &px->drain);
+        px->drain.data = px;
+        px->live++;
+        uv_timer_start(&px->drain, drain_cb, drain_ms, 0);
+        return;
+    }
+    px->live++; /* hold px while closing everything */
+    close_all(px);
+    awf_proxy_object_gone(px);
+}
+
+void awf_proxy_stats(const struct awf_proxy *px, struct awf_proxy_stats *out)
+{
+    out->accepted = px->accepted;
+    out->active = px->active;
+    out->tunnels = px->tunnels;
+    out->buffers_in_use = px->bufs.in_use;
+}

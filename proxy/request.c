@@ -1,0 +1,330 @@
+/* Request heads: llhttp callbacks collecting the head, the decision (target, Host check,
+ * policy, limits) and resolution up to the checked addresses handed to upstream.c. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "proxy/conn.h"
+
+/* ---- request heads ---- */
+
+static int cb_rc(struct awf_conn *c, int rc)
+{
+    if (rc < 0) {
+        c->parse_err = rc;
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_req_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_conn *c = p->data;
+    return cb_rc(c, awf_http_head_url(&c->head, at, n));
+}
+
+static int on_req_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_conn *c = p->data;
+    return cb_rc(c, awf_http_head_name(&c->head, at, n));
+}
+
+static int on_req_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_conn *c = p->data;
+    /* llhttp (8.x, non-lenient) still accepts obs-fold and hands the continuation over as a
+     * second value piece that starts right after a line end. A piece that merely continues a
+     * value split across reads starts at the buffer start with a value byte before it. */
+    char before = at > c->parse_base ? at[-1] : c->parse_prev;
+    if (before == '\n')
+        return cb_rc(c, AWF_E_BAD_REQUEST);
+    return cb_rc(c, awf_http_head_value(&c->head, at, n));
+}
+
+static int on_req_headers_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* decide before any body byte moves */
+}
+
+static int on_req_message_complete(llhttp_t *p)
+{
+    struct awf_conn *c = p->data;
+    c->flags |= AWF_CF_MSG_END;
+    return HPE_PAUSED; /* what follows is the next request */
+}
+
+static const llhttp_settings_t req_settings = {
+    .on_url = on_req_url,
+    .on_header_field = on_req_field,
+    .on_header_value = on_req_value,
+    .on_headers_complete = on_req_headers_complete,
+    .on_message_complete = on_req_message_complete,
+};
+
+void awf_conn_req_parser_init(struct awf_conn *c)
+{
+    llhttp_init(&c->req, HTTP_REQUEST, &req_settings);
+    c->req.data = c;
+}
+
+llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
+                              size_t *used)
+{
+    c->parse_base = d;
+    c->parse_err = 0;
+    llhttp_errno_t e = llhttp_execute(p, d, n);
+    if (e == HPE_OK) {
+        *used = n;
+    } else {
+        const char *pos = llhttp_get_error_pos(p);
+        *used = pos && pos >= d && pos <= d + n ? (size_t)(pos - d) : n;
+    }
+    if (*used)
+        c->parse_prev = d[*used - 1];
+    return e;
+}
+
+static void bad_request(struct awf_conn *c)
+{
+    c->log_method = "NONE";
+    c->log_url = "error:invalid-request";
+    awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request", false);
+}
+
+static void decide(struct awf_conn *c);
+
+static void txn_begin(struct awf_conn *c)
+{
+    c->flags |= AWF_CF_TXN;
+    c->start_us = awf_now_us();
+    c->requests++;
+    c->state_since = uv_now(c->px->loop); /* the header deadline runs from the first byte */
+    awf_conn_arm_timer(c);
+}
+
+void awf_request_input(struct awf_conn *c, struct awf_buf *b)
+{
+    struct awf_bufpool *bp = &c->px->bufs;
+    if (c->state == AWF_CS_SNIFF && b->len && (uint8_t)b->data[b->off] == 0x16) {
+        /* A TLS handshake record: intercepted TLS, decided on the ClientHello's SNI. */
+        awf_peek_start_intercept(c, b);
+        return;
+    }
+    if (c->state == AWF_CS_SNIFF) /* HTTP: absolute form, CONNECT, or origin form */
+        awf_conn_set_state(c, AWF_CS_HEAD);
+    if (!(c->flags & AWF_CF_TXN))
+        txn_begin(c);
+    size_t used;
+    llhttp_errno_t e = awf_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
+    c->head_bytes += used;
+    c->bytes_in += used;
+    if (c->parse_err == AWF_E_TOO_BIG || c->head_bytes > c->set->limits.header_bytes) {
+        awf_bufpool_put(bp, b);
+        c->log_method = "NONE";
+        c->log_url = "error:request-too-large";
+        awf_answer(c, 431, "ERR_TOO_BIG", 0, "NONE_NONE", "request headers too large", false);
+        return;
+    }
+    if (e == HPE_OK) {
+        awf_bufpool_put(bp, b);
+        awf_conn_sync_reading(c);
+        return;
+    }
+    if (e == HPE_PAUSED) {
+        b->off += used;
+        b->len -= used;
+        if (b->len)
+            c->pend = b;
+        else
+            awf_bufpool_put(bp, b);
+        decide(c);
+        return;
+    }
+    awf_bufpool_put(bp, b);
+    bad_request(c);
+}
+
+/* ---- deciding ---- */
+
+static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs);
+
+/* The port an intercepted connection was headed to, when the NAT happened in this namespace
+ * (SO_ORIGINAL_DST differs from the listener's own address); else 0. */
+static uint16_t original_dst_port(struct awf_conn *c)
+{
+    struct sockaddr_in dst;
+    socklen_t len = sizeof(dst);
+    uv_os_fd_t fd;
+    if (c->local.ss_family != AF_INET || uv_fileno((uv_handle_t *)&c->client, &fd) < 0)
+        return 0;
+    if (getsockopt(fd, SOL_IP, 80 /* SO_ORIGINAL_DST */, &dst, &len) < 0)
+        return 0;
+    const struct sockaddr_in *local = (const struct sockaddr_in *)&c->local;
+    if (dst.sin_addr.s_addr == local->sin_addr.s_addr && dst.sin_port == local->sin_port)
+        return 0;
+    return ntohs(dst.sin_port);
+}
+
+uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback)
+{
+    if (c->listener && c->listener->intercept_port)
+        return c->listener->intercept_port;
+    uint16_t port = original_dst_port(c);
+    return port ? port : fallback;
+}
+
+/* Origin-form request (what an iptables DNAT delivers): the Host header names the target, the
+ * port is the original destination's, else the Host header's, else 80. The name is resolved
+ * here and that address dialled, never the client's original destination address. */
+static int intercepted_target(struct awf_conn *c)
+{
+    struct awf_slice hh, url = awf_http_head_url_slice(&c->head);
+    if (!awf_http_head_get(&c->head, "Host", &hh))
+        return AWF_E_BAD_REQUEST;
+    int rc = awf_http_parse_authority(hh.p, hh.len, 80, &c->target);
+    if (rc < 0)
+        return rc;
+    c->target.port = awf_conn_intercept_port(c, c->target.port);
+    c->target.path = url;
+    c->flags |= AWF_CF_INTERCEPT;
+    return 0;
+}
+
+static void decide(struct awf_conn *c)
+{
+    llhttp_t *p = &c->req;
+    struct awf_slice url = awf_http_head_url_slice(&c->head);
+    enum awf_traffic traffic;
+    struct awf_verdict v;
+    c->log_method = llhttp_method_name((llhttp_method_t)p->method);
+    c->hier = "HIER_NONE";
+    if (p->method == HTTP_CONNECT) {
+        c->flags |= AWF_CF_CONNECT;
+        c->tag = "TCP_TUNNEL";
+        if (awf_http_parse_authority(url.p, url.len, 0, &c->target) < 0) {
+            bad_request(c);
+            return;
+        }
+        traffic = AWF_TRAFFIC_TLS;
+    } else {
+        c->tag = "TCP_MISS";
+        if (url.len && url.p[0] == '/') {
+            if (intercepted_target(c) < 0) {
+                bad_request(c);
+                return;
+            }
+        } else if (awf_http_parse_absolute(url.p, url.len, &c->target) < 0) {
+            bad_request(c);
+            return;
+        }
+        traffic = AWF_TRAFFIC_HTTP;
+        if (p->method == HTTP_HEAD)
+            c->flags |= AWF_CF_HEAD_REQ;
+        if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+            c->flags |= AWF_CF_REQ_BODY;
+        if (awf_http_is_websocket(&c->head))
+            c->flags |= AWF_CF_WEBSOCKET;
+        if (llhttp_should_keep_alive(p))
+            c->flags |= AWF_CF_KEEPALIVE;
+    }
+    if (c->target.host.len >= sizeof(c->host)) {
+        bad_request(c);
+        return;
+    }
+    memcpy(c->host, c->target.host.p, c->target.host.len);
+    c->host[c->target.host.len] = '\0';
+    if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT))) {
+        /* A Host header naming another host than the URI could steer a later hop (or a
+         * virtual host) elsewhere than the policy decided: deny rather than pick one. */
+        struct awf_slice hh;
+        struct awf_target ht;
+        if (awf_http_head_get(&c->head, "Host", &hh) &&
+            (awf_http_parse_authority(hh.p, hh.len, 80, &ht) < 0 ||
+             !awf_http_same_host(ht.host, c->target.host))) {
+            awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED",
+                       "the Host header names another host", false);
+            return;
+        }
+    }
+    if (c->flags & AWF_CF_OVERLOAD) {
+        awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many connections", true);
+        return;
+    }
+    awf_policy_decide(c->policy, c->host, c->target.host.len, c->target.port, traffic, &v);
+    if (!v.allow) {
+        awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", awf_reason_name(v.reason), false);
+        return;
+    }
+    if ((c->flags & AWF_CF_CONNECT) && c->set->limits.max_tunnels &&
+        c->px->tunnels >= c->set->limits.max_tunnels) {
+        awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many tunnels", true);
+        return;
+    }
+    awf_conn_set_state(c, AWF_CS_RESOLVING);
+    awf_request_resolve(c);
+}
+
+void awf_request_resolve(struct awf_conn *c)
+{
+    awf_conn_sync_reading(c);
+    struct awf_dns_req *req = NULL;
+    int rc = awf_dns_resolve(c->px->dns, c->host, dns_cb, c, &req);
+    if (rc < 0) {
+        awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name does not resolve", false);
+        return;
+    }
+    if (c->state == AWF_CS_RESOLVING)
+        c->dns_req = req; /* NULL when the answer came at once (cache, literal) */
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons(port);
+    else if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
+{
+    struct awf_conn *c = arg;
+    c->dns_req = NULL;
+    if (c->state != AWF_CS_RESOLVING)
+        return;
+    if (status < 0 || !addrs || addrs->n == 0) {
+        awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS",
+                   status == AWF_E_DNS_TIMEOUT ? "name lookup timed out" : "name does not resolve",
+                   false);
+        return;
+    }
+    free(c->addrs);
+    c->addrs = malloc(addrs->n * sizeof(*c->addrs));
+    c->n_addrs = c->next_addr = 0;
+    if (!c->addrs) {
+        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        return;
+    }
+    const char *why = NULL;
+    for (size_t i = 0; i < addrs->n; i++) {
+        struct sockaddr_storage ss = addrs->addr[i];
+        const char *w = NULL;
+        set_port(&ss, c->target.port);
+        if (awf_proxy_is_self(c->px, (struct sockaddr *)&ss)) {
+            why = "the target is this proxy";
+            continue;
+        }
+        if (!awf_policy_addr_allowed(c->policy, (struct sockaddr *)&ss, &w)) {
+            why = w ? w : "address denied";
+            continue;
+        }
+        c->addrs[c->n_addrs++] = ss;
+    }
+    if (c->n_addrs == 0) {
+        awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", why, false);
+        return;
+    }
+    awf_upstream_dial(c);
+}

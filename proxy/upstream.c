@@ -1,0 +1,291 @@
+/* Upstream connections: dialling checked addresses in order, and a small per-loop pool of idle
+ * keep-alive connections keyed by address and port. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/conn.h"
+
+static void up_unref(struct awf_upstream *up)
+{
+    if (--up->handles == 0) {
+        struct awf_proxy *px = up->px;
+        free(up);
+        awf_proxy_object_gone(px);
+    }
+}
+
+static void up_tcp_closed(uv_handle_t *h)
+{
+    struct awf_upstream *up = h->data;
+    struct awf_conn *c = up->notify;
+    up->notify = NULL;
+    if (c)
+        awf_conn_handle_closed(c);
+    up_unref(up);
+}
+
+static void up_timer_closed(uv_handle_t *h)
+{
+    up_unref(h->data);
+}
+
+static struct awf_upstream *upstream_new(struct awf_proxy *px)
+{
+    struct awf_upstream *up = calloc(1, sizeof(*up));
+    if (!up)
+        return NULL;
+    up->px = px;
+    uv_tcp_init(px->loop, &up->tcp);
+    uv_timer_init(px->loop, &up->idle);
+    up->tcp.data = up;
+    up->idle.data = up;
+    up->connect.data = up;
+    up->handles = 2;
+    px->live++;
+    return up;
+}
+
+static void pool_unlink(struct awf_upstream *up)
+{
+    struct awf_proxy *px = up->px;
+    if (up->prev)
+        up->prev->next = up->next;
+    else
+        px->idle_head = up->next;
+    if (up->next)
+        up->next->prev = up->prev;
+    else
+        px->idle_tail = up->prev;
+    up->prev = up->next = NULL;
+    up->pooled = false;
+    px->n_idle--;
+}
+
+void awf_upstream_close(struct awf_upstream *up)
+{
+    if (up->closing)
+        return;
+    up->closing = true;
+    if (up->pooled)
+        pool_unlink(up);
+    uv_close((uv_handle_t *)&up->tcp, up_tcp_closed);
+    uv_close((uv_handle_t *)&up->idle, up_timer_closed);
+}
+
+static void idle_cb(uv_timer_t *t)
+{
+    awf_upstream_close(t->data);
+}
+
+void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct awf_upstream *up = h->data;
+    struct awf_buf *b = awf_bufpool_get(&up->px->bufs, 0);
+    *buf = b ? uv_buf_init(b->data, (unsigned)b->cap) : uv_buf_init(NULL, 0);
+}
+
+static void pool_put(struct awf_upstream *up, uint64_t idle_ms)
+{
+    struct awf_proxy *px = up->px;
+    up->pooled = true;
+    up->prev = NULL;
+    up->next = px->idle_head;
+    if (px->idle_head)
+        px->idle_head->prev = up;
+    else
+        px->idle_tail = up;
+    px->idle_head = up;
+    px->n_idle++;
+    /* Keep reading while idle: a byte or a FIN from an idle server means it is not reusable,
+     * and no buffer is taken until something arrives. */
+    if (!up->reading &&
+        uv_read_start((uv_stream_t *)&up->tcp, awf_upstream_alloc_cb, awf_upstream_read_cb) == 0)
+        up->reading = true;
+    uv_timer_start(&up->idle, idle_cb, idle_ms ? idle_ms : 1, 0);
+    if (px->n_idle > AWF_POOL_MAX_IDLE)
+        awf_upstream_close(px->idle_tail);
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return false;
+}
+
+struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa)
+{
+    for (struct awf_upstream *up = px->idle_head; up; up = up->next) {
+        if (same_addr(&up->addr, (const struct sockaddr_storage *)(const void *)sa)) {
+            pool_unlink(up);
+            uv_timer_stop(&up->idle);
+            return up;
+        }
+    }
+    return NULL;
+}
+
+void awf_upstream_pool_drain(struct awf_proxy *px)
+{
+    while (px->idle_head)
+        awf_upstream_close(px->idle_head);
+}
+
+void awf_upstream_release(struct awf_conn *c, bool reuse)
+{
+    struct awf_upstream *up = c->up;
+    if (!up)
+        return;
+    c->up = NULL;
+    up->conn = NULL;
+    if (reuse && !c->px->shutting_down && up->writes == 0 && !up->closing) {
+        pool_put(up, c->set->timeouts.upstream_idle_ms);
+        return;
+    }
+    if (!up->closing) {
+        /* The connection waits for this close: write callbacks still queued on the upstream
+         * point at it until then. */
+        up->notify = c;
+        c->closes++;
+    }
+    awf_upstream_close(up);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct awf_upstream *up = req->data;
+    struct awf_conn *c = up->conn;
+    if (!c || up->closing || c->up != up || c->state != AWF_CS_CONNECTING)
+        return;
+    if (status < 0) {
+        c->last_err = status;
+        awf_upstream_release(c, false);
+        awf_upstream_dial(c);
+        return;
+    }
+    uv_tcp_nodelay(&up->tcp, 1);
+    awf_upstream_ready(c);
+}
+
+void awf_upstream_dial(struct awf_conn *c)
+{
+    struct awf_proxy *px = c->px;
+    if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
+        for (size_t i = 0; i < c->n_addrs; i++) {
+            struct awf_upstream *up = awf_upstream_pool_take(px, (struct sockaddr *)&c->addrs[i]);
+            if (up) {
+                up->conn = c;
+                c->up = up;
+                c->flags |= AWF_CF_REUSED;
+                awf_conn_set_state(c, AWF_CS_CONNECTING);
+                awf_upstream_ready(c);
+                return;
+            }
+        }
+    }
+    while (c->next_addr < c->n_addrs) {
+        const struct sockaddr_storage *sa = &c->addrs[c->next_addr++];
+        struct awf_upstream *up = upstream_new(px);
+        if (!up) {
+            c->last_err = -ENOMEM;
+            break;
+        }
+        up->addr = *sa;
+        up->conn = c;
+        c->up = up;
+        c->flags &= ~AWF_CF_REUSED;
+        awf_conn_set_state(c, AWF_CS_CONNECTING);
+        int rc = uv_tcp_connect(&up->connect, &up->tcp, (const struct sockaddr *)sa, connect_cb);
+        if (rc == 0)
+            return;
+        c->last_err = rc;
+        awf_upstream_release(c, false);
+    }
+    int err = c->last_err < 0 ? -c->last_err : ECONNREFUSED;
+    awf_answer(c, 503, "ERR_CONNECT_FAIL", err, "TCP_MISS", strerror(err), false);
+}
+
+void awf_upstream_ready(struct awf_conn *c)
+{
+    struct awf_upstream *up = c->up;
+    c->server = up->addr;
+    c->has_server = true;
+    c->hier = (c->flags & AWF_CF_INTERCEPT) ? "ORIGINAL_DST" : "HIER_DIRECT";
+    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT | AWF_CF_PEEKED)) == AWF_CF_CONNECT &&
+        c->set->tls.sni_in_connect)
+        awf_peek_start_connect(c);
+    else if (c->flags & AWF_CF_CONNECT)
+        awf_tunnel_start(c);
+    else
+        awf_forward_start(c);
+}
+
+void awf_upstream_write_cb(uv_write_t *req, int status)
+{
+    struct awf_buf *b = (struct awf_buf *)(void *)req;
+    struct awf_upstream *up = req->data;
+    struct awf_conn *c = up->conn;
+    up->writes--;
+    awf_bufpool_put(&up->px->bufs, b);
+    if (!c || c->state == AWF_CS_CLOSING)
+        return;
+    if (status < 0) {
+        if (c->state == AWF_CS_FORWARD)
+            awf_forward_up_eof(c, status);
+        else if (c->state == AWF_CS_TUNNEL)
+            awf_tunnel_eof(c, false, status);
+        return;
+    }
+    awf_conn_touch(c);
+    awf_conn_sync_reading(c);
+}
+
+void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
+{
+    struct awf_upstream *up = s->data;
+    struct awf_buf *b = ub->base ? awf_buf_of(ub->base) : NULL;
+    struct awf_conn *c = up->conn;
+    if (nread == 0 || up->closing) {
+        awf_bufpool_put(&up->px->bufs, b);
+        return;
+    }
+    if (!c) {
+        /* Idle in the pool: a byte or a FIN means the server moved on; not reusable. */
+        awf_bufpool_put(&up->px->bufs, b);
+        awf_upstream_close(up);
+        return;
+    }
+    if (nread < 0) {
+        awf_bufpool_put(&up->px->bufs, b);
+        up->reading = false;
+        uv_read_stop(s);
+        if (c->state == AWF_CS_FORWARD)
+            awf_forward_up_eof(c, (int)nread);
+        else if (c->state == AWF_CS_TUNNEL)
+            awf_tunnel_eof(c, false, (int)nread);
+        else
+            awf_conn_close(c);
+        return;
+    }
+    b->off = 0;
+    b->len = (size_t)nread;
+    awf_conn_touch(c);
+    if (c->state == AWF_CS_FORWARD)
+        awf_forward_up_input(c, b);
+    else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
+        awf_tunnel_input(c, false, b); /* PEEK: a server speaking first */
+    else
+        awf_bufpool_put(&up->px->bufs, b);
+}

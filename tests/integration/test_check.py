@@ -1,0 +1,258 @@
+"""`awf-proxy check`: validation of policies from files and flags (SPEC §3), positions in error
+messages, the normalized output, --help and --version."""
+
+import os
+import re
+import unittest
+
+import awf
+
+# Every invalid form of SPEC §3 that can be written in an entry, with a label for messages.
+INVALID_ENTRIES = [
+    ("double quote", 'git"hub.com'),
+    ("single quote", "git'hub.com"),
+    ("backtick", "git`hub.com"),
+    ("semicolon", "github.com;rm"),
+    ("backslash", "git\\hub.com"),
+    ("double dot", "github..com"),
+    ("lone dot", "."),
+    ("lone star", "*"),
+    ("star dot star", "*.*"),
+    ("two star labels", "*.*.com"),
+    ("only stars and dots", "*.*.*"),
+    ("port", "github.com:8080"),
+    ("path", "github.com/path"),
+    ("scheme with path", "https://github.com/a/b"),
+]
+# Forms that cannot appear inside a list file or flag (they separate or comment entries there),
+# so they are checked in YAML only.
+YAML_ONLY_INVALID = [
+    ("empty", ""),
+    ("blank", "   "),
+    ("space inside", "git hub.com"),
+    ("tab inside", "git\thub.com"),
+    ("newline inside", "git\nhub.com"),
+    ("carriage return inside", "git\rhub.com"),
+    ("hash", "github.com#x"),
+]
+BAD_PORTS = ["0", "65536", "10-5", "08", " 80", "80 ", "-1", "http", "1-", "99999-100000"]
+
+
+class CheckTest(awf.TestCase):
+    def check(self, *args):
+        return self.cli("check", *args)
+
+    def assertInvalid(self, p, where, label=""):
+        """Exit 2 and one stderr line "awf-proxy: WHERE: reason"."""
+        self.assertEqual(p.returncode, 2, "%s: %s%s" % (label, p.stdout, p.stderr))
+        self.assertRegex(p.stderr, re.compile(r"^awf-proxy: " + re.escape(where) + r": \S.*$",
+                                              re.M), label)
+
+    # ---- valid input
+
+    def test_default_policy(self):
+        p = self.check()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("github.com", p.stdout)
+        self.assertIn("127.0.0.1:3128", p.stdout)
+        self.assertNotIn("example.com", p.stdout)
+
+    def test_flags_printed(self):
+        p = self.check("--allow-domains", "GitHub.COM., http://Plain.Example/ ,*.API.test",
+                       "--block-domains", "Gist.GitHub.com", "--allow-ports", "8080,9000-9100")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.lower()  # entries may be shown as written or lower-cased
+        for name in ("github.com", "plain.example", "*.api.test", "gist.github.com"):
+            self.assertIn(name, out)
+        self.assertRegex(out, r"8080")
+        self.assertRegex(out, r"9000-9100")
+        self.assertRegex(out, r"(?m)^allow:")
+        self.assertRegex(out, r"(?m)^block:")
+
+    def test_output_round_trips(self):
+        text, _ = awf.policy_yaml(allow=["GitHub.com", "https://api.example.com", "*.cdn.test"],
+                                  block=["bad.github.com"])
+        path = self.write("policy.yaml", text)
+        first = self.check("-p", path)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        again_path = self.write("normalized.yaml", first.stdout)
+        second = self.check("--policy", again_path)
+        self.assertEqual(second.returncode, 0, second.stderr + "\n" + first.stdout)
+        # Same policy; comments (which name where each entry came from) may differ.
+        strip = lambda t: re.sub(r"\s*#.*", "", t)  # noqa: E731
+        self.assertEqual(strip(second.stdout), strip(first.stdout))
+
+    def test_list_file_comments_and_commas(self):
+        path = self.write("allow.txt", "# AWF-style list\n\ngithub.com, api.example.com\n"
+                          "  npmjs.org   # trailing comment\n*.cdn.test,\n")
+        p = self.check("--allow-domains-file", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for name in ("github.com", "api.example.com", "npmjs.org", "*.cdn.test"):
+            self.assertIn(name, p.stdout)
+        self.assertNotIn("trailing", p.stdout)
+        self.assertNotIn("AWF-style", p.stdout)
+
+    def test_block_list_file(self):
+        path = self.write("block.txt", "# blocked\ngist.github.com\n")
+        p = self.check("--allow-domains", "github.com", "--block-domains-file", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("gist.github.com", p.stdout)
+
+    def test_good_ports(self):
+        for ports in ("1", "65535", "8080", "9000-9100", "5-5", "8080,9000-9100"):
+            p = self.check("--allow-domains", "github.com", "--allow-ports", ports)
+            self.assertEqual(p.returncode, 0, "%r: %s" % (ports, p.stderr))
+
+    # ---- invalid entries, with their positions
+
+    def test_invalid_entries_in_list_file(self):
+        for label, entry in INVALID_ENTRIES:
+            with self.subTest(label):
+                # Line 3, after a comment and a valid entry; col 3 after two spaces.
+                path = self.write("list.txt", "# list\ngithub.com\n  %s\n" % entry)
+                self.assertInvalid(self.check("--allow-domains-file", path), path + ":3:3", label)
+
+    def test_invalid_entry_after_comma_has_its_column(self):
+        path = self.write("list.txt", "github.com, git..hub.com\n")
+        self.assertInvalid(self.check("--allow-domains-file", path), path + ":1:13")
+
+    def test_invalid_entries_in_block_list_file(self):
+        for label, entry in INVALID_ENTRIES[:6]:
+            with self.subTest(label):
+                path = self.write("block.txt", "%s\n" % entry)
+                p = self.check("--allow-domains", "github.com", "--block-domains-file", path)
+                self.assertInvalid(p, path + ":1:1", label)
+
+    def test_invalid_entries_in_yaml(self):
+        for label, entry in INVALID_ENTRIES + YAML_ONLY_INVALID:
+            with self.subTest(label):
+                text, where = awf.policy_yaml(allow=["github.com", entry])
+                path = self.write("policy.yaml", text)
+                line, col = where[entry]
+                p = self.check("-p", path)
+                self.assertEqual(p.returncode, 2, "%s: %s" % (label, p.stderr))
+                # The column may name the opening quote or the first character inside it.
+                self.assertRegex(p.stderr, re.compile(
+                    r"^awf-proxy: %s:%d:(%d|%d): \S" % (re.escape(path), line, col, col + 1),
+                    re.M), label)
+
+    def test_invalid_block_entry_in_yaml(self):
+        text, where = awf.policy_yaml(allow=["github.com"], block=["*.*.com"])
+        path = self.write("policy.yaml", text)
+        line, col = where["*.*.com"]
+        p = self.check("-p", path)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"^awf-proxy: %s:%d:(%d|%d): \S" % (
+            re.escape(path), line, col, col + 1))
+
+    def test_invalid_entries_in_flags(self):
+        for flag in ("--allow-domains", "--block-domains"):
+            for label, entry in INVALID_ENTRIES:
+                with self.subTest(flag=flag, form=label):
+                    args = [flag, "github.com," + entry]
+                    if flag == "--block-domains":
+                        args = ["--allow-domains", "github.com"] + args
+                    self.assertInvalid(self.check(*args), flag, label)
+
+    def test_bad_ports_in_flags(self):
+        for ports in BAD_PORTS:
+            with self.subTest(ports=ports):
+                p = self.check("--allow-domains", "github.com", "--allow-ports", ports)
+                self.assertInvalid(p, "--allow-ports", repr(ports))
+
+    def test_bad_ports_in_yaml(self):
+        for ports in BAD_PORTS[:5]:
+            with self.subTest(ports=ports):
+                text, _ = awf.policy_yaml(allow=["github.com"],
+                                          extra="ports:\n  - %s\n" % awf.json.dumps(ports))
+                path = self.write("policy.yaml", text)
+                line = text.count("\n") - 0  # the port is on the last line
+                p = self.check("-p", path)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertRegex(p.stderr, r"^awf-proxy: %s:%d:\d+: \S" % (re.escape(path), line))
+
+    def test_bad_settings(self):
+        cases = [
+            (["--read-timeout", "5x"], "--read-timeout"),
+            (["--connect-timeout", ""], "--connect-timeout"),
+            (["--listen", "127.0.0.1"], "--listen"),
+            (["--listen", "300.0.0.1:80"], "--listen"),
+            (["--allow-ranges", "10.0.0.0/33"], "--allow-ranges"),
+            (["--allow-ranges", "not-an-address"], "--allow-ranges"),
+            (["--max-connections", "-1"], "--max-connections"),
+            (["--set", "no.such.key=1"], "no.such.key"),
+            (["--set", "logs.strip_query=maybe"], "logs.strip_query"),
+            (["--access-log", "logformat=%Zz:" + os.path.join(self.tmp, "x.log")], ""),
+        ]
+        for args, where in cases:
+            with self.subTest(args=args):
+                p = self.check("--allow-domains", "github.com", *args)
+                self.assertEqual(p.returncode, 2, p.stdout[:200] + p.stderr)
+                self.assertTrue(p.stderr.startswith("awf-proxy: "), p.stderr)
+                self.assertIn(where, p.stderr)
+
+    def test_good_settings(self):
+        p = self.check("--allow-domains", "github.com", "--read-timeout", "500ms",
+                       "--connect-timeout", "2m", "--lifetime", "8h", "--listen", "[::1]:3128",
+                       "--listen", "127.0.0.1:0", "--allow-ranges", "127.0.0.0/8,::1/128",
+                       "--max-connections", "100", "--threads", "2",
+                       "--set", "logs.strip_query=false",
+                       "--access-log", "squid:" + os.path.join(self.tmp, "s.log"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for text in ("500ms", "2m", "8h", "[::1]:3128", "127.0.0.0/8", "strip_query: false"):
+            self.assertIn(text, p.stdout)
+
+    def test_missing_file(self):
+        missing = os.path.join(self.tmp, "nope.yaml")
+        p = self.check("-p", missing)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(missing, p.stderr)
+        self.assertTrue(p.stderr.startswith("awf-proxy: "), p.stderr)
+        p = self.check("--allow-domains-file", missing)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(missing, p.stderr)
+
+    def test_first_error_stops_everything(self):
+        # An invalid entry is an error even when everything else is fine, and nothing is printed.
+        p = self.check("--allow-domains", "github.com,*")
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stdout, "")
+
+    def test_unknown_yaml_key(self):
+        text, _ = awf.policy_yaml(allow=["github.com"], extra="no_such_key: 1\n")
+        path = self.write("policy.yaml", text)
+        p = self.check("-p", path)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"^awf-proxy: %s:%d:1: \S" % (re.escape(path),
+                                                                  text.count("\n")))
+
+    def test_unknown_option(self):
+        p = self.check("--no-such-option")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertTrue(p.stderr.startswith("awf-proxy"), p.stderr)
+
+
+class HelpVersionTest(awf.TestCase):
+    def test_help(self):
+        p = self.cli("--help")
+        self.assertEqual(p.returncode, 0)
+        for word in ("check", "explain", "--allow-domains", "--allow-domains-file",
+                     "--block-domains", "--allow-ports", "--access-log", "--listen"):
+            self.assertIn(word, p.stdout)
+        self.assertEqual(p.stderr, "")
+
+    def test_version(self):
+        with open(os.path.join(awf.SOURCE_DIR, "CMakeLists.txt")) as f:
+            version = re.search(r"project\(awf-proxy VERSION (\S+)", f.read()).group(1)
+        p = self.cli("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stdout.strip(), "awf-proxy " + version)
+
+    def test_unknown_command(self):
+        p = self.cli("frobnicate")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("frobnicate", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

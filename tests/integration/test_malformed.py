@@ -1,0 +1,144 @@
+"""Malformed and smuggling-shaped requests over raw sockets: 400 ERR_INVALID_REQ (NONE_NONE,
+error:invalid-request), oversized headers: 431 ERR_TOO_BIG (error:request-too-large); after each
+the proxy keeps serving other clients (SPEC §5)."""
+
+import socket
+import unittest
+
+import awf
+from awf import ALLOWED, assert_fields, pattern
+
+
+class MalformedTest(awf.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.up = self.upstream(tls=False)
+        self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http]))
+        self.hp = ("%s:%d" % (ALLOWED, self.up.http)).encode()
+        self.n_logged = 0
+
+    def request(self, head_lines, body=b"", path=b"/echo", method=b"POST"):
+        return (b"%s http://%s%s HTTP/1.1\r\n" % (method, self.hp, path)
+                + b"".join(l + b"\r\n" for l in head_lines) + b"\r\n" + body)
+
+    def send(self, data):
+        """Sends raw bytes, reads the answer; a proxy closing early is fine if it answered."""
+        s = awf.connect(self.px)
+        try:
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                return awf.Reader(s).response()
+            except ConnectionResetError:
+                return None
+        finally:
+            s.close()
+
+    def assertStillServes(self):
+        r = self.curl("http://%s/small" % self.hp.decode(), proxy=self.px)
+        self.assertEqual((r.code, r.body), (200, pattern(100)), r)
+
+    def assertRejected(self, data, status=400, error="ERR_INVALID_REQ 0",
+                       url="error:invalid-request"):
+        r = self.send(data)
+        self.assertIsNotNone(r, "connection closed without an answer")
+        self.assertEqual(r.status, status, r)
+        self.assertEqual(r.header("X-Squid-Error"), error)
+        self.assertStillServes()
+        self.n_logged += 2
+        lines = self.px.wait_log(self.n_logged)
+        self.assertEqual(len(lines), self.n_logged, "\n".join(lines))
+        bad, good = awf.parse_fd(self, lines[-2]), awf.parse_fd(self, lines[-1])
+        assert_fields(self, bad, client="127.0.0.1", status=status, tag="NONE_NONE",
+                      hier="HIER_NONE", url=url, server="-", server_port="-")
+        assert_fields(self, good, status=200, tag="TCP_MISS")
+        return r
+
+    def test_content_length_and_transfer_encoding(self):
+        self.assertRejected(self.request([b"Host: " + self.hp, b"Content-Length: 5",
+                                          b"Transfer-Encoding: chunked"], b"0\r\n\r\n"))
+
+    def test_two_content_lengths(self):
+        self.assertRejected(self.request([b"Host: " + self.hp, b"Content-Length: 5",
+                                          b"Content-Length: 6"], b"hello!"))
+
+    def test_bad_chunk_size(self):
+        self.assertRejected(self.request([b"Host: " + self.hp, b"Transfer-Encoding: chunked"],
+                                         b"zz\r\nhello\r\n0\r\n\r\n"))
+
+    def test_obs_fold(self):
+        self.assertRejected(self.request([b"Host: " + self.hp, b"X-Folded: one", b"  two",
+                                          b"Content-Length: 0"]))
+
+    def test_space_before_colon(self):
+        self.assertRejected(self.request([b"Host : " + self.hp, b"Content-Length: 0"]))
+
+    def test_garbage(self):
+        self.assertRejected(b"HELLO THERE\r\nthis is not http\r\n\r\n")
+
+    def test_binary_garbage(self):
+        self.assertRejected(b"\x00\x01\x02\xff\xfe garbage\r\n\r\n")
+
+    def test_bad_version(self):
+        self.assertRejected(b"GET http://%s/small HTTP/9.9\r\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp))
+
+    def test_header_without_colon(self):
+        self.assertRejected(self.request([b"Host: " + self.hp, b"NoColonHere",
+                                          b"Content-Length: 0"]))
+
+    def test_nothing_reached_upstream(self):
+        r = self.send(self.request([b"Host: " + self.hp, b"Content-Length: 5",
+                                    b"Transfer-Encoding: chunked"], b"0\r\n\r\n"))
+        self.assertEqual(r.status if r else None, 400)
+        # The smuggling-shaped request never reached the upstream: a direct request now is the
+        # upstream's first connection ever.
+        r = self.curl("http://127.0.0.1:%d/small" % self.up.http)
+        self.assertEqual(r.header("X-Conn"), "1")
+        (e,) = self.px.entries(1)
+        assert_fields(self, e, status=400, tag="NONE_NONE", url="error:invalid-request")
+
+    def test_headers_over_64k(self):
+        filler = [b"X-Filler-%03d: %s" % (i, b"a" * 1000) for i in range(70)]
+        self.assertRejected(self.request([b"Host: " + self.hp] + filler, method=b"GET",
+                                         path=b"/small"),
+                            status=431, error="ERR_TOO_BIG 0", url="error:request-too-large")
+
+    def test_too_many_headers(self):
+        filler = [b"X-H%d: v" % i for i in range(300)]
+        self.assertRejected(self.request([b"Host: " + self.hp] + filler, method=b"GET",
+                                         path=b"/small"),
+                            status=431, error="ERR_TOO_BIG 0", url="error:request-too-large")
+
+    def test_headers_just_under_the_limit_pass(self):
+        filler = [b"X-Filler-%03d: %s" % (i, b"a" * 1000) for i in range(50)]
+        r = self.send(self.request([b"Host: " + self.hp] + filler, method=b"GET", path=b"/small"))
+        self.assertEqual((r.status, r.body), (200, pattern(100)))
+        (e,) = self.px.entries(1)
+        assert_fields(self, e, status=200, tag="TCP_MISS")
+
+    def test_client_closes_before_headers(self):
+        # A connection that sends half a request and closes: logged as a transaction that ended
+        # before its headers (SPEC §6's fourth example), and the proxy keeps serving.
+        s = awf.connect(self.px)
+        s.sendall(b"GET http://" + self.hp)
+        s.shutdown(socket.SHUT_WR)
+        try:
+            awf.recv_all(s)
+        except ConnectionResetError:
+            pass
+        s.close()
+        self.assertStillServes()
+        lines = self.px.wait_log(2)
+        entries = [awf.parse_fd(self, l) for l in lines]
+        self.assertEqual(len(entries), 2, lines)
+        early = [e for e in entries if e["status"] != 200]
+        self.assertEqual(len(early), 1, lines)
+        assert_fields(self, early[0], tag="NONE_NONE", hier="HIER_NONE",
+                      url=("error:transaction-end-before-headers", "error:invalid-request"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,107 @@
+/* The connection state transition table (proxy/conn.c). */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proxy/conn.h"
+
+static void test_conn_state_normal_paths(void **state)
+{
+    (void)state;
+    /* HTTP forward, keep-alive, then a CONNECT on the same connection. */
+    const enum awf_conn_state http[] = {
+        AWF_CS_SNIFF, AWF_CS_HEAD,      AWF_CS_RESOLVING,  AWF_CS_CONNECTING, AWF_CS_FORWARD,
+        AWF_CS_HEAD,  AWF_CS_RESOLVING, AWF_CS_CONNECTING, AWF_CS_TUNNEL,     AWF_CS_CLOSING};
+    for (size_t i = 0; i + 1 < sizeof(http) / sizeof(http[0]); i++)
+        assert_true(awf_conn_transition_ok(http[i], http[i + 1]));
+}
+
+static void test_conn_state_every_state_can_close(void **state)
+{
+    (void)state;
+    for (int s = 0; s < AWF_CS_CLOSING; s++)
+        assert_true(awf_conn_transition_ok((enum awf_conn_state)s, AWF_CS_CLOSING));
+}
+
+static void test_conn_state_closing_is_final(void **state)
+{
+    (void)state;
+    for (int s = 0; s < AWF_CS_COUNT; s++)
+        assert_false(awf_conn_transition_ok(AWF_CS_CLOSING, (enum awf_conn_state)s));
+}
+
+static void test_conn_state_answers_before_tunnel_only(void **state)
+{
+    (void)state;
+    /* Our own answer (FLUSH) is possible until bytes flow as a tunnel. */
+    assert_true(awf_conn_transition_ok(AWF_CS_SNIFF, AWF_CS_FLUSH));
+    assert_true(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_FLUSH));
+    assert_true(awf_conn_transition_ok(AWF_CS_RESOLVING, AWF_CS_FLUSH));
+    assert_true(awf_conn_transition_ok(AWF_CS_CONNECTING, AWF_CS_FLUSH));
+    assert_true(awf_conn_transition_ok(AWF_CS_FORWARD, AWF_CS_FLUSH));
+    assert_false(awf_conn_transition_ok(AWF_CS_TUNNEL, AWF_CS_FLUSH));
+    assert_false(awf_conn_transition_ok(AWF_CS_FLUSH, AWF_CS_HEAD));
+}
+
+static void test_conn_state_forbidden(void **state)
+{
+    (void)state;
+    assert_false(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_FORWARD));     /* no decision */
+    assert_false(awf_conn_transition_ok(AWF_CS_RESOLVING, AWF_CS_TUNNEL)); /* not dialled */
+    assert_false(awf_conn_transition_ok(AWF_CS_TUNNEL, AWF_CS_HEAD));      /* tunnels end */
+    assert_false(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_HEAD));
+    assert_false(awf_conn_transition_ok(AWF_CS_SNIFF, AWF_CS_RESOLVING));
+    assert_false(awf_conn_transition_ok(AWF_CS_COUNT, AWF_CS_HEAD));
+    assert_false(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_COUNT));
+}
+
+static void test_conn_state_retry_paths(void **state)
+{
+    (void)state;
+    assert_true(awf_conn_transition_ok(AWF_CS_CONNECTING, AWF_CS_CONNECTING)); /* next address */
+    assert_true(awf_conn_transition_ok(AWF_CS_FORWARD, AWF_CS_CONNECTING));    /* stale pooled */
+    assert_true(awf_conn_transition_ok(AWF_CS_FORWARD, AWF_CS_TUNNEL));        /* 101 */
+}
+
+static void test_conn_state_peek(void **state)
+{
+    (void)state;
+    /* Intercepted TLS: the ClientHello names the target, then it is resolved. */
+    assert_true(awf_conn_transition_ok(AWF_CS_SNIFF, AWF_CS_PEEK));
+    assert_true(awf_conn_transition_ok(AWF_CS_PEEK, AWF_CS_RESOLVING));
+    /* CONNECT: dialled, answered 200, ClientHello checked, then bytes flow. */
+    assert_true(awf_conn_transition_ok(AWF_CS_CONNECTING, AWF_CS_PEEK));
+    assert_true(awf_conn_transition_ok(AWF_CS_PEEK, AWF_CS_TUNNEL));
+    assert_false(awf_conn_transition_ok(AWF_CS_PEEK, AWF_CS_FORWARD));
+    assert_false(awf_conn_transition_ok(AWF_CS_RESOLVING, AWF_CS_PEEK));
+    assert_false(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_PEEK));
+}
+
+static void test_conn_state_names(void **state)
+{
+    (void)state;
+    assert_string_equal(awf_conn_state_name(AWF_CS_TUNNEL), "tunnel");
+    assert_string_equal(awf_conn_state_name(AWF_CS_COUNT), "?");
+    for (int s = 0; s < AWF_CS_COUNT; s++)
+        assert_non_null(awf_conn_state_name((enum awf_conn_state)s));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conn_state_normal_paths),
+        cmocka_unit_test(test_conn_state_every_state_can_close),
+        cmocka_unit_test(test_conn_state_closing_is_final),
+        cmocka_unit_test(test_conn_state_answers_before_tunnel_only),
+        cmocka_unit_test(test_conn_state_forbidden),
+        cmocka_unit_test(test_conn_state_retry_paths),
+        cmocka_unit_test(test_conn_state_peek),
+        cmocka_unit_test(test_conn_state_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

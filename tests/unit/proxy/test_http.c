@@ -1,0 +1,312 @@
+/* Request-head collection, target parsing and the head sent upstream (proxy/http.c). */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "proxy/http.h"
+
+/* Builds a head from "Name: value" pairs, as llhttp would hand them over. */
+static void head_of(struct awf_http_head *h, const char *url, const char *const *fields)
+{
+    awf_http_head_init(h, 65536, 100);
+    assert_int_equal(awf_http_head_url(h, url, strlen(url)), 0);
+    for (size_t i = 0; fields[i]; i += 2) {
+        assert_int_equal(awf_http_head_name(h, fields[i], strlen(fields[i])), 0);
+        assert_int_equal(awf_http_head_value(h, fields[i + 1], strlen(fields[i + 1])), 0);
+    }
+}
+
+static char *rewrite(const struct awf_http_head *h, const char *method, bool ws, char *out,
+                     size_t cap)
+{
+    struct awf_target t;
+    struct awf_slice u = awf_http_head_url_slice(h);
+    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+    size_t n = awf_http_rewrite_head(h, method, 1, 1, &t, ws, out, cap);
+    assert_true(n < cap);
+    out[n] = '\0';
+    return out;
+}
+
+static void test_http_rewrite_origin_form_and_host(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char out[1024];
+    const char *f[] = {"Host", "example.com:8080", "Accept", "*/*", NULL};
+    head_of(&h, "http://example.com:8080/a/b?q=1", f);
+    assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
+                        "GET /a/b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n");
+    awf_http_head_free(&h);
+}
+
+static void test_http_rewrite_empty_path(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char out[1024];
+    const char *f[] = {NULL};
+    head_of(&h, "http://example.com", f);
+    assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
+                        "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    awf_http_head_free(&h);
+    head_of(&h, "http://example.com?x=1", f);
+    assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
+                        "GET /?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    awf_http_head_free(&h);
+}
+
+static void test_http_rewrite_drops_hop_by_hop(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char out[2048];
+    const char *f[] = {"Connection",
+                       "keep-alive, X-Secret, Content-Length",
+                       "Proxy-Connection",
+                       "keep-alive",
+                       "Keep-Alive",
+                       "timeout=5",
+                       "TE",
+                       "trailers",
+                       "Trailer",
+                       "X-T",
+                       "Proxy-Authorization",
+                       "Basic abc",
+                       "Upgrade",
+                       "h2c",
+                       "X-Secret",
+                       "1",
+                       "Content-Length",
+                       "3",
+                       "Via",
+                       "1.1 other",
+                       "X-Keep",
+                       " yes ",
+                       NULL};
+    head_of(&h, "http://h/", f);
+    /* Content-Length stays although Connection names it: dropping it would change framing. */
+    assert_string_equal(rewrite(&h, "POST", false, out, sizeof(out)),
+                        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nVia: 1.1 other\r\n"
+                        "X-Keep: yes\r\n\r\n");
+    awf_http_head_free(&h);
+}
+
+static void test_http_rewrite_websocket_keeps_upgrade(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char out[1024];
+    const char *f[] = {"Host",    "h",         "Connection",        "Upgrade",
+                       "Upgrade", "websocket", "Sec-WebSocket-Key", "k",
+                       NULL};
+    head_of(&h, "http://h/ws", f);
+    assert_true(awf_http_is_websocket(&h));
+    assert_string_equal(rewrite(&h, "GET", true, out, sizeof(out)),
+                        "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                        "Sec-WebSocket-Key: k\r\nConnection: Upgrade\r\n\r\n");
+    awf_http_head_free(&h);
+}
+
+static void test_http_websocket_needs_both_headers(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    const char *f1[] = {"Upgrade", "websocket", NULL};
+    head_of(&h, "http://h/", f1);
+    assert_false(awf_http_is_websocket(&h));
+    awf_http_head_free(&h);
+    const char *f2[] = {"Connection", "keep-alive, Upgrade", "Upgrade", "WebSocket", NULL};
+    head_of(&h, "http://h/", f2);
+    assert_true(awf_http_is_websocket(&h));
+    awf_http_head_free(&h);
+}
+
+static void test_http_rewrite_reports_needed_length(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char small[8];
+    const char *f[] = {"A", "b", NULL};
+    head_of(&h, "http://h/", f);
+    struct awf_target t;
+    struct awf_slice u = awf_http_head_url_slice(&h);
+    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+    size_t need = awf_http_rewrite_head(&h, "GET", 1, 0, &t, false, small, sizeof(small));
+    assert_int_equal(need, strlen("GET / HTTP/1.0\r\nHost: h\r\nA: b\r\n\r\n"));
+    awf_http_head_free(&h);
+}
+
+static void test_http_head_pieces_join(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    struct awf_slice v;
+    awf_http_head_init(&h, 1024, 10);
+    assert_int_equal(awf_http_head_url(&h, "http://a", 8), 0);
+    assert_int_equal(awf_http_head_url(&h, "/b", 2), 0);
+    assert_int_equal(awf_http_head_name(&h, "Us", 2), 0);
+    assert_int_equal(awf_http_head_name(&h, "er-Agent", 8), 0);
+    assert_int_equal(awf_http_head_value(&h, "cu", 2), 0);
+    assert_int_equal(awf_http_head_value(&h, "rl ", 3), 0);
+    assert_int_equal(awf_http_head_name(&h, "Empty", 5), 0);
+    assert_int_equal(awf_http_head_value(&h, "", 0), 0);
+    v = awf_http_head_url_slice(&h);
+    assert_int_equal(v.len, 10);
+    assert_memory_equal(v.p, "http://a/b", 10);
+    assert_true(awf_http_head_get(&h, "user-agent", &v));
+    assert_int_equal(v.len, 4);
+    assert_memory_equal(v.p, "curl", 4);
+    assert_true(awf_http_head_get(&h, "EMPTY", &v));
+    assert_int_equal(v.len, 0);
+    assert_false(awf_http_head_get(&h, "Host", &v));
+    awf_http_head_free(&h);
+}
+
+static void test_http_head_limits(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    awf_http_head_init(&h, 16, 2);
+    assert_int_equal(awf_http_head_url(&h, "0123456789", 10), 0);
+    assert_int_equal(awf_http_head_url(&h, "0123456789", 10), AWF_E_TOO_BIG);
+    awf_http_head_free(&h);
+    awf_http_head_init(&h, 1024, 2);
+    assert_int_equal(awf_http_head_name(&h, "A", 1), 0);
+    assert_int_equal(awf_http_head_value(&h, "1", 1), 0);
+    assert_int_equal(awf_http_head_name(&h, "B", 1), 0);
+    assert_int_equal(awf_http_head_value(&h, "1", 1), 0);
+    assert_int_equal(awf_http_head_name(&h, "C", 1), AWF_E_TOO_BIG);
+    awf_http_head_free(&h);
+}
+
+static void test_http_head_rejects_space_in_name(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    awf_http_head_init(&h, 1024, 10);
+    assert_int_equal(awf_http_head_name(&h, "Host ", 5), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_http_head_name(&h, "Ho\tst", 5), AWF_E_BAD_REQUEST);
+    awf_http_head_free(&h);
+}
+
+static void test_http_head_reset_reuses(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    struct awf_slice v;
+    awf_http_head_init(&h, 1024, 10);
+    assert_int_equal(awf_http_head_name(&h, "A", 1), 0);
+    assert_int_equal(awf_http_head_value(&h, "1", 1), 0);
+    awf_http_head_reset(&h);
+    assert_false(awf_http_head_get(&h, "A", &v));
+    assert_int_equal(awf_http_head_name(&h, "B", 1), 0);
+    assert_int_equal(awf_http_head_value(&h, "2", 1), 0);
+    assert_true(awf_http_head_get(&h, "B", &v));
+    assert_memory_equal(v.p, "2", 1);
+    awf_http_head_free(&h);
+}
+
+static void parse_ok(const char *url, const char *host, unsigned port, const char *path)
+{
+    struct awf_target t;
+    assert_int_equal(awf_http_parse_absolute(url, strlen(url), &t), 0);
+    assert_int_equal(t.host.len, strlen(host));
+    assert_memory_equal(t.host.p, host, t.host.len);
+    assert_int_equal(t.port, port);
+    assert_int_equal(t.path.len, strlen(path));
+    assert_memory_equal(t.path.p, path, t.path.len);
+}
+
+static void test_http_parse_absolute_ok(void **state)
+{
+    (void)state;
+    parse_ok("http://example.com/", "example.com", 80, "/");
+    parse_ok("HTTP://Example.COM:8080/x?y", "Example.COM", 8080, "/x?y");
+    parse_ok("http://[::1]:3128/p", "::1", 3128, "/p");
+    parse_ok("http://[2001:db8::1]/", "2001:db8::1", 80, "/");
+    parse_ok("http://a.b_c-d.example", "a.b_c-d.example", 80, "");
+    parse_ok("http://h?q", "h", 80, "?q");
+    parse_ok("http://h:65535/", "h", 65535, "/");
+}
+
+static void test_http_parse_absolute_bad(void **state)
+{
+    (void)state;
+    const char *bad[] = {"https://h/",    "ftp://h/",        "http:///x",    "http://:80/",
+                         "http://h:0/",   "http://h:65536/", "http://h:8a/", "http://u@h/",
+                         "http://u:p@h/", "http://h h/",     "http://[::1/", "http://[]/",
+                         "http://h%2e/",  "/origin",         "http://h:/",   "http://h:123456/"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct awf_target t;
+        assert_int_equal(awf_http_parse_absolute(bad[i], strlen(bad[i]), &t), AWF_E_BAD_REQUEST);
+    }
+}
+
+static void test_http_parse_authority(void **state)
+{
+    (void)state;
+    struct awf_target t;
+    assert_int_equal(awf_http_parse_authority("github.com:443", 14, 0, &t), 0);
+    assert_int_equal(t.port, 443);
+    assert_int_equal(t.host.len, 10);
+    assert_int_equal(awf_http_parse_authority("[::1]:8443", 10, 0, &t), 0);
+    assert_int_equal(t.port, 8443);
+    assert_memory_equal(t.host.p, "::1", 3);
+    assert_int_equal(awf_http_parse_authority("github.com", 10, 0, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_http_parse_authority("github.com", 10, 80, &t), 0);
+    assert_int_equal(t.port, 80);
+    assert_int_equal(awf_http_parse_authority("a:1:2", 5, 0, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_http_parse_authority("", 0, 80, &t), AWF_E_BAD_REQUEST);
+}
+
+static void test_http_same_host(void **state)
+{
+    (void)state;
+#define S(x) ((struct awf_slice){x, sizeof(x) - 1})
+    assert_true(awf_http_same_host(S("Example.com"), S("example.COM")));
+    assert_true(awf_http_same_host(S("example.com."), S("example.com")));
+    assert_true(awf_http_same_host(S("[::1]"), S("::1")));
+    assert_false(awf_http_same_host(S("example.com"), S("example.org")));
+    assert_false(awf_http_same_host(S("a.example.com"), S("example.com")));
+#undef S
+}
+
+static void test_http_has_token(void **state)
+{
+    (void)state;
+    struct awf_slice l = {" keep-alive ,Upgrade,, x ", 25};
+    assert_true(awf_http_has_token(l, "upgrade"));
+    assert_true(awf_http_has_token(l, "KEEP-ALIVE"));
+    assert_true(awf_http_has_token(l, "x"));
+    assert_false(awf_http_has_token(l, "close"));
+    assert_false(awf_http_has_token(l, "keep"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_rewrite_origin_form_and_host),
+        cmocka_unit_test(test_http_rewrite_empty_path),
+        cmocka_unit_test(test_http_rewrite_drops_hop_by_hop),
+        cmocka_unit_test(test_http_rewrite_websocket_keeps_upgrade),
+        cmocka_unit_test(test_http_websocket_needs_both_headers),
+        cmocka_unit_test(test_http_rewrite_reports_needed_length),
+        cmocka_unit_test(test_http_head_pieces_join),
+        cmocka_unit_test(test_http_head_limits),
+        cmocka_unit_test(test_http_head_rejects_space_in_name),
+        cmocka_unit_test(test_http_head_reset_reuses),
+        cmocka_unit_test(test_http_parse_absolute_ok),
+        cmocka_unit_test(test_http_parse_absolute_bad),
+        cmocka_unit_test(test_http_parse_authority),
+        cmocka_unit_test(test_http_same_host),
+        cmocka_unit_test(test_http_has_token),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
