@@ -99,10 +99,12 @@ class DenyTest(awf.TestCase):
         assert_fields(self, e, status=200, tag="TCP_MISS", url=url)
 
     def test_private_address_after_resolution(self):
-        # private.test is allowed by name but resolves to 10.0.0.1, which is not allowed past
-        # the address check; the proxy must not dial it.
-        self.start("--allow-domains", "private.test",
-                   hosts={ALLOWED: "127.0.0.1", "private.test": "10.0.0.1"})
+        # private.test is allowed by name but resolves to 127.0.0.2, a loopback (private)
+        # address outside the only range re-opened here (127.0.0.1/32); the proxy must not dial
+        # it. (A loopback address stands in for 10.x: test traffic never leaves the machine.)
+        self.px = self.proxy("--allow-domains", ALLOWED + ",private.test",
+                             "--allow-ranges", "127.0.0.1/32",
+                             hosts={ALLOWED: "127.0.0.1", "private.test": "127.0.0.2"})
         url = "http://private.test/small"
         r = self.curl(url, proxy=self.px)
         self.assertDenied(r)
