@@ -30,6 +30,7 @@ static const struct {
     {"max-connections", "limits.max_connections"},
     {"max-tunnels", "limits.max_tunnels"},
     {"threads", "threads"},
+    {"dns-listen", "dns.forwarder.listen"},
 };
 #define N_SET_FLAGS (sizeof(set_flags) / sizeof(set_flags[0]))
 
@@ -67,6 +68,7 @@ const struct option cli_policy_longopts[] = {
     {"max-connections", required_argument, NULL, OPT_SET_FIRST + 15},
     {"max-tunnels", required_argument, NULL, OPT_SET_FIRST + 16},
     {"threads", required_argument, NULL, OPT_SET_FIRST + 17},
+    {"dns-listen", required_argument, NULL, OPT_SET_FIRST + 18},
     {NULL, 0, NULL, 0},
 };
 
@@ -92,6 +94,7 @@ const char cli_policy_help[] =
     "      --client-hello-timeout D  --dns-timeout D  --shutdown-drain D\n"
     "                                durations such as 500ms, 30s, 2m, 8h\n"
     "      --max-connections N  --max-tunnels N  --threads N\n"
+    "      --dns-listen ADDR:PORT    run the filtering DNS forwarder there (repeatable)\n"
     "      --set KEY=VALUE           any policy setting by its YAML key, e.g.\n"
     "                                --set logs.strip_query=false\n";
 

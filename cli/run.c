@@ -11,6 +11,7 @@
 
 #include "cli/options.h"
 #include "common/error.h"
+#include "dns/forwarder.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
 
@@ -20,6 +21,7 @@ struct runner {
     struct cli_policy_opts *opts;
     struct awf_policy *policy; /* the current one; the proxy holds its own references */
     struct awf_proxy *proxy;
+    struct awf_dnsfwd *dnsfwd; /* NULL when the policy has no DNS listener */
     struct awf_log *log;
     bool stopping;
 };
@@ -46,6 +48,8 @@ static void on_stop(uv_signal_t *h, int signum)
     if (r->stopping)
         return;
     r->stopping = true;
+    awf_dnsfwd_destroy(r->dnsfwd);
+    r->dnsfwd = NULL;
     awf_proxy_shutdown(r->proxy, awf_policy_settings(r->policy)->timeouts.shutdown_drain_ms,
                        on_proxy_done, r);
 }
@@ -64,6 +68,7 @@ static void on_reload(uv_signal_t *h, int signum)
         return;
     }
     awf_proxy_set_policy(r->proxy, p);
+    awf_dnsfwd_set_policy(r->dnsfwd, p);
     awf_policy_unref(r->policy);
     r->policy = p;
     fprintf(stderr, "awf-proxy: policy reloaded\n");
@@ -74,6 +79,7 @@ static void on_reopen(uv_signal_t *h, int signum)
     struct runner *r = h->data;
     (void)signum;
     awf_log_reopen(r->log);
+    awf_dnsfwd_reopen_log(r->dnsfwd);
 }
 
 static int start_signal(struct runner *r, uv_signal_t *h, uv_signal_cb cb, int signum)
@@ -93,24 +99,35 @@ static void raise_nofile(void)
     }
 }
 
-static void print_bound(const struct awf_proxy *px)
+/* "127.0.0.1:3128" or "[::1]:3128". */
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+    }
+}
+
+/* The readiness lines tests and operators wait for. */
+static void print_bound(const struct awf_proxy *px, const struct awf_dnsfwd *fwd)
 {
     struct sockaddr_storage ss[32];
+    char buf[INET6_ADDRSTRLEN + 16];
     size_t n = awf_proxy_bound(px, ss, 32);
     for (size_t i = 0; i < n; i++) {
-        char host[INET6_ADDRSTRLEN] = "?";
-        unsigned port = 0;
-        if (ss[i].ss_family == AF_INET) {
-            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss[i];
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-            fprintf(stderr, "awf-proxy: listening on %s:%u\n", host, port);
-        } else {
-            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss[i];
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-            fprintf(stderr, "awf-proxy: listening on [%s]:%u\n", host, port);
-        }
+        format_addr(&ss[i], buf, sizeof(buf));
+        fprintf(stderr, "awf-proxy: listening on %s\n", buf);
+    }
+    n = fwd ? awf_dnsfwd_bound(fwd, ss, 32) : 0;
+    for (size_t i = 0; i < n; i++) {
+        format_addr(&ss[i], buf, sizeof(buf));
+        fprintf(stderr, "awf-proxy: dns forwarder on %s (udp+tcp)\n", buf);
     }
 }
 
@@ -172,6 +189,12 @@ int cli_cmd_run(int argc, char **argv)
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
+    if (awf_dnsfwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0) {
+        fprintf(stderr, "awf-proxy: %s\n", err);
+        awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
+        uv_run(&r.loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
     if (start_signal(&r, &r.sig_term, on_stop, SIGTERM) != 0 ||
         start_signal(&r, &r.sig_int, on_stop, SIGINT) != 0 ||
         start_signal(&r, &r.sig_hup, on_reload, SIGHUP) != 0 ||
@@ -179,7 +202,7 @@ int cli_cmd_run(int argc, char **argv)
         fprintf(stderr, "awf-proxy: cannot install signal handlers\n");
         goto out_loop;
     }
-    print_bound(r.proxy);
+    print_bound(r.proxy, r.dnsfwd);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     rc = 0;
 out_loop:

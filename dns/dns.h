@@ -53,12 +53,31 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
 /* cb will not be called for req. */
 void awf_dns_cancel(struct awf_dns_req *req);
 
+/* One query of any type through the resolver's channel (its servers, timeouts and retries),
+ * for the DNS forwarder, which answers from the server's own records. No hosts file, no cache,
+ * no joining: the caller caches. status: 0 with msg, the server's response whatever its rcode
+ * (NOERROR with or without records, NXDOMAIN); AWF_E_DNS_TIMEOUT; or AWF_E_DNS_FAIL (SERVFAIL
+ * or REFUSED from every server, unreachable servers, a malformed name) with msg NULL. msg is
+ * borrowed for the callback only and has not been validated beyond its header. */
+struct awf_dns_raw;
+typedef void (*awf_dns_raw_cb)(void *arg, int status, const unsigned char *msg, size_t len);
+
+/* Sends the query (class IN, RD set). *raw is written before cb may run, and cb may run before
+ * this returns (no usable server): the caller must not touch what cb may free after calling.
+ * Returns 0, or a negative code (cb not called). */
+int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_dns_raw_cb cb,
+                      void *arg, struct awf_dns_raw **raw);
+
+/* cb will not be called for raw. Not for use once cb has run. */
+void awf_dns_raw_cancel(struct awf_dns_raw *raw);
+
 /* Counters for tests and bench. */
 struct awf_dns_stats {
     uint64_t queries_sent; /* lookups that went to c-ares */
     uint64_t cache_hits;
     uint64_t joined; /* requests that waited on a lookup already in flight */
     uint64_t hosts_hits;
+    uint64_t raw_sent; /* awf_dns_query_raw calls that went to c-ares */
 };
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out);
 

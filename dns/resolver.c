@@ -511,6 +511,62 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     return 0;
 }
 
+/* ---- raw queries (the forwarder) ------------------------------------------------------------ */
+
+struct awf_dns_raw {
+    awf_dns_raw_cb cb; /* NULL once cancelled; the struct lives until c-ares calls back */
+    void *arg;
+    struct awf_dns *dns;
+};
+
+static void on_raw_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    (void)timeouts;
+    struct awf_dns_raw *r = arg;
+    awf_dns_raw_cb cb = r->cb;
+    bool drop = !cb || r->dns->closing || status == ARES_EDESTRUCTION || status == ARES_ECANCELLED;
+    if (!drop) {
+        /* ares_query turns the rcode into a status but still hands over the message. */
+        bool answered =
+            abuf && alen >= 12 &&
+            (status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND);
+        if (answered)
+            cb(r->arg, 0, abuf, (size_t)alen);
+        else
+            cb(r->arg, status == ARES_ETIMEOUT ? AWF_E_DNS_TIMEOUT : AWF_E_DNS_FAIL, NULL, 0);
+    }
+    free(r);
+}
+
+int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_dns_raw_cb cb,
+                      void *arg, struct awf_dns_raw **raw)
+{
+    if (!dns || !name || !cb || !raw)
+        return -EINVAL;
+    if (dns->closing)
+        return AWF_E_CANCELED;
+    struct awf_dns_raw *r = calloc(1, sizeof(*r)); /* freed in on_raw_answer, always called */
+    if (!r)
+        return -ENOMEM;
+    r->cb = cb;
+    r->arg = arg;
+    r->dns = dns;
+    *raw = r;
+    dns->stats.raw_sent++;
+    ares_enter(dns);
+    ares_query(dns->channel, name, ns_c_in, type, on_raw_answer, r);
+    /* Destroyed meanwhile (only a callback can do that): r went with the channel. */
+    if (ares_leave(dns))
+        arm_ares_timer(dns);
+    return 0;
+}
+
+void awf_dns_raw_cancel(struct awf_dns_raw *raw)
+{
+    if (raw)
+        raw->cb = NULL;
+}
+
 void awf_dns_cancel(struct awf_dns_req *req)
 {
     if (!req)

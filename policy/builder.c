@@ -233,11 +233,13 @@ int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *va
             while (i < len && value[i] != ',')
                 i++;
             size_t a = start, z = i;
-            while (a < z && is_blank(value[a]))
+            /* Ports are taken as written: SPEC §3 allows no spaces in them, and a flag must
+             * not accept what the same value in a file is rejected for. */
+            while (k->kind != K_PORTS && a < z && is_blank(value[a]))
                 a++;
-            while (z > a && is_blank(value[z - 1]))
+            while (k->kind != K_PORTS && z > a && is_blank(value[z - 1]))
                 z--;
-            if (z == a)
+            if (z == a && (k->kind != K_PORTS || len == 0))
                 continue;
             if ((rc = policy_set_item(b, k, value + a, z - a, why, sizeof why)) < 0) {
                 policy_errf(err, errlen, origin, 0, 0, "%s", why);

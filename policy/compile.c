@@ -115,6 +115,15 @@ static int check_settings(const struct awf_settings *s, char *err, size_t errlen
                             s->listen[i].text);
                 return AWF_E_POLICY_INVALID;
             }
+    const struct awf_dns_forwarder_settings *f = &s->dns.forwarder;
+    for (size_t i = 0; i < f->n_listen; i++)
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(&f->listen[i].addr, &f->listen[j].addr, sizeof f->listen[i].addr) == 0 &&
+                ((const struct sockaddr_in *)&f->listen[i].addr)->sin_port != 0) {
+                policy_errf(err, errlen, "policy", 0, 0,
+                            "dns.forwarder.listen address %s given twice", f->listen[i].text);
+                return AWF_E_POLICY_INVALID;
+            }
     return 0;
 }
 

@@ -93,6 +93,15 @@ struct awf_limits {
     uint32_t header_count;    /* 100 */
 };
 
+/* The DNS forwarder for agents (dns/forwarder.h): off while listen is empty. */
+struct awf_dns_forwarder_settings {
+    struct awf_listen *listen; /* UDP and TCP on each; intercept_port unused; default none */
+    size_t n_listen;
+    int deny_rcode;   /* for names the policy denies: 5 REFUSED (default) or 3 NXDOMAIN */
+    char *log;        /* one line per query: path, "-" stdout, "stderr" (default) */
+    uint64_t idle_ms; /* TCP connection without a query: 10 s */
+};
+
 struct awf_dns_settings {
     char **servers; /* "1.1.1.1", "[::1]:5353", "127.0.0.1:5353"; none: the system's */
     size_t n_servers;
@@ -100,6 +109,7 @@ struct awf_dns_settings {
     uint32_t min_ttl_s;      /* 0 */
     uint32_t max_ttl_s;      /* 3600 */
     uint32_t negative_ttl_s; /* 5 */
+    struct awf_dns_forwarder_settings forwarder;
 };
 
 struct awf_tls_settings {
@@ -165,7 +175,9 @@ int awf_policy_add_list_file(struct awf_policy_builder *b, bool block, const cha
  * appends; the first call replaces the default), "logs.strip_query", "timeouts.<name>" ("30s",
  * "2m", "500ms", "8h"; a bare number is seconds), "limits.<name>", "threads", "tls.<name>"
  * ("true"/"false"), "awf_version" or "logs.awf_version", "dns.min_ttl|max_ttl|negative_ttl",
- * "allow"/"block" (comma lists, as awf_policy_add_list), "version" ("1").
+ * "allow"/"block" (comma lists, as awf_policy_add_list), "version" ("1"),
+ * "dns.forwarder.listen" (comma list, appends), "dns.forwarder.deny_rcode" ("refused" or
+ * "nxdomain"), "dns.forwarder.log" (path, "-" or "stderr"), "dns.forwarder.idle" (duration).
  * origin names the flag in messages (NULL: "--set KEY"); err gets "origin: reason".
  * Returns 0, or AWF_E_USAGE for an unknown key, AWF_E_POLICY_INVALID for a bad value. */
 int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *value,

@@ -116,6 +116,8 @@ enum skind {
     K_DNS_SERVERS,
     K_RANGES,
     K_LOGS,
+    K_FWD_LISTEN, /* dns.forwarder.listen: ADDR:PORT items */
+    K_RCODE,      /* int: "refused" 5 or "nxdomain" 3 */
 };
 
 struct skey {
@@ -135,6 +137,7 @@ static inline bool policy_key_is_list(const struct skey *k)
     case K_DNS_SERVERS:
     case K_RANGES:
     case K_LOGS:
+    case K_FWD_LISTEN:
         return true;
     default:
         return false;

@@ -114,6 +114,16 @@ void awf_policy_print(const struct awf_policy *p, FILE *out)
     duration(out, (uint64_t)s->dns.max_ttl_s * 1000);
     fputs("\n  negative_ttl: ", out);
     duration(out, (uint64_t)s->dns.negative_ttl_s * 1000);
+    fputs("\n  forwarder:\n    listen: [", out);
+    for (size_t i = 0; i < s->dns.forwarder.n_listen; i++) {
+        fputs(i ? ", " : "", out);
+        ystr(out, s->dns.forwarder.listen[i].text);
+    }
+    fprintf(out, "]\n    deny_rcode: %s\n    log: ",
+            s->dns.forwarder.deny_rcode == 3 ? "nxdomain" : "refused");
+    ystr(out, s->dns.forwarder.log);
+    fputs("\n    idle: ", out);
+    duration(out, s->dns.forwarder.idle_ms);
 
     fputs("\naddresses:\n  allow: [", out);
     for (size_t i = 0; i < s->n_allow_ranges; i++) {

@@ -27,6 +27,11 @@ static const struct skey keys[] = {
     {"dns.min_ttl", K_TTL, OFF(dns.min_ttl_s)},
     {"dns.max_ttl", K_TTL, OFF(dns.max_ttl_s)},
     {"dns.negative_ttl", K_TTL, OFF(dns.negative_ttl_s)},
+    {"dns.forwarder", K_SECTION, 0},
+    {"dns.forwarder.listen", K_FWD_LISTEN, 0},
+    {"dns.forwarder.deny_rcode", K_RCODE, OFF(dns.forwarder.deny_rcode)},
+    {"dns.forwarder.log", K_STRING, OFF(dns.forwarder.log)},
+    {"dns.forwarder.idle", K_DURATION, OFF(dns.forwarder.idle_ms)},
     {"addresses", K_SECTION, 0},
     {"addresses.allow", K_RANGES, 0},
     {"logs", K_LOGS, 0}, /* a section in YAML, one output "[FORMAT:]PATH" for awf_policy_set */
@@ -317,6 +322,15 @@ static void free_listen(struct awf_settings *s)
     s->n_listen = 0;
 }
 
+static void free_fwd_listen(struct awf_dns_forwarder_settings *f)
+{
+    for (size_t i = 0; i < f->n_listen; i++)
+        free(f->listen[i].text);
+    free(f->listen);
+    f->listen = NULL;
+    f->n_listen = 0;
+}
+
 static void free_logs(struct awf_settings *s)
 {
     for (size_t i = 0; i < s->n_logs; i++) {
@@ -340,6 +354,8 @@ void policy_clear_dns_servers(struct awf_settings *s)
 void policy_settings_free(struct awf_settings *s)
 {
     free_listen(s);
+    free_fwd_listen(&s->dns.forwarder);
+    free(s->dns.forwarder.log);
     free_logs(s);
     policy_clear_dns_servers(s);
     free(s->ports);
@@ -362,6 +378,23 @@ static int push_listen(struct awf_settings *s, const char *text, size_t len,
     }
     s->listen = g;
     s->listen[s->n_listen++] = l;
+    return 0;
+}
+
+/* The forwarder's listen list, the same items as the proxy's. */
+static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *text, size_t len,
+                           const struct sockaddr_storage *ss)
+{
+    struct awf_listen l = {.addr = *ss};
+    if (!(l.text = dupn(text, len)))
+        return -ENOMEM;
+    void *g = grow(f->listen, f->n_listen, sizeof *f->listen);
+    if (!g) {
+        free(l.text);
+        return -ENOMEM;
+    }
+    f->listen = g;
+    f->listen[f->n_listen++] = l;
     return 0;
 }
 
@@ -403,6 +436,8 @@ int policy_settings_defaults(struct awf_settings *s)
     s->dns.max_ttl_s = 3600;
     s->dns.negative_ttl_s = 5;
     s->tls.sni_in_connect = true;
+    s->dns.forwarder.deny_rcode = 5; /* REFUSED */
+    s->dns.forwarder.idle_ms = 10000;
     s->timeouts = (struct awf_timeouts){
         .connect_ms = 30000,
         .read_idle_ms = 30 * 60000,
@@ -416,6 +451,7 @@ int policy_settings_defaults(struct awf_settings *s)
     };
     s->limits = (struct awf_limits){.header_bytes = 65536, .header_count = 100};
     if (!(s->awf_version = dupn("1", 1)) || !(s->dns.hosts_file = dupn("/etc/hosts", 10)) ||
+        !(s->dns.forwarder.log = dupn("stderr", 6)) ||
         parse_listen("127.0.0.1:3128", 14, &ss, why, sizeof why) < 0 ||
         push_listen(s, "127.0.0.1:3128", 14, &ss, 0) < 0 ||
         push_log(s, "firewall_detailed", 17, "-", 1) < 0) {
@@ -433,7 +469,14 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     d->dns.servers = NULL, d->dns.n_servers = 0;
     d->ports = NULL, d->allow_ranges = NULL;
     d->awf_version = NULL, d->dns.hosts_file = NULL;
+    d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
     int rc = 0;
+    const struct awf_dns_forwarder_settings *sf = &s->dns.forwarder;
+    for (size_t i = 0; i < sf->n_listen && !rc; i++)
+        rc = push_fwd_listen(&d->dns.forwarder, sf->listen[i].text, strlen(sf->listen[i].text),
+                             &sf->listen[i].addr);
+    if (!rc && !(d->dns.forwarder.log = dupn(sf->log, strlen(sf->log))))
+        rc = -ENOMEM;
     for (size_t i = 0; i < s->n_listen && !rc; i++)
         rc = push_listen(d, s->listen[i].text, strlen(s->listen[i].text), &s->listen[i].addr,
                          s->listen[i].intercept_port);
@@ -583,6 +626,10 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
             return AWF_E_POLICY_INVALID;
         /* fallthrough */
     case K_STRING: {
+        if (len == 0 && k->off == OFF(dns.forwarder.log)) {
+            snprintf(why, whylen, "empty log path (use - for stdout, stderr for stderr)");
+            return AWF_E_POLICY_INVALID;
+        }
         if (memchr(v, '\0', len)) {
             snprintf(why, whylen, "NUL byte in a value");
             return AWF_E_POLICY_INVALID;
@@ -603,6 +650,25 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
     }
     case K_LISTEN:
         return policy_add_listen(b, v, len, 0, why, whylen);
+    case K_FWD_LISTEN: {
+        struct sockaddr_storage ss;
+        if (parse_listen(v, len, &ss, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        return push_fwd_listen(&s->dns.forwarder, v, len, &ss);
+    }
+    case K_RCODE:
+        if (len == 7 && strncasecmp(v, "refused", 7) == 0)
+            u = 5;
+        else if (len == 8 && strncasecmp(v, "nxdomain", 8) == 0)
+            u = 3;
+        else {
+            char q[96];
+            policy_quote(q, sizeof q, v, len);
+            snprintf(why, whylen, "invalid answer %s: want refused or nxdomain", q);
+            return AWF_E_POLICY_INVALID;
+        }
+        memcpy(base + k->off, &(int){(int)u}, sizeof(int));
+        return 0;
     case K_DNS_SERVERS:
         if (check_dns_server(v, len, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;

@@ -219,6 +219,7 @@ static int walk(struct ctx *c, yaml_node_t *m, const char *prefix)
             /* fallthrough */
         case K_PORTS:
         case K_RANGES:
+        case K_FWD_LISTEN:
             rc = each_item(c, sk, v, set_scalar);
             break;
         default:

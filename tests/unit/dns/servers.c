@@ -86,8 +86,15 @@ static bool write_conf(const struct dns_test_server *srv, const char *path, int 
             "host-record=orphan.test,192.0.2.5\n"
             "host-record=peer.test,192.0.2.99\n"
             "host-record=short.test,192.0.2.10,1\n"
-            "host-record=long.test,192.0.2.11,3600\n",
+            "host-record=long.test,192.0.2.11,3600\n"
+            /* For the forwarder: a CNAME chain alias -> mid -> chain with a TTL each, and a
+             * name with 40 addresses, too many for a 512-byte UDP answer. */
+            "host-record=chain.test,192.0.2.20,2001:db8::20,120\n"
+            "cname=mid.test,chain.test,900\n"
+            "cname=alias.test,mid.test,600\n",
             port, srv->log);
+    for (int i = 1; i <= 40; i++)
+        fprintf(f, "host-record=big.test,192.0.2.%d\n", 100 + i);
     if (getuid() == 0)
         fputs("user=root\n", f); /* keep root: it owns the temporary directory */
     return fclose(f) == 0;

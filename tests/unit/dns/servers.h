@@ -10,7 +10,9 @@
 /* dnsmasq answering, under .test (everything else is REFUSED: it has no upstream):
  *   a.test 192.0.2.1 | nx.test and unknown names NXDOMAIN | dual.test 192.0.2.2 + 2001:db8::2 |
  *   v6.test 2001:db8::6 (A is NODATA) | join.test .3, cancel.test .4, orphan.test .5,
- *   peer.test .99 | short.test TTL 1 | long.test TTL 3600 | every other record TTL 300.
+ *   peer.test .99 | short.test TTL 1 | long.test TTL 3600 | every other record TTL 300 |
+ *   alias.test CNAME mid.test (TTL 600) CNAME chain.test (900), chain.test 192.0.2.20 +
+ *   2001:db8::20 (TTL 120) | big.test 192.0.2.101 ... 192.0.2.140.
  * Every query is logged to log. */
 struct dns_test_server {
     char dir[64];

@@ -109,7 +109,8 @@ static void test_settings_every_scalar_key(void **state)
 static void test_settings_lists(void **state)
 {
     struct fixture *f = *state;
-    SET_OK(f, "ports", "8080, 9000-9100");
+    SET_OK(f, "ports", "8080,9000-9100");
+    SET_BAD(f, "ports", "8080, 9000"); /* no spaces in ports, flags as files */
     SET_OK(f, "ports", "1");
     SET_OK(f, "listen", "127.0.0.1:0");
     SET_OK(f, "listen", "[::1]:3128");
@@ -257,6 +258,69 @@ static void test_settings_logs(void **state)
     assert_string_equal(s->logs[1].format, "squid");
 }
 
+/* dns.forwarder: off by default; listen appends; the deny answer and the log by flag or YAML. */
+static void test_settings_dns_forwarder(void **state)
+{
+    struct fixture *f = *state;
+    const struct awf_settings *s = built(f);
+    assert_int_equal(s->dns.forwarder.n_listen, 0);
+    assert_int_equal(s->dns.forwarder.deny_rcode, 5);
+    assert_string_equal(s->dns.forwarder.log, "stderr");
+    assert_int_equal(s->dns.forwarder.idle_ms, 10000);
+
+    SET_OK(f, "dns.forwarder.listen", "127.0.0.1:53, [::1]:5353");
+    SET_OK(f, "dns.forwarder.listen", "127.0.0.2:0");
+    SET_OK(f, "dns.forwarder.deny_rcode", "NXDOMAIN");
+    SET_OK(f, "dns.forwarder.log", "/tmp/dns.log");
+    SET_OK(f, "dns.forwarder.idle", "3s");
+    s = built(f);
+    assert_int_equal(s->dns.forwarder.n_listen, 3);
+    assert_string_equal(s->dns.forwarder.listen[1].text, "[::1]:5353");
+    assert_int_equal(s->dns.forwarder.listen[1].addr.ss_family, AF_INET6);
+    assert_int_equal(
+        ntohs(((const struct sockaddr_in *)&s->dns.forwarder.listen[0].addr)->sin_port), 53);
+    assert_int_equal(s->dns.forwarder.deny_rcode, 3);
+    assert_string_equal(s->dns.forwarder.log, "/tmp/dns.log");
+    assert_int_equal(s->dns.forwarder.idle_ms, 3000);
+    assert_int_equal(s->n_listen, 1); /* the proxy's own listen list is untouched */
+
+    SET_BAD(f, "dns.forwarder.deny_rcode", "servfail");
+    assert_string_equal(f->err,
+                        "--set dns.forwarder.deny_rcode: invalid answer \"servfail\": want refused "
+                        "or nxdomain");
+    SET_BAD(f, "dns.forwarder.listen", "localhost:53");
+    SET_BAD(f, "dns.forwarder.listen", "::1:53");
+    SET_BAD(f, "dns.forwarder.log", "");
+    SET_OK(f, "dns.forwarder.deny_rcode", "refused");
+    assert_int_equal(built(f)->dns.forwarder.deny_rcode, 5);
+
+    SET_OK(f, "dns.forwarder.listen", "127.0.0.1:53");
+    assert_null(awf_policy_build(f->b, f->err, sizeof f->err));
+    assert_string_equal(f->err, "policy: dns.forwarder.listen address 127.0.0.1:53 given twice");
+
+    static const char yaml[] = "version: 1\n"
+                               "dns:\n"
+                               "  forwarder:\n"
+                               "    listen: \"[::1]:53\"\n"
+                               "    deny_rcode: nxdomain\n"
+                               "    log: \"-\"\n";
+    struct awf_policy_builder *b = awf_policy_builder_create();
+    assert_int_equal(awf_policy_load_yaml(b, "t.yml", yaml, sizeof yaml - 1, f->err, sizeof f->err),
+                     0);
+    struct awf_policy *p = awf_policy_build(b, f->err, sizeof f->err);
+    assert_non_null(p);
+    s = awf_policy_settings(p);
+    assert_int_equal(s->dns.forwarder.n_listen, 1);
+    assert_int_equal(s->dns.forwarder.deny_rcode, 3);
+    assert_string_equal(s->dns.forwarder.log, "-");
+    awf_policy_unref(p);
+    static const char bad[] = "version: 1\ndns:\n  forwarder:\n    port: 53\n";
+    assert_int_equal(awf_policy_load_yaml(b, "t.yml", bad, sizeof bad - 1, f->err, sizeof f->err),
+                     AWF_E_POLICY_INVALID);
+    assert_string_equal(f->err, "t.yml:4:5: unknown key \"port\" in dns.forwarder");
+    awf_policy_builder_destroy(b);
+}
+
 static void test_settings_unknown_keys(void **state)
 {
     struct fixture *f = *state;
@@ -280,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settings_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_numbers_and_booleans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_dns_forwarder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_unknown_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,206 @@
+/* The forwarder's query log writer. The queue and the buffer in flight swap roles at each
+ * write, so a line is copied once and a busy log costs two buffers. */
+
+#include "dns/fwd_log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QUEUE_MAX (1u << 20)
+
+static int open_fd(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return fd < 0 ? -errno : fd;
+}
+
+int awf_fwd_log_open(struct awf_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
+                     size_t errlen)
+{
+    memset(l, 0, sizeof(*l));
+    l->loop = loop;
+    if (strcmp(spec, "-") == 0) {
+        l->fd = STDOUT_FILENO;
+        return 0;
+    }
+    if (strcmp(spec, "stderr") == 0) {
+        l->fd = STDERR_FILENO;
+        return 0;
+    }
+    if (!(l->path = strdup(spec)))
+        return -ENOMEM;
+    l->fd = open_fd(spec);
+    if (l->fd < 0) {
+        int rc = l->fd;
+        snprintf(err, errlen, "dns.forwarder.log: cannot open %s: %s", spec, strerror(-rc));
+        free(l->path);
+        l->path = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* Writes everything to the end, blocking; for shutdown only. */
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* What is left of the buffer in flight, then the queue; the file closed. */
+static void finish(struct awf_fwd_log *l)
+{
+    if (l->out_done < l->out_len)
+        write_all(l->fd, l->out + l->out_done, l->out_len - l->out_done);
+    if (l->queue_len)
+        write_all(l->fd, l->queue, l->queue_len);
+    if (l->path)
+        close(l->fd);
+    free(l->path);
+    free(l->queue);
+    free(l->out);
+    l->path = l->queue = l->out = NULL;
+}
+
+static void start_write(struct awf_fwd_log *l);
+
+static void on_written(uv_fs_t *req)
+{
+    struct awf_fwd_log *l = req->data;
+    ssize_t r = req->result;
+    uv_fs_req_cleanup(req);
+    l->writing = false;
+    if (r > 0 && (size_t)r < l->out_len - l->out_done)
+        l->out_done += (size_t)r; /* a short write: the rest goes next */
+    else
+        l->out_done = l->out_len; /* done, or failed: a log line is not worth retrying */
+    if (l->closing) {
+        finish(l);
+        l->done(l->done_arg);
+        return;
+    }
+    start_write(l);
+}
+
+static void start_write(struct awf_fwd_log *l)
+{
+    if (l->writing)
+        return;
+    if (l->out_done == l->out_len) {
+        if (l->reopen_wanted && l->path) {
+            int fd = open_fd(l->path);
+            if (fd >= 0) { /* else keep writing to the old file */
+                close(l->fd);
+                l->fd = fd;
+            }
+        }
+        l->reopen_wanted = false;
+        if (l->queue_len == 0)
+            return;
+        /* Swap: the queue goes out, the old out buffer becomes the queue. */
+        char *t = l->out;
+        size_t cap = l->out_cap;
+        l->out = l->queue, l->out_cap = l->queue_cap, l->out_len = l->queue_len;
+        l->queue = t, l->queue_cap = cap, l->queue_len = 0;
+        l->out_done = 0;
+    }
+    uv_buf_t b = uv_buf_init(l->out + l->out_done, (unsigned)(l->out_len - l->out_done));
+    l->req.data = l;
+    if (uv_fs_write(l->loop, &l->req, l->fd, &b, 1, -1, on_written) == 0)
+        l->writing = true;
+    else
+        l->out_done = l->out_len;
+}
+
+void awf_fwd_log_line(struct awf_fwd_log *l, const char *line, size_t len)
+{
+    if (l->closing)
+        return;
+    if (l->queue_len + len > QUEUE_MAX) {
+        l->dropped++;
+        return;
+    }
+    if (l->queue_len + len > l->queue_cap) {
+        size_t cap = l->queue_cap ? l->queue_cap : 4096;
+        while (cap < l->queue_len + len)
+            cap *= 2;
+        char *q = realloc(l->queue, cap);
+        if (!q) {
+            l->dropped++;
+            return;
+        }
+        l->queue = q;
+        l->queue_cap = cap;
+    }
+    memcpy(l->queue + l->queue_len, line, len);
+    l->queue_len += len;
+    start_write(l);
+}
+
+static void peer_text(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        snprintf(out, cap, "-");
+    }
+}
+
+void awf_fwd_log_query(struct awf_fwd_log *l, const struct sockaddr_storage *peer,
+                       const struct awf_dnsw_query *q, const char *decision, int rcode, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* The name in presentation form, bytes outside [A-Za-z0-9_-] escaped: a query name is
+     * the client's to choose and must not be able to forge or split a line. */
+    char client[INET6_ADDRSTRLEN + 16], name[4 * AWF_DNSW_NAME_MAX + 2], tb[16], rb[16];
+    char line[sizeof(name) + 160];
+    peer_text(peer, client, sizeof(client));
+    if (q)
+        awf_dnsw_name_text(q->qname, q->qname_len, name);
+    int len = snprintf(line, sizeof(line), "%lld.%03ld %s %s %s %s %s %zu\n", (long long)ts.tv_sec,
+                       ts.tv_nsec / 1000000, client, q ? name : "-",
+                       q ? awf_dnsw_type_name(q->qtype, tb) : "-", decision,
+                       q ? awf_dnsw_rcode_name(rcode, rb) : "-", n);
+    if (len > 0 && (size_t)len < sizeof(line))
+        awf_fwd_log_line(l, line, (size_t)len);
+}
+
+void awf_fwd_log_reopen(struct awf_fwd_log *l)
+{
+    l->reopen_wanted = true;
+    start_write(l);
+}
+
+bool awf_fwd_log_close(struct awf_fwd_log *l, void (*done)(void *arg), void *arg)
+{
+    l->closing = true;
+    if (l->writing) {
+        l->done = done;
+        l->done_arg = arg;
+        return true;
+    }
+    finish(l);
+    return false;
+}
