@@ -74,6 +74,10 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
     if (c->flags & AWF_CF_NO_ANSWER) {
         /* The client already has its "200 Connection established", or speaks TLS to us: an
          * HTTP answer would be garbage to it. The log says what happened. */
+        if (status == 403) { /* e.g. intercepted TLS whose name resolves to denied addresses */
+            awf_peek_deny(c);
+            return;
+        }
         c->status = status;
         c->tag = tag;
         c->flags |= AWF_CF_ABORTED;

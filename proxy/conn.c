@@ -99,6 +99,12 @@ static uint64_t deadline(const struct awf_conn *c)
             return c->state_since + t->client_idle_ms;
         return c->state_since + t->request_headers_ms;
     case AWF_CS_PEEK:
+        /* A CONNECT tunnel may wait long for its first byte (browsers open tunnels ahead of
+         * use); nothing has gone upstream, so only read_idle applies until a ClientHello
+         * starts. From its first byte (peek.c restarts state_since) it must be complete
+         * within client_hello. Intercepted TLS enters PEEK with its first bytes. */
+        if (!c->hello)
+            return c->last_active + t->read_idle_ms;
         return c->state_since + t->client_hello_ms;
     case AWF_CS_RESOLVING:
         return c->state_since + t->dns_ms + 1000;
@@ -581,7 +587,8 @@ void awf_conn_log(struct awf_conn *c)
     r.start_us = c->start_us;
     r.end_us = awf_now_us();
     r.client = (const struct sockaddr *)&c->peer;
-    r.local = (const struct sockaddr *)&c->local;
+    /* Intercepted and NAT'd here: %la:%lp is where the client was headed, as in Squid. */
+    r.local = (const struct sockaddr *)(c->has_orig_dst ? &c->orig_dst : &c->local);
     r.server = c->has_server ? (const struct sockaddr *)&c->server : NULL;
     r.http_major = 1;
     r.http_minor = 1;

@@ -89,9 +89,10 @@ struct awf_upstream {
     struct awf_conn *notify;          /* told when tcp has closed (it counted the close) */
     struct awf_upstream *prev, *next; /* px idle pool */
     struct sockaddr_storage addr;
-    unsigned handles; /* open handles; freed at 0 */
-    unsigned writes;  /* writes in flight: a pooled upstream has none */
-    bool reading, pooled, closing;
+    struct sockaddr_storage local; /* our end, once connected: spots our own traffic coming back */
+    unsigned handles;              /* open handles; freed at 0 */
+    unsigned writes;               /* writes in flight: a pooled upstream has none */
+    bool reading, pooled, closing, has_local;
 };
 
 struct awf_conn {
@@ -121,6 +122,8 @@ struct awf_conn {
     struct awf_buf *pend;  /* client bytes read and not yet handled; reading stops meanwhile */
     struct awf_buf *hello; /* client bytes held while peeking at a ClientHello */
     char sni_hp[300];      /* "sni:port" of intercepted TLS, for the log */
+    struct sockaddr_storage orig_dst; /* intercepted: where the client was headed (intercept.c) */
+    bool orig_looked, has_orig_dst;
     struct sockaddr_storage
         *addrs; /* addresses left to dial, checked; owned, freed once connected */
     size_t n_addrs, next_addr;
@@ -215,6 +218,9 @@ struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct s
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void awf_upstream_write_cb(uv_write_t *req, int status);
+/* Whether sa (address and port) is the local end of one of this proxy's upstream connections:
+ * a connection from there is our own traffic redirected back to us. O(connections). */
+bool awf_upstream_is_ours(const struct awf_proxy *px, const struct sockaddr *sa);
 
 /* forward.c: HTTP request body and response relaying */
 void awf_forward_start(struct awf_conn *c);
@@ -230,9 +236,26 @@ void awf_forward_timeout(struct awf_conn *c);
 void awf_peek_start_connect(struct awf_conn *c);
 void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b);
 void awf_peek_input(struct awf_conn *c, struct awf_buf *b);
-/* The port intercepted traffic was headed to: the listener's intercept_port, else the original
- * destination when the NAT happened in this namespace, else fallback. */
+/* Denies TLS traffic (a ClientHello that fails the check, or intercepted TLS whose target is
+ * denied): with tls.alert_on_deny an unrecognized_name alert goes out first. Logs TCP_DENIED
+ * and closes: may free c. */
+void awf_peek_deny(struct awf_conn *c);
+
+/* intercept.c: where intercepted traffic was headed */
+/* The port intercepted traffic was headed to: the original destination's when the NAT happened
+ * in this namespace (SO_ORIGINAL_DST, looked up once and kept in c->orig_dst), else the
+ * listener's intercept_port, else fallback. */
 uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback);
+/* Whether an intercepted connection is one of the proxy's own upstream connections that a
+ * REDIRECT in its own namespace sent back to it (a loop): NAT'd here, from a local address, from
+ * the local end of one of our upstream connections. */
+bool awf_intercept_is_loop(struct awf_conn *c);
+/* Pure parts, unit-tested: whether conntrack's original destination differs from the socket's
+ * own address (it was NAT'd), and the port chosen from the original destination (NULL: none),
+ * the listener's intercept_port (0: none) and the fallback, in that order. */
+bool awf_intercept_is_nat(const struct sockaddr *orig, const struct sockaddr *local);
+uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listener_port,
+                                   uint16_t fallback);
 
 /* tunnel.c */
 void awf_tunnel_start(struct awf_conn *c);
@@ -242,6 +265,8 @@ void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status);
 /* proxy.c */
 void awf_proxy_object_gone(struct awf_proxy *px);
 bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
+/* Whether sa's address (port ignored) is loopback or one of this host's addresses. */
+bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa);
 
 int64_t awf_now_us(void);
 

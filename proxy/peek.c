@@ -18,20 +18,22 @@
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-static void deny(struct awf_conn *c, const char *why)
+void awf_peek_deny(struct awf_conn *c)
 {
-    (void)why; /* the log line carries the verdict; nothing more reaches a TLS client */
     c->tag = "TCP_DENIED";
     c->status = 403;
     c->hier = "HIER_NONE";
     c->has_server = false;
+    c->flags &= ~AWF_CF_ABORTED;
     if (c->set->tls.alert_on_deny) {
-        /* A fatal unrecognized_name alert, so TLS clients report a clear error. */
-        static const char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70};
+        /* A fatal unrecognized_name alert, so TLS clients report a clear error. The record
+         * version is TLS 1.0's, which every client accepts before a ServerHello. */
+        static const char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x70};
         struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(alert));
         if (b) {
             memcpy(b->data, alert, sizeof(alert));
             b->len = sizeof(alert);
+            c->bytes_out += b->len;
             if (awf_conn_write(c, (uv_stream_t *)&c->client, b) == 0) {
                 awf_conn_log(c);
                 awf_conn_flush_close(c);
@@ -40,6 +42,14 @@ static void deny(struct awf_conn *c, const char *why)
         }
     }
     awf_conn_close(c);
+}
+
+/* The log line says why through its tag (TCP_DENIED) and URL; no reason field exists in
+ * Squid's formats, and nothing more can reach a TLS client than the alert. */
+static void deny(struct awf_conn *c, const char *why)
+{
+    (void)why;
+    awf_peek_deny(c);
 }
 
 void awf_peek_start_connect(struct awf_conn *c)
@@ -81,23 +91,27 @@ void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b)
 static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
 {
     struct awf_verdict v;
+    uint16_t port = awf_conn_intercept_port(c, 443); /* also logged when denied: %la:%lp */
     if (!h->sni || h->sni_len >= sizeof(c->host)) {
-        c->tag = "NONE_NONE"; /* nothing names a target */
-        c->log_url = "error:invalid-request";
-        c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        /* Nothing names a target, and the original destination IP is never dialled. */
+        c->log_url = "error:no-sni";
+        deny(c, "ClientHello without SNI");
         return;
     }
     memcpy(c->host, h->sni, h->sni_len);
     c->host[h->sni_len] = '\0';
     c->target.host = (struct awf_slice){c->host, h->sni_len};
-    c->target.port = awf_conn_intercept_port(c, 443);
+    c->target.port = port;
     int n = snprintf(c->sni_hp, sizeof(c->sni_hp), "%s:%u", c->host, (unsigned)c->target.port);
     c->target.authority = (struct awf_slice){c->sni_hp, n > 0 ? (size_t)n : 0};
     c->log_url = c->sni_hp;
     c->tag = "TCP_TUNNEL";
     c->hier = "HIER_NONE";
     c->flags |= AWF_CF_CONNECT; /* from here on a tunnel like any other */
+    if (awf_intercept_is_loop(c)) {
+        deny(c, "the target is this proxy");
+        return;
+    }
     awf_policy_decide(c->policy, c->host, h->sni_len, c->target.port, AWF_TRAFFIC_TLS, &v);
     if (!v.allow) {
         deny(c, awf_reason_name(v.reason));
@@ -162,7 +176,12 @@ static void decide_connect(struct awf_conn *c, enum awf_hello_result rc, const s
 
 void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
 {
-    if (awf_conn_append(c, &c->hello, b) < 0) {
+    if (!c->hello) {
+        /* The ClientHello starts: it must be complete within client_hello from here. */
+        c->state_since = uv_now(c->px->loop);
+        c->hello = b;
+        awf_conn_arm_timer(c);
+    } else if (awf_conn_append(c, &c->hello, b) < 0) {
         awf_conn_close(c);
         return;
     }

@@ -86,7 +86,8 @@ static void on_connection(uv_stream_t *server, int status)
     awf_conn_accept(l->px, l);
 }
 
-/* This host's addresses, for spotting requests aimed at a wildcard listener. */
+/* This host's addresses, for spotting requests aimed at a wildcard listener and intercepted
+ * connections coming from this host (awf_proxy_is_local). Taken once, at listen time. */
 static void gather_local_addrs(struct awf_proxy *px)
 {
     uv_interface_address_t *ifs = NULL;
@@ -109,7 +110,6 @@ int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    bool wildcard = false;
     for (size_t i = 0; i < s->n_listen; i++) {
         struct awf_listener *l = &px->listeners[i];
         const struct sockaddr *sa = (const struct sockaddr *)&s->listen[i].addr;
@@ -135,13 +135,8 @@ int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
             close_listeners(px);
             return rc;
         }
-        if (l->addr.ss_family == AF_INET)
-            wildcard |= ((struct sockaddr_in *)&l->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
-        else
-            wildcard |= IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&l->addr)->sin6_addr);
     }
-    if (wildcard)
-        gather_local_addrs(px);
+    gather_local_addrs(px);
     return 0;
 }
 
@@ -220,6 +215,16 @@ bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
             if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))
                 return true;
     }
+    return false;
+}
+
+bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa)
+{
+    if (is_loopback(sa))
+        return true;
+    for (size_t k = 0; k < px->n_local_addrs; k++)
+        if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))
+            return true;
     return false;
 }
 

@@ -151,34 +151,10 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
 
 static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs);
 
-/* The port an intercepted connection was headed to, when the NAT happened in this namespace
- * (SO_ORIGINAL_DST differs from the listener's own address); else 0. */
-static uint16_t original_dst_port(struct awf_conn *c)
-{
-    struct sockaddr_in dst;
-    socklen_t len = sizeof(dst);
-    uv_os_fd_t fd;
-    if (c->local.ss_family != AF_INET || uv_fileno((uv_handle_t *)&c->client, &fd) < 0)
-        return 0;
-    if (getsockopt(fd, SOL_IP, 80 /* SO_ORIGINAL_DST */, &dst, &len) < 0)
-        return 0;
-    const struct sockaddr_in *local = (const struct sockaddr_in *)&c->local;
-    if (dst.sin_addr.s_addr == local->sin_addr.s_addr && dst.sin_port == local->sin_port)
-        return 0;
-    return ntohs(dst.sin_port);
-}
-
-uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback)
-{
-    if (c->listener && c->listener->intercept_port)
-        return c->listener->intercept_port;
-    uint16_t port = original_dst_port(c);
-    return port ? port : fallback;
-}
-
 /* Origin-form request (what an iptables DNAT delivers): the Host header names the target, the
- * port is the original destination's, else the Host header's, else 80. The name is resolved
- * here and that address dialled, never the client's original destination address. */
+ * port is the original destination's, else the listener's intercept_port, else the Host
+ * header's, else 80. The name is resolved here and that address dialled, never the client's
+ * original destination address. */
 static int intercepted_target(struct awf_conn *c)
 {
     struct awf_slice hh, url = awf_http_head_url_slice(&c->head);
@@ -236,6 +212,10 @@ static void decide(struct awf_conn *c)
     }
     memcpy(c->host, c->target.host.p, c->target.host.len);
     c->host[c->target.host.len] = '\0';
+    if ((c->flags & AWF_CF_INTERCEPT) && awf_intercept_is_loop(c)) {
+        awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", "the target is this proxy", false);
+        return;
+    }
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT))) {
         /* A Host header naming another host than the URI could steer a later hop (or a
          * virtual host) elsewhere than the policy decided: deny rather than pick one. */

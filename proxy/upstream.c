@@ -176,7 +176,18 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&up->tcp, 1);
+    int len = sizeof(up->local);
+    up->has_local = uv_tcp_getsockname(&up->tcp, (struct sockaddr *)&up->local, &len) == 0;
     awf_upstream_ready(c);
+}
+
+bool awf_upstream_is_ours(const struct awf_proxy *px, const struct sockaddr *sa)
+{
+    for (const struct awf_conn *c = px->conns; c; c = c->next)
+        if (c->up && c->up->has_local &&
+            same_addr(&c->up->local, (const struct sockaddr_storage *)(const void *)sa))
+            return true;
+    return false;
 }
 
 void awf_upstream_dial(struct awf_conn *c)
