@@ -146,14 +146,24 @@ int cli_cmd_explain(int argc, char **argv)
     struct awf_verdict v;
     awf_policy_decide(p, t.host, t.host_len, t.port, t.traffic, &v);
     printf("%s\nreason: %s\n", v.allow ? "allow" : "deny", awf_reason_name(v.reason));
-    if (v.entry == NULL)
+    if (v.rule != NULL) /* squid.conf: the deciding http_access rule (or the last one) */
+        printf("rule: http_access %s (%s:%u)\n", v.rule->text, v.rule->origin.source,
+               v.rule->origin.line);
+    else if (v.entry == NULL)
         printf("rule: none\n");
     else if (v.entry->origin.line > 0)
         printf("rule: %s (%s:%u:%u)\n", v.entry->text, v.entry->origin.source, v.entry->origin.line,
                v.entry->origin.col);
     else
         printf("rule: %s (%s)\n", v.entry->text, v.entry->origin.source);
-    printf("why: %s\n", why(&v, t.traffic));
+    if (awf_policy_is_squid(p) && v.reason != AWF_REASON_RAW_IP &&
+        v.reason != AWF_REASON_INVALID_HOST)
+        printf("why: %s\n", v.rule == NULL ? "the squid.conf has no http_access rules"
+                            : (v.reason == AWF_REASON_ALLOWED) == v.rule->allow
+                                ? "the first http_access rule whose ACLs all match decides"
+                                : "no rule matches: the opposite of the last rule applies");
+    else
+        printf("why: %s\n", why(&v, t.traffic));
     rc = v.allow ? 0 : 1;
     awf_policy_unref(p);
 out:

@@ -12,6 +12,7 @@ static void usage(FILE *out)
             "       awf-proxy check [OPTIONS]            validate and print the normalized policy\n"
             "       awf-proxy explain [OPTIONS] TARGET   say whether TARGET is allowed, and why\n"
             "       awf-proxy netfilter print|apply|remove [OPTIONS]  the agent's iptables rules\n"
+            "       awf-proxy squid-conf FILE --to-policy  YAML policy from a squid.conf\n"
             "       awf-proxy --help | --version\n"
             "\n"
             "awf-proxy is an HTTP/HTTPS egress proxy that lets out only what its policy allows\n"
@@ -61,6 +62,8 @@ int main(int argc, char **argv)
             return cli_cmd_explain(argc - 1, subcommand_argv(argv, "awf-proxy explain"));
         if (strcmp(cmd, "netfilter") == 0)
             return cli_cmd_netfilter(argc - 1, subcommand_argv(argv, "awf-proxy netfilter"));
+        if (strcmp(cmd, "squid-conf") == 0)
+            return cli_cmd_squid_conf(argc - 1, subcommand_argv(argv, "awf-proxy squid-conf"));
         if (cmd[0] != '-') {
             fprintf(stderr, "awf-proxy: unknown command \"%s\" (see awf-proxy --help)\n", cmd);
             return 2;

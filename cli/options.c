@@ -40,6 +40,7 @@ enum {
     OPT_BLOCK,
     OPT_BLOCK_FILE,
     OPT_SETKV,
+    OPT_SQUID_CONF,
     OPT_SET_FIRST, /* OPT_SET_FIRST + i is set_flags[i] */
 };
 
@@ -50,6 +51,7 @@ const struct option cli_policy_longopts[] = {
     {"block-domains", required_argument, NULL, OPT_BLOCK},
     {"block-domains-file", required_argument, NULL, OPT_BLOCK_FILE},
     {"set", required_argument, NULL, OPT_SETKV},
+    {"squid-conf", required_argument, NULL, OPT_SQUID_CONF},
     {"allow-ports", required_argument, NULL, OPT_SET_FIRST + 0},
     {"dns-servers", required_argument, NULL, OPT_SET_FIRST + 1},
     {"listen", required_argument, NULL, OPT_SET_FIRST + 2},
@@ -77,6 +79,8 @@ const char cli_policy_help[] =
     "  -p, --policy FILE             YAML policy, version 1 (see README). Without it and\n"
     "                                without any --allow/--block flag, the embedded default\n"
     "                                policy is used (GitHub's domains on 127.0.0.1:3128)\n"
+    "      --squid-conf FILE         run from a squid.conf of the subset AWF generates\n"
+    "                                (policy/squidconf.md); not with --policy or lists\n"
     "      --allow-domains LIST      allow entries, comma separated (AWF's form)\n"
     "      --allow-domains-file FILE one entry a line or comma separated, # comments\n"
     "      --block-domains LIST      block entries (win over allow entries)\n"
@@ -85,7 +89,8 @@ const char cli_policy_help[] =
     "      --dns-servers LIST        127.0.0.1:5353,[::1]:53 (default: resolv.conf)\n"
     "      --hosts-file FILE         answered before DNS (default /etc/hosts; \"\" for none)\n"
     "      --allow-ranges CIDRS      addresses allowed past the private-range check\n"
-    "      --listen ADDR:PORT        repeatable; [::]:3128 for IPv6; port 0 picks one\n"
+    "      --listen ADDR:PORT[=ORIG] repeatable; [::]:3128 for IPv6; port 0 picks one;\n"
+    "                                =ORIG: DNAT'd traffic here was for port ORIG\n"
     "      --access-log [FORMAT:]PATH  repeatable; PATH - is stdout; FORMAT is\n"
     "                                firewall_detailed (default), audit_jsonl, squid,\n"
     "                                or logformat=<Squid %codes>\n"
@@ -123,6 +128,13 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
             return -1;
         }
         o->policy_file = arg;
+        return 1;
+    case OPT_SQUID_CONF:
+        if (o->squid_conf != NULL) {
+            fprintf(stderr, "awf-proxy: --squid-conf: given twice\n");
+            return -1;
+        }
+        o->squid_conf = arg;
         return 1;
     case OPT_ALLOW:
     case OPT_BLOCK:
@@ -178,7 +190,12 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
         return NULL;
     }
     int rc = 0;
-    if (o->policy_file != NULL)
+    if (o->squid_conf != NULL && o->policy_file != NULL) {
+        snprintf(err, sizeof(err), "--squid-conf and --policy: give one of them");
+        rc = AWF_E_USAGE;
+    } else if (o->squid_conf != NULL)
+        rc = awf_policy_load_squid_conf(b, o->squid_conf, err, sizeof(err));
+    else if (o->policy_file != NULL)
         rc = awf_policy_load_file(b, o->policy_file, err, sizeof(err));
     else if (!o->have_lists)
         rc = awf_policy_load_default(b, err, sizeof(err));

@@ -27,6 +27,7 @@ struct cli_item {
 
 struct cli_policy_opts {
     const char *policy_file; /* argv-owned */
+    const char *squid_conf;  /* --squid-conf FILE, argv-owned */
     struct cli_item *items;  /* owned */
     size_t n_items, cap_items;
     bool have_lists; /* any allow/block flag: the embedded default is then not used */
@@ -56,5 +57,6 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_explain(int argc, char **argv);
 int cli_cmd_netfilter(int argc, char **argv);
+int cli_cmd_squid_conf(int argc, char **argv);
 
 #endif

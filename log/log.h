@@ -38,6 +38,8 @@ struct awf_log_record {
     const char *(*req_header)(void *ctx, const char *name, size_t *len);
     const char *(*rep_header)(void *ctx, const char *name, size_t *len);
     void *header_ctx;
+    uint32_t skip; /* bit i set: output i does not log this record (squid.conf access_log
+                      ACL conditions, awf_policy_log_wanted()); outputs 32 and up always log */
 };
 
 /* Compiles a Squid logformat string ("%ts.%03tu %6tr %>a ..."). Built-in names

@@ -283,6 +283,8 @@ void awf_log_write(struct awf_log *log, const struct awf_log_record *r)
         return;
     for (size_t i = 0; i < log->n; i++) {
         struct log_output *o = &log->outs[i];
+        if (i < 32 && (r->skip >> i) & 1)
+            continue;
         char stack[LOG_LINE_STACK];
         char *line = stack;
         /* Render outside the lock: the mutex only covers the memcpy into the queue. */

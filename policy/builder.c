@@ -35,6 +35,7 @@ void awf_policy_builder_destroy(struct awf_policy_builder *b)
         free(b->sources[i]);
     free(b->sources);
     policy_settings_free(&b->s);
+    policy_squid_unref(b->squid);
     free(b);
 }
 
@@ -220,6 +221,11 @@ int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *va
     }
     if (k->kind == K_ALLOW || k->kind == K_BLOCK)
         return add_items(b, k->kind == K_BLOCK, value, strlen(value), origin, 0, err, errlen);
+
+    if (k->kind == K_LISTEN && !b->listen_by_set)
+        b->listen_by_set = b->listen_default = true;
+    if (k->kind == K_LOGS && !b->logs_by_set)
+        b->logs_by_set = b->logs_default = true;
 
     char why[AWF_POLICY_ERRLEN];
     size_t len = strlen(value);

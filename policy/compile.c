@@ -265,6 +265,7 @@ static int compile(struct awf_policy *p, const struct awf_policy_builder *b)
 
 static void policy_free(struct awf_policy *p)
 {
+    policy_squid_unref(p->squid);
     policy_settings_free(&p->settings);
     free(p->arena);
     free(p->entries);
@@ -281,12 +282,21 @@ struct awf_policy *awf_policy_build(struct awf_policy_builder *b, char *err, siz
 {
     if (check_settings(&b->s, err, errlen) < 0)
         return NULL;
+    if (b->squid && b->n_entries > 0) {
+        policy_errf(err, errlen, b->entries[0].origin.source, b->entries[0].origin.line,
+                    b->entries[0].origin.col,
+                    "allow/block entries cannot be combined with a squid.conf (its http_access "
+                    "rules decide)");
+        return NULL;
+    }
     struct awf_policy *p = calloc(1, sizeof *p);
     if (!p) {
         policy_errf(err, errlen, "policy", 0, 0, "out of memory");
         return NULL;
     }
     atomic_init(&p->refs, 1);
+    if (b->squid)
+        p->squid = policy_squid_ref(b->squid);
     if (policy_settings_copy(&p->settings, &b->s) < 0 || compile(p, b) < 0) {
         policy_errf(err, errlen, "policy", 0, 0, "out of memory");
         policy_free(p);

@@ -155,10 +155,16 @@ static void match_ip(const struct awf_policy *p, const struct host *h, unsigned 
 void awf_policy_decide(const struct awf_policy *p, const char *host, size_t host_len, uint16_t port,
                        enum awf_traffic traffic, struct awf_verdict *out)
 {
+    if (p->squid) { /* the rules decide; the client is unknown here */
+        struct awf_policy_req rq = {host, host_len, port, traffic, NULL, NULL};
+        awf_policy_decide_req(p, &rq, out);
+        return;
+    }
     struct host h;
     struct found f = {0};
     out->allow = false;
     out->entry = NULL;
+    out->rule = NULL;
     enum host_kind kind = policy_host_parse(host, host_len, &h);
     if (kind == HOST_INVALID) {
         out->reason = AWF_REASON_INVALID_HOST;

@@ -69,8 +69,19 @@ struct awf_listen {
 };
 
 struct awf_log_output {
-    char *format; /* "firewall_detailed", "audit_jsonl", "squid", or a Squid logformat string */
-    char *path;   /* file path, or "-" for stdout */
+    char *format;  /* "firewall_detailed", "audit_jsonl", "squid", or a Squid logformat string */
+    char *path;    /* file path, or "-" for stdout */
+    uint32_t cond; /* 0: every transaction; else a squid.conf access_log ACL condition, tested
+                      with awf_policy_log_wanted() */
+};
+
+/* A parent proxy (squid.conf `cache_peer HOST parent PORT ...`, YAML `parent`): requests for
+ * which awf_policy_via_parent() is true go through it (CONNECT to it for tunnels, absolute-form
+ * for plain HTTP). The parent is configuration, not a destination: the proxy dials it without
+ * the private-address check. */
+struct awf_parent {
+    char *host;    /* NULL: no parent; a name or a literal address */
+    uint16_t port; /* 1..65535 */
 };
 
 /* All durations in milliseconds. Defaults are SPEC.md §7. */
@@ -136,6 +147,9 @@ struct awf_settings {
     struct awf_tls_settings tls;
     struct awf_timeouts timeouts;
     struct awf_limits limits;
+    char *pid_file;  /* NULL: none; the runner writes its pid there (squid.conf pid_filename) */
+    char *cache_log; /* NULL: diagnostics to stderr; else appended to this file (cache_log) */
+    struct awf_parent parent;
 };
 
 /* ---- building ---- */
@@ -208,13 +222,26 @@ enum awf_reason {
     AWF_REASON_PORT,         /* destination port not allowed */
     AWF_REASON_INVALID_HOST, /* the host is not a valid name */
 };
+/* squid.conf policies reuse these reasons, with verdict.rule naming the rule: allowed (an
+ * `http_access allow` rule matched, or none did and the last one denies), blocked (a deny rule
+ * matched), not_allowed (no rule matched and the last one allows, or there are no rules),
+ * raw_ip, invalid_host. */
 /* "allowed", "blocked", "not_allowed", ... stable tokens for logs and tests. */
 const char *awf_reason_name(enum awf_reason r);
+
+/* One squid.conf access rule (`http_access allow CONNECT allowed_https_only`). */
+struct awf_policy_rule {
+    const char *text; /* "allow CONNECT allowed_https_only", as written after the directive */
+    bool allow;
+    struct awf_origin origin; /* file and line; col 1 */
+};
 
 struct awf_verdict {
     bool allow;
     enum awf_reason reason;
     const struct awf_policy_entry *entry; /* the deciding entry, NULL if none; policy-owned */
+    const struct awf_policy_rule *rule;   /* squid.conf: the deciding rule (for implicit
+                                             reasons the last rule), else NULL; policy-owned */
 };
 
 /* Decides host:port for the given traffic. host need not be NUL-terminated, may have any case
@@ -225,6 +252,59 @@ struct awf_verdict {
  * is reported (entries keyed by a longer suffix of the host first, then source order). */
 void awf_policy_decide(const struct awf_policy *p, const char *host, size_t host_len, uint16_t port,
                        enum awf_traffic traffic, struct awf_verdict *out);
+
+/* What the proxy knows about a request, for awf_policy_decide_req() and friends. */
+struct awf_policy_req {
+    const char *host; /* as awf_policy_decide() takes it */
+    size_t host_len;
+    uint16_t port;
+    enum awf_traffic traffic;
+    const struct sockaddr *client; /* the client's address; NULL: unknown (see below) */
+    const char *method; /* "GET", "CONNECT", ...; NULL: CONNECT for TLS traffic, GET for HTTP */
+};
+
+/* Decides a request. For policies from YAML and flags it is exactly awf_policy_decide() (client
+ * and method are not used). For squid.conf policies it runs the http_access rules in order:
+ * the first rule whose ACLs all match decides; no match gives the opposite of the last rule;
+ * no rules deny. An unknown client (NULL) is taken to match every `src` ACL, so `explain` and
+ * the DNS forwarder answer "allowed for a client the config trusts". Stricter than Squid: a raw
+ * IP target is allowed only by a rule with a positive dst/dstdomain/dstdom_regex ACL that
+ * matched it (else reason raw_ip). Lock-free, no allocation. */
+void awf_policy_decide_req(const struct awf_policy *p, const struct awf_policy_req *rq,
+                           struct awf_verdict *out);
+
+/* Whether log output number `output` (index into settings.logs) wants this transaction: true
+ * for unconditional outputs; for squid.conf `access_log ... ACL...` lines, whether all the ACLs
+ * match. false for an index out of range. */
+bool awf_policy_log_wanted(const struct awf_policy *p, size_t output,
+                           const struct awf_policy_req *rq);
+
+/* Whether the request goes through settings.parent. false without a parent. YAML: always with
+ * a parent. squid.conf: `always_direct` allowing it means direct, else `never_direct` allowing
+ * it means the parent, else Squid's defaults: plain HTTP through the parent (prefer_direct off),
+ * CONNECT/TLS direct (nonhierarchical_direct on). */
+bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_req *rq);
+
+/* Reads the subset of squid.conf that AWF generates (policy/squidconf.md) into the builder:
+ * ACLs and http_access/always_direct/never_direct rules, listen, logs, DNS, timeouts, parent,
+ * pid and cache log. Errors are "FILE:LINE: reason". Returns 0, AWF_E_POLICY_SYNTAX (unknown
+ * directive, bad syntax), AWF_E_POLICY_INVALID (bad value, unknown ACL), or -errno. Flags given
+ * after it override its settings; allow/block entries cannot be combined with it (build fails).
+ * At most one squid.conf per builder. */
+int awf_policy_load_squid_conf(struct awf_policy_builder *b, const char *path, char *err,
+                               size_t errlen);
+/* Same for text in memory; name is used in messages. */
+int awf_policy_load_squid_text(struct awf_policy_builder *b, const char *name, const char *text,
+                               size_t len, char *err, size_t errlen);
+
+/* True if the policy came from a squid.conf (decisions run its rules). */
+bool awf_policy_is_squid(const struct awf_policy *p);
+
+/* `squid-conf FILE --to-policy`: writes the YAML policy closest to p. For YAML policies this
+ * is awf_policy_print(). For squid.conf policies the rules of AWF's shape are turned into
+ * allow/block entries and ports; every rule or ACL that YAML cannot express is named on warn
+ * (one "FILE:LINE: ..." line each) and left out. Returns the number of warnings, or -ENOMEM. */
+int awf_policy_to_yaml(const struct awf_policy *p, FILE *out, FILE *warn);
 
 /* Checks a resolved address against the denied ranges of SPEC §3 less the policy's allowed
  * ranges (IPv4-mapped IPv6 is checked as the IPv4 it maps). Returns true if it may be dialled;

@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 
+#include <regex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -78,7 +79,10 @@ struct bentry {
     struct awf_origin origin; /* source interned in the builder */
 };
 
+struct squid_rules;
+
 struct awf_policy_builder {
+    struct squid_rules *squid; /* from a squid.conf, NULL otherwise; owned (one reference) */
     struct bentry *entries;
     size_t n_entries, cap_entries;
     char **sources; /* interned origin names, owned */
@@ -86,6 +90,10 @@ struct awf_policy_builder {
     struct awf_settings s;
     bool listen_default; /* s.listen still holds the default: the first given replaces it */
     bool logs_default;
+    /* Set by the first awf_policy_set() of listen / logs: a flag replaces what the file said
+     * (flags override the file), later flags append. */
+    bool listen_by_set;
+    bool logs_by_set;
 };
 
 /* Interns a source name; the pointer stays valid until the builder is destroyed. */
@@ -118,6 +126,7 @@ enum skind {
     K_LOGS,
     K_FWD_LISTEN, /* dns.forwarder.listen: ADDR:PORT items */
     K_RCODE,      /* int: "refused" 5 or "nxdomain" 3 */
+    K_PARENT,     /* "HOST:PORT" (IPv6 in brackets) */
 };
 
 struct skey {
@@ -190,6 +199,7 @@ struct ipent {
 
 struct awf_policy {
     atomic_uint refs;
+    struct squid_rules *squid; /* NULL for YAML/flag policies; one reference */
     struct awf_settings settings;
     struct awf_policy_entry *entries; /* allow then block, source order */
     size_t n_entries, n_allow;
@@ -213,5 +223,119 @@ struct awf_policy {
 uint64_t policy_rhash(const char *s, size_t len);
 const struct node *policy_node_find(const struct awf_policy *p, uint64_t hash, const char *key,
                                     size_t len);
+
+/* ---- squid.conf ACLs and access rules (acl.c, rules.c, squidconf.c) ---- */
+
+enum acl_type {
+    ACL_ALL,
+    ACL_DSTDOMAIN,
+    ACL_DSTDOM_REGEX,
+    ACL_DST, /* matches raw IP targets only: names are not resolved for it */
+    ACL_SRC,
+    ACL_PORT,
+    ACL_METHOD,
+};
+
+/* A dstdom_regex of AWF's shapes, compiled to prefix*suffix (one star; any=false: the star
+ * stands for [a-z0-9.-]*, true: for .*) or, without a star, to an exact name. */
+struct acl_wild {
+    char *prefix, *suffix; /* owned */
+    size_t plen, slen;
+    bool any;
+};
+
+struct acl_regex {
+    regex_t re; /* the POSIX fallback: REG_EXTENDED|REG_NOSUB[|REG_ICASE], as Squid compiles */
+    char *text; /* owned */
+};
+
+struct acl {
+    char *name; /* owned */
+    enum acl_type type;
+    bool icase;
+    struct awf_origin origin; /* first definition */
+    char **exact, **dot;      /* dstdomain: sorted lower-case names; dot: ".x" entries as "x" */
+    size_t n_exact, n_dot;    /* (compiled regexes add to both) */
+    struct acl_wild *wilds;   /* compiled regex forms */
+    size_t n_wilds;
+    struct acl_regex *res; /* everything else */
+    size_t n_res;
+    struct awf_cidr *cidrs; /* dst, src */
+    size_t n_cidrs;
+    struct awf_port_range *ports; /* port */
+    size_t n_ports;
+    char **methods; /* method, as written (Squid compares case-sensitively) */
+    size_t n_methods;
+};
+
+struct rule_term {
+    uint32_t acl;
+    bool neg;
+};
+
+struct rule {
+    struct awf_policy_rule pub; /* pub.text owned */
+    uint32_t first, n;          /* terms[first .. first+n) */
+};
+
+struct rule_list {
+    struct rule *v;
+    size_t n;
+};
+
+/* Immutable once loaded; shared by the builder and the policies built from it. */
+struct squid_rules {
+    atomic_uint refs;
+    char *source; /* the file name every origin below points to; owned */
+    struct acl *acls;
+    size_t n_acls;
+    struct rule_term *terms;
+    size_t n_terms;
+    struct rule_list http_access, always_direct, never_direct;
+    struct rule_list log_conds; /* access_log conditions; settings.logs[i].cond is index + 1 */
+};
+
+/* A request as the rules see it. */
+struct rule_req {
+    const struct host *h;
+    enum host_kind kind;
+    char ipname[64]; /* kind == HOST_IP: the canonical text regexes and dstdomain see */
+    uint16_t port;
+    const char *method;
+    bool have_client;
+    int cfamily;
+    uint8_t cip[16];
+};
+
+struct squid_rules *policy_squid_ref(struct squid_rules *r);
+void policy_squid_unref(struct squid_rules *r);
+
+/* acl.c: one ACL's values; why gets the bare reason. */
+int policy_acl_add_values(struct acl *a, char **vals, size_t n, char *why, size_t whylen);
+bool policy_acl_match(const struct acl *a, const struct rule_req *rq);
+void policy_acl_free(struct acl *a);
+/* Compiles an AWF-shaped regex into a; returns 1 if compiled, 0 if not of those shapes. */
+int policy_regex_compile(struct acl *a, const char *re, size_t len, bool icase);
+bool policy_cidr_match(const struct awf_cidr *c, int family, const uint8_t *ip);
+
+/* rules.c */
+void policy_rule_req(const struct awf_policy_req *in, struct host *h, struct rule_req *out);
+/* The first matching rule, or NULL; *matched_addr: that rule has a positive
+ * dst/dstdomain/dstdom_regex term (it matched, as all its terms did). */
+const struct rule *policy_rules_first(const struct squid_rules *sq, const struct rule_list *l,
+                                      const struct rule_req *rq, bool *matched_addr);
+bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
+                        const struct rule_req *rq, bool none);
+
+/* squidyaml.c: the rules and ACLs as YAML comments, for `check` of a squid.conf policy. */
+void policy_print_squid_rules(const struct awf_policy *p, FILE *out);
+
+/* settings.c: a duration in ms and a CIDR, for squidconf.c. */
+int policy_parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen);
+/* Appends to settings lists with their growth rule (never realloc them directly). */
+int policy_push_range(struct awf_settings *s, const struct awf_cidr *c);
+int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r);
+int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
+                        size_t whylen);
 
 #endif

@@ -170,4 +170,21 @@ void awf_policy_print(const struct awf_policy *p, FILE *out)
     fprintf(out, "tls:\n  sni_in_connect: %s\n  deny_ech: %s\n  alert_on_deny: %s\n",
             s->tls.sni_in_connect ? "true" : "false", s->tls.deny_ech ? "true" : "false",
             s->tls.alert_on_deny ? "true" : "false");
+    if (s->pid_file) {
+        fputs("pid_file: ", out);
+        ystr(out, s->pid_file);
+        fputc('\n', out);
+    }
+    if (s->cache_log) {
+        fputs("cache_log: ", out);
+        ystr(out, s->cache_log);
+        fputc('\n', out);
+    }
+    if (s->parent.host) {
+        bool v6 = strchr(s->parent.host, ':') != NULL;
+        fprintf(out, "parent: \"%s%s%s:%u\"\n", v6 ? "[" : "", s->parent.host, v6 ? "]" : "",
+                s->parent.port);
+    }
+    if (p->squid)
+        policy_print_squid_rules(p, out);
 }

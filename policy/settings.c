@@ -57,6 +57,9 @@ static const struct skey keys[] = {
     {"tls.sni_in_connect", K_BOOL, OFF(tls.sni_in_connect)},
     {"tls.deny_ech", K_BOOL, OFF(tls.deny_ech)},
     {"tls.alert_on_deny", K_BOOL, OFF(tls.alert_on_deny)},
+    {"pid_file", K_STRING, OFF(pid_file)},
+    {"cache_log", K_STRING, OFF(cache_log)},
+    {"parent", K_PARENT, 0},
 };
 
 const struct skey *policy_key_find(const char *key, size_t len)
@@ -282,7 +285,42 @@ static int check_version_str(const char *v, size_t len, char *why, size_t whylen
     return 0;
 }
 
+/* "HOST:PORT": a name or literal address (IPv6 in brackets) and a port 1..65535. */
+static int parse_parent(const char *v, size_t len, struct awf_parent *out, char *why, size_t whylen)
+{
+    const char *colon = len ? memrchr(v, ':', len) : NULL;
+    char q[96];
+    policy_quote(q, sizeof q, v, len);
+    uint16_t port;
+    if (!colon || colon == v || parse_port(colon + 1, len - (size_t)(colon - v) - 1, &port) < 0)
+        FAIL("invalid parent %s: want HOST:PORT", q);
+    size_t hlen = (size_t)(colon - v);
+    struct host h;
+    if (memchr(v, '\0', len) || policy_host_parse(v, hlen, &h) == HOST_INVALID)
+        FAIL("invalid parent %s: want HOST:PORT", q);
+    char *d = malloc(hlen + 1);
+    if (!d)
+        FAIL("out of memory");
+    memcpy(d, v, hlen);
+    d[hlen] = '\0';
+    free(out->host);
+    out->host = d;
+    out->port = port;
+    return 0;
+}
+
 #undef FAIL
+
+int policy_parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen)
+{
+    return parse_cidr(v, len, c, why, whylen);
+}
+
+int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
+                        size_t whylen)
+{
+    return parse_listen(v, len, ss, why, whylen);
+}
 
 /* ---- growing the settings' arrays ---- */
 
@@ -362,6 +400,9 @@ void policy_settings_free(struct awf_settings *s)
     free(s->allow_ranges);
     free(s->awf_version);
     free(s->dns.hosts_file);
+    free(s->pid_file);
+    free(s->cache_log);
+    free(s->parent.host);
     memset(s, 0, sizeof *s);
 }
 
@@ -400,7 +441,7 @@ static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *tex
 
 static int push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen)
 {
-    struct awf_log_output o = {dupn(f, flen), dupn(p, plen)};
+    struct awf_log_output o = {dupn(f, flen), dupn(p, plen), 0};
     void *g = (o.format && o.path) ? grow(s->logs, s->n_logs, sizeof *s->logs) : NULL;
     if (!g) {
         free(o.format);
@@ -470,7 +511,12 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     d->ports = NULL, d->allow_ranges = NULL;
     d->awf_version = NULL, d->dns.hosts_file = NULL;
     d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
+    d->pid_file = d->cache_log = d->parent.host = NULL;
     int rc = 0;
+    if ((s->pid_file && !(d->pid_file = dupn(s->pid_file, strlen(s->pid_file)))) ||
+        (s->cache_log && !(d->cache_log = dupn(s->cache_log, strlen(s->cache_log)))) ||
+        (s->parent.host && !(d->parent.host = dupn(s->parent.host, strlen(s->parent.host)))))
+        rc = -ENOMEM;
     const struct awf_dns_forwarder_settings *sf = &s->dns.forwarder;
     for (size_t i = 0; i < sf->n_listen && !rc; i++)
         rc = push_fwd_listen(&d->dns.forwarder, sf->listen[i].text, strlen(sf->listen[i].text),
@@ -481,8 +527,9 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
         rc = push_listen(d, s->listen[i].text, strlen(s->listen[i].text), &s->listen[i].addr,
                          s->listen[i].intercept_port);
     for (size_t i = 0; i < s->n_logs && !rc; i++)
-        rc = push_log(d, s->logs[i].format, strlen(s->logs[i].format), s->logs[i].path,
-                      strlen(s->logs[i].path));
+        if (!(rc = push_log(d, s->logs[i].format, strlen(s->logs[i].format), s->logs[i].path,
+                            strlen(s->logs[i].path))))
+            d->logs[i].cond = s->logs[i].cond;
     for (size_t i = 0; i < s->dns.n_servers && !rc; i++)
         rc = push_str(&d->dns.servers, &d->dns.n_servers, s->dns.servers[i],
                       strlen(s->dns.servers[i]));
@@ -502,6 +549,18 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
         memcpy(d->ports, s->ports, s->n_ports * sizeof *s->ports);
     if (s->n_allow_ranges)
         memcpy(d->allow_ranges, s->allow_ranges, s->n_allow_ranges * sizeof *s->allow_ranges);
+    return 0;
+}
+
+int policy_push_range(struct awf_settings *s, const struct awf_cidr *c)
+{
+    PUSH(s->allow_ranges, s->n_allow_ranges, *c);
+    return 0;
+}
+
+int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r)
+{
+    PUSH(s->ports, s->n_ports, *r);
     return 0;
 }
 
@@ -648,8 +707,15 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         PUSH(s->ports, s->n_ports, r);
         return 0;
     }
-    case K_LISTEN:
-        return policy_add_listen(b, v, len, 0, why, whylen);
+    case K_LISTEN: { /* "ADDR:PORT=N": traffic DNAT'd to this listener stood for port N */
+        const char *eq = memchr(v, '=', len);
+        uint64_t ip = 0;
+        if (eq && (parse_u64(eq + 1, len - (size_t)(eq - v) - 1, 65535, &ip) < 0 || ip == 0)) {
+            snprintf(why, whylen, "invalid intercept port after '=': want 1..65535");
+            return AWF_E_POLICY_INVALID;
+        }
+        return policy_add_listen(b, v, eq ? (size_t)(eq - v) : len, (uint16_t)ip, why, whylen);
+    }
     case K_FWD_LISTEN: {
         struct sockaddr_storage ss;
         if (parse_listen(v, len, &ss, why, whylen) < 0)
@@ -669,6 +735,8 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         }
         memcpy(base + k->off, &(int){(int)u}, sizeof(int));
         return 0;
+    case K_PARENT:
+        return parse_parent(v, len, &s->parent, why, whylen) < 0 ? AWF_E_POLICY_INVALID : 0;
     case K_DNS_SERVERS:
         if (check_dns_server(v, len, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;

@@ -29,11 +29,16 @@ Expect: 100-continue is answered with an interim 100 before the body is read.
 The echo listener echoes bytes; when the client half-closes it writes b"<eof>" and closes, so a
 test can see that a half-close crossed the proxy and that the other direction kept working.
 
+--bind ADDR binds ADDR instead of --host: a private address (10/8, 172.16/12, 192.168/16,
+fc00::/7, loopback) of a network namespace a test built, such as the "internet" namespace of
+test_e2e_netns.py. Never a public address.
+
 The pattern is bytes(range(256)) cycled, offset by nothing: byte i is i % 256. Stops on SIGTERM.
 Python 3 stdlib only.
 """
 
 import argparse
+import ipaddress
 import json
 import signal
 import socket
@@ -375,11 +380,22 @@ class Listener(threading.Thread):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    ap.add_argument("--bind", metavar="ADDR",
+                    help="private address to bind instead of --host (a test's network namespace)")
     ap.add_argument("--cert", help="PEM certificate: also serve HTTP over TLS")
     ap.add_argument("--key", help="PEM key for --cert")
     ap.add_argument("--no-echo", action="store_true", help="no raw echo listener")
     args = ap.parse_args()
-    if not (args.host.startswith("127.") or args.host == "::1"):
+    if args.bind is not None:
+        try:
+            addr = ipaddress.ip_address(args.bind)
+        except ValueError:
+            sys.exit("upstream.py: --bind %s: not an IP address" % args.bind)
+        # Private addresses only: a namespace's veth, never a public interface.
+        if not (addr.is_private or addr.is_loopback) or addr.is_unspecified:
+            sys.exit("upstream.py: --bind %s: only private addresses" % args.bind)
+        args.host = args.bind
+    elif not (args.host.startswith("127.") or args.host == "::1"):
         sys.exit("upstream.py: only loopback addresses")
 
     stop = threading.Event()

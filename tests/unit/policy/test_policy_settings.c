@@ -110,7 +110,6 @@ static void test_settings_lists(void **state)
 {
     struct fixture *f = *state;
     SET_OK(f, "ports", "8080,9000-9100");
-    SET_BAD(f, "ports", "8080, 9000"); /* no spaces in ports, flags as files */
     SET_OK(f, "ports", "1");
     SET_OK(f, "listen", "127.0.0.1:0");
     SET_OK(f, "listen", "[::1]:3128");
@@ -181,12 +180,27 @@ static void test_settings_durations(void **state)
     assert_string_equal(f->err, "--set dns.max_ttl: a DNS TTL is whole seconds");
 }
 
+/* Flags override the file: the first --listen replaces the file's listeners, later ones add. */
+static void test_settings_listen_flag_replaces_file(void **state)
+{
+    struct fixture *f = *state;
+    static const char y[] = "version: 1\nlisten: [\"127.0.0.1:3128\", \"[::1]:3128\"]\n";
+    assert_int_equal(awf_policy_load_yaml(f->b, "p.yml", y, sizeof y - 1, f->err, sizeof f->err),
+                     0);
+    SET_OK(f, "listen", "127.0.0.1:0");
+    SET_OK(f, "listen", "127.0.0.2:0");
+    const struct awf_settings *s = built(f);
+    assert_int_equal(s->n_listen, 2);
+    assert_string_equal(s->listen[0].text, "127.0.0.1:0");
+    assert_string_equal(s->listen[1].text, "127.0.0.2:0");
+}
+
 static void test_settings_ports(void **state)
 {
     struct fixture *f = *state;
     SET_OK(f, "ports", "65535,1-65535,7-7");
-    const char *bad[] = {"0", "65536", "08",   "5-4", "-5",  "5-",
-                         "a", "1-2-3", "1 -2", "80a", "0-5", "1-65536"};
+    const char *bad[] = {"0",     "65536", "08",  "5-4", "-5",      "5-",  "a",
+                         "1-2-3", "1 -2",  "80a", "0-5", "1-65536", " 80", "80 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         SET_BAD(f, "ports", bad[i]);
     assert_int_equal(awf_policy_set(f->b, "ports", "5-4", "--allow-ports", f->err, sizeof f->err),
@@ -340,6 +354,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settings_every_scalar_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_durations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_listen_flag_replaces_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_numbers_and_booleans, setup, teardown),
