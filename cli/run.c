@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -131,6 +134,32 @@ static void print_bound(const struct awf_proxy *px, const struct awf_dnsfwd *fwd
     }
 }
 
+/* squid.conf's cache_log: diagnostics (this process's stderr) appended to a file from now on. */
+static int redirect_diagnostics(const char *path)
+{
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+        fprintf(stderr, "awf-proxy: cache_log %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* squid.conf's pid_filename: written once listening, removed at exit. */
+static void write_pid_file(const char *path)
+{
+    if (path == NULL || path[0] == '\0')
+        return;
+    FILE *f = fopen(path, "we");
+    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+        fprintf(stderr, "awf-proxy: pid file %s: %s\n", path, strerror(errno));
+}
+
 static int open_logs(struct runner *r)
 {
     const struct awf_settings *s = awf_policy_settings(r->policy);
@@ -172,7 +201,8 @@ int cli_cmd_run(int argc, char **argv)
     r.policy = cli_policy_build(&o);
     if (r.policy == NULL)
         goto out;
-    if (open_logs(&r) != 0)
+    const struct awf_settings *set = awf_policy_settings(r.policy);
+    if (redirect_diagnostics(set->cache_log) != 0 || open_logs(&r) != 0)
         goto out_policy;
 
     /* A peer that vanishes mid-write must be an error return, not the end of the process. */
@@ -203,8 +233,11 @@ int cli_cmd_run(int argc, char **argv)
         goto out_loop;
     }
     print_bound(r.proxy, r.dnsfwd);
+    write_pid_file(set->pid_file);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     rc = 0;
+    if (set->pid_file != NULL && set->pid_file[0] != '\0')
+        unlink(set->pid_file);
 out_loop:
     uv_loop_close(&r.loop);
     awf_log_destroy(r.log);

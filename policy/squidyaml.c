@@ -110,7 +110,11 @@ static void add(struct conv *c, const struct awf_origin *o, bool block, const ch
                 const char *entry)
 {
     char text[AWF_HOST_MAX + 16], err[AWF_POLICY_ERRLEN];
-    snprintf(text, sizeof text, "%s%s", block ? "" : scope, entry);
+    int n = snprintf(text, sizeof text, "%s%s", block ? "" : scope, entry);
+    if (n < 0 || (size_t)n >= sizeof text) { /* longer than any valid name: not an entry */
+        warnf(c, o, "\"%.64s...\" is too long to be a YAML entry, left out", entry);
+        return;
+    }
     int rc = policy_builder_add_entry(c->b, block, text, strlen(text), o->source, o->line, 1, err,
                                       sizeof err);
     if (rc == -ENOMEM)
