@@ -14,6 +14,7 @@
 
 #include "cli/options.h"
 #include "common/error.h"
+#include "cli/workers.h"
 #include "dns/forwarder.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
@@ -21,10 +22,12 @@
 struct runner {
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+    uv_async_t workers_done; /* a worker finished its shutdown */
     struct cli_policy_opts *opts;
-    struct awf_policy *policy; /* the current one; the proxy holds its own references */
-    struct awf_proxy *proxy;
-    struct awf_dnsfwd *dnsfwd; /* NULL when the policy has no DNS listener */
+    struct awf_policy *policy;   /* the current one; the proxy holds its own references */
+    struct awf_proxy *proxy;     /* the main loop's; more loops in workers */
+    struct cli_workers *workers; /* NULL with one thread */
+    struct awf_dnsfwd *dnsfwd;   /* NULL when the policy has no DNS listener */
     struct awf_log *log;
     bool stopping;
 };
@@ -37,11 +40,28 @@ static void close_signals(struct runner *r)
     uv_close((uv_handle_t *)&r->sig_usr1, NULL);
 }
 
+/* The signal handlers stay until every loop is done, so a second SIGTERM during a drain is
+ * still ours and not the default action. */
+static void maybe_finish(struct runner *r)
+{
+    if (r->proxy != NULL || cli_workers_running(r->workers) > 0)
+        return;
+    close_signals(r);
+    uv_close((uv_handle_t *)&r->workers_done, NULL);
+}
+
 static void on_proxy_done(void *arg)
 {
     struct runner *r = arg;
     r->proxy = NULL;
-    close_signals(r);
+    maybe_finish(r);
+}
+
+static void on_worker_done(uv_async_t *h)
+{
+    struct runner *r = h->data;
+    if (r->stopping)
+        maybe_finish(r);
 }
 
 static void on_stop(uv_signal_t *h, int signum)
@@ -51,10 +71,11 @@ static void on_stop(uv_signal_t *h, int signum)
     if (r->stopping)
         return;
     r->stopping = true;
+    uint64_t drain = awf_policy_settings(r->policy)->timeouts.shutdown_drain_ms;
     awf_dnsfwd_destroy(r->dnsfwd);
     r->dnsfwd = NULL;
-    awf_proxy_shutdown(r->proxy, awf_policy_settings(r->policy)->timeouts.shutdown_drain_ms,
-                       on_proxy_done, r);
+    cli_workers_stop(r->workers, drain);
+    awf_proxy_shutdown(r->proxy, drain, on_proxy_done, r);
 }
 
 /* A reload rebuilds from the same file and flags. Listen addresses, log outputs and DNS servers
@@ -71,6 +92,7 @@ static void on_reload(uv_signal_t *h, int signum)
         return;
     }
     awf_proxy_set_policy(r->proxy, p);
+    cli_workers_set_policy(r->workers, p);
     awf_dnsfwd_set_policy(r->dnsfwd, p);
     awf_policy_unref(r->policy);
     r->policy = p;
@@ -219,9 +241,17 @@ int cli_cmd_run(int argc, char **argv)
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
-    if (awf_dnsfwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0) {
+    struct sockaddr_storage bound[64];
+    size_t n_bound = awf_proxy_bound(r.proxy, bound, 64);
+    uv_async_init(&r.loop, &r.workers_done, on_worker_done);
+    r.workers_done.data = &r;
+    if (cli_workers_start(cli_workers_wanted(set) - 1, r.proxy, r.policy, r.log, bound, n_bound,
+                          &r.workers_done, &r.workers, err, sizeof(err)) != 0 ||
+        awf_dnsfwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0) {
         fprintf(stderr, "awf-proxy: %s\n", err);
+        cli_workers_stop(r.workers, 0);
         awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
+        uv_close((uv_handle_t *)&r.workers_done, NULL);
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
@@ -233,12 +263,16 @@ int cli_cmd_run(int argc, char **argv)
         goto out_loop;
     }
     print_bound(r.proxy, r.dnsfwd);
-    write_pid_file(set->pid_file);
+    /* A copy: a reload replaces the settings this points into. */
+    char *pid_file = set->pid_file && set->pid_file[0] ? strdup(set->pid_file) : NULL;
+    write_pid_file(pid_file);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     rc = 0;
-    if (set->pid_file != NULL && set->pid_file[0] != '\0')
-        unlink(set->pid_file);
+    if (pid_file != NULL)
+        unlink(pid_file);
+    free(pid_file);
 out_loop:
+    cli_workers_join(r.workers);
     uv_loop_close(&r.loop);
     awf_log_destroy(r.log);
 out_policy:

@@ -65,6 +65,8 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
 {
     struct awf_proxy *px = c->px;
     char target[600], reason[300], body[1400];
+    if (why && !c->why)
+        c->why = why;
     if (c->dns_req) {
         awf_dns_cancel(c->dns_req);
         c->dns_req = NULL;

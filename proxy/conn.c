@@ -88,7 +88,6 @@ void awf_conn_touch(struct awf_conn *c)
 
 #define LINGER_MS 2000
 
-/* When the current state's timeout is due, in loop time. */
 static uint64_t deadline(const struct awf_conn *c)
 {
     const struct awf_timeouts *t = &c->set->timeouts;
@@ -110,16 +109,22 @@ static uint64_t deadline(const struct awf_conn *c)
         return c->state_since + t->dns_ms + 1000;
     case AWF_CS_CONNECTING:
         return c->state_since + t->connect_ms;
-    case AWF_CS_FLUSH:
+    case AWF_CS_FLUSH: {
         if (c->flags & AWF_CF_CLIENT_SHUT_DONE)
             return c->state_since + LINGER_MS;
-        return c->last_active + t->read_idle_ms;
+        /* The last bytes are queued and nothing more is forwarded: a client that does not
+         * read them gets as long as it had to send a head, not read_idle (30 min) again and
+         * again while a trickle keeps it active. */
+        uint64_t idle = c->last_active + t->read_idle_ms;
+        uint64_t cap = c->state_since + t->request_headers_ms;
+        return idle < cap ? idle : cap;
+    }
     default:
         return c->last_active + t->read_idle_ms;
     }
 }
 
-static uint64_t next_due(const struct awf_conn *c)
+uint64_t awf_conn_deadline(const struct awf_conn *c)
 {
     uint64_t d = deadline(c);
     uint64_t life = c->born + c->set->timeouts.lifetime_ms;
@@ -130,17 +135,23 @@ static void timer_cb(uv_timer_t *t);
 
 void awf_conn_arm_timer(struct awf_conn *c)
 {
-    uint64_t now = uv_now(c->px->loop), due = next_due(c);
-    uv_timer_start(&c->timer, timer_cb, due > now ? due - now : 1, 0);
+    uint64_t due = awf_conn_deadline(c);
+    if (c->timer_armed && c->timer_due <= due)
+        return; /* fires no later than needed; timer_cb waits for the rest */
+    uint64_t now = uv_now(c->px->loop);
+    c->timer_due = due > now ? due : now + 1;
+    c->timer_armed = true;
+    uv_timer_start(&c->timer, timer_cb, c->timer_due - now, 0);
 }
 
 static void timer_cb(uv_timer_t *t)
 {
     struct awf_conn *c = t->data;
     uint64_t now = uv_now(c->px->loop);
+    c->timer_armed = false;
     if (c->state == AWF_CS_CLOSING)
         return;
-    if (now < next_due(c)) { /* activity moved the deadline: wait for the rest */
+    if (now < awf_conn_deadline(c)) { /* activity moved the deadline: wait for the rest */
         awf_conn_arm_timer(c);
         return;
     }
@@ -362,6 +373,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     px->conns = c;
     px->live++;
     px->active++;
+    unsigned long all = atomic_fetch_add(&px->counts->conns, 1) + 1;
     px->accepted++;
     c->born = c->last_active = c->state_since = uv_now(px->loop);
     c->state = AWF_CS_SNIFF;
@@ -380,7 +392,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     c->start_us = awf_now_us();
     c->requests = 1;
     awf_conn_req_parser_init(c);
-    if (px->active > c->set->limits.max_connections && c->set->limits.max_connections)
+    if (c->set->limits.max_connections && all > c->set->limits.max_connections)
         c->flags |= AWF_CF_OVERLOAD;
     awf_conn_arm_timer(c);
     awf_conn_sync_reading(c);
@@ -405,9 +417,11 @@ static void client_eof(struct awf_conn *c, int status)
         return;
     case AWF_CS_RESOLVING:
     case AWF_CS_CONNECTING:
-        if (status == UV_EOF && (c->flags & AWF_CF_CONNECT)) {
-            /* CONNECT, bytes and FIN all sent at once: the FIN is passed on once the tunnel
-             * is up. */
+        if (status == UV_EOF) {
+            /* A client that half-closes after its request (nc, socat, scripts; or CONNECT,
+             * bytes and FIN at once) still gets its answer: the FIN is passed on once the
+             * tunnel is up, or the connection closes after the response. Whether a request
+             * body was cut short is known once it is parsed (forward.c). */
             return;
         }
         c->flags |= AWF_CF_ABORTED;
@@ -459,16 +473,61 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     }
 }
 
+/* ---- tunnels ---- */
+
+int awf_conn_send_established(struct awf_conn *c)
+{
+    static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    if (c->flags & AWF_CF_ESTABLISHED)
+        return 0;
+    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(established) - 1);
+    if (!b)
+        return -ENOMEM;
+    memcpy(b->data, established, sizeof(established) - 1);
+    b->len = sizeof(established) - 1;
+    c->flags |= AWF_CF_ESTABLISHED;
+    c->status = 200;
+    c->bytes_out += b->len;
+    return awf_conn_write(c, (uv_stream_t *)&c->client, b);
+}
+
+bool awf_conn_tunnel_reserve(struct awf_conn *c)
+{
+    uint32_t max = c->set->limits.max_tunnels;
+    if (c->flags & AWF_CF_TUNNEL_CNT)
+        return true;
+    /* Taken first, given back when over: other loops may be reserving at the same moment. */
+    unsigned long n = atomic_fetch_add(&c->px->counts->tunnels, 1) + 1;
+    if (max && n > max) {
+        atomic_fetch_sub(&c->px->counts->tunnels, 1);
+        return false;
+    }
+    c->px->tunnels++;
+    c->flags |= AWF_CF_TUNNEL_CNT;
+    return true;
+}
+
+void awf_conn_tunnel_release(struct awf_conn *c)
+{
+    if (c->flags & AWF_CF_TUNNEL_CNT) {
+        c->px->tunnels--;
+        atomic_fetch_sub(&c->px->counts->tunnels, 1);
+        c->flags &= ~AWF_CF_TUNNEL_CNT;
+    }
+}
+
 /* ---- transactions ---- */
 
 void awf_conn_next_request(struct awf_conn *c)
 {
     const uint32_t keep = AWF_CF_CLIENT_RD | AWF_CF_CLIENT_EOF;
+    awf_conn_tunnel_release(c); /* a WebSocket upgrade the server refused */
     c->flags &= keep;
     awf_http_head_reset(&c->head);
-    free(c->addrs);
-    c->addrs = NULL;
-    c->n_addrs = c->next_addr = 0;
+    awf_bufpool_put(&c->px->bufs, c->rhead);
+    c->rhead = NULL;
+    c->n_addrs = c->next_addr = 0; /* c->addrs is kept for the next request */
+    c->why = NULL;
     c->has_server = false;
     c->head_bytes = c->bytes_in = c->bytes_out = 0;
     c->status = c->upstream_status = 0;
@@ -477,7 +536,8 @@ void awf_conn_next_request(struct awf_conn *c)
     memset(&c->target, 0, sizeof(c->target));
     c->host[0] = '\0';
     awf_conn_req_parser_init(c);
-    if (c->px->shutting_down) {
+    if (c->px->shutting_down || ((c->flags & AWF_CF_CLIENT_EOF) && !c->pend)) {
+        /* Shutting down, or the client half-closed and every request it sent is answered. */
         awf_conn_flush_close(c);
         return;
     }
@@ -629,6 +689,9 @@ void awf_conn_log(struct awf_conn *c)
     r.rep_header = rep_header;
     r.header_ctx = c;
     awf_log_write(c->px->log, &r);
+    if (c->px->debug && c->why)
+        fprintf(stderr, "awf-proxy: debug: %s %s %s: %s\n", r.tag, r.method ? r.method : "-",
+                r.url ? r.url : "-", c->why);
 }
 
 /* ---- closing ---- */
@@ -647,6 +710,7 @@ static void conn_free(struct awf_conn *c)
     free(c->addrs);
     free(c);
     px->active--;
+    atomic_fetch_sub(&px->counts->conns, 1);
     awf_proxy_object_gone(px);
 }
 
@@ -671,13 +735,11 @@ void awf_conn_close(struct awf_conn *c)
         awf_dns_cancel(c->dns_req);
         c->dns_req = NULL;
     }
-    if (c->flags & AWF_CF_TUNNEL_CNT) {
-        c->px->tunnels--;
-        c->flags &= ~AWF_CF_TUNNEL_CNT;
-    }
+    awf_conn_tunnel_release(c);
     awf_bufpool_put(&c->px->bufs, c->pend);
     awf_bufpool_put(&c->px->bufs, c->hello);
-    c->pend = c->hello = NULL;
+    awf_bufpool_put(&c->px->bufs, c->rhead);
+    c->pend = c->hello = c->rhead = NULL;
     c->closes += 2;
     if (c->up)
         awf_upstream_release(c, false);

@@ -5,6 +5,7 @@
  * connections. Hot-path structs are visible here so they embed their libuv handles. */
 
 #include <llhttp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -26,6 +27,10 @@
 #define AWF_WQ_HIGH       (256 * 1024)
 #define AWF_WQ_LOW        (64 * 1024)
 #define AWF_POOL_MAX_IDLE 256
+/* Hash buckets (powers of two): idle upstreams by address and port, and connected upstreams by
+ * their local port (loop detection). Chains stay short at AWF_POOL_MAX_IDLE idle upstreams. */
+#define AWF_POOL_BUCKETS  64
+#define AWF_LOCAL_BUCKETS 256
 
 /* The states of a client connection. Only awf_conn_set_state() changes them; it checks the
  * transition against a table (awf_conn_transition_ok). */
@@ -47,34 +52,37 @@ const char *awf_conn_state_name(enum awf_conn_state s);
 
 /* Flags that cross states. */
 enum {
-    AWF_CF_REQ_DONE = 1u << 0,      /* the request message is fully read and passed on */
-    AWF_CF_RESP_DONE = 1u << 1,     /* the final response is complete */
-    AWF_CF_CLIENT_EOF = 1u << 2,    /* client sent FIN */
-    AWF_CF_UP_EOF = 1u << 3,        /* upstream sent FIN */
-    AWF_CF_LOGGED = 1u << 4,        /* this transaction's log line is written */
-    AWF_CF_TXN = 1u << 5,           /* a transaction is open (something to log) */
-    AWF_CF_KEEPALIVE = 1u << 6,     /* the client allows another request */
-    AWF_CF_REUSED = 1u << 7,        /* the upstream came from the idle pool */
-    AWF_CF_WEBSOCKET = 1u << 8,     /* a WebSocket upgrade is being forwarded */
-    AWF_CF_HEAD_REQ = 1u << 9,      /* HEAD request: the response has no body */
-    AWF_CF_CONNECT = 1u << 10,      /* CONNECT request */
-    AWF_CF_ABORTED = 1u << 11,      /* a side dropped early: tag gets _ABORTED */
-    AWF_CF_TUNNEL_CNT = 1u << 12,   /* counted in px->tunnels */
-    AWF_CF_CLIENT_RD = 1u << 13,    /* reading the client */
-    AWF_CF_CLIENT_SHUT = 1u << 14,  /* shutdown(write) sent to the client */
-    AWF_CF_UP_SHUT = 1u << 15,      /* shutdown(write) sent to the upstream */
-    AWF_CF_RESP_STARTED = 1u << 16, /* response bytes were sent to the client */
-    AWF_CF_REQ_BODY = 1u << 17,     /* the request has a body */
-    AWF_CF_MSG_END = 1u << 18,      /* set by a parser callback at a message end */
-    AWF_CF_UP_NOREUSE = 1u << 19,   /* the upstream may not go back to the pool */
-    AWF_CF_OVERLOAD = 1u << 20,     /* accepted beyond max_connections: answered 503 */
-    AWF_CF_CLIENT_SHUT_DONE = 1u << 21,
-    AWF_CF_UP_SHUT_DONE = 1u << 22,
-    AWF_CF_NOPOOL = 1u << 23,      /* dial fresh: a pooled upstream just failed this request */
-    AWF_CF_INTERCEPT = 1u << 24,   /* intercepted traffic (origin-form HTTP or raw TLS) */
-    AWF_CF_PEEKED = 1u << 25,      /* the client's first tunnel bytes were checked */
-    AWF_CF_ESTABLISHED = 1u << 26, /* "200 Connection established" is sent */
-    AWF_CF_NO_ANSWER = 1u << 27,   /* the client expects TLS: no HTTP answer, just close */
+    AWF_CF_REQ_DONE = 1u << 0,          /* the request message is fully read and passed on */
+    AWF_CF_RESP_DONE = 1u << 1,         /* the final response is complete */
+    AWF_CF_CLIENT_EOF = 1u << 2,        /* client sent FIN */
+    AWF_CF_UP_EOF = 1u << 3,            /* upstream sent FIN */
+    AWF_CF_LOGGED = 1u << 4,            /* this transaction's log line is written */
+    AWF_CF_TXN = 1u << 5,               /* a transaction is open (something to log) */
+    AWF_CF_KEEPALIVE = 1u << 6,         /* the client allows another request */
+    AWF_CF_REUSED = 1u << 7,            /* the upstream came from the idle pool */
+    AWF_CF_WEBSOCKET = 1u << 8,         /* a WebSocket upgrade is being forwarded */
+    AWF_CF_HEAD_REQ = 1u << 9,          /* HEAD request: the response has no body */
+    AWF_CF_CONNECT = 1u << 10,          /* CONNECT request */
+    AWF_CF_ABORTED = 1u << 11,          /* a side dropped early: tag gets _ABORTED */
+    AWF_CF_TUNNEL_CNT = 1u << 12,       /* counted in px->tunnels */
+    AWF_CF_CLIENT_RD = 1u << 13,        /* reading the client */
+    AWF_CF_CLIENT_SHUT = 1u << 14,      /* shutdown(write) sent to the client */
+    AWF_CF_UP_SHUT = 1u << 15,          /* shutdown(write) sent to the upstream */
+    AWF_CF_RESP_STARTED = 1u << 16,     /* response bytes were sent to the client */
+    AWF_CF_REQ_BODY = 1u << 17,         /* the request has a body */
+    AWF_CF_MSG_END = 1u << 18,          /* set by a parser callback at a message end */
+    AWF_CF_UP_NOREUSE = 1u << 19,       /* the upstream may not go back to the pool */
+    AWF_CF_OVERLOAD = 1u << 20,         /* accepted beyond max_connections: answered 503 */
+    AWF_CF_CLIENT_SHUT_DONE = 1u << 21, /* the shutdown(write) to the client has completed */
+    AWF_CF_UP_SHUT_DONE = 1u << 22,     /* the shutdown(write) to the upstream has completed */
+    AWF_CF_NOPOOL = 1u << 23,           /* dial fresh: a pooled upstream just failed this request */
+    AWF_CF_INTERCEPT = 1u << 24,        /* intercepted traffic (origin-form HTTP or raw TLS) */
+    AWF_CF_PEEKED = 1u << 25,           /* the client's first tunnel bytes were checked */
+    AWF_CF_ESTABLISHED = 1u << 26,      /* "200 Connection established" is sent */
+    AWF_CF_NO_ANSWER = 1u << 27,        /* the client expects TLS: no HTTP answer, just close */
+    AWF_CF_RESP_BODY = 1u << 28,        /* the final response head is sent: body bytes pass */
+    AWF_CF_CLOSE_AFTER = 1u << 29, /* the response head told the client the connection closes */
+    AWF_CF_RESP_HDONE = 1u << 30,  /* set by a parser callback at a response head's end */
 };
 
 struct awf_proxy;
@@ -85,14 +93,16 @@ struct awf_upstream {
     uv_connect_t connect;
     uv_timer_t idle; /* runs only while pooled */
     struct awf_proxy *px;
-    struct awf_conn *conn;            /* attached connection, NULL while pooled or closing */
-    struct awf_conn *notify;          /* told when tcp has closed (it counted the close) */
-    struct awf_upstream *prev, *next; /* px idle pool */
+    struct awf_conn *conn;              /* attached connection, NULL while pooled or closing */
+    struct awf_conn *notify;            /* told when tcp has closed (it counted the close) */
+    struct awf_upstream *prev, *next;   /* px idle pool, least recently pooled last */
+    struct awf_upstream *bprev, *bnext; /* px->idle_bucket[] chain, while pooled */
+    struct awf_upstream *lprev, *lnext; /* px->by_local[] chain, while indexed */
     struct sockaddr_storage addr;
     struct sockaddr_storage local; /* our end, once connected: spots our own traffic coming back */
     unsigned handles;              /* open handles; freed at 0 */
     unsigned writes;               /* writes in flight: a pooled upstream has none */
-    bool reading, pooled, closing, has_local;
+    bool reading, pooled, closing, has_local, indexed;
 };
 
 struct awf_conn {
@@ -125,8 +135,12 @@ struct awf_conn {
     struct sockaddr_storage orig_dst; /* intercepted: where the client was headed (intercept.c) */
     bool orig_looked, has_orig_dst;
     struct sockaddr_storage
-        *addrs; /* addresses left to dial, checked; owned, freed once connected */
-    size_t n_addrs, next_addr;
+        *addrs; /* checked addresses to dial; owned, kept for the next request */
+    size_t n_addrs, next_addr, cap_addrs;
+    uint64_t timer_due; /* when the armed timer fires (loop ms); it re-arms if not yet due */
+    bool timer_armed;
+    struct awf_buf *rhead; /* a response head being collected, before it is rewritten; owned */
+    const char *why;       /* why the transaction was denied (static text), for debugging */
     int last_err;
     /* per transaction */
     int64_t start_us;
@@ -138,6 +152,14 @@ struct awf_conn {
     char hname[16]; /* the response field name being read, to spot Content-Type */
     uint8_t hname_len;
     bool hname_ct;
+};
+
+/* The counts limits.max_connections and limits.max_tunnels apply to. Process-wide: the proxies
+ * of several loops (threads) share one (awf_proxy_share_limits), so N loops do not allow N times
+ * the limit. Freed with the last proxy using it. */
+struct awf_shared_counts {
+    atomic_uint refs;
+    atomic_ulong conns, tunnels;
 };
 
 struct awf_listener {
@@ -161,10 +183,14 @@ struct awf_proxy {
     struct awf_conn *conns;
     struct awf_upstream *idle_head, *idle_tail;
     size_t n_idle;
-    uint64_t accepted, active, tunnels;
-    size_t live; /* conns, upstreams, listeners and timers not yet closed */
+    uint64_t accepted, active, tunnels; /* this proxy's (stats) */
+    struct awf_shared_counts *counts;   /* the process's (limits); owned by reference */
+    size_t live;                        /* conns, upstreams, listeners and timers not yet closed */
+    struct awf_upstream *idle_bucket[AWF_POOL_BUCKETS];
+    struct awf_upstream *by_local[AWF_LOCAL_BUCKETS];
     uv_timer_t drain;
-    bool shutting_down, done_called;
+    bool shutting_down, done_called, draining;
+    bool debug; /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -174,7 +200,37 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l);
 void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to);
 /* Ends the connection: logs the open transaction once, closes every handle. */
 void awf_conn_close(struct awf_conn *c);
+/* Makes sure the timer fires by the current deadline. Lazy: a timer already due earlier is left
+ * alone (its callback re-arms for the rest), so the hot path rarely touches the timer heap. */
 void awf_conn_arm_timer(struct awf_conn *c);
+/* When the current state's timeout (or the lifetime) is due, in loop ms. Pure: unit-tested. */
+uint64_t awf_conn_deadline(const struct awf_conn *c);
+/* Sends "200 Connection established" to the client (once). Returns 0 or a negative code. */
+int awf_conn_send_established(struct awf_conn *c);
+/* Reserves a slot under limits.max_tunnels (CONNECT, intercepted TLS, WebSocket) at the
+ * decision; false when none is left. Released when the connection closes or, for a WebSocket
+ * upgrade that was refused, when the transaction ends. */
+bool awf_conn_tunnel_reserve(struct awf_conn *c);
+void awf_conn_tunnel_release(struct awf_conn *c);
+/* Writes b to the client or the upstream; takes ownership of b. Returns 0 or a negative code
+ * (b is freed then). */
+int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+void awf_conn_sync_reading(struct awf_conn *c);
+/* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
+ * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
+int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b);
+void awf_conn_touch(struct awf_conn *c);
+/* Writes the transaction's log line once; with px->debug, also why it was denied. */
+void awf_conn_log(struct awf_conn *c);
+/* A handle the connection counted has closed (frees it after the last one). */
+void awf_conn_handle_closed(struct awf_conn *c);
+/* The transaction is over and the client may send another request. */
+void awf_conn_next_request(struct awf_conn *c);
+/* Sends FIN to the client once queued writes are out, then closes (state FLUSH). */
+void awf_conn_flush_close(struct awf_conn *c);
+void awf_conn_shutdown_cb(uv_shutdown_t *req, int status);
+/* Wall-clock time in microseconds, for log records. */
+int64_t awf_now_us(void);
 
 /* request.c */
 void awf_conn_req_parser_init(struct awf_conn *c);
@@ -186,22 +242,10 @@ void awf_request_resolve(struct awf_conn *c);
  * at a head or message end). Parser callbacks may set c->parse_err. */
 llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
                               size_t *used);
-/* Writes b to the client or the upstream; takes ownership of b. Returns 0 or a negative code
- * (b is freed then). */
-int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
-void awf_conn_sync_reading(struct awf_conn *c);
-/* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
- * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
-int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b);
-void awf_conn_touch(struct awf_conn *c);
-void awf_conn_log(struct awf_conn *c);
-/* A handle the connection counted has closed (frees it after the last one). */
-void awf_conn_handle_closed(struct awf_conn *c);
-/* The transaction is over and the client may send another request. */
-void awf_conn_next_request(struct awf_conn *c);
-/* Sends FIN to the client once queued writes are out, then closes (state FLUSH). */
-void awf_conn_flush_close(struct awf_conn *c);
-void awf_conn_shutdown_cb(uv_shutdown_t *req, int status);
+/* After the decision the request parser only frames the body: trailer fields of a chunked body
+ * are counted against limits.header_bytes, never stored (the head's buffer must not move while
+ * c->target points into it). */
+void awf_request_body_only(struct awf_conn *c);
 
 /* answer.c: sends an error answer, logs the transaction and closes after writing. status 503
  * with retry_after adds Retry-After. why is a short reason shown in the body. */
@@ -213,13 +257,16 @@ void awf_upstream_dial(struct awf_conn *c);
 void awf_upstream_ready(struct awf_conn *c);
 void awf_upstream_release(struct awf_conn *c, bool reuse);
 void awf_upstream_close(struct awf_upstream *up);
+/* Takes a connected upstream into (or out of) the local-port index awf_upstream_is_ours uses. */
+void awf_upstream_index(struct awf_upstream *up);
 void awf_upstream_pool_drain(struct awf_proxy *px);
 struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa);
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void awf_upstream_write_cb(uv_write_t *req, int status);
-/* Whether sa (address and port) is the local end of one of this proxy's upstream connections:
- * a connection from there is our own traffic redirected back to us. O(connections). */
+/* Whether sa (address and port) is the local end of one of this proxy's connected upstreams: a
+ * connection from there is our own traffic redirected back to us. A hash lookup by local port.
+ * Only this loop's upstreams are known: with several loops, each sees its own. */
 bool awf_upstream_is_ours(const struct awf_proxy *px, const struct sockaddr *sa);
 
 /* forward.c: HTTP request body and response relaying */
@@ -267,7 +314,5 @@ void awf_proxy_object_gone(struct awf_proxy *px);
 bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
 /* Whether sa's address (port ignored) is loopback or one of this host's addresses. */
 bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa);
-
-int64_t awf_now_us(void);
 
 #endif

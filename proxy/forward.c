@@ -49,8 +49,9 @@ static int on_resp_headers_complete(llhttp_t *p)
         c->status = st;
     }
     if ((c->flags & AWF_CF_HEAD_REQ) && st >= 200)
-        return 1; /* a response to HEAD has no body whatever its headers say */
-    return 0;
+        p->flags |= F_SKIPBODY; /* a response to HEAD has no body whatever its headers say */
+    c->flags |= AWF_CF_RESP_HDONE;
+    return HPE_PAUSED; /* the head is rewritten before it goes on */
 }
 
 static int on_resp_message_complete(llhttp_t *p)
@@ -80,16 +81,15 @@ void awf_forward_start(struct awf_conn *c)
     struct awf_proxy *px = c->px;
     llhttp_t *p = &c->req;
     bool ws = (c->flags & AWF_CF_WEBSOCKET) != 0;
-    size_t need = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
-                                        &c->target, ws, NULL, 0);
-    struct awf_buf *b = awf_bufpool_get(&px->bufs, need);
+    struct awf_buf *b =
+        awf_bufpool_get(&px->bufs, awf_http_rewrite_bound(&c->head, c->log_method, &c->target));
     awf_conn_set_state(c, AWF_CS_FORWARD);
     llhttp_init(&c->resp, HTTP_RESPONSE, &resp_settings);
     c->resp.data = c;
     c->mime[0] = '\0';
     c->hname_len = 0;
     c->flags &= ~(AWF_CF_MSG_END | AWF_CF_RESP_DONE | AWF_CF_RESP_STARTED | AWF_CF_UP_EOF |
-                  AWF_CF_UP_NOREUSE);
+                  AWF_CF_UP_NOREUSE | AWF_CF_RESP_BODY | AWF_CF_RESP_HDONE | AWF_CF_CLOSE_AFTER);
     if (!b) {
         up_failed(c, -ENOMEM);
         return;
@@ -104,11 +104,16 @@ void awf_forward_start(struct awf_conn *c)
     if (!(c->flags & AWF_CF_REQ_BODY)) {
         c->flags |= AWF_CF_REQ_DONE;
     } else if (!(c->flags & AWF_CF_REQ_DONE)) {
+        awf_request_body_only(c);
         llhttp_resume(p);
         if (c->pend) {
             struct awf_buf *pb = c->pend;
             c->pend = NULL;
             awf_forward_client_input(c, pb);
+            return;
+        }
+        if (c->flags & AWF_CF_CLIENT_EOF) { /* the FIN came before the body */
+            awf_forward_client_eof(c, UV_EOF);
             return;
         }
     }
@@ -152,11 +157,15 @@ void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b)
             /* Bytes past the body: the next request. Copied so the block being written
              * upstream has one owner. */
             struct awf_buf *rest = awf_bufpool_get(&px->bufs, b->len - used);
-            if (rest) {
-                memcpy(rest->data, b->data + b->off + used, b->len - used);
-                rest->len = b->len - used;
-                c->pend = rest;
+            if (!rest) { /* dropping the next request silently would desynchronise */
+                awf_bufpool_put(&px->bufs, b);
+                c->flags |= AWF_CF_ABORTED;
+                awf_conn_close(c);
+                return;
             }
+            memcpy(rest->data, b->data + b->off + used, b->len - used);
+            rest->len = b->len - used;
+            c->pend = rest;
             b->len = used;
         }
     }
@@ -169,6 +178,10 @@ void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b)
             up_failed(c, rc);
             return;
         }
+    }
+    if ((c->flags & AWF_CF_CLIENT_EOF) && !(c->flags & AWF_CF_REQ_DONE)) {
+        awf_forward_client_eof(c, UV_EOF); /* half-closed before the body was complete */
+        return;
     }
     awf_conn_sync_reading(c);
 }
@@ -193,7 +206,9 @@ static void response_done(struct awf_conn *c)
     c->flags |= AWF_CF_RESP_DONE;
     bool ka = llhttp_should_keep_alive(&c->resp) && (c->flags & AWF_CF_REQ_DONE);
     bool up_ka = ka && !(c->flags & (AWF_CF_UP_NOREUSE | AWF_CF_UP_EOF));
-    bool client_ka = ka && (c->flags & AWF_CF_KEEPALIVE) && !(c->flags & AWF_CF_CLIENT_EOF);
+    /* Whether the client may go on was said in the response head (CLOSE_AFTER); a FIN or a
+     * shutdown since then is handled by awf_conn_next_request. */
+    bool client_ka = ka && !(c->flags & AWF_CF_CLOSE_AFTER);
     awf_upstream_release(c, up_ka);
     awf_conn_log(c);
     if (client_ka)
@@ -212,43 +227,8 @@ static void to_client(struct awf_conn *c, struct awf_buf *b)
     }
 }
 
-void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b)
+static void bad_response(struct awf_conn *c)
 {
-    size_t used;
-    c->flags &= ~AWF_CF_MSG_END;
-    llhttp_errno_t e = awf_conn_parse(c, &c->resp, b->data + b->off, b->len, &used);
-    if (e == HPE_OK) {
-        to_client(c, b);
-        if (c->state == AWF_CS_FORWARD)
-            awf_conn_sync_reading(c);
-        return;
-    }
-    if ((e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END)) || e == HPE_PAUSED_UPGRADE) {
-        if (c->resp.status_code == 101) {
-            if (!(c->flags & AWF_CF_WEBSOCKET)) { /* an upgrade we did not forward */
-                awf_bufpool_put(&c->px->bufs, b);
-                c->flags |= AWF_CF_ABORTED;
-                awf_conn_close(c);
-                return;
-            }
-            /* The rest of the block is already WebSocket data from the server. */
-            to_client(c, b);
-            if (c->state == AWF_CS_FORWARD)
-                awf_tunnel_start(c);
-            return;
-        }
-        if (used < b->len) /* bytes after a complete response: the server is confused */
-            c->flags |= AWF_CF_UP_NOREUSE;
-        b->len = used;
-        if (b->len)
-            to_client(c, b);
-        else
-            awf_bufpool_put(&c->px->bufs, b);
-        if (c->state == AWF_CS_FORWARD)
-            response_done(c);
-        return;
-    }
-    awf_bufpool_put(&c->px->bufs, b);
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
         awf_answer(c, 502, "ERR_INVALID_RESP", 0, "TCP_MISS", "invalid response from upstream",
                    false);
@@ -258,13 +238,169 @@ void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b)
     awf_conn_close(c);
 }
 
+/* Whether the client connection closes after this final response: said in its head. */
+static bool closes_after(const struct awf_conn *c)
+{
+    bool eof_only = (c->flags & AWF_CF_CLIENT_EOF) && !c->pend; /* nothing more to answer */
+    return !llhttp_should_keep_alive(&c->resp) || !(c->flags & AWF_CF_KEEPALIVE) || eof_only ||
+           c->px->shutting_down;
+}
+
+/* The complete response head h[off, off + n) rewritten (SPEC §5: no hop-by-hop fields, the
+ * proxy's own Connection), followed by the rest bytes after it in h (body bytes: a small
+ * response stays one write). *prefix is the rewritten head's length. Returns NULL when out of
+ * memory (c is closed then); h is left to the caller. */
+static struct awf_buf *rewrite_head(struct awf_conn *c, const struct awf_buf *h, size_t n,
+                                    size_t rest, size_t *prefix)
+{
+    unsigned flags = 0;
+    if (c->resp.status_code >= 200) {
+        if (closes_after(c)) {
+            c->flags |= AWF_CF_CLOSE_AFTER;
+            flags = AWF_HTTP_RESP_CLOSE;
+        } else if (c->req.http_major == 1 && c->req.http_minor == 0) {
+            flags = AWF_HTTP_RESP_KEEP_ALIVE; /* HTTP/1.0 closes unless told otherwise */
+        }
+    }
+    /* The rewrite needs at most n + 32 bytes (awf_http_rewrite_response). */
+    struct awf_buf *o = awf_bufpool_get(&c->px->bufs, n + 64 + rest);
+    if (!o) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return NULL;
+    }
+    o->len = awf_http_rewrite_response(h->data + h->off, n, flags, o->data, o->cap);
+    memcpy(o->data + o->len, h->data + h->off + n, rest);
+    *prefix = o->len;
+    o->len += rest;
+    return o;
+}
+
+/* Response head bytes: collected in c->rhead until the head is complete, then rewritten.
+ * Returns the bytes to go on with: after a final head, the rewritten head and the body bytes
+ * that came with it (*prefix: the head's length, not to be parsed again); after a 1xx (sent at
+ * once), the bytes after it. NULL when more are needed or c changed state. */
+static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t *prefix)
+{
+    size_t old = c->rhead ? c->rhead->len : 0, used;
+    *prefix = 0;
+    if (awf_conn_append(c, &c->rhead, b) < 0) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return NULL;
+    }
+    struct awf_buf *h = c->rhead, *o;
+    c->flags &= ~AWF_CF_RESP_HDONE;
+    llhttp_errno_t e = awf_conn_parse(c, &c->resp, h->data + h->off + old, h->len - old, &used);
+    if (e == HPE_OK) {
+        if (h->len > c->set->limits.header_bytes)
+            bad_response(c);
+        return NULL;
+    }
+    if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE)) {
+        bad_response(c);
+        return NULL;
+    }
+    size_t hlen = old + used;
+    c->rhead = NULL;
+    llhttp_resume(&c->resp);
+    if (c->resp.status_code == 101) {
+        if (!(c->flags & AWF_CF_WEBSOCKET)) { /* an upgrade we did not forward */
+            awf_bufpool_put(&c->px->bufs, h);
+            c->flags |= AWF_CF_ABORTED;
+            awf_conn_close(c);
+            return NULL;
+        }
+        /* Upgrade and Connection must reach the client; what follows the head is already
+         * WebSocket data from the server. */
+        to_client(c, h);
+        if (c->state == AWF_CS_FORWARD)
+            awf_tunnel_start(c);
+        return NULL;
+    }
+    if (c->resp.status_code >= 200) {
+        o = rewrite_head(c, h, hlen, h->len - hlen, prefix);
+        awf_bufpool_put(&c->px->bufs, h);
+        if (o)
+            c->flags |= AWF_CF_RESP_BODY;
+        return o;
+    }
+    /* 1xx interim (100 Continue): sent now; what follows is the next head. */
+    size_t head_len;
+    o = rewrite_head(c, h, hlen, 0, &head_len);
+    if (o)
+        to_client(c, o);
+    if (c->state != AWF_CS_FORWARD) {
+        awf_bufpool_put(&c->px->bufs, h);
+        return NULL;
+    }
+    h->off += hlen;
+    h->len -= hlen;
+    return h;
+}
+
+/* Body bytes pass as they came; the parser only finds where the response ends. The first
+ * prefix bytes of b are the rewritten head, sent along but not parsed. */
+static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
+{
+    size_t used;
+    c->flags &= ~AWF_CF_MSG_END;
+    llhttp_errno_t e =
+        awf_conn_parse(c, &c->resp, b->data + b->off + prefix, b->len - prefix, &used);
+    if (e == HPE_OK) {
+        if (b->len)
+            to_client(c, b);
+        else
+            awf_bufpool_put(&c->px->bufs, b);
+        return;
+    }
+    if (e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END)) {
+        if (prefix + used < b->len) /* bytes after a complete response: the server is confused */
+            c->flags |= AWF_CF_UP_NOREUSE;
+        b->len = prefix + used;
+        if (b->len)
+            to_client(c, b);
+        else
+            awf_bufpool_put(&c->px->bufs, b);
+        if (c->state == AWF_CS_FORWARD)
+            response_done(c);
+        return;
+    }
+    awf_bufpool_put(&c->px->bufs, b);
+    bad_response(c);
+}
+
+void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b)
+{
+    size_t prefix = 0;
+    while (b && !(c->flags & AWF_CF_RESP_BODY)) {
+        b = head_input(c, b, &prefix);
+        if (c->state != AWF_CS_FORWARD) {
+            awf_bufpool_put(&c->px->bufs, b);
+            return;
+        }
+    }
+    if (b)
+        body_input(c, b, prefix);
+    if (c->state == AWF_CS_FORWARD)
+        awf_conn_sync_reading(c);
+}
+
+/* Only requests that change nothing are sent twice (RFC 9110 9.2.2 allows PUT and DELETE too;
+ * being conservative costs a 502 at worst, never a second side effect). */
+static bool retry_safe(const struct awf_conn *c)
+{
+    unsigned m = c->req.method;
+    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS;
+}
+
 /* The upstream failed (status < 0) or ended (UV_EOF) before the response was complete. */
 static void up_failed(struct awf_conn *c, int status)
 {
-    if (!(c->flags & AWF_CF_RESP_STARTED) && (c->flags & AWF_CF_REUSED) &&
-        !(c->flags & AWF_CF_REQ_BODY)) {
+    if (!(c->flags & AWF_CF_RESP_STARTED) && !c->rhead && (c->flags & AWF_CF_REUSED) &&
+        !(c->flags & AWF_CF_REQ_BODY) && retry_safe(c)) {
         /* A pooled connection the server had closed meanwhile: the request can be sent
-         * again on a fresh connection, nothing of it was answered. */
+         * again on a fresh connection, not one byte of it was answered. */
         awf_upstream_release(c, false);
         c->flags |= AWF_CF_NOPOOL;
         c->flags &= ~(AWF_CF_REUSED | AWF_CF_UP_EOF);

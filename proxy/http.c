@@ -1,5 +1,6 @@
 #include "proxy/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,14 @@ bool awf_http_head_get(const struct awf_http_head *h, const char *name, struct a
     return false;
 }
 
+size_t awf_http_head_count(const struct awf_http_head *h, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->n_fields; i++)
+        n += slice_ieq(awf_http_field_name(h, i), name);
+    return n;
+}
+
 /* Calls fn for each trimmed, non-empty element of a comma-separated list; stops on true. */
 static bool list_any(struct awf_slice list, bool (*fn)(struct awf_slice, const void *),
                      const void *arg)
@@ -220,7 +229,15 @@ static int parse_hostport(const char *s, size_t n, uint16_t default_port, struct
                 return AWF_E_BAD_REQUEST;
             j++;
         }
-        if (j >= n || j == 1)
+        if (j >= n || j == 1 || j - 1 >= INET6_ADDRSTRLEN)
+            return AWF_E_BAD_REQUEST;
+        /* "[cafe]" passes the character check but is no address: the policy would take it for
+         * a name, and the resolver would be asked about it. */
+        char a[INET6_ADDRSTRLEN];
+        struct in6_addr a6;
+        memcpy(a, s + 1, j - 1);
+        a[j - 1] = '\0';
+        if (inet_pton(AF_INET6, a, &a6) != 1)
             return AWF_E_BAD_REQUEST;
         t->host = (struct awf_slice){s + 1, j - 1};
         i = j + 1;
@@ -276,8 +293,16 @@ int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out)
     int rc = parse_hostport(s + a, e - a, 80, out);
     if (rc < 0)
         return rc;
-    out->path = (struct awf_slice){s + e, n - e};
+    out->path = awf_http_strip_fragment((struct awf_slice){s + e, n - e});
     return 0;
+}
+
+struct awf_slice awf_http_strip_fragment(struct awf_slice target)
+{
+    const char *hash = target.len ? memchr(target.p, '#', target.len) : NULL;
+    if (hash)
+        target.len = (size_t)(hash - target.p);
+    return target;
 }
 
 static struct awf_slice host_norm(struct awf_slice h)
@@ -314,39 +339,91 @@ bool awf_http_is_websocket(const struct awf_http_head *h)
     return has_conn_upgrade;
 }
 
-/* Whether a Connection field of h names field name. */
-static bool named_by_connection(const struct awf_http_head *h, struct awf_slice name)
+/* The field names the Connection fields name, gathered once per head so that dropping them
+ * costs one pass over the fields rather than a list scan per field. More than AWF_CONN_TOKENS
+ * names (no real client sends that many) fall back to scanning the lists. */
+#define AWF_CONN_TOKENS 16
+
+struct conn_tokens {
+    struct awf_slice tok[AWF_CONN_TOKENS];
+    size_t n;
+    bool overflow;
+};
+
+static bool add_token(struct awf_slice el, const void *arg)
 {
-    for (size_t i = 0; i < h->n_fields; i++) {
-        if (!slice_ieq(awf_http_field_name(h, i), "Connection"))
-            continue;
-        struct awf_slice v = awf_http_field_value(h, i);
-        size_t k = 0;
-        while (k <= v.len) {
-            size_t j = k;
-            while (j < v.len && v.p[j] != ',')
-                j++;
-            struct awf_slice el = trim((struct awf_slice){v.p + k, j - k});
-            if (el.len == name.len && strncasecmp(el.p, name.p, el.len) == 0)
-                return true;
-            k = j + 1;
-        }
-    }
+    struct conn_tokens *ct = (struct conn_tokens *)(uintptr_t)arg;
+    if (ct->n == AWF_CONN_TOKENS)
+        ct->overflow = true;
+    else
+        ct->tok[ct->n++] = el;
     return false;
 }
 
-static bool drop_field(const struct awf_http_head *h, struct awf_slice name, bool websocket)
+static bool token_named(const struct conn_tokens *ct, struct awf_slice name)
 {
-    static const char *const hop[] = {"Connection", "Proxy-Connection",    "Keep-Alive", "TE",
-                                      "Trailer",    "Proxy-Authorization", "Host"};
+    for (size_t i = 0; i < ct->n; i++)
+        if (ct->tok[i].len == name.len && strncasecmp(ct->tok[i].p, name.p, name.len) == 0)
+            return true;
+    return false;
+}
+
+static bool el_is_slice(struct awf_slice el, const void *name)
+{
+    const struct awf_slice *n = name;
+    return el.len == n->len && strncasecmp(el.p, n->p, el.len) == 0;
+}
+
+/* Whether name is a hop-by-hop field of a request (extra) or of any message. Host is in the
+ * request list because the rewritten head carries its own. X-Forwarded-For is dropped as AWF's
+ * `forwarded_for delete` does: it would tell the origin the agent's address. */
+static bool hop_by_hop(struct awf_slice name, bool request, bool keep_upgrade)
+{
+    static const char *const hop[] = {"Connection", "Proxy-Connection", "Keep-Alive", "TE",
+                                      "Trailer"};
+    static const char *const req_only[] = {"Proxy-Authorization", "Host", "X-Forwarded-For"};
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (slice_ieq(name, hop[i]))
             return true;
-    if (slice_ieq(name, "Upgrade"))
-        return !websocket;
-    if (slice_ieq(name, "Content-Length") || slice_ieq(name, "Transfer-Encoding"))
+    if (request)
+        for (size_t i = 0; i < sizeof(req_only) / sizeof(req_only[0]); i++)
+            if (slice_ieq(name, req_only[i]))
+                return true;
+    return slice_ieq(name, "Upgrade") && !keep_upgrade;
+}
+
+static bool framing(struct awf_slice name)
+{
+    return slice_ieq(name, "Content-Length") || slice_ieq(name, "Transfer-Encoding");
+}
+
+static void request_tokens(const struct awf_http_head *h, struct conn_tokens *ct)
+{
+    ct->n = 0;
+    ct->overflow = false;
+    for (size_t i = 0; i < h->n_fields; i++)
+        if (slice_ieq(awf_http_field_name(h, i), "Connection"))
+            list_any(awf_http_field_value(h, i), add_token, ct);
+}
+
+static bool drop_field(const struct awf_http_head *h, const struct conn_tokens *ct,
+                       struct awf_slice name, bool websocket)
+{
+    if (hop_by_hop(name, true, websocket))
+        return true;
+    /* Never dropped for being named: Connection names Upgrade in every upgrade request, and
+     * dropping framing fields would change where the message ends. */
+    if (framing(name) || slice_ieq(name, "Upgrade"))
         return false;
-    return named_by_connection(h, name);
+    if (token_named(ct, name))
+        return true;
+    if (!ct->overflow)
+        return false;
+    for (size_t i = 0; i < h->n_fields; i++)
+        if (slice_ieq(awf_http_field_name(h, i), "Connection") &&
+            list_any(awf_http_field_value(h, i), el_is_slice, &name))
+            return true;
+    return false;
 }
 
 struct out {
@@ -368,12 +445,22 @@ static void puts_(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
+size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
+                              const struct awf_target *t)
+{
+    /* Every field is written at most once with ": " and CRLF (4 bytes) around its name and
+     * value, both already counted in h->len, as the path is (it is part of the URL). */
+    return h->len + 4 * h->n_fields + strlen(method) + t->authority.len + t->path.len + 64;
+}
+
 size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
                              unsigned minor, const struct awf_target *t, bool websocket, char *out,
                              size_t cap)
 {
     struct out o = {out, cap, 0};
+    struct conn_tokens ct;
     char ver[24];
+    request_tokens(h, &ct);
     puts_(&o, method);
     put(&o, " ", 1);
     if (t->path.len == 0 || t->path.p[0] != '/')
@@ -386,7 +473,7 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
     put(&o, "\r\n", 2);
     for (size_t i = 0; i < h->n_fields; i++) {
         struct awf_slice name = awf_http_field_name(h, i);
-        if (drop_field(h, name, websocket))
+        if (drop_field(h, &ct, name, websocket))
             continue;
         struct awf_slice v = awf_http_field_value(h, i);
         put(&o, name.p, name.len);
@@ -398,4 +485,129 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
         puts_(&o, "Connection: Upgrade\r\n");
     put(&o, "\r\n", 2);
     return o.len;
+}
+
+/* ---- response heads ---- */
+
+/* The next line of a head: [*pos, end of line), CRLF or LF excluded; *pos moves past it. */
+static struct awf_slice next_line(const char *head, size_t n, size_t *pos)
+{
+    size_t i = *pos, j = i;
+    while (j < n && head[j] != '\n')
+        j++;
+    *pos = j < n ? j + 1 : n;
+    if (j > i && head[j - 1] == '\r')
+        j--;
+    return (struct awf_slice){head + i, j - i};
+}
+
+static bool split_field(struct awf_slice line, struct awf_slice *name, struct awf_slice *value)
+{
+    const char *colon = memchr(line.p, ':', line.len);
+    if (!colon)
+        return false;
+    *name = (struct awf_slice){line.p, (size_t)(colon - line.p)};
+    *value = trim((struct awf_slice){colon + 1, line.len - name->len - 1});
+    return true;
+}
+
+size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out, size_t cap)
+{
+    struct out o = {out, cap, 0};
+    struct conn_tokens ct = {.n = 0};
+    struct awf_slice line, name, value;
+    size_t pos = 0;
+    next_line(head, n, &pos); /* the status line */
+    size_t fields = pos;
+    while (pos < n && (line = next_line(head, n, &pos)).len)
+        if (line.p[0] != ' ' && line.p[0] != '\t' && split_field(line, &name, &value) &&
+            slice_ieq(name, "Connection"))
+            list_any(value, add_token, &ct);
+    put(&o, head, fields);
+    pos = fields;
+    bool keep = true;
+    while (pos < n) {
+        size_t start = pos;
+        line = next_line(head, n, &pos);
+        if (!line.len)
+            break;
+        if (line.p[0] != ' ' && line.p[0] != '\t') { /* not an obs-fold continuation */
+            keep = true;
+            if (split_field(line, &name, &value))
+                keep =
+                    !hop_by_hop(name, false, false) && (framing(name) || !token_named(&ct, name));
+            /* Beyond AWF_CONN_TOKENS names, the rest of the fields the server listed pass:
+             * a response's extra fields steer nothing upstream. */
+        }
+        if (keep)
+            put(&o, head + start, pos - start);
+    }
+    if (flags & AWF_HTTP_RESP_CLOSE)
+        puts_(&o, "Connection: close\r\n");
+    else if (flags & AWF_HTTP_RESP_KEEP_ALIVE)
+        puts_(&o, "Connection: keep-alive\r\n");
+    put(&o, "\r\n", 2);
+    return o.len;
+}
+
+/* ---- HTTP inside a CONNECT tunnel ---- */
+
+/* Methods as servers know them: upper-case letters, '-' and '_' (RFC 9110 allows any token,
+ * but a tunnel's first bytes are waited on only while they can still be a request line, and
+ * a lower-case or long first word ends the wait at once). */
+#define AWF_METHOD_MAX 24
+
+static bool method_char(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_';
+}
+
+enum awf_sniff awf_http_sniff_request(const char *p, size_t n, size_t max, struct awf_sniffed *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* The request line: a method token, one space, a target, one space, HTTP/1.x. */
+    size_t i = 0;
+    while (i < n && i <= AWF_METHOD_MAX && method_char((unsigned char)p[i]))
+        i++;
+    if (i > AWF_METHOD_MAX)
+        return AWF_SNIFF_NOT_HTTP;
+    if (i == n)
+        return i < max ? AWF_SNIFF_NEED_MORE : AWF_SNIFF_NOT_HTTP;
+    if (i == 0 || p[i] != ' ')
+        return AWF_SNIFF_NOT_HTTP;
+    size_t t0 = ++i;
+    while (i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
+        i++;
+    if (i == n)
+        return n < max ? AWF_SNIFF_NEED_MORE : AWF_SNIFF_TOO_BIG;
+    if (p[i] != ' ' || i == t0)
+        return AWF_SNIFF_NOT_HTTP;
+    out->target = (struct awf_slice){p + t0, i - t0};
+    static const char ver[] = " HTTP/1.";
+    for (size_t k = 0; k < sizeof(ver) - 1; k++, i++) {
+        if (i == n)
+            return n < max ? AWF_SNIFF_NEED_MORE : AWF_SNIFF_TOO_BIG;
+        if (p[i] != ver[k])
+            return AWF_SNIFF_NOT_HTTP;
+    }
+    /* From here it is HTTP: the head must be complete, within max, before the decision. */
+    size_t pos = i, end = 0;
+    for (size_t k = i; k + 1 < n; k++) {
+        if (p[k] == '\n' &&
+            (p[k + 1] == '\n' || (p[k + 1] == '\r' && k + 2 < n && p[k + 2] == '\n'))) {
+            end = k + 1;
+            break;
+        }
+    }
+    if (!end)
+        return n < max ? AWF_SNIFF_NEED_MORE : AWF_SNIFF_TOO_BIG;
+    next_line(p, end, &pos); /* the rest of the request line */
+    while (pos < end) {
+        struct awf_slice line = next_line(p, end, &pos), name, value;
+        if (!line.len || !split_field(line, &name, &value) || !slice_ieq(name, "Host"))
+            continue;
+        if (out->n_host++ == 0)
+            out->host = value;
+    }
+    return AWF_SNIFF_HTTP;
 }

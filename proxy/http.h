@@ -49,6 +49,9 @@ struct awf_slice awf_http_field_value(const struct awf_http_head *h, size_t i);
 /* The first field called name (case-insensitive); false if none. */
 bool awf_http_head_get(const struct awf_http_head *h, const char *name, struct awf_slice *out);
 
+/* How many fields are called name (case-insensitive). */
+size_t awf_http_head_count(const struct awf_http_head *h, const char *name);
+
 /* Whether a comma-separated list (Connection, Upgrade) holds token, case-insensitively. */
 bool awf_http_has_token(struct awf_slice list, const char *token);
 
@@ -64,8 +67,12 @@ struct awf_target {
  * bytes a host may not hold give AWF_E_BAD_REQUEST. */
 int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out);
 
-/* "host:port" or "[v6]:port" (CONNECT). Without a port: default_port, or AWF_E_BAD_REQUEST when
- * default_port is 0. Host characters are checked as for absolute URLs. */
+/* The target without a fragment ("#..."), which is never sent to a server (RFC 9110 4.2.4). */
+struct awf_slice awf_http_strip_fragment(struct awf_slice target);
+
+/* "host:port" or "[v6]:port" (CONNECT). A bracketed host must be an IPv6 address (inet_pton).
+ * Without a port: default_port, or AWF_E_BAD_REQUEST when default_port is 0. Host characters are
+ * checked as for absolute URLs. */
 int awf_http_parse_authority(const char *s, size_t n, uint16_t default_port,
                              struct awf_target *out);
 
@@ -76,14 +83,45 @@ bool awf_http_same_host(struct awf_slice a, struct awf_slice b);
 /* Whether the request asks for a WebSocket upgrade (Upgrade: websocket, Connection: upgrade). */
 bool awf_http_is_websocket(const struct awf_http_head *h);
 
+/* An upper bound of what awf_http_rewrite_head() needs, without writing anything. */
+size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
+                              const struct awf_target *t);
+
 /* Writes the head to send upstream for a forwarded request into out: origin-form request line,
  * Host from the target, every field but the hop-by-hop ones (Connection and what it names,
- * Proxy-Connection, Keep-Alive, TE, Trailer, Proxy-Authorization, Upgrade unless websocket) and
- * the client's Host; "Connection: Upgrade" when websocket. Content-Length, Transfer-Encoding and
- * Host are never dropped because Connection names them (that would change the framing).
- * Returns the length it needs, like snprintf; out is complete only if that is <= cap. */
+ * Proxy-Connection, Keep-Alive, TE, Trailer, Proxy-Authorization, Upgrade unless websocket),
+ * X-Forwarded-For (AWF's `forwarded_for delete`) and the client's Host (a client's Via is kept:
+ * Squid's `via off` only stops adding one); "Connection: Upgrade" when websocket. Content-Length,
+ * Transfer-Encoding and Host are never dropped because Connection names them (that would change the
+ * framing). Returns the length it needs, like snprintf; out is complete only if that is <= cap. */
 size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
                              unsigned minor, const struct awf_target *t, bool websocket, char *out,
                              size_t cap);
+
+/* A response head as received (status line to the empty line, n bytes) rewritten for the client:
+ * hop-by-hop fields removed (Connection and the fields it names, Keep-Alive, Proxy-Connection,
+ * TE, Trailer, Upgrade; Content-Length and Transfer-Encoding are kept even when named), then
+ * "Connection: close" (AWF_HTTP_RESP_CLOSE: the proxy closes the client connection after this
+ * response) or "Connection: keep-alive" (AWF_HTTP_RESP_KEEP_ALIVE: an HTTP/1.0 client that asked
+ * for it). Not for 101 Switching Protocols, whose Upgrade and Connection must pass. Needs at most
+ * n + 32 bytes; returns the length it needs, like snprintf. */
+enum { AWF_HTTP_RESP_CLOSE = 1u << 0, AWF_HTTP_RESP_KEEP_ALIVE = 1u << 1 };
+size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out, size_t cap);
+
+/* The first bytes of a non-TLS CONNECT tunnel, looked at for an HTTP request: a server behind a
+ * shared address (a CDN) would pick the site by its Host header or absolute URI, so those must
+ * name the CONNECT host. max bounds the head (over it: AWF_SNIFF_TOO_BIG). */
+enum awf_sniff {
+    AWF_SNIFF_NOT_HTTP,  /* no request line: passes through */
+    AWF_SNIFF_NEED_MORE, /* could be a request line or head: wait for more bytes */
+    AWF_SNIFF_HTTP,      /* a complete request head: out is filled */
+    AWF_SNIFF_TOO_BIG,   /* a request line, but the head does not end within max */
+};
+struct awf_sniffed {
+    struct awf_slice target; /* the request target as written */
+    struct awf_slice host;   /* the first Host value, trimmed */
+    unsigned n_host;         /* how many Host fields */
+};
+enum awf_sniff awf_http_sniff_request(const char *p, size_t n, size_t max, struct awf_sniffed *out);
 
 #endif

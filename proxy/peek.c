@@ -16,15 +16,18 @@
 #include "proxy/conn.h"
 #include "proxy/clienthello.h"
 
-static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-
-void awf_peek_deny(struct awf_conn *c)
+static void deny_common(struct awf_conn *c)
 {
     c->tag = "TCP_DENIED";
     c->status = 403;
     c->hier = "HIER_NONE";
     c->has_server = false;
     c->flags &= ~AWF_CF_ABORTED;
+}
+
+void awf_peek_deny(struct awf_conn *c)
+{
+    deny_common(c);
     if (c->set->tls.alert_on_deny) {
         /* A fatal unrecognized_name alert, so TLS clients report a clear error. The record
          * version is TLS 1.0's, which every client accepts before a ServerHello. */
@@ -44,27 +47,28 @@ void awf_peek_deny(struct awf_conn *c)
     awf_conn_close(c);
 }
 
-/* The log line says why through its tag (TCP_DENIED) and URL; no reason field exists in
- * Squid's formats, and nothing more can reach a TLS client than the alert. */
+/* The log line says that it was denied through its tag (TCP_DENIED) and keeps the URL Squid
+ * would show (host:port): Squid's formats have no reason field, and its error: URLs belong to
+ * NONE_NONE lines that AWF's tools read as "no request". Why is kept in c->why, printed with
+ * AWF_PROXY_DEBUG; nothing more can reach a TLS client than the alert. */
 static void deny(struct awf_conn *c, const char *why)
 {
-    (void)why;
+    c->why = why;
     awf_peek_deny(c);
+}
+
+/* A plain-text tunnel (HTTP inside CONNECT) is closed without the TLS alert. */
+static void deny_plain(struct awf_conn *c, const char *why)
+{
+    c->why = why;
+    deny_common(c);
+    awf_conn_close(c);
 }
 
 void awf_peek_start_connect(struct awf_conn *c)
 {
-    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(established) - 1);
-    if (!b) {
-        awf_conn_close(c);
-        return;
-    }
-    memcpy(b->data, established, sizeof(established) - 1);
-    b->len = sizeof(established) - 1;
-    c->flags |= AWF_CF_ESTABLISHED | AWF_CF_NO_ANSWER;
-    c->status = 200;
-    c->bytes_out += b->len;
-    if (awf_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
+    c->flags |= AWF_CF_NO_ANSWER;
+    if (awf_conn_send_established(c) < 0) {
         c->flags |= AWF_CF_ABORTED;
         awf_conn_close(c);
         return;
@@ -74,6 +78,22 @@ void awf_peek_start_connect(struct awf_conn *c)
         struct awf_buf *p = c->pend;
         c->pend = NULL;
         awf_peek_input(c, p);
+        return;
+    }
+    if (c->flags & AWF_CF_CLIENT_EOF) { /* CONNECT and FIN, no byte: nothing to check */
+        awf_tunnel_start(c);
+        return;
+    }
+    awf_conn_sync_reading(c);
+}
+
+/* The first bytes are incomplete: read on, unless the client already sent its FIN (nothing can
+ * complete them, and incomplete bytes are not let through unchecked). */
+static void wait_more(struct awf_conn *c)
+{
+    if (c->flags & AWF_CF_CLIENT_EOF) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
         return;
     }
     awf_conn_sync_reading(c);
@@ -121,8 +141,7 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
         deny(c, "encrypted client hello");
         return;
     }
-    if ((c->flags & AWF_CF_OVERLOAD) ||
-        (c->set->limits.max_tunnels && c->px->tunnels >= c->set->limits.max_tunnels)) {
+    if ((c->flags & AWF_CF_OVERLOAD) || !awf_conn_tunnel_reserve(c)) {
         c->tag = "NONE_NONE";
         c->status = 503;
         awf_conn_close(c);
@@ -174,6 +193,55 @@ static void decide_connect(struct awf_conn *c, enum awf_hello_result rc, const s
     awf_tunnel_start(c);
 }
 
+/* Whether a host named inside the tunnel (Host value or absolute URI authority) is the CONNECT
+ * host: case-insensitive, port ignored (the port is the tunnel's anyway). */
+static bool names_connect_host(const struct awf_conn *c, struct awf_slice s, bool uri)
+{
+    struct awf_target t;
+    int rc = uri ? awf_http_parse_absolute(s.p, s.len, &t)
+                 : awf_http_parse_authority(s.p, s.len, 80, &t);
+    return rc == 0 && awf_http_same_host(t.host, c->target.host);
+}
+
+/* An HTTP request as a tunnel's first bytes: a server on a shared address (a CDN) picks the
+ * site from its Host header or absolute URI, so both must name the CONNECT host, or
+ * `CONNECT allowed.test:80` could carry `Host: evil.test`. Returns NULL or why not. Only the
+ * first request is looked at; later ones on the same tunnel pass unchecked. */
+static const char *check_tunnel_http(const struct awf_conn *c, const struct awf_sniffed *sn)
+{
+    struct awf_slice t = sn->target;
+    if (sn->n_host > 1)
+        return "two Host fields inside a tunnel";
+    if (sn->n_host == 1 && !names_connect_host(c, sn->host, false))
+        return "the Host header inside the tunnel names another host than CONNECT";
+    if (t.len && t.p[0] != '/' && !(t.len == 1 && t.p[0] == '*') && !names_connect_host(c, t, true))
+        return "the request inside the tunnel names another host than CONNECT";
+    return NULL;
+}
+
+/* Non-TLS first bytes of a CONNECT tunnel: HTTP is checked, anything else passes through. */
+static void decide_plain(struct awf_conn *c)
+{
+    struct awf_sniffed sn;
+    enum awf_sniff s = awf_http_sniff_request(c->hello->data + c->hello->off, c->hello->len,
+                                              c->set->limits.header_bytes, &sn);
+    if (s == AWF_SNIFF_NEED_MORE) {
+        wait_more(c);
+        return;
+    }
+    c->flags |= AWF_CF_PEEKED;
+    const char *why = s == AWF_SNIFF_TOO_BIG ? "request head too large inside a tunnel"
+                      : s == AWF_SNIFF_HTTP  ? check_tunnel_http(c, &sn)
+                                             : NULL;
+    if (why) {
+        deny_plain(c, why);
+        return;
+    }
+    c->pend = c->hello;
+    c->hello = NULL;
+    awf_tunnel_start(c);
+}
+
 void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
 {
     if (!c->hello) {
@@ -190,11 +258,16 @@ void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
     enum awf_hello_result rc = awf_hello_parse((const uint8_t *)c->hello->data + c->hello->off,
                                                c->hello->len, scratch, &h);
     if (rc == AWF_HELLO_NEED_MORE) {
-        awf_conn_sync_reading(c);
+        wait_more(c);
+        return;
+    }
+    bool intercepted = (c->flags & AWF_CF_INTERCEPT) && !(c->flags & AWF_CF_ESTABLISHED);
+    if (rc == AWF_HELLO_NOT_TLS && !intercepted) {
+        decide_plain(c);
         return;
     }
     c->flags |= AWF_CF_PEEKED;
-    if (c->flags & AWF_CF_INTERCEPT && !(c->flags & AWF_CF_ESTABLISHED)) {
+    if (intercepted) {
         if (rc != AWF_HELLO_OK) {
             c->tag = "NONE_NONE";
             c->log_url = "error:invalid-request";

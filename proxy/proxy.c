@@ -17,6 +17,8 @@ static void maybe_done(struct awf_proxy *px)
     void *arg = px->done_arg;
     awf_bufpool_cleanup(&px->bufs);
     awf_policy_unref(px->policy);
+    if (atomic_fetch_sub(&px->counts->refs, 1) == 1)
+        free(px->counts);
     free(px->listeners);
     free(px->local_addrs);
     free(px);
@@ -24,9 +26,18 @@ static void maybe_done(struct awf_proxy *px)
         done(arg);
 }
 
+static void drain_cb(uv_timer_t *t);
+
 void awf_proxy_object_gone(struct awf_proxy *px)
 {
     px->live--;
+    /* Draining and the last connection is gone: nothing is left to wait for. */
+    if (px->draining && !px->conns) {
+        px->draining = false;
+        uv_timer_stop(&px->drain);
+        drain_cb(&px->drain);
+        return;
+    }
     maybe_done(px);
 }
 
@@ -34,10 +45,14 @@ int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log 
                      struct awf_proxy **out, char *err, size_t errlen)
 {
     struct awf_proxy *px = calloc(1, sizeof(*px));
-    if (!px) {
+    if (px)
+        px->counts = calloc(1, sizeof(*px->counts));
+    if (!px || !px->counts) {
+        free(px);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    atomic_init(&px->counts->refs, 1);
     const struct awf_settings *s = awf_policy_settings(policy);
     struct awf_dns_config cfg = {
         .servers = (const char *const *)s->dns.servers,
@@ -51,12 +66,14 @@ int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log 
     int rc = awf_dns_create(loop, &cfg, &px->dns);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the resolver: %s", awf_strerror(rc));
+        free(px->counts);
         free(px);
         return rc;
     }
     px->loop = loop;
     px->policy = awf_policy_ref(policy);
     px->log = log;
+    px->debug = getenv("AWF_PROXY_DEBUG") != NULL;
     awf_bufpool_init(&px->bufs, AWF_BUF_BLOCK, AWF_BUF_MAX_FREE);
     *out = px;
     return 0;
@@ -102,7 +119,12 @@ static void gather_local_addrs(struct awf_proxy *px)
     uv_free_interface_addresses(ifs, n);
 }
 
-int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
+/* Binds the settings' listeners, at addrs[i] instead of the configured address when addrs is
+ * given. SO_REUSEPORT (reuse) lets several loops (threads), each with its own proxy, bind one
+ * address and have the kernel spread connections over them. It is left off with one thread, so
+ * that a second proxy started on a port in use fails (EADDRINUSE) instead of sharing it. */
+static int listen_on(struct awf_proxy *px, const struct sockaddr_storage *addrs, bool reuse,
+                     char *err, size_t errlen)
 {
     const struct awf_settings *s = awf_policy_settings(px->policy);
     px->listeners = calloc(s->n_listen ? s->n_listen : 1, sizeof(*px->listeners));
@@ -112,7 +134,8 @@ int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
     }
     for (size_t i = 0; i < s->n_listen; i++) {
         struct awf_listener *l = &px->listeners[i];
-        const struct sockaddr *sa = (const struct sockaddr *)&s->listen[i].addr;
+        const struct sockaddr *sa =
+            (const struct sockaddr *)(addrs ? &addrs[i] : &s->listen[i].addr);
         l->px = px;
         l->intercept_port = s->listen[i].intercept_port;
         int rc = uv_tcp_init_ex(px->loop, &l->tcp, sa->sa_family);
@@ -121,9 +144,14 @@ int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
             l->open = true;
             px->live++;
             px->n_listeners = i + 1;
-            /* [::] listens on IPv6 only, so 0.0.0.0 on the same port can be bound too. */
-            rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+            uv_os_fd_t fd;
+            int on = 1;
+            if (reuse && uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0 &&
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+                rc = -errno;
         }
+        if (rc == 0) /* [::] listens on IPv6 only, so 0.0.0.0 on the same port can be bound too */
+            rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
         if (rc == 0) {
@@ -138,6 +166,22 @@ int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
     }
     gather_local_addrs(px);
     return 0;
+}
+
+int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen)
+{
+    return listen_on(px, NULL, awf_policy_settings(px->policy)->threads != 1, err, errlen);
+}
+
+int awf_proxy_listen_at(struct awf_proxy *px, const struct sockaddr_storage *bound, size_t n,
+                        char *err, size_t errlen)
+{
+    if (n != awf_policy_settings(px->policy)->n_listen) {
+        snprintf(err, errlen, "%zu addresses for %zu listeners", n,
+                 awf_policy_settings(px->policy)->n_listen);
+        return -EINVAL;
+    }
+    return listen_on(px, bound, true, err, errlen);
 }
 
 size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out, size_t max)
@@ -228,6 +272,16 @@ bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa)
     return false;
 }
 
+void awf_proxy_share_limits(struct awf_proxy *px, struct awf_proxy *with)
+{
+    if (px->counts == with->counts)
+        return;
+    atomic_fetch_add(&with->counts->refs, 1);
+    if (atomic_fetch_sub(&px->counts->refs, 1) == 1)
+        free(px->counts);
+    px->counts = with->counts;
+}
+
 void awf_proxy_set_policy(struct awf_proxy *px, struct awf_policy *policy)
 {
     struct awf_policy *old = px->policy;
@@ -263,8 +317,11 @@ static void drain_closed(uv_handle_t *h)
 static void drain_cb(uv_timer_t *t)
 {
     struct awf_proxy *px = t->data;
+    px->draining = false;
+    px->live++; /* hold px while closing everything */
     close_all(px);
     uv_close((uv_handle_t *)&px->drain, drain_closed);
+    awf_proxy_object_gone(px);
 }
 
 void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(void *arg), void *arg)
@@ -286,6 +343,7 @@ void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(vo
         uv_timer_init(px->loop, &px->drain);
         px->drain.data = px;
         px->live++;
+        px->draining = true; /* ends early when the last connection goes (object_gone) */
         uv_timer_start(&px->drain, drain_cb, drain_ms, 0);
         return;
     }

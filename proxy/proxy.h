@@ -22,6 +22,23 @@ int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log 
  * with err naming the address (nothing is left listening then). */
 int awf_proxy_listen(struct awf_proxy *px, char *err, size_t errlen);
 
+/* Several loops (threads), each with its own proxy, may bind the same addresses: listeners set
+ * SO_REUSEPORT (awf_proxy_listen does when the settings' threads is not 1; this always does)
+ * and the kernel spreads new connections over them. With port 0, listen on the
+ * first proxy, then pass what awf_proxy_bound() returned to the others' awf_proxy_listen_at():
+ * bound[i] stands for the settings' listener i (same order, n equal to their count; intercept
+ * ports follow the index). Returns 0, or a negative code with err saying why.
+ * Each proxy knows only its own connections: loop detection of intercepted traffic coming back
+ * from our own upstream connections sees the connections of its loop only. */
+int awf_proxy_listen_at(struct awf_proxy *px, const struct sockaddr_storage *bound, size_t n,
+                        char *err, size_t errlen);
+
+/* Makes px count connections and tunnels for limits.max_connections and limits.max_tunnels
+ * together with with (and every proxy sharing with it), so that the limits hold for the process,
+ * not per loop. Call before px accepts anything (after create, before listen), from the thread
+ * that created both. Each proxy's own figures stay in awf_proxy_stats. */
+void awf_proxy_share_limits(struct awf_proxy *px, struct awf_proxy *with);
+
 /* The addresses actually bound (port 0 in the settings becomes the kernel's choice), for the
  * readiness line "awf-proxy: listening on ADDR:PORT" the command line prints. Returns how many. */
 size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out, size_t max);

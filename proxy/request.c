@@ -64,10 +64,34 @@ static const llhttp_settings_t req_settings = {
     .on_message_complete = on_req_message_complete,
 };
 
+/* Trailer fields of a chunked body arrive through the same field callbacks as the head. They
+ * are not forwarded as fields of their own (the body bytes pass as they came), so only their
+ * size is checked, against the same limit as a head. */
+static int on_trailer_piece(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_conn *c = p->data;
+    (void)at;
+    c->head_bytes += n;
+    return cb_rc(c, c->head_bytes > c->set->limits.header_bytes ? AWF_E_TOO_BIG : 0);
+}
+
+static const llhttp_settings_t req_body_settings = {
+    .on_header_field = on_trailer_piece,
+    .on_header_value = on_trailer_piece,
+    .on_message_complete = on_req_message_complete,
+};
+
 void awf_conn_req_parser_init(struct awf_conn *c)
 {
     llhttp_init(&c->req, HTTP_REQUEST, &req_settings);
     c->req.data = c;
+}
+
+void awf_request_body_only(struct awf_conn *c)
+{
+    /* llhttp reads its callbacks from the settings pointer at each call; swapping it between
+     * two executions is what llhttp_init would do, without resetting the parser's state. */
+    c->req.settings = (void *)&req_body_settings;
 }
 
 llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
@@ -130,6 +154,12 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
     }
     if (e == HPE_OK) {
         awf_bufpool_put(bp, b);
+        if (c->flags & AWF_CF_CLIENT_EOF) {
+            /* A partial head from a client that already half-closed: nothing can complete
+             * it (a pipelined rest read before the FIN). */
+            awf_conn_close(c);
+            return;
+        }
         awf_conn_sync_reading(c);
         return;
     }
@@ -164,9 +194,24 @@ static int intercepted_target(struct awf_conn *c)
     if (rc < 0)
         return rc;
     c->target.port = awf_conn_intercept_port(c, c->target.port);
-    c->target.path = url;
+    c->target.path = awf_http_strip_fragment(url);
     c->flags |= AWF_CF_INTERCEPT;
     return 0;
+}
+
+static void deny(struct awf_conn *c, const char *why)
+{
+    awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", why, false);
+}
+
+/* Framing llhttp cannot check for a request it is paused on at its head: a Transfer-Encoding
+ * that does not end in chunked leaves the body's length unknown (RFC 9112 6.3), and HTTP/1.0
+ * has no Transfer-Encoding at all; a front end and a back end could each find another end. */
+static bool bad_framing(const llhttp_t *p)
+{
+    if (!(p->flags & F_TRANSFER_ENCODING))
+        return false;
+    return !(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0);
 }
 
 static void decide(struct awf_conn *c)
@@ -177,6 +222,11 @@ static void decide(struct awf_conn *c)
     struct awf_verdict v;
     c->log_method = llhttp_method_name((llhttp_method_t)p->method);
     c->hier = "HIER_NONE";
+    /* Bad framing, or two Host fields (which one a later hop believes is anyone's guess). */
+    if (bad_framing(p) || awf_http_head_count(&c->head, "Host") > 1) {
+        bad_request(c);
+        return;
+    }
     if (p->method == HTTP_CONNECT) {
         c->flags |= AWF_CF_CONNECT;
         c->tag = "TCP_TUNNEL";
@@ -213,7 +263,7 @@ static void decide(struct awf_conn *c)
     memcpy(c->host, c->target.host.p, c->target.host.len);
     c->host[c->target.host.len] = '\0';
     if ((c->flags & AWF_CF_INTERCEPT) && awf_intercept_is_loop(c)) {
-        awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", "the target is this proxy", false);
+        deny(c, "the target is this proxy");
         return;
     }
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT))) {
@@ -221,12 +271,15 @@ static void decide(struct awf_conn *c)
          * virtual host) elsewhere than the policy decided: deny rather than pick one. */
         struct awf_slice hh;
         struct awf_target ht;
-        if (awf_http_head_get(&c->head, "Host", &hh) &&
-            (awf_http_parse_authority(hh.p, hh.len, 80, &ht) < 0 ||
-             !awf_http_same_host(ht.host, c->target.host))) {
-            awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED",
-                       "the Host header names another host", false);
-            return;
+        if (awf_http_head_get(&c->head, "Host", &hh)) {
+            if (awf_http_parse_authority(hh.p, hh.len, 80, &ht) < 0) {
+                bad_request(c); /* not a host at all: malformed, not a policy matter */
+                return;
+            }
+            if (!awf_http_same_host(ht.host, c->target.host)) {
+                deny(c, "the Host header names another host");
+                return;
+            }
         }
     }
     if (c->flags & AWF_CF_OVERLOAD) {
@@ -235,11 +288,12 @@ static void decide(struct awf_conn *c)
     }
     awf_policy_decide(c->policy, c->host, c->target.host.len, c->target.port, traffic, &v);
     if (!v.allow) {
-        awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", awf_reason_name(v.reason), false);
+        deny(c, awf_reason_name(v.reason));
         return;
     }
-    if ((c->flags & AWF_CF_CONNECT) && c->set->limits.max_tunnels &&
-        c->px->tunnels >= c->set->limits.max_tunnels) {
+    /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
+     * all pass the check. A WebSocket upgrade becomes a tunnel too. */
+    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
         awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many tunnels", true);
         return;
     }
@@ -280,12 +334,15 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
                    false);
         return;
     }
-    free(c->addrs);
-    c->addrs = malloc(addrs->n * sizeof(*c->addrs));
     c->n_addrs = c->next_addr = 0;
-    if (!c->addrs) {
-        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
-        return;
+    if (addrs->n > c->cap_addrs) { /* kept across requests: keep-alive clients reuse it */
+        struct sockaddr_storage *a = realloc(c->addrs, addrs->n * sizeof(*a));
+        if (!a) {
+            awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+            return;
+        }
+        c->addrs = a;
+        c->cap_addrs = addrs->n;
     }
     const char *why = NULL;
     for (size_t i = 0; i < addrs->n; i++) {
@@ -303,7 +360,7 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         c->addrs[c->n_addrs++] = ss;
     }
     if (c->n_addrs == 0) {
-        awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", why, false);
+        deny(c, why);
         return;
     }
     awf_upstream_dial(c);

@@ -3,33 +3,21 @@
  * a side is not read while the other's write queue is over the watermark. A FIN from one side
  * is passed on as a shutdown of the other; the tunnel closes when both directions are done. */
 
-#include <string.h>
-
 #include "proxy/conn.h"
-
-static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 void awf_tunnel_start(struct awf_conn *c)
 {
-    struct awf_proxy *px = c->px;
-    px->tunnels++;
-    c->flags |= AWF_CF_TUNNEL_CNT;
-    if ((c->flags & AWF_CF_CONNECT) && !(c->flags & (AWF_CF_ESTABLISHED | AWF_CF_INTERCEPT))) {
-        c->flags |= AWF_CF_ESTABLISHED;
-        struct awf_buf *b = awf_bufpool_get(&px->bufs, sizeof(established) - 1);
-        if (!b) {
-            awf_conn_close(c);
-            return;
-        }
-        memcpy(b->data, established, sizeof(established) - 1);
-        b->len = sizeof(established) - 1;
-        c->status = 200;
-        c->bytes_out += b->len;
-        if (awf_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
-            c->flags |= AWF_CF_ABORTED;
-            awf_conn_close(c);
-            return;
-        }
+    /* Every path reserves at its decision; this only counts one that did not (no limit). */
+    if (!(c->flags & AWF_CF_TUNNEL_CNT) && !awf_conn_tunnel_reserve(c)) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+    if ((c->flags & AWF_CF_CONNECT) && !(c->flags & AWF_CF_INTERCEPT) &&
+        awf_conn_send_established(c) < 0) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
     }
     if (!c->status) /* intercepted TLS: logged as a spliced tunnel, as Squid does */
         c->status = 200;

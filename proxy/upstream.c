@@ -1,5 +1,6 @@
-/* Upstream connections: dialling checked addresses in order, and a small per-loop pool of idle
- * keep-alive connections keyed by address and port. */
+/* Upstream connections: dialling checked addresses in order, a small per-loop pool of idle
+ * keep-alive connections hashed by address and port, and an index of connected upstreams by
+ * local port for loop detection. Everything here belongs to one proxy (one loop). */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -47,9 +48,82 @@ static struct awf_upstream *upstream_new(struct awf_proxy *px)
     return up;
 }
 
+static uint32_t addr_hash(const struct sockaddr_storage *ss)
+{
+    /* FNV-1a over the address and port bytes: cheap, and good enough for a few hundred. */
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    uint16_t port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)ss;
+        p = (const uint8_t *)&a->sin_addr;
+        n = sizeof(a->sin_addr);
+        port = a->sin_port;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ss;
+        p = (const uint8_t *)&a->sin6_addr;
+        n = sizeof(a->sin6_addr);
+        port = a->sin6_port;
+    }
+    uint32_t h = 2166136261u ^ port;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h ^ (h >> 16);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port);
+    return 0;
+}
+
+static struct awf_upstream **idle_bucket(struct awf_proxy *px, const struct sockaddr_storage *ss)
+{
+    return &px->idle_bucket[addr_hash(ss) & (AWF_POOL_BUCKETS - 1)];
+}
+
+static struct awf_upstream **local_bucket(struct awf_proxy *px, const struct sockaddr_storage *ss)
+{
+    return &px->by_local[port_of(ss) & (AWF_LOCAL_BUCKETS - 1)];
+}
+
+void awf_upstream_index(struct awf_upstream *up)
+{
+    struct awf_upstream **head = local_bucket(up->px, &up->local);
+    if (up->indexed) { /* out */
+        if (up->lprev)
+            up->lprev->lnext = up->lnext;
+        else
+            *head = up->lnext;
+        if (up->lnext)
+            up->lnext->lprev = up->lprev;
+        up->lprev = up->lnext = NULL;
+        up->indexed = false;
+        return;
+    }
+    if (!up->has_local)
+        return;
+    up->lprev = NULL;
+    up->lnext = *head;
+    if (*head)
+        (*head)->lprev = up;
+    *head = up;
+    up->indexed = true;
+}
+
 static void pool_unlink(struct awf_upstream *up)
 {
     struct awf_proxy *px = up->px;
+    if (up->bprev)
+        up->bprev->bnext = up->bnext;
+    else
+        *idle_bucket(px, &up->addr) = up->bnext;
+    if (up->bnext)
+        up->bnext->bprev = up->bprev;
+    up->bprev = up->bnext = NULL;
     if (up->prev)
         up->prev->next = up->next;
     else
@@ -70,6 +144,8 @@ void awf_upstream_close(struct awf_upstream *up)
     up->closing = true;
     if (up->pooled)
         pool_unlink(up);
+    if (up->indexed)
+        awf_upstream_index(up);
     uv_close((uv_handle_t *)&up->tcp, up_tcp_closed);
     uv_close((uv_handle_t *)&up->idle, up_timer_closed);
 }
@@ -98,6 +174,12 @@ static void pool_put(struct awf_upstream *up, uint64_t idle_ms)
     else
         px->idle_tail = up;
     px->idle_head = up;
+    struct awf_upstream **bucket = idle_bucket(px, &up->addr);
+    up->bprev = NULL;
+    up->bnext = *bucket;
+    if (*bucket)
+        (*bucket)->bprev = up;
+    *bucket = up;
     px->n_idle++;
     /* Keep reading while idle: a byte or a FIN from an idle server means it is not reusable,
      * and no buffer is taken until something arrives. */
@@ -127,8 +209,9 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 
 struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa)
 {
-    for (struct awf_upstream *up = px->idle_head; up; up = up->next) {
-        if (same_addr(&up->addr, (const struct sockaddr_storage *)(const void *)sa)) {
+    const struct sockaddr_storage *ss = (const struct sockaddr_storage *)(const void *)sa;
+    for (struct awf_upstream *up = *idle_bucket(px, ss); up; up = up->bnext) {
+        if (same_addr(&up->addr, ss)) { /* the most recently pooled one: least likely stale */
             pool_unlink(up);
             uv_timer_stop(&up->idle);
             return up;
@@ -178,14 +261,16 @@ static void connect_cb(uv_connect_t *req, int status)
     uv_tcp_nodelay(&up->tcp, 1);
     int len = sizeof(up->local);
     up->has_local = uv_tcp_getsockname(&up->tcp, (struct sockaddr *)&up->local, &len) == 0;
+    awf_upstream_index(up);
     awf_upstream_ready(c);
 }
 
 bool awf_upstream_is_ours(const struct awf_proxy *px, const struct sockaddr *sa)
 {
-    for (const struct awf_conn *c = px->conns; c; c = c->next)
-        if (c->up && c->up->has_local &&
-            same_addr(&c->up->local, (const struct sockaddr_storage *)(const void *)sa))
+    const struct sockaddr_storage *ss = (const struct sockaddr_storage *)(const void *)sa;
+    for (const struct awf_upstream *up = px->by_local[port_of(ss) & (AWF_LOCAL_BUCKETS - 1)]; up;
+         up = up->lnext)
+        if (same_addr(&up->local, ss))
             return true;
     return false;
 }

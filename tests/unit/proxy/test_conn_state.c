@@ -91,6 +91,36 @@ static void test_conn_state_names(void **state)
         assert_non_null(awf_conn_state_name((enum awf_conn_state)s));
 }
 
+/* A connection in FLUSH (its last bytes queued) is closed after request_headers at most, even
+ * while a trickle keeps it active; read_idle alone allowed 30 minutes, again and again. */
+static void test_conn_deadline_flush_is_capped(void **state)
+{
+    (void)state;
+    static struct awf_settings set;
+    static struct awf_conn c;
+    set.timeouts.read_idle_ms = 30 * 60 * 1000;
+    set.timeouts.request_headers_ms = 120 * 1000;
+    set.timeouts.lifetime_ms = 8ull * 3600 * 1000;
+    c.set = &set;
+    c.state = AWF_CS_FLUSH;
+    c.born = 1000;
+    c.state_since = 5000;
+    c.last_active = 5000;
+    assert_int_equal(awf_conn_deadline(&c), 5000 + 120 * 1000);
+    c.last_active = 100000; /* activity does not push it further */
+    assert_int_equal(awf_conn_deadline(&c), 5000 + 120 * 1000);
+    set.timeouts.read_idle_ms = 1000; /* an idle client goes sooner */
+    assert_int_equal(awf_conn_deadline(&c), 100000 + 1000);
+    c.flags = AWF_CF_CLIENT_SHUT_DONE; /* FIN sent: a short linger for the client's */
+    assert_int_equal(awf_conn_deadline(&c), 5000 + 2000);
+    /* The lifetime bounds every state. */
+    c.flags = 0;
+    c.state = AWF_CS_TUNNEL;
+    set.timeouts.read_idle_ms = 30 * 60 * 1000;
+    set.timeouts.lifetime_ms = 10;
+    assert_int_equal(awf_conn_deadline(&c), 1000 + 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_conn_state_retry_paths),
         cmocka_unit_test(test_conn_state_peek),
         cmocka_unit_test(test_conn_state_names),
+        cmocka_unit_test(test_conn_deadline_flush_is_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,135 @@ static void test_http_has_token(void **state)
     assert_false(awf_http_has_token(l, "keep"));
 }
 
+static void test_http_rewrite_drops_forwarded_for_keeps_via(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char out[1024];
+    head_of(&h, "http://h/",
+            (const char *const[]){"X-Forwarded-For", "10.0.0.1", "Via", "1.1 a", "Connection",
+                                  "x-a, X-B", "X-A", "1", "x-b", "2", "X-C", "3", NULL});
+    assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
+                        "GET / HTTP/1.1\r\nHost: h\r\nVia: 1.1 a\r\nX-C: 3\r\n\r\n");
+    struct awf_target t;
+    struct awf_slice u = awf_http_head_url_slice(&h);
+    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+    assert_true(awf_http_rewrite_bound(&h, "GET", &t) >= strlen(out));
+    assert_int_equal(awf_http_head_count(&h, "via"), 1);
+    assert_int_equal(awf_http_head_count(&h, "host"), 0);
+    awf_http_head_free(&h);
+}
+
+static void test_http_rewrite_many_connection_tokens(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    char out[2048];
+    /* More names than gathered at once: the last one is still dropped. */
+    head_of(&h, "http://h/",
+            (const char *const[]){"Connection",
+                                  "a1,a2,a3,a4,a5,a6,a7,a8,a9,a10,a11,a12,a13,a14,"
+                                  "a15,a16,a17,a18,a19,a20",
+                                  "A20", "x", "A1", "y", "Keep", "z", NULL});
+    assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
+                        "GET / HTTP/1.1\r\nHost: h\r\nKeep: z\r\n\r\n");
+    awf_http_head_free(&h);
+}
+
+static void test_http_fragment_and_ipv6(void **state)
+{
+    (void)state;
+    struct awf_target t;
+    const char *u = "http://h/p?q#frag";
+    assert_int_equal(awf_http_parse_absolute(u, strlen(u), &t), 0);
+    assert_int_equal(t.path.len, 4);
+    assert_memory_equal(t.path.p, "/p?q", 4);
+    u = "http://h#frag";
+    assert_int_equal(awf_http_parse_absolute(u, strlen(u), &t), 0);
+    assert_int_equal(t.path.len, 0);
+    struct awf_slice s = awf_http_strip_fragment((struct awf_slice){"/a#b", 4});
+    assert_int_equal(s.len, 2);
+    assert_int_equal(awf_http_parse_authority("[cafe]:443", 10, 0, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_http_parse_authority("[::1:2:3:4:5:6:7:8:9]:1", 23, 0, &t),
+                     AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_http_parse_authority("[::cafe]:443", 12, 0, &t), 0);
+    assert_int_equal(awf_http_parse_authority("[::ffff:1.2.3.4]", 16, 80, &t), 0);
+    assert_int_equal(t.port, 80);
+}
+
+static char *resp(const char *head, unsigned flags, char *out, size_t cap)
+{
+    size_t n = awf_http_rewrite_response(head, strlen(head), flags, out, cap);
+    assert_true(n < cap && n <= strlen(head) + 32);
+    out[n] = '\0';
+    return out;
+}
+
+static void test_http_rewrite_response(void **state)
+{
+    (void)state;
+    char out[1024];
+    const char *h = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop, Content-Length\r\n"
+                    "Keep-Alive: timeout=5\r\nX-Hop: 1\r\nProxy-Connection: x\r\n"
+                    "Upgrade: h2c\r\nTE: trailers\r\nTrailer: X-T\r\nX-Folded: a\r\n b\r\n"
+                    "Content-Length: 2\r\nX-End: kept\r\n\r\n";
+    assert_string_equal(resp(h, 0, out, sizeof(out)),
+                        "HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n"
+                        "X-End: kept\r\n\r\n");
+    assert_string_equal(resp(h, AWF_HTTP_RESP_CLOSE, out, sizeof(out)),
+                        "HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n"
+                        "X-End: kept\r\nConnection: close\r\n\r\n");
+    assert_string_equal(
+        resp("HTTP/1.1 204 No Content\r\n\r\n", AWF_HTTP_RESP_KEEP_ALIVE, out, sizeof(out)),
+        "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n");
+    /* A hop-by-hop field's folded continuation goes with it. */
+    assert_string_equal(
+        resp("HTTP/1.1 200 OK\r\nKeep-Alive: a\r\n\tb\r\nX: 1\r\n\r\n", 0, out, sizeof(out)),
+        "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n");
+    /* Too small: reports what it needs, writes no more than cap. */
+    char small[8];
+    assert_int_equal(awf_http_rewrite_response(h, strlen(h), 0, small, sizeof(small)),
+                     strlen("HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n"
+                            "X-End: kept\r\n\r\n"));
+}
+
+static enum awf_sniff sniff(const char *s, struct awf_sniffed *out)
+{
+    return awf_http_sniff_request(s, strlen(s), 4096, out);
+}
+
+static void test_http_sniff_request(void **state)
+{
+    (void)state;
+    struct awf_sniffed sn;
+    assert_int_equal(sniff("GET / HTTP/1.1\r\nhost:  a.test:80 \r\nX: y\r\n\r\nbody", &sn),
+                     AWF_SNIFF_HTTP);
+    assert_int_equal(sn.n_host, 1);
+    assert_int_equal(sn.host.len, 9);
+    assert_memory_equal(sn.host.p, "a.test:80", 9);
+    assert_int_equal(sniff("GET http://b.test/ HTTP/1.0\r\n\r\n", &sn), AWF_SNIFF_HTTP);
+    assert_int_equal(sn.n_host, 0);
+    assert_memory_equal(sn.target.p, "http://b.test/", 14);
+    assert_int_equal(sniff("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &sn), AWF_SNIFF_HTTP);
+    assert_int_equal(sn.n_host, 2);
+    /* Prefixes of a request wait for more. */
+    assert_int_equal(sniff("GE", &sn), AWF_SNIFF_NEED_MORE);
+    assert_int_equal(sniff("GET /x", &sn), AWF_SNIFF_NEED_MORE);
+    assert_int_equal(sniff("GET /x HTTP/", &sn), AWF_SNIFF_NEED_MORE);
+    assert_int_equal(sniff("GET /x HTTP/1.1\r\nHost: a\r\n", &sn), AWF_SNIFF_NEED_MORE);
+    /* Anything else passes at once. */
+    assert_int_equal(sniff("one", &sn), AWF_SNIFF_NOT_HTTP);
+    assert_int_equal(sniff("HELO x\r\n", &sn), AWF_SNIFF_NOT_HTTP);
+    assert_int_equal(sniff("PING\r\n", &sn), AWF_SNIFF_NOT_HTTP);
+    assert_int_equal(sniff("SSH-2.0-OpenSSH_9.2\r\n", &sn), AWF_SNIFF_NOT_HTTP);
+    assert_int_equal(sniff("GET /x SPDY/3\r\n", &sn), AWF_SNIFF_NOT_HTTP);
+    assert_int_equal(sniff("ABCDEFGHIJKLMNOPQRSTUVWXYZ", &sn), AWF_SNIFF_NOT_HTTP);
+    assert_int_equal(sniff("", &sn), AWF_SNIFF_NEED_MORE);
+    /* A request line whose head does not end within max. */
+    assert_int_equal(awf_http_sniff_request("GET / HTTP/1.1\r\nA: b\r\n", 22, 22, &sn),
+                     AWF_SNIFF_TOO_BIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +436,11 @@ int main(void)
         cmocka_unit_test(test_http_parse_authority),
         cmocka_unit_test(test_http_same_host),
         cmocka_unit_test(test_http_has_token),
+        cmocka_unit_test(test_http_rewrite_drops_forwarded_for_keeps_via),
+        cmocka_unit_test(test_http_rewrite_many_connection_tokens),
+        cmocka_unit_test(test_http_fragment_and_ipv6),
+        cmocka_unit_test(test_http_rewrite_response),
+        cmocka_unit_test(test_http_sniff_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
