@@ -47,6 +47,10 @@ static void maybe_finish(struct runner *r)
     if (r->proxy != NULL || cli_workers_running(r->workers) > 0)
         return;
     close_signals(r);
+    /* Closing the handles restored the default actions; from here the process only flushes
+     * its logs and exits, and a late SIGTERM must not cut that short. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     uv_close((uv_handle_t *)&r->workers_done, NULL);
 }
 
