@@ -331,7 +331,8 @@ void awf_conn_sync_reading(struct awf_conn *c)
         return;
     want = !(c->flags & AWF_CF_UP_EOF) &&
            ((c->state == AWF_CS_FORWARD && !(c->flags & AWF_CF_RESP_DONE)) ||
-            c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK);
+            c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK ||
+            (c->state == AWF_CS_CONNECTING && c->parent_wait));
     q = uv_stream_get_write_queue_size((uv_stream_t *)&c->client);
     sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, awf_upstream_alloc_cb,
              awf_upstream_read_cb);
@@ -531,6 +532,7 @@ void awf_conn_next_request(struct awf_conn *c)
     c->has_server = false;
     c->head_bytes = c->bytes_in = c->bytes_out = 0;
     c->status = c->upstream_status = 0;
+    c->via_parent = c->parent_wait = false;
     c->tag = c->hier = c->log_url = c->log_method = NULL;
     c->mime[0] = '\0';
     memset(&c->target, 0, sizeof(c->target));
@@ -688,6 +690,13 @@ void awf_conn_log(struct awf_conn *c)
     r.req_header = req_header;
     r.rep_header = rep_header;
     r.header_ctx = c;
+    /* squid.conf `access_log ... [!]ACL...`: outputs whose condition does not match skip the
+     * line. Output i is settings.logs[i], the order the command line opened them in. */
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, r.method, &rq);
+    for (size_t i = 0; i < c->set->n_logs && i < 32; i++)
+        if (c->set->logs[i].cond && !awf_policy_log_wanted(c->policy, i, &rq))
+            r.skip |= 1u << i;
     awf_log_write(c->px->log, &r);
     if (c->px->debug && c->why)
         fprintf(stderr, "awf-proxy: debug: %s %s %s: %s\n", r.tag, r.method ? r.method : "-",

@@ -103,6 +103,7 @@ struct awf_upstream {
     unsigned handles;              /* open handles; freed at 0 */
     unsigned writes;               /* writes in flight: a pooled upstream has none */
     bool reading, pooled, closing, has_local, indexed;
+    bool parent; /* a connection to the parent proxy: pooled apart from direct ones */
 };
 
 struct awf_conn {
@@ -147,6 +148,8 @@ struct awf_conn {
     uint64_t last_active, born, state_since; /* loop time, ms */
     uint64_t head_bytes, bytes_in, bytes_out;
     int status, upstream_status;
+    bool via_parent;  /* this transaction goes through settings.parent (parent.c) */
+    bool parent_wait; /* our CONNECT is sent to the parent: waiting for its answer */
     const char *tag, *hier, *log_url, *log_method;
     char mime[64];
     char hname[16]; /* the response field name being read, to spot Content-Type */
@@ -246,6 +249,10 @@ llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, si
  * are counted against limits.header_bytes, never stored (the head's buffer must not move while
  * c->target points into it). */
 void awf_request_body_only(struct awf_conn *c);
+/* The policy's request for c's current transaction (host, port, traffic, client, method), for
+ * awf_policy_decide_req, awf_policy_log_wanted and friends; rq borrows c's strings. method NULL:
+ * c->log_method. */
+void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq);
 
 /* answer.c: sends an error answer, logs the transaction and closes after writing. status 503
  * with retry_after adds Retry-After. why is a short reason shown in the body. */
@@ -254,13 +261,19 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
 
 /* upstream.c */
 void awf_upstream_dial(struct awf_conn *c);
+/* The upstream is connected (or taken from the pool): via a parent, a tunnel first asks it for
+ * one (parent.c); then awf_upstream_use. */
 void awf_upstream_ready(struct awf_conn *c);
+/* Starts what the upstream is for: the ClientHello check, a tunnel, or forwarding. */
+void awf_upstream_use(struct awf_conn *c);
 void awf_upstream_release(struct awf_conn *c, bool reuse);
 void awf_upstream_close(struct awf_upstream *up);
 /* Takes a connected upstream into (or out of) the local-port index awf_upstream_is_ours uses. */
 void awf_upstream_index(struct awf_upstream *up);
 void awf_upstream_pool_drain(struct awf_proxy *px);
-struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa);
+/* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none. */
+struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa,
+                                            bool parent);
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void awf_upstream_write_cb(uv_write_t *req, int status);
@@ -287,6 +300,17 @@ void awf_peek_input(struct awf_conn *c, struct awf_buf *b);
  * denied): with tls.alert_on_deny an unrecognized_name alert goes out first. Logs TCP_DENIED
  * and closes: may free c. */
 void awf_peek_deny(struct awf_conn *c);
+
+/* parent.c: tunnels through the parent proxy (settings.parent) */
+/* Whether the allowed transaction goes through the parent: sets c->via_parent. */
+void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq);
+/* Connected to the parent for a tunnel: sends "CONNECT host:port" and waits (parent_wait). On
+ * its 2xx, awf_upstream_use; on anything else, a 502 answer (the parent's status logged as
+ * %<Hs). May free c. */
+void awf_parent_connect(struct awf_conn *c);
+/* Bytes and end of the parent's answer while parent_wait; take ownership of b. May free c. */
+void awf_parent_input(struct awf_conn *c, struct awf_buf *b);
+void awf_parent_eof(struct awf_conn *c, int status);
 
 /* intercept.c: where intercepted traffic was headed */
 /* The port intercepted traffic was headed to: the original destination's when the NAT happened

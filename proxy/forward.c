@@ -94,8 +94,9 @@ void awf_forward_start(struct awf_conn *c)
         up_failed(c, -ENOMEM);
         return;
     }
+    unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) | (c->via_parent ? AWF_HTTP_REQ_ABSOLUTE : 0);
     b->len = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
-                                   &c->target, ws, b->data, b->cap);
+                                   &c->target, how, b->data, b->cap);
     int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
     if (rc < 0) {
         up_failed(c, rc);

@@ -450,19 +450,37 @@ size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
 {
     /* Every field is written at most once with ": " and CRLF (4 bytes) around its name and
      * value, both already counted in h->len, as the path is (it is part of the URL). */
-    return h->len + 4 * h->n_fields + strlen(method) + t->authority.len + t->path.len + 64;
+    /* An absolute-form line (a parent proxy) adds "http://", the host with brackets and ":port". */
+    return h->len + 4 * h->n_fields + strlen(method) + t->authority.len + t->host.len +
+           t->path.len + 96;
 }
 
 size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
-                             unsigned minor, const struct awf_target *t, bool websocket, char *out,
+                             unsigned minor, const struct awf_target *t, unsigned flags, char *out,
                              size_t cap)
 {
     struct out o = {out, cap, 0};
     struct conn_tokens ct;
     char ver[24];
+    bool websocket = (flags & AWF_HTTP_REQ_WEBSOCKET) != 0;
     request_tokens(h, &ct);
     puts_(&o, method);
     put(&o, " ", 1);
+    if (flags & AWF_HTTP_REQ_ABSOLUTE) {
+        /* Written from the decided host and port, as Squid does ("http://host:port/path",
+         * ":80" left out), not from what the client wrote: an intercepted request's port may
+         * come from the original destination rather than its Host header. */
+        bool v6 = memchr(t->host.p, ':', t->host.len) != NULL;
+        puts_(&o, v6 ? "http://[" : "http://");
+        put(&o, t->host.p, t->host.len);
+        if (v6)
+            put(&o, "]", 1);
+        if (t->port != 80) {
+            char port[8];
+            int pn = snprintf(port, sizeof(port), ":%u", (unsigned)t->port);
+            put(&o, port, (size_t)pn);
+        }
+    }
     if (t->path.len == 0 || t->path.p[0] != '/')
         put(&o, "/", 1);
     put(&o, t->path.p, t->path.len);

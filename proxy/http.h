@@ -87,15 +87,23 @@ bool awf_http_is_websocket(const struct awf_http_head *h);
 size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
                               const struct awf_target *t);
 
+/* Flags of awf_http_rewrite_head(). A bool true passed as flags is AWF_HTTP_REQ_WEBSOCKET. */
+enum {
+    AWF_HTTP_REQ_WEBSOCKET = 1u << 0, /* a WebSocket upgrade is forwarded: Upgrade is kept */
+    AWF_HTTP_REQ_ABSOLUTE = 1u << 1,  /* absolute-form line ("GET http://host:port/p"), for a
+                                         parent proxy; the port is left out when it is 80 */
+};
+
 /* Writes the head to send upstream for a forwarded request into out: origin-form request line,
  * Host from the target, every field but the hop-by-hop ones (Connection and what it names,
  * Proxy-Connection, Keep-Alive, TE, Trailer, Proxy-Authorization, Upgrade unless websocket),
  * X-Forwarded-For (AWF's `forwarded_for delete`) and the client's Host (a client's Via is kept:
- * Squid's `via off` only stops adding one); "Connection: Upgrade" when websocket. Content-Length,
+ * Squid's `via off` only stops adding one); "Connection: Upgrade" when websocket. With
+ * AWF_HTTP_REQ_ABSOLUTE the request line is in absolute form (same fields). Content-Length,
  * Transfer-Encoding and Host are never dropped because Connection names them (that would change the
  * framing). Returns the length it needs, like snprintf; out is complete only if that is <= cap. */
 size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
-                             unsigned minor, const struct awf_target *t, bool websocket, char *out,
+                             unsigned minor, const struct awf_target *t, unsigned flags, char *out,
                              size_t cap);
 
 /* A response head as received (status line to the empty line, n bytes) rewritten for the client:

@@ -132,7 +132,9 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
         deny(c, "the target is this proxy");
         return;
     }
-    awf_policy_decide(c->policy, c->host, h->sni_len, c->target.port, AWF_TRAFFIC_TLS, &v);
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, "CONNECT", &rq);
+    awf_policy_decide_req(c->policy, &rq, &v);
     if (!v.allow) {
         deny(c, awf_reason_name(v.reason));
         return;
@@ -141,6 +143,7 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
         deny(c, "encrypted client hello");
         return;
     }
+    awf_parent_choose(c, &rq);
     if ((c->flags & AWF_CF_OVERLOAD) || !awf_conn_tunnel_reserve(c)) {
         c->tag = "NONE_NONE";
         c->status = 503;
@@ -173,7 +176,11 @@ static const char *check_connect(struct awf_conn *c, enum awf_hello_result rc,
         return target_is_ip(c) ? NULL : "ClientHello without SNI";
     if (!awf_http_same_host((struct awf_slice){h->sni, h->sni_len}, c->target.host))
         return "SNI names another host than CONNECT";
-    awf_policy_decide(c->policy, h->sni, h->sni_len, c->target.port, AWF_TRAFFIC_TLS, &v);
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, "CONNECT", &rq);
+    rq.host = h->sni; /* the same host as CONNECT's, maybe spelt otherwise: decided as sent */
+    rq.host_len = h->sni_len;
+    awf_policy_decide_req(c->policy, &rq, &v);
     if (!v.allow)
         return awf_reason_name(v.reason);
     if (h->ech_offered && c->set->tls.deny_ech)

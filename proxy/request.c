@@ -286,11 +286,15 @@ static void decide(struct awf_conn *c)
         awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many connections", true);
         return;
     }
-    awf_policy_decide(c->policy, c->host, c->target.host.len, c->target.port, traffic, &v);
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, NULL, &rq);
+    rq.traffic = traffic;
+    awf_policy_decide_req(c->policy, &rq, &v);
     if (!v.allow) {
         deny(c, awf_reason_name(v.reason));
         return;
     }
+    awf_parent_choose(c, &rq);
     /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
      * all pass the check. A WebSocket upgrade becomes a tunnel too. */
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
@@ -301,11 +305,24 @@ static void decide(struct awf_conn *c)
     awf_request_resolve(c);
 }
 
+void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq)
+{
+    rq->host = c->host;
+    rq->host_len = strlen(c->host);
+    rq->port = c->target.port;
+    rq->traffic = (c->flags & AWF_CF_CONNECT) ? AWF_TRAFFIC_TLS : AWF_TRAFFIC_HTTP;
+    rq->client = (const struct sockaddr *)&c->peer;
+    rq->method = method ? method : c->log_method;
+}
+
 void awf_request_resolve(struct awf_conn *c)
 {
     awf_conn_sync_reading(c);
     struct awf_dns_req *req = NULL;
-    int rc = awf_dns_resolve(c->px->dns, c->host, dns_cb, c, &req);
+    /* Through a parent, only the parent's address is ever dialled: the target's name is its
+     * business (Squid does not resolve it either). */
+    const char *name = c->via_parent ? c->set->parent.host : c->host;
+    int rc = awf_dns_resolve(c->px->dns, name, dns_cb, c, &req);
     if (rc < 0) {
         awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name does not resolve", false);
         return;
@@ -348,12 +365,14 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
     for (size_t i = 0; i < addrs->n; i++) {
         struct sockaddr_storage ss = addrs->addr[i];
         const char *w = NULL;
-        set_port(&ss, c->target.port);
+        set_port(&ss, c->via_parent ? c->set->parent.port : c->target.port);
         if (awf_proxy_is_self(c->px, (struct sockaddr *)&ss)) {
             why = "the target is this proxy";
             continue;
         }
-        if (!awf_policy_addr_allowed(c->policy, (struct sockaddr *)&ss, &w)) {
+        /* The parent is configuration, not a destination: it is typically on a private
+         * address (AWF's api-proxy sidecar), and the private-address check is for targets. */
+        if (!c->via_parent && !awf_policy_addr_allowed(c->policy, (struct sockaddr *)&ss, &w)) {
             why = w ? w : "address denied";
             continue;
         }

@@ -207,11 +207,15 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
     return false;
 }
 
-struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa)
+struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa,
+                                            bool parent)
 {
     const struct sockaddr_storage *ss = (const struct sockaddr_storage *)(const void *)sa;
+    /* The first match is the most recently pooled one: least likely stale. A parent proxy's
+     * address may also be dialled direct (it may serve pages too): its connections are kept
+     * apart, as a parent gets absolute-form requests. */
     for (struct awf_upstream *up = *idle_bucket(px, ss); up; up = up->bnext) {
-        if (same_addr(&up->addr, ss)) { /* the most recently pooled one: least likely stale */
+        if (same_addr(&up->addr, ss) && up->parent == parent) {
             pool_unlink(up);
             uv_timer_stop(&up->idle);
             return up;
@@ -232,6 +236,7 @@ void awf_upstream_release(struct awf_conn *c, bool reuse)
     if (!up)
         return;
     c->up = NULL;
+    c->parent_wait = false; /* a parent's answer is awaited on this upstream only */
     up->conn = NULL;
     if (reuse && !c->px->shutting_down && up->writes == 0 && !up->closing) {
         pool_put(up, c->set->timeouts.upstream_idle_ms);
@@ -280,7 +285,8 @@ void awf_upstream_dial(struct awf_conn *c)
     struct awf_proxy *px = c->px;
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
         for (size_t i = 0; i < c->n_addrs; i++) {
-            struct awf_upstream *up = awf_upstream_pool_take(px, (struct sockaddr *)&c->addrs[i]);
+            struct awf_upstream *up =
+                awf_upstream_pool_take(px, (struct sockaddr *)&c->addrs[i], c->via_parent);
             if (up) {
                 up->conn = c;
                 c->up = up;
@@ -299,6 +305,7 @@ void awf_upstream_dial(struct awf_conn *c)
             break;
         }
         up->addr = *sa;
+        up->parent = c->via_parent;
         up->conn = c;
         c->up = up;
         c->flags &= ~AWF_CF_REUSED;
@@ -318,7 +325,21 @@ void awf_upstream_ready(struct awf_conn *c)
     struct awf_upstream *up = c->up;
     c->server = up->addr;
     c->has_server = true;
-    c->hier = (c->flags & AWF_CF_INTERCEPT) ? "ORIGINAL_DST" : "HIER_DIRECT";
+    if (c->via_parent) {
+        /* Squid's hierarchy code for the first parent tried; %<a is the parent's address. */
+        c->hier = "FIRSTUP_PARENT";
+        if (c->flags & AWF_CF_CONNECT) { /* CONNECT and intercepted TLS: a tunnel first */
+            awf_parent_connect(c);
+            return;
+        }
+    } else {
+        c->hier = (c->flags & AWF_CF_INTERCEPT) ? "ORIGINAL_DST" : "HIER_DIRECT";
+    }
+    awf_upstream_use(c);
+}
+
+void awf_upstream_use(struct awf_conn *c)
+{
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT | AWF_CF_PEEKED)) == AWF_CF_CONNECT &&
         c->set->tls.sni_in_connect)
         awf_peek_start_connect(c);
@@ -371,6 +392,8 @@ void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
             awf_forward_up_eof(c, (int)nread);
         else if (c->state == AWF_CS_TUNNEL)
             awf_tunnel_eof(c, false, (int)nread);
+        else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
+            awf_parent_eof(c, (int)nread);
         else
             awf_conn_close(c);
         return;
@@ -382,6 +405,8 @@ void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         awf_forward_up_input(c, b);
     else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
         awf_tunnel_input(c, false, b); /* PEEK: a server speaking first */
+    else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
+        awf_parent_input(c, b);
     else
         awf_bufpool_put(&up->px->bufs, b);
 }

@@ -9,6 +9,7 @@ AWF's upstream (corporate) proxy in the cache_peer tests and records what went t
 """
 
 import os
+import re
 import select
 import signal
 import socket
@@ -247,8 +248,23 @@ class SquidParityTest(awf.TestCase):
         port = awf.free_port()
         path = self.conf("awf", port, parent)
         # listen=(): the squid.conf's http_port is the listener; logs=(): its access_log lines.
-        return self.proxy("--squid-conf", path, "--allow-ranges", "127.0.0.0/8", listen=(),
-                          logs=(), hosts={n: "127.0.0.1" for n in NAMES})
+        p = self.proxy("--squid-conf", path, "--allow-ranges", "127.0.0.0/8", listen=(),
+                       logs=(), hosts={n: "127.0.0.1" for n in NAMES}, ready=False)
+        # cache_log takes the diagnostics, the readiness line included, as Squid's does (or
+        # stderr, should the command line keep that line there).
+        rx = re.compile(r"^awf-proxy: listening on (\[[^\]]+\]|[^:]+):(\d+)$")
+        deadline = time.monotonic() + awf.WAIT
+        while True:
+            lines = self.read("awf-cache.log") + p.stderr.split("\n")
+            found = [m for m in map(rx.match, lines) if m]
+            if found:
+                p.addrs = [(m.group(1).strip("[]"), int(m.group(2))) for m in found]
+                p.ports = [port for _, port in p.addrs]
+                return p
+            if not p.running() or time.monotonic() > deadline:
+                raise AssertionError("awf-proxy did not start: %s\n%s" % (
+                    p.stderr, "\n".join(self.read("awf-cache.log"))))
+            time.sleep(0.1)
 
     def requests(self):
         """(label, url, curl args) for every case; statuses are compared, not assumed."""

@@ -62,6 +62,36 @@ static void test_http_rewrite_empty_path(void **state)
     awf_http_head_free(&h);
 }
 
+/* A parent proxy gets the absolute form, written from the decided host and port (":80" left
+ * out, IPv6 in brackets), with the same fields as the origin form. */
+static void test_http_rewrite_absolute_form_for_a_parent(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    struct awf_target t;
+    char out[1024];
+    const char *f[] = {"Host", "Example.com:8080", "Proxy-Connection", "keep-alive", NULL};
+    const char *urls[] = {"http://Example.com:8080/a?q=1", "http://example.com",
+                          "http://[::1]:81/x"};
+    const char *want[] = {
+        "GET http://Example.com:8080/a?q=1 HTTP/1.1\r\nHost: Example.com:8080\r\n\r\n",
+        "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        "GET http://[::1]:81/x HTTP/1.1\r\nHost: [::1]:81\r\n\r\n",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        head_of(&h, urls[i], i == 0 ? f : f + 4);
+        struct awf_slice u = awf_http_head_url_slice(&h);
+        assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+        size_t n =
+            awf_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_ABSOLUTE, out, sizeof(out));
+        assert_true(n < sizeof(out));
+        assert_true(n <= awf_http_rewrite_bound(&h, "GET", &t));
+        out[n] = '\0';
+        assert_string_equal(out, want[i]);
+        awf_http_head_free(&h);
+    }
+}
+
 static void test_http_rewrite_drops_hop_by_hop(void **state)
 {
     (void)state;
@@ -424,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_http_rewrite_origin_form_and_host),
         cmocka_unit_test(test_http_rewrite_empty_path),
         cmocka_unit_test(test_http_rewrite_drops_hop_by_hop),
+        cmocka_unit_test(test_http_rewrite_absolute_form_for_a_parent),
         cmocka_unit_test(test_http_rewrite_websocket_keeps_upgrade),
         cmocka_unit_test(test_http_websocket_needs_both_headers),
         cmocka_unit_test(test_http_rewrite_reports_needed_length),

@@ -1,0 +1,115 @@
+/* The parent proxy (settings.parent: squid.conf `cache_peer HOST parent PORT ...`, YAML
+ * `parent`). After an allow, awf_policy_via_parent() says whether a transaction goes through it.
+ * Then only the parent is resolved and dialled (without the private-address check: it is
+ * configuration, e.g. AWF's api-proxy sidecar on a private address), and:
+ *
+ * - plain HTTP is sent in absolute form (forward.c, AWF_HTTP_REQ_ABSOLUTE), on connections
+ *   pooled apart from direct ones;
+ * - a tunnel (CONNECT, intercepted TLS) first asks the parent for one with
+ *   `CONNECT host:port HTTP/1.1`; only after its 2xx does the tunnel go on as a direct one would
+ *   (the ClientHello check included), so nothing of the client's leaves before both the parent
+ *   and the check agreed. Anything else from the parent is a 502 to the client, the parent's
+ *   status logged as %<Hs.
+ *
+ * Logged with hierarchy FIRSTUP_PARENT and %<a the parent's address, as Squid does. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "proxy/conn.h"
+
+void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq)
+{
+    c->via_parent = c->set->parent.host && awf_policy_via_parent(c->policy, rq);
+}
+
+static int on_answer_head(llhttp_t *p)
+{
+    struct awf_conn *c = p->data;
+    c->flags |= AWF_CF_RESP_HDONE;
+    return HPE_PAUSED; /* what follows the head is the tunnel's */
+}
+
+static const llhttp_settings_t answer_settings = {
+    .on_headers_complete = on_answer_head,
+};
+
+/* The parent did not give us a tunnel: the client gets 502 (Squid's ERR_CONNECT_FAIL for a
+ * peer's refusal); an intercepted TLS client is closed (awf_answer knows). */
+static void refused(struct awf_conn *c, int err, const char *why)
+{
+    awf_answer(c, 502, "ERR_CONNECT_FAIL", err, "TCP_MISS", why, false);
+}
+
+void awf_parent_connect(struct awf_conn *c)
+{
+    /* c->host is at most 255 bytes: two copies with brackets and a port fit. */
+    char hp[300], req[700];
+    bool v6 = strchr(c->host, ':') != NULL;
+    snprintf(hp, sizeof(hp), v6 ? "[%s]:%u" : "%s:%u", c->host, (unsigned)c->target.port);
+    int n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", hp, hp);
+    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, (size_t)n);
+    if (!b) {
+        refused(c, ENOMEM, "out of memory");
+        return;
+    }
+    memcpy(b->data, req, (size_t)n);
+    b->len = (size_t)n;
+    llhttp_init(&c->resp, HTTP_RESPONSE, &answer_settings);
+    c->resp.data = c;
+    int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
+    if (rc < 0) {
+        refused(c, -rc, "cannot write to the parent proxy");
+        return;
+    }
+    c->parent_wait = true; /* still CONNECTING: timeouts.connect covers the answer too */
+    awf_conn_sync_reading(c);
+}
+
+void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
+{
+    size_t old = c->rhead ? c->rhead->len : 0, used;
+    if (awf_conn_append(c, &c->rhead, b) < 0) {
+        refused(c, ENOMEM, "out of memory");
+        return;
+    }
+    struct awf_buf *h = c->rhead;
+    c->flags &= ~AWF_CF_RESP_HDONE;
+    llhttp_errno_t e = awf_conn_parse(c, &c->resp, h->data + h->off + old, h->len - old, &used);
+    if (e == HPE_OK) {
+        if (h->len > c->set->limits.header_bytes)
+            refused(c, 0, "the parent proxy's answer is too large");
+        else
+            awf_conn_sync_reading(c);
+        return;
+    }
+    if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE)) {
+        refused(c, 0, "invalid answer from the parent proxy");
+        return;
+    }
+    int st = c->resp.status_code;
+    c->upstream_status = st;
+    if (st < 200 || st > 299) {
+        refused(c, 0, "the parent proxy refused the tunnel");
+        return;
+    }
+    c->rhead = NULL;
+    c->parent_wait = false;
+    h->off += old + used;
+    h->len -= old + used;
+    awf_upstream_use(c);
+    /* Bytes after the parent's head are the server's, speaking first: they follow our own
+     * "200 Connection established" (sent by awf_upstream_use) to the client. */
+    if (h->len && (c->state == AWF_CS_PEEK || c->state == AWF_CS_TUNNEL))
+        awf_tunnel_input(c, false, h);
+    else
+        awf_bufpool_put(&c->px->bufs, h);
+}
+
+void awf_parent_eof(struct awf_conn *c, int status)
+{
+    refused(c, status == UV_EOF ? 0 : -status,
+            "the parent proxy closed the connection without an answer");
+}
