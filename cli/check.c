@@ -22,26 +22,18 @@ static int check_logformats(const struct awf_settings *s)
 
 int cli_cmd_check(int argc, char **argv)
 {
-    static const struct option extra[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    struct option longopts[64];
-    cli_longopts_merge(longopts, 64, extra);
     struct cli_policy_opts o = {0};
-    int c, rc = 2;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            printf("Usage: awf-proxy check [OPTIONS]\nValidates the policy and prints it "
-                   "normalized. Exit 0 valid, 2 invalid.\n\n%s",
-                   cli_policy_help);
-            rc = 0;
-            goto out;
-        }
-        int r = cli_policy_opt(&o, c, optarg);
-        if (r <= 0)
-            goto out;
+    int rc = 2, first;
+    int r = cli_parse(argc, argv, &o,
+                      "Usage: awf-proxy check [OPTIONS]\n"
+                      "Validates the policy and prints it normalized. Exit 0 valid, 2 invalid.\n",
+                      &first);
+    if (r <= 0) {
+        rc = r == 0 ? 0 : 2;
+        goto out;
     }
-    if (optind < argc) {
-        fprintf(stderr, "awf-proxy: check: unexpected argument \"%s\"\n", argv[optind]);
+    if (first < argc) {
+        fprintf(stderr, "awf-proxy: check: unexpected argument \"%s\"\n", argv[first]);
         goto out;
     }
     struct awf_policy *p = cli_policy_build(&o);

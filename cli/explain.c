@@ -109,35 +109,28 @@ static const char *why(const struct awf_verdict *v, enum awf_traffic traffic)
 
 int cli_cmd_explain(int argc, char **argv)
 {
-    static const struct option extra[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    struct option longopts[64];
-    cli_longopts_merge(longopts, 64, extra);
     struct cli_policy_opts o = {0};
-    int c, rc = 2;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            printf("Usage: awf-proxy explain [OPTIONS] TARGET\n"
-                   "TARGET: http://host[:port]/path, https://host[:port]/path or host:port.\n"
-                   "Prints allow or deny, the reason, the deciding rule and why.\n"
-                   "Exit 0 allowed, 1 denied, 2 error.\n\n%s",
-                   cli_policy_help);
-            rc = 0;
-            goto out;
-        }
-        if (cli_policy_opt(&o, c, optarg) <= 0)
-            goto out;
+    int rc = 2, first;
+    int r = cli_parse(argc, argv, &o,
+                      "Usage: awf-proxy explain [OPTIONS] TARGET\n"
+                      "TARGET: http://host[:port]/path, https://host[:port]/path or host:port.\n"
+                      "Prints allow or deny, the reason, the deciding rule and why.\n"
+                      "Exit 0 allowed, 1 denied, 2 error.\n",
+                      &first);
+    if (r <= 0) {
+        rc = r == 0 ? 0 : 2;
+        goto out;
     }
-    if (optind != argc - 1) {
+    if (first != argc - 1) {
         fprintf(stderr, "awf-proxy: explain: expected exactly one TARGET (see --help)\n");
         goto out;
     }
     struct target t = {0};
-    if (parse_target(argv[optind], &t) != 0) {
+    if (parse_target(argv[first], &t) != 0) {
         fprintf(stderr,
                 "awf-proxy: explain: bad TARGET \"%s\": expected http://host[:port]/path, "
                 "https://host[:port]/path or host:port\n",
-                argv[optind]);
+                argv[first]);
         goto out;
     }
     struct awf_policy *p = cli_policy_build(&o);

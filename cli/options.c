@@ -235,12 +235,24 @@ void cli_policy_opts_free(struct cli_policy_opts *o)
     o->n_items = o->cap_items = 0;
 }
 
-void cli_longopts_merge(struct option *out, size_t cap, const struct option *extra)
+int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usage, int *first_arg)
 {
+    struct option longopts[sizeof(cli_policy_longopts) / sizeof(cli_policy_longopts[0]) + 1];
     size_t n = 0;
-    for (const struct option *s = cli_policy_longopts; s->name && n + 1 < cap; s++)
-        out[n++] = *s;
-    for (const struct option *s = extra; s->name && n + 1 < cap; s++)
-        out[n++] = *s;
-    out[n] = (struct option){NULL, 0, NULL, 0};
+    for (const struct option *s = cli_policy_longopts; s->name; s++)
+        longopts[n++] = *s;
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            printf("%s\n%s", usage, cli_policy_help);
+            return 0;
+        }
+        if (cli_policy_opt(o, c, optarg) <= 0)
+            return -1;
+    }
+    *first_arg = optind;
+    return 1;
 }

@@ -47,8 +47,10 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o);
 
 void cli_policy_opts_free(struct cli_policy_opts *o);
 
-/* Copies cli_policy_longopts followed by extra (terminated) into out (cap entries). */
-void cli_longopts_merge(struct option *out, size_t cap, const struct option *extra);
+/* Reads a subcommand's arguments: the policy options and --help (which prints usage followed
+ * by the policy options' help). Returns 1 with *first_arg the index of the first non-option
+ * argument, 0 when --help was printed, -1 on a bad option (message printed). */
+int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usage, int *first_arg);
 
 /* The text shared by every subcommand's --help. */
 extern const char cli_policy_help[];

@@ -203,25 +203,17 @@ static int open_logs(struct runner *r)
 
 int cli_cmd_run(int argc, char **argv)
 {
-    static const struct option extra[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    struct option longopts[64];
-    cli_longopts_merge(longopts, 64, extra);
     struct cli_policy_opts o = {0};
     struct runner r = {.opts = &o};
-    int c, rc = 2;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            printf("Usage: awf-proxy [run] [OPTIONS]\n\n%s", cli_policy_help);
-            rc = 0;
-            goto out;
-        }
-        if (cli_policy_opt(&o, c, optarg) <= 0)
-            goto out;
+    int rc = 2, first;
+    int pr = cli_parse(argc, argv, &o, "Usage: awf-proxy [run] [OPTIONS]\n", &first);
+    if (pr <= 0) {
+        rc = pr == 0 ? 0 : 2;
+        goto out;
     }
-    if (optind < argc) {
+    if (first < argc) {
         fprintf(stderr, "awf-proxy: unexpected argument \"%s\" (see awf-proxy --help)\n",
-                argv[optind]);
+                argv[first]);
         goto out;
     }
     r.policy = cli_policy_build(&o);
