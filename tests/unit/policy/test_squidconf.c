@@ -625,6 +625,43 @@ static void test_squidconf_check_prints_rules(void **state)
     awf_policy_unref(p);
 }
 
+/* Found by tests/fuzz/squidconf: every value may reach `check` or --to-policy output, which
+ * must load back as YAML, so a line with bytes YAML cannot hold is refused; comments are not
+ * values and may hold anything. */
+static void test_squidconf_text_only(void **state)
+{
+    (void)state;
+    const char *want = "s.conf:2: control byte or invalid UTF-8 in the line";
+    const int S = AWF_E_POLICY_SYNTAX;
+    squid_fails("via off\nlogformat fw %{Hos\xebt}>h\n", S, want); /* invalid UTF-8 */
+    squid_fails("via off\nacl r dstdom_regex a\x01b\n", S, want);  /* C0 control */
+    squid_fails("via off\nacl m method G\xc2\x85T\n", S, want);    /* C1 control */
+    squid_fails("via off\nacl m method \xc0\xafX\n", S, want);     /* overlong */
+    squid_fails("via off\nacl m method \xed\xa0\x80\n", S, want);  /* surrogate */
+    squid_fails("via off\nacl m method \xef\xbb\xbf\n", S, want);  /* U+FEFF */
+    /* Valid UTF-8 values and any bytes in comments load, and print as YAML that loads. */
+    struct awf_policy *p = from_squid("# r\xe9sum\xe9 \x01\n"
+                                      "logformat fw %ts \xc3\xa9\t\r\xf0\x9f\x98\x80 %ru\n"
+                                      "access_log /tmp/\xc3\xa9.log fw\n"
+                                      "acl m method G\xc3\xa9T\n"
+                                      "http_access allow m\n");
+    char *out = NULL, *warn = NULL;
+    size_t len = 0, wlen = 0;
+    FILE *f = open_memstream(&out, &len), *w = open_memstream(&warn, &wlen);
+    awf_policy_print(p, f);
+    fclose(f);
+    awf_policy_unref(from_yaml(out));
+    free(out);
+    f = open_memstream(&out, &len);
+    assert_true(awf_policy_to_yaml(p, f, w) >= 0);
+    fclose(f);
+    fclose(w);
+    awf_policy_unref(from_yaml(out));
+    free(out);
+    free(warn);
+    awf_policy_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_squidconf_flags_override),
         cmocka_unit_test(test_squidconf_to_policy),
         cmocka_unit_test(test_squidconf_check_prints_rules),
+        cmocka_unit_test(test_squidconf_text_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
