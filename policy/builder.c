@@ -210,6 +210,11 @@ int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *va
         snprintf(where, sizeof where, "--set %s", key);
         origin = where;
     }
+    /* `check` prints every value as YAML that must load back. */
+    if (!policy_yaml_printable(value)) {
+        policy_errf(err, errlen, origin, 0, 0, "control byte or invalid UTF-8 in the value");
+        return AWF_E_POLICY_INVALID;
+    }
     const struct skey *k = policy_key_find(key, strlen(key));
     if (!k) {
         policy_errf(err, errlen, origin, 0, 0, "unknown setting \"%s\"", key);

@@ -338,4 +338,8 @@ int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r);
 int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
                         size_t whylen);
 
+/* Whether s is text that awf_policy_print() can write and libyaml read back: well-formed UTF-8
+ * of YAML's printable characters (tab and CR allowed; the printer escapes them). */
+bool policy_yaml_printable(const char *s);
+
 #endif

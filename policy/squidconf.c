@@ -666,44 +666,12 @@ static int d_header_size(struct ctx *c, struct line *l)
 
 /* ---- reading lines ---- */
 
-/* Whether s is text the YAML printer can write and libyaml read back (`check`, --to-policy):
- * well-formed UTF-8 of YAML's printable characters (YAML 1.1 §5.1: no C0 or C1 controls, no
- * surrogates, no U+FEFF, U+FFFE, U+FFFF). Tab and CR separate tokens, so only a logformat's
- * format holds them, and the printer escapes them there. */
-static bool printable(const char *str)
-{
-    static const uint32_t min[] = {0, 0x80, 0x800, 0x10000}; /* shorter forms are overlong */
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        uint32_t c = *s;
-        size_t n = c < 0x80             ? 0
-                   : (c & 0xE0) == 0xC0 ? 1
-                   : (c & 0xF0) == 0xE0 ? 2
-                   : (c & 0xF8) == 0xF0 ? 3
-                                        : 4;
-        if (n == 4)
-            return false;
-        c &= 0x7Fu >> n;
-        for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80) /* the NUL too */
-                return false;
-            c = c << 6 | (s[i] & 0x3Fu);
-        }
-        if (c < min[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF) ||
-            (c < 0x20 && c != '\t' && c != '\r') || (c >= 0x7F && c <= 0x9F) || c == 0xFEFF ||
-            c == 0xFFFE || c == 0xFFFF)
-            return false;
-        s += 1 + n;
-    }
-    return true;
-}
-
 static bool line_printable(const struct line *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (!printable(l->tok[i]))
+        if (!policy_yaml_printable(l->tok[i]))
             return false;
-    return !l->rest1 || printable(l->rest1);
+    return !l->rest1 || policy_yaml_printable(l->rest1);
 }
 
 /* Splits one logical line (continuations joined) into tokens; '#' at a token's start begins

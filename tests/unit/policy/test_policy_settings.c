@@ -203,6 +203,9 @@ static void test_settings_ports(void **state)
                          "1-2-3", "1 -2",  "80a", "0-5", "1-65536", " 80", "80 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         SET_BAD(f, "ports", bad[i]);
+    /* Values check prints must load back: no control bytes, no invalid UTF-8. */
+    SET_BAD(f, "logs", "squid:/tmp/\xeb.log");
+    SET_BAD(f, "dns.hosts_file", "/etc/ho\x01sts");
     assert_int_equal(awf_policy_set(f->b, "ports", "5-4", "--allow-ports", f->err, sizeof f->err),
                      AWF_E_POLICY_INVALID);
     assert_string_equal(f->err, "--allow-ports: invalid port range \"5-4\": start above end");
