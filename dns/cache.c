@@ -1,6 +1,7 @@
 #include "dns/cache.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ struct cache_entry {
     union awf_dns_sa addr[];
 };
 
-int awf_dns_cache_init(struct awf_dns_cache *c, size_t max)
+int awf_dns_answers_init(struct awf_dns_answers *c, size_t max)
 {
     c->max = max ? max : AWF_DNS_CACHE_DEFAULT_MAX;
     awf_dns_list_init(&c->fifo);
@@ -21,40 +22,58 @@ int awf_dns_cache_init(struct awf_dns_cache *c, size_t max)
     return awf_dns_table_init(&c->names, c->max / 4);
 }
 
-static void drop(struct awf_dns_cache *c, struct cache_entry *e)
+static void drop(struct awf_dns_answers *c, struct cache_entry *e)
 {
     awf_dns_table_remove(&c->names, &e->node);
     awf_dns_list_unlink(&e->fifo);
     free(e);
 }
 
-void awf_dns_cache_free(struct awf_dns_cache *c)
+void awf_dns_answers_free(struct awf_dns_answers *c)
 {
     while (!awf_dns_list_empty(&c->fifo))
         drop(c, AWF_DNS_CONTAINER_OF(c->fifo.next, struct cache_entry, fifo));
     awf_dns_table_free(&c->names);
 }
 
-bool awf_dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, int *status,
-                       struct awf_dns_addrs *out)
+bool awf_dns_answers_copy(struct awf_dns_answers *c, const char *key, uint32_t hash,
+                          uint64_t now_ms, int *status, union awf_dns_sa *sa, size_t *n)
 {
-    struct awf_dns_node *n = awf_dns_table_find(&c->names, key);
-    if (!n)
+    struct awf_dns_node *node = awf_dns_table_find_hashed(&c->names, key, hash);
+    if (!node)
         return false;
-    struct cache_entry *e = AWF_DNS_CONTAINER_OF(n, struct cache_entry, node);
+    struct cache_entry *e = AWF_DNS_CONTAINER_OF(node, struct cache_entry, node);
     if (now_ms >= e->expires_ms) {
         drop(c, e);
         return false;
     }
     *status = e->status;
-    out->n = 0;
-    for (size_t i = 0; i < e->n; i++)
-        awf_dns_sa_store(&e->addr[i], &out->addr[out->n++]);
+    *n = e->n;
+    if (e->n)
+        memcpy(sa, e->addr, e->n * sizeof(e->addr[0]));
     return true;
 }
 
-int awf_dns_cache_put(struct awf_dns_cache *c, const char *key, int status,
-                      const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms)
+static void expand(const union awf_dns_sa *sa, size_t n, struct awf_dns_addrs *out)
+{
+    out->n = n;
+    for (size_t i = 0; i < n; i++)
+        awf_dns_sa_store(&sa[i], &out->addr[i]);
+}
+
+bool awf_dns_answers_get(struct awf_dns_answers *c, const char *key, uint64_t now_ms, int *status,
+                         struct awf_dns_addrs *out)
+{
+    union awf_dns_sa sa[AWF_DNS_MAX_ADDRS];
+    size_t n;
+    if (!awf_dns_answers_copy(c, key, awf_dns_table_hash(key), now_ms, status, sa, &n))
+        return false;
+    expand(sa, n, out);
+    return true;
+}
+
+int awf_dns_answers_put(struct awf_dns_answers *c, const char *key, int status,
+                        const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms)
 {
     struct awf_dns_node *old = awf_dns_table_find(&c->names, key);
     if (old)
@@ -82,7 +101,125 @@ int awf_dns_cache_put(struct awf_dns_cache *c, const char *key, int status,
     return 0;
 }
 
-size_t awf_dns_cache_size(const struct awf_dns_cache *c)
+size_t awf_dns_answers_size(const struct awf_dns_answers *c)
 {
     return c->names.n;
+}
+
+/* ---- the cache a resolver holds -------------------------------------------------------------- */
+
+struct awf_dns_cache {
+    uv_mutex_t mu;
+    atomic_size_t refs;
+    /* Written once, before any other thread sees the cache (awf_dns_cache_make_shared). A private
+     * cache skips the lock: its loop is the only user, and a hit stays as cheap as before. */
+    bool shared;
+    struct awf_dns_answers answers; /* under mu when shared */
+};
+
+static int cache_new(size_t max, bool shared, struct awf_dns_cache **out)
+{
+    struct awf_dns_cache *c = calloc(1, sizeof(*c)); /* freed by the last awf_dns_cache_unref */
+    if (!c)
+        return -ENOMEM;
+    atomic_init(&c->refs, 1);
+    int rc = awf_dns_answers_init(&c->answers, max);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    /* The mutex is made even for a private cache, so that it can be shared later. */
+    if (uv_mutex_init(&c->mu) != 0) {
+        awf_dns_answers_free(&c->answers);
+        free(c);
+        return -ENOMEM;
+    }
+    c->shared = shared;
+    *out = c;
+    return 0;
+}
+
+int awf_dns_cache_create(size_t max_entries, struct awf_dns_cache **out)
+{
+    if (!out)
+        return -EINVAL;
+    return cache_new(max_entries, true, out);
+}
+
+int awf_dns_cache_create_private(size_t max, struct awf_dns_cache **out)
+{
+    return cache_new(max, false, out);
+}
+
+struct awf_dns_cache *awf_dns_cache_ref(struct awf_dns_cache *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void awf_dns_cache_unref(struct awf_dns_cache *c)
+{
+    if (!c)
+        return;
+    /* Release so that every use of the cache by this holder happens before the free below. */
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    awf_dns_answers_free(&c->answers);
+    uv_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void awf_dns_cache_destroy(struct awf_dns_cache *cache)
+{
+    awf_dns_cache_unref(cache);
+}
+
+void awf_dns_cache_make_shared(struct awf_dns_cache *c)
+{
+    c->shared = true;
+}
+
+static void lock(struct awf_dns_cache *c)
+{
+    if (c->shared)
+        uv_mutex_lock(&c->mu);
+}
+
+static void unlock(struct awf_dns_cache *c)
+{
+    if (c->shared)
+        uv_mutex_unlock(&c->mu);
+}
+
+bool awf_dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, int *status,
+                       struct awf_dns_addrs *out)
+{
+    /* Only the table walk and a copy of the compact addresses under the lock: hashing the key
+     * and widening the addresses to sockaddr_storage (128 bytes each) happen outside. */
+    uint32_t hash = awf_dns_table_hash(key);
+    union awf_dns_sa sa[AWF_DNS_MAX_ADDRS];
+    size_t n = 0;
+    lock(c);
+    bool hit = awf_dns_answers_copy(&c->answers, key, hash, now_ms, status, sa, &n);
+    unlock(c);
+    if (hit)
+        expand(sa, n, out);
+    return hit;
+}
+
+int awf_dns_cache_put(struct awf_dns_cache *c, const char *key, int status,
+                      const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms)
+{
+    lock(c);
+    int rc = awf_dns_answers_put(&c->answers, key, status, addrs, n, expires_ms);
+    unlock(c);
+    return rc;
+}
+
+size_t awf_dns_cache_count(struct awf_dns_cache *cache)
+{
+    lock(cache);
+    size_t n = awf_dns_answers_size(&cache->answers);
+    unlock(cache);
+    return n;
 }

@@ -3,7 +3,9 @@
 
 /* Asynchronous name resolution for one event loop: c-ares driven by libuv poll handles, a hosts
  * file answered first, a TTL cache (clamped) with short negative caching, and one query in flight
- * per name however many callers wait for it. Not thread-safe: one awf_dns per loop. */
+ * per name however many callers wait for it. Not thread-safe: one awf_dns per loop. The cache
+ * alone may be shared by the resolvers of several loops (struct awf_dns_cache below); lookups in
+ * flight are not: each loop sends at most one query per name at a time, its own. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 
 struct awf_dns;
 struct awf_dns_req;
+struct awf_dns_cache;
 
 #define AWF_DNS_MAX_ADDRS 16
 
@@ -22,7 +25,29 @@ struct awf_dns_config {
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
     uint64_t timeout_ms;      /* whole lookup, both families; 0: 5000 */
     size_t max_cache_entries; /* 0: 10000; the oldest entry goes first past it */
+    /* NULL: a cache of the resolver's own (max_cache_entries). Else this cache, shared with
+     * whoever else uses it (max_cache_entries ignored); the resolver takes its own reference. */
+    struct awf_dns_cache *shared_cache;
 };
+
+/* A cache of answers that the resolvers of several loops (threads) share, so that a name
+ * resolved on one loop is a cache hit on every other: a mutex around each lookup and insert, a
+ * reference per resolver. Expiry uses each loop's uv_now(), one monotonic clock for the whole
+ * process. max_entries 0: 10000. Returns 0 and *out, or -ENOMEM. */
+int awf_dns_cache_create(size_t max_entries, struct awf_dns_cache **out);
+
+/* Drops the creator's reference: resolvers still using the cache keep it until they are freed.
+ * Any thread. */
+void awf_dns_cache_destroy(struct awf_dns_cache *cache);
+
+/* Entries held now, expired ones not yet dropped included (for tests). Any thread. */
+size_t awf_dns_cache_count(struct awf_dns_cache *cache);
+
+/* Makes dns use with's cache from now on, sharing it (whatever dns had cached is dropped).
+ * For resolvers created with private caches, e.g. one per loop by awf_proxy_create: call from
+ * the thread that created both, before either's loop runs on another thread (the way
+ * awf_proxy_share_limits is called). Sharing with itself, or twice, is harmless. */
+void awf_dns_share_cache(struct awf_dns *dns, struct awf_dns *with);
 
 /* Addresses in the order to try them (A before AAAA unless the name has only AAAA).
  * Ports are 0. Borrowed for the callback only. */

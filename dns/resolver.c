@@ -77,7 +77,7 @@ struct awf_dns {
     /* Every deadline is start + timeout_ms with one timeout_ms, so appending keeps it sorted. */
     struct awf_dns_link deadlines;
     struct awf_dns_link lookups;
-    struct awf_dns_cache cache;
+    struct awf_dns_cache *cache; /* a reference: private, or shared with other loops */
     struct awf_dns_hosts hosts;
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
     uint64_t timeout_ms;
@@ -310,7 +310,7 @@ static void lookup_complete(struct lookup *l)
         status = (timed_out(&l->v4) || timed_out(&l->v6)) ? AWF_E_DNS_TIMEOUT : AWF_E_DNS_FAIL;
     }
     if (ttl_ms > 0) /* a failed put leaves the name uncached, which is only slower */
-        (void)awf_dns_cache_put(&dns->cache, l->name, status, sa, n, uv_now(dns->loop) + ttl_ms);
+        (void)awf_dns_cache_put(dns->cache, l->name, status, sa, n, uv_now(dns->loop) + ttl_ms);
 
     struct awf_dns_link batch;
     awf_dns_list_init(&batch);
@@ -450,7 +450,7 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
         return answer_now(cb, arg, req, 0, &addrs);
     }
     int status;
-    if (awf_dns_cache_get(&dns->cache, key, uv_now(dns->loop), &status, &addrs)) {
+    if (awf_dns_cache_get(dns->cache, key, uv_now(dns->loop), &status, &addrs)) {
         dns->stats.cache_hits++;
         return answer_now(cb, arg, req, status, &addrs);
     }
@@ -577,6 +577,15 @@ void awf_dns_cancel(struct awf_dns_req *req)
     free(req);
 }
 
+void awf_dns_share_cache(struct awf_dns *dns, struct awf_dns *with)
+{
+    if (!dns || !with || dns->cache == with->cache)
+        return;
+    awf_dns_cache_make_shared(with->cache);
+    awf_dns_cache_unref(dns->cache);
+    dns->cache = awf_dns_cache_ref(with->cache);
+}
+
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out)
 {
     *out = dns->stats;
@@ -586,7 +595,7 @@ void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out)
 
 static void free_resolver(struct awf_dns *dns)
 {
-    awf_dns_cache_free(&dns->cache);
+    awf_dns_cache_unref(dns->cache);
     awf_dns_hosts_free(&dns->hosts);
     awf_dns_table_free(&dns->inflight);
     free(dns);
@@ -689,7 +698,11 @@ int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf
     awf_dns_list_init(&dns->deadlines);
     awf_dns_list_init(&dns->lookups);
 
-    int rc = awf_dns_cache_init(&dns->cache, cfg->max_cache_entries);
+    int rc = 0;
+    if (cfg->shared_cache)
+        dns->cache = awf_dns_cache_ref(cfg->shared_cache);
+    else
+        rc = awf_dns_cache_create_private(cfg->max_cache_entries, &dns->cache);
     if (rc == 0)
         rc = awf_dns_hosts_init(&dns->hosts);
     if (rc == 0)

@@ -39,7 +39,12 @@ void awf_dns_table_free(struct awf_dns_table *t)
 
 struct awf_dns_node *awf_dns_table_find(const struct awf_dns_table *t, const char *key)
 {
-    uint32_t h = awf_dns_table_hash(key);
+    return awf_dns_table_find_hashed(t, key, awf_dns_table_hash(key));
+}
+
+struct awf_dns_node *awf_dns_table_find_hashed(const struct awf_dns_table *t, const char *key,
+                                               uint32_t h)
+{
     for (struct awf_dns_node *n = t->buckets[h & t->mask]; n; n = n->next)
         if (n->hash == h && strcmp(n->key, key) == 0)
             return n;

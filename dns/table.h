@@ -28,6 +28,9 @@ int awf_dns_table_init(struct awf_dns_table *t, size_t expected);
 void awf_dns_table_free(struct awf_dns_table *t);
 
 struct awf_dns_node *awf_dns_table_find(const struct awf_dns_table *t, const char *key);
+/* The same with hash = awf_dns_table_hash(key) computed beforehand (outside a lock, say). */
+struct awf_dns_node *awf_dns_table_find_hashed(const struct awf_dns_table *t, const char *key,
+                                               uint32_t hash);
 
 /* node->key must be set; hash is computed here. The table grows when it fills; if growing fails
  * the node is still inserted (longer chains, never a failure). */
