@@ -105,6 +105,7 @@ int cli_workers_start(size_t n, struct awf_proxy *main_proxy, struct awf_policy 
         rc = awf_proxy_create(&w->loop, policy, log, &w->proxy, err, errlen);
         if (rc == 0) {
             awf_proxy_share_limits(w->proxy, main_proxy);
+            awf_proxy_share_dns_cache(w->proxy, main_proxy);
             rc = awf_proxy_listen_at(w->proxy, bound, n_bound, err, errlen);
         }
         if (rc != 0) {

@@ -472,7 +472,7 @@ int policy_settings_defaults(struct awf_settings *s)
     char why[8];
     memset(s, 0, sizeof *s);
     s->strip_query = true;
-    s->threads = 1; /* one loop until limits and the DNS cache are shared across loops */
+    s->threads = 0; /* one loop per core */
     s->dns.min_ttl_s = 0;
     s->dns.max_ttl_s = 3600;
     s->dns.negative_ttl_s = 5;

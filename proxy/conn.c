@@ -3,6 +3,7 @@
  * act on the same struct awf_conn and change state only through awf_conn_set_state(). */
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,18 @@ static void timer_cb(uv_timer_t *t)
     c->timer_armed = false;
     if (c->state == AWF_CS_CLOSING)
         return;
+    if (c->splice_due) {
+        c->splice_due = false;
+        int rc = awf_splice_start(c, false, NULL);
+        if (rc < 0) {
+            c->splice_wait = rc == -EAGAIN; /* writes again in flight: later */
+            awf_conn_sync_reading(c);
+        }
+        if (c->state == AWF_CS_CLOSING)
+            return;
+        awf_conn_arm_timer(c);
+        return;
+    }
     if (now < awf_conn_deadline(c)) { /* activity moved the deadline: wait for the rest */
         awf_conn_arm_timer(c);
         return;
@@ -203,6 +216,7 @@ static void client_write_cb(uv_write_t *req, int status)
 {
     struct awf_buf *b = (struct awf_buf *)(void *)req;
     struct awf_conn *c = req->data;
+    c->client_writes--;
     awf_bufpool_put(&c->px->bufs, b);
     if (c->state == AWF_CS_CLOSING)
         return;
@@ -237,6 +251,7 @@ int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
     b->dst = dst;
     if (dst == (uv_stream_t *)&c->client) {
         b->req.data = c;
+        c->client_writes++;
         cb = client_write_cb;
     } else {
         b->req.data = c->up;
@@ -247,6 +262,8 @@ int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
     if (rc < 0) {
         if (dst != (uv_stream_t *)&c->client)
             c->up->writes--;
+        else
+            c->client_writes--;
         awf_bufpool_put(&c->px->bufs, b);
     }
     return rc;
@@ -296,6 +313,23 @@ void awf_conn_sync_reading(struct awf_conn *c)
 {
     bool want = false;
     struct awf_upstream *up = c->up;
+    if (awf_splice_active(c) || c->splice_due)
+        return; /* poll handles own both sockets now (splice.c), or will soon */
+    if (c->splice_wait && c->state == AWF_CS_TUNNEL && up && !up->writes && !c->client_writes) {
+        /* The last write is done, but libuv clears its watcher's POLLOUT only after this
+         * callback returns: switch to splice in the next loop turn, reading neither side
+         * meanwhile so no new write starts. */
+        c->splice_wait = false;
+        c->splice_due = true;
+        uv_read_stop((uv_stream_t *)&c->client);
+        uv_read_stop((uv_stream_t *)&up->tcp);
+        c->flags &= ~AWF_CF_CLIENT_RD;
+        up->reading = false;
+        c->timer_armed = true;
+        c->timer_due = uv_now(c->px->loop);
+        uv_timer_start(&c->timer, timer_cb, 0, 0);
+        return;
+    }
     switch (c->state) {
     case AWF_CS_SNIFF:
     case AWF_CS_HEAD:
@@ -342,6 +376,21 @@ void awf_conn_sync_reading(struct awf_conn *c)
 
 static void conn_closed_cb(uv_handle_t *h);
 
+/* Whether connections accepted on l all have l's bound address as their local end (not a
+ * wildcard listener, where the local address is whichever the client reached). */
+static bool bound_to_one_address(const struct awf_listener *l)
+{
+    if (l->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&l->addr;
+        return a->sin_addr.s_addr != htonl(INADDR_ANY);
+    }
+    if (l->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&l->addr;
+        return !IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+    }
+    return false;
+}
+
 void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
 {
     uv_stream_t *server = (uv_stream_t *)&l->tcp;
@@ -385,8 +434,12 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     uv_tcp_nodelay(&c->client, 1);
     int len = sizeof(c->peer);
     uv_tcp_getpeername(&c->client, (struct sockaddr *)&c->peer, &len);
-    len = sizeof(c->local);
-    uv_tcp_getsockname(&c->client, (struct sockaddr *)&c->local, &len);
+    if (bound_to_one_address(l)) {
+        c->local = l->addr; /* what getsockname would say: one syscall less per connection */
+    } else {
+        len = sizeof(c->local);
+        uv_tcp_getsockname(&c->client, (struct sockaddr *)&c->local, &len);
+    }
     /* The first transaction opens with the connection: one that ends before a complete head
      * is logged as Squid does (error:transaction-end-before-headers). */
     c->flags |= AWF_CF_TXN;
@@ -716,6 +769,7 @@ static void conn_free(struct awf_conn *c)
         c->next->prev = c->prev;
     awf_policy_unref(c->policy);
     awf_http_head_free(&c->head);
+    awf_splice_free(c);
     free(c->addrs);
     free(c);
     px->active--;
@@ -750,6 +804,7 @@ void awf_conn_close(struct awf_conn *c)
     awf_bufpool_put(&c->px->bufs, c->rhead);
     c->pend = c->hello = c->rhead = NULL;
     c->closes += 2;
+    awf_splice_close(c); /* before the upstream's socket closes */
     if (c->up)
         awf_upstream_release(c, false);
     uv_close((uv_handle_t *)&c->client, conn_closed_cb);

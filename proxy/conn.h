@@ -27,6 +27,12 @@
 #define AWF_WQ_HIGH       (256 * 1024)
 #define AWF_WQ_LOW        (64 * 1024)
 #define AWF_POOL_MAX_IDLE 256
+/* The kernel relay (splice.c): a tunnel moves to splice(2) once this many bytes have crossed
+ * (short tunnels stay on libuv: the switch costs syscalls); pipe capacity, and empty pipes kept
+ * per loop for the next bulk burst. Measured in README.md. */
+#define AWF_SPLICE_AFTER  (256 * 1024)
+#define AWF_PIPE_SIZE     (256 * 1024)
+#define AWF_PIPE_MAX_FREE 16
 /* Hash buckets (powers of two): idle upstreams by address and port, and connected upstreams by
  * their local port (loop detection). Chains stay short at AWF_POOL_MAX_IDLE idle upstreams. */
 #define AWF_POOL_BUCKETS  64
@@ -87,6 +93,7 @@ enum {
 
 struct awf_proxy;
 struct awf_conn;
+struct awf_splice;
 
 struct awf_upstream {
     uv_tcp_t tcp;
@@ -118,10 +125,14 @@ struct awf_conn {
     struct awf_dns_req *dns_req;
     enum awf_conn_state state;
     uint32_t flags;
-    unsigned closes;   /* close callbacks still to come */
-    unsigned requests; /* transactions started on this connection */
+    unsigned closes;           /* close callbacks still to come */
+    unsigned requests;         /* transactions started on this connection */
+    struct awf_splice *splice; /* the kernel relay of this tunnel, once bulk flows; owned */
     struct sockaddr_storage peer, local, server;
     bool has_server;
+    /* splice.c: bulk flows but writes are in flight (wait), or they are done and the switch
+     * runs from the timer in the next loop turn, with reading stopped meanwhile (due). */
+    bool splice_wait, splice_due;
     llhttp_t req, resp;
     const char *parse_base; /* start of the bytes being parsed (obs-fold check) */
     char parse_prev;        /* the byte before them */
@@ -143,6 +154,7 @@ struct awf_conn {
     struct awf_buf *rhead; /* a response head being collected, before it is rewritten; owned */
     const char *why;       /* why the transaction was denied (static text), for debugging */
     int last_err;
+    unsigned client_writes; /* uv writes to the client in flight */
     /* per transaction */
     int64_t start_us;
     uint64_t last_active, born, state_since; /* loop time, ms */
@@ -193,7 +205,10 @@ struct awf_proxy {
     struct awf_upstream *by_local[AWF_LOCAL_BUCKETS];
     uv_timer_t drain;
     bool shutting_down, done_called, draining;
-    bool debug; /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
+    bool debug;     /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
+    bool no_splice; /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
+    int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
+    size_t n_pipe_free;
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -332,6 +347,19 @@ uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listene
 void awf_tunnel_start(struct awf_conn *c);
 void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
 void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status);
+
+/* splice.c: the kernel relay of established tunnels */
+/* From a tunnel's read callback, with the block b just read (from_client: from the client):
+ * moves the tunnel to splice(2) and takes b (it is written first; NULL: none). Returns 0 then;
+ * else b is still the caller's and the tunnel stays on libuv: -EAGAIN while writes are in
+ * flight (try again once they are done), another negative code for good. */
+int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b);
+bool awf_splice_active(const struct awf_conn *c);
+/* Closes the poll handles (counted in c->closes) and gives the pipes back. */
+void awf_splice_close(struct awf_conn *c);
+void awf_splice_free(struct awf_conn *c);
+/* Closes the loop's free pipes. */
+void awf_splice_pool_cleanup(struct awf_proxy *px);
 
 /* proxy.c */
 void awf_proxy_object_gone(struct awf_proxy *px);

@@ -16,6 +16,7 @@ static void maybe_done(struct awf_proxy *px)
     void (*done)(void *) = px->done;
     void *arg = px->done_arg;
     awf_bufpool_cleanup(&px->bufs);
+    awf_splice_pool_cleanup(px);
     awf_policy_unref(px->policy);
     if (atomic_fetch_sub(&px->counts->refs, 1) == 1)
         free(px->counts);
@@ -74,6 +75,7 @@ int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log 
     px->policy = awf_policy_ref(policy);
     px->log = log;
     px->debug = getenv("AWF_PROXY_DEBUG") != NULL;
+    px->no_splice = getenv("AWF_PROXY_NO_SPLICE") != NULL;
     awf_bufpool_init(&px->bufs, AWF_BUF_BLOCK, AWF_BUF_MAX_FREE);
     *out = px;
     return 0;
@@ -270,6 +272,11 @@ bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa)
         if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))
             return true;
     return false;
+}
+
+void awf_proxy_share_dns_cache(struct awf_proxy *px, struct awf_proxy *with)
+{
+    awf_dns_share_cache(px->dns, with->dns);
 }
 
 void awf_proxy_share_limits(struct awf_proxy *px, struct awf_proxy *with)

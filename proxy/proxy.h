@@ -39,6 +39,10 @@ int awf_proxy_listen_at(struct awf_proxy *px, const struct sockaddr_storage *bou
  * that created both. Each proxy's own figures stay in awf_proxy_stats. */
 void awf_proxy_share_limits(struct awf_proxy *px, struct awf_proxy *with);
 
+/* Makes px's resolver use with's DNS cache, so a name resolved on one loop is a cache hit on
+ * the others. Call before px accepts anything, from the thread that created both. */
+void awf_proxy_share_dns_cache(struct awf_proxy *px, struct awf_proxy *with);
+
 /* The addresses actually bound (port 0 in the settings becomes the kernel's choice), for the
  * readiness line "awf-proxy: listening on ADDR:PORT" the command line prints. Returns how many. */
 size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out, size_t max);

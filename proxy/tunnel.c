@@ -3,6 +3,8 @@
  * a side is not read while the other's write queue is over the watermark. A FIN from one side
  * is passed on as a shutdown of the other; the tunnel closes when both directions are done. */
 
+#include <errno.h>
+
 #include "proxy/conn.h"
 
 void awf_tunnel_start(struct awf_conn *c)
@@ -48,6 +50,15 @@ void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
         c->bytes_out += b->len;
         dst = (uv_stream_t *)&c->client;
     }
+    /* Bulk is flowing: the kernel relays from here (splice.c), taking b. */
+    if (!c->splice && !c->splice_wait && c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER &&
+        c->state == AWF_CS_TUNNEL && !c->px->no_splice) {
+        int rc = awf_splice_start(c, from_client, b);
+        if (rc == 0)
+            return;
+        /* Writes in flight: the switch waits for them (awf_conn_sync_reading). */
+        c->splice_wait = rc == -EAGAIN;
+    }
     if (awf_conn_write(c, dst, b) < 0) {
         c->flags |= AWF_CF_ABORTED;
         awf_conn_close(c);
@@ -76,6 +87,14 @@ void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status)
         dst = (uv_stream_t *)&c->client;
         req = &c->client_shut;
         sent = AWF_CF_CLIENT_SHUT;
+    }
+    const uint32_t both = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF;
+    if ((c->flags & both) == both && !c->client_writes && !c->up->writes) {
+        /* Both sides have sent FIN and every byte is out of libuv: closing sends our FIN on
+         * both sockets, so a shutdown here would only cost a syscall and a loop turn. Nothing
+         * unread is left either side (each was read to its FIN), so close() does not reset. */
+        awf_conn_close(c);
+        return;
     }
     if (!(c->flags & sent)) {
         /* The shutdown goes out after the writes already queued on dst. */

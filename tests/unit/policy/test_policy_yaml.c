@@ -82,7 +82,7 @@ static void test_yaml_defaults(void **state)
     assert_string_equal(s->logs[0].path, "-");
     assert_true(s->strip_query);
     assert_string_equal(s->awf_version, "1");
-    assert_int_equal(s->threads, 1);
+    assert_int_equal(s->threads, 0);
     assert_string_equal(s->dns.hosts_file, "/etc/hosts");
     assert_int_equal(s->dns.n_servers, 0);
     assert_int_equal(s->dns.min_ttl_s, 0);
