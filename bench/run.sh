@@ -161,8 +161,8 @@ write_configs() {
     chmod 0777 "$TMP"
     AWF_ARGS=(--listen "127.0.0.1:$AWF_PORT" --allow-domains "$HOST" --hosts-file "$TMP/hosts"
         --allow-ranges 127.0.0.0/8 --allow-ports "$HTTP_PORT,$RAW_PORT,$TLS_PORT"
-        --dns-servers 127.0.0.1:53 --access-log "squid:$TMP/awf-access.log"
-        --threads "${AWF_BENCH_THREADS:-1}")
+        --dns-servers 127.0.0.1:53 --threads "${AWF_BENCH_THREADS:-1}"
+        --access-log "squid:$TMP/awf-access.log") # keep the log last: bench_startup swaps it
 }
 squid_conf() {
     sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$1|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
