@@ -15,23 +15,13 @@
 #include <string.h>
 #include <strings.h>
 
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int push_str(char ***arr, size_t *n, const char *s, size_t len)
 {
     char **g = realloc(*arr, (*n + 1) * sizeof **arr);
     if (!g)
         return -ENOMEM;
     *arr = g;
-    if (!(g[*n] = dupn(s, len)))
+    if (!(g[*n] = policy_strndup(s, len)))
         return -ENOMEM;
     (*n)++;
     return 0;
@@ -82,7 +72,7 @@ static int add_regex(struct acl *a, const char *v, size_t len, char *why, size_t
     int rc = policy_regex_compile(a, v, len, a->icase);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    struct acl_regex r = {.text = dupn(v, len)};
+    struct acl_regex r = {.text = policy_strndup(v, len)};
     if (!r.text)
         return -ENOMEM;
     int e = regcomp(&r.re, r.text, REG_EXTENDED | REG_NOSUB | (a->icase ? REG_ICASE : 0));
@@ -240,7 +230,7 @@ static long literal_run(const char *re, size_t len, bool icase, char *out, size_
 
 static int push_wild(struct acl *a, const char *p, size_t pl, const char *s, size_t sl, bool any)
 {
-    struct acl_wild w = {dupn(p, pl), dupn(s, sl), pl, sl, any};
+    struct acl_wild w = {policy_strndup(p, pl), policy_strndup(s, sl), pl, sl, any};
     struct acl_wild *g =
         (w.prefix && w.suffix) ? realloc(a->wilds, (a->n_wilds + 1) * sizeof *g) : NULL;
     if (!g) {

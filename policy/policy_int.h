@@ -342,4 +342,7 @@ int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, 
  * of YAML's printable characters (tab and CR allowed; the printer escapes them). */
 bool policy_yaml_printable(const char *s);
 
+/* A NUL-terminated copy of s[0..n), bytes as they are; NULL when out of memory. */
+char *policy_strndup(const char *s, size_t n);
+
 #endif

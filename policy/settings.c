@@ -341,7 +341,7 @@ static void *grow(void *arr, size_t n, size_t size)
         (arr)[(n)++] = (item);                                                                     \
     } while (0)
 
-static char *dupn(const char *s, size_t n)
+char *policy_strndup(const char *s, size_t n)
 {
     char *d = malloc(n + 1);
     if (d) {
@@ -410,7 +410,7 @@ static int push_listen(struct awf_settings *s, const char *text, size_t len,
                        const struct sockaddr_storage *ss, uint16_t intercept_port)
 {
     struct awf_listen l = {.addr = *ss, .intercept_port = intercept_port};
-    if (!(l.text = dupn(text, len)))
+    if (!(l.text = policy_strndup(text, len)))
         return -ENOMEM;
     void *g = grow(s->listen, s->n_listen, sizeof *s->listen);
     if (!g) {
@@ -427,7 +427,7 @@ static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *tex
                            const struct sockaddr_storage *ss)
 {
     struct awf_listen l = {.addr = *ss};
-    if (!(l.text = dupn(text, len)))
+    if (!(l.text = policy_strndup(text, len)))
         return -ENOMEM;
     void *g = grow(f->listen, f->n_listen, sizeof *f->listen);
     if (!g) {
@@ -441,7 +441,7 @@ static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *tex
 
 static int push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen)
 {
-    struct awf_log_output o = {dupn(f, flen), dupn(p, plen), 0};
+    struct awf_log_output o = {policy_strndup(f, flen), policy_strndup(p, plen), 0};
     void *g = (o.format && o.path) ? grow(s->logs, s->n_logs, sizeof *s->logs) : NULL;
     if (!g) {
         free(o.format);
@@ -455,7 +455,7 @@ static int push_log(struct awf_settings *s, const char *f, size_t flen, const ch
 
 static int push_str(char ***arr, size_t *n, const char *v, size_t len)
 {
-    char *d = dupn(v, len);
+    char *d = policy_strndup(v, len);
     void *g = d ? grow(*arr, *n, sizeof **arr) : NULL;
     if (!g) {
         free(d);
@@ -491,8 +491,9 @@ int policy_settings_defaults(struct awf_settings *s)
         .dns_ms = 5000,
     };
     s->limits = (struct awf_limits){.header_bytes = 65536, .header_count = 100};
-    if (!(s->awf_version = dupn("1", 1)) || !(s->dns.hosts_file = dupn("/etc/hosts", 10)) ||
-        !(s->dns.forwarder.log = dupn("stderr", 6)) ||
+    if (!(s->awf_version = policy_strndup("1", 1)) ||
+        !(s->dns.hosts_file = policy_strndup("/etc/hosts", 10)) ||
+        !(s->dns.forwarder.log = policy_strndup("stderr", 6)) ||
         parse_listen("127.0.0.1:3128", 14, &ss, why, sizeof why) < 0 ||
         push_listen(s, "127.0.0.1:3128", 14, &ss, 0) < 0 ||
         push_log(s, "firewall_detailed", 17, "-", 1) < 0) {
@@ -513,15 +514,16 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
     d->pid_file = d->cache_log = d->parent.host = NULL;
     int rc = 0;
-    if ((s->pid_file && !(d->pid_file = dupn(s->pid_file, strlen(s->pid_file)))) ||
-        (s->cache_log && !(d->cache_log = dupn(s->cache_log, strlen(s->cache_log)))) ||
-        (s->parent.host && !(d->parent.host = dupn(s->parent.host, strlen(s->parent.host)))))
+    if ((s->pid_file && !(d->pid_file = policy_strndup(s->pid_file, strlen(s->pid_file)))) ||
+        (s->cache_log && !(d->cache_log = policy_strndup(s->cache_log, strlen(s->cache_log)))) ||
+        (s->parent.host &&
+         !(d->parent.host = policy_strndup(s->parent.host, strlen(s->parent.host)))))
         rc = -ENOMEM;
     const struct awf_dns_forwarder_settings *sf = &s->dns.forwarder;
     for (size_t i = 0; i < sf->n_listen && !rc; i++)
         rc = push_fwd_listen(&d->dns.forwarder, sf->listen[i].text, strlen(sf->listen[i].text),
                              &sf->listen[i].addr);
-    if (!rc && !(d->dns.forwarder.log = dupn(sf->log, strlen(sf->log))))
+    if (!rc && !(d->dns.forwarder.log = policy_strndup(sf->log, strlen(sf->log))))
         rc = -ENOMEM;
     for (size_t i = 0; i < s->n_listen && !rc; i++)
         rc = push_listen(d, s->listen[i].text, strlen(s->listen[i].text), &s->listen[i].addr,
@@ -538,8 +540,9 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     if (!rc && s->n_allow_ranges &&
         !(d->allow_ranges = malloc(s->n_allow_ranges * sizeof *s->allow_ranges)))
         rc = -ENOMEM;
-    if (!rc && (!(d->awf_version = dupn(s->awf_version, strlen(s->awf_version))) ||
-                !(d->dns.hosts_file = dupn(s->dns.hosts_file, strlen(s->dns.hosts_file)))))
+    if (!rc &&
+        (!(d->awf_version = policy_strndup(s->awf_version, strlen(s->awf_version))) ||
+         !(d->dns.hosts_file = policy_strndup(s->dns.hosts_file, strlen(s->dns.hosts_file)))))
         rc = -ENOMEM;
     if (rc) {
         policy_settings_free(d);
@@ -693,7 +696,7 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
             snprintf(why, whylen, "NUL byte in a value");
             return AWF_E_POLICY_INVALID;
         }
-        char *d = dupn(v, len), **slot = (char **)(base + k->off);
+        char *d = policy_strndup(v, len), **slot = (char **)(base + k->off);
         if (!d)
             return -ENOMEM;
         free(*slot);
