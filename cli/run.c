@@ -111,9 +111,10 @@ static void on_reopen(uv_signal_t *h, int signum)
     awf_dnsfwd_reopen_log(r->dnsfwd);
 }
 
+/* The handles are initialized before any is started, so close_signals() may close all four
+ * whichever start failed. */
 static int start_signal(struct runner *r, uv_signal_t *h, uv_signal_cb cb, int signum)
 {
-    uv_signal_init(&r->loop, h);
     h->data = r;
     return uv_signal_start(h, cb, signum);
 }
@@ -251,11 +252,20 @@ int cli_cmd_run(int argc, char **argv)
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
+    uv_signal_init(&r.loop, &r.sig_term);
+    uv_signal_init(&r.loop, &r.sig_int);
+    uv_signal_init(&r.loop, &r.sig_hup);
+    uv_signal_init(&r.loop, &r.sig_usr1);
     if (start_signal(&r, &r.sig_term, on_stop, SIGTERM) != 0 ||
         start_signal(&r, &r.sig_int, on_stop, SIGINT) != 0 ||
         start_signal(&r, &r.sig_hup, on_reload, SIGHUP) != 0 ||
         start_signal(&r, &r.sig_usr1, on_reopen, SIGUSR1) != 0) {
         fprintf(stderr, "awf-proxy: cannot install signal handlers\n");
+        r.stopping = true;
+        awf_dnsfwd_destroy(r.dnsfwd);
+        cli_workers_stop(r.workers, 0);
+        awf_proxy_shutdown(r.proxy, 0, on_proxy_done, &r);
+        uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
     print_bound(r.proxy, r.dnsfwd);

@@ -40,8 +40,9 @@ static void on_proxy_done(void *arg)
     w->proxy = NULL;
     uv_close((uv_handle_t *)&w->wake, NULL); /* the last handle: the loop ends */
     if (w->owner != NULL) {
-        __atomic_sub_fetch(&w->owner->running, 1, __ATOMIC_ACQ_REL);
+        /* Send first: once running reaches 0 the main loop may close its async handle. */
         uv_async_send(w->owner->done);
+        __atomic_sub_fetch(&w->owner->running, 1, __ATOMIC_ACQ_REL);
     }
 }
 

@@ -260,6 +260,11 @@ int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
         awf_conn_sync_reading(c);
         return -EBUSY;
     }
+    /* Urgent data at the head of a receive queue makes a TCP splice read return 0, which would
+     * pass for EOF and cut the direction short: take it inline as ordinary bytes instead. */
+    int on = 1;
+    setsockopt(s->fd[0], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
+    setsockopt(s->fd[1], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     s->active = true;
     int i = from_client ? 0 : 1;
     s->dir[i].lead = b;

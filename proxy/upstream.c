@@ -390,8 +390,8 @@ void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         uv_read_stop(s);
         if (c->state == AWF_CS_FORWARD)
             awf_forward_up_eof(c, (int)nread);
-        else if (c->state == AWF_CS_TUNNEL)
-            awf_tunnel_eof(c, false, (int)nread);
+        else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
+            awf_tunnel_eof(c, false, (int)nread); /* PEEK: a server that spoke and closed first */
         else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
             awf_parent_eof(c, (int)nread);
         else
