@@ -250,16 +250,9 @@ bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
                              htonl(INADDR_ANY)
                        : IN6_IS_ADDR_UNSPECIFIED(
                              &((const struct sockaddr_in6 *)(const void *)l)->sin6_addr);
-        if (!any) {
-            if (same_ip(l, sa))
-                return true;
-            continue;
-        }
-        if (is_loopback(sa))
+        /* A wildcard listener is reached through any address of this host. */
+        if (any ? awf_proxy_is_local(px, sa) : same_ip(l, sa))
             return true;
-        for (size_t k = 0; k < px->n_local_addrs; k++)
-            if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))
-                return true;
     }
     return false;
 }
