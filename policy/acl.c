@@ -55,13 +55,23 @@ static int add_domain(struct acl *a, const char *v, size_t len, char *why, size_
     if (n > 0 && s[n - 1] == '.')
         n--;
     struct host h;
-    if (n == 0 || policy_host_parse(s, n, &h) == HOST_INVALID) {
+    enum host_kind kind = n ? policy_host_parse(s, n, &h) : HOST_INVALID;
+    if (kind == HOST_INVALID) {
         char q[96];
         policy_quote(q, sizeof q, v, len);
         snprintf(why, whylen, "invalid dstdomain %s", q);
         return -1;
     }
     char buf[AWF_HOST_MAX + 1];
+    if (kind == HOST_IP) {
+        /* Requests for IP hosts are matched by their canonical text ("::1", never "[::1]" or
+         * "0:0::1"), so an address value is stored that way too. */
+        if (!inet_ntop(h.family, h.ip, buf, sizeof buf)) {
+            snprintf(why, whylen, "invalid dstdomain address");
+            return -1;
+        }
+        return push_str(&a->exact, &a->n_exact, buf, strlen(buf));
+    }
     for (size_t i = 0; i < n; i++)
         buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
     return dot ? push_str(&a->dot, &a->n_dot, buf, n) : push_str(&a->exact, &a->n_exact, buf, n);

@@ -84,10 +84,15 @@ static int parse_time(char **t, size_t n, uint64_t *ms)
     };
     if (n == 0)
         return -1;
+    /* Digits with at most one decimal point: strtod alone would also take "0x1p4", "inf" and
+     * "1e3", which Squid's parser does not. */
+    size_t digits = strspn(t[0], "0123456789"), dots = t[0][digits] == '.';
+    if (digits == 0 || t[0][digits + dots + strspn(t[0] + digits + dots, "0123456789")] != '\0')
+        return -1;
     char *end;
     errno = 0;
     double x = strtod(t[0], &end);
-    if (end == t[0] || *end || errno || x < 0 || t[0][0] == '-' || t[0][0] == '+' || !isfinite(x))
+    if (end == t[0] || *end || errno || !isfinite(x))
         return -1;
     double mult = 1e3;
     int used = 1;
@@ -238,7 +243,7 @@ static int d_acl(struct ctx *c, struct line *l)
                     name, tname);
     size_t i = 3;
     bool icase = false;
-    for (; i < l->n && l->tok[i][0] == '-' && l->tok[i][1]; i++) {
+    for (; i < l->n && (l->tok[i][0] == '-' || strcmp(l->tok[i], "+i") == 0) && l->tok[i][1]; i++) {
         if (strcmp(l->tok[i], "-i") == 0 && type == ACL_DSTDOM_REGEX)
             icase = true;
         else if (strcmp(l->tok[i], "+i") == 0 && type == ACL_DSTDOM_REGEX)

@@ -298,6 +298,20 @@ static void test_squidconf_rule_semantics(void **state)
     REQ(p, "127.0.0.1", NULL, "10.3.0.1", 443, TLS, false, "raw_ip", 5);
     REQ(p, "127.0.0.1", NULL, "anything.test", 443, TLS, true, "allowed", 5);
     awf_policy_unref(p);
+    /* IPv6 values in brackets or uncanonical form match the request's canonical address */
+    p = from_squid("acl v6 dstdomain [::1] 2001:DB8:0:0::1\nhttp_access allow v6\n");
+    REQ(p, "127.0.0.1", NULL, "::1", 443, TLS, true, "allowed", 2);
+    REQ(p, "127.0.0.1", NULL, "2001:db8::1", 443, TLS, true, "allowed", 2);
+    REQ(p, "127.0.0.1", NULL, "2001:db8::2", 443, TLS, false, "not_allowed", 2);
+    awf_policy_unref(p);
+    /* "+i" turns case-insensitivity off again, as in Squid: hosts are lower-cased first, so a
+     * case-sensitive upper-case pattern matches nothing */
+    p = from_squid("acl r dstdom_regex -i +i ^Exact\\.test$\nhttp_access allow r\n");
+    REQ(p, "127.0.0.1", NULL, "Exact.test", 443, TLS, false, "not_allowed", 2);
+    awf_policy_unref(p);
+    p = from_squid("acl r dstdom_regex +i -i ^Exact\\.test$\nhttp_access allow r\n");
+    REQ(p, "127.0.0.1", NULL, "Exact.test", 443, TLS, true, "allowed", 2);
+    awf_policy_unref(p);
     /* built-in ACLs */
     p = from_squid("http_access deny to_localhost\nhttp_access deny to_linklocal\n"
                    "http_access deny manager\nhttp_access allow localhost\n");
@@ -455,6 +469,12 @@ static void test_squidconf_errors(void **state)
                 "s.conf:1: http_port: invalid listen address \"localhost:3128\": want a literal "
                 "IPv4 address or an IPv6 one in brackets");
     squid_fails("read_timeout 5 fortnights\n", I,
+                "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
+                "hours|days])");
+    squid_fails("read_timeout 0x10 seconds\n", I,
+                "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
+                "hours|days])");
+    squid_fails("read_timeout 1e3\n", I,
                 "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
                 "hours|days])");
     squid_fails("read_timeout -5\n", I,
