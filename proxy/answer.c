@@ -106,7 +106,7 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
     c->tag = tag;
     if (!c->hier)
         c->hier = "HIER_NONE";
-    strcpy(c->mime, "text/html");
+    c->mime = "text/html";
     struct awf_buf *b = awf_bufpool_get(&px->bufs, 2048);
     if (b) {
         int n = snprintf(b->data, b->cap,

@@ -412,8 +412,6 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     uv_timer_init(px->loop, &c->timer);
     c->client.data = c;
     c->timer.data = c;
-    c->client_shut.data = c;
-    c->up_shut.data = c;
     c->policy = awf_policy_ref(px->policy);
     c->set = awf_policy_settings(c->policy);
     awf_http_head_init(&c->head, c->set->limits.header_bytes + 1024, c->set->limits.header_count);
@@ -433,12 +431,13 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     }
     uv_tcp_nodelay(&c->client, 1);
     int len = sizeof(c->peer);
-    uv_tcp_getpeername(&c->client, (struct sockaddr *)&c->peer, &len);
+    uv_tcp_getpeername(&c->client, &c->peer.sa, &len);
     if (bound_to_one_address(l)) {
-        c->local = l->addr; /* what getsockname would say: one syscall less per connection */
+        /* What getsockname would say: one syscall less per connection. */
+        awf_sockaddr_copy(&c->local, (const struct sockaddr *)&l->addr);
     } else {
         len = sizeof(c->local);
-        uv_tcp_getsockname(&c->client, (struct sockaddr *)&c->local, &len);
+        uv_tcp_getsockname(&c->client, &c->local.sa, &len);
     }
     /* The first transaction opens with the connection: one that ends before a complete head
      * is logged as Squid does (error:transaction-end-before-headers). */
@@ -586,10 +585,10 @@ void awf_conn_next_request(struct awf_conn *c)
     c->head_bytes = c->bytes_in = c->bytes_out = 0;
     c->status = c->upstream_status = 0;
     c->via_parent = c->parent_wait = false;
-    c->tag = c->hier = c->log_url = c->log_method = NULL;
-    c->mime[0] = '\0';
+    c->tag = c->hier = c->log_url = c->log_method = c->mime = NULL;
     memset(&c->target, 0, sizeof(c->target));
-    c->host[0] = '\0';
+    if (c->host)
+        c->host[0] = '\0'; /* the buffer stays for the next request */
     awf_conn_req_parser_init(c);
     if (c->px->shutting_down || ((c->flags & AWF_CF_CLIENT_EOF) && !c->pend)) {
         /* Shutting down, or the client half-closed and every request it sent is answered. */
@@ -606,16 +605,18 @@ void awf_conn_next_request(struct awf_conn *c)
     awf_conn_sync_reading(c);
 }
 
-void awf_conn_shutdown_cb(uv_shutdown_t *req, int status)
+static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     struct awf_conn *c = req->data;
+    bool to_client = req->handle == (uv_stream_t *)&c->client;
+    free(req);
     if (c->state == AWF_CS_CLOSING)
         return;
     if (status < 0) {
         awf_conn_close(c);
         return;
     }
-    if (req == &c->client_shut) {
+    if (to_client) {
         c->flags |= AWF_CF_CLIENT_SHUT_DONE;
         if (c->state == AWF_CS_FLUSH) {
             if (c->flags & AWF_CF_CLIENT_EOF) {
@@ -635,6 +636,20 @@ void awf_conn_shutdown_cb(uv_shutdown_t *req, int status)
         awf_conn_close(c);
 }
 
+int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s)
+{
+    /* Rare (a FIN passed on, or closing after an answer): not worth 80 bytes in every
+     * connection. Freed in shutdown_cb. */
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    req->data = c;
+    int rc = uv_shutdown(req, s, shutdown_cb);
+    if (rc < 0)
+        free(req);
+    return rc;
+}
+
 void awf_conn_flush_close(struct awf_conn *c)
 {
     if (c->up)
@@ -645,7 +660,7 @@ void awf_conn_flush_close(struct awf_conn *c)
         awf_conn_set_state(c, AWF_CS_FLUSH);
     if (!(c->flags & AWF_CF_CLIENT_SHUT)) {
         c->flags |= AWF_CF_CLIENT_SHUT;
-        if (uv_shutdown(&c->client_shut, (uv_stream_t *)&c->client, awf_conn_shutdown_cb) < 0) {
+        if (awf_conn_shutdown(c, (uv_stream_t *)&c->client) < 0) {
             awf_conn_close(c);
             return;
         }
@@ -673,7 +688,7 @@ static const char *req_header(void *ctx, const char *name, size_t *len)
 static const char *rep_header(void *ctx, const char *name, size_t *len)
 {
     struct awf_conn *c = ctx;
-    if (strcasecmp(name, "Content-Type") != 0 || !c->mime[0])
+    if (strcasecmp(name, "Content-Type") != 0 || !c->mime || !c->mime[0])
         return NULL;
     *len = strlen(c->mime);
     return c->mime;
@@ -701,10 +716,10 @@ void awf_conn_log(struct awf_conn *c)
     struct awf_log_record r = {0};
     r.start_us = c->start_us;
     r.end_us = awf_now_us();
-    r.client = (const struct sockaddr *)&c->peer;
+    r.client = &c->peer.sa;
     /* Intercepted and NAT'd here: %la:%lp is where the client was headed, as in Squid. */
-    r.local = (const struct sockaddr *)(c->has_orig_dst ? &c->orig_dst : &c->local);
-    r.server = c->has_server ? (const struct sockaddr *)&c->server : NULL;
+    r.local = c->has_orig_dst ? &c->orig_dst.sa : &c->local.sa;
+    r.server = c->has_server ? &c->server.sa : NULL;
     r.http_major = 1;
     r.http_minor = 1;
     if (c->tag) {
@@ -733,13 +748,13 @@ void awf_conn_log(struct awf_conn *c)
         r.method = "NONE";
         r.url = "error:transaction-end-before-headers";
     }
-    r.domain = c->host[0] ? c->host : NULL;
+    r.domain = c->host && c->host[0] ? c->host : NULL;
     r.status = c->status;
     r.upstream_status = c->upstream_status;
     r.hier = c->hier ? c->hier : "HIER_NONE";
     r.bytes_to_client = c->bytes_out;
     r.bytes_from_client = c->bytes_in;
-    r.mime = c->mime[0] ? c->mime : NULL;
+    r.mime = c->mime && c->mime[0] ? c->mime : NULL;
     r.req_header = req_header;
     r.rep_header = rep_header;
     r.header_ctx = c;
@@ -771,6 +786,9 @@ static void conn_free(struct awf_conn *c)
     awf_http_head_free(&c->head);
     awf_splice_free(c);
     free(c->addrs);
+    free(c->resp);
+    free(c->host);
+    free(c->sni_hp);
     free(c);
     px->active--;
     atomic_fetch_sub(&px->counts->conns, 1);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/sockaddr.h"
 #include "dns/dns.h"
 #include "log/log.h"
 #include "policy/policy.h"
@@ -96,8 +97,7 @@ struct awf_conn;
 struct awf_splice;
 
 struct awf_upstream {
-    uv_tcp_t tcp;
-    uv_connect_t connect;
+    uv_tcp_t tcp;    /* dialled with a uv_connect_t of its own (upstream.c) */
     uv_timer_t idle; /* runs only while pooled */
     struct awf_proxy *px;
     struct awf_conn *conn;              /* attached connection, NULL while pooled or closing */
@@ -105,18 +105,36 @@ struct awf_upstream {
     struct awf_upstream *prev, *next;   /* px idle pool, least recently pooled last */
     struct awf_upstream *bprev, *bnext; /* px->idle_bucket[] chain, while pooled */
     struct awf_upstream *lprev, *lnext; /* px->by_local[] chain, while indexed */
-    struct sockaddr_storage addr;
-    struct sockaddr_storage local; /* our end, once connected: spots our own traffic coming back */
-    unsigned handles;              /* open handles; freed at 0 */
-    unsigned writes;               /* writes in flight: a pooled upstream has none */
+    union awf_sockaddr addr;
+    union awf_sockaddr local; /* our end, once connected: spots our own traffic coming back */
+    unsigned handles;         /* open handles; freed at 0 */
+    unsigned writes;          /* writes in flight: a pooled upstream has none */
     bool reading, pooled, closing, has_local, indexed;
     bool parent; /* a connection to the parent proxy: pooled apart from direct ones */
 };
 
+/* The longest target name kept (DNS names are at most 253 characters). */
+#define AWF_HOST_MAX 255
+
+/* The upstream's response being parsed (forward.c), or the parent proxy's answer to our
+ * CONNECT (parent.c). Only HTTP needs it: allocated by the first request that goes upstream,
+ * kept for the next keep-alive requests, freed when a tunnel starts (its bytes are not parsed)
+ * or with the connection. */
+struct awf_resp {
+    llhttp_t parser;
+    char mime[64];  /* the final response's Content-Type, for the log (c->mime points here) */
+    char hname[16]; /* the response field name being read, to spot Content-Type */
+    uint8_t hname_len;
+    bool hname_ct;
+};
+
+/* A client connection. What only some phases need lives apart: the response parser (struct
+ * awf_resp) and the addresses to dial are freed when a tunnel starts, a tunnel's request head is
+ * compacted to what it holds (its log line needs it), shutdown requests are allocated when sent.
+ * An idle tunnel keeps little more than its two handles and what its log line needs. */
 struct awf_conn {
     uv_tcp_t client;
     uv_timer_t timer;
-    uv_shutdown_t client_shut, up_shut;
     struct awf_proxy *px;
     struct awf_policy *policy; /* reference taken at accept: kept for the connection's life */
     const struct awf_settings *set;
@@ -128,26 +146,29 @@ struct awf_conn {
     unsigned closes;           /* close callbacks still to come */
     unsigned requests;         /* transactions started on this connection */
     struct awf_splice *splice; /* the kernel relay of this tunnel, once bulk flows; owned */
-    struct sockaddr_storage peer, local, server;
+    union awf_sockaddr peer, local, server;
     bool has_server;
     /* splice.c: bulk flows but writes are in flight (wait), or they are done and the switch
      * runs from the timer in the next loop turn, with reading stopped meanwhile (due). */
     bool splice_wait, splice_due;
-    llhttp_t req, resp;
+    llhttp_t req;
+    struct awf_resp *resp;  /* owned; NULL until a request goes upstream, and in a tunnel */
     const char *parse_base; /* start of the bytes being parsed (obs-fold check) */
     char parse_prev;        /* the byte before them */
     int parse_err;          /* our error from a parser callback */
     struct awf_http_head head;
     struct awf_target target;
-    char host[256];
+    char *host; /* the target's name, NUL-terminated, once decided; owned; NULL or "" before */
+    uint16_t host_cap;             /* bytes at host */
     struct awf_listener *listener; /* borrowed: listeners outlive connections */
     struct awf_buf *pend;  /* client bytes read and not yet handled; reading stops meanwhile */
     struct awf_buf *hello; /* client bytes held while peeking at a ClientHello */
-    char sni_hp[300];      /* "sni:port" of intercepted TLS, for the log */
-    struct sockaddr_storage orig_dst; /* intercepted: where the client was headed (intercept.c) */
+    char *sni_hp;          /* "sni:port" of intercepted TLS, for the log; owned */
+    union awf_sockaddr orig_dst; /* intercepted: where the client was headed (intercept.c) */
     bool orig_looked, has_orig_dst;
-    struct sockaddr_storage
-        *addrs; /* checked addresses to dial; owned, kept for the next request */
+    /* Checked addresses to dial; owned, kept for the next request, freed once a tunnel
+     * starts (nothing is dialled again then). */
+    union awf_sockaddr *addrs;
     size_t n_addrs, next_addr, cap_addrs;
     uint64_t timer_due; /* when the armed timer fires (loop ms); it re-arms if not yet due */
     bool timer_armed;
@@ -163,10 +184,9 @@ struct awf_conn {
     bool via_parent;  /* this transaction goes through settings.parent (parent.c) */
     bool parent_wait; /* our CONNECT is sent to the parent: waiting for its answer */
     const char *tag, *hier, *log_url, *log_method;
-    char mime[64];
-    char hname[16]; /* the response field name being read, to spot Content-Type */
-    uint8_t hname_len;
-    bool hname_ct;
+    /* The response's Content-Type for the log: static text for our own answers, or
+     * resp->mime while a response is forwarded; NULL or empty: none. */
+    const char *mime;
 };
 
 /* The counts limits.max_connections and limits.max_tunnels apply to. Process-wide: the proxies
@@ -246,7 +266,10 @@ void awf_conn_handle_closed(struct awf_conn *c);
 void awf_conn_next_request(struct awf_conn *c);
 /* Sends FIN to the client once queued writes are out, then closes (state FLUSH). */
 void awf_conn_flush_close(struct awf_conn *c);
-void awf_conn_shutdown_cb(uv_shutdown_t *req, int status);
+/* Sends FIN on s (the client or the upstream) after its queued writes. The request is
+ * allocated here and freed by its callback, which libuv always runs (UV_ECANCELED when s closes
+ * first, before s's close callback, so c is still there). Returns 0 or a negative code. */
+int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s);
 /* Wall-clock time in microseconds, for log records. */
 int64_t awf_now_us(void);
 
@@ -268,6 +291,8 @@ void awf_request_body_only(struct awf_conn *c);
  * awf_policy_decide_req, awf_policy_log_wanted and friends; rq borrows c's strings. method NULL:
  * c->log_method. */
 void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq);
+/* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (over AWF_HOST_MAX) or -ENOMEM. */
+int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n);
 
 /* answer.c: sends an error answer, logs the transaction and closes after writing. status 503
  * with retry_after adds Retry-After. why is a short reason shown in the body. */
@@ -287,7 +312,7 @@ void awf_upstream_close(struct awf_upstream *up);
 void awf_upstream_index(struct awf_upstream *up);
 void awf_upstream_pool_drain(struct awf_proxy *px);
 /* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none. */
-struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa,
+struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
                                             bool parent);
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -295,9 +320,12 @@ void awf_upstream_write_cb(uv_write_t *req, int status);
 /* Whether sa (address and port) is the local end of one of this proxy's connected upstreams: a
  * connection from there is our own traffic redirected back to us. A hash lookup by local port.
  * Only this loop's upstreams are known: with several loops, each sees its own. */
-bool awf_upstream_is_ours(const struct awf_proxy *px, const struct sockaddr *sa);
+bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa);
 
 /* forward.c: HTTP request body and response relaying */
+/* Makes c->resp ready for a response parsed with settings (allocated on first use; parent.c
+ * parses the parent's answer with it too). Returns 0 or -ENOMEM. */
+int awf_conn_resp_init(struct awf_conn *c, const llhttp_settings_t *settings);
 void awf_forward_start(struct awf_conn *c);
 void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b);
 void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b);
@@ -344,6 +372,7 @@ uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listene
                                    uint16_t fallback);
 
 /* tunnel.c */
+/* Frees what only HTTP and dialling needed (c->resp, c->addrs), then relays. */
 void awf_tunnel_start(struct awf_conn *c);
 void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
 void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status);

@@ -1,6 +1,7 @@
 /* Forwarding one HTTP request and its response. The request head is rewritten (http.c); body
  * bytes in both directions pass as they came, llhttp only finding where each message ends. */
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,31 +12,31 @@
 
 static int on_resp_field(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_conn *c = p->data;
-    size_t room = sizeof(c->hname) - c->hname_len;
+    struct awf_resp *r = ((struct awf_conn *)p->data)->resp;
+    size_t room = sizeof(r->hname) - r->hname_len;
     size_t k = n < room ? n : room;
-    memcpy(c->hname + c->hname_len, at, k);
-    c->hname_len = (uint8_t)(c->hname_len + k);
+    memcpy(r->hname + r->hname_len, at, k);
+    r->hname_len = (uint8_t)(r->hname_len + k);
     return 0;
 }
 
 static int on_resp_field_complete(llhttp_t *p)
 {
-    struct awf_conn *c = p->data;
-    c->hname_ct = p->status_code >= 200 && c->hname_len == 12 &&
-                  strncasecmp(c->hname, "content-type", 12) == 0;
-    c->hname_len = 0;
+    struct awf_resp *r = ((struct awf_conn *)p->data)->resp;
+    r->hname_ct = p->status_code >= 200 && r->hname_len == 12 &&
+                  strncasecmp(r->hname, "content-type", 12) == 0;
+    r->hname_len = 0;
     return 0;
 }
 
 static int on_resp_value(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_conn *c = p->data;
-    if (c->hname_ct) {
-        size_t have = strlen(c->mime), room = sizeof(c->mime) - 1 - have;
+    struct awf_resp *r = ((struct awf_conn *)p->data)->resp;
+    if (r->hname_ct) {
+        size_t have = strlen(r->mime), room = sizeof(r->mime) - 1 - have;
         size_t k = n < room ? n : room;
-        memcpy(c->mime + have, at, k);
-        c->mime[have + k] = '\0';
+        memcpy(r->mime + have, at, k);
+        r->mime[have + k] = '\0';
     }
     return 0;
 }
@@ -72,6 +73,21 @@ static const llhttp_settings_t resp_settings = {
     .on_message_complete = on_resp_message_complete,
 };
 
+int awf_conn_resp_init(struct awf_conn *c, const llhttp_settings_t *settings)
+{
+    if (!c->resp) {
+        c->resp = malloc(sizeof(*c->resp)); /* owned by c: see struct awf_resp */
+        if (!c->resp)
+            return -ENOMEM;
+    }
+    llhttp_init(&c->resp->parser, HTTP_RESPONSE, settings);
+    c->resp->parser.data = c;
+    c->resp->mime[0] = '\0';
+    c->resp->hname_len = 0;
+    c->resp->hname_ct = false;
+    return 0;
+}
+
 /* ---- request ---- */
 
 static void up_failed(struct awf_conn *c, int status);
@@ -84,20 +100,19 @@ void awf_forward_start(struct awf_conn *c)
     struct awf_buf *b =
         awf_bufpool_get(&px->bufs, awf_http_rewrite_bound(&c->head, c->log_method, &c->target));
     awf_conn_set_state(c, AWF_CS_FORWARD);
-    llhttp_init(&c->resp, HTTP_RESPONSE, &resp_settings);
-    c->resp.data = c;
-    c->mime[0] = '\0';
-    c->hname_len = 0;
+    int rc = awf_conn_resp_init(c, &resp_settings);
+    c->mime = rc == 0 ? c->resp->mime : NULL; /* filled while the response head is read */
     c->flags &= ~(AWF_CF_MSG_END | AWF_CF_RESP_DONE | AWF_CF_RESP_STARTED | AWF_CF_UP_EOF |
                   AWF_CF_UP_NOREUSE | AWF_CF_RESP_BODY | AWF_CF_RESP_HDONE | AWF_CF_CLOSE_AFTER);
-    if (!b) {
+    if (!b || rc < 0) {
+        awf_bufpool_put(&px->bufs, b);
         up_failed(c, -ENOMEM);
         return;
     }
     unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) | (c->via_parent ? AWF_HTTP_REQ_ABSOLUTE : 0);
     b->len = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
                                    &c->target, how, b->data, b->cap);
-    int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
+    rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
     if (rc < 0) {
         up_failed(c, rc);
         return;
@@ -205,7 +220,7 @@ void awf_forward_client_eof(struct awf_conn *c, int status)
 static void response_done(struct awf_conn *c)
 {
     c->flags |= AWF_CF_RESP_DONE;
-    bool ka = llhttp_should_keep_alive(&c->resp) && (c->flags & AWF_CF_REQ_DONE);
+    bool ka = llhttp_should_keep_alive(&c->resp->parser) && (c->flags & AWF_CF_REQ_DONE);
     bool up_ka = ka && !(c->flags & (AWF_CF_UP_NOREUSE | AWF_CF_UP_EOF));
     /* Whether the client may go on was said in the response head (CLOSE_AFTER); a FIN or a
      * shutdown since then is handled by awf_conn_next_request. */
@@ -243,8 +258,8 @@ static void bad_response(struct awf_conn *c)
 static bool closes_after(const struct awf_conn *c)
 {
     bool eof_only = (c->flags & AWF_CF_CLIENT_EOF) && !c->pend; /* nothing more to answer */
-    return !llhttp_should_keep_alive(&c->resp) || !(c->flags & AWF_CF_KEEPALIVE) || eof_only ||
-           c->px->shutting_down;
+    return !llhttp_should_keep_alive(&c->resp->parser) || !(c->flags & AWF_CF_KEEPALIVE) ||
+           eof_only || c->px->shutting_down;
 }
 
 /* The complete response head h[off, off + n) rewritten (SPEC §5: no hop-by-hop fields, the
@@ -255,7 +270,7 @@ static struct awf_buf *rewrite_head(struct awf_conn *c, const struct awf_buf *h,
                                     size_t rest, size_t *prefix)
 {
     unsigned flags = 0;
-    if (c->resp.status_code >= 200) {
+    if (c->resp->parser.status_code >= 200) {
         if (closes_after(c)) {
             c->flags |= AWF_CF_CLOSE_AFTER;
             flags = AWF_HTTP_RESP_CLOSE;
@@ -292,7 +307,8 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
     }
     struct awf_buf *h = c->rhead, *o;
     c->flags &= ~AWF_CF_RESP_HDONE;
-    llhttp_errno_t e = awf_conn_parse(c, &c->resp, h->data + h->off + old, h->len - old, &used);
+    llhttp_errno_t e =
+        awf_conn_parse(c, &c->resp->parser, h->data + h->off + old, h->len - old, &used);
     if (e == HPE_OK) {
         if (h->len > c->set->limits.header_bytes)
             bad_response(c);
@@ -304,8 +320,8 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
     }
     size_t hlen = old + used;
     c->rhead = NULL;
-    llhttp_resume(&c->resp);
-    if (c->resp.status_code == 101) {
+    llhttp_resume(&c->resp->parser);
+    if (c->resp->parser.status_code == 101) {
         if (!(c->flags & AWF_CF_WEBSOCKET)) { /* an upgrade we did not forward */
             awf_bufpool_put(&c->px->bufs, h);
             c->flags |= AWF_CF_ABORTED;
@@ -319,7 +335,7 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
             awf_tunnel_start(c);
         return NULL;
     }
-    if (c->resp.status_code >= 200) {
+    if (c->resp->parser.status_code >= 200) {
         o = rewrite_head(c, h, hlen, h->len - hlen, prefix);
         awf_bufpool_put(&c->px->bufs, h);
         if (o)
@@ -347,7 +363,7 @@ static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
     size_t used;
     c->flags &= ~AWF_CF_MSG_END;
     llhttp_errno_t e =
-        awf_conn_parse(c, &c->resp, b->data + b->off + prefix, b->len - prefix, &used);
+        awf_conn_parse(c, &c->resp->parser, b->data + b->off + prefix, b->len - prefix, &used);
     if (e == HPE_OK) {
         if (b->len)
             to_client(c, b);
@@ -425,7 +441,7 @@ void awf_forward_up_eof(struct awf_conn *c, int status)
     if (status == UV_EOF && !(c->flags & AWF_CF_RESP_DONE)) {
         /* A body delimited by the close ends here. */
         c->flags &= ~AWF_CF_MSG_END;
-        llhttp_finish(&c->resp);
+        llhttp_finish(&c->resp->parser);
         if (c->flags & AWF_CF_MSG_END) {
             response_done(c);
             return;

@@ -45,12 +45,40 @@ void awf_http_head_free(struct awf_http_head *h)
     h->cap = h->cap_fields = h->len = h->n_fields = 0;
 }
 
+void awf_http_head_compact(struct awf_http_head *h)
+{
+    /* A failed shrink leaves the larger block, which is as good. */
+    if (h->len == 0) {
+        free(h->buf);
+        h->buf = NULL;
+        h->cap = 0;
+    } else if (h->len < h->cap) {
+        char *nb = realloc(h->buf, h->len);
+        if (nb) {
+            h->buf = nb;
+            h->cap = h->len;
+        }
+    }
+    if (h->n_fields == 0) {
+        free(h->fields);
+        h->fields = NULL;
+        h->cap_fields = 0;
+    } else if (h->n_fields < h->cap_fields) {
+        struct awf_http_field *nf = realloc(h->fields, h->n_fields * sizeof(*nf));
+        if (nf) {
+            h->fields = nf;
+            h->cap_fields = h->n_fields;
+        }
+    }
+}
+
 static int append(struct awf_http_head *h, const char *p, size_t n)
 {
     if (h->len + n > h->max_bytes)
         return AWF_E_TOO_BIG;
     if (h->len + n > h->cap) {
-        size_t cap = h->cap ? h->cap : 1024;
+        /* From 1 KiB, also after a compacted head: most heads fit, few reallocs. */
+        size_t cap = h->cap > 1024 ? h->cap : 1024;
         while (cap < h->len + n)
             cap *= 2;
         if (cap > h->max_bytes)
@@ -86,7 +114,7 @@ int awf_http_head_name(struct awf_http_head *h, const char *p, size_t n)
         if (h->n_fields >= h->max_fields)
             return AWF_E_TOO_BIG;
         if (h->n_fields == h->cap_fields) {
-            size_t cap = h->cap_fields ? h->cap_fields * 2 : 16;
+            size_t cap = h->cap_fields >= 16 ? h->cap_fields * 2 : 16;
             struct awf_http_field *nf = realloc(h->fields, cap * sizeof(*nf));
             if (!nf)
                 return -ENOMEM;

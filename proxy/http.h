@@ -34,6 +34,10 @@ struct awf_http_head {
 void awf_http_head_init(struct awf_http_head *h, size_t max_bytes, size_t max_fields);
 void awf_http_head_reset(struct awf_http_head *h);
 void awf_http_head_free(struct awf_http_head *h);
+/* Shrinks the memory to what the head holds, for a head kept long (a tunnel's, for its log
+ * line); a later piece grows it again. The memory moves: slices into it taken before are
+ * invalid. */
+void awf_http_head_compact(struct awf_http_head *h);
 
 /* Pieces of the request as llhttp delivers them (a piece may be split over several calls).
  * Return 0, AWF_E_TOO_BIG, or AWF_E_BAD_REQUEST (whitespace in a field name, control bytes). */

@@ -50,7 +50,7 @@ uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listene
 static void lookup(struct awf_conn *c)
 {
     uv_os_fd_t fd;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss; /* what the kernel writes; kept as the compact form */
     socklen_t len = sizeof(ss);
     int rc = -1;
     if (c->orig_looked)
@@ -59,32 +59,32 @@ static void lookup(struct awf_conn *c)
     if (uv_fileno((uv_handle_t *)&c->client, &fd) < 0)
         return;
     memset(&ss, 0, sizeof(ss));
-    if (c->local.ss_family == AF_INET)
+    if (c->local.sa.sa_family == AF_INET)
         rc = getsockopt(fd, SOL_IP, AWF_SO_ORIGINAL_DST, &ss, &len);
-    else if (c->local.ss_family == AF_INET6)
+    else if (c->local.sa.sa_family == AF_INET6)
         rc = getsockopt(fd, SOL_IPV6, AWF_IP6T_SO_ORIGINAL_DST, &ss, &len);
     if (rc < 0) /* ENOENT: not tracked; ENOPROTOOPT: no conntrack in this kernel */
         return;
     /* The IPv4 call fills a sockaddr_in without always setting the family on old kernels. */
-    if (c->local.ss_family == AF_INET)
+    if (c->local.sa.sa_family == AF_INET)
         ss.ss_family = AF_INET;
-    if (!awf_intercept_is_nat((struct sockaddr *)&ss, (struct sockaddr *)&c->local))
+    if (!awf_intercept_is_nat((struct sockaddr *)&ss, &c->local.sa))
         return;
-    c->orig_dst = ss;
+    awf_sockaddr_copy(&c->orig_dst, (struct sockaddr *)&ss);
     c->has_orig_dst = true;
 }
 
 uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback)
 {
     lookup(c);
-    return awf_intercept_choose_port(c->has_orig_dst ? (struct sockaddr *)&c->orig_dst : NULL,
+    return awf_intercept_choose_port(c->has_orig_dst ? &c->orig_dst.sa : NULL,
                                      c->listener ? c->listener->intercept_port : 0, fallback);
 }
 
 bool awf_intercept_is_loop(struct awf_conn *c)
 {
-    const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
     lookup(c);
     /* Cheap tests first: remote clients and DNAT elsewhere never scan the connections. */
-    return c->has_orig_dst && awf_proxy_is_local(c->px, peer) && awf_upstream_is_ours(c->px, peer);
+    return c->has_orig_dst && awf_proxy_is_local(c->px, &c->peer.sa) &&
+           awf_upstream_is_ours(c->px, &c->peer);
 }

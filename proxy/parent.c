@@ -57,8 +57,11 @@ void awf_parent_connect(struct awf_conn *c)
     }
     memcpy(b->data, req, (size_t)n);
     b->len = (size_t)n;
-    llhttp_init(&c->resp, HTTP_RESPONSE, &answer_settings);
-    c->resp.data = c;
+    if (awf_conn_resp_init(c, &answer_settings) < 0) {
+        awf_bufpool_put(&c->px->bufs, b);
+        refused(c, ENOMEM, "out of memory");
+        return;
+    }
     int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
     if (rc < 0) {
         refused(c, -rc, "cannot write to the parent proxy");
@@ -77,7 +80,8 @@ void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
     }
     struct awf_buf *h = c->rhead;
     c->flags &= ~AWF_CF_RESP_HDONE;
-    llhttp_errno_t e = awf_conn_parse(c, &c->resp, h->data + h->off + old, h->len - old, &used);
+    llhttp_errno_t e =
+        awf_conn_parse(c, &c->resp->parser, h->data + h->off + old, h->len - old, &used);
     if (e == HPE_OK) {
         if (h->len > c->set->limits.header_bytes)
             refused(c, 0, "the parent proxy's answer is too large");
@@ -89,7 +93,7 @@ void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
         refused(c, 0, "invalid answer from the parent proxy");
         return;
     }
-    int st = c->resp.status_code;
+    int st = c->resp->parser.status_code;
     c->upstream_status = st;
     if (st < 200 || st > 299) {
         refused(c, 0, "the parent proxy refused the tunnel");

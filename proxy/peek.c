@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -112,17 +113,23 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
 {
     struct awf_verdict v;
     uint16_t port = awf_conn_intercept_port(c, 443); /* also logged when denied: %la:%lp */
-    if (!h->sni || h->sni_len >= sizeof(c->host)) {
+    if (!h->sni || h->sni_len > AWF_HOST_MAX) {
         /* Nothing names a target, and the original destination IP is never dialled. */
         c->log_url = "error:no-sni";
         deny(c, "ClientHello without SNI");
         return;
     }
-    memcpy(c->host, h->sni, h->sni_len);
-    c->host[h->sni_len] = '\0';
+    size_t hp_cap = h->sni_len + sizeof(":65535");
+    free(c->sni_hp);
+    c->sni_hp = malloc(hp_cap); /* owned by c, freed with it */
+    if (!c->sni_hp || awf_conn_set_host(c, h->sni, h->sni_len) < 0) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
     c->target.host = (struct awf_slice){c->host, h->sni_len};
     c->target.port = port;
-    int n = snprintf(c->sni_hp, sizeof(c->sni_hp), "%s:%u", c->host, (unsigned)c->target.port);
+    int n = snprintf(c->sni_hp, hp_cap, "%s:%u", c->host, (unsigned)c->target.port);
     c->target.authority = (struct awf_slice){c->sni_hp, n > 0 ? (size_t)n : 0};
     c->log_url = c->sni_hp;
     c->tag = "TCP_TUNNEL";

@@ -1,6 +1,7 @@
 /* Request heads: llhttp callbacks collecting the head, the decision (target, Host check,
  * policy, limits) and resolution up to the checked addresses handed to upstream.c. */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,26 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
 
 /* ---- deciding ---- */
 
+int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n)
+{
+    if (n > AWF_HOST_MAX)
+        return AWF_E_BAD_REQUEST;
+    if (c->host_cap < n + 1) {
+        /* Owned by c and kept across keep-alive requests (most name the same host): a request
+         * allocates only when its name is longer than any before. */
+        size_t cap = n + 1 < 32 ? 32 : n + 1;
+        char *h = malloc(cap);
+        if (!h)
+            return -ENOMEM;
+        free(c->host);
+        c->host = h;
+        c->host_cap = (uint16_t)cap;
+    }
+    memcpy(c->host, p, n);
+    c->host[n] = '\0';
+    return 0;
+}
+
 static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs);
 
 /* Origin-form request (what an iptables DNAT delivers): the Host header names the target, the
@@ -217,7 +238,6 @@ static bool bad_framing(const llhttp_t *p)
 static void decide(struct awf_conn *c)
 {
     llhttp_t *p = &c->req;
-    struct awf_slice url = awf_http_head_url_slice(&c->head);
     enum awf_traffic traffic;
     struct awf_verdict v;
     c->log_method = llhttp_method_name((llhttp_method_t)p->method);
@@ -227,6 +247,13 @@ static void decide(struct awf_conn *c)
         bad_request(c);
         return;
     }
+    /* A tunnel (CONNECT, or a WebSocket upgrade once answered) keeps its head for the log line
+     * as long as it lasts: only what the head holds is kept. The memory moves, so this comes
+     * before anything points into it (c->target). */
+    bool ws = p->method != HTTP_CONNECT && awf_http_is_websocket(&c->head);
+    if (p->method == HTTP_CONNECT || ws)
+        awf_http_head_compact(&c->head);
+    struct awf_slice url = awf_http_head_url_slice(&c->head);
     if (p->method == HTTP_CONNECT) {
         c->flags |= AWF_CF_CONNECT;
         c->tag = "TCP_TUNNEL";
@@ -251,17 +278,20 @@ static void decide(struct awf_conn *c)
             c->flags |= AWF_CF_HEAD_REQ;
         if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
             c->flags |= AWF_CF_REQ_BODY;
-        if (awf_http_is_websocket(&c->head))
+        if (ws)
             c->flags |= AWF_CF_WEBSOCKET;
         if (llhttp_should_keep_alive(p))
             c->flags |= AWF_CF_KEEPALIVE;
     }
-    if (c->target.host.len >= sizeof(c->host)) {
+    int rc = awf_conn_set_host(c, c->target.host.p, c->target.host.len);
+    if (rc == -ENOMEM) {
+        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        return;
+    }
+    if (rc < 0) {
         bad_request(c);
         return;
     }
-    memcpy(c->host, c->target.host.p, c->target.host.len);
-    c->host[c->target.host.len] = '\0';
     if ((c->flags & AWF_CF_INTERCEPT) && awf_intercept_is_loop(c)) {
         deny(c, "the target is this proxy");
         return;
@@ -307,11 +337,11 @@ static void decide(struct awf_conn *c)
 
 void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq)
 {
-    rq->host = c->host;
-    rq->host_len = strlen(c->host);
+    rq->host = c->host ? c->host : "";
+    rq->host_len = strlen(rq->host);
     rq->port = c->target.port;
     rq->traffic = (c->flags & AWF_CF_CONNECT) ? AWF_TRAFFIC_TLS : AWF_TRAFFIC_HTTP;
-    rq->client = (const struct sockaddr *)&c->peer;
+    rq->client = &c->peer.sa;
     rq->method = method ? method : c->log_method;
 }
 
@@ -331,12 +361,12 @@ void awf_request_resolve(struct awf_conn *c)
         c->dns_req = req; /* NULL when the answer came at once (cache, literal) */
 }
 
-static void set_port(struct sockaddr_storage *ss, uint16_t port)
+static void set_port(union awf_sockaddr *a, uint16_t port)
 {
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons(port);
-    else if (ss->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+    if (a->sa.sa_family == AF_INET)
+        a->in.sin_port = htons(port);
+    else if (a->sa.sa_family == AF_INET6)
+        a->in6.sin6_port = htons(port);
 }
 
 static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
@@ -353,7 +383,7 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
     }
     c->n_addrs = c->next_addr = 0;
     if (addrs->n > c->cap_addrs) { /* kept across requests: keep-alive clients reuse it */
-        struct sockaddr_storage *a = realloc(c->addrs, addrs->n * sizeof(*a));
+        union awf_sockaddr *a = realloc(c->addrs, addrs->n * sizeof(*a));
         if (!a) {
             awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
             return;
@@ -363,20 +393,21 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
     }
     const char *why = NULL;
     for (size_t i = 0; i < addrs->n; i++) {
-        struct sockaddr_storage ss = addrs->addr[i];
+        union awf_sockaddr sa;
         const char *w = NULL;
-        set_port(&ss, c->via_parent ? c->set->parent.port : c->target.port);
-        if (awf_proxy_is_self(c->px, (struct sockaddr *)&ss)) {
+        awf_sockaddr_copy(&sa, (const struct sockaddr *)&addrs->addr[i]);
+        set_port(&sa, c->via_parent ? c->set->parent.port : c->target.port);
+        if (awf_proxy_is_self(c->px, &sa.sa)) {
             why = "the target is this proxy";
             continue;
         }
         /* The parent is configuration, not a destination: it is typically on a private
          * address (AWF's api-proxy sidecar), and the private-address check is for targets. */
-        if (!c->via_parent && !awf_policy_addr_allowed(c->policy, (struct sockaddr *)&ss, &w)) {
+        if (!c->via_parent && !awf_policy_addr_allowed(c->policy, &sa.sa, &w)) {
             why = w ? w : "address denied";
             continue;
         }
-        c->addrs[c->n_addrs++] = ss;
+        c->addrs[c->n_addrs++] = sa;
     }
     if (c->n_addrs == 0) {
         deny(c, why);

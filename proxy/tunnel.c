@@ -4,8 +4,23 @@
  * is passed on as a shutdown of the other; the tunnel closes when both directions are done. */
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "proxy/conn.h"
+
+/* Frees what a tunnel no longer needs: the response parser (its bytes are not parsed) and the
+ * addresses to dial (nothing is dialled again). */
+static void trim(struct awf_conn *c)
+{
+    /* c->mime may point into resp: of the responses forward.c reads, only a 101 leads to a
+     * tunnel, and a 101's Content-Type is never collected, so nothing logged is lost. */
+    c->mime = NULL;
+    free(c->resp);
+    c->resp = NULL;
+    free(c->addrs);
+    c->addrs = NULL;
+    c->n_addrs = c->next_addr = c->cap_addrs = 0;
+}
 
 void awf_tunnel_start(struct awf_conn *c)
 {
@@ -23,6 +38,7 @@ void awf_tunnel_start(struct awf_conn *c)
     }
     if (!c->status) /* intercepted TLS: logged as a spliced tunnel, as Squid does */
         c->status = 200;
+    trim(c);
     awf_conn_set_state(c, AWF_CS_TUNNEL);
     if (c->pend) {
         /* Bytes the client sent right after its request (a ClientHello, WebSocket frames). */
@@ -75,17 +91,14 @@ void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status)
         return;
     }
     uv_stream_t *dst;
-    uv_shutdown_t *req;
     uint32_t sent;
     if (from_client) {
         c->flags |= AWF_CF_CLIENT_EOF;
         dst = (uv_stream_t *)&c->up->tcp;
-        req = &c->up_shut;
         sent = AWF_CF_UP_SHUT;
     } else {
         c->flags |= AWF_CF_UP_EOF;
         dst = (uv_stream_t *)&c->client;
-        req = &c->client_shut;
         sent = AWF_CF_CLIENT_SHUT;
     }
     const uint32_t both = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF;
@@ -99,7 +112,7 @@ void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status)
     if (!(c->flags & sent)) {
         /* The shutdown goes out after the writes already queued on dst. */
         c->flags |= sent;
-        if (uv_shutdown(req, dst, awf_conn_shutdown_cb) < 0) {
+        if (awf_conn_shutdown(c, dst) < 0) {
             awf_conn_close(c);
             return;
         }

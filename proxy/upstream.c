@@ -42,28 +42,25 @@ static struct awf_upstream *upstream_new(struct awf_proxy *px)
     uv_timer_init(px->loop, &up->idle);
     up->tcp.data = up;
     up->idle.data = up;
-    up->connect.data = up;
     up->handles = 2;
     px->live++;
     return up;
 }
 
-static uint32_t addr_hash(const struct sockaddr_storage *ss)
+static uint32_t addr_hash(const union awf_sockaddr *a)
 {
     /* FNV-1a over the address and port bytes: cheap, and good enough for a few hundred. */
     const uint8_t *p = NULL;
     size_t n = 0;
     uint16_t port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)ss;
-        p = (const uint8_t *)&a->sin_addr;
-        n = sizeof(a->sin_addr);
-        port = a->sin_port;
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)ss;
-        p = (const uint8_t *)&a->sin6_addr;
-        n = sizeof(a->sin6_addr);
-        port = a->sin6_port;
+    if (a->sa.sa_family == AF_INET) {
+        p = (const uint8_t *)&a->in.sin_addr;
+        n = sizeof(a->in.sin_addr);
+        port = a->in.sin_port;
+    } else if (a->sa.sa_family == AF_INET6) {
+        p = (const uint8_t *)&a->in6.sin6_addr;
+        n = sizeof(a->in6.sin6_addr);
+        port = a->in6.sin6_port;
     }
     uint32_t h = 2166136261u ^ port;
     for (size_t i = 0; i < n; i++)
@@ -71,23 +68,14 @@ static uint32_t addr_hash(const struct sockaddr_storage *ss)
     return h ^ (h >> 16);
 }
 
-static uint16_t port_of(const struct sockaddr_storage *ss)
+static struct awf_upstream **idle_bucket(struct awf_proxy *px, const union awf_sockaddr *a)
 {
-    if (ss->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
-    if (ss->ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port);
-    return 0;
+    return &px->idle_bucket[addr_hash(a) & (AWF_POOL_BUCKETS - 1)];
 }
 
-static struct awf_upstream **idle_bucket(struct awf_proxy *px, const struct sockaddr_storage *ss)
+static struct awf_upstream **local_bucket(struct awf_proxy *px, const union awf_sockaddr *a)
 {
-    return &px->idle_bucket[addr_hash(ss) & (AWF_POOL_BUCKETS - 1)];
-}
-
-static struct awf_upstream **local_bucket(struct awf_proxy *px, const struct sockaddr_storage *ss)
-{
-    return &px->by_local[port_of(ss) & (AWF_LOCAL_BUCKETS - 1)];
+    return &px->by_local[awf_sockaddr_port(a) & (AWF_LOCAL_BUCKETS - 1)];
 }
 
 void awf_upstream_index(struct awf_upstream *up)
@@ -191,31 +179,26 @@ static void pool_put(struct awf_upstream *up, uint64_t idle_ms)
         awf_upstream_close(px->idle_tail);
 }
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+static bool same_addr(const union awf_sockaddr *a, const union awf_sockaddr *b)
 {
-    if (a->ss_family != b->ss_family)
+    if (a->sa.sa_family != b->sa.sa_family)
         return false;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    if (a->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-        return x->sin6_port == y->sin6_port &&
-               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-    }
+    if (a->sa.sa_family == AF_INET)
+        return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+    if (a->sa.sa_family == AF_INET6)
+        return a->in6.sin6_port == b->in6.sin6_port &&
+               memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr)) == 0;
     return false;
 }
 
-struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const struct sockaddr *sa,
+struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
                                             bool parent)
 {
-    const struct sockaddr_storage *ss = (const struct sockaddr_storage *)(const void *)sa;
     /* The first match is the most recently pooled one: least likely stale. A parent proxy's
      * address may also be dialled direct (it may serve pages too): its connections are kept
      * apart, as a parent gets absolute-form requests. */
-    for (struct awf_upstream *up = *idle_bucket(px, ss); up; up = up->bnext) {
-        if (same_addr(&up->addr, ss) && up->parent == parent) {
+    for (struct awf_upstream *up = *idle_bucket(px, sa); up; up = up->bnext) {
+        if (same_addr(&up->addr, sa) && up->parent == parent) {
             pool_unlink(up);
             uv_timer_stop(&up->idle);
             return up;
@@ -255,6 +238,7 @@ static void connect_cb(uv_connect_t *req, int status)
 {
     struct awf_upstream *up = req->data;
     struct awf_conn *c = up->conn;
+    free(req);
     if (!c || up->closing || c->up != up || c->state != AWF_CS_CONNECTING)
         return;
     if (status < 0) {
@@ -265,17 +249,17 @@ static void connect_cb(uv_connect_t *req, int status)
     }
     uv_tcp_nodelay(&up->tcp, 1);
     int len = sizeof(up->local);
-    up->has_local = uv_tcp_getsockname(&up->tcp, (struct sockaddr *)&up->local, &len) == 0;
+    up->has_local = uv_tcp_getsockname(&up->tcp, &up->local.sa, &len) == 0;
     awf_upstream_index(up);
     awf_upstream_ready(c);
 }
 
-bool awf_upstream_is_ours(const struct awf_proxy *px, const struct sockaddr *sa)
+bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa)
 {
-    const struct sockaddr_storage *ss = (const struct sockaddr_storage *)(const void *)sa;
-    for (const struct awf_upstream *up = px->by_local[port_of(ss) & (AWF_LOCAL_BUCKETS - 1)]; up;
-         up = up->lnext)
-        if (same_addr(&up->local, ss))
+    for (const struct awf_upstream *up =
+             px->by_local[awf_sockaddr_port(sa) & (AWF_LOCAL_BUCKETS - 1)];
+         up; up = up->lnext)
+        if (same_addr(&up->local, sa))
             return true;
     return false;
 }
@@ -285,8 +269,7 @@ void awf_upstream_dial(struct awf_conn *c)
     struct awf_proxy *px = c->px;
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
         for (size_t i = 0; i < c->n_addrs; i++) {
-            struct awf_upstream *up =
-                awf_upstream_pool_take(px, (struct sockaddr *)&c->addrs[i], c->via_parent);
+            struct awf_upstream *up = awf_upstream_pool_take(px, &c->addrs[i], c->via_parent);
             if (up) {
                 up->conn = c;
                 c->up = up;
@@ -298,7 +281,7 @@ void awf_upstream_dial(struct awf_conn *c)
         }
     }
     while (c->next_addr < c->n_addrs) {
-        const struct sockaddr_storage *sa = &c->addrs[c->next_addr++];
+        const union awf_sockaddr *sa = &c->addrs[c->next_addr++];
         struct awf_upstream *up = upstream_new(px);
         if (!up) {
             c->last_err = -ENOMEM;
@@ -310,9 +293,17 @@ void awf_upstream_dial(struct awf_conn *c)
         c->up = up;
         c->flags &= ~AWF_CF_REUSED;
         awf_conn_set_state(c, AWF_CS_CONNECTING);
-        int rc = uv_tcp_connect(&up->connect, &up->tcp, (const struct sockaddr *)sa, connect_cb);
+        /* Owned by the dial: freed in connect_cb, which libuv always runs (UV_ECANCELED when
+         * the upstream closes first, before its close callbacks). */
+        uv_connect_t *req = malloc(sizeof(*req));
+        int rc = -ENOMEM;
+        if (req) {
+            req->data = up;
+            rc = uv_tcp_connect(req, &up->tcp, &sa->sa, connect_cb);
+        }
         if (rc == 0)
             return;
+        free(req);
         c->last_err = rc;
         awf_upstream_release(c, false);
     }

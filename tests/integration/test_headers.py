@@ -102,6 +102,27 @@ class HeadersTest(awf.TestCase):
         assert_fields(self, e, method="GET", status=101, url="http://%s/upgrade" % self.hp,
                       tag=("TCP_MISS", "TCP_TUNNEL", "TCP_MISS_ABORTED", "TCP_TUNNEL_ABORTED"))
 
+    def test_upgrade_answered_without_101_then_a_larger_request(self):
+        # An upgrade request keeps only what its head holds (it may become a tunnel); when the
+        # server answers it plainly, the next request on the connection grows the head again.
+        s = awf.connect(self.px)
+        self.addCleanup(s.close)
+        s.sendall(b"GET http://%s/echo HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: websocket\r\n\r\n" % (self.hp.encode(), self.hp.encode()))
+        rd = awf.Reader(s)
+        r = rd.response()
+        self.assertEqual(r.status, 200, r)
+        many = [b"X-Field-%d: %s" % (i, b"v" * 40) for i in range(40)]
+        s.sendall(b"GET http://%s/echo HTTP/1.1\r\nHost: %s\r\n%s\r\n\r\n"
+                  % (self.hp.encode(), self.hp.encode(), b"\r\n".join(many)))
+        r = rd.response()
+        self.assertEqual(r.status, 200, r)
+        got = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+        for i in range(40):
+            self.assertEqual(got.get("x-field-%d" % i), "v" * 40)
+        s.close()
+        self.px.entries(2)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -73,6 +73,8 @@ class LogFormatsTest(awf.TestCase):
                           status=status, decision=tag, url=url,
                           _schema="audit/v1", timestamp=utc_stamp(f["ts"]))
         assert_fields(self, fd[0], ua="Mozilla/5.0 (X11)")
+        # Logged when the tunnel ends, from the request head it kept (compacted) until then.
+        assert_fields(self, fd[1], ua=re.compile(r"^curl/"))
         assert_fields(self, fd[2], ua=re.compile(r"^curl/"))
         for e in fd + sq:
             self.assertNotIn("secret", e["line"])

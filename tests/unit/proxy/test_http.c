@@ -243,6 +243,41 @@ static void test_http_head_reset_reuses(void **state)
     awf_http_head_free(&h);
 }
 
+static void test_http_head_compact_keeps_content(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    struct awf_slice v;
+    const char *f[] = {"Host", "a.test:443", "User-Agent", "x/1", NULL};
+    head_of(&h, "a.test:443", f);
+    awf_http_head_compact(&h);
+    assert_int_equal(h.cap, h.len);
+    assert_int_equal(h.cap_fields, 2);
+    v = awf_http_head_url_slice(&h);
+    assert_int_equal(v.len, 10);
+    assert_memory_equal(v.p, "a.test:443", 10);
+    assert_true(awf_http_head_get(&h, "User-Agent", &v));
+    assert_memory_equal(v.p, "x/1", 3);
+    /* A compacted head grows again: a refused WebSocket upgrade is followed by a request. */
+    awf_http_head_reset(&h);
+    const char *big[] = {"Cookie", "c", "A", "1", "B", "2", "C", "3", "D", "4", "E",
+                         "5",      "F", "6", "G", "7", "H", "8", "I", "9", NULL};
+    for (size_t i = 0; big[i]; i += 2) {
+        assert_int_equal(awf_http_head_name(&h, big[i], strlen(big[i])), 0);
+        assert_int_equal(awf_http_head_value(&h, big[i + 1], strlen(big[i + 1])), 0);
+    }
+    assert_true(awf_http_head_get(&h, "I", &v));
+    assert_memory_equal(v.p, "9", 1);
+    assert_int_equal(awf_http_head_count(&h, "Cookie"), 1);
+    awf_http_head_free(&h);
+    /* An empty head holds no memory once compacted. */
+    awf_http_head_init(&h, 1024, 10);
+    awf_http_head_compact(&h);
+    assert_null(h.buf);
+    assert_null(h.fields);
+    awf_http_head_free(&h);
+}
+
 static void parse_ok(const char *url, const char *host, unsigned port, const char *path)
 {
     struct awf_target t;
@@ -462,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_http_head_limits),
         cmocka_unit_test(test_http_head_rejects_space_in_name),
         cmocka_unit_test(test_http_head_reset_reuses),
+        cmocka_unit_test(test_http_head_compact_keeps_content),
         cmocka_unit_test(test_http_parse_absolute_ok),
         cmocka_unit_test(test_http_parse_absolute_bad),
         cmocka_unit_test(test_http_parse_authority),

@@ -100,7 +100,7 @@ static void test_intercept_lookup_without_nat(void **state)
     struct awf_conn c;
     memset(&c, 0, sizeof(c));
     c.listener = &l;
-    c.local = bound;
+    awf_sockaddr_copy(&c.local, (const struct sockaddr *)&bound);
     assert_int_equal(uv_tcp_init(&loop, &c.client), 0);
     assert_int_equal(uv_tcp_open(&c.client, as), 0);
 

@@ -1,0 +1,40 @@
+#ifndef AWF_COMMON_SOCKADDR_H
+#define AWF_COMMON_SOCKADDR_H
+
+/* An IPv4 or IPv6 socket address in 28 bytes, where sockaddr_storage takes 128: connections and
+ * upstreams keep several each, thousands at a time. Socket calls get &a.sa and sizeof(a), which
+ * holds either family; nothing else fits. */
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+union awf_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
+/* Copies an AF_INET or AF_INET6 address (from a sockaddr_storage, say); any other family
+ * leaves out zeroed (AF_UNSPEC). */
+static inline void awf_sockaddr_copy(union awf_sockaddr *out, const struct sockaddr *sa)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET)
+        memcpy(&out->in, sa, sizeof(out->in));
+    else if (sa->sa_family == AF_INET6)
+        memcpy(&out->in6, sa, sizeof(out->in6));
+}
+
+/* The port in host order; 0 for other families. */
+static inline uint16_t awf_sockaddr_port(const union awf_sockaddr *a)
+{
+    if (a->sa.sa_family == AF_INET)
+        return ntohs(a->in.sin_port);
+    if (a->sa.sa_family == AF_INET6)
+        return ntohs(a->in6.sin6_port);
+    return 0;
+}
+
+#endif
