@@ -6,12 +6,14 @@ Every process a test starts is stopped by the test.
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import threading
 import unittest
 
+BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM = os.environ.get("AWF_BENCH_UPSTREAM", "awf-bench-upstream")
 CLIENT = os.environ.get("AWF_BENCH_CLIENT", "awf-bench-client")
 
@@ -192,6 +194,58 @@ class TestTools(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("CONNECT x:1 refused", r.stderr)
             up.stop()
+
+
+def need_tool(name):
+    """The path of a tool; a skip on a laptop without it, a failure in CI (CI=true)."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            raise AssertionError(name + " is required in CI")
+        raise unittest.SkipTest(name + " not installed")
+    return path
+
+
+def report_sh(script):
+    """Runs script in bash after sourcing bench/report.sh with empty run state; stdout."""
+    prelude = ("set -euo pipefail; declare -A R=() FAIL=() MISSED=() WHY=(); "
+               "IDLE_N=1000 IDLE_MANY=9000 BIG_MIB=1024; . %s/report.sh; " % BENCH)
+    p = subprocess.run(["bash", "-c", prelude + script], capture_output=True, text=True,
+                       timeout=30)
+    if p.returncode != 0:
+        raise AssertionError(p.stderr)
+    return p.stdout
+
+
+class TestScripts(unittest.TestCase):
+    def test_bench_scripts_pass_shellcheck(self):
+        sc = need_tool("shellcheck")
+        scripts = sorted(os.path.join(BENCH, f) for f in os.listdir(BENCH) if f.endswith(".sh"))
+        self.assertIn(os.path.join(BENCH, "run.sh"), scripts)
+        p = subprocess.run([sc, "-S", "style", "-x", *scripts], capture_output=True, text=True,
+                           cwd=BENCH)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_cells_are_medians_with_spread(self):
+        out = report_sh('R["k awf"]="30 10 20"; cell k awf; cell k squid; MISSED["k squid"]=1; '
+                        'cell k squid; R["k squid"]=40; ratio k awf squid')
+        self.assertEqual(out.split("\n")[:4], ["20 ±100%", "—", "n/a", "0.50×"])
+
+    def test_verdicts_compare_ratios_and_absolute_figures(self):
+        out = report_sh('goal "cpu" 10 50 "<=" 0.25; goal "rps" 30 20 ">=" 2; '
+                        'goal "start" 1.5 - "<=" 20; goal "tunnel" "" 7 "<=" 0.33')
+        self.assertEqual(out.splitlines(), [
+            "- cpu: 10 vs 50 = 0.20 → **met**.",
+            "- rps: 30 vs 20 = 1.50 → **not met**.",
+            "- start: 1.5 → **met**.",
+            "- tunnel: not measured in this run (n/a).",
+        ])
+
+    def test_bulk_bound_is_the_ratio_of_cpu_per_gb(self):
+        out = report_sh('R["dl_all_cpu_s_gb direct"]=0.3; R["dl_all_cpu_s_gb awf"]=0.6; '
+                        'R["dl_cores direct"]=1; R["dl_cores awf"]=1; bulk_bound dl awf')
+        self.assertIn("direct 0.3 s, proxied 0.6 s", out)
+        self.assertTrue(out.endswith("= 0.50"), out)
 
 
 if __name__ == "__main__":
