@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import random
 import signal
 import socket
 import struct
@@ -84,6 +85,25 @@ def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
     with socket.socket(fam, kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_port_pair(host="127.0.0.1"):
+    """A port free for both TCP and UDP a moment ago (dnsmasq binds both). Taken below the
+    kernel's ephemeral range: an ephemeral UDP port is often held by a TCP connection (or its
+    TIME_WAIT) when many connections were made recently, and dnsmasq's TCP bind would fail."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.randrange(20000, 32000)
+        try:
+            with socket.socket(fam, socket.SOCK_STREAM) as t, \
+                    socket.socket(fam, socket.SOCK_DGRAM) as u:
+                t.bind((host, port))
+                u.bind((host, port))
+            return port
+        except OSError:
+            continue
+    return free_port(socket.SOCK_DGRAM, host)
 
 
 def closed_port():
@@ -371,7 +391,7 @@ class Dnsmasq(Proc):
         exe = need_tool("dnsmasq")
         self.logfile = os.path.join(tc.tmp, "dnsmasq.log")
         for attempt in range(5):
-            self.port = free_port(socket.SOCK_DGRAM)
+            self.port = free_port_pair()
             cmd = [exe, "--no-resolv", "--no-hosts", "--port=%d" % self.port,
                    "--listen-address=127.0.0.1", "--bind-interfaces", "--log-queries",
                    "--log-facility=" + self.logfile, "--keep-in-foreground", "--pid-file=",
