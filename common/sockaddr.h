@@ -37,4 +37,17 @@ static inline uint16_t awf_sockaddr_port(const union awf_sockaddr *a)
     return 0;
 }
 
+/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the AF_INET address it stands for, port
+ * kept; any other address unchanged. The same connection is seen mapped from an IPv6 socket and
+ * plain from an IPv4 one. */
+static inline void awf_sockaddr_unmap(union awf_sockaddr *a)
+{
+    if (a->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr))
+        return;
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = a->in6.sin6_port};
+    memcpy(&v4.sin_addr, &a->in6.sin6_addr.s6_addr[12], 4);
+    memset(a, 0, sizeof(*a));
+    a->in = v4;
+}
+
 #endif

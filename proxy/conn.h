@@ -268,7 +268,10 @@ void awf_conn_next_request(struct awf_conn *c);
 void awf_conn_flush_close(struct awf_conn *c);
 /* Sends FIN on s (the client or the upstream) after its queued writes. The request is
  * allocated here and freed by its callback, which libuv always runs (UV_ECANCELED when s closes
- * first, before s's close callback, so c is still there). Returns 0 or a negative code. */
+ * first, before s's close callback). c is still there then only because every close of s is
+ * counted in c->closes: the client's by awf_conn_close, an attached upstream's through
+ * up->notify in awf_upstream_release, so never close an attached upstream any other way.
+ * Returns 0 or a negative code. */
 int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s);
 /* Wall-clock time in microseconds, for log records. */
 int64_t awf_now_us(void);

@@ -250,16 +250,21 @@ static void connect_cb(uv_connect_t *req, int status)
     uv_tcp_nodelay(&up->tcp, 1);
     int len = sizeof(up->local);
     up->has_local = uv_tcp_getsockname(&up->tcp, &up->local.sa, &len) == 0;
+    awf_sockaddr_unmap(&up->local); /* as awf_upstream_is_ours compares */
     awf_upstream_index(up);
     awf_upstream_ready(c);
 }
 
 bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa)
 {
+    /* Our end may be ::ffff:a.b.c.d (dialled from an IPv6 socket) and come back to an IPv4
+     * listener as a.b.c.d, or the other way round: both sides are compared unmapped. */
+    union awf_sockaddr peer = *sa;
+    awf_sockaddr_unmap(&peer);
     for (const struct awf_upstream *up =
-             px->by_local[awf_sockaddr_port(sa) & (AWF_LOCAL_BUCKETS - 1)];
+             px->by_local[awf_sockaddr_port(&peer) & (AWF_LOCAL_BUCKETS - 1)];
          up; up = up->lnext)
-        if (same_addr(&up->local, sa))
+        if (same_addr(&up->local, &peer))
             return true;
     return false;
 }
