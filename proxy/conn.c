@@ -154,7 +154,8 @@ static void timer_cb(uv_timer_t *t)
         return;
     if (c->splice_due) {
         c->splice_due = false;
-        int rc = awf_splice_start(c, false, NULL);
+        int rc =
+            c->state == AWF_CS_FORWARD ? awf_forward_splice(c) : awf_splice_start(c, false, NULL);
         if (rc < 0) {
             c->splice_wait = rc == -EAGAIN; /* writes again in flight: later */
             awf_conn_sync_reading(c);
@@ -315,7 +316,8 @@ void awf_conn_sync_reading(struct awf_conn *c)
     struct awf_upstream *up = c->up;
     if (awf_splice_active(c) || c->splice_due)
         return; /* poll handles own both sockets now (splice.c), or will soon */
-    if (c->splice_wait && c->state == AWF_CS_TUNNEL && up && !up->writes && !c->client_writes) {
+    if (c->splice_wait && (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_FORWARD) && up &&
+        !up->writes && !c->client_writes) {
         /* The last write is done, but libuv clears its watcher's POLLOUT only after this
          * callback returns: switch to splice in the next loop turn, reading neither side
          * meanwhile so no new write starts. */

@@ -28,12 +28,16 @@
 #define AWF_WQ_HIGH       (256 * 1024)
 #define AWF_WQ_LOW        (64 * 1024)
 #define AWF_POOL_MAX_IDLE 256
-/* The kernel relay (splice.c): a tunnel moves to splice(2) once this many bytes have crossed
- * (short tunnels stay on libuv: the switch costs syscalls); pipe capacity, and empty pipes kept
- * per loop for the next bulk burst. Measured in README.md. */
+/* The kernel relay (splice.c): a tunnel moves to splice(2) once this many bytes have crossed,
+ * a response body when at least this many are left (short ones stay on libuv: the switch costs
+ * syscalls). Pipe capacity: proxy CPU per GiB relayed, 2 cores, medians of 3-6 (tunnel / HTTP
+ * body): 64 KiB ~0.16 / 0.27 s, 256 KiB 0.125 / 0.185 s, 1 MiB 0.09 / 0.09 s (pipe-max-size,
+ * the most an unprivileged process may ask); throughput did not differ beyond noise. Empty
+ * pipes kept per loop for the next bulk burst: few, as each counts its full capacity against
+ * the user's pipe budget (fs.pipe-user-pages-soft, 64 MiB by default) even when empty. */
 #define AWF_SPLICE_AFTER  (256 * 1024)
-#define AWF_PIPE_SIZE     (256 * 1024)
-#define AWF_PIPE_MAX_FREE 16
+#define AWF_PIPE_SIZE     (1024 * 1024)
+#define AWF_PIPE_MAX_FREE 8
 /* Hash buckets (powers of two): idle upstreams by address and port, and connected upstreams by
  * their local port (loop detection). Chains stay short at AWF_POOL_MAX_IDLE idle upstreams. */
 #define AWF_POOL_BUCKETS  64
@@ -145,11 +149,12 @@ struct awf_conn {
     uint32_t flags;
     unsigned closes;           /* close callbacks still to come */
     unsigned requests;         /* transactions started on this connection */
-    struct awf_splice *splice; /* the kernel relay of this tunnel, once bulk flows; owned */
+    struct awf_splice *splice; /* the kernel relay, while bulk flows (splice.c); owned */
     union awf_sockaddr peer, local, server;
     bool has_server;
-    /* splice.c: bulk flows but writes are in flight (wait), or they are done and the switch
-     * runs from the timer in the next loop turn, with reading stopped meanwhile (due). */
+    /* splice.c: bulk flows (a tunnel, or a response body) but writes are in flight (wait),
+     * or they are done and the switch runs from the timer in the next loop turn, with reading
+     * stopped meanwhile (due). */
     bool splice_wait, splice_due;
     llhttp_t req;
     struct awf_resp *resp;  /* owned; NULL until a request goes upstream, and in a tunnel */
@@ -335,6 +340,13 @@ void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b);
 void awf_forward_client_eof(struct awf_conn *c, int status);
 void awf_forward_up_eof(struct awf_conn *c, int status);
 void awf_forward_timeout(struct awf_conn *c);
+/* From the timer once writes are done (splice_due): moves the rest of the response body to
+ * the kernel relay if it still qualifies. Returns 0 or a negative code as awf_splice_body. */
+int awf_forward_splice(struct awf_conn *c);
+/* The body the kernel relayed has ended: fin, the upstream closed (the end of a body delimited
+ * by the close, or a short one); else exactly its Content-Length bytes passed. The message ends
+ * as if llhttp had parsed them. May free c. */
+void awf_forward_body_spliced(struct awf_conn *c, bool fin);
 
 /* peek.c: the ClientHello check (SNI inside CONNECT tunnels, intercepted TLS) */
 /* A CONNECT tunnel is dialled: answers 200 and holds client bytes until the ClientHello (or
@@ -380,12 +392,21 @@ void awf_tunnel_start(struct awf_conn *c);
 void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
 void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status);
 
-/* splice.c: the kernel relay of established tunnels */
+/* splice.c: the kernel relay of established tunnels and of response bodies */
 /* From a tunnel's read callback, with the block b just read (from_client: from the client):
  * moves the tunnel to splice(2) and takes b (it is written first; NULL: none). Returns 0 then;
  * else b is still the caller's and the tunnel stays on libuv: -EAGAIN while writes are in
  * flight (try again once they are done), another negative code for good. */
 int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b);
+/* awf_splice_body's left for a body that ends when the upstream closes. */
+#define AWF_SPLICE_TO_EOF UINT64_MAX
+/* From forward.c once the final response head is sent and the request is complete: moves the
+ * next left body bytes (AWF_SPLICE_TO_EOF: up to the upstream's FIN) upstream -> client, b
+ * (already counted in bytes_out; NULL: none) written first, then calls
+ * awf_forward_body_spliced. Returns 0 then (b taken; c may be closed); else b is still the
+ * caller's and the body stays on user space: -EAGAIN while writes are in flight (try again
+ * once they are done), another negative code for now (pipe2 failing, a busy watcher). */
+int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left);
 bool awf_splice_active(const struct awf_conn *c);
 /* Closes the poll handles (counted in c->closes) and gives the pipes back. */
 void awf_splice_close(struct awf_conn *c);

@@ -1,6 +1,9 @@
 /* Forwarding one HTTP request and its response. The request head is rewritten (http.c); body
- * bytes in both directions pass as they came, llhttp only finding where each message ends. */
+ * bytes in both directions pass as they came, llhttp only finding where each message ends. A
+ * large response body framed by Content-Length or by the close goes through the kernel relay
+ * instead (splice.c), unseen by llhttp; request bodies (uploads) stay on user space. */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -104,6 +107,7 @@ void awf_forward_start(struct awf_conn *c)
     c->mime = rc == 0 ? c->resp->mime : NULL; /* filled while the response head is read */
     c->flags &= ~(AWF_CF_MSG_END | AWF_CF_RESP_DONE | AWF_CF_RESP_STARTED | AWF_CF_UP_EOF |
                   AWF_CF_UP_NOREUSE | AWF_CF_RESP_BODY | AWF_CF_RESP_HDONE | AWF_CF_CLOSE_AFTER);
+    c->splice_wait = false;
     if (!b || rc < 0) {
         awf_bufpool_put(&px->bufs, b);
         up_failed(c, -ENOMEM);
@@ -217,10 +221,12 @@ void awf_forward_client_eof(struct awf_conn *c, int status)
 
 /* ---- response ---- */
 
-static void response_done(struct awf_conn *c)
+/* The final response is complete; parser_ka: what llhttp_should_keep_alive said of it. */
+static void response_done(struct awf_conn *c, bool parser_ka)
 {
     c->flags |= AWF_CF_RESP_DONE;
-    bool ka = llhttp_should_keep_alive(&c->resp->parser) && (c->flags & AWF_CF_REQ_DONE);
+    c->splice_wait = false;
+    bool ka = parser_ka && (c->flags & AWF_CF_REQ_DONE);
     bool up_ka = ka && !(c->flags & (AWF_CF_UP_NOREUSE | AWF_CF_UP_EOF));
     /* Whether the client may go on was said in the response head (CLOSE_AFTER); a FIN or a
      * shutdown since then is handled by awf_conn_next_request. */
@@ -356,6 +362,71 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
     return h;
 }
 
+/* ---- the kernel relay for large bodies ---- */
+
+/* How many body bytes are still to come from the upstream when the rest of this response may
+ * go through the kernel relay (AWF_SPLICE_TO_EOF: up to its FIN), pending: bytes parsed but
+ * not yet counted in bytes_out; 0 when it stays on user space: chunked (llhttp must see the
+ * framing), no body (HEAD, 1xx, 204, 304), a request still being sent (its body crosses on
+ * libuv), or too little left to pay for the switch. */
+static uint64_t splice_left(const struct awf_conn *c, size_t pending)
+{
+    const llhttp_t *p = &c->resp->parser;
+    const uint32_t need = AWF_CF_RESP_BODY | AWF_CF_REQ_DONE;
+    if (c->px->no_splice || c->state != AWF_CS_FORWARD || (c->flags & need) != need ||
+        (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)) || c->splice_wait || awf_splice_active(c))
+        return 0;
+    if (p->status_code < 200 || p->status_code == 204 || p->status_code == 304 ||
+        (p->flags & (F_SKIPBODY | F_CHUNKED)))
+        return 0;
+    if (llhttp_message_needs_eof(p)) /* no length: like a tunnel, once bulk is flowing */
+        return c->bytes_out + pending >= AWF_SPLICE_AFTER ? AWF_SPLICE_TO_EOF : 0;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length >= AWF_SPLICE_AFTER)
+        return p->content_length; /* what llhttp has not consumed yet */
+    return 0;
+}
+
+/* Moves the rest of the body to the kernel relay with b (parsed, NULL: none) written first.
+ * Returns 0 (b taken; c may be closed) or a negative code (b is still the caller's). */
+static int try_splice(struct awf_conn *c, struct awf_buf *b)
+{
+    size_t n = b ? b->len : 0;
+    uint64_t left = splice_left(c, n);
+    if (!left)
+        return -ENOTSUP;
+    /* Counted first: the body may end, and be logged, before awf_splice_body returns. */
+    c->flags |= AWF_CF_RESP_STARTED;
+    c->bytes_out += n;
+    int rc = awf_splice_body(c, b, left);
+    if (rc < 0) {
+        c->bytes_out -= n;
+        /* Writes in flight: the switch waits for them (awf_conn_sync_reading). */
+        c->splice_wait = rc == -EAGAIN;
+    }
+    return rc;
+}
+
+int awf_forward_splice(struct awf_conn *c)
+{
+    return try_splice(c, NULL);
+}
+
+void awf_forward_body_spliced(struct awf_conn *c, bool fin)
+{
+    if (fin) {
+        /* The upstream closed: llhttp ends a body delimited by the close, and finds a body
+         * with a Content-Length short, as if it had read every byte. */
+        awf_forward_up_eof(c, UV_EOF);
+        return;
+    }
+    /* Exactly the Content-Length bytes passed: the message is complete. The parser did not
+     * see them and still waits for them: it starts over, its verdict on the connection taken
+     * first (it holds only while the message's flags are kept). */
+    bool ka = llhttp_should_keep_alive(&c->resp->parser);
+    llhttp_reset(&c->resp->parser);
+    response_done(c, ka);
+}
+
 /* Body bytes pass as they came; the parser only finds where the response ends. The first
  * prefix bytes of b are the rewritten head, sent along but not parsed. */
 static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
@@ -365,10 +436,10 @@ static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
     llhttp_errno_t e =
         awf_conn_parse(c, &c->resp->parser, b->data + b->off + prefix, b->len - prefix, &used);
     if (e == HPE_OK) {
-        if (b->len)
-            to_client(c, b);
-        else
+        if (!b->len)
             awf_bufpool_put(&c->px->bufs, b);
+        else if (try_splice(c, b) < 0)
+            to_client(c, b);
         return;
     }
     if (e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END)) {
@@ -380,7 +451,7 @@ static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
         else
             awf_bufpool_put(&c->px->bufs, b);
         if (c->state == AWF_CS_FORWARD)
-            response_done(c);
+            response_done(c, llhttp_should_keep_alive(&c->resp->parser));
         return;
     }
     awf_bufpool_put(&c->px->bufs, b);
@@ -443,7 +514,7 @@ void awf_forward_up_eof(struct awf_conn *c, int status)
         c->flags &= ~AWF_CF_MSG_END;
         llhttp_finish(&c->resp->parser);
         if (c->flags & AWF_CF_MSG_END) {
-            response_done(c);
+            response_done(c, llhttp_should_keep_alive(&c->resp->parser));
             return;
         }
     }

@@ -1,19 +1,30 @@
-/* The kernel relay of an established tunnel: socket -> pipe -> socket with splice(2), so tunnel
- * bytes never cross into user space.
+/* The kernel relay: socket -> pipe -> socket with splice(2), so bulk bytes never cross into user
+ * space. Two users share it: established tunnels (tunnel.c), both directions, and the response
+ * bodies of forwarded HTTP (forward.c), upstream -> client only.
  *
  * A tunnel starts on libuv reads and writes (tunnel.c): the SNI/Host peek and short tunnels (one
  * request, an idle browser tunnel) cost nothing more. Once AWF_SPLICE_AFTER bytes have crossed,
- * the next read callback hands the tunnel over here: uv reading stops on both sockets and one
- * uv_poll_t per socket drives splice. libuv allows one watcher per fd, so the switch happens
- * only when neither stream has a write in flight (no POLLOUT left on its watcher); uv_poll_init
- * refuses (UV_EEXIST) otherwise and the tunnel stays on libuv.
+ * the next read callback hands the tunnel over here. A response body comes here from forward.c
+ * once its head is sent, when the rest is framed by Content-Length (at least AWF_SPLICE_AFTER
+ * bytes left: exactly that many are moved) or by the upstream closing; when they have passed,
+ * forward.c ends the message as llhttp would have (awf_forward_body_spliced) and the sockets go
+ * back to libuv for the next request.
  *
- * Per direction, one pipe taken from a per-loop free list when bytes are about to move and given
- * back as soon as it is empty and the source has nothing more, so an idle tunnel holds no pipe.
- * A pipe is only read into when empty: at most one pipe's worth (AWF_PIPE_SIZE) is buffered per
- * direction, and a side is not polled for reading while its pipe still holds bytes
- * (backpressure). A FIN (splice returns 0) becomes shutdown(SHUT_WR) of the other socket once
- * its pipe is drained; the tunnel closes when both directions are done, as tunnel.c does. */
+ * Either way uv reading stops on both sockets and one uv_poll_t per socket drives splice. libuv
+ * allows one watcher per fd, so the switch happens only when neither stream has a write in
+ * flight (no POLLOUT left on its watcher); uv_poll_init refuses (UV_EEXIST) otherwise and the
+ * bytes stay on libuv. Going back, closing the poll handles stops their watchers at once, so the
+ * streams may read again in the same callback; the handles' memory is libuv's until their close
+ * callbacks, so a new switch on the connection waits for those (-EAGAIN).
+ *
+ * Per direction, one pipe taken from a per-loop free list when bytes are about to move. A
+ * tunnel gives it back as soon as it is empty and the source has nothing more, so an idle
+ * tunnel holds no pipe; a body holds its pipe until it ends, so a pipe that cannot be had
+ * (pipe2 failing) is known before the switch and the body stays on user space. A pipe is only
+ * read into when empty: at most one pipe's worth (AWF_PIPE_SIZE) is buffered per direction, and
+ * a side is not polled for reading while its pipe still holds bytes (backpressure). In a
+ * tunnel, a FIN (splice returns 0) becomes shutdown(SHUT_WR) of the other socket once its pipe
+ * is drained; the tunnel closes when both directions are done, as tunnel.c does. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +38,7 @@ struct awf_splice_dir {
     int rd, wr;           /* the pipe's ends; -1 while none is held */
     size_t queued;        /* bytes in the pipe */
     struct awf_buf *lead; /* bytes libuv read just before the switch: written first; owned */
-    bool eof;             /* the source sent FIN */
+    bool eof;             /* the source sent FIN (a body: the client side is never read) */
 };
 
 struct awf_splice {
@@ -35,12 +46,19 @@ struct awf_splice {
     int fd[2];
     struct awf_splice_dir dir[2]; /* 0: client -> upstream, 1: upstream -> client */
     int events[2];                /* what poll[i] watches now */
-    unsigned inited;              /* bit i: poll[i] is initialised (closed with the conn) */
-    bool active;                  /* the kernel relays this tunnel */
+    unsigned inited;              /* bit i: poll[i] is initialised and not closing */
+    unsigned closing;             /* bit i: poll[i] is closing: libuv still holds it */
+    bool active;                  /* the kernel relays this connection's bytes now */
+    bool body;                    /* a response body (upstream -> client), not a tunnel */
+    bool refused;                 /* a tunnel that could not switch: it stays on libuv */
+    bool client_fin;              /* a body: the client's FIN was seen (it may still read) */
+    uint64_t left;                /* a body: bytes still to read from the upstream */
 };
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
-/* Splices per direction per wake-up, so one busy tunnel does not hold the loop. */
+/* Splices per direction per wake-up, so one busy connection does not hold the loop (2 to 32
+ * measured the same). SPLICE_F_MORE on the writes gained nothing measurable and would hold a
+ * body's last partial segment back. */
 #define PUMP_ROUNDS 8
 
 static void poll_cb(uv_poll_t *h, int status, int events);
@@ -58,9 +76,9 @@ static int pipe_get(struct awf_proxy *px, struct awf_splice_dir *d)
     int p[2];
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
         return -errno;
-    /* Larger than the 64 KiB default: fewer splices and wake-ups per byte (1 GiB tunnel: 64 KiB
-     * ~0.21 s CPU, 256 KiB ~0.19 s, 1 MiB ~0.10 s). A refusal (over the user's pipe quota,
-     * fs.pipe-user-pages-soft) leaves a smaller pipe, which still works. */
+    /* Larger than the 64 KiB default: fewer splices and wake-ups per byte (measured in
+     * README.md). A refusal (over the user's pipe quota, fs.pipe-user-pages-soft) leaves a
+     * smaller pipe, which still works. */
     (void)fcntl(p[1], F_SETPIPE_SZ, AWF_PIPE_SIZE);
     d->rd = p[0];
     d->wr = p[1];
@@ -95,16 +113,27 @@ void awf_splice_pool_cleanup(struct awf_proxy *px)
 
 /* ---- relaying ---- */
 
+/* Whether direction i's source has nothing more to give: its FIN, or a body's last byte. */
+static bool src_done(const struct awf_splice *s, int i)
+{
+    return s->dir[i].eof || (s->body && s->left == 0);
+}
+
 static void sync_polls(struct awf_conn *c)
 {
     struct awf_splice *s = c->splice;
     for (int i = 0; i < 2; i++) {
         const struct awf_splice_dir *out = &s->dir[i], *in = &s->dir[!i];
         int ev = 0;
-        if (!out->eof && !out->queued && !out->lead)
+        if (!src_done(s, i) && !out->queued && !out->lead)
             ev |= UV_READABLE;
         if (in->queued || in->lead)
             ev |= UV_WRITABLE;
+        /* A body does not read the client (a pipelined request waits in its socket): its
+         * hang-up is still watched, so a client that resets is noticed while the upstream is
+         * slow, not only at the next write. */
+        if (s->body && i == 0 && !s->client_fin)
+            ev |= UV_DISCONNECT;
         if (ev == s->events[i])
             continue;
         s->events[i] = ev;
@@ -115,7 +144,7 @@ static void sync_polls(struct awf_conn *c)
     }
 }
 
-/* Moves what direction i can move now. Returns 0 or a negative errno (the tunnel is broken). */
+/* Moves what direction i can move now. Returns 0 or a negative errno (the relay is broken). */
 static int pump(struct awf_conn *c, int i)
 {
     struct awf_splice *s = c->splice;
@@ -127,6 +156,7 @@ static int pump(struct awf_conn *c, int i)
             ssize_t n = write(dst, d->lead->data + d->lead->off, d->lead->len);
             if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+            moved = true;
             d->lead->off += (size_t)n;
             d->lead->len -= (size_t)n;
             if (d->lead->len)
@@ -139,33 +169,42 @@ static int pump(struct awf_conn *c, int i)
             ssize_t n = splice(d->rd, NULL, dst, NULL, d->queued, SPLICE_FLAGS);
             if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+            moved = true; /* a slow reader draining the pipe is activity too */
             d->queued -= (size_t)n;
             if (d->queued)
                 return 0;
             continue;
         }
-        if (d->eof)
+        if (src_done(s, i))
             break;
         if (d->rd < 0) {
             int rc = pipe_get(c->px, d);
             if (rc < 0)
                 return rc;
         }
-        ssize_t n = splice(src, NULL, d->wr, NULL, AWF_PIPE_SIZE, SPLICE_FLAGS);
+        size_t want = AWF_PIPE_SIZE;
+        if (s->body && s->left < want)
+            want = (size_t)s->left; /* not one byte past the body: the next response's */
+        ssize_t n = splice(src, NULL, d->wr, NULL, want, SPLICE_FLAGS);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 return -errno;
-            pipe_put(c->px, d); /* empty and nothing to read: an idle direction holds none */
+            if (!s->body)
+                pipe_put(c->px, d); /* empty and nothing to read: an idle direction holds none */
             break;
         }
         if (n == 0) {
             d->eof = true;
-            c->flags |= i == 0 ? AWF_CF_CLIENT_EOF : AWF_CF_UP_EOF;
-            pipe_put(c->px, d);
+            if (!s->body) { /* a body's end is forward.c's to judge (awf_forward_up_eof) */
+                c->flags |= i == 0 ? AWF_CF_CLIENT_EOF : AWF_CF_UP_EOF;
+                pipe_put(c->px, d);
+            }
             break;
         }
         d->queued = (size_t)n;
         moved = true;
+        if (s->body && s->left != AWF_SPLICE_TO_EOF)
+            s->left -= (uint64_t)n;
         if (i == 0)
             c->bytes_in += (uint64_t)n;
         else
@@ -174,7 +213,7 @@ static int pump(struct awf_conn *c, int i)
     if (moved)
         awf_conn_touch(c);
     uint32_t shut = i == 0 ? AWF_CF_UP_SHUT : AWF_CF_CLIENT_SHUT;
-    if (d->eof && !d->queued && !d->lead && !(c->flags & shut)) {
+    if (!s->body && d->eof && !d->queued && !d->lead && !(c->flags & shut)) {
         /* The FIN goes on after every byte before it. Synchronous: uv_shutdown would start
          * the stream's own watcher on a fd the poll handle owns now. */
         c->flags |= shut | (i == 0 ? AWF_CF_UP_SHUT_DONE : AWF_CF_CLIENT_SHUT_DONE);
@@ -184,56 +223,114 @@ static int pump(struct awf_conn *c, int i)
     return 0;
 }
 
-static void poll_cb(uv_poll_t *h, int status, int events)
+static void poll_closed_cb(uv_handle_t *h)
 {
     struct awf_conn *c = h->data;
     struct awf_splice *s = c->splice;
-    if (c->state != AWF_CS_TUNNEL)
-        return;
-    int i = h == &s->poll[0] ? 0 : 1;
-    int rc = status;
-    /* An error or hang-up shows as readable: the splice that follows reports it. */
-    if (rc == 0 && (events & UV_READABLE))
-        rc = pump(c, i);
-    if (rc == 0 && (events & UV_WRITABLE))
-        rc = pump(c, !i);
+    s->closing &= h == (uv_handle_t *)&s->poll[0] ? ~1u : ~2u;
+    /* Idle again: freed, so a later tunnel on this connection (a WebSocket upgrade after a
+     * spliced body) may switch too. A closing connection frees it itself (awf_splice_free). */
+    if (!s->closing && !s->inited && !s->refused && c->state != AWF_CS_CLOSING) {
+        free(s);
+        c->splice = NULL;
+    }
+    awf_conn_handle_closed(c);
+}
+
+/* Closes the poll handles (counted in c->closes) and gives the pipes back: the streams own
+ * their fds again at once. */
+static void detach(struct awf_conn *c)
+{
+    struct awf_splice *s = c->splice;
+    for (int i = 0; i < 2; i++) {
+        if (s->inited & (1u << i)) {
+            c->closes++;
+            s->closing |= 1u << i;
+            uv_close((uv_handle_t *)&s->poll[i], poll_closed_cb);
+        }
+        pipe_put(c->px, &s->dir[i]);
+        awf_bufpool_put(&c->px->bufs, s->dir[i].lead);
+        s->dir[i].lead = NULL;
+    }
+    s->inited = 0;
+    s->active = false;
+}
+
+/* After pumping (rc: pump's result): aborts on an error, ends what is done, else polls for
+ * what is next. May free c: the caller must not touch it after. */
+static void settle(struct awf_conn *c, int rc)
+{
+    struct awf_splice *s = c->splice;
     if (rc < 0) {
         c->last_err = rc;
         c->flags |= AWF_CF_ABORTED;
         awf_conn_close(c);
         return;
     }
-    const uint32_t all =
-        AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
-    if ((c->flags & all) == all) {
-        awf_conn_close(c);
-        return;
+    if (s->body) {
+        const struct awf_splice_dir *d = &s->dir[1];
+        if (src_done(s, 1) && !d->queued && !d->lead) {
+            bool fin = d->eof;
+            detach(c);
+            awf_forward_body_spliced(c, fin);
+            return;
+        }
+    } else {
+        const uint32_t all =
+            AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
+        if ((c->flags & all) == all) {
+            awf_conn_close(c);
+            return;
+        }
     }
     sync_polls(c);
 }
 
-/* ---- switching over and closing ---- */
-
-static void poll_closed_cb(uv_handle_t *h)
+static void poll_cb(uv_poll_t *h, int status, int events)
 {
-    awf_conn_handle_closed(h->data);
+    struct awf_conn *c = h->data;
+    struct awf_splice *s = c->splice;
+    if (c->state == AWF_CS_CLOSING || !s->active)
+        return;
+    int i = h == &s->poll[0] ? 0 : 1;
+    int rc = status;
+    if (rc == 0 && s->body && i == 0 && (events & UV_DISCONNECT))
+        s->client_fin = true; /* a half-close: the response still goes out (as forward.c) */
+    /* An error or hang-up shows as readable: the splice that follows reports it. */
+    if (rc == 0 && (events & UV_READABLE))
+        rc = pump(c, i);
+    if (rc == 0 && (events & UV_WRITABLE))
+        rc = pump(c, !i);
+    settle(c, rc);
 }
 
-int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
+/* ---- switching over and closing ---- */
+
+/* The connection's relay state, reused when idle; NULL when out of memory. */
+static struct awf_splice *splice_get(struct awf_conn *c)
 {
+    struct awf_splice *s = c->splice;
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        c->splice = s; /* freed when idle again (poll_closed_cb) or with the connection */
+    }
+    for (int i = 0; i < 2; i++) {
+        s->dir[i] = (struct awf_splice_dir){.rd = -1, .wr = -1};
+        s->events[i] = 0;
+    }
+    s->body = s->client_fin = false;
+    s->left = 0;
+    return s;
+}
+
+/* Stops libuv reading both sockets and puts a poll handle on each. Returns 0, or -EBUSY when a
+ * libuv watcher still holds one of the fds (libuv reading is restored then). */
+static int attach(struct awf_conn *c)
+{
+    struct awf_splice *s = c->splice;
     struct awf_upstream *up = c->up;
-    const uint32_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
-    if (c->splice || c->px->no_splice || c->state != AWF_CS_TUNNEL || !up || up->closing ||
-        (c->flags & ends) || c->pend)
-        return -ENOTSUP;
-    if (up->writes || c->client_writes)
-        return -EAGAIN;
-    struct awf_splice *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -ENOMEM;
-    c->splice = s; /* freed with the connection (awf_splice_free) */
-    for (int i = 0; i < 2; i++)
-        s->dir[i].rd = s->dir[i].wr = -1;
     uv_stream_t *st[2] = {(uv_stream_t *)&c->client, (uv_stream_t *)&up->tcp};
     uv_read_stop(st[0]);
     uv_read_stop(st[1]);
@@ -249,14 +346,7 @@ int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
         s->inited |= 1u << i;
     }
     if (s->inited != 3u) {
-        /* A watcher is still busy on one of the fds: stay on libuv for this tunnel. */
-        for (int i = 0; i < 2; i++) {
-            if (s->inited & (1u << i)) {
-                c->closes++;
-                uv_close((uv_handle_t *)&s->poll[i], poll_closed_cb);
-            }
-        }
-        s->inited = 0;
+        detach(c);
         awf_conn_sync_reading(c);
         return -EBUSY;
     }
@@ -266,16 +356,61 @@ int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
     setsockopt(s->fd[0], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     setsockopt(s->fd[1], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     s->active = true;
+    return 0;
+}
+
+/* Whether a switch may be tried now: 0, -EAGAIN (later), or -ENOTSUP (not on this connection). */
+static int may_switch(const struct awf_conn *c)
+{
+    const struct awf_splice *s = c->splice;
+    if (c->px->no_splice || !c->up || c->up->closing || (s && (s->active || s->refused)))
+        return -ENOTSUP;
+    if ((s && s->closing) || c->up->writes || c->client_writes)
+        return -EAGAIN;
+    return 0;
+}
+
+int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
+{
+    const uint32_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
+    if (c->state != AWF_CS_TUNNEL || (c->flags & ends) || c->pend)
+        return -ENOTSUP;
+    int rc = may_switch(c);
+    if (rc < 0)
+        return rc;
+    struct awf_splice *s = splice_get(c);
+    if (!s)
+        return -ENOMEM;
+    if (attach(c) < 0) {
+        s->refused = true; /* stays on libuv for good, as before the relay existed */
+        return -EBUSY;
+    }
     int i = from_client ? 0 : 1;
     s->dir[i].lead = b;
-    int rc = pump(c, i);
-    if (rc < 0) {
-        c->last_err = rc;
-        c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
-        return 0;
-    }
-    sync_polls(c);
+    settle(c, pump(c, i));
+    return 0;
+}
+
+int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left)
+{
+    if (c->state != AWF_CS_FORWARD || !left)
+        return -ENOTSUP;
+    int rc = may_switch(c);
+    if (rc < 0)
+        return rc;
+    struct awf_splice *s = splice_get(c);
+    if (!s)
+        return -ENOMEM;
+    rc = pipe_get(c->px, &s->dir[1]);
+    if (rc < 0)
+        return rc;
+    if ((rc = attach(c)) < 0) /* gave the pipe back */
+        return rc;
+    s->body = true;
+    s->left = left;
+    s->dir[0].eof = true; /* the client's bytes (a pipelined request) wait in its socket */
+    s->dir[1].lead = b;
+    settle(c, pump(c, 1));
     return 0;
 }
 
@@ -286,20 +421,8 @@ bool awf_splice_active(const struct awf_conn *c)
 
 void awf_splice_close(struct awf_conn *c)
 {
-    struct awf_splice *s = c->splice;
-    if (!s)
-        return;
-    for (int i = 0; i < 2; i++) {
-        if (s->inited & (1u << i)) {
-            c->closes++;
-            uv_close((uv_handle_t *)&s->poll[i], poll_closed_cb);
-        }
-        pipe_put(c->px, &s->dir[i]);
-        awf_bufpool_put(&c->px->bufs, s->dir[i].lead);
-        s->dir[i].lead = NULL;
-    }
-    s->inited = 0;
-    s->active = false;
+    if (c->splice)
+        detach(c);
 }
 
 void awf_splice_free(struct awf_conn *c)
