@@ -24,19 +24,34 @@ static const char *dnsmasq_path(void)
 
 /* ---- dnsmasq ------------------------------------------------------------------------------ */
 
+/* Whether a socket of this type can bind 127.0.0.1:port now. */
+static bool bind_port(int type, int port)
+{
+    int fd = socket(AF_INET, type, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* A port free for both UDP and TCP a moment ago (dnsmasq binds both), below the kernel's
+ * ephemeral range: right after a benchmark or a busy test, an ephemeral UDP port is often held
+ * by a TCP connection or its TIME_WAIT, and dnsmasq's TCP bind would fail. */
 static int free_udp_port(void)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
+    static unsigned seed; /* test plumbing: a different start in each call and process */
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u;
+    for (int i = 0; i < 200; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 20000 + (int)((seed >> 8) % 12000);
+        if (bind_port(SOCK_STREAM, port) && bind_port(SOCK_DGRAM, port))
+            return port;
     }
-    close(fd);
-    return ntohs(a.sin_port);
+    return -1;
 }
 
 /* One A query for "ready.probe" over UDP; true when any answer comes back. */
