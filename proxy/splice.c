@@ -20,10 +20,11 @@
  * Per direction, one pipe taken from a per-loop free list when bytes are about to move. A
  * tunnel gives it back as soon as it is empty and the source has nothing more, so an idle
  * tunnel holds no pipe; a body holds its pipe until it ends, so a pipe that cannot be had
- * (pipe2 failing) is known before the switch and the body stays on user space. A pipe is only
- * read into when empty: at most one pipe's worth (AWF_PIPE_SIZE) is buffered per direction, and
- * a side is not polled for reading while its pipe still holds bytes (backpressure). In a
- * tunnel, a FIN (splice returns 0) becomes shutdown(SHUT_WR) of the other socket once its pipe
+ * (pipe2 failing) is known before the switch and the body stays on user space; a tunnel that
+ * finds none later stops reading and goes back to libuv for good once its other pipe is empty. A
+ * pipe is only read into when empty: at most one pipe's worth (AWF_PIPE_SIZE) is buffered per
+ * direction, and a side is not polled for reading while its pipe still holds bytes (backpressure).
+ * In a tunnel, a FIN (splice returns 0) becomes shutdown(SHUT_WR) of the other socket once its pipe
  * is drained; the tunnel closes when both directions are done, as tunnel.c does. */
 
 #include <errno.h>
@@ -51,6 +52,7 @@ struct awf_splice {
     bool active;                  /* the kernel relays this connection's bytes now */
     bool body;                    /* a response body (upstream -> client), not a tunnel */
     bool refused;                 /* a tunnel that could not switch: it stays on libuv */
+    bool no_pipe;                 /* a tunnel found no pipe (pipe2 failed): back to libuv */
     bool client_fin;              /* a body: the client's FIN was seen (it may still read) */
     uint64_t left;                /* a body: bytes still to read from the upstream */
 };
@@ -125,7 +127,7 @@ static void sync_polls(struct awf_conn *c)
     for (int i = 0; i < 2; i++) {
         const struct awf_splice_dir *out = &s->dir[i], *in = &s->dir[!i];
         int ev = 0;
-        if (!src_done(s, i) && !out->queued && !out->lead)
+        if (!src_done(s, i) && !out->queued && !out->lead && !s->no_pipe)
             ev |= UV_READABLE;
         if (in->queued || in->lead)
             ev |= UV_WRITABLE;
@@ -179,8 +181,14 @@ static int pump(struct awf_conn *c, int i)
             break;
         if (d->rd < 0) {
             int rc = pipe_get(c->px, d);
-            if (rc < 0)
-                return rc;
+            if (rc < 0 && s->body)
+                return rc; /* cannot happen: a body holds its pipe from the switch on */
+            if (rc < 0) {
+                /* Out of fds or pipe memory: nothing was read, so once the other direction's
+                 * pipe is empty the tunnel goes back to libuv (settle) instead of failing. */
+                s->no_pipe = true;
+                return 0;
+            }
         }
         size_t want = AWF_PIPE_SIZE;
         if (s->body && s->left < want)
@@ -280,6 +288,13 @@ static void settle(struct awf_conn *c, int rc)
             AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
         if ((c->flags & all) == all) {
             awf_conn_close(c);
+            return;
+        }
+        if (s->no_pipe && !s->dir[0].queued && !s->dir[1].queued && !s->dir[0].lead &&
+            !s->dir[1].lead) {
+            detach(c);
+            s->refused = true;
+            awf_conn_sync_reading(c);
             return;
         }
     }

@@ -7,6 +7,7 @@ process a test starts is stopped by its cleanup."""
 
 import hashlib
 import os
+import resource
 import socket
 import threading
 import unittest
@@ -271,6 +272,34 @@ class SpliceBodyTest(awf.TestCase):
         self.assertEqual(proxy_pipes(px), pipes_before)
         (e,) = px.entries(1)
         assert_fields(self, e, method="GET", status=200, tag="TCP_MISS")
+
+    def test_tunnel_without_pipes_stays_on_libuv(self):
+        """A tunnel whose switch finds no pipe (pipe2 failing: the proxy is out of fds) keeps
+        relaying through libuv instead of failing."""
+        up = self.upstream(tls=False)
+        px = self.start(up.echo)
+        pipes_before = proxy_pipes(px)
+        # Room for the client's and the upstream's sockets and one spare fd: never a pipe's two.
+        n = len(os.listdir("/proc/%d/fd" % px.p.pid))
+        _, hard = resource.prlimit(px.p.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(px.p.pid, resource.RLIMIT_NOFILE, (n + 3, hard))
+        s = awf.connect(px)
+        self.addCleanup(s.close)
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (
+            self.hp.encode(), self.hp.encode()))
+        rd = awf.Reader(s)
+        self.assertEqual(rd.response(head_only=True).status, 200)
+        data = pattern(4 * 1024 * 1024)  # far past the 256 KiB switch point, both ways
+        t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+        t.start()
+        got = rd.buf + awf.recv_all(s)
+        t.join()
+        self.assertEqual(hashlib.sha256(got).hexdigest(),
+                         hashlib.sha256(data + b"<eof>").hexdigest())
+        self.assertEqual(proxy_pipes(px), pipes_before)
+        s.close()
+        (e,) = px.entries(1)
+        assert_fields(self, e, method="CONNECT", status=200, tag="TCP_TUNNEL")
 
 
 if __name__ == "__main__":
