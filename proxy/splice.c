@@ -202,6 +202,27 @@ static int pump(struct awf_conn *c, int i)
             break;
         }
         if (n == 0) {
+            /* A TCP splice also stops at urgent data (SO_OOBINLINE or not). recv does take
+             * that byte inline: it goes out as a lead of one byte, and splicing carries on. */
+            char urg;
+            if (recv(src, &urg, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+                struct awf_buf *b = awf_bufpool_get(&c->px->bufs, 1);
+                if (!b)
+                    return -ENOMEM;
+                if (recv(src, b->data, 1, MSG_DONTWAIT) != 1) {
+                    awf_bufpool_put(&c->px->bufs, b);
+                    return -EIO;
+                }
+                b->len = 1;
+                d->lead = b;
+                if (s->body && s->left != AWF_SPLICE_TO_EOF)
+                    s->left -= 1;
+                if (i == 0)
+                    c->bytes_in += 1;
+                else
+                    c->bytes_out += 1;
+                continue;
+            }
             d->eof = true;
             if (!s->body) { /* a body's end is forward.c's to judge (awf_forward_up_eof) */
                 c->flags |= i == 0 ? AWF_CF_CLIENT_EOF : AWF_CF_UP_EOF;
@@ -308,11 +329,24 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     if (c->state == AWF_CS_CLOSING || !s->active)
         return;
     int i = h == &s->poll[0] ? 0 : 1;
-    int rc = status;
-    if (rc == 0 && s->body && i == 0 && (events & UV_DISCONNECT))
+    if (status < 0) {
+        /* POLLERR (libuv has stopped the handle): a reset does not take back what arrived
+         * before it, and the kernel hands those bytes out first; splice and write report the
+         * error themselves once nothing is left. Only a side that is not read (a body's
+         * client) ends here. */
+        s->events[i] = 0;
+        bool reads = !src_done(s, i) && !(s->body && i == 0);
+        int rc = reads ? pump(c, i) : 0;
+        if (rc == 0)
+            rc = pump(c, !i);
+        settle(c, rc == 0 && !reads ? status : rc);
+        return;
+    }
+    int rc = 0;
+    if (s->body && i == 0 && (events & UV_DISCONNECT))
         s->client_fin = true; /* a half-close: the response still goes out (as forward.c) */
-    /* An error or hang-up shows as readable: the splice that follows reports it. */
-    if (rc == 0 && (events & UV_READABLE))
+    /* A hang-up shows as readable: the splice that follows reports it. */
+    if (events & UV_READABLE)
         rc = pump(c, i);
     if (rc == 0 && (events & UV_WRITABLE))
         rc = pump(c, !i);
@@ -365,8 +399,8 @@ static int attach(struct awf_conn *c)
         awf_conn_sync_reading(c);
         return -EBUSY;
     }
-    /* Urgent data at the head of a receive queue makes a TCP splice read return 0, which would
-     * pass for EOF and cut the direction short: take it inline as ordinary bytes instead. */
+    /* A TCP splice read stops at urgent data and returns 0 whatever this says (pump tells that
+     * from an end of stream); inline, recv hands the urgent byte over as an ordinary one. */
     int on = 1;
     setsockopt(s->fd[0], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     setsockopt(s->fd[1], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
@@ -417,8 +451,13 @@ int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left)
     if (!s)
         return -ENOMEM;
     rc = pipe_get(c->px, &s->dir[1]);
-    if (rc < 0)
+    if (rc < 0) {
+        if (!s->inited && !s->closing) { /* nothing attached: a later tunnel may still switch */
+            free(s);
+            c->splice = NULL;
+        }
         return rc;
+    }
     if ((rc = attach(c)) < 0) /* gave the pipe back */
         return rc;
     s->body = true;

@@ -9,7 +9,9 @@ import hashlib
 import os
 import resource
 import socket
+import struct
 import threading
+import time
 import unittest
 from unittest import mock
 
@@ -270,6 +272,57 @@ class SpliceBodyTest(awf.TestCase):
         self.assertEqual((r.rc, r.code), (0, 200), r)
         self.assertEqual(digest(r.body), digest(pattern(3 * MIB)))
         self.assertEqual(proxy_pipes(px), pipes_before)
+        (e,) = px.entries(1)
+        assert_fields(self, e, method="GET", status=200, tag="TCP_MISS")
+
+    def test_reset_right_after_the_body_loses_nothing(self):
+        """An upstream that resets its connection right after the last body bytes: the kernel
+        still hands out what arrived before the reset, so the body is complete."""
+        n, step = 2 * MIB, 64 * 1024
+
+        def handler(c):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            data = pattern(n)
+            for off in range(0, n - step, step):
+                c.sendall(data[off:off + step])
+                time.sleep(0.002)  # the relay waits on an empty pipe when the reset comes
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.sendall(data[n - step:])
+
+        raw = RawUpstream(self, handler)
+        px = self.start(raw.port)
+        for _ in range(3):
+            s = awf.connect(px)
+            s.sendall(self.get("/rst"))
+            _, _, rest = read_head(s, b"")
+            body, _ = read_exact(s, rest, n)
+            self.assertEqual(digest(body), digest(pattern(n)))
+            s.close()
+        for e in px.entries(3):
+            assert_fields(self, e, method="GET", status=200, tag="TCP_MISS")
+
+    def test_urgent_byte_is_not_an_end(self):
+        """TCP urgent data stops a splice as if the stream had ended; the body must go on
+        (close-delimited: a false end would look like a complete response)."""
+        n, k = 3 * MIB, 2 * MIB
+
+        def handler(c):
+            data = pattern(n)
+            c.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + data[:k])
+            time.sleep(0.2)
+            c.send(data[k:k + 1], socket.MSG_OOB)
+            time.sleep(0.2)
+            c.sendall(data[k + 1:])
+
+        raw = RawUpstream(self, handler)
+        px = self.start(raw.port)
+        s = awf.connect(px)
+        self.addCleanup(s.close)
+        s.sendall(self.get("/oob"))
+        _, _, rest = read_head(s, b"")
+        body = rest + awf.recv_all(s)
+        self.assertEqual(len(body), n)
+        self.assertEqual(digest(body), digest(pattern(n)))
         (e,) = px.entries(1)
         assert_fields(self, e, method="GET", status=200, tag="TCP_MISS")
 
