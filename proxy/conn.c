@@ -431,7 +431,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
         awf_conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->client, 1);
+    /* TCP_NODELAY and SO_OOBINLINE come from the listener (proxy.c). */
     int len = sizeof(c->peer);
     uv_tcp_getpeername(&c->client, &c->peer.sa, &len);
     if (bound_to_one_address(l)) {

@@ -1,6 +1,8 @@
 /* The proxy object: listeners, the loop's resolver and buffer pool, policy swaps, shutdown. */
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,8 +150,15 @@ static int listen_on(struct awf_proxy *px, const struct sockaddr_storage *addrs,
             px->n_listeners = i + 1;
             uv_os_fd_t fd;
             int on = 1;
-            if (reuse && uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0 &&
-                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+            if (uv_fileno((uv_handle_t *)&l->tcp, &fd) < 0)
+                rc = UV_EBADF;
+            else if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+                rc = -errno;
+            /* Accepted sockets inherit both (Linux copies the listener's options): no syscall
+             * per connection. Inline urgent data: the relay passes every byte as sent (libuv
+             * reads would skip an urgent byte; a TCP splice stops at it, see splice.c). */
+            else if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0 ||
+                     setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on)) < 0)
                 rc = -errno;
         }
         if (rc == 0) /* [::] listens on IPv6 only, so 0.0.0.0 on the same port can be bound too */

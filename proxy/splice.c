@@ -202,8 +202,9 @@ static int pump(struct awf_conn *c, int i)
             break;
         }
         if (n == 0) {
-            /* A TCP splice also stops at urgent data (SO_OOBINLINE or not). recv does take
-             * that byte inline: it goes out as a lead of one byte, and splicing carries on. */
+            /* A TCP splice also stops at urgent data (SO_OOBINLINE or not). recv takes that
+             * byte inline (every socket has SO_OOBINLINE: proxy.c, upstream.c): it goes out
+             * as a lead of one byte, and splicing carries on. */
             char urg;
             if (recv(src, &urg, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
                 struct awf_buf *b = awf_bufpool_get(&c->px->bufs, 1);
@@ -399,11 +400,6 @@ static int attach(struct awf_conn *c)
         awf_conn_sync_reading(c);
         return -EBUSY;
     }
-    /* A TCP splice read stops at urgent data and returns 0 whatever this says (pump tells that
-     * from an end of stream); inline, recv hands the urgent byte over as an ordinary one. */
-    int on = 1;
-    setsockopt(s->fd[0], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
-    setsockopt(s->fd[1], SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     s->active = true;
     return 0;
 }

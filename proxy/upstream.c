@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "proxy/conn.h"
 
@@ -248,6 +249,10 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&up->tcp, 1);
+    uv_os_fd_t fd;
+    int on = 1; /* urgent bytes inline, as client sockets have them (proxy.c) */
+    if (uv_fileno((uv_handle_t *)&up->tcp, &fd) == 0)
+        setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     int len = sizeof(up->local);
     up->has_local = uv_tcp_getsockname(&up->tcp, &up->local.sa, &len) == 0;
     awf_sockaddr_unmap(&up->local); /* as awf_upstream_is_ours compares */

@@ -110,6 +110,23 @@ class ConnectTest(awf.TestCase):
         (e,) = self.px.entries(1)
         self.assertTunnel(e, self.up.echo, ua="-")
 
+    def test_urgent_byte_passes_inline(self):
+        # TCP urgent data is a byte of the stream like any other: relayed in order, not dropped
+        # (sockets read without SO_OOBINLINE skip it).
+        s = awf.connect(self.px)
+        self.addCleanup(s.close)
+        hp = ("%s:%d" % (ALLOWED, self.up.echo)).encode()
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (hp, hp))
+        rd = awf.Reader(s)
+        self.assertEqual(rd.response(head_only=True).status, 200)
+        s.sendall(b"abc")
+        time.sleep(0.1)
+        s.send(b"X", socket.MSG_OOB)
+        time.sleep(0.1)
+        s.sendall(b"def")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(rd.buf + awf.recv_all(s), b"abcXdef<eof>")
+
     def test_connect_to_port_80_is_allowed(self):
         # The policy allows CONNECT to 80; the upstream is elsewhere, so route through a name
         # the hosts file maps to a closed loopback port: we only check the proxy did not deny.
