@@ -415,17 +415,25 @@ static int may_switch(const struct awf_conn *c)
     return 0;
 }
 
+/* The relay state for a switch now (*out), or why not: may_switch's codes, -ENOMEM. */
+static int prepare(struct awf_conn *c, struct awf_splice **out)
+{
+    int rc = may_switch(c);
+    if (rc < 0)
+        return rc;
+    *out = splice_get(c);
+    return *out ? 0 : -ENOMEM;
+}
+
 int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
 {
     const uint32_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
     if (c->state != AWF_CS_TUNNEL || (c->flags & ends) || c->pend)
         return -ENOTSUP;
-    int rc = may_switch(c);
+    struct awf_splice *s;
+    int rc = prepare(c, &s);
     if (rc < 0)
         return rc;
-    struct awf_splice *s = splice_get(c);
-    if (!s)
-        return -ENOMEM;
     if (attach(c) < 0) {
         s->refused = true; /* stays on libuv for good, as before the relay existed */
         return -EBUSY;
@@ -440,12 +448,10 @@ int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left)
 {
     if (c->state != AWF_CS_FORWARD || !left)
         return -ENOTSUP;
-    int rc = may_switch(c);
+    struct awf_splice *s;
+    int rc = prepare(c, &s);
     if (rc < 0)
         return rc;
-    struct awf_splice *s = splice_get(c);
-    if (!s)
-        return -ENOMEM;
     rc = pipe_get(c->px, &s->dir[1]);
     if (rc < 0) {
         if (!s->inited && !s->closing) { /* nothing attached: a later tunnel may still switch */

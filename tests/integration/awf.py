@@ -490,6 +490,50 @@ class Nginx(Proc):
 # ---------------------------------------------------------------- clients
 
 
+class ThreadServer:
+    """A loopback TCP server in threads, for scripted upstreams a test writes in a few lines:
+    each accepted connection runs self.serve(conn, conn_no) (conn_no from 1) in its own thread
+    and is closed after it. Stopped by the test's cleanup."""
+
+    def __init__(self, tc):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        tc.addCleanup(self.close)
+
+    def close(self):
+        self.sock.close()
+        for c in list(self.conns):
+            c.close()
+        self.thread.join(5)
+
+    def serve(self, c, conn_no):
+        raise NotImplementedError
+
+    def _accept(self):
+        n = 0
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            n += 1
+            self.conns.append(c)
+            threading.Thread(target=self._run, args=(c, n), daemon=True).start()
+
+    def _run(self, c, conn_no):
+        try:
+            self.serve(c, conn_no)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
 class CurlResult:
     def __init__(self, rc, out, err, body, headers):
         self.rc, self.out, self.err, self.body, self.headers_text = rc, out, err, body, headers

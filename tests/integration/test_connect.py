@@ -76,14 +76,18 @@ class ConnectTest(awf.TestCase):
         self.assertTunnel(e, self.up.https, ua=("-", re.compile(r"^Python-urllib/")),
                           version="1.0")
 
-    def test_half_close_is_forwarded(self):
+    def echo_tunnel(self, extra=b""):
+        """A raw socket with a CONNECT tunnel to the echo server open; (socket, its Reader)."""
         s = awf.connect(self.px)
         self.addCleanup(s.close)
         hp = ("%s:%d" % (ALLOWED, self.up.echo)).encode()
-        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: raw\r\n\r\n" % (hp, hp))
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (hp, hp, extra))
         rd = awf.Reader(s)
-        r = rd.response(head_only=True)
-        self.assertEqual(r.status, 200)
+        self.assertEqual(rd.response(head_only=True).status, 200)
+        return s, rd
+
+    def test_half_close_is_forwarded(self):
+        s, rd = self.echo_tunnel(b"User-Agent: raw\r\n")
         s.sendall(b"hello through the tunnel")
         s.shutdown(socket.SHUT_WR)  # our FIN must reach the echo server...
         # ...which then answers "<eof>" and closes: the other direction kept working.
@@ -94,12 +98,7 @@ class ConnectTest(awf.TestCase):
         self.assertTunnel(e, self.up.echo, ua="raw")
 
     def test_large_bidirectional_raw_tunnel(self):
-        s = awf.connect(self.px)
-        self.addCleanup(s.close)
-        hp = ("%s:%d" % (ALLOWED, self.up.echo)).encode()
-        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (hp, hp))
-        rd = awf.Reader(s)
-        self.assertEqual(rd.response(head_only=True).status, 200)
+        s, rd = self.echo_tunnel()
         data = pattern(2 * 1024 * 1024)
         t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
         t.start()
@@ -113,12 +112,7 @@ class ConnectTest(awf.TestCase):
     def test_urgent_byte_passes_inline(self):
         # TCP urgent data is a byte of the stream like any other: relayed in order, not dropped
         # (sockets read without SO_OOBINLINE skip it).
-        s = awf.connect(self.px)
-        self.addCleanup(s.close)
-        hp = ("%s:%d" % (ALLOWED, self.up.echo)).encode()
-        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (hp, hp))
-        rd = awf.Reader(s)
-        self.assertEqual(rd.response(head_only=True).status, 200)
+        s, rd = self.echo_tunnel()
         s.sendall(b"abc")
         time.sleep(0.1)
         s.send(b"X", socket.MSG_OOB)

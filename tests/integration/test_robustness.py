@@ -14,7 +14,7 @@ import awf
 from awf import ALLOWED, OTHER, assert_fields, pattern
 
 
-class MiniUpstream:
+class MiniUpstream(awf.ThreadServer):
     """A scripted HTTP/1.1 server in a thread, for what tests/tools/upstream.py cannot do: a
     connection that closes on its second request, hop-by-hop response fields. handler(conn_no,
     req_no, method, target, headers) returns the response bytes, or None to close at once.
@@ -22,60 +22,31 @@ class MiniUpstream:
 
     def __init__(self, tc, handler):
         self.handler, self.seen, self.lock = handler, [], threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-        tc.addCleanup(self.close)
+        super().__init__(tc)
 
-    def close(self):
-        self.sock.close()
-        for c in list(self.conns):
-            c.close()
-        self.thread.join(5)
-
-    def _accept(self):
-        n = 0
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            n += 1
-            self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c, n), daemon=True).start()
-
-    def _serve(self, c, conn_no):
+    def serve(self, c, conn_no):
         buf, req_no = b"", 0
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = [tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:]]
-                n = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0"))
-                while len(buf) < n:
-                    buf += c.recv(65536)
-                buf = buf[n:]
-                req_no += 1
-                with self.lock:
-                    self.seen.append((method, target))
-                out = self.handler(conn_no, req_no, method, target, headers)
-                if out is None:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
                     return
-                c.sendall(out)
-        except OSError:
-            pass
-        finally:
-            c.close()
+                buf += d
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = [tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:]]
+            n = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0"))
+            while len(buf) < n:
+                buf += c.recv(65536)
+            buf = buf[n:]
+            req_no += 1
+            with self.lock:
+                self.seen.append((method, target))
+            out = self.handler(conn_no, req_no, method, target, headers)
+            if out is None:
+                return
+            c.sendall(out)
 
 
 def ok(body=b"ok", extra=b""):

@@ -25,50 +25,23 @@ def digest(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class RawUpstream:
+class RawUpstream(awf.ThreadServer):
     """A scripted server in a thread: for each connection, reads one request head and calls
     handler(sock), which writes what it likes; the connection is closed after it (what
     tests/tools/upstream.py cannot do: a body delimited by the close, a body cut short)."""
 
     def __init__(self, tc, handler):
         self.handler = handler
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-        tc.addCleanup(self.close)
+        super().__init__(tc)
 
-    def close(self):
-        self.sock.close()
-        for c in list(self.conns):
-            c.close()
-        self.thread.join(5)
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c, conn_no):
         buf = b""
-        try:
-            while b"\r\n\r\n" not in buf:
-                d = c.recv(65536)
-                if not d:
-                    return
-                buf += d
-            self.handler(c)
-        except OSError:
-            pass
-        finally:
-            c.close()
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return
+            buf += d
+        self.handler(c)
 
 
 def read_head(s, buf):
