@@ -25,28 +25,8 @@
 #include "dns/forwarder.h"
 #include "dns/wire.h"
 #include "policy/policy.h"
-#include "tests/unit/dns/servers.h"
-
-static struct dns_test_server srv;
-
-static int start_dnsmasq(void **state)
-{
-    (void)state;
-    return dns_test_dnsmasq_start(&srv);
-}
-
-static int stop_dnsmasq(void **state)
-{
-    (void)state;
-    dns_test_dnsmasq_stop(&srv);
-    return 0;
-}
-
-static void require_server(void)
-{
-    if (!srv.available)
-        skip();
-}
+#include "tests/unit/dns/fixture.h"
+#include "tests/unit/policy/helpers.h"
 
 /* ---- the forwarder on a loop thread ---------------------------------------------------------- */
 
@@ -79,20 +59,6 @@ static void *loop_main(void *arg)
     struct fx *fx = arg;
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     return NULL;
-}
-
-static struct awf_policy *make_policy(const char *yaml)
-{
-    char err[AWF_POLICY_ERRLEN] = "";
-    struct awf_policy_builder *b = awf_policy_builder_create();
-    assert_non_null(b);
-    if (awf_policy_load_yaml(b, "<test>", yaml, strlen(yaml), err, sizeof(err)) != 0)
-        fail_msg("policy: %s", err);
-    struct awf_policy *p = awf_policy_build(b, err, sizeof(err));
-    if (!p)
-        fail_msg("policy: %s", err);
-    awf_policy_builder_destroy(b);
-    return p;
 }
 
 struct start {
@@ -131,7 +97,7 @@ static void fwd_start_with(struct fx *fx, const struct start *o)
              "  dns: %s\n",
              silent ? fx->silent.addr : srv.addr, o->listen ? o->listen : "127.0.0.1:0", fx->log,
              o->extra ? o->extra : "", o->timeout ? o->timeout : "5s");
-    fx->policy = make_policy(yaml);
+    fx->policy = from_yaml(yaml);
     char err[256] = "";
     if (awf_dnsfwd_create(&fx->loop, fx->policy, NULL, &fx->fwd, err, sizeof(err)) != 0)
         fail_msg("create: %s", err);
@@ -143,7 +109,7 @@ static void fwd_start_with(struct fx *fx, const struct start *o)
     if (o->swap) {
         char swap[256];
         snprintf(swap, sizeof(swap), "version: 1\nallow: [%s]\n", o->swap);
-        struct awf_policy *p = make_policy(swap);
+        struct awf_policy *p = from_yaml(swap);
         awf_dnsfwd_set_policy(fx->fwd, p);
         awf_policy_unref(p); /* the forwarder holds its own reference */
     }
@@ -807,7 +773,7 @@ static void test_forwarder_ipv6_listener(void **state)
 static void test_forwarder_off_without_listen(void **state)
 {
     (void)state;
-    struct awf_policy *p = make_policy("version: 1\nallow: [example.com]\n");
+    struct awf_policy *p = from_yaml("version: 1\nallow: [example.com]\n");
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     struct awf_dnsfwd *f = (struct awf_dnsfwd *)&loop;
@@ -834,7 +800,7 @@ static void test_forwarder_bind_error(void **state)
              "version: 1\ndns:\n  servers: [\"127.0.0.1:9\"]\n  forwarder:\n"
              "    listen: [\"127.0.0.1:%u\"]\n    log: \"-\"\n",
              ntohs(a.sin_port));
-    struct awf_policy *p = make_policy(yaml);
+    struct awf_policy *p = from_yaml(yaml);
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     struct awf_dnsfwd *f = NULL;

@@ -19,22 +19,7 @@
 
 #include "common/error.h"
 #include "dns/dns.h"
-#include "tests/unit/dns/servers.h"
-
-static struct dns_test_server srv;
-
-static int start_dnsmasq(void **state)
-{
-    (void)state;
-    return dns_test_dnsmasq_start(&srv);
-}
-
-static int stop_dnsmasq(void **state)
-{
-    (void)state;
-    dns_test_dnsmasq_stop(&srv);
-    return 0;
-}
+#include "tests/unit/dns/fixture.h"
 
 static int logged(const char *type, const char *name)
 {
@@ -67,12 +52,6 @@ struct fixture {
     struct awf_dns *dns;
     const char *servers[2];
 };
-
-static void require_server(void)
-{
-    if (!srv.available)
-        skip();
-}
 
 static void open_resolver(struct fixture *fx, const struct awf_dns_config *cfg_in)
 {

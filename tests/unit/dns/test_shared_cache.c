@@ -17,28 +17,7 @@
 
 #include "common/error.h"
 #include "dns/dns.h"
-#include "tests/unit/dns/servers.h"
-
-static struct dns_test_server srv;
-
-static int start_dnsmasq(void **state)
-{
-    (void)state;
-    return dns_test_dnsmasq_start(&srv);
-}
-
-static int stop_dnsmasq(void **state)
-{
-    (void)state;
-    dns_test_dnsmasq_stop(&srv);
-    return 0;
-}
-
-static void require_server(void)
-{
-    if (!srv.available)
-        skip();
-}
+#include "tests/unit/dns/fixture.h"
 
 /* ---- one loop, its resolver, and the thread that runs it ---------------------------------- */
 

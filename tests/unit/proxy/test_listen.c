@@ -17,20 +17,7 @@
 #include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/proxy.h"
-
-static struct awf_policy *make_policy(const char *yaml)
-{
-    char err[AWF_POLICY_ERRLEN] = "";
-    struct awf_policy_builder *b = awf_policy_builder_create();
-    assert_non_null(b);
-    if (awf_policy_load_yaml(b, "<test>", yaml, strlen(yaml), err, sizeof(err)) != 0)
-        fail_msg("policy: %s", err);
-    struct awf_policy *p = awf_policy_build(b, err, sizeof(err));
-    if (!p)
-        fail_msg("policy: %s", err);
-    awf_policy_builder_destroy(b);
-    return p;
-}
+#include "tests/unit/policy/helpers.h"
 
 static void done_cb(void *arg)
 {
@@ -51,8 +38,8 @@ static void test_listen_at_shares_the_port(void **state)
     struct sockaddr_storage bound[2], again[2];
     int done = 0;
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct awf_policy *p = make_policy("version: 1\nallow: [\"x.test\"]\nthreads: 2\n"
-                                       "listen: [\"127.0.0.1:0\"]\n");
+    struct awf_policy *p = from_yaml("version: 1\nallow: [\"x.test\"]\nthreads: 2\n"
+                                     "listen: [\"127.0.0.1:0\"]\n");
     assert_int_equal(awf_proxy_create(&loop, p, NULL, &a, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_create(&loop, p, NULL, &b, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(a, err, sizeof(err)), 0);
@@ -80,8 +67,8 @@ static void test_one_thread_does_not_share(void **state)
     struct sockaddr_storage bound[1];
     int done = 0;
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct awf_policy *p = make_policy("version: 1\nallow: [\"x.test\"]\nthreads: 1\n"
-                                       "listen: [\"127.0.0.1:0\"]\n");
+    struct awf_policy *p = from_yaml("version: 1\nallow: [\"x.test\"]\nthreads: 1\n"
+                                     "listen: [\"127.0.0.1:0\"]\n");
     assert_int_equal(awf_proxy_create(&loop, p, NULL, &a, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(a, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_bound(a, bound, 1), 1);
@@ -91,7 +78,7 @@ static void test_one_thread_does_not_share(void **state)
              "version: 1\nallow: [\"x.test\"]\nthreads: 1\n"
              "listen: [\"127.0.0.1:%u\"]\n",
              (unsigned)port_of(&bound[0]));
-    struct awf_policy *q = make_policy(yaml);
+    struct awf_policy *q = from_yaml(yaml);
     assert_int_equal(awf_proxy_create(&loop, q, NULL, &b, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(b, err, sizeof(err)), UV_EADDRINUSE);
     awf_proxy_shutdown(a, 0, done_cb, &done);
@@ -111,8 +98,8 @@ static void test_shared_tunnel_limit(void **state)
     struct awf_proxy *a, *b;
     int done = 0;
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct awf_policy *p = make_policy("version: 1\nallow: [\"x.test\"]\nthreads: 2\n"
-                                       "limits: {max_tunnels: 1}\n");
+    struct awf_policy *p = from_yaml("version: 1\nallow: [\"x.test\"]\nthreads: 2\n"
+                                     "limits: {max_tunnels: 1}\n");
     assert_int_equal(awf_proxy_create(&loop, p, NULL, &a, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_create(&loop, p, NULL, &b, err, sizeof(err)), 0);
     awf_proxy_share_limits(b, a);

@@ -24,6 +24,7 @@
 #include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/proxy.h"
+#include "tests/unit/policy/helpers.h"
 
 #define DOWN_BYTES (64u * 1024 * 1024)
 #define UP_BYTES   (3u * 1024 * 1024)
@@ -53,20 +54,6 @@ static void *loop_main(void *arg)
     struct loop_thread *lt = arg;
     uv_run(&lt->loop, UV_RUN_DEFAULT);
     return NULL;
-}
-
-static struct awf_policy *make_policy(const char *yaml)
-{
-    char err[AWF_POLICY_ERRLEN] = "";
-    struct awf_policy_builder *b = awf_policy_builder_create();
-    assert_non_null(b);
-    if (awf_policy_load_yaml(b, "<test>", yaml, strlen(yaml), err, sizeof(err)) != 0)
-        fail_msg("policy: %s", err);
-    struct awf_policy *p = awf_policy_build(b, err, sizeof(err));
-    if (!p)
-        fail_msg("policy: %s", err);
-    awf_policy_builder_destroy(b);
-    return p;
 }
 
 static uint8_t pattern(uint64_t i)
@@ -184,9 +171,9 @@ static int listen_any(uint16_t *port)
 static struct awf_policy *start_proxy(struct loop_thread *lt, struct sockaddr_storage *bound)
 {
     char err[256] = "";
-    struct awf_policy *p = make_policy("version: 1\nallow: [\"127.0.0.1\"]\n"
-                                       "addresses: {allow: [\"127.0.0.0/8\"]}\n"
-                                       "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n");
+    struct awf_policy *p = from_yaml("version: 1\nallow: [\"127.0.0.1\"]\n"
+                                     "addresses: {allow: [\"127.0.0.0/8\"]}\n"
+                                     "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n");
     assert_int_equal(awf_proxy_create(&lt->loop, p, NULL, &lt->px, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(lt->px, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_bound(lt->px, bound, 1), 1);
@@ -314,9 +301,9 @@ static void test_bulk_slow_reader_and_half_close(void **state)
     char err[256] = "";
     assert_int_equal(uv_loop_init(&lt.loop), 0);
     int pipes_start = count_pipes(); /* with libuv's own */
-    struct awf_policy *p = make_policy("version: 1\nallow: [\"127.0.0.1\"]\n"
-                                       "addresses: {allow: [\"127.0.0.0/8\"]}\n"
-                                       "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n");
+    struct awf_policy *p = from_yaml("version: 1\nallow: [\"127.0.0.1\"]\n"
+                                     "addresses: {allow: [\"127.0.0.0/8\"]}\n"
+                                     "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n");
     assert_int_equal(awf_proxy_create(&lt.loop, p, NULL, &lt.px, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(lt.px, err, sizeof(err)), 0);
     struct sockaddr_storage bound;
