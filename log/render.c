@@ -39,9 +39,10 @@ static void put_fill(struct out *o, char c, size_t n)
 
 static const char hex[] = "0123456789ABCDEF";
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if s[0] does not start one.
- * Rejects overlongs, surrogates and code points past U+10FFFF, as JSON parsers do. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if s[0] does not start one; *cp
+ * is its code point. Rejects overlongs, surrogates and code points past U+10FFFF, as JSON
+ * parsers do. */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp_out)
 {
     unsigned char c = s[0];
     size_t len;
@@ -68,72 +69,109 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
         (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
+    *cp_out = cp;
     return len;
 }
 
+/* Code points past ASCII that never stay raw in a line: C1 controls (U+0085 NEL among them),
+ * LINE and PARAGRAPH SEPARATOR (readers that split on Unicode line boundaries, Python's
+ * splitlines and JavaScript among them, would cut the record there), and the bidirectional
+ * embedding, override and isolate controls (they reorder what a reader sees of the line). */
+static bool cp_unsafe(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /* Writes the escaped form of s[0..n) in mode esc into o (o may be a counting-only sink with
- * cap 0). Runs of bytes that need nothing are copied in one go. */
+ * cap 0). Runs of bytes that need nothing are copied in one go. Past ASCII, every mode keeps
+ * only valid UTF-8 that is not cp_unsafe: the modes that keep UTF-8 (quoted, %', JSON) escape
+ * invalid bytes and unsafe characters byte by byte (JSON: as one \uXXXX), so a line is
+ * always valid UTF-8 with no line break but its last byte. */
 static void put_escaped(struct out *o, enum lf_esc esc, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t run = 0; /* start of the pending safe run */
     for (size_t k = 0; k < n; k++) {
         unsigned char c = s[k];
-        char tmp[8];
-        size_t tl = 0;
-        switch (esc) {
-        case LF_ESC_URL:
-            if (c <= 0x20 || c >= 0x7f || c == '"')
-                tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
-            break;
-        case LF_ESC_BRACKET:
-            if (c <= 0x20 || c >= 0x7f || c == '%' || c == '[' || c == ']' || c == '\\' || c == '"')
-                tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
-            break;
-        case LF_ESC_RAW:
-            if (c < 0x20 || c == 0x7f)
-                tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
-            break;
-        case LF_ESC_QUOTED:
-            /* `"` as %22, not Squid's \": log readers split quoted fields with "[^"]*", and a
-             * client must not be able to end its User-Agent field early and hide a line. */
-            if (c == '"')
-                tmp[0] = '%', tmp[1] = '2', tmp[2] = '2', tl = 3;
-            else if (c == '\\')
-                tmp[0] = '\\', tmp[1] = (char)c, tl = 2;
-            else if (c == '\r')
-                tmp[0] = '\\', tmp[1] = 'r', tl = 2;
-            else if (c == '\n')
-                tmp[0] = '\\', tmp[1] = 'n', tl = 2;
-            else if (c == '\t')
-                tmp[0] = '\\', tmp[1] = 't', tl = 2;
-            else if (c < 0x20 || c == 0x7f)
-                tmp[0] = '\\', tmp[1] = 'x', tmp[2] = hex[c >> 4], tmp[3] = hex[c & 15], tl = 4;
-            break;
-        case LF_ESC_JSON:
-            if (c == '"' || c == '\\') {
-                tmp[0] = '\\', tmp[1] = (char)c, tl = 2;
-            } else if (c == '\n') {
-                tmp[0] = '\\', tmp[1] = 'n', tl = 2;
-            } else if (c == '\r') {
-                tmp[0] = '\\', tmp[1] = 'r', tl = 2;
-            } else if (c == '\t') {
-                tmp[0] = '\\', tmp[1] = 't', tl = 2;
-            } else if (c < 0x20 || c == 0x7f) {
-                memcpy(tmp, "\\u00", 4), tmp[4] = hex[c >> 4], tmp[5] = hex[c & 15], tl = 6;
-            } else if (c >= 0x80) {
-                size_t sl = utf8_seq(s + k, n - k);
-                if (sl) {
-                    k += sl - 1; /* valid UTF-8 stays as it is, part of the run */
-                    continue;
-                }
-                memcpy(tmp, "\\u00", 4), tmp[4] = hex[c >> 4], tmp[5] = hex[c & 15], tl = 6;
+        char tmp[16];
+        size_t tl = 0, used = 1; /* bytes of s that tmp stands for */
+        if (c >= 0x80 && (esc == LF_ESC_QUOTED || esc == LF_ESC_RAW || esc == LF_ESC_JSON)) {
+            uint32_t cp = 0;
+            size_t sl = utf8_seq(s + k, n - k, &cp);
+            if (sl && !cp_unsafe(cp)) {
+                k += sl - 1; /* valid UTF-8 stays as it is, part of the run */
+                continue;
             }
-            break;
+            used = sl ? sl : 1;
+            if (esc == LF_ESC_JSON && sl) {
+                memcpy(tmp, "\\u", 2);
+                for (int d = 0; d < 4; d++)
+                    tmp[2 + d] = hex[(cp >> (12 - 4 * d)) & 15];
+                tl = 6;
+            } else {
+                for (size_t b = 0; b < used; b++) {
+                    unsigned char x = s[k + b];
+                    if (esc == LF_ESC_QUOTED)
+                        tmp[tl++] = '\\', tmp[tl++] = 'x';
+                    else if (esc == LF_ESC_JSON)
+                        memcpy(tmp + tl, "\\u00", 4), tl += 4;
+                    else
+                        tmp[tl++] = '%';
+                    tmp[tl++] = hex[x >> 4], tmp[tl++] = hex[x & 15];
+                }
+            }
+        } else {
+            switch (esc) {
+            case LF_ESC_URL:
+                if (c <= 0x20 || c >= 0x7f || c == '"')
+                    tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
+                break;
+            case LF_ESC_BRACKET:
+                if (c <= 0x20 || c >= 0x7f || c == '%' || c == '[' || c == ']' || c == '\\' ||
+                    c == '"')
+                    tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
+                break;
+            case LF_ESC_RAW:
+                if (c < 0x20 || c == 0x7f)
+                    tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
+                break;
+            case LF_ESC_QUOTED:
+                /* `"` as %22, not Squid's \": log readers split quoted fields with "[^"]*",
+                 * and a client must not be able to end its User-Agent field early and hide a
+                 * line. */
+                if (c == '"')
+                    tmp[0] = '%', tmp[1] = '2', tmp[2] = '2', tl = 3;
+                else if (c == '\\')
+                    tmp[0] = '\\', tmp[1] = (char)c, tl = 2;
+                else if (c == '\r')
+                    tmp[0] = '\\', tmp[1] = 'r', tl = 2;
+                else if (c == '\n')
+                    tmp[0] = '\\', tmp[1] = 'n', tl = 2;
+                else if (c == '\t')
+                    tmp[0] = '\\', tmp[1] = 't', tl = 2;
+                else if (c < 0x20 || c == 0x7f)
+                    tmp[0] = '\\', tmp[1] = 'x', tmp[2] = hex[c >> 4], tmp[3] = hex[c & 15], tl = 4;
+                break;
+            case LF_ESC_JSON:
+                if (c == '"' || c == '\\') {
+                    tmp[0] = '\\', tmp[1] = (char)c, tl = 2;
+                } else if (c == '\n') {
+                    tmp[0] = '\\', tmp[1] = 'n', tl = 2;
+                } else if (c == '\r') {
+                    tmp[0] = '\\', tmp[1] = 'r', tl = 2;
+                } else if (c == '\t') {
+                    tmp[0] = '\\', tmp[1] = 't', tl = 2;
+                } else if (c < 0x20 || c == 0x7f) {
+                    memcpy(tmp, "\\u00", 4), tmp[4] = hex[c >> 4], tmp[5] = hex[c & 15], tl = 6;
+                }
+                break;
+            }
         }
         if (tl) {
             put(o, str + run, k - run);
             put(o, tmp, tl);
+            k += used - 1;
             run = k + 1;
         }
     }

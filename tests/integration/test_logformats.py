@@ -138,6 +138,39 @@ class LogFormatsTest(awf.TestCase):
         e = awf.parse_fd(self, [l for l in px.lines_out if "TCP_DENIED" in l][0])
         assert_fields(self, e, status=403, method="GET", url="http://evil.test/")
 
+    def test_unicode_line_breakers_escaped(self):
+        """A User-Agent carrying U+2028, U+2029, NEL (U+0085), a lone 0x85 byte and a bidi
+        override: every format still has one record per line for a reader that splits on
+        Unicode line boundaries (Python's splitlines), and the JSON line parses."""
+        self.px.stop()
+        path = os.path.join(self.tmp, "custom.log")
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http]),
+                        "--access-log", "logformat=%'{User-Agent}>h \"%{User-Agent}>h\":" + path,
+                        logs=ALL)
+        ua = "a\u2028b\u2029c\u0085d\u202ee".encode() + b"\x85f"
+        for _ in range(2):
+            r = awf.raw_request(px, b"GET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n"
+                                b"User-Agent: " + ua + b"\r\nConnection: close\r\n\r\n")
+            self.assertEqual(r.status, 403, r)
+        px.entries(2, "firewall_detailed")
+        px.entries(2, "squid")
+        for fmt in ALL:
+            with open(px.log_paths[fmt], "rb") as f:
+                text = f.read().decode("utf-8")  # strict: every line is valid UTF-8
+            self.assertEqual(len(text.splitlines()), 2, (fmt, text))
+        with open(px.log_paths["audit_jsonl"], encoding="utf-8") as f:
+            for line in f.read().splitlines():
+                awf.parse_jsonl(self, line)
+        with open(px.log_paths["firewall_detailed"], encoding="utf-8") as f:
+            self.assertIn('"a\\xE2\\x80\\xA8b\\xE2\\x80\\xA9c\\xC2\\x85d\\xE2\\x80\\xAEe\\x85f"',
+                          f.read())
+        px.stop()
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        self.assertEqual(text.splitlines(), [
+            'a%E2%80%A8b%E2%80%A9c%C2%85d%E2%80%AEe%85f '
+            '"a\\xE2\\x80\\xA8b\\xE2\\x80\\xA9c\\xC2\\x85d\\xE2\\x80\\xAEe\\x85f"'] * 2)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -132,6 +132,10 @@ static void test_wire_names_for_policy_and_log(void **state)
     assert_int_equal(awf_dnsw_name_host(ctl, sizeof(ctl), host), -1);
     awf_dnsw_name_text(ctl, sizeof(ctl), text);
     assert_string_equal(text, "a\\010");
+    /* Unicode line breakers (U+2028, NEL, a lone C1 byte) and DEL stay out of the DNS log. */
+    static const uint8_t uni[] = {8, 'a', 0xe2, 0x80, 0xa8, 0xc2, 0x85, 0x85, 0x7f, 0};
+    awf_dnsw_name_text(uni, sizeof(uni), text);
+    assert_string_equal(text, "a\\226\\128\\168\\194\\133\\133\\127");
     static const uint8_t root[] = {0};
     assert_int_equal(awf_dnsw_name_host(root, 1, host), -1);
     awf_dnsw_name_text(root, 1, text);

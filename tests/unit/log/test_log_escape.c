@@ -86,6 +86,11 @@ static const char *hostile[] = {
     "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
     "sp ace [br] %41 \"}{\"",
     "\"},{\"forged\":1",
+    /* Characters a reader may split records on (Python's splitlines, JavaScript, editors):
+     * NEL (C2 85), other C1 controls, LINE and PARAGRAPH SEPARATOR, and bidi overrides. */
+    "ls\xe2\x80\xa8ps\xe2\x80\xa9nel\xc2\x85"
+    "c1\xc2\x80\xc2\x9f rlo\xe2\x80\xae lri\xe2\x81\xa6",
+    "lone\x85 byte\x8a",
     "",
 };
 
@@ -210,6 +215,84 @@ static void test_log_escape_modes(void **state)
     assert_string_equal(test_render("[%7rm]", &r, false), "[  G%20T]\n");
 }
 
+/* Bytes that would break a record for a reader that splits on Unicode line boundaries, or
+ * reorder it on screen: in no text mode do they stay raw, and every line stays valid UTF-8. */
+static bool has_line_breaker(const char *line)
+{
+    const unsigned char *p = (const unsigned char *)line;
+    for (; *p; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            return true;
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return true;
+        if (p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xa8 && p[2] <= 0xae) ||
+                             (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
+            return true;
+    }
+    return false;
+}
+
+static bool utf8_valid(const char *line)
+{
+    const unsigned char *p = (const unsigned char *)line;
+    while (*p) {
+        int n = *p < 0x80                  ? 1
+                : *p >= 0xc2 && *p <= 0xdf ? 2
+                : *p >= 0xe0 && *p <= 0xef ? 3
+                : *p >= 0xf0 && *p <= 0xf4 ? 4
+                                           : 0;
+        if (!n)
+            return false;
+        for (int k = 1; k < n; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                return false;
+        p += n;
+    }
+    return true;
+}
+
+static void test_log_escape_unicode_separators(void **state)
+{
+    (void)state;
+    const char *formats[] = {"firewall_detailed",   "squid",
+                             "audit_jsonl",         "%'{UA}>h %'ru",
+                             "%\"{UA}>h %#ru %[un", "\"%{UA}>h\" %ru"};
+    for (size_t fi = 0; fi < sizeof(formats) / sizeof(formats[0]); fi++)
+        for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+            struct test_hdr hdrs[] = {{"Host", hostile[i], 0},
+                                      {"User-Agent", hostile[i], 0},
+                                      {"UA", hostile[i], 0},
+                                      {NULL, NULL, 0}};
+            struct awf_log_record r = {.method = hostile[i],
+                                       .url = hostile[i],
+                                       .user = hostile[i],
+                                       .req_header = test_hdr_lookup,
+                                       .header_ctx = hdrs};
+            const char *line = test_render(formats[fi], &r, false);
+            if (has_line_breaker(line) || !utf8_valid(line))
+                fail_msg("format %s, value %zu: raw separator or invalid UTF-8: %s", formats[fi], i,
+                         line);
+        }
+    /* The exact forms: JSON \uXXXX; quoted \xHH per byte; %' and the rest %XX per byte. */
+    struct test_hdr hdrs[] = {{"UA",
+                               "a\xe2\x80\xa8"
+                               "b\xc2\x85"
+                               "c\xe2\x80\xa9\xc3\xa9\x85",
+                               0},
+                              {NULL, NULL, 0}};
+    struct awf_log_record r = {.req_header = test_hdr_lookup, .header_ctx = hdrs};
+    assert_string_equal(test_render("{\"u\":\"%{UA}>h\"}", &r, false),
+                        "{\"u\":\"a\\u2028b\\u0085c\\u2029\xc3\xa9"
+                        "\\u0085\"}\n");
+    assert_string_equal(test_render("\"%{UA}>h\"", &r, false),
+                        "\"a\\xE2\\x80\\xA8b\\xC2\\x85c\\xE2\\x80\\xA9\xc3\xa9"
+                        "\\x85\"\n");
+    assert_string_equal(test_render("%'{UA}>h", &r, false), "a%E2%80%A8b%C2%85c%E2%80%A9\xc3\xa9"
+                                                            "%85\n");
+    assert_string_equal(test_render("%{UA}>h", &r, false),
+                        "a%E2%80%A8b%C2%85c%E2%80%A9%C3%A9%85\n");
+}
+
 static void test_log_escape_strip_query(void **state)
 {
     (void)state;
@@ -233,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_log_escape_json_forms),
         cmocka_unit_test(test_log_escape_text_no_forged_lines),
         cmocka_unit_test(test_log_escape_modes),
+        cmocka_unit_test(test_log_escape_unicode_separators),
         cmocka_unit_test(test_log_escape_strip_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
