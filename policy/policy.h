@@ -306,10 +306,12 @@ bool awf_policy_is_squid(const struct awf_policy *p);
  * (one "FILE:LINE: ..." line each) and left out. Returns the number of warnings, or -ENOMEM. */
 int awf_policy_to_yaml(const struct awf_policy *p, FILE *out, FILE *warn);
 
-/* Checks a resolved address against the denied ranges of SPEC §3 less the policy's allowed
- * ranges (IPv4-mapped IPv6 is checked as the IPv4 it maps). Returns true if it may be dialled;
- * else false and *why (if not NULL) names the range, e.g. "10.0.0.0/8 private" (a static
- * string). p may be NULL: no allowed ranges. */
+/* Checks a resolved address against the denied ranges of SPEC §3 and IANA's special-purpose
+ * registries (policy/README.md) less the policy's allowed ranges. IPv4-mapped IPv6 is checked
+ * as the IPv4 it maps; an IPv6 address that carries an IPv4 one (IPv4-compatible, SIIT, NAT64,
+ * 6to4, Teredo) is denied while that IPv4 address is, even in an allowed IPv6 range. Returns true
+ * if it may be dialled; else false and *why (if not NULL) names the range, e.g. "10.0.0.0/8
+ * private" (a static string). p may be NULL: no allowed ranges. */
 bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa,
                              const char **why);
 
