@@ -224,8 +224,10 @@ int cli_cmd_run(int argc, char **argv)
     if (redirect_diagnostics(set->cache_log) != 0 || open_logs(&r) != 0)
         goto out_policy;
 
-    /* A peer that vanishes mid-write must be an error return, not the end of the process. */
+    /* A peer that vanishes mid-write must be an error return, not the end of the process; so
+     * must an access log that reaches the file-size limit (EFBIG, counted and reported). */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     raise_nofile();
     uv_loop_init(&r.loop);
     char err[AWF_POLICY_ERRLEN] = "";

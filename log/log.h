@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/error.h"
+
 struct awf_logformat;
 struct awf_log;
 
@@ -75,7 +77,27 @@ void awf_log_reopen(struct awf_log *log);
 /* Writes out everything queued, stops the writer, closes files and frees. */
 void awf_log_destroy(struct awf_log *log);
 
-/* Lines dropped because the queue was over its cap (should stay 0). */
+/* Per output, at most this many bytes wait for the writer; lines beyond are lost (counted). */
+#define AWF_LOG_QUEUE_CAP (64u << 20)
+/* The error of a line lost because its output's queue was full (the writer is blocked). */
+#define AWF_LOG_E_QUEUE_FULL AWF_E_LIMIT
+
+/* Lines lost, all outputs together: queue over its cap, a failed write (ENOSPC, EFBIG, EIO,
+ * EPIPE...), out of memory. Should stay 0. Any thread. */
 uint64_t awf_log_dropped(const struct awf_log *log);
+
+/* One output's counters, for metrics and health checks. Losses are also reported on stderr, at
+ * most once a second, with an ISO-8601 UTC timestamp (log/README.md). */
+struct awf_log_output_stats {
+    const char *path; /* "-" for stdout; valid while the log lives */
+    uint64_t written; /* lines written out */
+    uint64_t dropped; /* lines lost */
+    int error;        /* why lines were last lost: -errno or AWF_LOG_E_QUEUE_FULL; 0: never */
+    bool failing;     /* the last line for this output was lost (no good write since) */
+};
+
+/* Fills out[] with up to max outputs' counters (in the order given to awf_log_create) and
+ * returns how many. Any thread; each counter is read atomically, not all at one instant. */
+size_t awf_log_stats(const struct awf_log *log, struct awf_log_output_stats *out, size_t max);
 
 #endif

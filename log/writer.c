@@ -1,9 +1,11 @@
 /* The access-log writer. Event loops render lines and append them to a per-output queue under
  * one short mutex; a single writer thread swaps each queue out and write(2)s it as one batch.
  * Only the writer touches the file descriptors, and every append is a whole line, so lines are
- * never interleaved or cut, however many loops log at once. */
+ * never interleaved or cut, however many loops log at once. Lost lines are counted per output
+ * and reported on stderr by a third thread (report.c), never silently. */
 
 #include "log/log.h"
+#include "log/writer-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,12 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Over this many queued bytes per output (the disk is stuck or far too slow), lines are dropped
- * and counted rather than letting memory grow without bound. */
-#define LOG_QUEUE_CAP (64u << 20)
+/* Over AWF_LOG_QUEUE_CAP queued bytes per output (the disk is stuck or far too slow), lines are
+ * dropped and counted rather than letting memory grow without bound. */
 /* A drained queue buffer bigger than this is freed rather than kept for the next batch, so one
  * burst does not pin its peak memory for the life of the process. */
 #define LOG_KEEP_CAP (1u << 20)
@@ -27,34 +29,6 @@
 #define LOG_BATCH_NS 2000000L
 /* Lines up to this size render on the stack; longer ones get one malloc. */
 #define LOG_LINE_STACK 4096
-
-struct qbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    uint64_t lines;
-};
-
-struct log_output {
-    struct awf_logformat *fmt; /* owned */
-    char *path;                /* owned; NULL for stdout */
-    int fd;
-    struct qbuf q; /* guarded by awf_log.mu */
-};
-
-struct awf_log {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* the writer waits on it for lines, reopen or stop */
-    pthread_t thread;
-    bool started;
-    bool stop;    /* guarded by mu */
-    bool reopen;  /* guarded by mu */
-    bool pending; /* some queue is non-empty; guarded by mu */
-    bool strip_query;
-    uint64_t dropped; /* __atomic */
-    size_t n;
-    struct log_output outs[];
-};
 
 static int open_path(const char *path)
 {
@@ -65,15 +39,29 @@ static int open_path(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
-static void count_dropped(struct awf_log *log, uint64_t n)
+/* n lines of o are lost because of err (-errno, or AWF_LOG_E_QUEUE_FULL): counted, and the
+ * reporter is told. Any thread. */
+static void count_dropped(struct awf_log *log, struct log_output *o, uint64_t n, int err)
 {
-    __atomic_add_fetch(&log->dropped, n, __ATOMIC_RELAXED);
+    if (n == 0)
+        return;
+    __atomic_add_fetch(&o->dropped, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->error, err, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->failing, true, __ATOMIC_RELAXED);
+    awf_log_report_wake(log);
+}
+
+static bool is_regular(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* Writes all of p, waiting out EAGAIN (stdout may be a non-blocking pipe). Returns 0 or
- * -errno; on error the rest of the batch is lost. */
-static int write_all(int fd, const char *p, size_t n)
+ * -errno; *done says how much was written either way. */
+static int write_all(int fd, const char *p, size_t n, size_t *done)
 {
+    *done = 0;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
@@ -88,8 +76,62 @@ static int write_all(int fd, const char *p, size_t n)
         }
         p += w;
         n -= (size_t)w;
+        *done += (size_t)w;
     }
     return 0;
+}
+
+/* A file that was deleted under us is created again (with a note on stderr) rather than
+ * filling an invisible inode; if that fails, the batch is lost and counted. fstat per batch,
+ * not per line: at most one every LOG_BATCH_NS. Returns 0 or -errno. */
+static int check_deleted(struct awf_log *log, struct log_output *o)
+{
+    struct stat st;
+    if (!o->path || !o->regular || fstat(o->fd, &st) != 0 || st.st_nlink > 0)
+        return 0;
+    int fd = open_path(o->path);
+    if (fd < 0)
+        return fd;
+    close(o->fd);
+    o->fd = fd;
+    o->regular = is_regular(fd);
+    __atomic_store_n(&o->recreated, true, __ATOMIC_RELAXED);
+    awf_log_report_wake(log);
+    return 0;
+}
+
+/* Writes one batch of whole lines. When a write fails part-way (a full disk), the lines that
+ * made it count as written, the rest as lost, and a line the failure cut is truncated off a
+ * regular file: the file never ends in half a line that the next one would run into. */
+static void write_batch(struct awf_log *log, struct log_output *o, const struct qbuf *b)
+{
+    size_t done = 0;
+    int rc = check_deleted(log, o);
+    if (rc == 0)
+        rc = write_all(o->fd, b->p, b->len, &done);
+    if (rc == 0) {
+        __atomic_add_fetch(&o->written, b->lines, __ATOMIC_RELAXED);
+        if (__atomic_exchange_n(&o->failing, false, __ATOMIC_RELAXED))
+            awf_log_report_wake(log); /* "writing again" */
+        return;
+    }
+    uint64_t whole = 0;
+    size_t end = 0; /* just past the last whole line written */
+    for (const char *q = b->p, *e = b->p + done; q < e;) {
+        const char *nl = memchr(q, '\n', (size_t)(e - q));
+        if (!nl)
+            break;
+        whole++;
+        q = nl + 1;
+        end = (size_t)(q - b->p);
+    }
+    if (done > end && o->regular) {
+        off_t at = lseek(o->fd, 0, SEEK_CUR); /* O_APPEND: just past our own bytes */
+        if (at >= (off_t)(done - end) && ftruncate(o->fd, at - (off_t)(done - end)) != 0)
+            at = -1; /* nothing more to do: the cut line stays, the count says so */
+    }
+    __atomic_add_fetch(&o->written, whole, __ATOMIC_RELAXED);
+    count_dropped(log, o, b->lines - whole, rc);
 }
 
 /* Opens the new file before closing the old one: if the directory is gone, lines keep going to
@@ -107,6 +149,7 @@ static void reopen_outputs(struct awf_log *log)
         }
         close(o->fd);
         o->fd = fd;
+        o->regular = is_regular(fd);
     }
 }
 
@@ -143,7 +186,7 @@ static void *writer_main(void *arg)
             /* Could not allocate at start: nothing can be written; drain and count. */
             pthread_mutex_lock(&log->mu);
             for (size_t i = 0; i < log->n; i++) {
-                count_dropped(log, log->outs[i].q.lines);
+                count_dropped(log, &log->outs[i], log->outs[i].q.lines, -ENOMEM);
                 log->outs[i].q.len = 0;
                 log->outs[i].q.lines = 0;
             }
@@ -155,8 +198,8 @@ static void *writer_main(void *arg)
          * before logrotate's postrotate ran), the rest to the new one. */
         for (size_t i = 0; i < log->n; i++) {
             struct qbuf *b = &batch[i];
-            if (b->len && write_all(log->outs[i].fd, b->p, b->len) < 0)
-                count_dropped(log, b->lines);
+            if (b->len)
+                write_batch(log, &log->outs[i], b);
             b->len = 0;
             b->lines = 0;
             if (b->cap > LOG_KEEP_CAP) {
@@ -189,6 +232,7 @@ static void destroy_outputs(struct awf_log *log)
         free(o->q.p);
         awf_logformat_free(o->fmt);
     }
+    awf_log_report_fini(log);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
     free(log);
@@ -205,6 +249,7 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
         return -ENOMEM;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    awf_log_report_init(log);
     log->strip_query = strip_query;
     for (size_t i = 0; i < n; i++)
         log->outs[i].fd = -1;
@@ -231,6 +276,7 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
             break;
         }
         o->fd = open_path(path);
+        o->regular = o->fd >= 0 && is_regular(o->fd);
         if (o->fd < 0) {
             rc = o->fd;
             if (err && errlen)
@@ -244,13 +290,18 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         rc = -pthread_create(&log->thread, NULL, writer_main, log);
+        log->started = rc == 0;
+        if (rc == 0)
+            rc = awf_log_report_start(log);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc < 0 && err && errlen)
             snprintf(err, errlen, "cannot start the access log writer: %s", strerror(-rc));
-        log->started = rc == 0;
     }
     if (rc < 0) {
-        destroy_outputs(log);
+        if (log->started)
+            awf_log_destroy(log); /* stops the writer, then frees */
+        else
+            destroy_outputs(log);
         return rc;
     }
     *out = log;
@@ -260,7 +311,7 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
 static bool enqueue(struct qbuf *q, const char *line, size_t len)
 {
     if (q->len + len > q->cap) {
-        if (q->len + len > LOG_QUEUE_CAP)
+        if (q->len + len > AWF_LOG_QUEUE_CAP)
             return false;
         size_t cap = q->cap ? q->cap : 16384;
         while (cap < q->len + len)
@@ -292,7 +343,7 @@ void awf_log_write(struct awf_log *log, const struct awf_log_record *r)
         if (len >= sizeof(stack)) {
             line = malloc(len + 1);
             if (!line) {
-                count_dropped(log, 1);
+                count_dropped(log, o, 1, -ENOMEM);
                 continue;
             }
             awf_logformat_render(o->fmt, r, log->strip_query, line, len + 1);
@@ -307,7 +358,7 @@ void awf_log_write(struct awf_log *log, const struct awf_log_record *r)
         if (wake)
             pthread_cond_signal(&log->cv);
         if (!ok)
-            count_dropped(log, 1);
+            count_dropped(log, o, 1, AWF_LOG_E_QUEUE_FULL);
         if (line != stack)
             free(line);
     }
@@ -334,10 +385,7 @@ void awf_log_destroy(struct awf_log *log)
         pthread_mutex_unlock(&log->mu);
         pthread_join(log->thread, NULL);
     }
+    /* After the writer: what the last flush lost is reported too. */
+    awf_log_report_stop(log);
     destroy_outputs(log);
-}
-
-uint64_t awf_log_dropped(const struct awf_log *log)
-{
-    return log ? __atomic_load_n(&log->dropped, __ATOMIC_RELAXED) : 0;
 }

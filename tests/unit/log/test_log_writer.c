@@ -356,6 +356,68 @@ static void test_log_writer_full_queue_drops_are_counted(void **state)
     assert_int_equal(d.lines + dropped_before, written);
 }
 
+/* A write that fails (/dev/full: ENOSPC) loses its lines: counted per output in
+ * awf_log_stats(), and reported on stderr with an ISO-8601 timestamp without further traffic;
+ * destroy reports what is left. */
+static void test_log_writer_losses_counted_and_reported(void **state)
+{
+    struct tmpdir *t = *state;
+    char errpath[160];
+    snprintf(errpath, sizeof(errpath), "%s/stderr", t->dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(saved >= 0 && efd >= 0);
+    dup2(efd, STDERR_FILENO);
+    close(efd);
+
+    struct awf_log_output_spec outs[] = {{"%ru", "/dev/full"}, {"%ru", t->a}};
+    struct awf_log *log = NULL;
+    assert_int_equal(awf_log_create(outs, 2, false, NULL, &log, NULL, 0), 0);
+    struct awf_log_record r = {.url = "http://h.test/"};
+    for (int i = 0; i < 10; i++)
+        awf_log_write(log, &r);
+    char *text = NULL;
+    for (int i = 0; i < 500; i++) { /* the report comes on its own: 5 s at most */
+        free(text);
+        text = slurp(errpath, NULL);
+        if (text && strstr(text, "10 since start"))
+            break;
+        usleep(10000);
+    }
+    struct awf_log_output_stats st[3];
+    assert_int_equal(awf_log_stats(log, st, 3), 2);
+    assert_string_equal(st[0].path, "/dev/full");
+    assert_int_equal(st[0].dropped, 10);
+    assert_int_equal(st[0].written, 0);
+    assert_int_equal(st[0].error, -ENOSPC);
+    assert_true(st[0].failing);
+    assert_int_equal(st[1].dropped, 0);
+    assert_false(st[1].failing);
+    assert_int_equal(awf_log_dropped(log), 10);
+    awf_log_write(log, &r);
+    awf_log_destroy(log);
+
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_non_null(text);
+    int y, mo, d, h, mi, s, ms, n;
+    char tail[64];
+    assert_int_equal(sscanf(text,
+                            "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ awf-proxy: access log /dev/full: "
+                            "%d lines lost (%63[^)])",
+                            &y, &mo, &d, &h, &mi, &s, &ms, &n, tail),
+                     9);
+    assert_int_equal(n, 10);
+    assert_string_equal(tail, strerror(ENOSPC));
+    free(text);
+    /* destroy's last report: the eleventh line. */
+    text = slurp(errpath, NULL);
+    assert_non_null(strstr(text, "1 line lost (No space left on device); 11 since start\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +430,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_writer_stdout_and_long_lines, setup_dir,
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_log_writer_full_queue_drops_are_counted, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_log_writer_losses_counted_and_reported, setup_dir,
                                         teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
