@@ -13,6 +13,7 @@ static void usage(FILE *out)
             "       awf-proxy explain [OPTIONS] TARGET   say whether TARGET is allowed, and why\n"
             "       awf-proxy netfilter print|apply|remove [OPTIONS]  the agent's iptables rules\n"
             "       awf-proxy squid-conf FILE --to-policy  YAML policy from a squid.conf\n"
+            "       awf-proxy ca new --out DIR [--days N]  a CA for ssl-bump (ca --help)\n"
             "       awf-proxy --help | --version\n"
             "\n"
             "awf-proxy is an HTTP/HTTPS egress proxy that lets out only what its policy allows\n"
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
             return cli_cmd_netfilter(argc - 1, subcommand_argv(argv, "awf-proxy netfilter"));
         if (strcmp(cmd, "squid-conf") == 0)
             return cli_cmd_squid_conf(argc - 1, subcommand_argv(argv, "awf-proxy squid-conf"));
+        if (strcmp(cmd, "ca") == 0)
+            return cli_cmd_ca(argc - 1, subcommand_argv(argv, "awf-proxy ca"));
         if (cmd[0] != '-') {
             fprintf(stderr, "awf-proxy: unknown command \"%s\" (see awf-proxy --help)\n", cmd);
             return 2;

@@ -60,5 +60,6 @@ int cli_cmd_check(int argc, char **argv);
 int cli_cmd_explain(int argc, char **argv);
 int cli_cmd_netfilter(int argc, char **argv);
 int cli_cmd_squid_conf(int argc, char **argv);
+int cli_cmd_ca(int argc, char **argv);
 
 #endif

@@ -1,0 +1,166 @@
+/* The process's bump context: the CA, one leaf key, the leaf cache and the two SSL_CTXs.
+ *
+ * One P-256 leaf key for every minted certificate: a mint is then one ECDSA signature by the CA
+ * (tens of microseconds) instead of a key generation plus a signature, and every handshake signs
+ * with P-256, ~20x cheaper than RSA-2048 (bench/cert_bench.c has the figures). The key lives in
+ * this process's memory next to the CA key that can sign anything anyway, so one key per leaf
+ * would protect nothing more. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "common/error.h"
+#include "tls/tls.h"
+
+struct awf_tls_bump {
+    struct awf_tls_ca *ca;
+    EVP_PKEY *leaf_key;
+    struct awf_tls_cache *cache;
+    SSL_CTX *server; /* towards clients */
+    SSL_CTX *client; /* towards upstreams */
+};
+
+static const unsigned char alpn_http11[] = "\x08http/1.1";
+
+/* Only HTTP/1.1 is spoken inside bumped TLS: a client offering h2 and http/1.1 gets http/1.1; one
+ * offering no ALPN, or none we speak, continues without (it will speak HTTP/1.1 or fail). */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    unsigned char *o;
+    if (SSL_select_next_proto(&o, outlen, alpn_http11, sizeof(alpn_http11) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = o;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void awf_tls_bump_destroy(struct awf_tls_bump *b)
+{
+    if (!b)
+        return;
+    SSL_CTX_free(b->server);
+    SSL_CTX_free(b->client);
+    awf_tls_cache_destroy(b->cache);
+    EVP_PKEY_free(b->leaf_key);
+    awf_tls_ca_free(b->ca);
+    free(b);
+}
+
+static int fail(struct awf_tls_bump *b, char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char r[256] = "";
+    if (e)
+        ERR_error_string_n(e, r, sizeof(r));
+    ERR_clear_error();
+    snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", r);
+    awf_tls_bump_destroy(b);
+    return AWF_E_USAGE;
+}
+
+int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump **out, char *err,
+                        size_t errlen)
+{
+    struct awf_tls_bump *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    int rc = awf_tls_ca_load(o->ca_cert, o->ca_key, &b->ca, err, errlen);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    b->leaf_key = awf_tls_key_new(AWF_TLS_KEY_P256);
+    if (!b->leaf_key)
+        return fail(b, err, errlen, "making the leaf key");
+    b->cache = awf_tls_cache_create(o->cache_bytes ? o->cache_bytes : 16u << 20);
+    if (!b->cache)
+        return fail(b, err, errlen, "out of memory");
+
+    b->server = SSL_CTX_new(TLS_server_method());
+    if (!b->server || SSL_CTX_set_min_proto_version(b->server, TLS1_2_VERSION) != 1)
+        return fail(b, err, errlen, "making the client-side TLS context");
+    SSL_CTX_set_alpn_select_cb(b->server, alpn_select, NULL);
+    /* Compression off (CRIME), renegotiation refused, the server's cipher preference. */
+    SSL_CTX_set_options(b->server, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                       SSL_OP_CIPHER_SERVER_PREFERENCE);
+
+    b->client = SSL_CTX_new(TLS_client_method());
+    if (!b->client || SSL_CTX_set_min_proto_version(b->client, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_default_verify_paths(b->client) != 1)
+        return fail(b, err, errlen, "making the upstream TLS context");
+    if (o->upstream_ca_file &&
+        SSL_CTX_load_verify_locations(b->client, o->upstream_ca_file, NULL) != 1) {
+        char what[600];
+        snprintf(what, sizeof(what), "%s: cannot load CA certificates", o->upstream_ca_file);
+        return fail(b, err, errlen, what);
+    }
+    SSL_CTX_set_verify(b->client, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_options(b->client, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_set_alpn_protos(b->client, alpn_http11, sizeof(alpn_http11) - 1) != 0)
+        return fail(b, err, errlen, "setting ALPN");
+    *out = b;
+    return 0;
+}
+
+struct awf_tls_cache *awf_tls_bump_cache(struct awf_tls_bump *b)
+{
+    return b->cache;
+}
+
+int awf_tls_bump_client_ssl(struct awf_tls_bump *b, const char *canon, enum awf_tls_name kind,
+                            SSL **out, bool *minted)
+{
+    *minted = false;
+    X509 *leaf = awf_tls_cache_get(b->cache, canon);
+    if (!leaf) {
+        int rc = awf_tls_mint(b->ca, b->leaf_key, canon, kind, &leaf);
+        if (rc < 0)
+            return rc;
+        *minted = true;
+        if (awf_tls_cache_put(b->cache, canon, leaf) < 0) {
+            X509_free(leaf);
+            return -ENOMEM;
+        }
+    }
+    SSL *ssl = SSL_new(b->server);
+    int ok =
+        ssl && SSL_use_certificate(ssl, leaf) == 1 && SSL_use_PrivateKey(ssl, b->leaf_key) == 1;
+    X509_free(leaf);
+    if (!ok) {
+        ERR_clear_error();
+        SSL_free(ssl);
+        return -ENOMEM;
+    }
+    SSL_set_accept_state(ssl);
+    *out = ssl;
+    return 0;
+}
+
+int awf_tls_bump_upstream_ssl(struct awf_tls_bump *b, const char *canon, enum awf_tls_name kind,
+                              SSL **out)
+{
+    SSL *ssl = SSL_new(b->client);
+    if (!ssl)
+        return -ENOMEM;
+    int ok;
+    if (kind == AWF_TLS_NAME_DNS)
+        ok = SSL_set_tlsext_host_name(ssl, canon) == 1 && SSL_set1_host(ssl, canon) == 1;
+    else /* no SNI for an address (RFC 6066 3); the certificate must name it as an IP SAN */
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), canon) == 1;
+    if (!ok) {
+        ERR_clear_error();
+        SSL_free(ssl);
+        return -ENOMEM;
+    }
+    SSL_set_connect_state(ssl);
+    *out = ssl;
+    return 0;
+}
