@@ -27,7 +27,7 @@ struct runner {
     struct awf_policy *policy;   /* the current one; the proxy holds its own references */
     struct awf_proxy *proxy;     /* the main loop's; more loops in workers */
     struct cli_workers *workers; /* NULL with one thread */
-    struct awf_dnsfwd *dnsfwd;   /* NULL when the policy has no DNS listener */
+    struct awf_dns_fwd *dnsfwd;  /* NULL when the policy has no DNS listener */
     struct awf_log *log;
     bool stopping;
 };
@@ -76,7 +76,7 @@ static void on_stop(uv_signal_t *h, int signum)
         return;
     r->stopping = true;
     uint64_t drain = awf_policy_settings(r->policy)->timeouts.shutdown_drain_ms;
-    awf_dnsfwd_destroy(r->dnsfwd);
+    awf_dns_fwd_destroy(r->dnsfwd);
     r->dnsfwd = NULL;
     cli_workers_stop(r->workers, drain);
     awf_proxy_shutdown(r->proxy, drain, on_proxy_done, r);
@@ -97,7 +97,7 @@ static void on_reload(uv_signal_t *h, int signum)
     }
     awf_proxy_set_policy(r->proxy, p);
     cli_workers_set_policy(r->workers, p);
-    awf_dnsfwd_set_policy(r->dnsfwd, p);
+    awf_dns_fwd_set_policy(r->dnsfwd, p);
     awf_policy_unref(r->policy);
     r->policy = p;
     fprintf(stderr, "awf-proxy: policy reloaded\n");
@@ -108,7 +108,7 @@ static void on_reopen(uv_signal_t *h, int signum)
     struct runner *r = h->data;
     (void)signum;
     awf_log_reopen(r->log);
-    awf_dnsfwd_reopen_log(r->dnsfwd);
+    awf_dns_fwd_reopen_log(r->dnsfwd);
 }
 
 /* The handles are initialized before any is started, so close_signals() may close all four
@@ -145,7 +145,7 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len
 }
 
 /* The readiness lines tests and operators wait for. */
-static void print_bound(const struct awf_proxy *px, const struct awf_dnsfwd *fwd)
+static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fwd)
 {
     struct sockaddr_storage ss[32];
     char buf[INET6_ADDRSTRLEN + 16];
@@ -154,7 +154,7 @@ static void print_bound(const struct awf_proxy *px, const struct awf_dnsfwd *fwd
         format_addr(&ss[i], buf, sizeof(buf));
         fprintf(stderr, "awf-proxy: listening on %s\n", buf);
     }
-    n = fwd ? awf_dnsfwd_bound(fwd, ss, 32) : 0;
+    n = fwd ? awf_dns_fwd_bound(fwd, ss, 32) : 0;
     for (size_t i = 0; i < n; i++) {
         format_addr(&ss[i], buf, sizeof(buf));
         fprintf(stderr, "awf-proxy: dns forwarder on %s (udp+tcp)\n", buf);
@@ -246,7 +246,7 @@ int cli_cmd_run(int argc, char **argv)
     r.workers_done.data = &r;
     if (cli_workers_start(cli_workers_wanted(set) - 1, r.proxy, r.policy, r.log, bound, n_bound,
                           &r.workers_done, &r.workers, err, sizeof(err)) != 0 ||
-        awf_dnsfwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0) {
+        awf_dns_fwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0) {
         fprintf(stderr, "awf-proxy: %s\n", err);
         cli_workers_stop(r.workers, 0);
         awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
@@ -264,7 +264,7 @@ int cli_cmd_run(int argc, char **argv)
         start_signal(&r, &r.sig_usr1, on_reopen, SIGUSR1) != 0) {
         fprintf(stderr, "awf-proxy: cannot install signal handlers\n");
         r.stopping = true;
-        awf_dnsfwd_destroy(r.dnsfwd);
+        awf_dns_fwd_destroy(r.dnsfwd);
         cli_workers_stop(r.workers, 0);
         awf_proxy_shutdown(r.proxy, 0, on_proxy_done, &r);
         uv_run(&r.loop, UV_RUN_DEFAULT);

@@ -6,9 +6,7 @@
 #include <string.h>
 
 struct cache_entry {
-    struct awf_dns_node node; /* key = name, stored after addr[] */
-    struct awf_dns_link fifo;
-    uint64_t expires_ms;
+    struct awf_dns_ttl_entry ttl; /* first: the table frees the entry; key stored after addr[] */
     int status;
     size_t n;
     union awf_dns_sa addr[];
@@ -16,37 +14,21 @@ struct cache_entry {
 
 int awf_dns_answers_init(struct awf_dns_answers *c, size_t max)
 {
-    c->max = max ? max : AWF_DNS_CACHE_DEFAULT_MAX;
-    awf_dns_list_init(&c->fifo);
-    /* Buckets for a quarter of the bound: most caches never fill, and the table grows. */
-    return awf_dns_table_init(&c->names, c->max / 4);
-}
-
-static void drop(struct awf_dns_answers *c, struct cache_entry *e)
-{
-    awf_dns_table_remove(&c->names, &e->node);
-    awf_dns_list_unlink(&e->fifo);
-    free(e);
+    return awf_dns_ttl_init(&c->table, max, AWF_DNS_CACHE_DEFAULT_MAX);
 }
 
 void awf_dns_answers_free(struct awf_dns_answers *c)
 {
-    while (!awf_dns_list_empty(&c->fifo))
-        drop(c, AWF_DNS_CONTAINER_OF(c->fifo.next, struct cache_entry, fifo));
-    awf_dns_table_free(&c->names);
+    awf_dns_ttl_free(&c->table);
 }
 
 bool awf_dns_answers_copy(struct awf_dns_answers *c, const char *key, uint32_t hash,
                           uint64_t now_ms, int *status, union awf_dns_sa *sa, size_t *n)
 {
-    struct awf_dns_node *node = awf_dns_table_find_hashed(&c->names, key, hash);
-    if (!node)
+    struct awf_dns_ttl_entry *t = awf_dns_ttl_find(&c->table, key, hash, now_ms);
+    if (!t)
         return false;
-    struct cache_entry *e = AWF_DNS_CONTAINER_OF(node, struct cache_entry, node);
-    if (now_ms >= e->expires_ms) {
-        drop(c, e);
-        return false;
-    }
+    struct cache_entry *e = AWF_DNS_CONTAINER_OF(t, struct cache_entry, ttl);
     *status = e->status;
     *n = e->n;
     if (e->n)
@@ -75,35 +57,27 @@ bool awf_dns_answers_get(struct awf_dns_answers *c, const char *key, uint64_t no
 int awf_dns_answers_put(struct awf_dns_answers *c, const char *key, int status,
                         const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms)
 {
-    struct awf_dns_node *old = awf_dns_table_find(&c->names, key);
-    if (old)
-        drop(c, AWF_DNS_CONTAINER_OF(old, struct cache_entry, node));
+    awf_dns_ttl_make_room(&c->table, key);
     if (n > AWF_DNS_MAX_ADDRS)
         n = AWF_DNS_MAX_ADDRS;
-    while (c->names.n >= c->max && !awf_dns_list_empty(&c->fifo))
-        drop(c, AWF_DNS_CONTAINER_OF(c->fifo.next, struct cache_entry, fifo));
-
     size_t klen = strlen(key);
-    /* One allocation: the entry, its addresses, then its name. Owned by the cache. */
+    /* One allocation: the entry, its addresses, then its name. Owned by the table. */
     struct cache_entry *e = malloc(sizeof(*e) + n * sizeof(e->addr[0]) + klen + 1);
     if (!e)
         return -ENOMEM;
     char *name = (char *)&e->addr[n];
     memcpy(name, key, klen + 1);
-    e->node.key = name;
-    e->expires_ms = expires_ms;
     e->status = status;
     e->n = n;
     if (n)
         memcpy(e->addr, addrs, n * sizeof(e->addr[0]));
-    awf_dns_table_insert(&c->names, &e->node);
-    awf_dns_list_append(&c->fifo, &e->fifo);
+    awf_dns_ttl_insert(&c->table, &e->ttl, name, expires_ms);
     return 0;
 }
 
 size_t awf_dns_answers_size(const struct awf_dns_answers *c)
 {
-    return c->names.n;
+    return awf_dns_ttl_size(&c->table);
 }
 
 /* ---- the cache a resolver holds -------------------------------------------------------------- */

@@ -15,16 +15,14 @@
 #include <uv.h>
 
 #include "dns/dns.h"
-#include "dns/list.h"
 #include "dns/name.h"
 #include "dns/table.h"
+#include "dns/ttl.h"
 
 #define AWF_DNS_CACHE_DEFAULT_MAX 10000
 
 struct awf_dns_answers {
-    struct awf_dns_table names;
-    struct awf_dns_link fifo; /* oldest insertion first */
-    size_t max;
+    struct awf_dns_ttl table;
 };
 
 /* max 0: AWF_DNS_CACHE_DEFAULT_MAX. Returns 0 or -ENOMEM. */

@@ -39,7 +39,7 @@
 #define UDP_QUEUE_MAX   1024         /* answers waiting for the socket: past it, dropped */
 
 struct listener {
-    struct awf_dnsfwd *fwd;
+    struct awf_dns_fwd *fwd;
     uv_udp_t udp;
     uv_tcp_t tcp;
     struct sockaddr_storage bound;
@@ -49,7 +49,7 @@ struct listener {
 struct tcp_conn {
     uv_tcp_t tcp;
     uv_timer_t idle;
-    struct awf_dnsfwd *fwd;
+    struct awf_dns_fwd *fwd;
     struct awf_dns_link link;    /* in fwd->conns */
     struct awf_dns_link pending; /* struct pending.link */
     struct sockaddr_storage peer;
@@ -64,25 +64,25 @@ struct tcp_conn {
 /* A query waiting on upstream. */
 struct pending {
     struct awf_dns_link link; /* fwd->udp_pending, or its connection's pending */
-    struct awf_dnsfwd *fwd;
+    struct awf_dns_fwd *fwd;
     struct tcp_conn *conn; /* NULL: UDP */
     struct listener *l;    /* UDP: the socket to answer from */
     struct sockaddr_storage peer;
     struct awf_dns_raw *raw;
-    struct awf_dnsw_query q;
-    char host[AWF_DNSW_NAME_MAX];
+    struct awf_dns_wire_query q;
+    char host[AWF_DNS_WIRE_NAME_MAX];
 };
 
-struct awf_dnsfwd {
+struct awf_dns_fwd {
     uv_loop_t *loop;
     struct awf_policy *policy; /* own reference */
     struct awf_dns *dns;
     bool own_dns;
     struct listener *listeners; /* owned array */
     size_t n_listeners;
-    struct awf_fwd_cache cache;
+    struct awf_dns_fwd_cache cache;
     bool cache_ok;
-    struct awf_fwd_log log;
+    struct awf_dns_fwd_log log;
     bool log_ok;
     struct awf_dns_link udp_pending;
     struct awf_dns_link conns;
@@ -90,7 +90,7 @@ struct awf_dnsfwd {
     int deny_rcode;
     uint64_t idle_ms;
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
-    struct awf_dnsfwd_stats stats;
+    struct awf_dns_fwd_stats stats;
     int refs; /* what must finish before free: handles, connections, a log write */
     bool closing;
     uint8_t udp_buf[65536];
@@ -100,17 +100,17 @@ enum origin { FROM_UDP, FROM_TCP };
 
 /* ---- lifetime -------------------------------------------------------------------------------- */
 
-static void fwd_free(struct awf_dnsfwd *f)
+static void fwd_free(struct awf_dns_fwd *f)
 {
     if (f->cache_ok)
-        awf_fwd_cache_free(&f->cache);
+        awf_dns_fwd_cache_free(&f->cache);
     if (f->policy)
         awf_policy_unref(f->policy);
     free(f->listeners);
     free(f);
 }
 
-static void fwd_release(struct awf_dnsfwd *f)
+static void fwd_release(struct awf_dns_fwd *f)
 {
     if (--f->refs == 0 && f->closing)
         fwd_free(f);
@@ -130,7 +130,7 @@ static void on_log_closed(void *arg)
 
 struct udp_send {
     uv_udp_send_t req;
-    uint8_t buf[AWF_DNSW_UDP_MAX];
+    uint8_t buf[AWF_DNS_WIRE_UDP_MAX];
 };
 
 static void on_udp_sent(uv_udp_send_t *req, int status)
@@ -158,9 +158,9 @@ static void on_tcp_written(uv_write_t *req, int status)
 }
 
 /* Encodes the answer and sends it to the client q came from; returns the records sent. */
-static size_t respond(struct awf_dnsfwd *f, struct listener *l, struct tcp_conn *c,
-                      const struct sockaddr_storage *peer, const struct awf_dnsw_query *q,
-                      int rcode, const struct awf_dnsw_rr *rr, size_t n, const uint8_t *pool,
+static size_t respond(struct awf_dns_fwd *f, struct listener *l, struct tcp_conn *c,
+                      const struct sockaddr_storage *peer, const struct awf_dns_wire_query *q,
+                      int rcode, const struct awf_dns_wire_rr *rr, size_t n, const uint8_t *pool,
                       uint32_t age_s)
 {
     bool tc;
@@ -170,8 +170,8 @@ static size_t respond(struct awf_dnsfwd *f, struct listener *l, struct tcp_conn 
         struct udp_send *s = malloc(sizeof(*s)); /* freed in on_udp_sent */
         if (!s)
             return 0;
-        size_t len = awf_dnsw_build(s->buf, sizeof(s->buf), AWF_DNSW_UDP_MAX, q, rcode, rr, n, pool,
-                                    age_s, &tc);
+        size_t len = awf_dns_wire_build(s->buf, sizeof(s->buf), AWF_DNS_WIRE_UDP_MAX, q, rcode, rr,
+                                        n, pool, age_s, &tc);
         if (tc)
             f->stats.truncated++;
         s->req.data = s;
@@ -185,8 +185,8 @@ static size_t respond(struct awf_dnsfwd *f, struct listener *l, struct tcp_conn 
     struct tcp_write *w = malloc(sizeof(*w)); /* freed in on_tcp_written */
     if (!w)
         return 0;
-    size_t len =
-        awf_dnsw_build(w->buf + 2, sizeof(w->buf) - 2, 65535, q, rcode, rr, n, pool, age_s, &tc);
+    size_t len = awf_dns_wire_build(w->buf + 2, sizeof(w->buf) - 2, 65535, q, rcode, rr, n, pool,
+                                    age_s, &tc);
     w->buf[0] = (uint8_t)(len >> 8);
     w->buf[1] = (uint8_t)len;
     w->req.data = w;
@@ -208,10 +208,10 @@ static bool ends_with(const char *s, size_t len, const char *suffix)
 /* Would the proxy let a connection to host through, by name? Class IN only; IP literals and
  * reverse names never (an allow entry for an address is for connections to it, not for PTR
  * queries that would carry data out). */
-static bool name_allowed(const struct awf_dnsfwd *f, const struct awf_dnsw_query *q,
+static bool name_allowed(const struct awf_dns_fwd *f, const struct awf_dns_wire_query *q,
                          const char *host, int hlen)
 {
-    if (q->qclass != 1 || hlen <= 0 || q->qtype == AWF_DNSW_PTR)
+    if (q->qclass != 1 || hlen <= 0 || q->qtype == AWF_DNS_WIRE_PTR)
         return false;
     union awf_dns_sa lit;
     if (awf_dns_name_literal(host, &lit) || ends_with(host, (size_t)hlen, "in-addr.arpa") ||
@@ -235,7 +235,7 @@ static void pending_free(struct pending *p)
     free(p);
 }
 
-static uint32_t cache_ttl(const struct awf_dnsfwd *f, const struct awf_dnsw_answer *a)
+static uint32_t cache_ttl(const struct awf_dns_fwd *f, const struct awf_dns_wire_answer *a)
 {
     if (a->n == 0)
         return f->negative_ttl_s;
@@ -253,26 +253,26 @@ static uint32_t cache_ttl(const struct awf_dnsfwd *f, const struct awf_dnsw_answ
 static void on_upstream(void *arg, int status, const unsigned char *msg, size_t len)
 {
     struct pending *p = arg;
-    struct awf_dnsfwd *f = p->fwd;
-    struct awf_dnsw_answer *a = malloc(sizeof(*a)); /* 17 KB: not for the stack */
-    int rcode = AWF_DNSW_SERVFAIL;
+    struct awf_dns_fwd *f = p->fwd;
+    struct awf_dns_wire_answer *a = malloc(sizeof(*a)); /* 17 KB: not for the stack */
+    int rcode = AWF_DNS_WIRE_SERVFAIL;
     size_t n = 0;
     if (a && status == 0 &&
-        awf_dnsw_parse_answer(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, a) == 0 &&
-        (a->rcode == AWF_DNSW_NOERROR || a->rcode == AWF_DNSW_NXDOMAIN)) {
+        awf_dns_wire_parse_answer(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, a) == 0 &&
+        (a->rcode == AWF_DNS_WIRE_NOERROR || a->rcode == AWF_DNS_WIRE_NXDOMAIN)) {
         rcode = a->rcode;
-        if (rcode == AWF_DNSW_NXDOMAIN)
+        if (rcode == AWF_DNS_WIRE_NXDOMAIN)
             a->n = 0;
         /* A failed put leaves the name uncached, which is only slower. */
-        (void)awf_fwd_cache_put(&f->cache, p->host, p->q.qtype, a, cache_ttl(f, a),
-                                uv_now(f->loop));
+        (void)awf_dns_fwd_cache_put(&f->cache, p->host, p->q.qtype, a, cache_ttl(f, a),
+                                    uv_now(f->loop));
         n = respond(f, p->l, p->conn, &p->peer, &p->q, rcode, a->rr, a->n, a->pool, 0);
     } else {
         f->stats.servfail++;
         respond(f, p->l, p->conn, &p->peer, &p->q, rcode, NULL, 0, NULL, 0);
     }
     free(a);
-    awf_fwd_log_query(&f->log, &p->peer, &p->q, "allowed", rcode, n);
+    awf_dns_fwd_log_query(&f->log, &p->peer, &p->q, "allowed", rcode, n);
     struct tcp_conn *c = p->conn;
     pending_free(p);
     if (c) {
@@ -287,42 +287,43 @@ static void on_upstream(void *arg, int status, const unsigned char *msg, size_t 
 
 /* Answers or starts answering one packet. Returns 0, or AWF_E_BAD_REQUEST when it was dropped
  * as malformed (a TCP connection is then closed by the caller). */
-static int on_packet(struct awf_dnsfwd *f, struct listener *l, struct tcp_conn *c,
+static int on_packet(struct awf_dns_fwd *f, struct listener *l, struct tcp_conn *c,
                      const struct sockaddr_storage *peer, const uint8_t *msg, size_t len)
 {
-    struct awf_dnsw_query q;
-    if (awf_dnsw_parse_query(msg, len, &q) < 0) {
+    struct awf_dns_wire_query q;
+    if (awf_dns_wire_parse_query(msg, len, &q) < 0) {
         f->stats.malformed++;
-        awf_fwd_log_query(&f->log, peer, NULL, "malformed", 0, 0);
+        awf_dns_fwd_log_query(&f->log, peer, NULL, "malformed", 0, 0);
         return AWF_E_BAD_REQUEST;
     }
     f->stats.queries++;
-    char host[AWF_DNSW_NAME_MAX];
-    int hlen = awf_dnsw_name_host(q.qname, q.qname_len, host);
+    char host[AWF_DNS_WIRE_NAME_MAX];
+    int hlen = awf_dns_wire_name_host(q.qname, q.qname_len, host);
     if (!name_allowed(f, &q, host, hlen)) {
         f->stats.denied++;
         respond(f, l, c, peer, &q, f->deny_rcode, NULL, 0, NULL, 0);
-        awf_fwd_log_query(&f->log, peer, &q, "denied", f->deny_rcode, 0);
+        awf_dns_fwd_log_query(&f->log, peer, &q, "denied", f->deny_rcode, 0);
         return 0;
     }
     f->stats.allowed++;
-    if (q.qtype != AWF_DNSW_A && q.qtype != AWF_DNSW_AAAA && q.qtype != AWF_DNSW_CNAME) {
-        respond(f, l, c, peer, &q, AWF_DNSW_NOERROR, NULL, 0, NULL, 0);
-        awf_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNSW_NOERROR, 0);
+    if (q.qtype != AWF_DNS_WIRE_A && q.qtype != AWF_DNS_WIRE_AAAA &&
+        q.qtype != AWF_DNS_WIRE_CNAME) {
+        respond(f, l, c, peer, &q, AWF_DNS_WIRE_NOERROR, NULL, 0, NULL, 0);
+        awf_dns_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNS_WIRE_NOERROR, 0);
         return 0;
     }
-    struct awf_fwd_hit hit;
-    if (awf_fwd_cache_get(&f->cache, host, q.qtype, uv_now(f->loop), &hit)) {
+    struct awf_dns_fwd_hit hit;
+    if (awf_dns_fwd_cache_get(&f->cache, host, q.qtype, uv_now(f->loop), &hit)) {
         f->stats.cache_hits++;
         size_t n = respond(f, l, c, peer, &q, hit.rcode, hit.rr, hit.n, hit.pool, hit.age_s);
-        awf_fwd_log_query(&f->log, peer, &q, "allowed", hit.rcode, n);
+        awf_dns_fwd_log_query(&f->log, peer, &q, "allowed", hit.rcode, n);
         return 0;
     }
 
     struct pending *p = calloc(1, sizeof(*p)); /* freed by pending_free */
     if (!p) {
-        respond(f, l, c, peer, &q, AWF_DNSW_SERVFAIL, NULL, 0, NULL, 0);
-        awf_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNSW_SERVFAIL, 0);
+        respond(f, l, c, peer, &q, AWF_DNS_WIRE_SERVFAIL, NULL, 0, NULL, 0);
+        awf_dns_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNS_WIRE_SERVFAIL, 0);
         return 0;
     }
     p->fwd = f;
@@ -366,7 +367,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
            from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     if (flags & UV_UDP_PARTIAL) { /* over 64 KiB: not a DNS message */
         l->fwd->stats.malformed++;
-        awf_fwd_log_query(&l->fwd->log, &peer, NULL, "malformed", 0, 0);
+        awf_dns_fwd_log_query(&l->fwd->log, &peer, NULL, "malformed", 0, 0);
         return;
     }
     (void)on_packet(l->fwd, l, NULL, &peer, (const uint8_t *)buf->base, (size_t)nread);
@@ -379,7 +380,7 @@ static void on_conn_close(uv_handle_t *h)
     struct tcp_conn *c = h->data;
     if (--c->handles > 0)
         return;
-    struct awf_dnsfwd *f = c->fwd;
+    struct awf_dns_fwd *f = c->fwd;
     free(c->buf);
     free(c);
     fwd_release(f);
@@ -455,7 +456,7 @@ static bool conn_busy(const struct tcp_conn *c)
  * Returns false when the connection was closed (a malformed frame). */
 static bool take_frames(struct tcp_conn *c)
 {
-    struct awf_dnsfwd *f = c->fwd;
+    struct awf_dns_fwd *f = c->fwd;
     size_t off = 0;
     c->taking = true;
     while (c->len - off >= 2 && !conn_busy(c)) {
@@ -506,7 +507,7 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread != UV_EOF || c->len > 0) { /* an error, or a frame cut short */
             if (c->len > 0) {
                 c->fwd->stats.malformed++;
-                awf_fwd_log_query(&c->fwd->log, &c->peer, NULL, "malformed", 0, 0);
+                awf_dns_fwd_log_query(&c->fwd->log, &c->peer, NULL, "malformed", 0, 0);
             }
             conn_close(c);
             return;
@@ -528,7 +529,7 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct listener *l = server->data;
-    struct awf_dnsfwd *f = l->fwd;
+    struct awf_dns_fwd *f = l->fwd;
     if (status < 0 || f->closing)
         return;
     struct tcp_conn *c = calloc(1, sizeof(*c)); /* freed in on_conn_close */
@@ -601,7 +602,7 @@ static int bind_pair(const struct sockaddr_storage *want, int *ufd, int *tfd,
     return rc;
 }
 
-static int start_listener(struct awf_dnsfwd *f, struct listener *l, const struct awf_listen *cfg,
+static int start_listener(struct awf_dns_fwd *f, struct listener *l, const struct awf_listen *cfg,
                           char *err, size_t errlen)
 {
     int ufd, tfd, rc = bind_pair(&cfg->addr, &ufd, &tfd, &l->bound);
@@ -629,7 +630,7 @@ static int start_listener(struct awf_dnsfwd *f, struct listener *l, const struct
 
 /* ---- API ------------------------------------------------------------------------------------- */
 
-static int own_resolver(struct awf_dnsfwd *f, const struct awf_settings *s, char *err,
+static int own_resolver(struct awf_dns_fwd *f, const struct awf_settings *s, char *err,
                         size_t errlen)
 {
     const char *servers[64];
@@ -653,8 +654,8 @@ static int own_resolver(struct awf_dnsfwd *f, const struct awf_settings *s, char
     return rc;
 }
 
-int awf_dnsfwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns *dns,
-                      struct awf_dnsfwd **out, char *err, size_t errlen)
+int awf_dns_fwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns *dns,
+                       struct awf_dns_fwd **out, char *err, size_t errlen)
 {
     if (!loop || !policy || !out)
         return -EINVAL;
@@ -663,7 +664,7 @@ int awf_dnsfwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns
     const struct awf_dns_forwarder_settings *fs = &s->dns.forwarder;
     if (fs->n_listen == 0)
         return 0;
-    struct awf_dnsfwd *f = calloc(1, sizeof(*f)); /* freed by fwd_free once refs reach 0 */
+    struct awf_dns_fwd *f = calloc(1, sizeof(*f)); /* freed by fwd_free once refs reach 0 */
     if (!f)
         return -ENOMEM;
     f->loop = loop;
@@ -678,12 +679,12 @@ int awf_dnsfwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns
     awf_dns_list_init(&f->conns);
     f->refs = 1; /* the forwarder's own, dropped by destroy */
 
-    int rc = awf_fwd_cache_init(&f->cache, 0);
+    int rc = awf_dns_fwd_cache_init(&f->cache, 0);
     if (rc < 0) {
         snprintf(err, errlen, "dns forwarder: %s", awf_strerror(rc));
     } else {
         f->cache_ok = true;
-        rc = awf_fwd_log_open(&f->log, loop, fs->log, err, errlen);
+        rc = awf_dns_fwd_log_open(&f->log, loop, fs->log, err, errlen);
     }
     if (rc == 0) {
         f->log_ok = true;
@@ -700,14 +701,14 @@ int awf_dnsfwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns
         rc = start_listener(f, &f->listeners[i], &fs->listen[i], err, errlen);
     }
     if (rc != 0) {
-        awf_dnsfwd_destroy(f);
+        awf_dns_fwd_destroy(f);
         return rc < 0 ? rc : -EINVAL;
     }
     *out = f;
     return 0;
 }
 
-void awf_dnsfwd_destroy(struct awf_dnsfwd *f)
+void awf_dns_fwd_destroy(struct awf_dns_fwd *f)
 {
     if (!f || f->closing)
         return;
@@ -731,13 +732,13 @@ void awf_dnsfwd_destroy(struct awf_dnsfwd *f)
     f->dns = NULL;
     if (f->log_ok) {
         f->stats.log_dropped = f->log.dropped;
-        if (awf_fwd_log_close(&f->log, on_log_closed, f))
+        if (awf_dns_fwd_log_close(&f->log, on_log_closed, f))
             f->refs++;
     }
     fwd_release(f);
 }
 
-void awf_dnsfwd_set_policy(struct awf_dnsfwd *f, struct awf_policy *policy)
+void awf_dns_fwd_set_policy(struct awf_dns_fwd *f, struct awf_policy *policy)
 {
     if (!f || !policy)
         return;
@@ -746,13 +747,13 @@ void awf_dnsfwd_set_policy(struct awf_dnsfwd *f, struct awf_policy *policy)
     awf_policy_unref(old);
 }
 
-void awf_dnsfwd_reopen_log(struct awf_dnsfwd *f)
+void awf_dns_fwd_reopen_log(struct awf_dns_fwd *f)
 {
     if (f && !f->closing)
-        awf_fwd_log_reopen(&f->log);
+        awf_dns_fwd_log_reopen(&f->log);
 }
 
-size_t awf_dnsfwd_bound(const struct awf_dnsfwd *f, struct sockaddr_storage *out, size_t max)
+size_t awf_dns_fwd_bound(const struct awf_dns_fwd *f, struct sockaddr_storage *out, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; f && i < f->n_listeners && n < max; i++)
@@ -760,7 +761,7 @@ size_t awf_dnsfwd_bound(const struct awf_dnsfwd *f, struct sockaddr_storage *out
     return n;
 }
 
-void awf_dnsfwd_stats(const struct awf_dnsfwd *f, struct awf_dnsfwd_stats *out)
+void awf_dns_fwd_stats(const struct awf_dns_fwd *f, struct awf_dns_fwd_stats *out)
 {
     *out = f->stats;
     if (f->log_ok && !f->closing)

@@ -15,7 +15,7 @@
 #include "dns/dns.h"
 #include "policy/policy.h"
 
-struct awf_dnsfwd;
+struct awf_dns_fwd;
 
 /* Starts a forwarder on loop for the policy's dns.forwarder settings: binds UDP and TCP on each
  * listen address (port 0: one free port, the same for both), opens the query log. Takes its
@@ -25,26 +25,26 @@ struct awf_dnsfwd;
  * Returns 0 with *out, or 0 with *out NULL when dns.forwarder.listen is empty (the forwarder is
  * off), or a negative code with err saying why (nothing is left listening; the loop must run
  * to free what was started). */
-int awf_dnsfwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns *dns,
-                      struct awf_dnsfwd **out, char *err, size_t errlen);
+int awf_dns_fwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns *dns,
+                       struct awf_dns_fwd **out, char *err, size_t errlen);
 
 /* Stops listening, drops queries in flight unanswered, closes client connections, writes out
  * the log. Memory goes once the loop has run the close callbacks. NULL is a no-op. */
-void awf_dnsfwd_destroy(struct awf_dnsfwd *fwd);
+void awf_dns_fwd_destroy(struct awf_dns_fwd *fwd);
 
 /* Decides later queries with policy (a new reference is taken, the old one dropped). Listen
  * addresses and the log stay as they were. Cached answers stay: they only hold allowed names
  * and each new query is decided again before the cache is read. */
-void awf_dnsfwd_set_policy(struct awf_dnsfwd *fwd, struct awf_policy *policy);
+void awf_dns_fwd_set_policy(struct awf_dns_fwd *fwd, struct awf_policy *policy);
 
 /* Reopens the log file (SIGUSR1, after logrotate). */
-void awf_dnsfwd_reopen_log(struct awf_dnsfwd *fwd);
+void awf_dns_fwd_reopen_log(struct awf_dns_fwd *fwd);
 
 /* The bound addresses, one per listen entry (UDP and TCP share it). Returns how many (up to
  * max written). */
-size_t awf_dnsfwd_bound(const struct awf_dnsfwd *fwd, struct sockaddr_storage *out, size_t max);
+size_t awf_dns_fwd_bound(const struct awf_dns_fwd *fwd, struct sockaddr_storage *out, size_t max);
 
-struct awf_dnsfwd_stats {
+struct awf_dns_fwd_stats {
     uint64_t queries;    /* well-formed queries */
     uint64_t allowed;    /* answered for an allowed name (any rcode) */
     uint64_t denied;     /* answered REFUSED / NXDOMAIN by policy */
@@ -56,6 +56,6 @@ struct awf_dnsfwd_stats {
     uint64_t tcp_conns;  /* TCP connections accepted */
     uint64_t log_dropped;
 };
-void awf_dnsfwd_stats(const struct awf_dnsfwd *fwd, struct awf_dnsfwd_stats *out);
+void awf_dns_fwd_stats(const struct awf_dns_fwd *fwd, struct awf_dns_fwd_stats *out);
 
 #endif

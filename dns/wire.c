@@ -33,7 +33,7 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* Reads the name at *pos into out (uncompressed, at most AWF_DNSW_NAME_MAX bytes) and moves
+/* Reads the name at *pos into out (uncompressed, at most AWF_DNS_WIRE_NAME_MAX bytes) and moves
  * *pos past it as it sits at *pos (a pointer counts two bytes). Pointers are refused unless
  * allow_ptr; they must land past the header and before themselves. Returns the length or -1. */
 static int read_name(const uint8_t *msg, size_t len, size_t *pos, bool allow_ptr, uint8_t *out)
@@ -48,7 +48,7 @@ static int read_name(const uint8_t *msg, size_t len, size_t *pos, bool allow_ptr
             if (!allow_ptr || p + 1 >= len)
                 return -1;
             size_t target = (size_t)(l & 0x3F) << 8 | msg[p + 1];
-            if (target < AWF_DNSW_HEADER || target >= p)
+            if (target < AWF_DNS_WIRE_HEADER || target >= p)
                 return -1;
             if (!jumped)
                 end = p + 2;
@@ -65,7 +65,7 @@ static int read_name(const uint8_t *msg, size_t len, size_t *pos, bool allow_ptr
             break;
         }
         /* Room for this label and the root byte after it. */
-        if (p + 1 + l > len || o + 1 + l + 1 > AWF_DNSW_NAME_MAX)
+        if (p + 1 + l > len || o + 1 + l + 1 > AWF_DNS_WIRE_NAME_MAX)
             return -1;
         memcpy(out + o, msg + p, 1 + (size_t)l);
         o += 1 + (size_t)l;
@@ -80,7 +80,7 @@ static uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
-bool awf_dnsw_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+bool awf_dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     if (alen != blen)
         return false;
@@ -91,9 +91,9 @@ bool awf_dnsw_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t
     return true;
 }
 
-int awf_dnsw_parse_query(const uint8_t *msg, size_t len, struct awf_dnsw_query *q)
+int awf_dns_wire_parse_query(const uint8_t *msg, size_t len, struct awf_dns_wire_query *q)
 {
-    if (len < AWF_DNSW_HEADER || len > 65535)
+    if (len < AWF_DNS_WIRE_HEADER || len > 65535)
         return AWF_E_BAD_REQUEST;
     uint8_t f1 = msg[2];
     if ((f1 & 0x80) || ((f1 >> 3) & 0x0F) != 0) /* a response, or not a standard query */
@@ -103,7 +103,7 @@ int awf_dnsw_parse_query(const uint8_t *msg, size_t len, struct awf_dnsw_query *
     memset(q, 0, sizeof(*q));
     q->id = get16(msg);
     q->rd = (f1 & 0x01) != 0;
-    size_t pos = AWF_DNSW_HEADER;
+    size_t pos = AWF_DNS_WIRE_HEADER;
     int n = read_name(msg, len, &pos, false, q->qname);
     if (n < 0 || pos + 4 > len)
         return AWF_E_BAD_REQUEST;
@@ -114,7 +114,7 @@ int awf_dnsw_parse_query(const uint8_t *msg, size_t len, struct awf_dnsw_query *
     if (get16(msg + 10) == 1) {
         /* The additional record (EDNS OPT, in practice): checked for bounds, then ignored, so
          * the answer is a plain DNS one of at most 512 bytes over UDP. */
-        uint8_t scratch[AWF_DNSW_NAME_MAX];
+        uint8_t scratch[AWF_DNS_WIRE_NAME_MAX];
         if (read_name(msg, len, &pos, true, scratch) < 0 || pos + 10 > len)
             return AWF_E_BAD_REQUEST;
         size_t rdlen = get16(msg + pos + 8);
@@ -132,7 +132,7 @@ static bool host_byte(uint8_t c)
            c == '_';
 }
 
-int awf_dnsw_name_host(const uint8_t *name, size_t len, char *out)
+int awf_dns_wire_name_host(const uint8_t *name, size_t len, char *out)
 {
     size_t i = 0, o = 0;
     while (i < len && name[i] != 0) {
@@ -154,7 +154,7 @@ int awf_dnsw_name_host(const uint8_t *name, size_t len, char *out)
     return (int)o;
 }
 
-void awf_dnsw_name_text(const uint8_t *name, size_t len, char *out)
+void awf_dns_wire_name_text(const uint8_t *name, size_t len, char *out)
 {
     size_t i = 0, o = 0;
     while (i < len && name[i] != 0) {
@@ -179,32 +179,32 @@ void awf_dnsw_name_text(const uint8_t *name, size_t len, char *out)
     out[o] = '\0';
 }
 
-const char *awf_dnsw_type_name(uint16_t type, char *buf)
+const char *awf_dns_wire_type_name(uint16_t type, char *buf)
 {
     switch (type) {
-    case AWF_DNSW_A:
+    case AWF_DNS_WIRE_A:
         return "A";
-    case AWF_DNSW_NS:
+    case AWF_DNS_WIRE_NS:
         return "NS";
-    case AWF_DNSW_CNAME:
+    case AWF_DNS_WIRE_CNAME:
         return "CNAME";
-    case AWF_DNSW_SOA:
+    case AWF_DNS_WIRE_SOA:
         return "SOA";
-    case AWF_DNSW_PTR:
+    case AWF_DNS_WIRE_PTR:
         return "PTR";
-    case AWF_DNSW_MX:
+    case AWF_DNS_WIRE_MX:
         return "MX";
-    case AWF_DNSW_TXT:
+    case AWF_DNS_WIRE_TXT:
         return "TXT";
-    case AWF_DNSW_AAAA:
+    case AWF_DNS_WIRE_AAAA:
         return "AAAA";
-    case AWF_DNSW_SRV:
+    case AWF_DNS_WIRE_SRV:
         return "SRV";
-    case AWF_DNSW_SVCB:
+    case AWF_DNS_WIRE_SVCB:
         return "SVCB";
-    case AWF_DNSW_HTTPS:
+    case AWF_DNS_WIRE_HTTPS:
         return "HTTPS";
-    case AWF_DNSW_ANY:
+    case AWF_DNS_WIRE_ANY:
         return "ANY";
     default:
         sprintf(buf, "TYPE%u", type);
@@ -212,7 +212,7 @@ const char *awf_dnsw_type_name(uint16_t type, char *buf)
     }
 }
 
-const char *awf_dnsw_rcode_name(int rcode, char *buf)
+const char *awf_dns_wire_rcode_name(int rcode, char *buf)
 {
     static const char *const names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
                                         "NXDOMAIN", "NOTIMP",  "REFUSED"};
@@ -224,12 +224,12 @@ const char *awf_dnsw_rcode_name(int rcode, char *buf)
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-static bool add_rr(struct awf_dnsw_answer *a, uint16_t type, uint32_t ttl, const uint8_t *owner,
+static bool add_rr(struct awf_dns_wire_answer *a, uint16_t type, uint32_t ttl, const uint8_t *owner,
                    size_t olen, const uint8_t *rdata, size_t rlen)
 {
-    if (a->n >= AWF_DNSW_MAX_RR || olen + rlen > sizeof(a->pool) - a->pool_len)
+    if (a->n >= AWF_DNS_WIRE_MAX_RR || olen + rlen > sizeof(a->pool) - a->pool_len)
         return false;
-    struct awf_dnsw_rr *r = &a->rr[a->n++];
+    struct awf_dns_wire_rr *r = &a->rr[a->n++];
     r->type = type;
     r->ttl = ttl;
     r->owner_off = (uint16_t)a->pool_len;
@@ -243,57 +243,57 @@ static bool add_rr(struct awf_dnsw_answer *a, uint16_t type, uint32_t ttl, const
     return true;
 }
 
-static bool owned_by(const struct awf_dnsw_answer *a, const struct awf_dnsw_rr *r,
+static bool owned_by(const struct awf_dns_wire_answer *a, const struct awf_dns_wire_rr *r,
                      const uint8_t *name, size_t len)
 {
-    return awf_dnsw_name_equal(a->pool + r->owner_off, r->owner_len, name, len);
+    return awf_dns_wire_name_equal(a->pool + r->owner_off, r->owner_len, name, len);
 }
 
 /* Keeps from all (every candidate record) the chain that answers (qname, qtype). */
-static void select_chain(const struct awf_dnsw_answer *all, const uint8_t *qname, size_t qname_len,
-                         uint16_t qtype, struct awf_dnsw_answer *out)
+static void select_chain(const struct awf_dns_wire_answer *all, const uint8_t *qname,
+                         size_t qname_len, uint16_t qtype, struct awf_dns_wire_answer *out)
 {
     const uint8_t *cur = qname;
     size_t cur_len = qname_len;
     for (int hop = 0; hop < 16; hop++) {
-        const struct awf_dnsw_rr *c = NULL;
+        const struct awf_dns_wire_rr *c = NULL;
         for (size_t i = 0; i < all->n && !c; i++)
-            if (all->rr[i].type == AWF_DNSW_CNAME && owned_by(all, &all->rr[i], cur, cur_len))
+            if (all->rr[i].type == AWF_DNS_WIRE_CNAME && owned_by(all, &all->rr[i], cur, cur_len))
                 c = &all->rr[i];
         if (!c)
             break;
         if (!add_rr(out, c->type, c->ttl, all->pool + c->owner_off, c->owner_len,
                     all->pool + c->rdata_off, c->rdata_len) ||
-            qtype == AWF_DNSW_CNAME)
+            qtype == AWF_DNS_WIRE_CNAME)
             return;
         cur = all->pool + c->rdata_off;
         cur_len = c->rdata_len;
     }
-    if (qtype == AWF_DNSW_CNAME)
+    if (qtype == AWF_DNS_WIRE_CNAME)
         return;
     for (size_t i = 0; i < all->n; i++) {
-        const struct awf_dnsw_rr *r = &all->rr[i];
+        const struct awf_dns_wire_rr *r = &all->rr[i];
         if (r->type == qtype && owned_by(all, r, cur, cur_len))
             (void)add_rr(out, r->type, r->ttl, all->pool + r->owner_off, r->owner_len,
                          all->pool + r->rdata_off, r->rdata_len);
     }
 }
 
-int awf_dnsw_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname, size_t qname_len,
-                          uint16_t qtype, struct awf_dnsw_answer *out)
+int awf_dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname,
+                              size_t qname_len, uint16_t qtype, struct awf_dns_wire_answer *out)
 {
-    if (len < AWF_DNSW_HEADER || !(msg[2] & 0x80) || ((msg[2] >> 3) & 0x0F) != 0 ||
+    if (len < AWF_DNS_WIRE_HEADER || !(msg[2] & 0x80) || ((msg[2] >> 3) & 0x0F) != 0 ||
         get16(msg + 4) != 1)
         return AWF_E_BAD_REQUEST;
-    uint8_t name[AWF_DNSW_NAME_MAX], target[AWF_DNSW_NAME_MAX];
-    size_t pos = AWF_DNSW_HEADER;
+    uint8_t name[AWF_DNS_WIRE_NAME_MAX], target[AWF_DNS_WIRE_NAME_MAX];
+    size_t pos = AWF_DNS_WIRE_HEADER;
     int n = read_name(msg, len, &pos, true, name);
-    if (n < 0 || pos + 4 > len || !awf_dnsw_name_equal(name, (size_t)n, qname, qname_len) ||
+    if (n < 0 || pos + 4 > len || !awf_dns_wire_name_equal(name, (size_t)n, qname, qname_len) ||
         get16(msg + pos) != qtype || get16(msg + pos + 2) != 1)
         return AWF_E_BAD_REQUEST;
     pos += 4;
 
-    struct awf_dnsw_answer all; /* every candidate record; 17 KB of stack */
+    struct awf_dns_wire_answer all; /* every candidate record; 17 KB of stack */
     all.n = 0;
     all.pool_len = 0;
     size_t an = get16(msg + 6);
@@ -314,15 +314,15 @@ int awf_dnsw_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname, 
             continue;
         if (ttl & 0x80000000u) /* RFC 2181 §8: a TTL with the top bit set means 0 */
             ttl = 0;
-        if (type == AWF_DNSW_CNAME) {
+        if (type == AWF_DNS_WIRE_CNAME) {
             size_t p = rd;
             /* The target may point anywhere before it; it must end where the rdata ends. */
             int tlen = read_name(msg, pos, &p, true, target);
             if (tlen < 0 || p != pos)
                 return AWF_E_BAD_REQUEST;
             (void)add_rr(&all, type, ttl, name, (size_t)olen, target, (size_t)tlen);
-        } else if (type == AWF_DNSW_A || type == AWF_DNSW_AAAA) {
-            if (rdlen != (type == AWF_DNSW_A ? 4u : 16u))
+        } else if (type == AWF_DNS_WIRE_A || type == AWF_DNS_WIRE_AAAA) {
+            if (rdlen != (type == AWF_DNS_WIRE_A ? 4u : 16u))
                 return AWF_E_BAD_REQUEST;
             (void)add_rr(&all, type, ttl, name, (size_t)olen, msg + rd, rdlen);
         }
@@ -367,7 +367,7 @@ static void put_name(struct writer *w, const uint8_t *name, size_t len)
     size_t i = 0;
     while (i < len && name[i] != 0) {
         for (size_t k = 0; k < w->n_names; k++)
-            if (awf_dnsw_name_equal(w->names[k].name, w->names[k].len, name + i, len - i)) {
+            if (awf_dns_wire_name_equal(w->names[k].name, w->names[k].len, name + i, len - i)) {
                 uint8_t ptr[2] = {(uint8_t)(0xC0 | w->names[k].off >> 8), (uint8_t)w->names[k].off};
                 put(w, ptr, 2);
                 return;
@@ -384,12 +384,12 @@ static void put_name(struct writer *w, const uint8_t *name, size_t len)
     put(w, "", 1);
 }
 
-static size_t build(uint8_t *out, size_t cap, const struct awf_dnsw_query *q, int rcode,
-                    const struct awf_dnsw_rr *rr, size_t n, const uint8_t *pool, uint32_t age_s,
+static size_t build(uint8_t *out, size_t cap, const struct awf_dns_wire_query *q, int rcode,
+                    const struct awf_dns_wire_rr *rr, size_t n, const uint8_t *pool, uint32_t age_s,
                     bool tc, bool *full)
 {
     struct writer w = {.out = out, .cap = cap};
-    uint8_t h[AWF_DNSW_HEADER];
+    uint8_t h[AWF_DNS_WIRE_HEADER];
     put16(h, q->id);
     h[2] = (uint8_t)(0x80 | (tc ? 0x02 : 0) | (q->rd ? 0x01 : 0));
     h[3] = (uint8_t)(0x80 | (rcode & 0x0F)); /* RA: we recurse for the client */
@@ -404,7 +404,7 @@ static size_t build(uint8_t *out, size_t cap, const struct awf_dnsw_query *q, in
     put16(f + 2, q->qclass);
     put(&w, f, 4);
     for (size_t i = 0; i < n; i++) {
-        const struct awf_dnsw_rr *r = &rr[i];
+        const struct awf_dns_wire_rr *r = &rr[i];
         put_name(&w, pool + r->owner_off, r->owner_len);
         put16(f, r->type);
         put16(f + 2, 1);
@@ -412,7 +412,7 @@ static size_t build(uint8_t *out, size_t cap, const struct awf_dnsw_query *q, in
         size_t rdlen_at = w.pos + 8;
         put(&w, f, 10);
         size_t start = w.pos;
-        if (r->type == AWF_DNSW_CNAME)
+        if (r->type == AWF_DNS_WIRE_CNAME)
             put_name(&w, pool + r->rdata_off, r->rdata_len);
         else
             put(&w, pool + r->rdata_off, r->rdata_len);
@@ -423,9 +423,10 @@ static size_t build(uint8_t *out, size_t cap, const struct awf_dnsw_query *q, in
     return w.pos;
 }
 
-size_t awf_dnsw_build(uint8_t *out, size_t cap, size_t limit, const struct awf_dnsw_query *q,
-                      int rcode, const struct awf_dnsw_rr *rr, size_t n, const uint8_t *pool,
-                      uint32_t age_s, bool *truncated)
+size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit,
+                          const struct awf_dns_wire_query *q, int rcode,
+                          const struct awf_dns_wire_rr *rr, size_t n, const uint8_t *pool,
+                          uint32_t age_s, bool *truncated)
 {
     bool full;
     size_t len = build(out, cap < limit ? cap : limit, q, rcode, rr, n, pool, age_s, false, &full);

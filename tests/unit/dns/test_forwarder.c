@@ -35,8 +35,8 @@ struct fx {
     uv_async_t stop;
     pthread_t thread;
     struct awf_policy *policy;
-    struct awf_dnsfwd *fwd;
-    struct awf_dnsfwd_stats stats; /* filled when stopped */
+    struct awf_dns_fwd *fwd;
+    struct awf_dns_fwd_stats stats; /* filled when stopped */
     struct dns_test_silent silent;
     bool use_silent;
     uint16_t port;
@@ -46,8 +46,8 @@ struct fx {
 static void on_stop(uv_async_t *a)
 {
     struct fx *fx = a->data;
-    awf_dnsfwd_stats(fx->fwd, &fx->stats);
-    awf_dnsfwd_destroy(fx->fwd);
+    awf_dns_fwd_stats(fx->fwd, &fx->stats);
+    awf_dns_fwd_destroy(fx->fwd);
     fx->fwd = NULL;
     uv_close((uv_handle_t *)&fx->stop, NULL);
     if (fx->use_silent)
@@ -99,18 +99,18 @@ static void fwd_start_with(struct fx *fx, const struct start *o)
              o->extra ? o->extra : "", o->timeout ? o->timeout : "5s");
     fx->policy = from_yaml(yaml);
     char err[256] = "";
-    if (awf_dnsfwd_create(&fx->loop, fx->policy, NULL, &fx->fwd, err, sizeof(err)) != 0)
+    if (awf_dns_fwd_create(&fx->loop, fx->policy, NULL, &fx->fwd, err, sizeof(err)) != 0)
         fail_msg("create: %s", err);
     assert_non_null(fx->fwd);
     struct sockaddr_storage ss;
-    assert_int_equal(awf_dnsfwd_bound(fx->fwd, &ss, 1), 1);
+    assert_int_equal(awf_dns_fwd_bound(fx->fwd, &ss, 1), 1);
     fx->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                               : ((struct sockaddr_in *)&ss)->sin_port);
     if (o->swap) {
         char swap[256];
         snprintf(swap, sizeof(swap), "version: 1\nallow: [%s]\n", o->swap);
         struct awf_policy *p = from_yaml(swap);
-        awf_dnsfwd_set_policy(fx->fwd, p);
+        awf_dns_fwd_set_policy(fx->fwd, p);
         awf_policy_unref(p); /* the forwarder holds its own reference */
     }
     assert_int_not_equal(fx->port, 0);
@@ -251,11 +251,11 @@ static void parse_reply(const uint8_t *m, size_t len, struct reply *r)
         size_t rdlen = (size_t)(m[pos + 8] << 8 | m[pos + 9]);
         pos += 10;
         assert_true(pos + rdlen <= len);
-        if (x->type == AWF_DNSW_A && rdlen == 4)
+        if (x->type == AWF_DNS_WIRE_A && rdlen == 4)
             inet_ntop(AF_INET, m + pos, x->data, sizeof(x->data));
-        else if (x->type == AWF_DNSW_AAAA && rdlen == 16)
+        else if (x->type == AWF_DNS_WIRE_AAAA && rdlen == 16)
             inet_ntop(AF_INET6, m + pos, x->data, sizeof(x->data));
-        else if (x->type == AWF_DNSW_CNAME)
+        else if (x->type == AWF_DNS_WIRE_CNAME)
             assert_int_equal(get_name(m, len, pos, x->data), pos + rdlen);
         pos += rdlen;
     }
@@ -374,39 +374,39 @@ static void test_forwarder_cname_chain_with_ttls(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, false, NULL);
     struct reply r;
-    ask_udp(&fx, "alias.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_NOERROR);
+    ask_udp(&fx, "alias.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NOERROR);
     assert_true(r.ra);
     assert_int_equal(r.an, 3);
-    assert_int_equal(r.rr[0].type, AWF_DNSW_CNAME);
+    assert_int_equal(r.rr[0].type, AWF_DNS_WIRE_CNAME);
     assert_string_equal(r.rr[0].owner, "alias.test");
     assert_string_equal(r.rr[0].data, "mid.test");
     assert_int_equal(r.rr[0].ttl, 600);
-    assert_int_equal(r.rr[1].type, AWF_DNSW_CNAME);
+    assert_int_equal(r.rr[1].type, AWF_DNS_WIRE_CNAME);
     assert_string_equal(r.rr[1].owner, "mid.test");
     assert_string_equal(r.rr[1].data, "chain.test");
     assert_int_equal(r.rr[1].ttl, 900);
-    assert_int_equal(r.rr[2].type, AWF_DNSW_A);
+    assert_int_equal(r.rr[2].type, AWF_DNS_WIRE_A);
     assert_string_equal(r.rr[2].owner, "chain.test");
     assert_string_equal(r.rr[2].data, "192.0.2.20");
     assert_int_equal(r.rr[2].ttl, 120);
 
-    ask_udp(&fx, "alias.test", AWF_DNSW_AAAA, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_NOERROR);
+    ask_udp(&fx, "alias.test", AWF_DNS_WIRE_AAAA, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NOERROR);
     assert_int_equal(r.an, 3);
-    const struct rr *aaaa = find_rr(&r, AWF_DNSW_AAAA, "chain.test");
+    const struct rr *aaaa = find_rr(&r, AWF_DNS_WIRE_AAAA, "chain.test");
     assert_non_null(aaaa);
     assert_string_equal(aaaa->data, "2001:db8::20");
     assert_int_equal(aaaa->ttl, 120);
 
     /* The client's letter case comes back in the question (0x20 randomisation survives). */
-    ask_udp(&fx, "ALIAS.test", AWF_DNSW_A, 1, &r);
+    ask_udp(&fx, "ALIAS.test", AWF_DNS_WIRE_A, 1, &r);
     assert_int_equal(r.an, 3);
     assert_true(r.rr[0].ttl <= 600 && r.rr[1].ttl <= 900 && r.rr[2].ttl <= 120);
     assert_string_equal(r.rr[2].data, "192.0.2.20");
 
     /* A CNAME query gets the first link only. */
-    ask_udp(&fx, "alias.test", AWF_DNSW_CNAME, 1, &r);
+    ask_udp(&fx, "alias.test", AWF_DNS_WIRE_CNAME, 1, &r);
     assert_int_equal(r.an, 1);
     assert_string_equal(r.rr[0].data, "mid.test");
 
@@ -436,17 +436,17 @@ static void test_forwarder_denied_names_never_leave(void **state)
         const char *name;
         uint16_t type, cls;
     } denied[] = {
-        {"a.test", AWF_DNSW_A, 1},
-        {"evil.example", AWF_DNSW_AAAA, 1},
-        {"1.2.3.4", AWF_DNSW_A, 1},
-        {"20.2.0.192.in-addr.arpa", AWF_DNSW_A, 1},
-        {"x.arpa", AWF_DNSW_PTR, 1},
-        {"alias.test", AWF_DNSW_A, 3}, /* CHAOS */
-        {"bad name.alias.test", AWF_DNSW_A, 1},
+        {"a.test", AWF_DNS_WIRE_A, 1},
+        {"evil.example", AWF_DNS_WIRE_AAAA, 1},
+        {"1.2.3.4", AWF_DNS_WIRE_A, 1},
+        {"20.2.0.192.in-addr.arpa", AWF_DNS_WIRE_A, 1},
+        {"x.arpa", AWF_DNS_WIRE_PTR, 1},
+        {"alias.test", AWF_DNS_WIRE_A, 3}, /* CHAOS */
+        {"bad name.alias.test", AWF_DNS_WIRE_A, 1},
     };
     for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
         ask_udp(&fx, denied[i].name, denied[i].type, denied[i].cls, &r);
-        assert_int_equal(r.rcode, AWF_DNSW_REFUSED);
+        assert_int_equal(r.rcode, AWF_DNS_WIRE_REFUSED);
         assert_int_equal(r.an, 0);
     }
     fwd_stop(&fx);
@@ -471,13 +471,13 @@ static void test_forwarder_nxdomain_setting(void **state)
     struct fx fx;
     fwd_start(&fx, "    deny_rcode: nxdomain\n", false, NULL);
     struct reply r;
-    ask_udp(&fx, "a.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_NXDOMAIN);
+    ask_udp(&fx, "a.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NXDOMAIN);
     assert_int_equal(r.an, 0);
-    ask_udp(&fx, "nx.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_NXDOMAIN);
-    ask_udp(&fx, "nx.test", AWF_DNSW_A, 1, &r); /* negative answers are cached too */
-    assert_int_equal(r.rcode, AWF_DNSW_NXDOMAIN);
+    ask_udp(&fx, "nx.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NXDOMAIN);
+    ask_udp(&fx, "nx.test", AWF_DNS_WIRE_A, 1, &r); /* negative answers are cached too */
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NXDOMAIN);
     fwd_stop(&fx);
     assert_int_equal(dns_test_logged(&srv, "A", "a.test"), 0);
     assert_int_equal(dns_test_logged(&srv, "A", "nx.test"), 1);
@@ -494,10 +494,11 @@ static void test_forwarder_other_types_empty(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, false, NULL);
     struct reply r;
-    const uint16_t types[] = {AWF_DNSW_TXT, AWF_DNSW_MX, AWF_DNSW_HTTPS, AWF_DNSW_ANY};
+    const uint16_t types[] = {AWF_DNS_WIRE_TXT, AWF_DNS_WIRE_MX, AWF_DNS_WIRE_HTTPS,
+                              AWF_DNS_WIRE_ANY};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         ask_udp(&fx, "alias.test", types[i], 1, &r);
-        assert_int_equal(r.rcode, AWF_DNSW_NOERROR);
+        assert_int_equal(r.rcode, AWF_DNS_WIRE_NOERROR);
         assert_int_equal(r.an, 0);
     }
     fwd_stop(&fx);
@@ -518,7 +519,7 @@ static void test_forwarder_malformed_dropped(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, false, NULL);
     uint8_t good[512], bad[600];
-    size_t glen = make_query(good, 0x7777, "alias.test", AWF_DNSW_A, 1);
+    size_t glen = make_query(good, 0x7777, "alias.test", AWF_DNS_WIRE_A, 1);
     int fd = udp_client(&fx);
     size_t n_bad = 0;
 
@@ -572,9 +573,9 @@ static void test_forwarder_tcp_two_queries_one_connection(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, false, NULL);
     uint8_t buf[1024];
-    size_t l1 = make_query(buf + 2, 0x0101, "alias.test", AWF_DNSW_A, 1);
+    size_t l1 = make_query(buf + 2, 0x0101, "alias.test", AWF_DNS_WIRE_A, 1);
     buf[0] = 0, buf[1] = (uint8_t)l1;
-    size_t l2 = make_query(buf + 4 + l1, 0x0202, "a.test", AWF_DNSW_A, 1);
+    size_t l2 = make_query(buf + 4 + l1, 0x0202, "a.test", AWF_DNS_WIRE_A, 1);
     buf[2 + l1] = 0, buf[3 + l1] = (uint8_t)l2;
     int fd = tcp_client(&fx);
     assert_int_equal(send(fd, buf, l1 + l2 + 4, 0), (ssize_t)(l1 + l2 + 4));
@@ -587,12 +588,12 @@ static void test_forwarder_tcp_two_queries_one_connection(void **state)
         r2 = t;
     }
     assert_int_equal(r1.id, 0x0101);
-    assert_int_equal(r1.rcode, AWF_DNSW_NOERROR);
+    assert_int_equal(r1.rcode, AWF_DNS_WIRE_NOERROR);
     assert_int_equal(r1.an, 3);
     assert_int_equal(r2.id, 0x0202);
-    assert_int_equal(r2.rcode, AWF_DNSW_REFUSED);
+    assert_int_equal(r2.rcode, AWF_DNS_WIRE_REFUSED);
 
-    size_t l3 = make_query(buf + 2, 0x0303, "alias.test", AWF_DNSW_AAAA, 1);
+    size_t l3 = make_query(buf + 2, 0x0303, "alias.test", AWF_DNS_WIRE_AAAA, 1);
     buf[0] = 0, buf[1] = (uint8_t)l3;
     assert_int_equal(send(fd, buf, l3 + 2, 0), (ssize_t)(l3 + 2));
     tcp_recv_reply(fd, &r1);
@@ -617,7 +618,7 @@ static void test_forwarder_tcp_truncated_frames(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, false, NULL);
     uint8_t buf[600];
-    size_t len = make_query(buf + 2, 0x4242, "alias.test", AWF_DNSW_A, 1);
+    size_t len = make_query(buf + 2, 0x4242, "alias.test", AWF_DNS_WIRE_A, 1);
     buf[0] = 0, buf[1] = (uint8_t)len;
 
     int fd = tcp_client(&fx); /* the length says more than comes */
@@ -660,11 +661,11 @@ static void test_forwarder_upstream_timeout_servfail(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, true, "300ms");
     struct reply r;
-    ask_udp(&fx, "alias.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_SERVFAIL);
+    ask_udp(&fx, "alias.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_SERVFAIL);
     assert_int_equal(r.an, 0);
-    ask_udp(&fx, "alias.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_SERVFAIL);
+    ask_udp(&fx, "alias.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_SERVFAIL);
     fwd_stop(&fx);
     assert_int_equal(fx.stats.servfail, 2);
     assert_int_equal(fx.stats.upstream, 2);
@@ -681,20 +682,20 @@ static void test_forwarder_udp_truncation(void **state)
     struct fx fx;
     fwd_start(&fx, NULL, false, NULL);
     struct reply r;
-    ask_udp(&fx, "big.test", AWF_DNSW_A, 1, &r);
+    ask_udp(&fx, "big.test", AWF_DNS_WIRE_A, 1, &r);
     assert_true(r.tc);
     assert_int_equal(r.an, 0);
-    assert_int_equal(r.rcode, AWF_DNSW_NOERROR);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NOERROR);
 
     uint8_t buf[600];
-    size_t len = make_query(buf + 2, 0x5151, "big.test", AWF_DNSW_A, 1);
+    size_t len = make_query(buf + 2, 0x5151, "big.test", AWF_DNS_WIRE_A, 1);
     buf[0] = 0, buf[1] = (uint8_t)len;
     int fd = tcp_client(&fx);
     assert_int_equal(send(fd, buf, len + 2, 0), (ssize_t)(len + 2));
     tcp_recv_reply(fd, &r);
     close(fd);
     assert_false(r.tc);
-    assert_int_equal(r.an, AWF_DNSW_MAX_RR);
+    assert_int_equal(r.an, AWF_DNS_WIRE_MAX_RR);
     for (int i = 0; i < r.an; i++)
         assert_string_equal(r.rr[i].owner, "big.test");
     fwd_stop(&fx);
@@ -715,13 +716,13 @@ static void test_forwarder_set_policy(void **state)
     struct start o = {.swap = "a.test"};
     fwd_start_with(&fx, &o);
     struct reply r;
-    ask_udp(&fx, "a.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_NOERROR);
+    ask_udp(&fx, "a.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_NOERROR);
     assert_int_equal(r.an, 1);
     assert_string_equal(r.rr[0].data, "192.0.2.1");
     assert_int_equal(r.rr[0].ttl, 300);
-    ask_udp(&fx, "alias.test", AWF_DNSW_A, 1, &r);
-    assert_int_equal(r.rcode, AWF_DNSW_REFUSED);
+    ask_udp(&fx, "alias.test", AWF_DNS_WIRE_A, 1, &r);
+    assert_int_equal(r.rcode, AWF_DNS_WIRE_REFUSED);
     fwd_stop(&fx);
     fwd_log_text(&fx);
 }
@@ -743,7 +744,7 @@ static void test_forwarder_ipv6_listener(void **state)
     fwd_start_with(&fx, &o);
     a.sin6_port = htons(fx.port);
     uint8_t q[300], buf[600];
-    size_t len = make_query(q + 2, 0x6666, "alias.test", AWF_DNSW_AAAA, 1);
+    size_t len = make_query(q + 2, 0x6666, "alias.test", AWF_DNS_WIRE_AAAA, 1);
     q[0] = 0, q[1] = (uint8_t)len;
     int fd = socket(AF_INET6, SOCK_DGRAM, 0);
     struct timeval tv = {.tv_sec = 10};
@@ -776,11 +777,11 @@ static void test_forwarder_off_without_listen(void **state)
     struct awf_policy *p = from_yaml("version: 1\nallow: [example.com]\n");
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct awf_dnsfwd *f = (struct awf_dnsfwd *)&loop;
+    struct awf_dns_fwd *f = (struct awf_dns_fwd *)&loop;
     char err[128] = "";
-    assert_int_equal(awf_dnsfwd_create(&loop, p, NULL, &f, err, sizeof(err)), 0);
+    assert_int_equal(awf_dns_fwd_create(&loop, p, NULL, &f, err, sizeof(err)), 0);
     assert_null(f);
-    awf_dnsfwd_destroy(NULL);
+    awf_dns_fwd_destroy(NULL);
     assert_int_equal(uv_loop_close(&loop), 0);
     awf_policy_unref(p);
 }
@@ -803,9 +804,9 @@ static void test_forwarder_bind_error(void **state)
     struct awf_policy *p = from_yaml(yaml);
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct awf_dnsfwd *f = NULL;
+    struct awf_dns_fwd *f = NULL;
     char err[256] = "";
-    assert_int_equal(awf_dnsfwd_create(&loop, p, NULL, &f, err, sizeof(err)), -EADDRINUSE);
+    assert_int_equal(awf_dns_fwd_create(&loop, p, NULL, &f, err, sizeof(err)), -EADDRINUSE);
     assert_null(f);
     assert_non_null(strstr(err, "dns.forwarder.listen 127.0.0.1:"));
     uv_run(&loop, UV_RUN_DEFAULT);

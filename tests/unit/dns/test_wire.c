@@ -70,44 +70,44 @@ static void test_wire_query_strict(void **state)
 {
     (void)state;
     uint8_t m[600];
-    struct awf_dnsw_query q;
+    struct awf_dns_wire_query q;
     size_t n = header(m, 0xBEEF, 0x01, 0, 1, 0, 0, 0);
-    n += question(m + n, "Foo.Example", AWF_DNSW_AAAA);
-    assert_int_equal(awf_dnsw_parse_query(m, n, &q), 0);
+    n += question(m + n, "Foo.Example", AWF_DNS_WIRE_AAAA);
+    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), 0);
     assert_int_equal(q.id, 0xBEEF);
     assert_true(q.rd);
-    assert_int_equal(q.qtype, AWF_DNSW_AAAA);
+    assert_int_equal(q.qtype, AWF_DNS_WIRE_AAAA);
     assert_int_equal(q.qname_len, 13);
-    char host[AWF_DNSW_NAME_MAX];
-    assert_int_equal(awf_dnsw_name_host(q.qname, q.qname_len, host), 11);
+    char host[AWF_DNS_WIRE_NAME_MAX];
+    assert_int_equal(awf_dns_wire_name_host(q.qname, q.qname_len, host), 11);
     assert_string_equal(host, "foo.example");
 
     /* EDNS OPT: accepted and ignored; its rdata must fit. */
     m[11] = 1;
     size_t o = n;
     m[o++] = 0;
-    o += rrhead(m + o, AWF_DNSW_OPT, 0, 4);
+    o += rrhead(m + o, AWF_DNS_WIRE_OPT, 0, 4);
     memset(m + o, 0, 4);
-    assert_int_equal(awf_dnsw_parse_query(m, o + 4, &q), 0);
-    assert_int_equal(awf_dnsw_parse_query(m, o + 3, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_query(m, o + 4, &q), 0);
+    assert_int_equal(awf_dns_wire_parse_query(m, o + 3, &q), AWF_E_BAD_REQUEST);
     m[11] = 2;
-    assert_int_equal(awf_dnsw_parse_query(m, o + 4, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_query(m, o + 4, &q), AWF_E_BAD_REQUEST);
     m[11] = 0;
-    assert_int_equal(awf_dnsw_parse_query(m, n, &q), 0);
+    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), 0);
 
     m[7] = 1; /* an answer in a query */
-    assert_int_equal(awf_dnsw_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
     m[7] = 0;
     for (size_t cut = 0; cut < n; cut++) /* every truncation */
-        assert_int_equal(awf_dnsw_parse_query(m, cut, &q), AWF_E_BAD_REQUEST);
+        assert_int_equal(awf_dns_wire_parse_query(m, cut, &q), AWF_E_BAD_REQUEST);
 
     /* A pointer in the question, a 0x40 label type, a name over 255 bytes. */
     n = header(m, 1, 0, 0, 1, 0, 0, 0);
     m[n++] = 0xC0, m[n++] = 12;
     n += u16(m + n, 1) + u16(m + n + 2, 1);
-    assert_int_equal(awf_dnsw_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
     m[12] = 0x41;
-    assert_int_equal(awf_dnsw_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
     n = header(m, 1, 0, 0, 1, 0, 0, 0);
     for (int i = 0; i < 4; i++) { /* 4 x 64 = 256 bytes before the root */
         m[n++] = 63;
@@ -116,38 +116,38 @@ static void test_wire_query_strict(void **state)
     }
     m[n++] = 0;
     n += u16(m + n, 1) + u16(m + n + 2, 1);
-    assert_int_equal(awf_dnsw_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
 }
 
 static void test_wire_names_for_policy_and_log(void **state)
 {
     (void)state;
     uint8_t n[64];
-    char host[AWF_DNSW_NAME_MAX], text[4 * AWF_DNSW_NAME_MAX + 2];
+    char host[AWF_DNS_WIRE_NAME_MAX], text[4 * AWF_DNS_WIRE_NAME_MAX + 2];
     static const uint8_t dotted[] = {3, 'a', '.', 'b', 3, 'c', 'o', 'm', 0};
-    assert_int_equal(awf_dnsw_name_host(dotted, sizeof(dotted), host), -1);
-    awf_dnsw_name_text(dotted, sizeof(dotted), text);
+    assert_int_equal(awf_dns_wire_name_host(dotted, sizeof(dotted), host), -1);
+    awf_dns_wire_name_text(dotted, sizeof(dotted), text);
     assert_string_equal(text, "a\\.b.com");
     static const uint8_t ctl[] = {2, 'a', '\n', 0};
-    assert_int_equal(awf_dnsw_name_host(ctl, sizeof(ctl), host), -1);
-    awf_dnsw_name_text(ctl, sizeof(ctl), text);
+    assert_int_equal(awf_dns_wire_name_host(ctl, sizeof(ctl), host), -1);
+    awf_dns_wire_name_text(ctl, sizeof(ctl), text);
     assert_string_equal(text, "a\\010");
     /* Unicode line breakers (U+2028, NEL, a lone C1 byte) and DEL stay out of the DNS log. */
     static const uint8_t uni[] = {8, 'a', 0xe2, 0x80, 0xa8, 0xc2, 0x85, 0x85, 0x7f, 0};
-    awf_dnsw_name_text(uni, sizeof(uni), text);
+    awf_dns_wire_name_text(uni, sizeof(uni), text);
     assert_string_equal(text, "a\\226\\128\\168\\194\\133\\133\\127");
     static const uint8_t root[] = {0};
-    assert_int_equal(awf_dnsw_name_host(root, 1, host), -1);
-    awf_dnsw_name_text(root, 1, text);
+    assert_int_equal(awf_dns_wire_name_host(root, 1, host), -1);
+    awf_dns_wire_name_text(root, 1, text);
     assert_string_equal(text, ".");
     size_t l = wname(n, "_Acme-Challenge.X9.org");
-    assert_int_equal(awf_dnsw_name_host(n, l, host), 22);
+    assert_int_equal(awf_dns_wire_name_host(n, l, host), 22);
     assert_string_equal(host, "_acme-challenge.x9.org");
     char b[16];
-    assert_string_equal(awf_dnsw_type_name(65, b), "HTTPS");
-    assert_string_equal(awf_dnsw_type_name(99, b), "TYPE99");
-    assert_string_equal(awf_dnsw_rcode_name(5, b), "REFUSED");
-    assert_string_equal(awf_dnsw_rcode_name(9, b), "RCODE9");
+    assert_string_equal(awf_dns_wire_type_name(65, b), "HTTPS");
+    assert_string_equal(awf_dns_wire_type_name(99, b), "TYPE99");
+    assert_string_equal(awf_dns_wire_rcode_name(5, b), "REFUSED");
+    assert_string_equal(awf_dns_wire_rcode_name(9, b), "RCODE9");
 }
 
 /* An answer as servers write it: owners compressed to the question, records out of order,
@@ -155,30 +155,30 @@ static void test_wire_names_for_policy_and_log(void **state)
 static size_t sample_answer(uint8_t *m)
 {
     size_t n = header(m, 7, 0x81, 0x80, 1, 4, 1, 1);
-    n += question(m + n, "www.x.test", AWF_DNSW_A); /* name at 12 */
-    size_t edge = n + 12;                           /* where "edge.x.test" will be written */
+    n += question(m + n, "www.x.test", AWF_DNS_WIRE_A); /* name at 12 */
+    size_t edge = n + 12;                               /* where "edge.x.test" will be written */
     /* CNAME www -> edge.x.test ("\4edge" + pointer to "x.test" at 16) */
     m[n++] = 0xC0, m[n++] = 12;
-    n += rrhead(m + n, AWF_DNSW_CNAME, 300, 7);
+    n += rrhead(m + n, AWF_DNS_WIRE_CNAME, 300, 7);
     m[n++] = 4, memcpy(m + n, "edge", 4), n += 4, m[n++] = 0xC0, m[n++] = 16;
     /* A for edge (owner by pointer to the CNAME's target), TTL with the top bit set. */
     m[n++] = (uint8_t)(0xC0 | edge >> 8), m[n++] = (uint8_t)edge;
-    n += rrhead(m + n, AWF_DNSW_A, 0x80000001u, 4);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 0x80000001u, 4);
     m[n++] = 192, m[n++] = 0, m[n++] = 2, m[n++] = 1;
     /* A for another name: dropped. */
     n += wname(m + n, "other.test");
-    n += rrhead(m + n, AWF_DNSW_A, 60, 4);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 60, 4);
     m[n++] = 10, m[n++] = 0, m[n++] = 0, m[n++] = 1;
     /* A second A for edge. */
     m[n++] = (uint8_t)(0xC0 | edge >> 8), m[n++] = (uint8_t)edge;
-    n += rrhead(m + n, AWF_DNSW_A, 50, 4);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 50, 4);
     m[n++] = 192, m[n++] = 0, m[n++] = 2, m[n++] = 2;
     /* Authority: an NS; additional: an OPT. */
     m[n++] = 0xC0, m[n++] = 16;
-    n += rrhead(m + n, AWF_DNSW_NS, 60, 2);
+    n += rrhead(m + n, AWF_DNS_WIRE_NS, 60, 2);
     m[n++] = 0xC0, m[n++] = 16;
     m[n++] = 0;
-    n += rrhead(m + n, AWF_DNSW_OPT, 0, 0);
+    n += rrhead(m + n, AWF_DNS_WIRE_OPT, 0, 0);
     return n;
 }
 
@@ -188,32 +188,35 @@ static void test_wire_answer_chain(void **state)
     uint8_t m[600], qn[64];
     size_t ql = wname(qn, "WWW.x.test");
     size_t n = sample_answer(m);
-    static struct awf_dnsw_answer a;
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), 0);
+    static struct awf_dns_wire_answer a;
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), 0);
     assert_int_equal(a.rcode, 0);
     assert_int_equal(a.n, 3);
-    assert_int_equal(a.rr[0].type, AWF_DNSW_CNAME);
+    assert_int_equal(a.rr[0].type, AWF_DNS_WIRE_CNAME);
     assert_int_equal(a.rr[0].ttl, 300);
     uint8_t edge[32];
     size_t el = wname(edge, "edge.x.test");
-    assert_true(awf_dnsw_name_equal(a.pool + a.rr[0].rdata_off, a.rr[0].rdata_len, edge, el));
+    assert_true(awf_dns_wire_name_equal(a.pool + a.rr[0].rdata_off, a.rr[0].rdata_len, edge, el));
     assert_int_equal(a.rr[1].ttl, 0); /* top bit set: 0 */
     assert_int_equal(a.rr[2].ttl, 50);
     assert_int_equal(a.pool[a.rr[2].rdata_off + 3], 2);
 
     /* Every truncation fails cleanly; so do a wrong question and a wrong type. */
     for (size_t cut = 0; cut < n; cut++)
-        assert_int_equal(awf_dnsw_parse_answer(m, cut, qn, ql, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_dnsw_parse_answer(m, n, edge, el, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_AAAA, &a), AWF_E_BAD_REQUEST);
+        assert_int_equal(awf_dns_wire_parse_answer(m, cut, qn, ql, AWF_DNS_WIRE_A, &a),
+                         AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, edge, el, AWF_DNS_WIRE_A, &a),
+                     AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_AAAA, &a),
+                     AWF_E_BAD_REQUEST);
 
     /* Encoded again under the client's question: names compressed, the age taken off. */
-    struct awf_dnsw_query q = {.id = 0x1234, .rd = true, .qtype = AWF_DNSW_A, .qclass = 1};
+    struct awf_dns_wire_query q = {.id = 0x1234, .rd = true, .qtype = AWF_DNS_WIRE_A, .qclass = 1};
     memcpy(q.qname, qn, ql);
     q.qname_len = ql;
     uint8_t out[600];
     bool tc;
-    size_t len = awf_dnsw_build(out, sizeof(out), 512, &q, 0, a.rr, a.n, a.pool, 100, &tc);
+    size_t len = awf_dns_wire_build(out, sizeof(out), 512, &q, 0, a.rr, a.n, a.pool, 100, &tc);
     assert_false(tc);
     /* header, question (16), CNAME: ptr + 10 + "\4edge" ptr (7), 2 A: ptr + 10 + 4 */
     assert_int_equal(len, 12 + 16 + (2 + 10 + 7) + 2 * (2 + 10 + 4));
@@ -229,7 +232,7 @@ static void test_wire_answer_chain(void **state)
     assert_int_equal(out[a1 + 2 + 7], 0); /* 50 - 100: never below 0 */
 
     /* Too big for the limit: the question only, TC set. */
-    len = awf_dnsw_build(out, sizeof(out), 40, &q, 0, a.rr, a.n, a.pool, 0, &tc);
+    len = awf_dns_wire_build(out, sizeof(out), 40, &q, 0, a.rr, a.n, a.pool, 0, &tc);
     assert_true(tc);
     assert_int_equal(len, 28);
     assert_int_equal(out[2], 0x83);
@@ -241,41 +244,46 @@ static void test_wire_answer_hostile(void **state)
     (void)state;
     uint8_t m[600], qn[64];
     size_t ql = wname(qn, "www.x.test");
-    static struct awf_dnsw_answer a;
+    static struct awf_dns_wire_answer a;
     size_t base = header(m, 7, 0x81, 0x80, 1, 1, 0, 0);
-    base += question(m + base, "www.x.test", AWF_DNSW_A);
+    base += question(m + base, "www.x.test", AWF_DNS_WIRE_A);
 
     size_t n = base; /* a pointer to itself */
     m[n] = 0xC0, m[n + 1] = (uint8_t)n, n += 2;
-    n += rrhead(m + n, AWF_DNSW_A, 1, 4) + 4;
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 4) + 4;
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
+                     AWF_E_BAD_REQUEST);
     n = base; /* a pointer forward */
     m[n] = 0xC0, m[n + 1] = (uint8_t)(n + 2), n += 2;
-    n += rrhead(m + n, AWF_DNSW_A, 1, 4) + 4;
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 4) + 4;
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
+                     AWF_E_BAD_REQUEST);
     n = base; /* into the header */
     m[n] = 0xC0, m[n + 1] = 2, n += 2;
-    n += rrhead(m + n, AWF_DNSW_A, 1, 4) + 4;
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 4) + 4;
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
+                     AWF_E_BAD_REQUEST);
     n = base; /* an A of 5 bytes */
     m[n++] = 0xC0, m[n++] = 12;
-    n += rrhead(m + n, AWF_DNSW_A, 1, 5) + 5;
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
+    n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 5) + 5;
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
+                     AWF_E_BAD_REQUEST);
     n = base; /* a CNAME whose name runs past its rdlength */
     m[n++] = 0xC0, m[n++] = 12;
-    n += rrhead(m + n, AWF_DNSW_CNAME, 1, 3);
+    n += rrhead(m + n, AWF_DNS_WIRE_CNAME, 1, 3);
     n += wname(m + n, "abc.test");
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), AWF_E_BAD_REQUEST);
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
+                     AWF_E_BAD_REQUEST);
 
     /* A CNAME loop www -> www: followed at most 16 hops, no address, no hang. */
     n = base;
     m[n++] = 0xC0, m[n++] = 12;
-    n += rrhead(m + n, AWF_DNSW_CNAME, 5, 2);
+    n += rrhead(m + n, AWF_DNS_WIRE_CNAME, 5, 2);
     m[n++] = 0xC0, m[n++] = 12;
-    assert_int_equal(awf_dnsw_parse_answer(m, n, qn, ql, AWF_DNSW_A, &a), 0);
+    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), 0);
     assert_int_equal(a.n, 16);
     for (size_t i = 0; i < a.n; i++)
-        assert_int_equal(a.rr[i].type, AWF_DNSW_CNAME);
+        assert_int_equal(a.rr[i].type, AWF_DNS_WIRE_CNAME);
 }
 
 int main(void)
