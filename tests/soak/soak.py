@@ -126,3 +126,108 @@ def get_many(proxy, url, host, n, conns=4):
     for t in ts:
         t.join()
     return statuses
+
+
+# ---------------------------------------------------------------- asyncio helpers
+# Thousands of connections at once are driven from one asyncio loop in the test process (a
+# thread per connection would not scale); raise this process's fd limit for them.
+
+import asyncio  # noqa: E402
+import resource  # noqa: E402
+import struct  # noqa: E402
+
+
+def raise_nofile(want):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            raise unittest_skip("needs %d file descriptors, the hard limit is %d" % (want, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def unittest_skip(msg):
+    import unittest
+
+    if awf.CI:
+        return AssertionError(msg + " (CI=true)")
+    return unittest.SkipTest(msg)
+
+
+def rst(writer):
+    """Closes a stream with a TCP RST (SO_LINGER 0) instead of a FIN."""
+    sock = writer.get_extra_info("socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    writer.transport.abort()
+
+
+class EchoServer:
+    """An asyncio TCP server on loopback: each connection's first line names it ("id=N\\n"); it
+    echoes everything. .conns maps ids to writers so a test can reset or close given ones."""
+
+    def __init__(self):
+        self.conns = {}
+        self.server = None
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=4096)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader, writer):
+        ident = None
+        try:
+            line = await reader.readline()
+            if not line:
+                return
+            ident = line.strip().decode()
+            self.conns[ident] = writer
+            writer.write(line)
+            while True:
+                d = await reader.read(65536)
+                if not d:
+                    break
+                writer.write(d)
+                await writer.drain()
+            writer.write_eof()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if ident is not None and self.conns.get(ident) is writer:
+                del self.conns[ident]
+            writer.close()
+
+    async def stop(self):
+        self.server.close()
+        for w in list(self.conns.values()):
+            w.transport.abort()
+        await self.server.wait_closed()
+
+
+async def open_tunnel(proxy_port, hostport, ident, timeout=awf.WAIT):
+    """A CONNECT tunnel through the proxy to an EchoServer, named ident; returns (reader,
+    writer) after the echo of the name came back."""
+    r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", proxy_port), timeout)
+    w.write(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (hostport.encode(), hostport.encode()))
+    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), timeout)
+    if not head.startswith(b"HTTP/1.1 200"):
+        w.close()
+        raise AssertionError("CONNECT %s: %r" % (hostport, head))
+    w.write(b"%s\n" % ident.encode())
+    echo = await asyncio.wait_for(r.readline(), timeout)
+    if echo != b"%s\n" % ident.encode():
+        w.close()
+        raise AssertionError("tunnel %s echoed %r" % (ident, echo))
+    return r, w
+
+
+async def until_closed(reader, timeout=awf.WAIT):
+    """Reads until EOF or a reset; returns "eof" or "reset". A hang fails (timeout)."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), timeout):
+            pass
+        return "eof"
+    except (ConnectionResetError, BrokenPipeError):
+        return "reset"
