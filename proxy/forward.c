@@ -93,7 +93,33 @@ int awf_conn_resp_init(struct awf_conn *c, const llhttp_settings_t *settings)
 
 /* ---- request ---- */
 
-static void up_failed(struct awf_conn *c, int status);
+static void up_failed(struct awf_conn *c, int status, bool sent);
+static bool parse_body(struct awf_conn *c, struct awf_buf *b);
+static void send_body(struct awf_conn *c, struct awf_buf *b);
+
+/* The request body is malformed (bad chunk framing, trailers over the limit). sent: its head
+ * has gone upstream. */
+static void bad_body(struct awf_conn *c, bool sent)
+{
+    if (!sent) {
+        /* Nothing reached the upstream: logged like a malformed head. */
+        c->log_method = "NONE";
+        c->log_url = "error:invalid-request";
+        c->hier = "HIER_NONE";
+        c->has_server = false;
+        awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request body", false);
+        return;
+    }
+    if (!(c->flags & AWF_CF_RESP_STARTED)) {
+        /* The upstream has the request's head (its URL, its headers): the line says so, with
+         * where it went, as a transaction cut short. */
+        awf_answer(c, 400, "ERR_INVALID_REQ", 0, "TCP_MISS_ABORTED", "malformed request body",
+                   false);
+        return;
+    }
+    c->flags |= AWF_CF_ABORTED;
+    awf_conn_close(c);
+}
 
 void awf_forward_start(struct awf_conn *c)
 {
@@ -110,32 +136,98 @@ void awf_forward_start(struct awf_conn *c)
     c->splice_wait = false;
     if (!b || rc < 0) {
         awf_bufpool_put(&px->bufs, b);
-        up_failed(c, -ENOMEM);
+        up_failed(c, -ENOMEM, false);
         return;
     }
     unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) | (c->via_parent ? AWF_HTTP_REQ_ABSOLUTE : 0);
     b->len = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
                                    &c->target, how, b->data, b->cap);
+    /* Body bytes that came with the head (or while dialling) are checked before the head goes
+     * out: a body that is bad from its first bytes (a smuggling attempt, usually) never
+     * reaches the upstream at all. */
+    struct awf_buf *body = NULL;
+    if ((c->flags & AWF_CF_REQ_BODY) && !(c->flags & AWF_CF_REQ_DONE)) {
+        awf_request_body_only(c);
+        llhttp_resume(p);
+        body = c->pend;
+        c->pend = NULL;
+        if (body && !parse_body(c, body)) {
+            awf_bufpool_put(&px->bufs, b);
+            awf_bufpool_put(&px->bufs, body);
+            bad_body(c, false);
+            return;
+        }
+        if (c->state != AWF_CS_FORWARD) {
+            awf_bufpool_put(&px->bufs, b);
+            return;
+        }
+    }
     rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
     if (rc < 0) {
-        up_failed(c, rc);
+        awf_bufpool_put(&px->bufs, body);
+        up_failed(c, rc, false);
         return;
     }
     if (!(c->flags & AWF_CF_REQ_BODY)) {
         c->flags |= AWF_CF_REQ_DONE;
-    } else if (!(c->flags & AWF_CF_REQ_DONE)) {
-        awf_request_body_only(c);
-        llhttp_resume(p);
-        if (c->pend) {
-            struct awf_buf *pb = c->pend;
-            c->pend = NULL;
-            awf_forward_client_input(c, pb);
+    } else if (body) {
+        send_body(c, body);
+        return;
+    } else if (!(c->flags & AWF_CF_REQ_DONE) && (c->flags & AWF_CF_CLIENT_EOF)) {
+        awf_forward_client_eof(c, UV_EOF); /* the FIN came before the body */
+        return;
+    }
+    awf_conn_sync_reading(c);
+}
+
+/* Runs the request parser over the body bytes in b; at the message's end, the bytes after it
+ * (the next request) move to c->pend and b is cut to the body. Returns false when the body is
+ * malformed (b is the caller's), or when out of memory (b freed, c closed: check c->state). */
+static bool parse_body(struct awf_conn *c, struct awf_buf *b)
+{
+    struct awf_proxy *px = c->px;
+    size_t used;
+    c->flags &= ~AWF_CF_MSG_END;
+    llhttp_errno_t e = awf_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
+    if (e != HPE_OK && !(e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END)))
+        return false;
+    if (c->flags & AWF_CF_MSG_END) {
+        c->flags |= AWF_CF_REQ_DONE;
+        if (used < b->len) {
+            /* Bytes past the body: the next request. Copied so the block being written
+             * upstream has one owner. */
+            struct awf_buf *rest = awf_bufpool_get(&px->bufs, b->len - used);
+            if (!rest) { /* dropping the next request silently would desynchronise */
+                awf_bufpool_put(&px->bufs, b);
+                c->flags |= AWF_CF_ABORTED;
+                awf_conn_close(c);
+                return true;
+            }
+            memcpy(rest->data, b->data + b->off + used, b->len - used);
+            rest->len = b->len - used;
+            c->pend = rest;
+            b->len = used;
+        }
+    }
+    return true;
+}
+
+/* Writes parsed body bytes b upstream (takes ownership), then goes on reading the client. */
+static void send_body(struct awf_conn *c, struct awf_buf *b)
+{
+    c->bytes_in += b->len;
+    if (b->len == 0) {
+        awf_bufpool_put(&c->px->bufs, b);
+    } else {
+        int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
+        if (rc < 0) {
+            up_failed(c, rc, true);
             return;
         }
-        if (c->flags & AWF_CF_CLIENT_EOF) { /* the FIN came before the body */
-            awf_forward_client_eof(c, UV_EOF);
-            return;
-        }
+    }
+    if ((c->flags & AWF_CF_CLIENT_EOF) && !(c->flags & AWF_CF_REQ_DONE)) {
+        awf_forward_client_eof(c, UV_EOF); /* half-closed before the body was complete */
+        return;
     }
     awf_conn_sync_reading(c);
 }
@@ -153,57 +245,13 @@ void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b)
         awf_conn_sync_reading(c);
         return;
     }
-    size_t used;
-    c->flags &= ~AWF_CF_MSG_END;
-    llhttp_errno_t e = awf_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
-    if (e != HPE_OK && !(e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END))) {
+    if (!parse_body(c, b)) {
         awf_bufpool_put(&px->bufs, b);
-        if (!(c->flags & AWF_CF_RESP_STARTED)) {
-            /* Logged like a malformed head: the request as a whole was refused. */
-            c->log_method = "NONE";
-            c->log_url = "error:invalid-request";
-            c->hier = "HIER_NONE";
-            c->has_server = false;
-            awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request body", false);
-        } else {
-            c->flags |= AWF_CF_ABORTED;
-            awf_conn_close(c);
-        }
+        bad_body(c, true);
         return;
     }
-    if (c->flags & AWF_CF_MSG_END) {
-        c->flags |= AWF_CF_REQ_DONE;
-        if (used < b->len) {
-            /* Bytes past the body: the next request. Copied so the block being written
-             * upstream has one owner. */
-            struct awf_buf *rest = awf_bufpool_get(&px->bufs, b->len - used);
-            if (!rest) { /* dropping the next request silently would desynchronise */
-                awf_bufpool_put(&px->bufs, b);
-                c->flags |= AWF_CF_ABORTED;
-                awf_conn_close(c);
-                return;
-            }
-            memcpy(rest->data, b->data + b->off + used, b->len - used);
-            rest->len = b->len - used;
-            c->pend = rest;
-            b->len = used;
-        }
-    }
-    c->bytes_in += b->len;
-    if (b->len == 0) {
-        awf_bufpool_put(&px->bufs, b);
-    } else {
-        int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
-        if (rc < 0) {
-            up_failed(c, rc);
-            return;
-        }
-    }
-    if ((c->flags & AWF_CF_CLIENT_EOF) && !(c->flags & AWF_CF_REQ_DONE)) {
-        awf_forward_client_eof(c, UV_EOF); /* half-closed before the body was complete */
-        return;
-    }
-    awf_conn_sync_reading(c);
+    if (c->state == AWF_CS_FORWARD)
+        send_body(c, b);
 }
 
 void awf_forward_client_eof(struct awf_conn *c, int status)
@@ -252,8 +300,8 @@ static void to_client(struct awf_conn *c, struct awf_buf *b)
 static void bad_response(struct awf_conn *c)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
-        awf_answer(c, 502, "ERR_INVALID_RESP", 0, "TCP_MISS", "invalid response from upstream",
-                   false);
+        awf_answer(c, 502, "ERR_INVALID_RESP", 0, "TCP_MISS_ABORTED",
+                   "invalid response from upstream", false);
         return;
     }
     c->flags |= AWF_CF_ABORTED;
@@ -482,8 +530,10 @@ static bool retry_safe(const struct awf_conn *c)
     return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS;
 }
 
-/* The upstream failed (status < 0) or ended (UV_EOF) before the response was complete. */
-static void up_failed(struct awf_conn *c, int status)
+/* The upstream failed (status < 0) or ended (UV_EOF) before the response was complete. sent:
+ * the request head had gone upstream; the transaction is then logged _ABORTED (as a read
+ * timeout is, SPEC §5), since the upstream may have acted on it. */
+static void up_failed(struct awf_conn *c, int status, bool sent)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED) && !c->rhead && (c->flags & AWF_CF_REUSED) &&
         !(c->flags & AWF_CF_REQ_BODY) && retry_safe(c)) {
@@ -498,7 +548,7 @@ static void up_failed(struct awf_conn *c, int status)
     }
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
         awf_answer(c, 502, status == UV_EOF ? "ERR_ZERO_SIZE_OBJECT" : "ERR_READ_ERROR",
-                   status == UV_EOF ? 0 : -status, "TCP_MISS",
+                   status == UV_EOF ? 0 : -status, sent ? "TCP_MISS_ABORTED" : "TCP_MISS",
                    "the upstream closed the connection without an answer", false);
         return;
     }
@@ -518,7 +568,7 @@ void awf_forward_up_eof(struct awf_conn *c, int status)
             return;
         }
     }
-    up_failed(c, status);
+    up_failed(c, status, true);
 }
 
 void awf_forward_timeout(struct awf_conn *c)

@@ -506,6 +506,10 @@ class ThreadServer:
         tc.addCleanup(self.close)
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        except OSError:
+            pass
         self.sock.close()
         for c in list(self.conns):
             c.close()
