@@ -31,6 +31,7 @@ static const struct {
     {"max-tunnels", "limits.max_tunnels"},
     {"threads", "threads"},
     {"dns-listen", "dns.forwarder.listen"},
+    {"admin", "admin"},
 };
 #define N_SET_FLAGS (sizeof(set_flags) / sizeof(set_flags[0]))
 
@@ -71,6 +72,7 @@ const struct option cli_policy_longopts[] = {
     {"max-tunnels", required_argument, NULL, OPT_SET_FIRST + 16},
     {"threads", required_argument, NULL, OPT_SET_FIRST + 17},
     {"dns-listen", required_argument, NULL, OPT_SET_FIRST + 18},
+    {"admin", required_argument, NULL, OPT_SET_FIRST + 19},
     {NULL, 0, NULL, 0},
 };
 
@@ -100,6 +102,8 @@ const char cli_policy_help[] =
     "                                durations such as 500ms, 30s, 2m, 8h\n"
     "      --max-connections N  --max-tunnels N  --threads N\n"
     "      --dns-listen ADDR:PORT    run the filtering DNS forwarder there (repeatable)\n"
+    "      --admin ADDR:PORT         serve /metrics, /healthz and /status there (off by\n"
+    "                                default; never on a proxy listener's address)\n"
     "      --set KEY=VALUE           any policy setting by its YAML key, e.g.\n"
     "                                --set logs.strip_query=false\n";
 

@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "cli/admin.h"
 #include "cli/options.h"
 #include "common/error.h"
 #include "cli/workers.h"
@@ -29,6 +31,9 @@ struct runner {
     struct cli_workers *workers; /* NULL with one thread */
     struct awf_dns_fwd *dnsfwd;  /* NULL when the policy has no DNS listener */
     struct awf_log *log;
+    struct cli_admin *admin;        /* NULL without `admin:` */
+    struct cli_admin_state st;      /* what the admin reports */
+    struct awf_proxy_counters *ctr; /* one per loop; owned, freed after every loop is gone */
     bool stopping;
 };
 
@@ -47,6 +52,8 @@ static void maybe_finish(struct runner *r)
     if (r->proxy != NULL || cli_workers_running(r->workers) > 0)
         return;
     close_signals(r);
+    cli_admin_close(r->admin);
+    r->admin = NULL;
     /* Closing the handles restored the default actions; from here the process only flushes
      * its logs and exits, and a late SIGTERM must not cut that short. */
     signal(SIGTERM, SIG_IGN);
@@ -75,6 +82,7 @@ static void on_stop(uv_signal_t *h, int signum)
     if (r->stopping)
         return;
     r->stopping = true;
+    r->st.draining = true;
     uint64_t drain = awf_policy_settings(r->policy)->timeouts.shutdown_drain_ms;
     awf_dns_fwd_destroy(r->dnsfwd);
     r->dnsfwd = NULL;
@@ -92,6 +100,7 @@ static void on_reload(uv_signal_t *h, int signum)
         return;
     struct awf_policy *p = cli_policy_build(r->opts);
     if (p == NULL) {
+        r->st.reload_failures++;
         fprintf(stderr, "awf-proxy: reload refused; the running policy is kept\n");
         return;
     }
@@ -100,6 +109,8 @@ static void on_reload(uv_signal_t *h, int signum)
     awf_dns_fwd_set_policy(r->dnsfwd, p);
     awf_policy_unref(r->policy);
     r->policy = p;
+    r->st.reloads++;
+    cli_admin_hash_policy(&r->st, p);
     fprintf(stderr, "awf-proxy: policy reloaded\n");
 }
 
@@ -117,6 +128,13 @@ static int start_signal(struct runner *r, uv_signal_t *h, uv_signal_cb cb, int s
 {
     h->data = r;
     return uv_signal_start(h, cb, signum);
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Thousands of tunnels need two descriptors each: take the hard limit the system grants. */
@@ -145,7 +163,8 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len
 }
 
 /* The readiness lines tests and operators wait for. */
-static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fwd)
+static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fwd,
+                        const struct cli_admin *admin)
 {
     struct sockaddr_storage ss[32];
     char buf[INET6_ADDRSTRLEN + 16];
@@ -158,6 +177,11 @@ static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fw
     for (size_t i = 0; i < n; i++) {
         format_addr(&ss[i], buf, sizeof(buf));
         fprintf(stderr, "awf-proxy: dns forwarder on %s (udp+tcp)\n", buf);
+    }
+    if (admin) {
+        cli_admin_bound(admin, &ss[0]);
+        format_addr(&ss[0], buf, sizeof(buf));
+        fprintf(stderr, "awf-proxy: admin on %s (/metrics /healthz /status)\n", buf);
     }
 }
 
@@ -232,7 +256,25 @@ int cli_cmd_run(int argc, char **argv)
     uv_loop_init(&r.loop);
     char err[AWF_POLICY_ERRLEN] = "";
     rc = 1;
-    if (awf_proxy_create(&r.loop, r.policy, r.log, &r.proxy, err, sizeof(err)) != 0 ||
+    size_t n_loops = cli_workers_wanted(set);
+    r.ctr = calloc(n_loops, sizeof(*r.ctr));
+    if (r.ctr == NULL) {
+        fprintf(stderr, "awf-proxy: out of memory\n");
+        goto out_loop;
+    }
+    r.st = (struct cli_admin_state){
+        .ctr = r.ctr,
+        .n_ctr = n_loops,
+        .log = r.log,
+        .policy_source = o.squid_conf    ? o.squid_conf
+                         : o.policy_file ? o.policy_file
+                         : o.have_lists  ? "flags"
+                                         : "<default>",
+        .started_us = wall_us(),
+    };
+    cli_admin_hash_policy(&r.st, r.policy);
+    if (awf_proxy_create_counted(&r.loop, r.policy, r.log, &r.ctr[0], &r.proxy, err, sizeof(err)) !=
+            0 ||
         awf_proxy_listen(r.proxy, err, sizeof(err)) != 0) {
         fprintf(stderr, "awf-proxy: %s\n", err);
         if (r.proxy != NULL)
@@ -244,10 +286,15 @@ int cli_cmd_run(int argc, char **argv)
     size_t n_bound = awf_proxy_bound(r.proxy, bound, 64);
     uv_async_init(&r.loop, &r.workers_done, on_worker_done);
     r.workers_done.data = &r;
-    if (cli_workers_start(cli_workers_wanted(set) - 1, r.proxy, r.policy, r.log, bound, n_bound,
+    r.st.n_listeners = n_bound < 32 ? n_bound : 32;
+    memcpy(r.st.listeners, bound, r.st.n_listeners * sizeof(bound[0]));
+    if (cli_workers_start(n_loops - 1, r.proxy, r.policy, r.log, r.ctr + 1, bound, n_bound,
                           &r.workers_done, &r.workers, err, sizeof(err)) != 0 ||
-        awf_dns_fwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0) {
+        awf_dns_fwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0 ||
+        (set->admin.text &&
+         cli_admin_start(&r.loop, &set->admin, &r.st, &r.admin, err, sizeof(err)) != 0)) {
         fprintf(stderr, "awf-proxy: %s\n", err);
+        awf_dns_fwd_destroy(r.dnsfwd);
         cli_workers_stop(r.workers, 0);
         awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
         uv_close((uv_handle_t *)&r.workers_done, NULL);
@@ -264,13 +311,14 @@ int cli_cmd_run(int argc, char **argv)
         start_signal(&r, &r.sig_usr1, on_reopen, SIGUSR1) != 0) {
         fprintf(stderr, "awf-proxy: cannot install signal handlers\n");
         r.stopping = true;
+        cli_admin_close(r.admin);
         awf_dns_fwd_destroy(r.dnsfwd);
         cli_workers_stop(r.workers, 0);
         awf_proxy_shutdown(r.proxy, 0, on_proxy_done, &r);
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
-    print_bound(r.proxy, r.dnsfwd);
+    print_bound(r.proxy, r.dnsfwd, r.admin);
     /* A copy: a reload replaces the settings this points into. */
     char *pid_file = set->pid_file && set->pid_file[0] ? strdup(set->pid_file) : NULL;
     write_pid_file(pid_file);
@@ -282,6 +330,7 @@ int cli_cmd_run(int argc, char **argv)
 out_loop:
     cli_workers_join(r.workers);
     uv_loop_close(&r.loop);
+    free(r.ctr);
     awf_log_destroy(r.log);
 out_policy:
     awf_policy_unref(r.policy);

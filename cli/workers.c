@@ -84,8 +84,9 @@ static void abandon(struct worker *w)
 }
 
 int cli_workers_start(size_t n, struct awf_proxy *main_proxy, struct awf_policy *policy,
-                      struct awf_log *log, const struct sockaddr_storage *bound, size_t n_bound,
-                      uv_async_t *done, struct cli_workers **out, char *err, size_t errlen)
+                      struct awf_log *log, struct awf_proxy_counters *ctr,
+                      const struct sockaddr_storage *bound, size_t n_bound, uv_async_t *done,
+                      struct cli_workers **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (n == 0)
@@ -103,7 +104,8 @@ int cli_workers_start(size_t n, struct awf_proxy *main_proxy, struct awf_policy 
         uv_mutex_init(&w->mu);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        rc = awf_proxy_create(&w->loop, policy, log, &w->proxy, err, errlen);
+        rc = awf_proxy_create_counted(&w->loop, policy, log, ctr ? &ctr[made] : NULL, &w->proxy,
+                                      err, errlen);
         if (rc == 0) {
             awf_proxy_share_limits(w->proxy, main_proxy);
             awf_proxy_share_dns_cache(w->proxy, main_proxy);

@@ -20,14 +20,16 @@ struct cli_workers;
 /* How many loops the settings ask for: threads, or the cores available when 0. */
 unsigned cli_workers_wanted(const struct awf_settings *s);
 
-/* Creates n proxies on loops of their own, sharing main_proxy's connection and tunnel limits, each
- * bound to exactly the addresses in bound (what the main proxy bound), and starts their threads.
- * Everything is created on the calling thread (c-ares's library counter is not thread-safe).
- * Returns 0 and *out (NULL when n is 0), or a negative code with err saying why and nothing left
- * running. */
+/* Creates n proxies on loops of their own, worker i counting into ctr[i] (borrowed, must outlive
+ * the workers; NULL: counters of their own), sharing main_proxy's connection and tunnel limits,
+ * each bound to exactly the addresses in bound (what the main proxy bound), and starts their
+ * threads. Everything is created on the calling thread (c-ares's library counter is not
+ * thread-safe). Returns 0 and *out (NULL when n is 0), or a negative code with err saying why and
+ * nothing left running. */
 int cli_workers_start(size_t n, struct awf_proxy *main_proxy, struct awf_policy *policy,
-                      struct awf_log *log, const struct sockaddr_storage *bound, size_t n_bound,
-                      uv_async_t *done, struct cli_workers **out, char *err, size_t errlen);
+                      struct awf_log *log, struct awf_proxy_counters *ctr,
+                      const struct sockaddr_storage *bound, size_t n_bound, uv_async_t *done,
+                      struct cli_workers **out, char *err, size_t errlen);
 
 /* How many workers have not finished their shutdown yet. Each one that finishes sends done
  * (an async handle of the main loop) so the main loop knows to look again. */

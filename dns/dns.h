@@ -18,6 +18,16 @@ struct awf_dns_cache;
 
 #define AWF_DNS_MAX_ADDRS 16
 
+/* Counters for tests, bench and /metrics. */
+struct awf_dns_stats {
+    uint64_t queries_sent; /* lookups that went to c-ares (cache misses) */
+    uint64_t cache_hits;
+    uint64_t joined; /* requests that waited on a lookup already in flight */
+    uint64_t hosts_hits;
+    uint64_t raw_sent; /* awf_dns_query_raw calls that went to c-ares */
+    uint64_t failures; /* lookups that ended without an address (NXDOMAIN, timeout, ...) */
+};
+
 struct awf_dns_config {
     const char *const *servers; /* "1.1.1.1", "127.0.0.1:5353", "[::1]:53"; NULL/0: resolv.conf */
     size_t n_servers;
@@ -28,6 +38,9 @@ struct awf_dns_config {
     /* NULL: a cache of the resolver's own (max_cache_entries). Else this cache, shared with
      * whoever else uses it (max_cache_entries ignored); the resolver takes its own reference. */
     struct awf_dns_cache *shared_cache;
+    /* NULL: counters of the resolver's own. Else where to count (owned by the caller, must
+     * outlive the resolver), written as common/counter.h says so another thread may read them. */
+    struct awf_dns_stats *stats;
 };
 
 /* A cache of answers that the resolvers of several loops (threads) share, so that a name
@@ -96,14 +109,6 @@ int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_
 /* cb will not be called for raw. Not for use once cb has run. */
 void awf_dns_raw_cancel(struct awf_dns_raw *raw);
 
-/* Counters for tests and bench. */
-struct awf_dns_stats {
-    uint64_t queries_sent; /* lookups that went to c-ares */
-    uint64_t cache_hits;
-    uint64_t joined; /* requests that waited on a lookup already in flight */
-    uint64_t hosts_hits;
-    uint64_t raw_sent; /* awf_dns_query_raw calls that went to c-ares */
-};
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out);
 
 #endif

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/counter.h"
 #include "common/error.h"
 #include "dns/cache.h"
 #include "dns/hosts.h"
@@ -81,9 +82,9 @@ struct awf_dns {
     struct awf_dns_hosts hosts;
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
     uint64_t timeout_ms;
-    struct awf_dns_stats stats;
-    int ares_depth;   /* c-ares calls on the stack */
-    int open_handles; /* closes still to come before dns is freed */
+    struct awf_dns_stats own_stats, *stats; /* stats: own_stats or the config's */
+    int ares_depth;                         /* c-ares calls on the stack */
+    int open_handles;                       /* closes still to come before dns is freed */
     bool closing, torn_down;
 };
 
@@ -309,6 +310,8 @@ static void lookup_complete(struct lookup *l)
         /* Passing failures are not cached: the next request asks again. */
         status = (timed_out(&l->v4) || timed_out(&l->v6)) ? AWF_E_DNS_TIMEOUT : AWF_E_DNS_FAIL;
     }
+    if (status != 0)
+        awf_counter_inc(&dns->stats->failures);
     if (ttl_ms > 0) /* a failed put leaves the name uncached, which is only slower */
         (void)awf_dns_cache_put(dns->cache, l->name, status, sa, n, uv_now(dns->loop) + ttl_ms);
 
@@ -446,12 +449,12 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     if (name[0] == '[') /* brackets hold an IPv6 literal, never a name */
         return answer_now(cb, arg, req, AWF_E_DNS_FAIL, NULL);
     if (awf_dns_hosts_find(&dns->hosts, key, &addrs) == 0) {
-        dns->stats.hosts_hits++;
+        awf_counter_inc(&dns->stats->hosts_hits);
         return answer_now(cb, arg, req, 0, &addrs);
     }
     int status;
     if (awf_dns_cache_get(dns->cache, key, uv_now(dns->loop), &status, &addrs)) {
-        dns->stats.cache_hits++;
+        awf_counter_inc(&dns->stats->cache_hits);
         return answer_now(cb, arg, req, status, &addrs);
     }
 
@@ -465,7 +468,7 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     if (node) {
         struct lookup *l = AWF_DNS_CONTAINER_OF(node, struct lookup, node);
         awf_dns_list_append(&l->waiters, &r->link);
-        dns->stats.joined++;
+        awf_counter_inc(&dns->stats->joined);
         *req = r;
         return 0;
     }
@@ -486,7 +489,7 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     awf_dns_table_insert(&dns->inflight, &l->node);
     l->in_table = true;
     set_deadline(l);
-    dns->stats.queries_sent++;
+    awf_counter_inc(&dns->stats->queries_sent);
 
     /* ares_query does not apply the search list, nor read the hosts file: the name is asked
      * exactly as given, as Squid does (dns_defnames off). */
@@ -552,7 +555,7 @@ int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_
     r->arg = arg;
     r->dns = dns;
     *raw = r;
-    dns->stats.raw_sent++;
+    awf_counter_inc(&dns->stats->raw_sent);
     ares_enter(dns);
     ares_query(dns->channel, name, ns_c_in, type, on_raw_answer, r);
     /* Destroyed meanwhile (only a callback can do that): r went with the channel. */
@@ -588,7 +591,15 @@ void awf_dns_share_cache(struct awf_dns *dns, struct awf_dns *with)
 
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out)
 {
-    *out = dns->stats;
+    const struct awf_dns_stats *s = dns->stats;
+    *out = (struct awf_dns_stats){
+        .queries_sent = awf_counter_get(&s->queries_sent),
+        .cache_hits = awf_counter_get(&s->cache_hits),
+        .joined = awf_counter_get(&s->joined),
+        .hosts_hits = awf_counter_get(&s->hosts_hits),
+        .raw_sent = awf_counter_get(&s->raw_sent),
+        .failures = awf_counter_get(&s->failures),
+    };
 }
 
 /* ---- create / destroy ---------------------------------------------------------------------- */
@@ -691,6 +702,7 @@ int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf
     if (!dns)
         return -ENOMEM;
     dns->loop = loop;
+    dns->stats = cfg->stats ? cfg->stats : &dns->own_stats;
     dns->min_ttl_s = cfg->min_ttl_s;
     dns->max_ttl_s = cfg->max_ttl_s;
     dns->negative_ttl_s = cfg->negative_ttl_s;

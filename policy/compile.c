@@ -5,7 +5,9 @@
 
 #include "policy/policy_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,8 +102,61 @@ static int ip_cmp(const void *a, const void *b)
     return c ? c : (x->entry > y->entry) - (x->entry < y->entry);
 }
 
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+                                          : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static bool sa_any(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET
+               ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY)
+               : IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* Whether a TCP listener at a could receive connections meant for one at b: same port, same
+ * family ([::] is bound IPv6-only), and the same address or either one the wildcard. */
+static bool overlaps(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family || sa_port(a) == 0 || sa_port(a) != sa_port(b))
+        return false;
+    if (sa_any(a) || sa_any(b))
+        return true;
+    return a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                                         ((const struct sockaddr_in *)b)->sin_addr.s_addr
+                                   : memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                                            &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+/* The admin listener answers anyone who reaches it: an agent must never be able to, so it may
+ * not share an address with a listener agents are sent to (proxy or DNS forwarder). */
+static int check_admin(const struct awf_settings *s, char *err, size_t errlen)
+{
+    if (!s->admin.text)
+        return 0;
+    for (size_t i = 0; i < s->n_listen; i++)
+        if (overlaps(&s->admin.addr, &s->listen[i].addr)) {
+            policy_errf(err, errlen, "policy", 0, 0,
+                        "admin address %s overlaps the proxy listener %s: the admin listener "
+                        "must not be reachable where agents connect",
+                        s->admin.text, s->listen[i].text);
+            return AWF_E_POLICY_INVALID;
+        }
+    for (size_t i = 0; i < s->dns.forwarder.n_listen; i++)
+        if (overlaps(&s->admin.addr, &s->dns.forwarder.listen[i].addr)) {
+            policy_errf(err, errlen, "policy", 0, 0,
+                        "admin address %s overlaps the DNS forwarder listener %s", s->admin.text,
+                        s->dns.forwarder.listen[i].text);
+            return AWF_E_POLICY_INVALID;
+        }
+    return 0;
+}
+
 static int check_settings(const struct awf_settings *s, char *err, size_t errlen)
 {
+    if (check_admin(s, err, errlen) != 0)
+        return AWF_E_POLICY_INVALID;
     if (s->dns.min_ttl_s > s->dns.max_ttl_s) {
         policy_errf(err, errlen, "policy", 0, 0, "dns.min_ttl (%us) is above dns.max_ttl (%us)",
                     s->dns.min_ttl_s, s->dns.max_ttl_s);

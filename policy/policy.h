@@ -150,6 +150,9 @@ struct awf_settings {
     char *pid_file;  /* NULL: none; the runner writes its pid there (squid.conf pid_filename) */
     char *cache_log; /* NULL: diagnostics to stderr; else appended to this file (cache_log) */
     struct awf_parent parent;
+    /* The admin listener (/metrics, /healthz, /status); text NULL: none (the default). Never
+     * one of the proxy's or the DNS forwarder's addresses (awf_policy_build refuses that). */
+    struct awf_listen admin;
 };
 
 /* ---- building ---- */
@@ -191,9 +194,9 @@ int awf_policy_add_list_file(struct awf_policy_builder *b, bool block, const cha
  * ("true"/"false"), "awf_version" or "logs.awf_version", "dns.min_ttl|max_ttl|negative_ttl",
  * "allow"/"block" (comma lists, as awf_policy_add_list), "version" ("1"),
  * "dns.forwarder.listen" (comma list, appends), "dns.forwarder.deny_rcode" ("refused" or
- * "nxdomain"), "dns.forwarder.log" (path, "-" or "stderr"), "dns.forwarder.idle" (duration).
- * origin names the flag in messages (NULL: "--set KEY"); err gets "origin: reason".
- * Returns 0, or AWF_E_USAGE for an unknown key, AWF_E_POLICY_INVALID for a bad value. */
+ * "nxdomain"), "dns.forwarder.log" (path, "-" or "stderr"), "dns.forwarder.idle" (duration),
+ * "admin" (ADDR:PORT). origin names the flag in messages (NULL: "--set KEY"); err gets "origin:
+ * reason". Returns 0, or AWF_E_USAGE for an unknown key, AWF_E_POLICY_INVALID for a bad value. */
 int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *value,
                    const char *origin, char *err, size_t errlen);
 

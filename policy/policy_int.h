@@ -127,6 +127,7 @@ enum skind {
     K_FWD_LISTEN, /* dns.forwarder.listen: ADDR:PORT items */
     K_RCODE,      /* int: "refused" 5 or "nxdomain" 3 */
     K_PARENT,     /* "HOST:PORT" (IPv6 in brackets) */
+    K_ADMIN,      /* the admin listener's ADDR:PORT */
 };
 
 struct skey {

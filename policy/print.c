@@ -217,6 +217,11 @@ void awf_policy_print(const struct awf_policy *p, FILE *out)
         fprintf(out, "parent: \"%s%s%s:%u\"\n", v6 ? "[" : "", s->parent.host, v6 ? "]" : "",
                 s->parent.port);
     }
+    if (s->admin.text) {
+        fputs("admin: ", out);
+        ystr(out, s->admin.text);
+        fputc('\n', out);
+    }
     if (p->squid)
         policy_print_squid_rules(p, out);
 }

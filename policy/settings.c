@@ -60,6 +60,7 @@ static const struct skey keys[] = {
     {"pid_file", K_STRING, OFF(pid_file)},
     {"cache_log", K_STRING, OFF(cache_log)},
     {"parent", K_PARENT, 0},
+    {"admin", K_ADMIN, 0},
 };
 
 const struct skey *policy_key_find(const char *key, size_t len)
@@ -403,6 +404,7 @@ void policy_settings_free(struct awf_settings *s)
     free(s->pid_file);
     free(s->cache_log);
     free(s->parent.host);
+    free(s->admin.text);
     memset(s, 0, sizeof *s);
 }
 
@@ -512,9 +514,11 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     d->ports = NULL, d->allow_ranges = NULL;
     d->awf_version = NULL, d->dns.hosts_file = NULL;
     d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
-    d->pid_file = d->cache_log = d->parent.host = NULL;
+    d->pid_file = d->cache_log = d->parent.host = d->admin.text = NULL;
     int rc = 0;
-    if ((s->pid_file && !(d->pid_file = policy_strndup(s->pid_file, strlen(s->pid_file)))) ||
+    if ((s->admin.text &&
+         !(d->admin.text = policy_strndup(s->admin.text, strlen(s->admin.text)))) ||
+        (s->pid_file && !(d->pid_file = policy_strndup(s->pid_file, strlen(s->pid_file)))) ||
         (s->cache_log && !(d->cache_log = policy_strndup(s->cache_log, strlen(s->cache_log)))) ||
         (s->parent.host &&
          !(d->parent.host = policy_strndup(s->parent.host, strlen(s->parent.host)))))
@@ -738,6 +742,17 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         }
         memcpy(base + k->off, &(int){(int)u}, sizeof(int));
         return 0;
+    case K_ADMIN: {
+        struct sockaddr_storage ss;
+        if (parse_listen(v, len, &ss, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        char *d = policy_strndup(v, len);
+        if (!d)
+            return -ENOMEM;
+        free(s->admin.text);
+        s->admin = (struct awf_listen){.text = d, .addr = ss};
+        return 0;
+    }
     case K_PARENT:
         return parse_parent(v, len, &s->parent, why, whylen) < 0 ? AWF_E_POLICY_INVALID : 0;
     case K_DNS_SERVERS:

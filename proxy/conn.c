@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/counter.h"
 #include "common/error.h"
 #include "proxy/conn.h"
 
@@ -425,6 +426,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     px->active++;
     unsigned long all = atomic_fetch_add(&px->counts->conns, 1) + 1;
     px->accepted++;
+    awf_counter_inc(&px->ctr->conns_accepted);
     c->born = c->last_active = c->state_since = uv_now(px->loop);
     c->state = AWF_CS_SNIFF;
     if (uv_accept(server, (uv_stream_t *)&c->client) < 0) {
@@ -503,6 +505,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     b->off = 0;
     b->len = (size_t)nread;
     awf_conn_touch(c);
+    c->heard = true;
     switch (c->state) {
     case AWF_CS_SNIFF:
     case AWF_CS_HEAD:
@@ -558,6 +561,7 @@ bool awf_conn_tunnel_reserve(struct awf_conn *c)
         return false;
     }
     c->px->tunnels++;
+    awf_counter_inc(&c->px->ctr->tunnels_opened);
     c->flags |= AWF_CF_TUNNEL_CNT;
     return true;
 }
@@ -566,6 +570,7 @@ void awf_conn_tunnel_release(struct awf_conn *c)
 {
     if (c->flags & AWF_CF_TUNNEL_CNT) {
         c->px->tunnels--;
+        awf_counter_inc(&c->px->ctr->tunnels_closed);
         atomic_fetch_sub(&c->px->counts->tunnels, 1);
         c->flags &= ~AWF_CF_TUNNEL_CNT;
     }
@@ -712,7 +717,10 @@ void awf_conn_log(struct awf_conn *c)
     if (!(c->flags & AWF_CF_TXN) || (c->flags & AWF_CF_LOGGED))
         return;
     c->flags |= AWF_CF_LOGGED;
-    if (!c->px->log)
+    const char *tag = !c->tag                       ? "NONE_NONE"
+                      : (c->flags & AWF_CF_ABORTED) ? aborted_tag(c->tag)
+                                                    : c->tag;
+    if (awf_metrics_txn(c, tag) || !c->px->log)
         return;
     char url[8192];
     struct awf_log_record r = {0};
@@ -725,7 +733,7 @@ void awf_conn_log(struct awf_conn *c)
     r.http_major = 1;
     r.http_minor = 1;
     if (c->tag) {
-        r.tag = (c->flags & AWF_CF_ABORTED) ? aborted_tag(c->tag) : c->tag;
+        r.tag = tag;
         r.method = c->log_method;
         if (c->log_url) {
             r.url = c->log_url;
@@ -793,6 +801,7 @@ static void conn_free(struct awf_conn *c)
     free(c->sni_hp);
     free(c);
     px->active--;
+    awf_counter_inc(&px->ctr->conns_closed);
     atomic_fetch_sub(&px->counts->conns, 1);
     awf_proxy_object_gone(px);
 }

@@ -156,6 +156,7 @@ struct awf_conn {
      * or they are done and the switch runs from the timer in the next loop turn, with reading
      * stopped meanwhile (due). */
     bool splice_wait, splice_due;
+    bool heard; /* the client sent at least one byte (a health probe sends none) */
     llhttp_t req;
     struct awf_resp *resp;  /* owned; NULL until a request goes upstream, and in a tunnel */
     const char *parse_base; /* start of the bytes being parsed (obs-fold check) */
@@ -224,6 +225,8 @@ struct awf_proxy {
     struct awf_upstream *idle_head, *idle_tail;
     size_t n_idle;
     uint64_t accepted, active, tunnels; /* this proxy's (stats) */
+    struct awf_proxy_counters *ctr;     /* own_ctr or the creator's (/metrics) */
+    struct awf_proxy_counters *own_ctr; /* owned; NULL when the creator gave counters */
     struct awf_shared_counts *counts;   /* the process's (limits); owned by reference */
     size_t live;                        /* conns, upstreams, listeners and timers not yet closed */
     struct awf_upstream *idle_bucket[AWF_POOL_BUCKETS];
@@ -237,6 +240,13 @@ struct awf_proxy {
     void (*done)(void *arg);
     void *done_arg;
 };
+
+/* metrics.c */
+/* Counts c's ending transaction in px->ctr. True if it is a health probe (a connection from a
+ * loopback address that the client closed before sending a byte): counted as such and not
+ * logged, as AWF's squid.conf leaves them out (`!healthcheck_localhost`). */
+bool awf_metrics_txn(struct awf_conn *c, const char *tag);
+bool awf_proxy_is_loopback(const struct sockaddr *sa);
 
 /* conn.c */
 void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l);

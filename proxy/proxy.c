@@ -24,6 +24,7 @@ static void maybe_done(struct awf_proxy *px)
         free(px->counts);
     free(px->listeners);
     free(px->local_addrs);
+    free(px->own_ctr);
     free(px);
     if (done)
         done(arg);
@@ -47,10 +48,23 @@ void awf_proxy_object_gone(struct awf_proxy *px)
 int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log *log,
                      struct awf_proxy **out, char *err, size_t errlen)
 {
+    return awf_proxy_create_counted(loop, policy, log, NULL, out, err, errlen);
+}
+
+int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct awf_log *log,
+                             struct awf_proxy_counters *counters, struct awf_proxy **out, char *err,
+                             size_t errlen)
+{
     struct awf_proxy *px = calloc(1, sizeof(*px));
     if (px)
         px->counts = calloc(1, sizeof(*px->counts));
-    if (!px || !px->counts) {
+    if (px && !counters)
+        counters = px->own_ctr = calloc(1, sizeof(*px->own_ctr));
+    if (!px || !px->counts || !counters) {
+        if (px) {
+            free(px->counts);
+            free(px->own_ctr);
+        }
         free(px);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -65,11 +79,14 @@ int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log 
         .max_ttl_s = s->dns.max_ttl_s,
         .negative_ttl_s = s->dns.negative_ttl_s,
         .timeout_ms = s->timeouts.dns_ms,
+        .stats = &counters->dns,
     };
+    px->ctr = counters;
     int rc = awf_dns_create(loop, &cfg, &px->dns);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the resolver: %s", awf_strerror(rc));
         free(px->counts);
+        free(px->own_ctr);
         free(px);
         return rc;
     }
@@ -238,7 +255,7 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
                   &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr, 16) == 0;
 }
 
-static bool is_loopback(const struct sockaddr *sa)
+bool awf_proxy_is_loopback(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) ==
@@ -268,7 +285,7 @@ bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
 
 bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa)
 {
-    if (is_loopback(sa))
+    if (awf_proxy_is_loopback(sa))
         return true;
     for (size_t k = 0; k < px->n_local_addrs; k++)
         if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))

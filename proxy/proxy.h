@@ -7,16 +7,43 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "dns/dns.h"
 #include "log/log.h"
 #include "policy/policy.h"
 
 struct awf_proxy;
+
+/* What a logged transaction was, for the requests counter. */
+enum awf_proxy_decision {
+    AWF_DECISION_ALLOWED, /* the policy let it out (whatever came back) */
+    AWF_DECISION_DENIED,  /* TCP_DENIED */
+    AWF_DECISION_NONE,    /* nothing decided: bad request, client gone before a head, overload */
+    AWF_DECISION_N,
+};
+#define AWF_PROXY_STATUS_SLOTS 601 /* status sent to the client 0..599; 600: anything else */
+
+/* One proxy's (one loop's) counters for /metrics. Only that loop writes them
+ * (common/counter.h: no locked instruction, nothing shared with another loop on the hot path);
+ * any thread may read them with awf_counter_get and sum the loops. */
+struct awf_proxy_counters {
+    uint64_t requests[AWF_DECISION_N][AWF_PROXY_STATUS_SLOTS]; /* transactions, when they end */
+    uint64_t bytes_from_clients, bytes_to_clients;             /* of ended transactions */
+    uint64_t conns_accepted, conns_closed;
+    uint64_t tunnels_opened, tunnels_closed; /* CONNECT, intercepted TLS, WebSocket */
+    uint64_t health_probes;   /* loopback connections closed before any byte: never logged */
+    struct awf_dns_stats dns; /* this loop's resolver */
+};
 
 /* Creates a proxy on loop with policy (takes its own reference) and log (borrowed; must outlive
  * the proxy). Creates the loop's resolver from the policy's DNS settings. Returns 0 or a negative
  * code with err saying why. */
 int awf_proxy_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_log *log,
                      struct awf_proxy **out, char *err, size_t errlen);
+/* The same, counting into counters (borrowed: zeroed by the caller, and must outlive the proxy
+ * so that a reader on another thread never sees them freed). NULL: counters of its own. */
+int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct awf_log *log,
+                             struct awf_proxy_counters *counters, struct awf_proxy **out, char *err,
+                             size_t errlen);
 
 /* Binds and listens on every address of the policy's settings. Returns 0, or a negative code
  * with err naming the address (nothing is left listening then). */

@@ -1,0 +1,36 @@
+/* The loop's counters for /metrics (proxy.h: struct awf_proxy_counters), and what a health
+ * probe is. */
+#include <string.h>
+
+#include "common/counter.h"
+#include "proxy/conn.h"
+
+/* A container healthcheck (`nc -z localhost 3128`, AWF's) connects over loopback and closes
+ * without a byte, every few seconds. Squid's configs in AWF keep those out of the access log
+ * (`access_log ... !healthcheck_localhost`); so do we, in every mode, and count them instead.
+ * A client that sends nothing and waits (a slowloris, a stuck agent) is not one: it is closed
+ * by the header timeout and logged. */
+static bool is_probe(const struct awf_conn *c)
+{
+    return !c->heard && c->requests == 1 && !c->tag && (c->flags & AWF_CF_CLIENT_EOF) &&
+           awf_proxy_is_loopback(&c->peer.sa);
+}
+
+bool awf_metrics_txn(struct awf_conn *c, const char *tag)
+{
+    struct awf_proxy_counters *m = c->px->ctr;
+    if (is_probe(c)) {
+        awf_counter_inc(&m->health_probes);
+        return true;
+    }
+    enum awf_proxy_decision d = AWF_DECISION_ALLOWED;
+    if (strcmp(tag, "TCP_DENIED") == 0)
+        d = AWF_DECISION_DENIED;
+    else if (strcmp(tag, "NONE_NONE") == 0 || (c->flags & AWF_CF_OVERLOAD))
+        d = AWF_DECISION_NONE;
+    int st = c->status;
+    awf_counter_inc(&m->requests[d][st >= 0 && st < 600 ? st : 600]);
+    awf_counter_add(&m->bytes_from_clients, c->bytes_in);
+    awf_counter_add(&m->bytes_to_clients, c->bytes_out);
+    return false;
+}
