@@ -16,8 +16,7 @@
 #define ADMIN_HEAD_MAX   4096
 #define ADMIN_TIMEOUT_MS 10000
 #define ADMIN_MAX_CONNS  64
-/* /healthz stays 503 this long after the log was last seen losing lines. */
-#define LOSS_HOLD_US (10 * INT64_C(1000000))
+#define MAX_OUTPUTS      32
 
 struct admin_conn {
     uv_tcp_t tcp;
@@ -86,17 +85,59 @@ static uint64_t open_count(uint64_t opened, uint64_t closed)
     return opened > closed ? opened - closed : 0;
 }
 
-/* Samples the log's losses; true while it is healthy (no line lost in the last 10 s). */
-static bool log_healthy(struct cli_admin_state *st, uint64_t *dropped)
+/* The log outputs' counters: true while none is losing lines (the last line for every output
+ * was written), with the lines lost by all outputs together in *dropped. */
+static bool log_healthy(const struct cli_admin_state *st, uint64_t *dropped)
 {
-    uint64_t d = st->log ? awf_log_dropped(st->log) : 0;
-    int64_t now = now_us();
-    if (d > st->log_dropped_seen) {
-        st->log_dropped_seen = d;
-        st->log_loss_us = now;
+    struct awf_log_output_stats o[MAX_OUTPUTS];
+    size_t n = st->log ? awf_log_stats(st->log, o, MAX_OUTPUTS) : 0;
+    bool ok = true;
+    *dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        *dropped += o[i].dropped;
+        ok = ok && !o[i].failing;
     }
-    *dropped = d;
-    return st->log_loss_us == 0 || now - st->log_loss_us >= LOSS_HOLD_US;
+    return ok;
+}
+
+/* A Prometheus label value: backslash, double quote and line feed escaped as the format says;
+ * other control bytes (which it has no escape for) become '?'. */
+static void label(FILE *f, const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fputc('?', f);
+        else
+            fputc(*p, f);
+    }
+}
+
+static void log_metrics(FILE *f, const struct cli_admin_state *st)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"awf_proxy_log_lines_written_total", "counter", "Access log lines written, by output."},
+        {"awf_proxy_log_lines_dropped_total", "counter",
+         "Access log lines lost (queue full, failed write), by output."},
+        {"awf_proxy_log_output_failing", "gauge",
+         "1 while an output is losing lines (its last line was lost)."},
+    };
+    struct awf_log_output_stats o[MAX_OUTPUTS];
+    size_t n = st->log ? awf_log_stats(st->log, o, MAX_OUTPUTS) : 0;
+    for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = k == 0 ? o[i].written : k == 1 ? o[i].dropped : o[i].failing;
+            fprintf(f, "%s{output=\"%zu\",path=\"", m[k].name, i);
+            label(f, o[i].path ? o[i].path : "");
+            fprintf(f, "\"} %llu\n", (unsigned long long)v);
+        }
+    }
 }
 
 static const char *const decision_names[AWF_DECISION_N] = {"allowed", "denied", "none"};
@@ -178,10 +219,9 @@ char *cli_admin_metrics(struct cli_admin_state *st)
     metric(f, "awf_proxy_dns_failures_total", "counter",
            "DNS lookups that ended without an address (NXDOMAIN, timeout, server failure).",
            s->dns.failures);
-    metric(f, "awf_proxy_log_lines_dropped_total", "counter",
-           "Access log lines lost (queue full, failed write).", dropped);
-    metric(f, "awf_proxy_log_healthy", "gauge",
-           "1 unless an access log line was lost in the last 10 s.", healthy);
+    log_metrics(f, st);
+    metric(f, "awf_proxy_log_healthy", "gauge", "1 unless an access log output is losing lines.",
+           healthy);
     metric(f, "awf_proxy_reloads_total", "counter", "Policy reloads applied (SIGHUP).",
            st->reloads);
     metric(f, "awf_proxy_reload_failures_total", "counter",

@@ -29,9 +29,7 @@ struct cli_admin_state {
     int64_t policy_loaded_us;
     int64_t started_us;
     uint64_t reloads, reload_failures;
-    bool draining;             /* SIGTERM received: /healthz says 503 */
-    uint64_t log_dropped_seen; /* the log's drop count when last looked at */
-    int64_t log_loss_us;       /* when that count was last seen growing; 0: never */
+    bool draining; /* SIGTERM received: /healthz says 503 */
     struct sockaddr_storage listeners[32];
     size_t n_listeners;
 };

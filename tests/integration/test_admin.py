@@ -81,7 +81,9 @@ class AdminTest(awf.TestCase):
         self.assertEqual(m["awf_proxy_connections_open"], 0)
         self.assertGreater(m["awf_proxy_client_sent_bytes_total"], 300)
         self.assertGreater(m["awf_proxy_client_received_bytes_total"], 100)
-        self.assertEqual(m["awf_proxy_log_lines_dropped_total"], 0)
+        fd = 'output="0",path="%s"' % self.px.log_paths["firewall_detailed"]
+        self.assertEqual(m["awf_proxy_log_lines_dropped_total{%s}" % fd], 0)
+        self.assertEqual(m["awf_proxy_log_healthy"], 1)
         self.assertEqual(m["awf_proxy_event_loops"], 2)
         self.assertIn('awf_proxy_build_info{version="', get(self.admin, "/metrics")[2])
         status, headers, text = get(self.admin, "/metrics")
@@ -92,6 +94,8 @@ class AdminTest(awf.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode() + text)
         # Every request the proxy served is in its log; the admin's own are not.
         self.assertEqual(len(self.px.wait_log(5)), 5)
+        m = self.wait_metric("awf_proxy_log_lines_written_total{%s}" % fd, 5)
+        self.assertEqual(m["awf_proxy_log_lines_written_total{%s}" % fd], 5)
 
     def test_dns_counters(self):
         # allowed.test comes from the hosts file; a name the hosts file lacks goes to the
@@ -178,6 +182,27 @@ class AdminTest(awf.TestCase):
             self.assertNotEqual(r.status, 200, r)
             self.assertNotIn(b"awf_proxy_", r.body)
         self.assertEqual(len(self.px.wait_log(3)), 3)
+
+
+class AdminLogTest(awf.TestCase):
+    def test_losing_log_lines_is_unhealthy_and_counted(self):
+        # /dev/full: every write fails with ENOSPC, as on a full disk.
+        px = self.proxy("--admin", "127.0.0.1:0", "--access-log", "squid:/dev/full")
+        admin = admin_addr(px)
+        self.assertEqual(get(admin, "/healthz")[0], 200)
+        self.assertDenied(self.curl("http://evil.test/", proxy=px))
+        deadline = time.monotonic() + awf.WAIT
+        while get(admin, "/healthz")[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(get(admin, "/healthz")[1:][1], "losing access log lines\n")
+        m = parse_metrics(get(admin, "/metrics")[2])
+        fd = 'output="0",path="%s"' % px.log_paths["firewall_detailed"]
+        self.assertEqual(m['awf_proxy_log_lines_written_total{%s}' % fd], 1, m)
+        self.assertEqual(m['awf_proxy_log_lines_dropped_total{%s}' % fd], 0, m)
+        self.assertEqual(m['awf_proxy_log_lines_dropped_total{output="1",path="/dev/full"}'], 1)
+        self.assertEqual(m['awf_proxy_log_output_failing{output="1",path="/dev/full"}'], 1)
+        self.assertEqual(m["awf_proxy_log_healthy"], 0)
+        self.assertFalse(json.loads(get(admin, "/status")[2])["healthy"])
 
 
 class AdminConfigTest(awf.TestCase):
