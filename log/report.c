@@ -58,6 +58,8 @@ static const char *reason(int err, char *buf, size_t len)
         snprintf(buf, len, "the writer is blocked: %u MiB queued", AWF_LOG_QUEUE_CAP >> 20);
         return buf;
     }
+    if (err == -EAGAIN)
+        return "no reader at exit: it took nothing for 0.5 s";
     return strerror(err < 0 ? -err : err);
 }
 

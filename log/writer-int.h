@@ -24,6 +24,7 @@ struct log_output {
     char *path;                /* owned; NULL for stdout */
     int fd;
     bool regular;  /* fd is a regular file: a cut line can be truncated off, deletion noticed */
+    bool gave_up;  /* writer thread: at exit, the FIFO's reader took nothing for too long */
     struct qbuf q; /* guarded by awf_log.mu */
     /* Counters, any thread, __atomic: */
     uint64_t written;

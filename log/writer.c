@@ -27,16 +27,26 @@
 /* How long the writer lets lines gather after a wake-up: one futex wake and one write(2) per
  * output per batch instead of per line, for at most 2 ms of extra delay on disk. */
 #define LOG_BATCH_NS 2000000L
+/* At exit, a FIFO whose reader took nothing for this long is given up on (the rest counted and
+ * reported lost), so that SIGTERM ends the process well within a second. */
+#define STUCK_AT_EXIT_MS 500
 /* Lines up to this size render on the stack; longer ones get one malloc. */
 #define LOG_LINE_STACK 4096
 
+/* A FIFO is made non-blocking once open: a reader that stops reading must not pin the writer
+ * in write(2) beyond what write_all() decides (at exit, STUCK_AT_EXIT_MS). */
 static int open_path(const char *path)
 {
     int fd;
     do {
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     } while (fd < 0 && errno == EINTR);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
 }
 
 /* n lines of o are lost because of err (-errno, or AWF_LOG_E_QUEUE_FULL): counted, and the
@@ -57,23 +67,30 @@ static bool is_regular(int fd)
     return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Writes all of p, waiting out EAGAIN (stdout may be a non-blocking pipe). Returns 0 or
- * -errno; *done says how much was written either way. */
-static int write_all(int fd, const char *p, size_t n, size_t *done)
+/* Writes all of p, waiting out EAGAIN (a FIFO, stdout as a non-blocking pipe) for as long as
+ * the reader takes — except once the log is stopping, when a reader that took nothing for
+ * STUCK_AT_EXIT_MS is given up on (-EAGAIN): SIGTERM must end the process, not wait forever on
+ * a stopped log shipper. Returns 0 or -errno; *done says how much was written either way. */
+static int write_all(struct awf_log *log, int fd, const char *p, size_t n, size_t *done)
 {
     *done = 0;
+    int idle_ms = 0;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN) {
+                if (__atomic_load_n(&log->stop, __ATOMIC_RELAXED) && idle_ms >= STUCK_AT_EXIT_MS)
+                    return -EAGAIN;
                 struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-                (void)poll(&pfd, 1, 1000);
+                if (poll(&pfd, 1, 100) == 0)
+                    idle_ms += 100;
                 continue;
             }
             return -errno;
         }
+        idle_ms = 0;
         p += w;
         n -= (size_t)w;
         *done += (size_t)w;
@@ -106,9 +123,14 @@ static int check_deleted(struct awf_log *log, struct log_output *o)
 static void write_batch(struct awf_log *log, struct log_output *o, const struct qbuf *b)
 {
     size_t done = 0;
+    if (o->gave_up) { /* the rest of the final flush goes the same way, without waiting again */
+        count_dropped(log, o, b->lines, -EAGAIN);
+        return;
+    }
     int rc = check_deleted(log, o);
     if (rc == 0)
-        rc = write_all(o->fd, b->p, b->len, &done);
+        rc = write_all(log, o->fd, b->p, b->len, &done);
+    o->gave_up = rc == -EAGAIN;
     if (rc == 0) {
         __atomic_add_fetch(&o->written, b->lines, __ATOMIC_RELAXED);
         if (__atomic_exchange_n(&o->failing, false, __ATOMIC_RELAXED))
@@ -380,7 +402,7 @@ void awf_log_destroy(struct awf_log *log)
         return;
     if (log->started) {
         pthread_mutex_lock(&log->mu);
-        log->stop = true;
+        __atomic_store_n(&log->stop, true, __ATOMIC_RELAXED); /* write_all() reads it unlocked */
         pthread_cond_signal(&log->cv);
         pthread_mutex_unlock(&log->mu);
         pthread_join(log->thread, NULL);

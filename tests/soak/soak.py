@@ -13,8 +13,12 @@ import socket
 import sys
 import threading
 import time
+import warnings
 
 import awf
+
+# Streams the test itself abandons on purpose (a reset, the proxy gone) are no news.
+warnings.simplefilter("ignore", ResourceWarning)
 
 LONG = os.environ.get("AWF_SOAK_SCALE", "").lower() == "long"
 if "--long" in sys.argv:
@@ -192,7 +196,7 @@ class EchoServer:
                 writer.write(d)
                 await writer.drain()
             writer.write_eof()
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
             if ident is not None and self.conns.get(ident) is writer:

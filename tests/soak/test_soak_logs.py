@@ -210,6 +210,25 @@ class LogFaultTest(awf.TestCase):
         soak.figure("log blocked writer: lines written / lost of %d" % n,
                     "%d / %d" % (got["lines"], lost))
 
+    def test_sigterm_with_a_stuck_reader_exits(self):
+        # The reader of a FIFO log stopped reading for good: SIGTERM must still end the
+        # process promptly (once no byte could be written for half a second), with the lines
+        # it gave up on reported, not hang in the final flush forever.
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo)
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, rfd)
+        fmt = " ".join(["%4096ts"] * 16)
+        px = self.start("--access-log", "logformat=%s:%s" % (fmt, fifo), logs=())
+        self.requests(px, 10)  # 640 KiB of lines: far more than the pipe holds
+        t0 = time.monotonic()
+        rc = px.stop(timeout=10)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, "no exit after SIGTERM: " + px.stderr)
+        soak.figure("log stuck reader: SIGTERM to exit, s", "%.2f" % took)
+        self.assertGreater(soak.lost_total(px, fifo), 0, px.stderr)
+        self.assertIn("no reader", soak.loss_reports(px, fifo)[-1][2])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

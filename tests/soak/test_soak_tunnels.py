@@ -20,7 +20,7 @@ ROUNDS = 3
 class TunnelChurnTest(awf.TestCase):
     def setUp(self):
         super().setUp()
-        soak.raise_nofile(4 * N + 1000)
+        soak.raise_nofile(2 * N + 1000)  # each tunnel: our client and server ends
         # A small ASan quarantine: freed memory is reused instead of held back, so RSS tells
         # a leak from the allocator's caching (leaks proper are ASan's exit check).
         os.environ["ASAN_OPTIONS"] = "detect_leaks=1:quarantine_size_mb=4"
