@@ -16,17 +16,17 @@ struct awf_log;
 
 /* One finished transaction. Every pointer may be NULL and every string may be absent (rendered
  * as "-"); strings need not outlive awf_log_write(). method NULL or "NONE" means no request was
- * read: %{Host}>h then renders "-:0", as Squid logs it (log/README.md). */
+ * read: %la %lp %>rv then render "-", as Squid logs it (log/README.md). */
 struct awf_log_record {
     int64_t start_us; /* transaction start, microseconds since the epoch (%tr measures from it) */
     int64_t end_us;   /* when it ended: %ts.%03tu, %tl, %tg use this */
     const struct sockaddr *client;  /* %>a %>p */
-    const struct sockaddr *local;   /* %la %lp: the listener address */
+    const struct sockaddr *local;   /* %la %lp %>la %>lp: the listener address */
     const struct sockaddr *server;  /* %<a %<p: the upstream dialled; NULL: "-" */
-    const char *method;             /* %rm: "GET", "CONNECT", "NONE" */
+    const char *method;             /* %rm: "GET", "CONNECT"; NULL: no request */
     const char *url;                /* %ru as Squid shows it: "http://h/p", "h:443", "error:..." */
     const char *domain;             /* %>rd */
-    uint8_t http_major, http_minor; /* %rv; 0.0 renders "0.0"... Squid shows 1.1 by default */
+    uint8_t http_major, http_minor; /* %rv %>rv; 0.0 for no request, as Squid */
     int status;                     /* %>Hs: status sent to the client; 0 when none */
     int upstream_status;            /* %<Hs: 0 when none */
     const char *tag;                /* %Ss: "TCP_TUNNEL", "TCP_DENIED", "NONE_NONE", ... */

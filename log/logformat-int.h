@@ -20,11 +20,14 @@ enum lf_code {
     LF_CLIENT_PORT,    /* %>p */
     LF_SERVER_ADDR,    /* %<a */
     LF_SERVER_PORT,    /* %<p */
-    LF_LOCAL_ADDR,     /* %la %>la */
-    LF_LOCAL_PORT,     /* %lp %>lp */
+    LF_LOCAL_ADDR,     /* %la */
+    LF_LOCAL_PORT,     /* %lp */
+    LF_CLI_LOCAL_ADDR, /* %>la: as %la, but known for a connection without a request too */
+    LF_CLI_LOCAL_PORT, /* %>lp */
     LF_REQ_HEADER,     /* %{Name}>h */
     LF_REP_HEADER,     /* %{Name}<h */
-    LF_VERSION,        /* %rv %>rv */
+    LF_VERSION,        /* %rv */
+    LF_CLI_VERSION,    /* %>rv: "-" when no request was read */
     LF_METHOD,         /* %rm %>rm */
     LF_URL,            /* %ru %>ru */
     LF_DOMAIN,         /* %>rd */
@@ -41,6 +44,8 @@ enum lf_code {
 /* How a value's bytes are protected in the line (see README.md, "Escaping"). */
 enum lf_esc {
     LF_ESC_URL,     /* default outside quotes: %XX for SP, controls, '"', bytes >= 0x7f */
+    LF_ESC_UNSAFE,  /* default outside quotes for headers, %>rd, %>ru: LF_ESC_URL and Squid's
+                       RFC 1738 unsafe characters < > # { } | \ ^ ~ [ ] ` ' (as Squid does) */
     LF_ESC_QUOTED,  /* between "..." or %"code: \" \\ \r \n \t, \xHH for other controls */
     LF_ESC_BRACKET, /* %[code: %XX for % [ ] \ " SP and bytes outside 33..126 */
     LF_ESC_RAW,     /* %'code: only control bytes are %XX (a line can never be forged) */

@@ -40,9 +40,9 @@ static const struct lf_codedef codes[] = {
     {">rd", LF_DOMAIN, ARG_NONE},
     {">rm", LF_METHOD, ARG_NONE},
     {">ru", LF_URL, ARG_NONE},
-    {">rv", LF_VERSION, ARG_NONE},
-    {">la", LF_LOCAL_ADDR, ARG_NONE},
-    {">lp", LF_LOCAL_PORT, ARG_NONE},
+    {">rv", LF_CLI_VERSION, ARG_NONE},
+    {">la", LF_CLI_LOCAL_ADDR, ARG_NONE},
+    {">lp", LF_CLI_LOCAL_PORT, ARG_NONE},
     {"<st", LF_BYTES_TO_CLI, ARG_NONE},
     {">st", LF_BYTES_FROM_CLI, ARG_NONE},
     {"ts", LF_TS, ARG_NONE},
@@ -301,6 +301,9 @@ static int parse_code(struct compiler *c, const char *fmt, size_t *i)
         op->esc = esc;
     else if (start > 0 && fmt[start - 1] == '"' && fmt[p] == '"')
         op->esc = LF_ESC_QUOTED;
+    else if (def->code == LF_REQ_HEADER || def->code == LF_REP_HEADER || def->code == LF_DOMAIN ||
+             strcmp(def->name, ">ru") == 0)
+        op->esc = LF_ESC_UNSAFE; /* Squid escapes these (not %ru): "[::1]" logs "%5B::1%5D" */
     else
         op->esc = LF_ESC_URL;
     if (has_arg && arg_len > 0) {

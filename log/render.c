@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 /* snprintf-like sink: writes what fits, counts everything. */
@@ -125,6 +124,10 @@ static void put_escaped(struct out *o, enum lf_esc esc, const char *str, size_t 
             switch (esc) {
             case LF_ESC_URL:
                 if (c <= 0x20 || c >= 0x7f || c == '"')
+                    tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
+                break;
+            case LF_ESC_UNSAFE:
+                if (c <= 0x20 || c >= 0x7f || (c && strchr("\"<>#{}|\\^~[]`'", c)))
                     tmp[0] = '%', tmp[1] = hex[c >> 4], tmp[2] = hex[c & 15], tl = 3;
                 break;
             case LF_ESC_BRACKET:
@@ -310,8 +313,8 @@ static void emit_time(struct out *o, const struct lf_op *op, const char *pool, i
     emit(o, op, tmp, n, true, false);
 }
 
-/* Squid logs a connection that ended before a request with a placeholder request whose Host
- * renders "-:0" (AWF's parser sees exactly that, SPEC §6); match it. */
+/* A connection that ended before any request (method NULL or "NONE"): Squid 5.7 logs it with
+ * no method, version 0.0, no Host and no %la/%lp (its "- -:- 0.0 - 0" row, log/README.md). */
 static bool no_request(const struct awf_log_record *r)
 {
     return !r->method || strcmp(r->method, "NONE") == 0;
@@ -321,13 +324,8 @@ static void emit_header(struct out *o, const struct lf_op *op, const char *pool,
                         const struct awf_log_record *r, bool request)
 {
     const char *(*fn)(void *, const char *, size_t *) = request ? r->req_header : r->rep_header;
-    const char *name = pool + op->arg;
     size_t len = 0;
-    const char *v = fn ? fn(r->header_ctx, name, &len) : NULL;
-    if ((!v || len == 0) && request && no_request(r) && strcasecmp(name, "Host") == 0) {
-        emit(o, op, "-:0", 3, true, false);
-        return;
-    }
+    const char *v = fn ? fn(r->header_ctx, pool + op->arg, &len) : NULL;
     emit(o, op, v, v ? len : 0, false, false);
 }
 
@@ -370,15 +368,23 @@ size_t awf_logformat_render(const struct awf_logformat *f, const struct awf_log_
             emit_port(&o, op, r->server);
             break;
         case LF_LOCAL_ADDR:
-            emit_addr(&o, op, r->local);
+        case LF_CLI_LOCAL_ADDR:
+            emit_addr(&o, op, op->code == LF_LOCAL_ADDR && no_request(r) ? NULL : r->local);
             break;
         case LF_LOCAL_PORT:
-            emit_port(&o, op, r->local);
+        case LF_CLI_LOCAL_PORT:
+            emit_port(&o, op, op->code == LF_LOCAL_PORT && no_request(r) ? NULL : r->local);
             break;
         case LF_REQ_HEADER:
         case LF_REP_HEADER:
             emit_header(&o, op, f->pool, r, op->code == LF_REQ_HEADER);
             break;
+        case LF_CLI_VERSION:
+            if (no_request(r)) {
+                emit(&o, op, NULL, 0, true, false);
+                break;
+            }
+            /* fall through */
         case LF_VERSION: {
             char tmp[8] = {0}, d1[24], d2[24];
             char *a = utoa(r->http_major, d1), *b = utoa(r->http_minor, d2);

@@ -344,6 +344,81 @@ static struct awf_slice host_norm(struct awf_slice h)
     return h;
 }
 
+/* An IPv4 address as inet_aton reads it: Squid (getaddrinfo with AI_NUMERICHOST) takes every
+ * spelling inet_aton does, and logs the dotted quad. Only [0-9a-fA-Fx.] can be one. */
+static bool lenient_ipv4(const char *s, size_t n, struct in_addr *a)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof(buf) || s[0] < '0' || s[0] > '9')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
+              ch == 'x' || ch == 'X' || ch == '.'))
+            return false;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return inet_aton(buf, a) != 0;
+}
+
+size_t awf_http_canon_host(struct awf_slice host, char *out, size_t cap)
+{
+    struct awf_slice h = host_norm(host);
+    char tmp[INET6_ADDRSTRLEN + 2];
+    struct in6_addr a6;
+    struct in_addr a4;
+    size_t n = 0;
+    if (h.len && h.len < INET6_ADDRSTRLEN && memchr(h.p, ':', h.len)) {
+        memcpy(tmp, h.p, h.len);
+        tmp[h.len] = '\0';
+        if (inet_pton(AF_INET6, tmp, &a6) == 1) {
+            if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+                inet_ntop(AF_INET, &a6.s6_addr[12], tmp, sizeof(tmp));
+                n = strlen(tmp);
+            } else {
+                tmp[0] = '[';
+                inet_ntop(AF_INET6, &a6, tmp + 1, INET6_ADDRSTRLEN);
+                n = strlen(tmp);
+                tmp[n++] = ']';
+                tmp[n] = '\0';
+            }
+            if (n + 1 > cap)
+                return 0;
+            memcpy(out, tmp, n + 1);
+            return n;
+        }
+    }
+    if (lenient_ipv4(h.p, h.len, &a4)) {
+        inet_ntop(AF_INET, &a4, tmp, sizeof(tmp));
+        n = strlen(tmp);
+        if (n + 1 > cap)
+            return 0;
+        memcpy(out, tmp, n + 1);
+        return n;
+    }
+    if (h.len + 1 > cap)
+        return 0;
+    for (size_t i = 0; i < h.len; i++) {
+        char ch = h.p[i];
+        out[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    out[h.len] = '\0';
+    return h.len;
+}
+
+size_t awf_http_canon_authority(struct awf_slice host, uint16_t port, uint16_t default_port,
+                                char *out, size_t cap)
+{
+    size_t n = awf_http_canon_host(host, out, cap);
+    if (n == 0 || port == default_port)
+        return n;
+    int m = snprintf(out + n, cap - n, ":%u", (unsigned)port);
+    if (m < 0 || (size_t)m >= cap - n)
+        return 0;
+    return n + (size_t)m;
+}
+
 bool awf_http_same_host(struct awf_slice a, struct awf_slice b)
 {
     a = host_norm(a);

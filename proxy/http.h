@@ -80,6 +80,17 @@ struct awf_slice awf_http_strip_fragment(struct awf_slice target);
 int awf_http_parse_authority(const char *s, size_t n, uint16_t default_port,
                              struct awf_target *out);
 
+/* A host as Squid spells it in logs and URLs (%ru, %>rd, the Host it logs): lower case, one
+ * trailing dot dropped, any IPv4 spelling inet_aton takes (2130706433, 0x7f.1, 127.1) as a
+ * dotted quad, IPv6 as inet_ntop writes it ("[::1]", brackets kept), IPv4-mapped IPv6 as the
+ * IPv4. Writes a NUL-terminated string; returns its length, 0 if cap is too small. */
+size_t awf_http_canon_host(struct awf_slice host, char *out, size_t cap);
+
+/* The canonical host, then ":port" unless port is default_port (80 for http; 0 for CONNECT,
+ * whose authority always carries its port). Same return as awf_http_canon_host(). */
+size_t awf_http_canon_authority(struct awf_slice host, uint16_t port, uint16_t default_port,
+                                char *out, size_t cap);
+
 /* Whether two host names are the same: case-insensitive, one trailing dot ignored, brackets
  * around IPv6 ignored. */
 bool awf_http_same_host(struct awf_slice a, struct awf_slice b);

@@ -81,13 +81,15 @@ class DenyTest(awf.TestCase):
         r = self.curl("http://[::1]:%d/small" % self.up.http, proxy=self.px)
         self.assertDenied(r)
         entries = self.px.entries(len(spellings) + 2)
+        # Logged as Squid spells them: every spelling as the dotted quad, an IPv6 Host with
+        # Squid's %5B %5D outside quotes (its URL keeps the brackets).
         for e, host in zip(entries, spellings):
-            hp = "%s:%d" % (host, self.up.http)
+            hp = "127.0.0.1:%d" % self.up.http
             self.assertDeniedLine(e, "GET", "http://%s/small" % hp, hp, ua="raw")
         hp = "127.0.0.1:%d" % self.up.https
         self.assertDeniedLine(entries[-2], "CONNECT", hp, hp)
-        hp = "[::1]:%d" % self.up.http
-        self.assertDeniedLine(entries[-1], "GET", "http://%s/small" % hp, hp)
+        self.assertDeniedLine(entries[-1], "GET", "http://[::1]:%d/small" % self.up.http,
+                              "%%5B::1%%5D:%d" % self.up.http)
         self.assertUpstreamUntouched()
 
     def test_raw_ip_allowlisted_passes(self):

@@ -386,7 +386,7 @@ class LoopbackInterceptTest(awf.TestCase):
         self.assertEqual(awf.recv_all(s), b"")
         s.close()
         (e,) = self.px.entries(1)
-        assert_fields(self, e, method="NONE", status=0, tag="NONE_NONE", host="-:0",
+        assert_fields(self, e, method="-", version="0.0", status=0, tag="NONE_NONE", host="-",
                       url="error:transaction-end-before-headers")
 
 

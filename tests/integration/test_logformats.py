@@ -3,6 +3,7 @@ a custom logformat, for forwarded, tunnelled, denied and failed transactions (SP
 
 import os
 import re
+import socket
 import time
 import unittest
 
@@ -170,6 +171,68 @@ class LogFormatsTest(awf.TestCase):
         self.assertEqual(text.splitlines(), [
             'a%E2%80%A8b%E2%80%A9c%C2%85d%E2%80%AEe%85f '
             '"a\\xE2\\x80\\xA8b\\xE2\\x80\\xA9c\\xC2\\x85d\\xE2\\x80\\xAEe\\x85f"'] * 2)
+
+    def test_hosts_spelled_as_squid(self):
+        """Hosts and URLs as Squid 5.7 logs them (measured; test_differential compares with
+        Squid itself): the canonical host, the CONNECT target as a CONNECT's Host, "-" for a
+        request without a Host header, and a connection closed with no request."""
+        self.px.stop()
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http, self.up.echo]),
+                        logs=ALL)
+        port, echo = self.up.http, self.up.echo
+        sent = [  # (request line and headers, status)
+            (b"GET http://%s:%d/small?k=v HTTP/1.1\r\nHost: %s:%d\r\n" % (
+                ALLOWED.upper().encode(), port, ALLOWED.upper().encode(), port), 200),
+            (b"GET http://%s.:%d/small HTTP/1.1\r\nHost: %s.:%d\r\n" % (
+                ALLOWED.encode(), port, ALLOWED.encode(), port), 200),
+            (b"GET http://%s:%d/small HTTP/1.1\r\n" % (ALLOWED.encode(), port), 200),  # no Host
+            (b"GET http://EVIL.test:80/a HTTP/1.1\r\nHost: EVIL.test:80\r\n", 403),
+            (b"GET http://2130706433:%d/a HTTP/1.1\r\nHost: 2130706433:%d\r\n" % (
+                port, port), 403),
+            (b"GET http://[0:0::1]:%d/a HTTP/1.1\r\nHost: [0:0::1]:%d\r\n" % (port, port), 403),
+            (b"CONNECT %s.:%d HTTP/1.1\r\nHost: other.test:443\r\n" % (
+                ALLOWED.upper().encode(), echo), 200),
+        ]
+        for i, (head, status) in enumerate(sent):
+            px.wait_log(i)  # one at a time: lines are written as transactions end
+            s = awf.connect(px)
+            s.sendall(head + b"User-Agent: t\r\nConnection: close\r\n\r\n")
+            r = awf.Reader(s).response(head_only=head.startswith(b"CONNECT"))
+            s.close()
+            self.assertEqual(r.status, status, (head, r))
+        px.wait_log(len(sent))
+        # No request: a partial head, then the client leaves (a loopback connection closed
+        # without a byte is a health probe, counted and not logged; Squid logs both alike).
+        s = awf.connect(px)
+        s.sendall(b"GET http://" + ALLOWED.encode())
+        s.shutdown(socket.SHUT_WR)
+        awf.recv_all(s)
+        s.close()
+        hp, ehp = "%s:%d" % (ALLOWED, port), "%s:%d" % (ALLOWED, echo)
+        want = [  # (Host field, URL)
+            (hp, "http://%s/small?" % hp), (hp, "http://%s/small" % hp),
+            ("-", "http://%s/small" % hp),
+            ("evil.test", "http://evil.test/a"),
+            ("127.0.0.1:%d" % port, "http://127.0.0.1:%d/a" % port),
+            ("%%5B::1%%5D:%d" % port, "http://[::1]:%d/a" % port),
+            (ehp, ehp),
+        ]
+        fd = px.entries(len(want) + 1, "firewall_detailed")
+        js = px.entries(len(want) + 1, "audit_jsonl")
+        sq = px.entries(len(want) + 1, "squid")
+        for f, j, s, (host, url) in zip(fd, js, sq, want):
+            assert_fields(self, f, host=host, url=url)
+            # Inside JSON quotes Squid leaves the brackets alone.
+            assert_fields(self, j, host=host.replace("%5B", "[").replace("%5D", "]"), url=url)
+            assert_fields(self, s, url=url)
+        no_req = "%s:%s - -:- 0.0 - 0 NONE_NONE:HIER_NONE error:transaction-end-before-headers" \
+                 ' "-"' % (fd[-1]["client"], fd[-1]["client_port"])
+        self.assertTrue(fd[-1]["line"].endswith(no_req), fd[-1]["line"])
+        assert_fields(self, js[-1], host="-", dest="-:-", method="-", status=0,
+                      decision="NONE_NONE", url="error:transaction-end-before-headers")
+        assert_fields(self, sq[-1], elapsed=0, tag="NONE_NONE", status=0, bytes=0, method="-",
+                      url="error:transaction-end-before-headers", hier="HIER_NONE",
+                      server="-", mime="-")
 
 
 if __name__ == "__main__":

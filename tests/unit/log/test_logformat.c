@@ -82,28 +82,57 @@ static void test_logformat_firewall_detailed_denied_and_get(void **state)
                         "200 TCP_MISS:HIER_DIRECT http://example.com/ \"Mozilla/5.0\"\n");
 }
 
-/* SPEC §6 sample 4: a connection that ended before any request. Squid logs its placeholder
- * request's Host as "-:0"; AWF's parser reads exactly that. */
+/* A connection that ended before any request, as Squid 5.7 logs it (measured; AWF's parser
+ * reads it): no Host, no method, version 0.0, status 0; %la/%lp "-", %>la/%>lp known. */
 static void test_logformat_firewall_detailed_no_request(void **state)
 {
     (void)state;
     struct sockaddr_storage cli = test_addr("172.30.0.20", 39748);
+    struct sockaddr_storage loc = test_addr("172.30.0.10", 3128);
     struct awf_log_record r = {
         .end_us = test_us(1761074374, 646, 0),
         .client = (struct sockaddr *)&cli,
-        .method = "NONE",
+        .local = (struct sockaddr *)&loc,
         .url = "error:transaction-end-before-headers",
-        .http_major = 1,
-        .http_minor = 1,
         .tag = "NONE_NONE",
         .hier = "HIER_NONE",
     };
     assert_string_equal(test_render("firewall_detailed", &r, true),
-                        "1761074374.646 172.30.0.20:39748 -:0 -:- 1.1 NONE 0 NONE_NONE:HIER_NONE "
+                        "1761074374.646 172.30.0.20:39748 - -:- 0.0 - 0 NONE_NONE:HIER_NONE "
                         "error:transaction-end-before-headers \"-\"\n");
-    /* A real request without a Host header is "-", as in Squid. */
+    assert_string_equal(test_render("%la:%lp %>la:%>lp %rv %>rv %rm %>rm", &r, true),
+                        "-:- 172.30.0.10:3128 0.0 - - -\n");
+    assert_string_equal(test_render("squid", &r, true),
+                        "1761074374.646      0 172.30.0.20 NONE_NONE/000 0 - "
+                        "error:transaction-end-before-headers - HIER_NONE/- -\n");
+    /* A request: the listener and its version are known. */
     r.method = "GET";
-    assert_non_null(strstr(test_render("firewall_detailed", &r, true), ":39748 - -:- "));
+    r.http_major = r.http_minor = 1;
+    assert_string_equal(test_render("%la:%lp %>la:%>lp %rv %>rv", &r, true),
+                        "172.30.0.10:3128 172.30.0.10:3128 1.1 1.1\n");
+}
+
+/* Squid escapes header values, %>rd and %>ru outside quotes with RFC 1738's unsafe set (so an
+ * IPv6 Host logs "%5B::1%5D:443"), and leaves %ru and quoted fields alone (measured, 5.7). */
+static const char *host_v6(void *ctx, const char *name, size_t *len)
+{
+    (void)ctx;
+    (void)name;
+    *len = strlen("[::1]:443 {|}^~`'<>#%20");
+    return "[::1]:443 {|}^~`'<>#%20";
+}
+
+static void test_logformat_squid_unsafe_escaping(void **state)
+{
+    (void)state;
+    struct awf_log_record r = {
+        .method = "CONNECT", .url = "[::1]:443", .domain = "[::1]", .req_header = host_v6};
+    assert_string_equal(test_render("%{Host}>h %>rd %ru %>ru", &r, true),
+                        "%5B::1%5D:443%20%7B%7C%7D%5E%7E%60%27%3C%3E%23%20 %5B::1%5D [::1]:443 "
+                        "%5B::1%5D:443\n");
+    assert_string_equal(test_render("\"%{Host}>h\"", &r, true), "\"[::1]:443 {|}^~`'<>#%20\"\n");
+    assert_string_equal(test_render("{\"h\":\"%{Host}>h\"}", &r, true),
+                        "{\"h\":\"[::1]:443 {|}^~`'<>#%20\"}\n");
 }
 
 static void test_logformat_squid_native(void **state)
@@ -348,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_logformat_firewall_detailed_tunnel),
         cmocka_unit_test(test_logformat_firewall_detailed_denied_and_get),
         cmocka_unit_test(test_logformat_firewall_detailed_no_request),
+        cmocka_unit_test(test_logformat_squid_unsafe_escaping),
         cmocka_unit_test(test_logformat_squid_native),
         cmocka_unit_test(test_logformat_audit_jsonl),
         cmocka_unit_test(test_logformat_every_code),

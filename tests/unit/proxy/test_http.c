@@ -343,6 +343,50 @@ static void test_http_same_host(void **state)
 #undef S
 }
 
+/* Squid 5.7's spelling, measured: tests/integration/squid/test_differential.py compares. */
+static void test_http_canon_host(void **state)
+{
+    (void)state;
+    char out[64];
+#define C(in, want)                                                                                \
+    do {                                                                                           \
+        assert_int_equal(                                                                          \
+            awf_http_canon_host((struct awf_slice){in, sizeof(in) - 1}, out, sizeof(out)),         \
+            sizeof(want) - 1);                                                                     \
+        assert_string_equal(out, want);                                                            \
+    } while (0)
+    C("GITHUB.COM", "github.com");
+    C("github.com.", "github.com");
+    C("Api.GitHub.com.", "api.github.com");
+    C("2130706433", "127.0.0.1");
+    C("0x7f000001", "127.0.0.1");
+    C("127.1", "127.0.0.1");
+    C("127.0.0.1.", "127.0.0.1");
+    C("010.0.0.1", "8.0.0.1"); /* inet_aton's octal, as getaddrinfo reads it for Squid */
+    C("1e100.net", "1e100.net");
+    C("deadbeef", "deadbeef"); /* hex digits without 0x: a name */
+    C("[::1]", "[::1]");
+    C("0:0:0::1", "[::1]");
+    C("[0000:0000::0001]", "[::1]");
+    C("[::ABCD]", "[::abcd]");
+    C("[::FFFF:127.0.0.1]", "127.0.0.1");
+    C("git_hub.com", "git_hub.com");
+#undef C
+    assert_int_equal(awf_http_canon_host((struct awf_slice){"", 0}, out, sizeof(out)), 0);
+    assert_int_equal(awf_http_canon_host((struct awf_slice){"github.com", 10}, out, 10), 0);
+    struct awf_slice h = {"GitHub.com.", 11};
+    assert_int_equal(awf_http_canon_authority(h, 80, 80, out, sizeof(out)), 10);
+    assert_string_equal(out, "github.com");
+    assert_int_equal(awf_http_canon_authority(h, 8080, 80, out, sizeof(out)), 15);
+    assert_string_equal(out, "github.com:8080");
+    assert_int_equal(awf_http_canon_authority(h, 443, 0, out, sizeof(out)), 14);
+    assert_string_equal(out, "github.com:443");
+    h = (struct awf_slice){"::1", 3};
+    awf_http_canon_authority(h, 443, 0, out, sizeof(out));
+    assert_string_equal(out, "[::1]:443");
+    assert_int_equal(awf_http_canon_authority(h, 443, 0, out, 8), 0);
+}
+
 static void test_http_has_token(void **state)
 {
     (void)state;
@@ -502,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_http_parse_absolute_bad),
         cmocka_unit_test(test_http_parse_authority),
         cmocka_unit_test(test_http_same_host),
+        cmocka_unit_test(test_http_canon_host),
         cmocka_unit_test(test_http_has_token),
         cmocka_unit_test(test_http_rewrite_drops_forwarded_for_keeps_via),
         cmocka_unit_test(test_http_rewrite_many_connection_tokens),

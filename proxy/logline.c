@@ -1,0 +1,181 @@
+/* A transaction's access-log record, spelled as Squid logs it: the canonical host in %ru,
+ * %>rd and the Host it logs (lower case, no trailing dot, numeric IPv4 spellings as a dotted
+ * quad, IPv6 as Squid writes it, the default port dropped), the CONNECT target as the Host of a
+ * CONNECT, and a connection that ended before any request as Squid's "- -:- 0.0 - 0" row.
+ * Checked against Squid 5.7 (tests/integration/squid/test_differential.py). */
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/conn.h"
+
+/* The values the header callback hands the renderer: the Host as Squid logs it. */
+struct logctx {
+    struct awf_conn *c;
+    const char *host; /* NULL: no Host to log ("-") */
+    size_t host_len;
+};
+
+static const char *req_header(void *ctx, const char *name, size_t *len)
+{
+    struct logctx *lc = ctx;
+    struct awf_slice v;
+    if (strcasecmp(name, "Host") == 0) {
+        if (!lc->host)
+            return NULL;
+        *len = lc->host_len;
+        return lc->host;
+    }
+    if (!awf_http_head_get(&lc->c->head, name, &v))
+        return NULL;
+    *len = v.len;
+    return v.p;
+}
+
+static const char *rep_header(void *ctx, const char *name, size_t *len)
+{
+    struct awf_conn *c = ((struct logctx *)ctx)->c;
+    if (strcasecmp(name, "Content-Type") != 0 || !c->mime || !c->mime[0])
+        return NULL;
+    *len = strlen(c->mime);
+    return c->mime;
+}
+
+static const char *aborted_tag(const char *tag)
+{
+    if (!tag)
+        return "NONE_NONE";
+    if (strcmp(tag, "TCP_MISS") == 0)
+        return "TCP_MISS_ABORTED";
+    if (strcmp(tag, "TCP_TUNNEL") == 0)
+        return "TCP_TUNNEL_ABORTED";
+    return tag;
+}
+
+/* The canonical host and URL of a decided request, as Squid logs them. Squid replaces a Host
+ * header by the URL's authority (so a Host naming something else, or spelt otherwise, logs as
+ * the target) but logs "-" when the client sent none; an intercepted request's URL is built
+ * from its Host header. Returns false when the request has no usable target (a malformed
+ * one), which logs as the client sent it. */
+static bool canon_request(struct awf_conn *c, struct logctx *lc, char *auth, size_t auth_cap,
+                          char *url, size_t url_cap, char *dom, size_t dom_cap)
+{
+    struct awf_slice hh;
+    bool has_host = awf_http_head_get(&c->head, "Host", &hh);
+    struct awf_target t = c->target;
+    if (!t.host.len)
+        return false;
+    if (c->flags & AWF_CF_INTERCEPT) {
+        if (!has_host) /* intercepted TLS: the SNI names it, "sni:port" (SPEC §6) */
+            has_host = (c->flags & AWF_CF_CONNECT) != 0;
+        else if (awf_http_parse_authority(hh.p, hh.len, 80, &t) < 0)
+            return false;
+    }
+    bool connect = (c->flags & AWF_CF_CONNECT) != 0;
+    size_t n = awf_http_canon_authority(t.host, t.port, connect ? 0 : 80, auth, auth_cap);
+    if (!n || !awf_http_canon_host(t.host, dom, dom_cap))
+        return false;
+    if (has_host) {
+        lc->host = auth;
+        lc->host_len = n;
+    }
+    if (connect) {
+        if (n + 1 > url_cap)
+            return false;
+        memcpy(url, auth, n + 1);
+        return true;
+    }
+    /* What follows the authority, as received: path, query and fragment (Squid keeps all
+     * three in %ru); an empty path is "/". */
+    struct awf_slice rest;
+    if (c->flags & AWF_CF_INTERCEPT) {
+        rest = awf_http_head_url_slice(&c->head);
+    } else {
+        struct awf_slice u = awf_http_head_url_slice(&c->head);
+        const char *end = c->target.authority.p + c->target.authority.len;
+        if (end < u.p || end > u.p + u.len) /* the target came from elsewhere */
+            end = u.p + u.len;
+        rest = (struct awf_slice){end, (size_t)(u.p + u.len - end)};
+    }
+    const char *slash = rest.len && rest.p[0] == '/' ? "" : "/";
+    int m = snprintf(url, url_cap, "http://%s%s%.*s", auth, slash, (int)rest.len, rest.p);
+    return m > 0 && (size_t)m < url_cap;
+}
+
+void awf_conn_log(struct awf_conn *c)
+{
+    if (!(c->flags & AWF_CF_TXN) || (c->flags & AWF_CF_LOGGED))
+        return;
+    c->flags |= AWF_CF_LOGGED;
+    const char *tag = !c->tag                       ? "NONE_NONE"
+                      : (c->flags & AWF_CF_ABORTED) ? aborted_tag(c->tag)
+                                                    : c->tag;
+    if (awf_metrics_txn(c, tag) || !c->px->log)
+        return;
+    char url[8192], auth[AWF_HOST_MAX + 16], dom[AWF_HOST_MAX + 8];
+    struct logctx lc = {c, NULL, 0};
+    struct awf_log_record r = {0};
+    r.start_us = c->start_us;
+    r.end_us = awf_now_us();
+    r.client = &c->peer.sa;
+    /* Intercepted and NAT'd here: %la:%lp is where the client was headed, as in Squid. */
+    r.local = c->has_orig_dst ? &c->orig_dst.sa : &c->local.sa;
+    r.server = c->has_server ? &c->server.sa : NULL;
+    const char *policy_method = c->log_method;
+    if (c->tag) {
+        r.tag = tag;
+        /* "NONE": no method could be read (a malformed request line); Squid logs "-". */
+        r.method = c->log_method && strcmp(c->log_method, "NONE") != 0 ? c->log_method : NULL;
+        r.http_major = c->req.http_major ? c->req.http_major : 1;
+        r.http_minor = c->req.http_major ? c->req.http_minor : 1;
+        if (c->log_url && strncmp(c->log_url, "error:", 6) == 0) {
+            r.url = c->log_url; /* a malformed request: Squid logs no Host for it either */
+        } else if (canon_request(c, &lc, auth, sizeof(auth), url, sizeof(url), dom, sizeof(dom))) {
+            r.url = url; /* intercepted TLS too: its "sni:port", canonical */
+            r.domain = dom;
+        } else {
+            struct awf_slice u = awf_http_head_url_slice(&c->head);
+            size_t n = u.len < sizeof(url) - 1 ? u.len : sizeof(url) - 1;
+            memcpy(url, u.p, n);
+            url[n] = '\0';
+            r.url = c->log_url ? c->log_url : url;
+        }
+    } else {
+        /* Nothing was decided: the client left (or timed out) before a complete head. Squid
+         * 5.7 logs no method, version 0.0, no Host and no listener address (%la) for it. */
+        r.tag = "NONE_NONE";
+        r.url = "error:transaction-end-before-headers";
+        r.start_us = r.end_us; /* Squid's %tr is 0 for it, however long the client idled */
+        policy_method = "NONE";
+    }
+    r.status = c->status;
+    r.upstream_status = c->upstream_status;
+    r.hier = c->hier ? c->hier : "HIER_NONE";
+    r.bytes_to_client = c->bytes_out;
+    r.bytes_from_client = c->bytes_in;
+    /* %mt is the media type alone, as Squid keeps it: "text/html;charset=utf-8" logs
+     * "text/html" (%{Content-Type}<h has the whole field). */
+    char mime[128];
+    if (c->mime && c->mime[0]) {
+        size_t n = strcspn(c->mime, "; \t");
+        n = n < sizeof(mime) - 1 ? n : sizeof(mime) - 1;
+        memcpy(mime, c->mime, n);
+        mime[n] = '\0';
+        r.mime = mime;
+    }
+    r.req_header = req_header;
+    r.rep_header = rep_header;
+    r.header_ctx = &lc;
+    /* squid.conf `access_log ... [!]ACL...`: outputs whose condition does not match skip the
+     * line. Output i is settings.logs[i], the order the command line opened them in. */
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, policy_method ? policy_method : "NONE", &rq);
+    for (size_t i = 0; i < c->set->n_logs && i < 32; i++)
+        if (c->set->logs[i].cond && !awf_policy_log_wanted(c->policy, i, &rq))
+            r.skip |= 1u << i;
+    awf_log_write(c->px->log, &r);
+    if (c->px->debug && c->why)
+        fprintf(stderr, "awf-proxy: debug: %s %s %s: %s\n", r.tag, r.method ? r.method : "-",
+                r.url ? r.url : "-", c->why);
+}
