@@ -39,6 +39,7 @@ int cli_cmd_check(int argc, char **argv)
     struct awf_policy *p = cli_policy_build(&o);
     if (p == NULL)
         goto out;
+    cli_policy_notices(p);
     if (check_logformats(awf_policy_settings(p)) == 0) {
         awf_policy_print(p, stdout);
         rc = 0;

@@ -230,6 +230,14 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
     return p;
 }
 
+void cli_policy_notices(const struct awf_policy *p)
+{
+    const char *const *n;
+    size_t count = awf_policy_notices(p, &n);
+    for (size_t i = 0; i < count; i++)
+        fprintf(stderr, "awf-proxy: %s\n", n[i]);
+}
+
 void cli_policy_opts_free(struct cli_policy_opts *o)
 {
     for (size_t i = 0; i < o->n_items; i++)

@@ -247,6 +247,7 @@ int cli_cmd_run(int argc, char **argv)
     const struct awf_settings *set = awf_policy_settings(r.policy);
     if (redirect_diagnostics(set->cache_log) != 0 || open_logs(&r) != 0)
         goto out_policy;
+    cli_policy_notices(r.policy); /* once, at start, where Squid would write them: cache_log */
 
     /* A peer that vanishes mid-write must be an error return, not the end of the process; so
      * must an access log that reaches the file-size limit (EFBIG, counted and reported). */

@@ -39,6 +39,7 @@ bool awf_dns_answers_copy(struct awf_dns_answers *c, const char *key, uint32_t h
 static void expand(const union awf_dns_sa *sa, size_t n, struct awf_dns_addrs *out)
 {
     out->n = n;
+    out->from_hosts = false;
     for (size_t i = 0; i < n; i++)
         awf_dns_sa_store(&sa[i], &out->addr[i]);
 }

@@ -7,6 +7,7 @@
  * alone may be shared by the resolvers of several loops (struct awf_dns_cache below); lookups in
  * flight are not: each loop sends at most one query per name at a time, its own. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -67,6 +68,7 @@ void awf_dns_share_cache(struct awf_dns *dns, struct awf_dns *with);
 struct awf_dns_addrs {
     size_t n;
     struct sockaddr_storage addr[AWF_DNS_MAX_ADDRS];
+    bool from_hosts; /* the hosts file answered (configuration, not DNS: policy/README.md) */
 };
 
 /* status: 0, AWF_E_DNS_FAIL (NXDOMAIN, no address, server failure) or AWF_E_DNS_TIMEOUT.

@@ -194,6 +194,7 @@ int awf_dns_hosts_find(const struct awf_dns_hosts *h, const char *key, struct aw
         return AWF_E_DNS_FAIL;
     const struct host_entry *e = AWF_DNS_CONTAINER_OF(n, struct host_entry, node);
     out->n = 0;
+    out->from_hosts = true;
     for (size_t i = 0; i < e->n4 && out->n < AWF_DNS_MAX_ADDRS; i++)
         awf_dns_sa_store(&e->v4[i], &out->addr[out->n++]);
     for (size_t i = 0; i < e->n6 && out->n < AWF_DNS_MAX_ADDRS; i++)

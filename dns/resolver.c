@@ -264,6 +264,7 @@ static size_t merge(const struct lookup *l, union awf_dns_sa *out)
 static void to_addrs(const union awf_dns_sa *sa, size_t n, struct awf_dns_addrs *out)
 {
     out->n = n;
+    out->from_hosts = false;
     for (size_t i = 0; i < n; i++)
         awf_dns_sa_store(&sa[i], &out->addr[i]);
 }

@@ -46,13 +46,16 @@ bool policy_cidr_match(const struct awf_cidr *c, int family, const uint8_t *ip)
 }
 
 /* A dstdomain value: ".example.com" (the domain and its subdomains) or "example.com" (that
- * host only). Lower-cased; one trailing dot dropped, as hosts are normalized. */
+ * host only). Lower-cased. A value with a trailing dot ("github.com.", ".github.com.") matches
+ * nothing in Squid, which compares it with hosts that have lost their trailing dot: it is
+ * checked, then left out (returns 1, the caller reports it). */
 static int add_domain(struct acl *a, const char *v, size_t len, char *why, size_t whylen)
 {
     bool dot = len > 0 && v[0] == '.';
     const char *s = v + dot;
     size_t n = len - dot;
-    if (n > 0 && s[n - 1] == '.')
+    bool trailing = n > 1 && s[n - 1] == '.';
+    if (trailing)
         n--;
     struct host h;
     enum host_kind kind = n ? policy_host_parse(s, n, &h) : HOST_INVALID;
@@ -62,6 +65,8 @@ static int add_domain(struct acl *a, const char *v, size_t len, char *why, size_
         snprintf(why, whylen, "invalid dstdomain %s", q);
         return -1;
     }
+    if (trailing)
+        return 1;
     char buf[AWF_HOST_MAX + 1];
     if (kind == HOST_IP) {
         /* Requests for IP hosts are matched by their canonical text ("::1", never "[::1]" or
@@ -79,7 +84,8 @@ static int add_domain(struct acl *a, const char *v, size_t len, char *why, size_
 
 static int add_regex(struct acl *a, const char *v, size_t len, char *why, size_t whylen)
 {
-    int rc = policy_regex_compile(a, v, len, a->icase);
+    /* url_regex patterns are matched against whole URLs: only dstdom_regex has fast forms. */
+    int rc = a->type == ACL_DSTDOM_REGEX ? policy_regex_compile(a, v, len, a->icase) : 0;
     if (rc != 0)
         return rc < 0 ? rc : 0;
     struct acl_regex r = {.text = policy_strndup(v, len)};
@@ -139,7 +145,8 @@ static int add_cidr(struct acl *a, const char *v, size_t len, char *why, size_t 
     return 0;
 }
 
-int policy_acl_add_values(struct acl *a, char **vals, size_t n, char *why, size_t whylen)
+int policy_acl_add_values(struct acl *a, char **vals, size_t n, struct squid_rules *sq,
+                          unsigned line, char *why, size_t whylen)
 {
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -148,8 +155,17 @@ int policy_acl_add_values(struct acl *a, char **vals, size_t n, char *why, size_
         switch (a->type) {
         case ACL_DSTDOMAIN:
             rc = add_domain(a, v, len, why, whylen);
+            if (rc == 1) {
+                rc = sq ? policy_squid_notice(sq, line,
+                                              "acl %s: dstdomain \"%s\" ends in a dot and matches "
+                                              "nothing (as in Squid: request hosts lose their "
+                                              "trailing dot before matching)",
+                                              a->name, v)
+                        : 0;
+            }
             break;
         case ACL_DSTDOM_REGEX:
+        case ACL_URL_REGEX:
             rc = add_regex(a, v, len, why, whylen);
             break;
         case ACL_DST:
@@ -351,40 +367,78 @@ static bool match_domain(const struct acl *a, const char *name, size_t len)
     return false;
 }
 
-bool policy_acl_match(const struct acl *a, const struct rule_req *rq)
+static bool match_cidrs(const struct acl *a, int family, const uint8_t *ip)
+{
+    for (size_t i = 0; i < a->n_cidrs; i++)
+        if (policy_cidr_match(&a->cidrs[i], family, ip))
+            return true;
+    return false;
+}
+
+/* As Squid's dst ACL: a name matches when any address it resolved to is in the list. */
+static enum acl_result match_dst_name(const struct acl *a, const struct rule_req *rq)
+{
+    if (!rq->addrs_known)
+        return ACL_NEED_ADDRS;
+    const char *base = rq->addrs;
+    for (size_t i = 0; i < rq->n_addrs; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)(base + i * rq->addr_size);
+        int family = sa->sa_family;
+        uint8_t ip[16] = {0};
+        if (family == AF_INET)
+            memcpy(ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        else if (family == AF_INET6)
+            memcpy(ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        else
+            continue;
+        policy_ip_fold(&family, ip);
+        if (match_cidrs(a, family, ip))
+            return ACL_YES;
+    }
+    return ACL_NO;
+}
+
+static bool match_url(const struct acl *a, const char *url)
+{
+    for (size_t i = 0; url && i < a->n_res; i++)
+        if (regexec(&a->res[i].re, url, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+enum acl_result policy_acl_match(const struct acl *a, const struct rule_req *rq)
 {
     switch (a->type) {
     case ACL_ALL:
-        return true;
+        return ACL_YES;
     case ACL_DSTDOMAIN:
     case ACL_DSTDOM_REGEX:
         if (rq->kind == HOST_IP)
             return match_domain(a, rq->ipname, strlen(rq->ipname));
         return match_domain(a, rq->h->name, rq->h->len);
+    case ACL_URL_REGEX:
+        return match_url(a, rq->url);
     case ACL_DST:
         if (rq->kind != HOST_IP)
-            return false;
-        for (size_t i = 0; i < a->n_cidrs; i++)
-            if (policy_cidr_match(&a->cidrs[i], rq->h->family, rq->h->ip))
-                return true;
-        return false;
+            return match_dst_name(a, rq);
+        return match_cidrs(a, rq->h->family, rq->h->ip);
     case ACL_SRC:
         if (!rq->have_client)
-            return true; /* unknown client: see awf_policy_decide_req() */
+            return ACL_YES; /* unknown client: see awf_policy_decide_req() */
         for (size_t i = 0; i < a->n_cidrs; i++)
             if (policy_cidr_match(&a->cidrs[i], rq->cfamily, rq->cip))
-                return true;
-        return false;
+                return ACL_YES;
+        return ACL_NO;
     case ACL_PORT:
         for (size_t i = 0; i < a->n_ports; i++)
             if (rq->port >= a->ports[i].lo && rq->port <= a->ports[i].hi)
-                return true;
-        return false;
+                return ACL_YES;
+        return ACL_NO;
     case ACL_METHOD:
         for (size_t i = 0; i < a->n_methods; i++)
             if (strcmp(a->methods[i], rq->method) == 0)
-                return true;
-        return false;
+                return ACL_YES;
+        return ACL_NO;
     }
-    return false;
+    return ACL_NO;
 }

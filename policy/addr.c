@@ -1,4 +1,4 @@
-/* awf_policy_addr_allowed(): where a resolved name may not lead (SPEC §3, extended with the
+/* awf_policy_addr_check(): where a resolved name may not lead (SPEC §3, extended with the
  * IANA special-purpose registries), less what the policy's addresses.allow opens up again.
  * Checked on every address before it is dialled. */
 
@@ -165,6 +165,34 @@ static bool v4_allowed(const struct awf_policy *p, const uint8_t *v4)
 bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa,
                              const char **why)
 {
+    return awf_policy_addr_check(p, sa, AWF_ADDR_DNS, why);
+}
+
+/* The ranges networks are built from (Docker's bridges, a compose project's network, a VPC):
+ * a name the proxy's own hosts file maps there may be reached, because that file is
+ * configuration the agent cannot write. Link-local stays out (169.254.169.254 is the cloud
+ * metadata service), as do loopback (the proxy's own container) and the special-purpose
+ * ranges nothing legitimate lives on. */
+static bool private_use(int family, const uint8_t *ip)
+{
+    static const struct {
+        int family;
+        uint8_t addr[4];
+        uint8_t prefix;
+    } nets[] = {
+        {AF_INET, {10, 0, 0, 0}, 8},    {AF_INET, {100, 64, 0, 0}, 10},
+        {AF_INET, {172, 16, 0, 0}, 12}, {AF_INET, {192, 168, 0, 0}, 16},
+        {AF_INET6, {0xfc, 0, 0, 0}, 7},
+    };
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++)
+        if (nets[i].family == family && in_prefix(ip, nets[i].addr, nets[i].prefix))
+            return true;
+    return false;
+}
+
+bool awf_policy_addr_check(const struct awf_policy *p, const struct sockaddr *sa,
+                           enum awf_addr_origin origin, const char **why)
+{
     int family;
     uint8_t ip[16] = {0};
     if (why)
@@ -192,6 +220,8 @@ bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *
         }
     }
     if (!r || r->allow || opened(p, family, ip))
+        return true;
+    if (origin == AWF_ADDR_HOSTS && private_use(family, ip))
         return true;
     if (why)
         *why = r->why;

@@ -155,14 +155,21 @@ static void match_ip(const struct awf_policy *p, const struct host *h, unsigned 
 void awf_policy_decide(const struct awf_policy *p, const char *host, size_t host_len, uint16_t port,
                        enum awf_traffic traffic, struct awf_verdict *out)
 {
-    if (p->squid) { /* the rules decide; the client is unknown here */
-        struct awf_policy_req rq = {host, host_len, port, traffic, NULL, NULL};
+    if (p->squid) {
+        /* The rules decide; the client is unknown here, and no name is resolved: dst ACLs
+         * match raw IP targets only (the DNS forwarder asks before anything is resolved). */
+        struct awf_policy_req rq = {.host = host,
+                                    .host_len = host_len,
+                                    .port = port,
+                                    .traffic = traffic,
+                                    .addrs_known = true};
         awf_policy_decide_req(p, &rq, out);
         return;
     }
     struct host h;
     struct found f = {0};
     out->allow = false;
+    out->need_addrs = false;
     out->entry = NULL;
     out->rule = NULL;
     enum host_kind kind = policy_host_parse(host, host_len, &h);

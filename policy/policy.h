@@ -241,14 +241,20 @@ struct awf_policy_rule {
 
 struct awf_verdict {
     bool allow;
+    /* squid.conf: the rules reached a `dst` ACL for a host name before any rule decided, so
+     * the answer depends on the addresses the name resolves to (as in Squid, which looks the
+     * name up at that point). allow is false; resolve the name and decide again with
+     * awf_policy_req.addrs. Never set when addrs_known is true, nor for YAML policies. */
+    bool need_addrs;
     enum awf_reason reason;
     const struct awf_policy_entry *entry; /* the deciding entry, NULL if none; policy-owned */
     const struct awf_policy_rule *rule;   /* squid.conf: the deciding rule (for implicit
                                              reasons the last rule), else NULL; policy-owned */
 };
 
-/* Decides host:port for the given traffic. host need not be NUL-terminated, may have any case
- * and one trailing dot, and may be an IP (IPv6 with or without brackets). Lock-free, no
+/* Decides host:port for the given traffic (for squid.conf policies: no client, no URL path, no
+ * resolution, so dst ACLs match raw IP targets only). host need not be NUL-terminated, may have any
+ * case and one trailing dot, and may be an IP (IPv6 with or without brackets). Lock-free, no
  * allocation; O(labels in host), not O(entries).
  * Reasons are checked in this order: invalid_host, blocked, port, empty_allow, then allowed /
  * allowed_ip, wrong_scope, not_allowed / raw_ip. When several entries match, the most specific
@@ -264,6 +270,20 @@ struct awf_policy_req {
     enum awf_traffic traffic;
     const struct sockaddr *client; /* the client's address; NULL: unknown (see below) */
     const char *method; /* "GET", "CONNECT", ...; NULL: CONNECT for TLS traffic, GET for HTTP */
+    /* url_regex ACLs: the request URL as awf_policy_request_url() writes it, not yet
+     * percent-decoded (the policy decodes it as Squid does before matching): "host:port" for
+     * CONNECT and TLS, "http://host[:port]/path?query" for plain HTTP, "https://host/path" for
+     * a request decrypted inside a tunnel. NULL: built from host and port, with path "/" for
+     * HTTP. Borrowed for the call. */
+    const char *url;
+    size_t url_len;
+    /* dst ACLs on a host name: the addresses the name resolved to (ports ignored), n_addrs of
+     * them addr_size bytes apart (struct sockaddr_storage[], or any array of socket address
+     * unions). addrs_known false: not looked up, so a rule reaching a dst ACL for a name gives
+     * need_addrs; true with n_addrs 0: the lookup failed and dst ACLs do not match the name. */
+    const void *addrs;
+    size_t addr_size, n_addrs;
+    bool addrs_known;
 };
 
 /* Decides a request. For policies from YAML and flags it is exactly awf_policy_decide() (client
@@ -275,6 +295,23 @@ struct awf_policy_req {
  * matched it (else reason raw_ip). Lock-free, no allocation. */
 void awf_policy_decide_req(const struct awf_policy *p, const struct awf_policy_req *rq,
                            struct awf_verdict *out);
+
+/* Writes the URL of a request as Squid has it for url_regex ACLs (and %ru): scheme NULL gives
+ * CONNECT's "host:port"; scheme "http"/"https" gives "scheme://host[:port]PATH" with the host
+ * lower-cased, one trailing dot dropped, an IPv4 address in dotted form and IPv6 in brackets,
+ * the scheme's default port left out, and PATH "/" when empty. host as awf_policy_decide()
+ * takes it. Returns the length written (NUL-terminated), or -ENOSPC when cap is too small, or
+ * AWF_E_BAD_REQUEST when host is not a valid host. */
+int awf_policy_request_url(char *buf, size_t cap, const char *scheme, const char *host,
+                           size_t host_len, uint16_t port, const char *path, size_t path_len);
+
+/* Whether the policy has url_regex ACLs (callers build rq.url only then). */
+bool awf_policy_wants_url(const struct awf_policy *p);
+
+/* Notices from loading: one line per squid.conf directive or value that awf-proxy accepts but
+ * does not act on ("squid.conf:14: cache_mem ignored: awf-proxy keeps no cache"), in file
+ * order. The runner prints them once at start. Returns how many; *out borrows the policy's. */
+size_t awf_policy_notices(const struct awf_policy *p, const char *const **out);
 
 /* Whether log output number `output` (index into settings.logs) wants this transaction: true
  * for unconditional outputs; for squid.conf `access_log ... ACL...` lines, whether all the ACLs
@@ -317,6 +354,20 @@ int awf_policy_to_yaml(const struct awf_policy *p, FILE *out, FILE *warn);
  * private" (a static string). p may be NULL: no allowed ranges. */
 bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa,
                              const char **why);
+
+/* Where a resolved address came from, for awf_policy_addr_check(). */
+enum awf_addr_origin {
+    AWF_ADDR_DNS = 0, /* a DNS answer (or a literal): the agent may steer it */
+    AWF_ADDR_HOSTS,   /* the proxy's own hosts file, written by the operator or the runtime */
+};
+
+/* awf_policy_addr_allowed() with the address's origin. An address the proxy's own hosts file
+ * gives for a name the policy allowed may be in a private-use range (10/8, 172.16/12,
+ * 192.168/16, 100.64/10, fc00::/7): Docker's host.docker.internal, sibling containers. Every
+ * other denied range (link-local and cloud metadata, loopback, ...) stays denied for it too
+ * unless the policy's allowed ranges (or a squid.conf dst ACL) re-open it. */
+bool awf_policy_addr_check(const struct awf_policy *p, const struct sockaddr *sa,
+                           enum awf_addr_origin origin, const char **why);
 
 /* Writes the normalized policy as YAML a later load would accept, for `check`. */
 void awf_policy_print(const struct awf_policy *p, FILE *out);

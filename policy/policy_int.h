@@ -231,11 +231,16 @@ enum acl_type {
     ACL_ALL,
     ACL_DSTDOMAIN,
     ACL_DSTDOM_REGEX,
-    ACL_DST, /* matches raw IP targets only: names are not resolved for it */
+    ACL_DST, /* raw IP targets, and names by the addresses they resolve to (rule_req.addrs) */
     ACL_SRC,
     ACL_PORT,
     ACL_METHOD,
+    ACL_URL_REGEX, /* the request URL, percent-decoded as Squid does (url.c) */
 };
+
+/* An ACL's answer for one request: Squid's match / no match / "needs an asynchronous lookup"
+ * (a dst ACL for a name whose addresses are not known yet). */
+enum acl_result { ACL_NO = 0, ACL_YES = 1, ACL_NEED_ADDRS = -1 };
 
 /* A dstdom_regex of AWF's shapes, compiled to prefix*suffix (one star; any=false: the star
  * stands for [a-z0-9.-]*, true: for .*) or, without a star, to an exact name. */
@@ -294,6 +299,9 @@ struct squid_rules {
     size_t n_terms;
     struct rule_list http_access, always_direct, never_direct;
     struct rule_list log_conds; /* access_log conditions; settings.logs[i].cond is index + 1 */
+    char **notices; /* "FILE:LINE: what is ignored and why", owned (awf_policy_notices) */
+    size_t n_notices;
+    bool has_url_regex;
 };
 
 /* A request as the rules see it. */
@@ -306,25 +314,49 @@ struct rule_req {
     bool have_client;
     int cfamily;
     uint8_t cip[16];
+    const char *url; /* url_regex: percent-decoded, NUL-terminated; NULL: none wanted */
+    char *url_heap;  /* url when it did not fit url_small; freed by policy_rule_req_done */
+    char url_small[512];
+    const void *addrs; /* as awf_policy_req's */
+    size_t addr_size, n_addrs;
+    bool addrs_known;
 };
 
 struct squid_rules *policy_squid_ref(struct squid_rules *r);
 void policy_squid_unref(struct squid_rules *r);
 
 /* acl.c: one ACL's values; why gets the bare reason. */
-int policy_acl_add_values(struct acl *a, char **vals, size_t n, char *why, size_t whylen);
-bool policy_acl_match(const struct acl *a, const struct rule_req *rq);
+/* sq and line: where dstdomain values that match nothing are reported (sq NULL: not). */
+int policy_acl_add_values(struct acl *a, char **vals, size_t n, struct squid_rules *sq,
+                          unsigned line, char *why, size_t whylen);
+enum acl_result policy_acl_match(const struct acl *a, const struct rule_req *rq);
+/* squidnotes.c: why a directive is accepted and not acted on, or NULL if it is not one of
+ * those. Adds a notice to sq ("FILE:LINE: " + text); -ENOMEM or 0. */
+const char *policy_squid_ignored(const char *directive);
+int policy_squid_notice(struct squid_rules *sq, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* url.c: Squid's rfc1738_unescape() of src[0..len) into dst (at least len + 1 bytes): "%XX"
+ * with a value from 1 to 255 becomes that byte, "%%" becomes "%", anything else stays.
+ * Returns the decoded length; dst is NUL-terminated. */
+size_t policy_url_unescape(char *dst, const char *src, size_t len);
 void policy_acl_free(struct acl *a);
 /* Compiles an AWF-shaped regex into a; returns 1 if compiled, 0 if not of those shapes. */
 int policy_regex_compile(struct acl *a, const char *re, size_t len, bool icase);
 bool policy_cidr_match(const struct awf_cidr *c, int family, const uint8_t *ip);
 
 /* rules.c */
-void policy_rule_req(const struct awf_policy_req *in, struct host *h, struct rule_req *out);
+/* Fills out from in; with sq having url_regex ACLs also the decoded URL (which may allocate:
+ * call policy_rule_req_done after). */
+void policy_rule_req(const struct squid_rules *sq, const struct awf_policy_req *in, struct host *h,
+                     struct rule_req *out);
+void policy_rule_req_done(struct rule_req *r);
 /* The first matching rule, or NULL; *matched_addr: that rule has a positive
- * dst/dstdomain/dstdom_regex term (it matched, as all its terms did). */
+ * dst/dstdomain/dstdom_regex term (it matched, as all its terms did). *need (if not NULL): the
+ * rules stopped at a dst ACL that needs the name's addresses (NULL returned); with need NULL
+ * such an ACL counts as not matching. */
 const struct rule *policy_rules_first(const struct squid_rules *sq, const struct rule_list *l,
-                                      const struct rule_req *rq, bool *matched_addr);
+                                      const struct rule_req *rq, bool *matched_addr, bool *need);
 bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
                         const struct rule_req *rq, bool none);
 

@@ -34,17 +34,56 @@ void policy_squid_unref(struct squid_rules *r)
     free_list(&r->always_direct);
     free_list(&r->never_direct);
     free_list(&r->log_conds);
+    for (size_t i = 0; i < r->n_notices; i++)
+        free(r->notices[i]);
+    free(r->notices);
     free(r->source);
     free(r);
 }
 
-void policy_rule_req(const struct awf_policy_req *in, struct host *h, struct rule_req *out)
+/* The URL url_regex sees: the caller's, or one made from host and port; decoded as Squid does,
+ * into the request's own buffer when it fits (most do), else onto the heap. */
+static void set_url(const struct awf_policy_req *in, struct rule_req *out)
 {
-    memset(out, 0, sizeof *out);
+    char made[AWF_HOST_MAX + 64];
+    const char *url = in->url;
+    size_t len = in->url_len;
+    if (!url) {
+        bool tls = in->traffic == AWF_TRAFFIC_TLS;
+        int n = awf_policy_request_url(made, sizeof made, tls ? NULL : "http", in->host,
+                                       in->host_len, in->port, NULL, 0);
+        if (n < 0)
+            return; /* an invalid host: decided before any ACL is asked */
+        url = made;
+        len = (size_t)n;
+    }
+    char *dst = out->url_small;
+    if (len >= sizeof out->url_small) {
+        if (!(out->url_heap = malloc(len + 1)))
+            return; /* out of memory: url_regex ACLs match nothing */
+        dst = out->url_heap;
+    }
+    policy_url_unescape(dst, url, len);
+    out->url = dst;
+}
+
+void policy_rule_req(const struct squid_rules *sq, const struct awf_policy_req *in, struct host *h,
+                     struct rule_req *out)
+{
+    out->url = NULL;
+    out->url_heap = NULL;
     out->h = h;
     out->kind = policy_host_parse(in->host, in->host_len, h);
+    out->ipname[0] = '\0';
     if (out->kind == HOST_IP && !inet_ntop(h->family, h->ip, out->ipname, sizeof out->ipname))
         out->ipname[0] = '\0';
+    out->have_client = false;
+    out->addrs = in->addrs;
+    out->addr_size = in->addr_size;
+    out->n_addrs = in->addrs ? in->n_addrs : 0;
+    out->addrs_known = in->addrs_known;
+    if (sq && sq->has_url_regex && out->kind != HOST_INVALID)
+        set_url(in, out);
     out->port = in->port;
     out->method = in->method ? in->method : in->traffic == AWF_TRAFFIC_TLS ? "CONNECT" : "GET";
     const struct sockaddr *sa = in->client;
@@ -60,34 +99,58 @@ void policy_rule_req(const struct awf_policy_req *in, struct host *h, struct rul
     }
 }
 
+void policy_rule_req_done(struct rule_req *r)
+{
+    free(r->url_heap);
+    r->url_heap = NULL;
+    r->url = NULL;
+}
+
 static bool names_target(enum acl_type t)
 {
     return t == ACL_DST || t == ACL_DSTDOMAIN || t == ACL_DSTDOM_REGEX;
 }
 
-static bool rule_matches(const struct squid_rules *sq, const struct rule *r,
-                         const struct rule_req *rq, bool *addr)
+/* A rule's ACLs are asked left to right and the first that fails ends it, as in Squid; one
+ * that needs the name's addresses ends it with ACL_NEED_ADDRS (Squid goes off to resolve
+ * there), unless the caller cannot wait (need_ok false), when it counts as no match. */
+static enum acl_result rule_matches(const struct squid_rules *sq, const struct rule *r,
+                                    const struct rule_req *rq, bool *addr, bool need_ok)
 {
     bool named = false;
     for (uint32_t i = 0; i < r->n; i++) {
         const struct rule_term *t = &sq->terms[r->first + i];
         const struct acl *a = &sq->acls[t->acl];
-        if (policy_acl_match(a, rq) == t->neg)
-            return false;
+        enum acl_result m = policy_acl_match(a, rq);
+        if (m == ACL_NEED_ADDRS) {
+            if (need_ok)
+                return ACL_NEED_ADDRS;
+            m = ACL_NO;
+        }
+        if ((m == ACL_YES) == t->neg)
+            return ACL_NO;
         if (!t->neg && names_target(a->type))
             named = true;
     }
     if (addr)
         *addr = named;
-    return true;
+    return ACL_YES;
 }
 
 const struct rule *policy_rules_first(const struct squid_rules *sq, const struct rule_list *l,
-                                      const struct rule_req *rq, bool *matched_addr)
+                                      const struct rule_req *rq, bool *matched_addr, bool *need)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (rule_matches(sq, &l->v[i], rq, matched_addr))
+    if (need)
+        *need = false;
+    for (size_t i = 0; i < l->n; i++) {
+        enum acl_result m = rule_matches(sq, &l->v[i], rq, matched_addr, need != NULL);
+        if (m == ACL_NEED_ADDRS) {
+            *need = true;
+            return NULL;
+        }
+        if (m == ACL_YES)
             return &l->v[i];
+    }
     return NULL;
 }
 
@@ -96,7 +159,7 @@ bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
 {
     if (l->n == 0)
         return none;
-    const struct rule *r = policy_rules_first(sq, l, rq, NULL);
+    const struct rule *r = policy_rules_first(sq, l, rq, NULL, NULL);
     return r ? r->pub.allow : !l->v[l->n - 1].pub.allow;
 }
 
@@ -110,16 +173,23 @@ void awf_policy_decide_req(const struct awf_policy *p, const struct awf_policy_r
     const struct squid_rules *sq = p->squid;
     struct host h;
     struct rule_req r;
-    policy_rule_req(rq, &h, &r);
+    policy_rule_req(sq, rq, &h, &r);
     out->allow = false;
+    out->need_addrs = false;
     out->entry = NULL;
     out->rule = NULL;
     if (r.kind == HOST_INVALID) {
         out->reason = AWF_REASON_INVALID_HOST;
         return;
     }
-    bool addr = false;
-    const struct rule *m = policy_rules_first(sq, &sq->http_access, &r, &addr);
+    bool addr = false, need = false;
+    const struct rule *m = policy_rules_first(sq, &sq->http_access, &r, &addr, &need);
+    policy_rule_req_done(&r);
+    if (need) {
+        out->need_addrs = true;
+        out->reason = AWF_REASON_NOT_ALLOWED;
+        return;
+    }
     if (m) {
         out->rule = &m->pub;
         out->allow = m->pub.allow;
@@ -150,8 +220,10 @@ bool awf_policy_log_wanted(const struct awf_policy *p, size_t output,
         return true;
     struct host h;
     struct rule_req r;
-    policy_rule_req(rq, &h, &r);
-    return rule_matches(p->squid, &p->squid->log_conds.v[c - 1], &r, NULL);
+    policy_rule_req(p->squid, rq, &h, &r);
+    bool yes = rule_matches(p->squid, &p->squid->log_conds.v[c - 1], &r, NULL, false) == ACL_YES;
+    policy_rule_req_done(&r);
+    return yes;
 }
 
 bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_req *rq)
@@ -163,12 +235,15 @@ bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_r
     const struct squid_rules *sq = p->squid;
     struct host h;
     struct rule_req r;
-    policy_rule_req(rq, &h, &r);
+    policy_rule_req(sq, rq, &h, &r);
     if (r.kind == HOST_INVALID)
         return false;
-    if (policy_rules_allow(sq, &sq->always_direct, &r, false))
+    bool direct = policy_rules_allow(sq, &sq->always_direct, &r, false);
+    bool never = !direct && policy_rules_allow(sq, &sq->never_direct, &r, false);
+    policy_rule_req_done(&r);
+    if (direct)
         return false;
-    if (policy_rules_allow(sq, &sq->never_direct, &r, false))
+    if (never)
         return true;
     /* Squid's defaults: prefer_direct off sends hierarchical requests (plain GETs) to the
      * parent; nonhierarchical_direct on sends CONNECT direct. */

@@ -196,7 +196,7 @@ static int builtin_acls(struct ctx *c)
         size_t n = 0;
         while (n < 4 && b[i].vals[n])
             n++;
-        if (policy_acl_add_values(a, (char **)b[i].vals, n, why, sizeof why) < 0)
+        if (policy_acl_add_values(a, (char **)b[i].vals, n, NULL, 0, why, sizeof why) < 0)
             return oom(c);
     }
     return 0;
@@ -212,6 +212,7 @@ static const struct {
     {"src", ACL_SRC},
     {"port", ACL_PORT},
     {"method", ACL_METHOD},
+    {"url_regex", ACL_URL_REGEX},
 };
 
 static bool acl_name_ok(const char *s)
@@ -239,14 +240,15 @@ static int d_acl(struct ctx *c, struct line *l)
     if (type < 0)
         return errf(c, AWF_E_POLICY_INVALID,
                     "acl %s: type \"%s\" is not supported (dstdomain, dstdom_regex, dst, src, "
-                    "port, method)",
+                    "port, method, url_regex)",
                     name, tname);
     size_t i = 3;
     bool icase = false;
     for (; i < l->n && (l->tok[i][0] == '-' || strcmp(l->tok[i], "+i") == 0) && l->tok[i][1]; i++) {
-        if (strcmp(l->tok[i], "-i") == 0 && type == ACL_DSTDOM_REGEX)
+        bool re = type == ACL_DSTDOM_REGEX || type == ACL_URL_REGEX;
+        if (strcmp(l->tok[i], "-i") == 0 && re)
             icase = true;
-        else if (strcmp(l->tok[i], "+i") == 0 && type == ACL_DSTDOM_REGEX)
+        else if (strcmp(l->tok[i], "+i") == 0 && re)
             icase = false;
         else if (strcmp(l->tok[i], "-n") == 0 && (type == ACL_DSTDOMAIN || type == ACL_DST))
             continue; /* no reverse lookups: awf-proxy never does them */
@@ -271,9 +273,11 @@ static int d_acl(struct ctx *c, struct line *l)
         return oom(c);
     a->icase = icase; /* per line in Squid; AWF never mixes */
     char why[AWF_POLICY_ERRLEN];
-    int rc = policy_acl_add_values(a, l->tok + i, l->n - i, why, sizeof why);
+    int rc = policy_acl_add_values(a, l->tok + i, l->n - i, c->sq, c->line, why, sizeof why);
     if (rc < 0)
         return rc == -ENOMEM ? oom(c) : errf(c, AWF_E_POLICY_INVALID, "acl %s: %s", name, why);
+    if (type == ACL_URL_REGEX)
+        c->sq->has_url_regex = true;
     return 0;
 }
 
@@ -547,39 +551,6 @@ static int d_time(struct ctx *c, struct line *l, const char *key)
     return set_key(c, key, v, strlen(v));
 }
 
-/* Accepted and ignored: they change nothing in awf-proxy (no cache, no ICMP, no error pages,
- * no privileges to drop, no core files, no ICP/HTCP, no disk store). */
-static const char *const ignored[] = {
-    "cache",
-    "cache_mem",
-    "maximum_object_size",
-    "minimum_object_size",
-    "maximum_object_size_in_memory",
-    "cache_dir",
-    "cache_store_log",
-    "error_directory",
-    "pinger_enable",
-    "coredump_dir",
-    "visible_hostname",
-    "cache_effective_user",
-    "cache_effective_group",
-    "max_filedescriptors",
-    "half_closed_clients",
-    "dns_retransmit_interval",
-    "logfile_rotate",
-    "buffered_logs",
-    "refresh_pattern",
-    "icp_port",
-    "htcp_port",
-    "httpd_suppress_version_string",
-    "client_db",
-    "dns_v4_first",
-    "memory_pools",
-    "debug_options",
-    "cache_mgr",
-    "negative_ttl",
-};
-
 static bool is_one_value(const char *d)
 {
     static const char *const one[] = {"hosts_file", "pid_filename",  "cache_log",
@@ -593,9 +564,9 @@ static bool is_one_value(const char *d)
 static int directive(struct ctx *c, struct line *l)
 {
     const char *d = l->tok[0];
-    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
-        if (strcmp(d, ignored[i]) == 0)
-            return 0;
+    const char *why = policy_squid_ignored(d);
+    if (why)
+        return policy_squid_notice(c->sq, c->line, "%s ignored: %s", d, why) < 0 ? oom(c) : 0;
     for (size_t i = 0; i < sizeof time_keys / sizeof time_keys[0]; i++)
         if (strcmp(d, time_keys[i].directive) == 0)
             return d_time(c, l, time_keys[i].key);

@@ -18,6 +18,7 @@ static const char *const type_names[] = {
     [ACL_SRC] = "src",
     [ACL_PORT] = "port",
     [ACL_METHOD] = "method",
+    [ACL_URL_REGEX] = "url_regex",
 };
 
 static void print_cidr(FILE *out, const struct awf_cidr *c)

@@ -92,8 +92,9 @@ enum {
     AWF_CF_ESTABLISHED = 1u << 26,      /* "200 Connection established" is sent */
     AWF_CF_NO_ANSWER = 1u << 27,        /* the client expects TLS: no HTTP answer, just close */
     AWF_CF_RESP_BODY = 1u << 28,        /* the final response head is sent: body bytes pass */
-    AWF_CF_CLOSE_AFTER = 1u << 29, /* the response head told the client the connection closes */
-    AWF_CF_RESP_HDONE = 1u << 30,  /* set by a parser callback at a response head's end */
+    AWF_CF_CLOSE_AFTER = 1u << 29,  /* the response head told the client the connection closes */
+    AWF_CF_RESP_HDONE = 1u << 30,   /* set by a parser callback at a response head's end */
+    AWF_CF_DECIDE_ADDRS = 1u << 31, /* resolving the target for the decision (squid.conf dst) */
 };
 
 struct awf_proxy;
@@ -309,6 +310,14 @@ void awf_request_body_only(struct awf_conn *c);
  * awf_policy_decide_req, awf_policy_log_wanted and friends; rq borrows c's strings. method NULL:
  * c->log_method. */
 void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq);
+/* Decides c's transaction (method NULL: c->log_method) with the URL url_regex ACLs match when
+ * the policy has any, and with the target's addresses when addrs_known (addrs NULL: the lookup
+ * failed). Returns 0, or -ENOMEM (no verdict). */
+int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+                       bool addrs_known, struct awf_verdict *v);
+/* What follows an allow of an intercepted ClientHello (peek.c): parent choice, ECH, tunnel slot.
+ * Returns true to go on resolving, false when c was answered or closed. */
+bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq);
 /* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (over AWF_HOST_MAX) or -ENOMEM. */
 int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n);
 

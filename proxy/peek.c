@@ -139,10 +139,12 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
         deny(c, "the target is this proxy");
         return;
     }
-    struct awf_policy_req rq;
-    awf_conn_policy_req(c, "CONNECT", &rq);
-    awf_policy_decide_req(c->policy, &rq, &v);
-    if (!v.allow) {
+    if (awf_request_decide(c, "CONNECT", NULL, false, &v) < 0) {
+        c->flags |= AWF_CF_ABORTED;
+        awf_conn_close(c);
+        return;
+    }
+    if (!v.allow && !v.need_addrs) {
         deny(c, awf_reason_name(v.reason));
         return;
     }
@@ -150,17 +152,33 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
         deny(c, "encrypted client hello");
         return;
     }
-    awf_parent_choose(c, &rq);
+    if (v.need_addrs) { /* a squid.conf dst ACL: request.c decides again with the addresses */
+        c->flags |= AWF_CF_DECIDE_ADDRS;
+        awf_conn_set_state(c, AWF_CS_RESOLVING);
+        awf_request_resolve(c);
+        return;
+    }
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, "CONNECT", &rq);
+    rq.addrs_known = true;
+    if (!awf_peek_allowed(c, &rq))
+        return;
+    awf_conn_set_state(c, AWF_CS_RESOLVING);
+    awf_request_resolve(c);
+}
+
+bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq)
+{
+    awf_parent_choose(c, rq);
     if ((c->flags & AWF_CF_OVERLOAD) || !awf_conn_tunnel_reserve(c)) {
         c->tag = "NONE_NONE";
         c->status = 503;
         awf_conn_close(c);
-        return;
+        return false;
     }
     c->pend = c->hello; /* sent first once the tunnel is up */
     c->hello = NULL;
-    awf_conn_set_state(c, AWF_CS_RESOLVING);
-    awf_request_resolve(c);
+    return true;
 }
 
 /* Whether the CONNECT target is an IP address (any spelling the policy treats as one). */
@@ -188,7 +206,8 @@ static const char *check_connect(struct awf_conn *c, enum awf_hello_result rc,
     rq.host = h->sni; /* the same host as CONNECT's, maybe spelt otherwise: decided as sent */
     rq.host_len = h->sni_len;
     awf_policy_decide_req(c->policy, &rq, &v);
-    if (!v.allow)
+    /* need_addrs: the CONNECT's decision waited for this same host's addresses and allowed */
+    if (!v.allow && !v.need_addrs)
         return awf_reason_name(v.reason);
     if (h->ech_offered && c->set->tls.deny_ech)
         return "encrypted client hello";

@@ -120,6 +120,7 @@ static void bad_request(struct awf_conn *c)
 }
 
 static void decide(struct awf_conn *c);
+static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs);
 
 static void txn_begin(struct awf_conn *c)
 {
@@ -316,27 +317,85 @@ static void decide(struct awf_conn *c)
         awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many connections", true);
         return;
     }
-    struct awf_policy_req rq;
-    awf_conn_policy_req(c, NULL, &rq);
-    rq.traffic = traffic;
-    awf_policy_decide_req(c->policy, &rq, &v);
+    (void)traffic; /* c->flags say it now (AWF_CF_CONNECT) */
+    if (awf_request_decide(c, NULL, NULL, false, &v) < 0) {
+        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        return;
+    }
+    if (v.need_addrs) { /* a squid.conf dst ACL asks for the name's addresses first */
+        c->flags |= AWF_CF_DECIDE_ADDRS;
+        awf_conn_set_state(c, AWF_CS_RESOLVING);
+        awf_request_resolve(c);
+        return;
+    }
     if (!v.allow) {
         deny(c, awf_reason_name(v.reason));
         return;
     }
+    if (!request_allowed(c, NULL))
+        return;
+    awf_conn_set_state(c, AWF_CS_RESOLVING);
+    awf_request_resolve(c);
+}
+
+/* After an allow: the parent choice and a tunnel's slot. addrs: the target's addresses when the
+ * decision needed them. Returns false when c was answered. */
+static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs)
+{
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, NULL, &rq);
+    if (addrs) {
+        rq.addrs = addrs->addr;
+        rq.addr_size = sizeof addrs->addr[0];
+        rq.n_addrs = addrs->n;
+    }
+    rq.addrs_known = true; /* known, or not needed by any rule so far */
     awf_parent_choose(c, &rq);
     /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
      * all pass the check. A WebSocket upgrade becomes a tunnel too. */
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
         awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many tunnels", true);
-        return;
+        return false;
     }
-    awf_conn_set_state(c, AWF_CS_RESOLVING);
-    awf_request_resolve(c);
+    return true;
+}
+
+int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+                       bool addrs_known, struct awf_verdict *v)
+{
+    struct awf_policy_req rq;
+    awf_conn_policy_req(c, method, &rq);
+    char *url = NULL; /* owned here, only while deciding */
+    if (rq.traffic == AWF_TRAFFIC_HTTP && awf_policy_wants_url(c->policy)) {
+        struct awf_slice path = awf_http_strip_fragment(c->target.path);
+        size_t cap = rq.host_len + path.len + 32;
+        int n = (url = malloc(cap)) ? awf_policy_request_url(url, cap, "http", rq.host, rq.host_len,
+                                                             rq.port, path.p, path.len)
+                                    : -ENOMEM;
+        if (n == -ENOMEM) {
+            return -ENOMEM;
+        }
+        if (n > 0) { /* an invalid host fails the decision on its own */
+            rq.url = url;
+            rq.url_len = (size_t)n;
+        }
+    }
+    if (addrs_known) {
+        rq.addrs_known = true;
+        if (addrs) {
+            rq.addrs = addrs->addr;
+            rq.addr_size = sizeof addrs->addr[0];
+            rq.n_addrs = addrs->n;
+        }
+    }
+    awf_policy_decide_req(c->policy, &rq, v);
+    free(url);
+    return 0;
 }
 
 void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq)
 {
+    *rq = (struct awf_policy_req){0}; /* no URL, addresses not looked up */
     rq->host = c->host ? c->host : "";
     rq->host_len = strlen(rq->host);
     rq->port = c->target.port;
@@ -351,7 +410,8 @@ void awf_request_resolve(struct awf_conn *c)
     struct awf_dns_req *req = NULL;
     /* Through a parent, only the parent's address is ever dialled: the target's name is its
      * business (Squid does not resolve it either). */
-    const char *name = c->via_parent ? c->set->parent.host : c->host;
+    const char *name =
+        c->via_parent && !(c->flags & AWF_CF_DECIDE_ADDRS) ? c->set->parent.host : c->host;
     int rc = awf_dns_resolve(c->px->dns, name, dns_cb, c, &req);
     if (rc < 0) {
         awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name does not resolve", false);
@@ -369,11 +429,51 @@ static void set_port(union awf_sockaddr *a, uint16_t port)
         a->in6.sin6_port = htons(port);
 }
 
+/* The target's addresses arrived for a decision that waited on them (a squid.conf dst ACL):
+ * decide again with them, as Squid does after its lookup. Returns true when the request goes
+ * on direct with these same addresses (the ones the rules saw are the ones dialled), false when
+ * c was answered or now resolves its parent. */
+static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *addrs)
+{
+    struct awf_verdict v;
+    /* intercepted TLS: its ClientHello waits in c->hello to be sent once the tunnel is up */
+    bool tls_intercept =
+        (c->flags & (AWF_CF_INTERCEPT | AWF_CF_CONNECT)) == (AWF_CF_INTERCEPT | AWF_CF_CONNECT);
+    c->flags &= ~AWF_CF_DECIDE_ADDRS;
+    if (awf_request_decide(c, tls_intercept ? "CONNECT" : NULL, addrs, true, &v) < 0) {
+        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        return false;
+    }
+    if (!v.allow) {
+        deny(c, awf_reason_name(v.reason));
+        return false;
+    }
+    if (tls_intercept) {
+        struct awf_policy_req rq;
+        awf_conn_policy_req(c, "CONNECT", &rq);
+        rq.addrs = addrs ? addrs->addr : NULL;
+        rq.addr_size = sizeof addrs->addr[0];
+        rq.n_addrs = addrs ? addrs->n : 0;
+        rq.addrs_known = true;
+        if (!awf_peek_allowed(c, &rq))
+            return false;
+    } else if (!request_allowed(c, addrs)) {
+        return false;
+    }
+    if (c->via_parent) {
+        awf_request_resolve(c);
+        return false;
+    }
+    return true;
+}
+
 static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
 {
     struct awf_conn *c = arg;
     c->dns_req = NULL;
     if (c->state != AWF_CS_RESOLVING)
+        return;
+    if ((c->flags & AWF_CF_DECIDE_ADDRS) && !decide_with_addrs(c, status == 0 ? addrs : NULL))
         return;
     if (status < 0 || !addrs || addrs->n == 0) {
         awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS",
@@ -403,7 +503,8 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         }
         /* The parent is configuration, not a destination: it is typically on a private
          * address (AWF's api-proxy sidecar), and the private-address check is for targets. */
-        if (!c->via_parent && !awf_policy_addr_allowed(c->policy, &sa.sa, &w)) {
+        enum awf_addr_origin origin = addrs->from_hosts ? AWF_ADDR_HOSTS : AWF_ADDR_DNS;
+        if (!c->via_parent && !awf_policy_addr_check(c->policy, &sa.sa, origin, &w)) {
             why = w ? w : "address denied";
             continue;
         }

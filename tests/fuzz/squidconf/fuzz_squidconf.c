@@ -111,16 +111,23 @@ static void decide_all(const struct awf_policy *p, const uint8_t *data, size_t s
     struct client c[4];
     clients(c);
     for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
-        struct awf_policy_req rq = {reqs[i].host,    strlen(reqs[i].host), reqs[i].port,
-                                    reqs[i].traffic, c[i % 4].sa,          reqs[i].method};
+        struct awf_policy_req rq = {.host = reqs[i].host,
+                                    .host_len = strlen(reqs[i].host),
+                                    .port = reqs[i].port,
+                                    .traffic = reqs[i].traffic,
+                                    .client = c[i % 4].sa,
+                                    .method = reqs[i].method};
         decide(p, &rq);
     }
     /* The input's last line (up to 80 bytes) as a host too: it reaches hosts the ACLs name. */
     size_t start = size;
     while (start > 0 && data[start - 1] != '\n' && size - start < 80)
         start--;
-    struct awf_policy_req rq = {
-        (const char *)data + start, size - start, 443, AWF_TRAFFIC_TLS, c[1].sa, NULL};
+    struct awf_policy_req rq = {.host = (const char *)data + start,
+                                .host_len = size - start,
+                                .port = 443,
+                                .traffic = AWF_TRAFFIC_TLS,
+                                .client = c[1].sa};
     decide(p, &rq);
     rq.traffic = AWF_TRAFFIC_HTTP;
     rq.client = NULL;

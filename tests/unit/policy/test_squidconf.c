@@ -122,10 +122,23 @@ static void req_at(int at, const struct awf_policy *p, const char *client, const
                    const char *reason, unsigned line)
 {
     struct sockaddr_storage ss = client ? addr(client) : (struct sockaddr_storage){0};
-    struct awf_policy_req rq = {
-        host, strlen(host), port, traffic, client ? (struct sockaddr *)&ss : NULL, method};
+    struct awf_policy_req rq = {.host = host,
+                                .host_len = strlen(host),
+                                .port = port,
+                                .traffic = traffic,
+                                .client = client ? (struct sockaddr *)&ss : NULL,
+                                .method = method};
     struct awf_verdict v;
     awf_policy_decide_req(p, &rq, &v);
+    if (v.need_addrs) { /* as the proxy does: resolve (here to a public address), decide again */
+        struct sockaddr_storage pub = addr("198.51.100.7");
+        rq.addrs = &pub;
+        rq.addr_size = sizeof pub;
+        rq.n_addrs = 1;
+        rq.addrs_known = true;
+        awf_policy_decide_req(p, &rq, &v);
+        assert_false(v.need_addrs);
+    }
     unsigned got = v.rule ? v.rule->origin.line : 0;
     if (v.allow != allow || strcmp(awf_reason_name(v.reason), reason) != 0 || got != line)
         fail_msg("line %d: %s %s:%u: got %s %s rule line %u, want %s %s line %u", at,
@@ -222,7 +235,11 @@ static void test_squidconf_log_conditions(void **state)
     (void)state;
     struct awf_policy *p = from_squid(awf_conf);
     struct sockaddr_storage lo = addr("127.0.0.1"), lo6 = addr("::1"), agent = addr("172.30.0.20");
-    struct awf_policy_req rq = {"github.com", 10, 443, TLS, (struct sockaddr *)&lo, NULL};
+    struct awf_policy_req rq = {.host = "github.com",
+                                .host_len = 10,
+                                .port = 443,
+                                .traffic = TLS,
+                                .client = (struct sockaddr *)&lo};
     assert_false(awf_policy_log_wanted(p, 0, &rq));
     assert_false(awf_policy_log_wanted(p, 1, &rq));
     rq.client = (struct sockaddr *)&lo6;
@@ -367,7 +384,8 @@ static void test_squidconf_parent(void **state)
     const struct awf_settings *s = awf_policy_settings(p);
     assert_string_equal(s->parent.host, "proxy.corp");
     assert_int_equal(s->parent.port, 3128);
-    struct awf_policy_req rq = {"api.github.com", 14, 443, TLS, NULL, NULL};
+    struct awf_policy_req rq = {
+        .host = "api.github.com", .host_len = 14, .port = 443, .traffic = TLS};
     assert_true(awf_policy_via_parent(p, &rq));
     rq.traffic = HTTP;
     assert_true(awf_policy_via_parent(p, &rq));
@@ -377,7 +395,7 @@ static void test_squidconf_parent(void **state)
     awf_policy_unref(p);
     /* no never_direct: Squid's defaults, plain HTTP through the parent, CONNECT direct */
     p = from_squid("cache_peer 127.0.0.1 parent 8080 0\nhttp_access allow all\n");
-    rq = (struct awf_policy_req){"a.test", 6, 443, TLS, NULL, NULL};
+    rq = (struct awf_policy_req){.host = "a.test", .host_len = 6, .port = 443, .traffic = TLS};
     assert_false(awf_policy_via_parent(p, &rq));
     rq.traffic = HTTP;
     assert_true(awf_policy_via_parent(p, &rq));
@@ -440,9 +458,12 @@ static void test_squidconf_errors(void **state)
     squid_fails("http_access permit all\n", S, "s.conf:1: http_access: want allow|deny [!]ACL...");
     squid_fails("http_access allow !\n", S, "s.conf:1: http_access: \"!\" without an ACL");
     squid_fails("acl x\n", S, "s.conf:1: acl: want acl NAME TYPE VALUE...");
-    squid_fails("acl x url_regex foo\n", I,
-                "s.conf:1: acl x: type \"url_regex\" is not supported (dstdomain, dstdom_regex, "
-                "dst, src, port, method)");
+    squid_fails("acl x urlpath_regex foo\n", I,
+                "s.conf:1: acl x: type \"urlpath_regex\" is not supported (dstdomain, "
+                "dstdom_regex, dst, src, port, method, url_regex)");
+    squid_fails("acl x url_regex -i ghp_[a-z\n", I,
+                "s.conf:1: acl x: invalid regular expression \"ghp_[a-z\": Unmatched [, [^, "
+                "[:, [., or [=");
     squid_fails("acl x dstdomain\n", S, "s.conf:1: acl x: no values");
     squid_fails("acl x dstdomain -i .a.test\n", I,
                 "s.conf:1: acl x: flag \"-i\" is not supported for dstdomain");

@@ -1,0 +1,114 @@
+"""squid.conf decisions awf-proxy makes as Squid 5.7 does (each checked against Squid on
+loopback): dstdomain values with a trailing dot match nothing; url_regex ACLs (AWF's
+--enable-dlp) match the URL Squid matches, percent-decoded as Squid decodes it; dst ACLs match
+host names by the addresses they resolve to (hosts file or DNS); directives awf-proxy does not
+act on are reported once at start with their line. Loopback only."""
+
+import unittest
+
+import awf
+
+DLP = r"""http_port 127.0.0.1:0
+acl dlp_blocked url_regex -i ghp_[a-zA-Z0-9]{36}
+acl dlp_blocked url_regex -i PRIVATE(%%20|\+|%%2B)KEY
+acl allowed_domains dstdomain .allowed.test
+acl conn url_regex ^other\.test:%(https)d$
+acl CONNECT method CONNECT
+http_access deny dlp_blocked
+http_access allow CONNECT conn
+http_access allow allowed_domains
+http_access deny all
+cache_mem 64 MB
+"""
+
+TOKEN = "ghp_" + "a1" * 18
+
+
+class SquidDecisionsTest(awf.TestCase):
+    def start(self, text, *args, hosts=None, dns=None):
+        conf = self.write("squid.conf", text)
+        return self.proxy("--squid-conf", conf, *args, listen=(), hosts=hosts, dns=dns)
+
+    def test_trailing_dot_dstdomain_matches_nothing(self):
+        up = self.upstream(tls=True)
+        # AWF writes `--allow-domains allowed.test.` as ".allowed.test."; Squid denies it all.
+        px = self.start("http_port 127.0.0.1:0\n"
+                        "acl allowed_domains dstdomain .allowed.test.\n"
+                        "acl others dstdomain .other.test\n"
+                        "http_access allow allowed_domains\n"
+                        "http_access allow others\n"
+                        "http_access deny all\n", "--allow-ranges", "127.0.0.0/8")
+        self.assertEqual(self.curl("http://allowed.test:%d/small" % up.http,
+                                   proxy=px.url).code, 403)
+        self.assertEqual(self.curl("http://allowed.test.:%d/small" % up.http,
+                                   proxy=px.url).code, 403)
+        r = self.curl("https://allowed.test:%d/small" % up.https, "-k", proxy=px.url)
+        self.assertEqual(r.connect_code, 403)
+        # request hosts still lose their trailing dot, as in Squid
+        self.assertEqual(self.curl("http://other.test.:%d/small" % up.http,
+                                   proxy=px.url).code, 200)
+        notes = [l for l in px.stderr.split("\n") if "ends in a dot" in l]
+        self.assertEqual(len(notes), 1, px.stderr)
+        self.assertIn("squid.conf:2: acl allowed_domains: dstdomain \".allowed.test.\"", notes[0])
+
+    def test_url_regex_dlp(self):
+        up = self.upstream(tls=True)
+        px = self.start(DLP % {"https": up.https}, "--allow-ranges", "127.0.0.0/8")
+        base = "http://allowed.test:%d" % up.http
+        self.assertEqual(self.curl(base + "/small", proxy=px.url).code, 200)
+        self.assertEqual(self.curl(base + "/small?t=" + TOKEN, proxy=px.url).code, 403)
+        self.assertEqual(self.curl(base + "/small?t=" + TOKEN.upper(), proxy=px.url).code, 403)
+        # decoded first, as Squid: %2B is '+', %20 a space the pattern does not take
+        self.assertEqual(self.curl(base + "/small?k=PRIVATE%2BKEY", proxy=px.url).code, 403)
+        self.assertEqual(self.curl(base + "/small?k=PRIVATE%20KEY", proxy=px.url).code, 200)
+        self.assertEqual(self.curl(base + "/small?k=%67hp_" + "a1" * 18, proxy=px.url).code, 403)
+        # CONNECT is matched as host:port
+        r = self.curl("https://other.test:%d/small" % up.https, "-k", proxy=px.url)
+        self.assertEqual((r.connect_code, r.code), (200, 200))
+        r = self.curl("https://other.test:%d/small" % up.echo, "-k", proxy=px.url)
+        self.assertEqual(r.connect_code, 403)
+        px.stop()
+        denied = [e for e in px.entries(8) if e["status"] == 403]
+        self.assertEqual(len(denied), 5)
+
+    def test_directive_notices_once_at_start(self):
+        px = self.start(DLP % {"https": 443} + "pinger_enable off\nhalf_closed_clients on\n")
+        lines = px.stderr.split("\n")
+        self.assertIn("awf-proxy: squid.conf:11: cache_mem ignored: awf-proxy keeps no cache",
+                      [l.replace(self.tmp + "/", "") for l in lines])
+        self.assertEqual(len([l for l in lines if "pinger_enable ignored" in l]), 1)
+        self.assertEqual(len([l for l in lines if "half_closed_clients ignored" in l]), 1)
+        c = self.cli("check", "--squid-conf", self.tmp + "/squid.conf")
+        self.assertEqual(c.returncode, 0, c.stderr)
+        self.assertIn("squid.conf:11: cache_mem ignored", c.stderr)
+
+    def test_dst_matches_names_by_address(self):
+        # AWF's api-proxy shape: `acl allow_api_proxy_ip dst IP` allows a name resolving to IP,
+        # from the hosts file or from DNS; other names still fall to the deny.
+        up = awf.Upstream(self, tls=False, host="127.0.0.5")
+        other = self.upstream(tls=False)
+        dns = awf.Dnsmasq(self, records={"dns-api.test": "127.0.0.5",
+                                         "dns-other.test": "127.0.0.1"})
+        px = self.start("http_port 127.0.0.1:0\n"
+                        "acl allow_api_proxy_ip dst 127.0.0.5\n"
+                        "http_access allow allow_api_proxy_ip\n"
+                        "http_access deny all\n",
+                        hosts={"api.test": "127.0.0.5", "other.test": "127.0.0.1"},
+                        dns=dns.server)
+        self.assertEqual(self.curl("http://api.test:%d/small" % up.http, proxy=px.url).code, 200)
+        self.assertEqual(self.curl("http://dns-api.test:%d/small" % up.http,
+                                   proxy=px.url).code, 200)
+        r = self.curl("http://api.test:%d/small" % up.http, "-p", proxy=px.url)  # CONNECT
+        self.assertEqual((r.connect_code, r.code), (200, 200))
+        self.assertEqual(self.curl("http://other.test:%d/small" % other.http,
+                                   proxy=px.url).code, 403)
+        self.assertEqual(self.curl("http://dns-other.test:%d/small" % other.http,
+                                   proxy=px.url).code, 403)
+        self.assertEqual(self.curl("http://nxdomain.test:%d/small" % other.http,
+                                   proxy=px.url).code, 403)
+        self.assertEqual(self.curl("http://127.0.0.5:%d/small" % up.http, proxy=px.url).code,
+                         200)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
