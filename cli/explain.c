@@ -1,16 +1,27 @@
-/* `explain`: one decision, with the rule behind it. Also how tests drive the matcher. */
+/* `explain`: what the proxy would do with one request, and why. It decides as `run` does: the
+ * policy on the name (client, method and URL included), then, unless --no-resolve, the name
+ * resolved as the proxy resolves it (hosts file, then DNS), a squid.conf decision that waits on
+ * the addresses (dst ACLs), and the private-address check on every address. Also how tests
+ * drive the matcher. */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "cli/options.h"
+#include "common/error.h"
+#include "dns/dns.h"
 
 struct target {
     const char *host;
     size_t host_len;
     uint16_t port;
     enum awf_traffic traffic;
+    const char *path; /* http:// and https:// targets: from the first '/' or '?' (may be "") */
+    size_t path_len;
+    bool url; /* given as a URL (else host:port, a CONNECT) */
 };
 
 static int parse_port(const char *s, size_t n, uint16_t *out)
@@ -77,6 +88,11 @@ static int parse_target(const char *s, struct target *t)
     }
     const char *a = s + skip;
     size_t n = url ? strcspn(a, "/?#") : strlen(a);
+    t->url = url;
+    if (url) {
+        t->path = a + n;
+        t->path_len = a[n] == '#' ? 0 : strcspn(a + n, "#");
+    }
     return parse_authority(a, n, !url, t);
 }
 
@@ -107,16 +123,218 @@ static const char *why(const struct awf_verdict *v, enum awf_traffic traffic)
     return "";
 }
 
+/* ---- resolving as the proxy does ---- */
+
+struct lookup {
+    bool done;
+    int status;
+    struct awf_dns_addrs addrs;
+};
+
+static void on_resolved(void *arg, int status, const struct awf_dns_addrs *addrs)
+{
+    struct lookup *l = arg;
+    l->done = true;
+    l->status = status;
+    if (addrs)
+        l->addrs = *addrs;
+}
+
+/* The proxy's resolver on a loop of its own, with the policy's DNS settings: the hosts file
+ * first, then the servers. A blocking wait is fine in a one-shot command. */
+static int resolve(const struct awf_settings *s, const char *name, struct lookup *l)
+{
+    uv_loop_t loop;
+    struct awf_dns *dns = NULL;
+    struct awf_dns_req *req = NULL;
+    struct awf_dns_config cfg = {
+        .servers = (const char *const *)s->dns.servers,
+        .n_servers = s->dns.n_servers,
+        .hosts_file = s->dns.hosts_file,
+        .min_ttl_s = s->dns.min_ttl_s,
+        .max_ttl_s = s->dns.max_ttl_s,
+        .negative_ttl_s = s->dns.negative_ttl_s,
+        .timeout_ms = s->timeouts.dns_ms,
+    };
+    int rc = uv_loop_init(&loop);
+    if (rc < 0)
+        return rc;
+    rc = awf_dns_create(&loop, &cfg, &dns);
+    if (rc == 0)
+        rc = awf_dns_resolve(dns, name, on_resolved, l, &req);
+    while (rc == 0 && !l->done)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (dns)
+        awf_dns_destroy(dns);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the resolver's handles close */
+    uv_loop_close(&loop);
+    return rc;
+}
+
+static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    const void *a = ss->ss_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+static int parse_client(const char *s, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- printing ---- */
+
+static void print_rule(const struct awf_verdict *v)
+{
+    if (v->rule != NULL) /* squid.conf: the deciding http_access rule (or the last one) */
+        printf("rule: http_access %s (%s:%u)\n", v->rule->text, v->rule->origin.source,
+               v->rule->origin.line);
+    else if (v->entry == NULL)
+        printf("rule: none\n");
+    else if (v->entry->origin.line > 0)
+        printf("rule: %s (%s:%u:%u)\n", v->entry->text, v->entry->origin.source,
+               v->entry->origin.line, v->entry->origin.col);
+    else
+        printf("rule: %s (%s)\n", v->entry->text, v->entry->origin.source);
+}
+
+static void print_why(const struct awf_policy *p, const struct awf_verdict *v,
+                      enum awf_traffic traffic)
+{
+    if (awf_policy_is_squid(p) && v->reason != AWF_REASON_RAW_IP &&
+        v->reason != AWF_REASON_INVALID_HOST)
+        printf("why: %s\n", v->rule == NULL ? "the squid.conf has no http_access rules"
+                            : (v->reason == AWF_REASON_ALLOWED) == v->rule->allow
+                                ? "the first http_access rule whose ACLs all match decides"
+                                : "no rule matches: the opposite of the last rule applies");
+    else
+        printf("why: %s\n", why(v, traffic));
+}
+
+static const char usage[] =
+    "Usage: awf-proxy explain [OPTIONS] TARGET\n"
+    "TARGET: http://host[:port]/path, https://host[:port]/path or host:port (a CONNECT).\n"
+    "Prints what the proxy would do: allow or deny, the reason, the deciding rule and why; then\n"
+    "the addresses the name resolves to (the hosts file, then DNS, as the proxy resolves) and\n"
+    "whether each may be dialled, and where awf-proxy is stricter than Squid.\n"
+    "      --client ADDR   the client's address, for squid.conf src ACLs (default: any client\n"
+    "                      the config trusts)\n"
+    "      --method M      the request method, for squid.conf method ACLs (default: GET for\n"
+    "                      http:// targets, CONNECT otherwise)\n"
+    "      --no-resolve    decide on the name only: no lookup, no address check (dst ACLs\n"
+    "                      then match raw IP targets only)\n"
+    "Exit 0 allowed, 1 denied (by the policy, an address, or a failed lookup), 2 error.\n";
+
+enum { OPT_CLIENT = 900, OPT_METHOD, OPT_NO_RESOLVE };
+
+struct xopts {
+    const char *client, *method;
+    bool no_resolve;
+};
+
+static int parse_args(int argc, char **argv, struct cli_policy_opts *o, struct xopts *x, int *first)
+{
+    struct option longopts[128];
+    size_t n = 0;
+    for (const struct option *s = cli_policy_longopts; s->name && n < 120; s++)
+        longopts[n++] = *s;
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n++] = (struct option){"client", required_argument, NULL, OPT_CLIENT};
+    longopts[n++] = (struct option){"method", required_argument, NULL, OPT_METHOD};
+    longopts[n++] = (struct option){"no-resolve", no_argument, NULL, OPT_NO_RESOLVE};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            printf("%s\n%s", usage, cli_policy_help);
+            return 0;
+        case OPT_CLIENT:
+            x->client = optarg;
+            break;
+        case OPT_METHOD:
+            x->method = optarg;
+            break;
+        case OPT_NO_RESOLVE:
+            x->no_resolve = true;
+            break;
+        default:
+            if (cli_policy_opt(o, c, optarg) <= 0)
+                return -1;
+        }
+    }
+    *first = optind;
+    return 1;
+}
+
+static bool is_tls(const struct target *t)
+{
+    return t->traffic == AWF_TRAFFIC_TLS;
+}
+
+/* After the policy allowed: whether at least one address may be dialled, as the proxy checks
+ * them before dialling; *deny_why names a denied range, *metadata says one was link-local or
+ * loopback. */
+static bool addrs_ok(const struct awf_policy *p, const struct lookup *l, const char **deny_why,
+                     bool *metadata)
+{
+    bool any = false;
+    enum awf_addr_origin o = l->addrs.from_hosts ? AWF_ADDR_HOSTS : AWF_ADDR_DNS;
+    for (size_t i = 0; i < l->addrs.n; i++) {
+        const char *w = NULL;
+        if (awf_policy_addr_check(p, (const struct sockaddr *)&l->addrs.addr[i], o, &w)) {
+            any = true;
+        } else {
+            *deny_why = w;
+            if (w && (strstr(w, "link-local") || strstr(w, "loopback")))
+                *metadata = true;
+        }
+    }
+    return any;
+}
+
+/* One line per address: where it came from and whether it may be dialled. */
+static void print_addrs(const struct awf_policy *p, const struct lookup *l)
+{
+    char buf[INET6_ADDRSTRLEN];
+    enum awf_addr_origin o = l->addrs.from_hosts ? AWF_ADDR_HOSTS : AWF_ADDR_DNS;
+    for (size_t i = 0; i < l->addrs.n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&l->addrs.addr[i];
+        const char *w = NULL;
+        bool ok = awf_policy_addr_check(p, sa, o, &w);
+        bool special = !awf_policy_addr_check(NULL, sa, AWF_ADDR_DNS, NULL);
+        printf("address: %s (%s): %s%s%s\n", addr_text(&l->addrs.addr[i], buf, sizeof buf),
+               l->addrs.from_hosts ? "hosts file" : "DNS",
+               ok ? "may be dialled" : "denied: ", ok ? "" : (w ? w : "address denied"),
+               !ok || !special ? ""
+               : l->addrs.from_hosts && awf_policy_addr_check(NULL, sa, AWF_ADDR_HOSTS, NULL)
+                   ? " (a private-use range the proxy's own hosts file gives)"
+                   : " (a range the policy opens)");
+    }
+}
+
 int cli_cmd_explain(int argc, char **argv)
 {
     struct cli_policy_opts o = {0};
+    struct xopts x = {0};
     int rc = 2, first;
-    int r = cli_parse(argc, argv, &o,
-                      "Usage: awf-proxy explain [OPTIONS] TARGET\n"
-                      "TARGET: http://host[:port]/path, https://host[:port]/path or host:port.\n"
-                      "Prints allow or deny, the reason, the deciding rule and why.\n"
-                      "Exit 0 allowed, 1 denied, 2 error.\n",
-                      &first);
+    int r = parse_args(argc, argv, &o, &x, &first);
     if (r <= 0) {
         rc = r == 0 ? 0 : 2;
         goto out;
@@ -133,31 +351,112 @@ int cli_cmd_explain(int argc, char **argv)
                 argv[first]);
         goto out;
     }
+    struct sockaddr_storage client;
+    if (x.client && parse_client(x.client, &client) != 0) {
+        fprintf(stderr, "awf-proxy: explain: --client \"%s\": not an IPv4 or IPv6 address\n",
+                x.client);
+        goto out;
+    }
+    if (x.method &&
+        (!*x.method || strspn(x.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-") != strlen(x.method))) {
+        fprintf(stderr, "awf-proxy: explain: --method \"%s\": want an upper-case method\n",
+                x.method);
+        goto out;
+    }
     struct awf_policy *p = cli_policy_build(&o);
     if (p == NULL)
         goto out;
+    const struct awf_settings *s = awf_policy_settings(p);
+    char host[AWF_POLICY_ERRLEN];
+    snprintf(host, sizeof host, "%.*s", (int)t.host_len, t.host);
+    struct awf_policy_req rq = {.host = t.host,
+                                .host_len = t.host_len,
+                                .port = t.port,
+                                .traffic = t.traffic,
+                                .client = x.client ? (const struct sockaddr *)&client : NULL,
+                                .method = x.method};
+    char *url = NULL; /* owned here */
+    if (t.url && awf_policy_wants_url(p)) {
+        size_t cap = t.host_len + t.path_len + 32;
+        int n = (url = malloc(cap))
+                    ? awf_policy_request_url(url, cap, is_tls(&t) ? "https" : "http", t.host,
+                                             t.host_len, t.port, t.path, t.path_len)
+                    : -1;
+        /* https:// targets are CONNECTs (host:port) until a bumped request is decided */
+        if (n > 0 && !is_tls(&t)) {
+            rq.url = url;
+            rq.url_len = (size_t)n;
+        }
+    }
+    rq.addrs_known = x.no_resolve; /* --no-resolve: dst ACLs match raw IP targets only */
     struct awf_verdict v;
-    awf_policy_decide(p, t.host, t.host_len, t.port, t.traffic, &v);
-    printf("%s\nreason: %s\n", v.allow ? "allow" : "deny", awf_reason_name(v.reason));
-    if (v.rule != NULL) /* squid.conf: the deciding http_access rule (or the last one) */
-        printf("rule: http_access %s (%s:%u)\n", v.rule->text, v.rule->origin.source,
-               v.rule->origin.line);
-    else if (v.entry == NULL)
-        printf("rule: none\n");
-    else if (v.entry->origin.line > 0)
-        printf("rule: %s (%s:%u:%u)\n", v.entry->text, v.entry->origin.source, v.entry->origin.line,
-               v.entry->origin.col);
-    else
-        printf("rule: %s (%s)\n", v.entry->text, v.entry->origin.source);
-    if (awf_policy_is_squid(p) && v.reason != AWF_REASON_RAW_IP &&
-        v.reason != AWF_REASON_INVALID_HOST)
-        printf("why: %s\n", v.rule == NULL ? "the squid.conf has no http_access rules"
-                            : (v.reason == AWF_REASON_ALLOWED) == v.rule->allow
-                                ? "the first http_access rule whose ACLs all match decides"
-                                : "no rule matches: the opposite of the last rule applies");
-    else
-        printf("why: %s\n", why(&v, t.traffic));
-    rc = v.allow ? 0 : 1;
+    awf_policy_decide_req(p, &rq, &v);
+    struct lookup l = {0};
+    bool resolved = false;
+    if (v.need_addrs || (v.allow && !x.no_resolve)) {
+        /* Through the parent the proxy resolves only for a decision that needs it. */
+        int e = resolve(s, host, &l);
+        if (e < 0) {
+            fprintf(stderr, "awf-proxy: explain: cannot resolve: %s\n", awf_strerror(e));
+            awf_policy_unref(p);
+            free(url);
+            goto out;
+        }
+        resolved = true;
+        if (v.need_addrs) {
+            rq.addrs = l.addrs.addr;
+            rq.addr_size = sizeof l.addrs.addr[0];
+            rq.n_addrs = l.status == 0 ? l.addrs.n : 0;
+            rq.addrs_known = true;
+            awf_policy_decide_req(p, &rq, &v);
+        }
+    }
+    bool via_parent = v.allow && awf_policy_via_parent(p, &rq);
+    const char *deny_why = NULL;
+    bool dns_failed = resolved && l.status != 0 && v.allow && !via_parent;
+    bool metadata = false, addr_ok = true;
+    /* The four lines tests and scripts read first: verdict, reason, rule, why. */
+    if (dns_failed) {
+        printf("deny\nreason: dns_fail\n");
+        print_rule(&v);
+        printf("why: the policy allows it, but the name does not resolve (the proxy answers 503 "
+               "ERR_DNS_FAIL)\n");
+    } else if (v.allow && resolved && !via_parent &&
+               !(addr_ok = addrs_ok(p, &l, &deny_why, &metadata))) {
+        printf("deny\nreason: address\n");
+        print_rule(&v);
+        printf("why: the policy allows the name, but no address it resolves to may be dialled "
+               "(the proxy answers 403)\n");
+    } else {
+        printf("%s\nreason: %s\n", v.allow ? "allow" : "deny", awf_reason_name(v.reason));
+        print_rule(&v);
+        print_why(p, &v, t.traffic);
+    }
+    if (via_parent)
+        printf("via: the parent proxy %s:%u (it resolves the name; no address check here)\n",
+               s->parent.host, (unsigned)s->parent.port);
+    else if (resolved && l.status == 0)
+        print_addrs(p, &l);
+    else if (!resolved && !x.no_resolve)
+        printf("addresses: not resolved (decided on the name)\n");
+    else if (x.no_resolve)
+        printf("addresses: not resolved (--no-resolve)\n");
+    /* Where awf-proxy is deliberately stricter than Squid. */
+    if (metadata)
+        printf("stricter than Squid: link-local (cloud metadata) and loopback addresses are "
+               "never dialled unless addresses.allow or a squid.conf dst ACL names them\n");
+    else if (!addr_ok)
+        printf("stricter than Squid: private addresses are dialled only when the proxy's own "
+               "hosts file gives them, addresses.allow opens them, or a squid.conf dst ACL "
+               "names them\n");
+    if (v.reason == AWF_REASON_RAW_IP && awf_policy_is_squid(p))
+        printf("stricter than Squid: a raw IP target is allowed only by a rule whose dst, "
+               "dstdomain or dstdom_regex ACL names it\n");
+    if (v.allow && addr_ok && !dns_failed && is_tls(&t) && s->tls.sni_in_connect)
+        printf("stricter than Squid: inside the tunnel the TLS ClientHello's SNI must name "
+               "this host and be allowed too\n");
+    rc = v.allow && addr_ok && !dns_failed ? 0 : 1;
+    free(url);
     awf_policy_unref(p);
 out:
     cli_policy_opts_free(&o);

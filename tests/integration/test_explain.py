@@ -10,11 +10,13 @@ class ExplainTest(awf.TestCase):
     def explain(self, target, *args):
         """Runs explain; returns (exit code, {verdict, reason, rule, why}) after checking the
         four-line shape for exit codes 0 and 1."""
-        p = self.cli("explain", *args, target)
+        # --no-resolve: these rows are about matching names; no lookup leaves the machine.
+        p = self.cli("explain", "--no-resolve", *args, target)
         if p.returncode == 2:
             return 2, {"stderr": p.stderr}
         lines = p.stdout.rstrip("\n").split("\n")
-        self.assertEqual(len(lines), 4, "explain prints 4 lines: %r %s" % (p.stdout, p.stderr))
+        self.assertGreaterEqual(len(lines), 4, "explain prints 4 lines first: %r %s" % (
+            p.stdout, p.stderr))
         self.assertIn(lines[0], ("allow", "deny"))
         self.assertRegex(lines[1], r"^reason: [a-z_]+$")
         self.assertRegex(lines[2], r"^rule: (none|.+ \(.+\))$")

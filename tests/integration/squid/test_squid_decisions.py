@@ -109,6 +109,81 @@ class SquidDecisionsTest(awf.TestCase):
         self.assertEqual(self.curl("http://127.0.0.5:%d/small" % up.http, proxy=px.url).code,
                          200)
 
+    def explain(self, conf, target, *args, hosts="", dns=None):
+        hp = self.write("explain-hosts", hosts)
+        p = self.cli("explain", "--squid-conf", conf, "--hosts-file", hp, "--dns-servers",
+                     dns or "127.0.0.1:%d" % awf.closed_port(), "--dns-timeout", "2s", *args,
+                     target)
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        lines = p.stdout.split("\n")
+        return p.returncode, lines[0], lines[1][len("reason: "):], p.stdout
+
+    def test_explain_client_method_and_resolution(self):
+        dns = awf.Dnsmasq(self, records={"dns-api.test": "127.0.0.5"})
+        conf = self.write("x.conf", "http_port 127.0.0.1:0\n"
+                                    "acl agents src 10.0.0.0/8\n"
+                                    "acl posts method POST\n"
+                                    "acl api dst 127.0.0.5\n"
+                                    "acl dlp url_regex -i secret\n"
+                                    "acl names dstdomain .allowed.test\n"
+                                    "http_access deny dlp\n"
+                                    "http_access deny posts\n"
+                                    "http_access allow api\n"
+                                    "http_access allow agents names\n"
+                                    "http_access deny all\n")
+        hosts = "127.0.0.1 allowed.test\n127.0.0.5 api.test\n"
+        # src: the default is "a client the config trusts"; --client picks one
+        self.assertEqual(self.explain(conf, "http://allowed.test/", "--no-resolve",
+                                      hosts=hosts)[:3], (0, "allow", "allowed"))
+        rc, verdict, reason, out = self.explain(conf, "http://allowed.test/", "--no-resolve",
+                                                "--client", "192.0.2.1", hosts=hosts)
+        self.assertEqual((rc, verdict), (1, "deny"), out)
+        self.assertIn("rule: http_access deny all", out)
+        # method
+        rc, _, _, out = self.explain(conf, "http://allowed.test/", "--no-resolve", "--method",
+                                     "POST", hosts=hosts)
+        self.assertEqual(rc, 1)
+        self.assertIn("http_access deny posts", out)
+        # url_regex sees the path of an http:// target, percent-decoded
+        rc, _, _, out = self.explain(conf, "http://allowed.test/x?%73ecret", "--no-resolve",
+                                     hosts=hosts)
+        self.assertEqual(rc, 1)
+        self.assertIn("http_access deny dlp", out)
+        # resolving: a name allowed by the dst ACL, from the hosts file and from DNS; the
+        # address a dst ACL names may be dialled (the ACL opens it)
+        for name, origin in (("api.test", "hosts file"), ("dns-api.test", "DNS")):
+            rc, verdict, reason, out = self.explain(conf, "http://%s/" % name, hosts=hosts,
+                                                    dns=dns.server)
+            self.assertIn("rule: http_access allow api", out)
+            self.assertEqual((rc, verdict), (0, "allow"), out)
+            self.assertIn("address: 127.0.0.5 (%s): may be dialled" % origin, out)
+        # a name the rules allow whose address the check denies: what the proxy answers 403 to
+        rc, verdict, reason, out = self.explain(conf, "http://allowed.test/", hosts=hosts)
+        self.assertEqual((rc, verdict, reason), (1, "deny", "address"), out)
+        self.assertIn("rule: http_access allow agents names", out)
+        self.assertIn("address: 127.0.0.1 (hosts file): denied: 127.0.0.0/8 loopback", out)
+        self.assertIn("stricter than Squid: link-local (cloud metadata) and loopback", out)
+        rc, verdict, _, out = self.explain(conf, "http://allowed.test/", "--allow-ranges",
+                                           "127.0.0.0/8", hosts=hosts)
+        self.assertEqual((rc, verdict), (0, "allow"), out)
+        # --no-resolve: dst matches raw IPs only, no address lines
+        rc, _, _, out = self.explain(conf, "http://api.test/", "--no-resolve", hosts=hosts)
+        self.assertEqual(rc, 1)
+        self.assertIn("addresses: not resolved (--no-resolve)", out)
+        # a name that does not resolve: the proxy would answer 503
+        rc, verdict, reason, out = self.explain(conf, "http://allowed.test/", "--allow-ranges",
+                                                "127.0.0.0/8", hosts="", dns=dns.server)
+        self.assertEqual((rc, reason), (1, "dns_fail"), out)
+        # CONNECT: the SNI rule awf-proxy adds
+        rc, _, _, out = self.explain(conf, "allowed.test:443", "--allow-ranges", "127.0.0.0/8",
+                                     hosts=hosts)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("stricter than Squid: inside the tunnel the TLS ClientHello's SNI", out)
+        # bad flags
+        p = self.cli("explain", "--squid-conf", conf, "--client", "nope", "http://a.test/")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('--client "nope": not an IPv4 or IPv6 address', p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
