@@ -85,7 +85,7 @@ class SquidDecisionsTest(awf.TestCase):
     def test_dst_matches_names_by_address(self):
         # AWF's api-proxy shape: `acl allow_api_proxy_ip dst IP` allows a name resolving to IP,
         # from the hosts file or from DNS; other names still fall to the deny.
-        up = awf.Upstream(self, tls=False, host="127.0.0.5")
+        up = awf.Upstream(self, tls=True, host="127.0.0.5")
         other = self.upstream(tls=False)
         dns = awf.Dnsmasq(self, records={"dns-api.test": "127.0.0.5",
                                          "dns-other.test": "127.0.0.1"})
@@ -100,6 +100,15 @@ class SquidDecisionsTest(awf.TestCase):
                                    proxy=px.url).code, 200)
         r = self.curl("http://api.test:%d/small" % up.http, "-p", proxy=px.url)  # CONNECT
         self.assertEqual((r.connect_code, r.code), (200, 200))
+        # TLS inside: the ClientHello's SNI is checked against the same decision
+        r = self.curl("https://api.test:%d/small" % up.https, "-k", proxy=px.url)
+        self.assertEqual((r.connect_code, r.code), (200, 200))
+        # intercepted (origin-form) HTTP decides the same way on its Host header
+        rr = awf.raw_request(px, b"GET /small HTTP/1.1\r\nHost: api.test:%d\r\n\r\n" % up.http)
+        self.assertEqual(rr.status, 200)
+        rr = awf.raw_request(px, b"GET /small HTTP/1.1\r\nHost: other.test:%d\r\n\r\n"
+                             % other.http)
+        self.assertEqual(rr.status, 403)
         self.assertEqual(self.curl("http://other.test:%d/small" % other.http,
                                    proxy=px.url).code, 403)
         self.assertEqual(self.curl("http://dns-other.test:%d/small" % other.http,
