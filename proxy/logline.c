@@ -171,6 +171,10 @@ void awf_conn_log(struct awf_conn *c)
      * line. Output i is settings.logs[i], the order the command line opened them in. */
     struct awf_policy_req rq;
     awf_conn_policy_req(c, policy_method ? policy_method : "NONE", &rq);
+    if (r.url == url && !(c->flags & AWF_CF_CONNECT)) { /* url_regex sees what Squid's %ru has */
+        rq.url = url;
+        rq.url_len = strlen(url);
+    }
     for (size_t i = 0; i < c->set->n_logs && i < 32; i++)
         if (c->set->logs[i].cond && !awf_policy_log_wanted(c->policy, i, &rq))
             r.skip |= 1u << i;

@@ -121,6 +121,8 @@ static void bad_request(struct awf_conn *c)
 
 static void decide(struct awf_conn *c);
 static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs);
+static int fill_req(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+                    bool addrs_known, struct awf_policy_req *rq_out, char **url_out);
 
 static void txn_begin(struct awf_conn *c)
 {
@@ -343,14 +345,14 @@ static void decide(struct awf_conn *c)
 static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs)
 {
     struct awf_policy_req rq;
-    awf_conn_policy_req(c, NULL, &rq);
-    if (addrs) {
-        rq.addrs = addrs->addr;
-        rq.addr_size = sizeof addrs->addr[0];
-        rq.n_addrs = addrs->n;
+    char *url = NULL;
+    /* known, or not needed by any rule so far */
+    if (fill_req(c, NULL, addrs, true, &rq, &url) < 0) {
+        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        return false;
     }
-    rq.addrs_known = true; /* known, or not needed by any rule so far */
     awf_parent_choose(c, &rq);
+    free(url);
     /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
      * all pass the check. A WebSocket upgrade becomes a tunnel too. */
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
@@ -360,12 +362,16 @@ static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addr
     return true;
 }
 
-int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
-                       bool addrs_known, struct awf_verdict *v)
+/* c's request for the policy, with the URL url_regex ACLs match when the policy has any (*url
+ * then owns it: the caller frees it after deciding) and the addresses if known. Returns 0 or
+ * -ENOMEM. */
+static int fill_req(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+                    bool addrs_known, struct awf_policy_req *rq_out, char **url_out)
 {
     struct awf_policy_req rq;
     awf_conn_policy_req(c, method, &rq);
-    char *url = NULL; /* owned here, only while deciding */
+    char *url = NULL;
+    *url_out = NULL;
     if (rq.traffic == AWF_TRAFFIC_HTTP && awf_policy_wants_url(c->policy)) {
         struct awf_slice path = awf_http_strip_fragment(c->target.path);
         size_t cap = rq.host_len + path.len + 32;
@@ -388,6 +394,18 @@ int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_
             rq.n_addrs = addrs->n;
         }
     }
+    *rq_out = rq;
+    *url_out = url;
+    return 0;
+}
+
+int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+                       bool addrs_known, struct awf_verdict *v)
+{
+    struct awf_policy_req rq;
+    char *url; /* owned here, only while deciding */
+    if (fill_req(c, method, addrs, addrs_known, &rq, &url) < 0)
+        return -ENOMEM;
     awf_policy_decide_req(c->policy, &rq, v);
     free(url);
     return 0;

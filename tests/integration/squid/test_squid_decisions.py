@@ -19,15 +19,17 @@ http_access allow CONNECT conn
 http_access allow allowed_domains
 http_access deny all
 cache_mem 64 MB
+access_log %(tmp)s/dlp.log squid dlp_blocked
+access_log %(tmp)s/all.log squid
 """
 
 TOKEN = "ghp_" + "a1" * 18
 
 
 class SquidDecisionsTest(awf.TestCase):
-    def start(self, text, *args, hosts=None, dns=None):
+    def start(self, text, *args, hosts=None, dns=None, **kw):
         conf = self.write("squid.conf", text)
-        return self.proxy("--squid-conf", conf, *args, listen=(), hosts=hosts, dns=dns)
+        return self.proxy("--squid-conf", conf, *args, listen=(), hosts=hosts, dns=dns, **kw)
 
     def test_trailing_dot_dstdomain_matches_nothing(self):
         up = self.upstream(tls=True)
@@ -53,7 +55,8 @@ class SquidDecisionsTest(awf.TestCase):
 
     def test_url_regex_dlp(self):
         up = self.upstream(tls=True)
-        px = self.start(DLP % {"https": up.https}, "--allow-ranges", "127.0.0.0/8")
+        px = self.start(DLP % {"https": up.https, "tmp": self.tmp}, "--allow-ranges", "127.0.0.0/8",
+                        logs=())  # the squid.conf's access_log lines
         base = "http://allowed.test:%d" % up.http
         self.assertEqual(self.curl(base + "/small", proxy=px.url).code, 200)
         self.assertEqual(self.curl(base + "/small?t=" + TOKEN, proxy=px.url).code, 403)
@@ -68,11 +71,16 @@ class SquidDecisionsTest(awf.TestCase):
         r = self.curl("https://other.test:%d/small" % up.echo, "-k", proxy=px.url)
         self.assertEqual(r.connect_code, 403)
         px.stop()
-        denied = [e for e in px.entries(8) if e["status"] == 403]
-        self.assertEqual(len(denied), 5)
+        with open(self.tmp + "/all.log") as f:
+            self.assertEqual(len(f.read().splitlines()), 8)
+        # an access_log condition with the url_regex ACL logs the DLP denials only
+        with open(self.tmp + "/dlp.log") as f:
+            dlp = f.read().splitlines()
+        self.assertEqual(len(dlp), 4, dlp)
+        self.assertTrue(all("TCP_DENIED/403" in l for l in dlp), dlp)
 
     def test_directive_notices_once_at_start(self):
-        px = self.start(DLP % {"https": 443} + "pinger_enable off\nhalf_closed_clients on\n")
+        px = self.start(DLP % {"https": 443, "tmp": self.tmp} + "pinger_enable off\nhalf_closed_clients on\n")
         lines = px.stderr.split("\n")
         self.assertIn("awf-proxy: squid.conf:11: cache_mem ignored: awf-proxy keeps no cache",
                       [l.replace(self.tmp + "/", "") for l in lines])
