@@ -4,6 +4,8 @@ loopback): dstdomain values with a trailing dot match nothing; url_regex ACLs (A
 host names by the addresses they resolve to (hosts file or DNS); directives awf-proxy does not
 act on are reported once at start with their line. Loopback only."""
 
+import os
+import time
 import unittest
 
 import awf
@@ -200,6 +202,141 @@ class SquidDecisionsTest(awf.TestCase):
         p = self.cli("explain", "--squid-conf", conf, "--client", "nope", "http://a.test/")
         self.assertEqual(p.returncode, 2)
         self.assertIn('--client "nope": not an IPv4 or IPv6 address', p.stderr)
+
+
+# The same squid.conf through Squid 5.7 (the reference) and awf-proxy: the features above.
+DIFF = r"""http_port 127.0.0.1:@PORT@
+pid_filename @TMP@/@WHO@.pid
+cache_log @TMP@/@WHO@-cache.log
+access_log @TMP@/@WHO@-access.log squid
+coredump_dir @TMP@
+cache deny all
+pinger_enable off
+hosts_file @TMP@/hosts
+dns_nameservers 127.0.0.1
+dns_timeout 2 seconds
+shutdown_lifetime 0 seconds
+acl dlp url_regex -i ghp_[a-zA-Z0-9]{36}
+acl dlp url_regex -i PRIVATE(%20|\+|%2B)KEY
+acl trailing dstdomain .dot.test. plain-dot.test.
+acl api dst 127.0.0.5
+acl names dstdomain .allowed.test
+acl Safe_ports port 80 443 @PORTS@
+acl CONNECT method CONNECT
+http_access deny !Safe_ports
+http_access deny dlp
+http_access allow api
+http_access allow trailing
+http_access allow names
+http_access deny all
+"""
+
+
+class SquidDiffTest(awf.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.squid_exe = awf.need_tool("squid")
+        if os.geteuid() != 0:
+            if awf.CI:
+                raise AssertionError("Squid is started as root here (it drops to user proxy)")
+            raise unittest.SkipTest("Squid is started as root here (it drops to user proxy)")
+        os.chmod(self.tmp, 0o777)
+        self.up = self.upstream(tls=True)
+        self.up5 = awf.Upstream(self, tls=True, host="127.0.0.5")
+        self.names = {"allowed.test": "127.0.0.1", "dot.test": "127.0.0.1",
+                      "a.dot.test": "127.0.0.1", "plain-dot.test": "127.0.0.1",
+                      "api.test": "127.0.0.5"}
+        with open(os.path.join(self.tmp, "hosts"), "w") as f:
+            f.write("".join("%s %s\n" % (a, n) for n, a in self.names.items()))
+
+    def conf(self, who, port):
+        ports = "%d %d %d %d" % (self.up.http, self.up.https, self.up5.http, self.up5.https)
+        text = DIFF
+        for k, v in (("@TMP@", self.tmp), ("@WHO@", who), ("@PORT@", str(port)),
+                     ("@PORTS@", ports)):
+            text = text.replace(k, v)
+        return self.write(who + ".conf", text)
+
+    @staticmethod
+    def slurp(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def start_squid(self):
+        port = awf.free_port()
+        p = awf.Proc(self, "squid", [self.squid_exe, "-N", "-f", self.conf("squid", port)])
+        log = os.path.join(self.tmp, "squid-cache.log")
+        deadline = time.monotonic() + awf.WAIT * 3
+        while True:
+            try:
+                with open(log) as f:
+                    if "Accepting HTTP Socket connections" in f.read():
+                        break
+            except FileNotFoundError:
+                pass
+            if not p.running() or time.monotonic() > deadline:
+                raise AssertionError("squid did not start: " + p.stderr)
+            time.sleep(0.1)
+        p.url = "http://127.0.0.1:%d" % port
+        return p
+
+    def run_all(self, url):
+        h, s, h5, s5 = self.up.http, self.up.https, self.up5.http, self.up5.https
+        reqs = [
+            ("http://allowed.test:%d/small" % h, ()),
+            ("http://allowed.test.:%d/small" % h, ()),
+            ("http://allowed.test:%d/small?t=%s" % (h, TOKEN), ()),
+            ("http://allowed.test:%d/small?t=%s" % (h, TOKEN.upper()), ()),
+            ("http://allowed.test:%d/small?k=PRIVATE%%2BKEY" % h, ()),
+            ("http://allowed.test:%d/small?k=PRIVATE%%20KEY" % h, ()),
+            ("http://allowed.test:%d/small?k=PRIVATE+KEY" % h, ()),
+            ("https://allowed.test:%d/small" % s, ("-k",)),
+            ("http://dot.test:%d/small" % h, ()),
+            ("http://a.dot.test:%d/small" % h, ()),
+            ("http://dot.test.:%d/small" % h, ()),
+            ("http://plain-dot.test:%d/small" % h, ()),
+            ("https://dot.test:%d/small" % s, ("-k",)),
+            ("http://api.test:%d/small" % h5, ()),
+            ("https://api.test:%d/small" % s5, ("-k",)),
+            # the dst rule needs a lookup that fails: dst does not match, the names rule
+            # allows, and the name cannot be reached
+            ("http://nx.allowed.test:%d/small" % h, ()),
+        ]
+        return [(u, r.code, r.connect_code) for u, a in reqs
+                for r in [self.curl(u, *a, proxy=url)]]
+
+    def test_same_decisions_as_squid(self):
+        sq = self.start_squid()
+        want = self.run_all(sq.url)
+        sq.stop()
+        codes = [c for _, c, _ in want]
+        # Squid itself, as the reference, decided what AWF's users expect:
+        self.assertEqual(codes[:7], [200, 200, 403, 403, 403, 200, 403], want)
+        self.assertEqual(codes[8:12], [403, 403, 403, 403], want)  # trailing dots: nothing
+        self.assertEqual(codes[13:15], [200, 200], want)  # dst on a name
+        # allowed, then the lookup fails: Squid answers 502 here, awf-proxy 503 ERR_DNS_FAIL
+        # (SPEC §5); the decision is what is compared
+        self.assertIn(codes[15], (502, 503), want)
+        port = awf.free_port()
+        px = self.proxy("--squid-conf", self.conf("awf", port), "--allow-ranges",
+                        "127.0.0.0/8", listen=(), logs=(), hosts=self.names, ready=False)
+        # ready when cache_log (the diagnostics file, as Squid's) says it listens
+        log = os.path.join(self.tmp, "awf-cache.log")
+        deadline = time.monotonic() + awf.WAIT
+        while "listening on" not in self.slurp(log):
+            if not px.running() or time.monotonic() > deadline:
+                raise AssertionError("awf-proxy did not start: " + px.stderr)
+            time.sleep(0.05)
+        got = self.run_all("http://127.0.0.1:%d" % port)
+        px.stop()
+        self.assertIn(got[-1][1], (502, 503), got)
+        got[-1] = want[-1] = None
+        with open(log) as f:
+            self.assertIn("awf.conf:6: cache ignored: awf-proxy keeps no cache", f.read())
+        self.assertEqual(got, want)
 
 
 if __name__ == "__main__":
