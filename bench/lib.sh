@@ -131,9 +131,11 @@ write_configs() {
     squid_conf "$SQUID_PORT" >"$TMP/squid.conf"
     # Squid drops to user proxy: it must write its logs and pid file here.
     chmod 0777 "$TMP"
-    # Everything but --listen, --threads and --access-log, which awf_cmd adds per instance.
+    # Everything but --listen, --threads and --access-log, which awf_cmd adds per instance. The
+    # raw port's tunnels carry bulk bytes that are neither TLS nor HTTP: opaque, allowed there.
     AWF_ARGS=(--allow-domains "$HOST" --hosts-file "$TMP/hosts" --allow-ranges 127.0.0.0/8
-        --allow-ports "$HTTP_PORT,$RAW_PORT,$TLS_PORT" --dns-servers 127.0.0.1:53)
+        --allow-ports "$HTTP_PORT,$RAW_PORT,$TLS_PORT" --dns-servers 127.0.0.1:53
+        --set "tunnels.opaque_ports=$RAW_PORT")
 }
 squid_conf() {
     sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$1|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \

@@ -246,11 +246,12 @@ int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *va
             size_t a = start, z = i;
             /* Ports are taken as written: SPEC §3 allows no spaces in them, and a flag must
              * not accept what the same value in a file is rejected for. */
-            while (k->kind != K_PORTS && a < z && is_blank(value[a]))
+            bool ports = k->kind == K_PORTS || k->kind == K_OPAQUE_PORTS;
+            while (!ports && a < z && is_blank(value[a]))
                 a++;
-            while (k->kind != K_PORTS && z > a && is_blank(value[z - 1]))
+            while (!ports && z > a && is_blank(value[z - 1]))
                 z--;
-            if (z == a && (k->kind != K_PORTS || len == 0))
+            if (z == a && (!ports || len == 0))
                 continue;
             if ((rc = policy_set_item(b, k, value + a, z - a, why, sizeof why)) < 0) {
                 policy_errf(err, errlen, origin, 0, 0, "%s", why);

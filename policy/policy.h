@@ -123,6 +123,16 @@ struct awf_dns_settings {
     struct awf_dns_forwarder_settings forwarder;
 };
 
+/* What a CONNECT tunnel may carry besides a TLS ClientHello, an HTTP/1.x request or an h2c
+ * preface (tunnel bytes are checked with tls.sni_in_connect): nothing, unless the tunnel's port
+ * or CONNECT host is listed here. */
+struct awf_tunnel_settings {
+    struct awf_port_range *opaque_ports; /* "5432", "9000-9100" */
+    size_t n_opaque_ports;
+    char **opaque_hosts; /* entries as in allow lists ("db.example.com", "*.internal.test") */
+    size_t n_opaque_hosts;
+};
+
 struct awf_tls_settings {
     bool sni_in_connect; /* true: check the ClientHello inside CONNECT tunnels */
     bool deny_ech;       /* false */
@@ -145,6 +155,7 @@ struct awf_settings {
     unsigned threads;  /* event-loop threads; 0 = number of cores */
     struct awf_dns_settings dns;
     struct awf_tls_settings tls;
+    struct awf_tunnel_settings tunnels;
     struct awf_timeouts timeouts;
     struct awf_limits limits;
     char *pid_file;  /* NULL: none; the runner writes its pid there (squid.conf pid_filename) */
@@ -368,6 +379,13 @@ enum awf_addr_origin {
  * unless the policy's allowed ranges (or a squid.conf dst ACL) re-open it. */
 bool awf_policy_addr_check(const struct awf_policy *p, const struct sockaddr *sa,
                            enum awf_addr_origin origin, const char **why);
+
+/* Whether a CONNECT tunnel to host:port may carry opaque bytes (neither a TLS ClientHello, nor
+ * an HTTP/1.x request, nor an h2c preface): its port is in tunnels.opaque_ports or host matches
+ * an entry of tunnels.opaque_hosts (matched as allow entries are, scheme prefixes ignored).
+ * Linear in the two lists: asked once per tunnel, only when its first bytes are opaque. */
+bool awf_policy_opaque_allowed(const struct awf_policy *p, const char *host, size_t host_len,
+                               uint16_t port);
 
 /* Writes the normalized policy as YAML a later load would accept, for `check`. */
 void awf_policy_print(const struct awf_policy *p, FILE *out);

@@ -124,10 +124,12 @@ enum skind {
     K_DNS_SERVERS,
     K_RANGES,
     K_LOGS,
-    K_FWD_LISTEN, /* dns.forwarder.listen: ADDR:PORT items */
-    K_RCODE,      /* int: "refused" 5 or "nxdomain" 3 */
-    K_PARENT,     /* "HOST:PORT" (IPv6 in brackets) */
-    K_ADMIN,      /* the admin listener's ADDR:PORT */
+    K_FWD_LISTEN,   /* dns.forwarder.listen: ADDR:PORT items */
+    K_RCODE,        /* int: "refused" 5 or "nxdomain" 3 */
+    K_PARENT,       /* "HOST:PORT" (IPv6 in brackets) */
+    K_ADMIN,        /* the admin listener's ADDR:PORT */
+    K_OPAQUE_PORTS, /* tunnels.opaque_ports: port or range items */
+    K_OPAQUE_HOSTS, /* tunnels.opaque_hosts: entry items */
 };
 
 struct skey {
@@ -148,6 +150,8 @@ static inline bool policy_key_is_list(const struct skey *k)
     case K_RANGES:
     case K_LOGS:
     case K_FWD_LISTEN:
+    case K_OPAQUE_PORTS:
+    case K_OPAQUE_HOSTS:
         return true;
     default:
         return false;
@@ -165,6 +169,10 @@ int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
 int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen, const char *path,
                    size_t plen, char *why, size_t whylen);
 void policy_clear_dns_servers(struct awf_settings *s);
+
+/* "443" or "9000-9100": 0, or -1 with the reason in why. */
+int policy_parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
+                            size_t whylen);
 
 int policy_parse_u32(const char *v, size_t len, uint32_t max, uint32_t *out, char *why,
                      size_t whylen);

@@ -202,6 +202,20 @@ void awf_policy_print(const struct awf_policy *p, FILE *out)
     fprintf(out, "tls:\n  sni_in_connect: %s\n  deny_ech: %s\n  alert_on_deny: %s\n",
             s->tls.sni_in_connect ? "true" : "false", s->tls.deny_ech ? "true" : "false",
             s->tls.alert_on_deny ? "true" : "false");
+    fputs("tunnels:\n  opaque_ports: [", out);
+    for (size_t i = 0; i < s->tunnels.n_opaque_ports; i++) {
+        const struct awf_port_range *r = &s->tunnels.opaque_ports[i];
+        if (r->lo == r->hi)
+            fprintf(out, "%s%u", i ? ", " : "", r->lo);
+        else
+            fprintf(out, "%s\"%u-%u\"", i ? ", " : "", r->lo, r->hi);
+    }
+    fputs("]\n  opaque_hosts: [", out);
+    for (size_t i = 0; i < s->tunnels.n_opaque_hosts; i++) {
+        fputs(i ? ", " : "", out);
+        ystr(out, s->tunnels.opaque_hosts[i]);
+    }
+    fputs("]\n", out);
     if (s->pid_file) {
         fputs("pid_file: ", out);
         ystr(out, s->pid_file);

@@ -57,6 +57,9 @@ static const struct skey keys[] = {
     {"tls.sni_in_connect", K_BOOL, OFF(tls.sni_in_connect)},
     {"tls.deny_ech", K_BOOL, OFF(tls.deny_ech)},
     {"tls.alert_on_deny", K_BOOL, OFF(tls.alert_on_deny)},
+    {"tunnels", K_SECTION, 0},
+    {"tunnels.opaque_ports", K_OPAQUE_PORTS, 0},
+    {"tunnels.opaque_hosts", K_OPAQUE_HOSTS, 0},
     {"pid_file", K_STRING, OFF(pid_file)},
     {"cache_log", K_STRING, OFF(cache_log)},
     {"parent", K_PARENT, 0},
@@ -167,7 +170,7 @@ static int parse_port(const char *v, size_t len, uint16_t *out)
     return 0;
 }
 
-static int parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
+int policy_parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
                             size_t whylen)
 {
     const char *dash = memchr(v, '-', len);
@@ -398,6 +401,10 @@ void policy_settings_free(struct awf_settings *s)
     free_logs(s);
     policy_clear_dns_servers(s);
     free(s->ports);
+    free(s->tunnels.opaque_ports);
+    for (size_t i = 0; i < s->tunnels.n_opaque_hosts; i++)
+        free(s->tunnels.opaque_hosts[i]);
+    free(s->tunnels.opaque_hosts);
     free(s->allow_ranges);
     free(s->awf_version);
     free(s->dns.hosts_file);
@@ -505,6 +512,12 @@ int policy_settings_defaults(struct awf_settings *s)
     return 0;
 }
 
+static int push_opaque_port(struct awf_tunnel_settings *t, const struct awf_port_range *r)
+{
+    PUSH(t->opaque_ports, t->n_opaque_ports, *r);
+    return 0;
+}
+
 int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
 {
     *d = *s;
@@ -512,6 +525,7 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     d->logs = NULL, d->n_logs = 0;
     d->dns.servers = NULL, d->dns.n_servers = 0;
     d->ports = NULL, d->allow_ranges = NULL;
+    d->tunnels = (struct awf_tunnel_settings){0};
     d->awf_version = NULL, d->dns.hosts_file = NULL;
     d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
     d->pid_file = d->cache_log = d->parent.host = d->admin.text = NULL;
@@ -539,6 +553,12 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     for (size_t i = 0; i < s->dns.n_servers && !rc; i++)
         rc = push_str(&d->dns.servers, &d->dns.n_servers, s->dns.servers[i],
                       strlen(s->dns.servers[i]));
+    const struct awf_tunnel_settings *st = &s->tunnels;
+    for (size_t i = 0; i < st->n_opaque_hosts && !rc; i++)
+        rc = push_str(&d->tunnels.opaque_hosts, &d->tunnels.n_opaque_hosts, st->opaque_hosts[i],
+                      strlen(st->opaque_hosts[i]));
+    for (size_t i = 0; i < st->n_opaque_ports && !rc; i++)
+        rc = push_opaque_port(&d->tunnels, &st->opaque_ports[i]);
     if (!rc && s->n_ports && !(d->ports = malloc(s->n_ports * sizeof *s->ports)))
         rc = -ENOMEM;
     if (!rc && s->n_allow_ranges &&
@@ -709,10 +729,23 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
     }
     case K_PORTS: {
         struct awf_port_range r;
-        if (parse_port_range(v, len, &r, why, whylen) < 0)
+        if (policy_parse_port_range(v, len, &r, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         PUSH(s->ports, s->n_ports, r);
         return 0;
+    }
+    case K_OPAQUE_PORTS: {
+        struct awf_port_range r;
+        if (policy_parse_port_range(v, len, &r, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        PUSH(s->tunnels.opaque_ports, s->tunnels.n_opaque_ports, r);
+        return 0;
+    }
+    case K_OPAQUE_HOSTS: {
+        struct parsed_entry e; /* checked here, matched from the text (awf_policy_opaque_allowed) */
+        if (policy_entry_parse(v, len, false, &e, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        return push_str(&s->tunnels.opaque_hosts, &s->tunnels.n_opaque_hosts, e.text, e.text_len);
     }
     case K_LISTEN: { /* "ADDR:PORT=N": traffic DNAT'd to this listener stood for port N */
         const char *eq = memchr(v, '=', len);

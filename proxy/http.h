@@ -131,20 +131,4 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
 enum { AWF_HTTP_RESP_CLOSE = 1u << 0, AWF_HTTP_RESP_KEEP_ALIVE = 1u << 1 };
 size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out, size_t cap);
 
-/* The first bytes of a non-TLS CONNECT tunnel, looked at for an HTTP request: a server behind a
- * shared address (a CDN) would pick the site by its Host header or absolute URI, so those must
- * name the CONNECT host. max bounds the head (over it: AWF_SNIFF_TOO_BIG). */
-enum awf_sniff {
-    AWF_SNIFF_NOT_HTTP,  /* no request line: passes through */
-    AWF_SNIFF_NEED_MORE, /* could be a request line or head: wait for more bytes */
-    AWF_SNIFF_HTTP,      /* a complete request head: out is filled */
-    AWF_SNIFF_TOO_BIG,   /* a request line, but the head does not end within max */
-};
-struct awf_sniffed {
-    struct awf_slice target; /* the request target as written */
-    struct awf_slice host;   /* the first Host value, trimmed */
-    unsigned n_host;         /* how many Host fields */
-};
-enum awf_sniff awf_http_sniff_request(const char *p, size_t n, size_t max, struct awf_sniffed *out);
-
 #endif

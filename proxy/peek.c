@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "proxy/conn.h"
 #include "proxy/clienthello.h"
+#include "proxy/sniff.h"
 
 static void deny_common(struct awf_conn *c)
 {
@@ -243,6 +244,8 @@ static bool names_connect_host(const struct awf_conn *c, struct awf_slice s, boo
 static const char *check_tunnel_http(const struct awf_conn *c, const struct awf_sniffed *sn)
 {
     struct awf_slice t = sn->target;
+    if (sn->suspect)
+        return sn->suspect;
     if (sn->n_host > 1)
         return "two Host fields inside a tunnel";
     if (sn->n_host == 1 && !names_connect_host(c, sn->host, false))
@@ -252,20 +255,65 @@ static const char *check_tunnel_http(const struct awf_conn *c, const struct awf_
     return NULL;
 }
 
-/* Non-TLS first bytes of a CONNECT tunnel: HTTP is checked, anything else passes through. */
+/* Bytes that are neither TLS, nor HTTP/1.x, nor h2c: what they say cannot be checked, so they
+ * pass only where the policy lets opaque bytes through (tunnels.opaque_ports/opaque_hosts);
+ * elsewhere the tunnel is closed and logged with its own tag, so that an operator sees at once
+ * which setting would let it through. */
+static bool opaque_ok(const struct awf_conn *c)
+{
+    return awf_policy_opaque_allowed(c->policy, c->target.host.p, c->target.host.len,
+                                     c->target.port);
+}
+
+static void deny_opaque(struct awf_conn *c, const char *why)
+{
+    c->why = why;
+    deny_common(c);
+    c->tag = "TCP_DENIED_OPAQUE";
+    awf_conn_close(c);
+}
+
+/* Non-TLS first bytes of a CONNECT tunnel: HTTP is checked, an SSLv2 ClientHello is denied (no
+ * SNI), anything else passes only where opaque bytes are allowed. */
 static void decide_plain(struct awf_conn *c)
 {
     struct awf_sniffed sn;
-    enum awf_sniff s = awf_http_sniff_request(c->hello->data + c->hello->off, c->hello->len,
-                                              c->set->limits.header_bytes, &sn);
-    if (s == AWF_SNIFF_NEED_MORE) {
-        wait_more(c);
+    enum awf_sniff s = awf_sniff_tunnel(c->hello->data + c->hello->off, c->hello->len,
+                                        c->set->limits.header_bytes, &sn);
+    const char *p = c->hello->data + c->hello->off;
+    if (s == AWF_SNIFF_NEED_MORE && !(c->flags & AWF_CF_CLIENT_EOF) &&
+        (awf_sniff_strict_start(p, c->hello->len) || !opaque_ok(c))) {
+        awf_conn_sync_reading(c);
         return;
     }
+    /* Still undecided: where opaque bytes may pass, only what starts like a client's request
+     * line is waited on; bytes that end in the client's FIN can never become a request. */
     c->flags |= AWF_CF_PEEKED;
-    const char *why = s == AWF_SNIFF_TOO_BIG ? "request head too large inside a tunnel"
-                      : s == AWF_SNIFF_HTTP  ? check_tunnel_http(c, &sn)
-                                             : NULL;
+    const char *why = NULL;
+    switch (s) {
+    case AWF_SNIFF_SSL2:
+        deny(c, "an SSLv2-format ClientHello (it cannot carry SNI)");
+        return;
+    case AWF_SNIFF_TOO_BIG:
+        why = "request head too large inside a tunnel";
+        break;
+    case AWF_SNIFF_HTTP:
+        why = check_tunnel_http(c, &sn);
+        break;
+    case AWF_SNIFF_H2C:
+        if (!opaque_ok(c)) {
+            deny_opaque(c, "an h2c preface inside a tunnel");
+            return;
+        }
+        break;
+    case AWF_SNIFF_OPAQUE:
+    case AWF_SNIFF_NEED_MORE:
+        if (!opaque_ok(c)) {
+            deny_opaque(c, "opaque bytes inside a tunnel (not TLS, HTTP/1.x or h2c)");
+            return;
+        }
+        break;
+    }
     if (why) {
         deny_plain(c, why);
         return;

@@ -812,11 +812,14 @@ def policy_yaml(allow=(), block=(), extra=""):
     return text, where
 
 
-def allow_loopback_args(*domains, ports=()):
+def allow_loopback_args(*domains, ports=(), opaque=()):
     """Policy flags for tests talking to the loopback upstream: the names allowed, the upstream's
-    ports added, loopback allowed past the private-address check."""
+    ports added, loopback allowed past the private-address check; tunnels to the opaque ports
+    may carry bytes that are not TLS or HTTP (an echo server's)."""
     args = ["--allow-domains", ",".join(domains or (ALLOWED,)), "--allow-ranges", "127.0.0.0/8"]
     if ports:
         args += ["--allow-ports", ",".join(str(p) for p in ports)]
+    if opaque:
+        args += ["--set", "tunnels.opaque_ports=" + ",".join(str(p) for p in opaque)]
     return args
 

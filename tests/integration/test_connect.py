@@ -20,7 +20,7 @@ class ConnectTest(awf.TestCase):
         self.up = self.upstream(tls=True)
         self.cert, _ = awf.certs()
         self.px = self.proxy(*awf.allow_loopback_args(
-            ALLOWED, ports=[self.up.http, self.up.https, self.up.echo]))
+            ALLOWED, ports=[self.up.http, self.up.https, self.up.echo], opaque=[self.up.echo]))
 
     def assertTunnel(self, e, port, ua=re.compile(r"^curl/\d"), version="1.1", host=None):
         hp = "%s:%d" % (ALLOWED, port)
@@ -151,7 +151,8 @@ class Http2Test(awf.TestCase):
 class LimitsTest(awf.TestCase):
     def test_max_tunnels(self):
         up = self.upstream(tls=False)
-        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[up.echo]), "--max-tunnels", "1")
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[up.echo], opaque=[up.echo]),
+                        "--max-tunnels", "1")
         hp = "%s:%d" % (ALLOWED, up.echo)
         t1 = awf.tunnel(px, hp)
         self.addCleanup(t1.close)

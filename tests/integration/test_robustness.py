@@ -60,7 +60,8 @@ class RobustnessTest(awf.TestCase):
 
     def start(self, *extra, ports=()):
         self.px = self.proxy(*awf.allow_loopback_args(
-            ALLOWED, ports=[self.up.http, self.up.echo] + list(ports)), *extra)
+            ALLOWED, ports=[self.up.http, self.up.echo] + list(ports), opaque=[self.up.echo]),
+            *extra)
         self.hp = "%s:%d" % (ALLOWED, self.up.http)
         return self.px
 
@@ -307,8 +308,8 @@ class RobustnessTest(awf.TestCase):
         # Nothing of a denied request reached the upstream: only the allowed one spoke.
         self.assertEqual(self.up.stats()["spoke"], 1)
 
-    def test_tunnel_non_http_bytes_pass(self):
-        self.start()
+    def test_tunnel_non_http_bytes_pass_where_allowed(self):
+        self.start()  # the echo port is in tunnels.opaque_ports (test_tunnel_bytes: the default)
         t = awf.tunnel(self.px, "%s:%d" % (ALLOWED, self.up.echo))
         self.addCleanup(t.close)
         t.sendall(b"HELO\r\nnot http at all")

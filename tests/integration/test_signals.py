@@ -16,8 +16,8 @@ class ShutdownTest(awf.TestCase):
     def setUp(self):
         super().setUp()
         self.up = self.upstream(tls=False)
-        self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http,
-                                                                      self.up.echo]))
+        self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http, self.up.echo],
+                                                      opaque=[self.up.echo]))
         self.base = "http://%s:%d" % (ALLOWED, self.up.http)
 
     def test_sigterm_exits_0_with_logs_flushed(self):
@@ -69,7 +69,8 @@ class ShutdownTest(awf.TestCase):
         self.assertEqual(awf.recv_all(t), b"")
 
     def test_drain_lets_a_tunnel_finish(self):
-        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.echo]),
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.echo],
+                                                 opaque=[self.up.echo]),
                         "--shutdown-drain", "10s")
         hp = "%s:%d" % (ALLOWED, self.up.echo)
         t = awf.tunnel(px, hp)

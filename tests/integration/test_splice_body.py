@@ -91,7 +91,7 @@ class SpliceBodyTest(awf.TestCase):
     def start(self, port, no_splice=False):
         env = {"AWF_PROXY_NO_SPLICE": "1"} if no_splice else {}
         with mock.patch.dict(os.environ, env):
-            self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[port]),
+            self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[port], opaque=[port]),
                                  logs=("firewall_detailed", "squid"))
         self.hp = "%s:%d" % (ALLOWED, port)
         return self.px

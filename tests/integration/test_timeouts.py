@@ -15,7 +15,8 @@ class TimeoutsTest(awf.TestCase):
         self.base = "http://%s:%d" % (ALLOWED, self.up.http)
 
     def start(self, *extra):
-        self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http, self.up.echo]),
+        self.px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.http, self.up.echo],
+                                                      opaque=[self.up.echo]),
                              *extra)
 
     def assertStillServes(self):

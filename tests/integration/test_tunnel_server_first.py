@@ -32,7 +32,7 @@ class ServerFirstTest(awf.TestCase):
 
         t = threading.Thread(target=serve)
         t.start()
-        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[port]))
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[port], opaque=[port]))
         s = awf.connect(px)
         self.addCleanup(s.close)
         hp = ("%s:%d" % (ALLOWED, port)).encode()

@@ -351,6 +351,36 @@ static void test_settings_unknown_keys(void **state)
     assert_int_equal(set(f, "", "1"), AWF_E_USAGE);
 }
 
+/* tunnels.opaque_ports / opaque_hosts: parsed as ports and allow entries, asked by host and
+ * port (awf_policy_opaque_allowed), copied into the built policy. */
+static void test_settings_tunnels_opaque(void **state)
+{
+    struct fixture *f = *state;
+    built(f);
+    assert_false(awf_policy_opaque_allowed(f->p, "db.test", 7, 5432)); /* nothing by default */
+    SET_OK(f, "tunnels.opaque_ports", "5432,9000-9100");
+    SET_OK(f, "tunnels.opaque_hosts", "ssh.example.com, *.internal.test,api-*.x.test");
+    SET_OK(f, "tunnels.opaque_hosts", "10.0.0.1");
+    SET_BAD(f, "tunnels.opaque_ports", "0");
+    SET_BAD(f, "tunnels.opaque_ports", " 22");
+    SET_BAD(f, "tunnels.opaque_hosts", "*.*.com");
+    const struct awf_settings *s = built(f);
+    assert_int_equal(s->tunnels.n_opaque_ports, 2);
+    assert_int_equal(s->tunnels.n_opaque_hosts, 4);
+    assert_true(awf_policy_opaque_allowed(f->p, "any.test", 8, 5432));
+    assert_true(awf_policy_opaque_allowed(f->p, "any.test", 8, 9050));
+    assert_false(awf_policy_opaque_allowed(f->p, "any.test", 8, 443));
+    assert_true(awf_policy_opaque_allowed(f->p, "SSH.example.com.", 16, 443));
+    assert_true(awf_policy_opaque_allowed(f->p, "a.ssh.example.com", 17, 443));
+    assert_false(awf_policy_opaque_allowed(f->p, "xssh.example.com", 16, 443));
+    assert_true(awf_policy_opaque_allowed(f->p, "db.internal.test", 16, 443));
+    assert_false(awf_policy_opaque_allowed(f->p, "internal.test", 13, 443));
+    assert_true(awf_policy_opaque_allowed(f->p, "api-v1.x.test", 13, 443));
+    assert_false(awf_policy_opaque_allowed(f->p, "api.x.test", 10, 443));
+    assert_true(awf_policy_opaque_allowed(f->p, "10.0.0.1", 8, 443));
+    assert_false(awf_policy_opaque_allowed(f->p, "10.0.0.2", 8, 443));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settings_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_dns_forwarder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_unknown_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_tunnels_opaque, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -490,43 +490,6 @@ static void test_http_rewrite_response(void **state)
                             "X-End: kept\r\n\r\n"));
 }
 
-static enum awf_sniff sniff(const char *s, struct awf_sniffed *out)
-{
-    return awf_http_sniff_request(s, strlen(s), 4096, out);
-}
-
-static void test_http_sniff_request(void **state)
-{
-    (void)state;
-    struct awf_sniffed sn;
-    assert_int_equal(sniff("GET / HTTP/1.1\r\nhost:  a.test:80 \r\nX: y\r\n\r\nbody", &sn),
-                     AWF_SNIFF_HTTP);
-    assert_int_equal(sn.n_host, 1);
-    assert_int_equal(sn.host.len, 9);
-    assert_memory_equal(sn.host.p, "a.test:80", 9);
-    assert_int_equal(sniff("GET http://b.test/ HTTP/1.0\r\n\r\n", &sn), AWF_SNIFF_HTTP);
-    assert_int_equal(sn.n_host, 0);
-    assert_memory_equal(sn.target.p, "http://b.test/", 14);
-    assert_int_equal(sniff("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &sn), AWF_SNIFF_HTTP);
-    assert_int_equal(sn.n_host, 2);
-    /* Prefixes of a request wait for more. */
-    assert_int_equal(sniff("GE", &sn), AWF_SNIFF_NEED_MORE);
-    assert_int_equal(sniff("GET /x", &sn), AWF_SNIFF_NEED_MORE);
-    assert_int_equal(sniff("GET /x HTTP/", &sn), AWF_SNIFF_NEED_MORE);
-    assert_int_equal(sniff("GET /x HTTP/1.1\r\nHost: a\r\n", &sn), AWF_SNIFF_NEED_MORE);
-    /* Anything else passes at once. */
-    assert_int_equal(sniff("one", &sn), AWF_SNIFF_NOT_HTTP);
-    assert_int_equal(sniff("HELO x\r\n", &sn), AWF_SNIFF_NOT_HTTP);
-    assert_int_equal(sniff("PING\r\n", &sn), AWF_SNIFF_NOT_HTTP);
-    assert_int_equal(sniff("SSH-2.0-OpenSSH_9.2\r\n", &sn), AWF_SNIFF_NOT_HTTP);
-    assert_int_equal(sniff("GET /x SPDY/3\r\n", &sn), AWF_SNIFF_NOT_HTTP);
-    assert_int_equal(sniff("ABCDEFGHIJKLMNOPQRSTUVWXYZ", &sn), AWF_SNIFF_NOT_HTTP);
-    assert_int_equal(sniff("", &sn), AWF_SNIFF_NEED_MORE);
-    /* A request line whose head does not end within max. */
-    assert_int_equal(awf_http_sniff_request("GET / HTTP/1.1\r\nA: b\r\n", 22, 22, &sn),
-                     AWF_SNIFF_TOO_BIG);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,7 +515,6 @@ int main(void)
         cmocka_unit_test(test_http_rewrite_many_connection_tokens),
         cmocka_unit_test(test_http_fragment_and_ipv6),
         cmocka_unit_test(test_http_rewrite_response),
-        cmocka_unit_test(test_http_sniff_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
