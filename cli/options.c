@@ -32,6 +32,7 @@ static const struct {
     {"threads", "threads"},
     {"dns-listen", "dns.forwarder.listen"},
     {"admin", "admin"},
+    {"pid-file", "pid_file"},
 };
 #define N_SET_FLAGS (sizeof(set_flags) / sizeof(set_flags[0]))
 
@@ -73,6 +74,7 @@ const struct option cli_policy_longopts[] = {
     {"threads", required_argument, NULL, OPT_SET_FIRST + 17},
     {"dns-listen", required_argument, NULL, OPT_SET_FIRST + 18},
     {"admin", required_argument, NULL, OPT_SET_FIRST + 19},
+    {"pid-file", required_argument, NULL, OPT_SET_FIRST + 20},
     {NULL, 0, NULL, 0},
 };
 
@@ -104,6 +106,8 @@ const char cli_policy_help[] =
     "      --dns-listen ADDR:PORT    run the filtering DNS forwarder there (repeatable)\n"
     "      --admin ADDR:PORT         serve /metrics, /healthz and /status there (off by\n"
     "                                default; never on a proxy listener's address)\n"
+    "      --pid-file FILE           write the pid there once listening (for logrotate's\n"
+    "                                kill -USR1), removed at exit\n"
     "      --set KEY=VALUE           any policy setting by its YAML key, e.g.\n"
     "                                --set logs.strip_query=false\n";
 
@@ -166,6 +170,10 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
         if (copy == NULL)
             return -1;
         copy[eq - arg] = '\0';
+        /* Entries from --set merge as --allow-domains/--block-domains do: they replace the
+         * embedded default, never add to it. */
+        if (strcmp(copy, "allow") == 0 || strcmp(copy, "block") == 0)
+            o->have_lists = true;
         return push(o, (struct cli_item){.kind = CLI_ITEM_SET,
                                          .flag = "--set",
                                          .key = copy,

@@ -613,12 +613,31 @@ int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen
         format = "firewall_detailed";
         flen = strlen(format);
     }
-    if (flen >= 10 && memcmp(format, "logformat=", 10) == 0) {
+    bool custom = flen >= 10 && memcmp(format, "logformat=", 10) == 0;
+    if (custom) {
         format += 10;
         flen -= 10;
     }
     if (flen == 0) {
         snprintf(why, whylen, "empty log format");
+        return AWF_E_POLICY_INVALID;
+    }
+    /* A misspelt name (audit_json, squidd) would otherwise be a custom format without a code,
+     * every line of it that one word. The names are log/'s built-ins (log/README.md). */
+    static const char *const builtin[] = {"firewall_detailed", "audit_jsonl", "squid"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0] && !custom; i++)
+        known = known || (strlen(builtin[i]) == flen && memcmp(builtin[i], format, flen) == 0);
+    if (!known && !memchr(format, '%', flen)) {
+        char q[96];
+        policy_quote(q, sizeof q, format, flen);
+        if (custom)
+            snprintf(why, whylen, "logformat %s has no %% code (e.g. %%ts %%>a %%ru)", q);
+        else
+            snprintf(why, whylen,
+                     "unknown log format %s: want firewall_detailed, audit_jsonl, squid, or a "
+                     "Squid logformat string with %% codes (logformat=...)",
+                     q);
         return AWF_E_POLICY_INVALID;
     }
     if (plen == 0) {

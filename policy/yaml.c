@@ -86,6 +86,14 @@ static int entry_item(struct ctx *c, const struct skey *k, yaml_node_t *v)
 {
     if (v->type != YAML_SCALAR_NODE)
         return fail_at(c, v, "%s: each entry must be a single name or address", k->key);
+    /* `allow: [1]` is YAML's integer 1, which inet_aton would take as 0.0.0.1: a number where a
+     * name was meant is an error, not an address nobody asked for. */
+    size_t n = SCALAR_LEN(v), d = 0;
+    while (d < n && SCALAR(v)[d] >= '0' && SCALAR(v)[d] <= '9')
+        d++;
+    if (n > 0 && d == n && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+        return fail_at(c, v, "%s: %.*s is a number, not a domain or address", k->key, (int)n,
+                       SCALAR(v));
     return policy_builder_add_entry(c->b, k->kind == K_BLOCK, SCALAR(v), SCALAR_LEN(v), c->name,
                                     (unsigned)v->start_mark.line + 1,
                                     (unsigned)v->start_mark.column + 1, c->err, c->errlen);
@@ -202,6 +210,11 @@ static int walk(struct ctx *c, yaml_node_t *m, const char *prefix)
             break;
         case K_ALLOW:
         case K_BLOCK:
+            /* `allow: github.com` reads as if it worked; a list makes clear more may follow,
+             * and catches `allow: a.com, b.com` (one scalar holding a comma). */
+            if (v->type == YAML_SCALAR_NODE && !is_null(v))
+                return fail_at(c, v, "%s: expected a list, e.g. %s: [%.*s]", full, full,
+                               (int)SCALAR_LEN(v), SCALAR(v));
             rc = each_item(c, sk, v, entry_item);
             break;
         case K_VERSION:

@@ -644,7 +644,15 @@ size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, cha
         if (line.p[0] != ' ' && line.p[0] != '\t' && split_field(line, &name, &value) &&
             slice_ieq(name, "Connection"))
             list_any(value, add_token, &ct);
-    put(&o, head, fields);
+    /* A proxy sends its own HTTP version (RFC 9110 §6.2), as Squid does: an HTTP/1.0 server's
+     * status line goes out as HTTP/1.1. Only the version changes; the message keeps the
+     * framing it came with (a body without length still ends at the close). */
+    if (fields >= 8 && memcmp(head, "HTTP/1.0", 8) == 0) {
+        puts_(&o, "HTTP/1.1");
+        put(&o, head + 8, fields - 8);
+    } else {
+        put(&o, head, fields);
+    }
     pos = fields;
     bool keep = true;
     while (pos < n) {

@@ -126,8 +126,9 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
  * TE, Trailer, Upgrade; Content-Length and Transfer-Encoding are kept even when named), then
  * "Connection: close" (AWF_HTTP_RESP_CLOSE: the proxy closes the client connection after this
  * response) or "Connection: keep-alive" (AWF_HTTP_RESP_KEEP_ALIVE: an HTTP/1.0 client that asked
- * for it). Not for 101 Switching Protocols, whose Upgrade and Connection must pass. Needs at most
- * n + 32 bytes; returns the length it needs, like snprintf. */
+ * for it). An HTTP/1.0 status line becomes HTTP/1.1. Not for 101 Switching Protocols, whose Upgrade
+ * and Connection must pass. Needs at most n + 32 bytes; returns the length it needs, like snprintf.
+ */
 enum { AWF_HTTP_RESP_CLOSE = 1u << 0, AWF_HTTP_RESP_KEEP_ALIVE = 1u << 1 };
 size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out, size_t cap);
 

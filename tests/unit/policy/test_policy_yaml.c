@@ -170,6 +170,22 @@ static void test_yaml_errors_with_positions(void **state)
                "t.yml:4:7: logs.outputs: a mapping needs \"path\"");
     yaml_fails("version: 1\nlogs:\n  outputs:\n    - {format: \"\", path: x}\n",
                AWF_E_POLICY_INVALID, "t.yml:4:7: logs.outputs: empty log format");
+    /* allow/block take a list; a number is no domain (YAML's 1 would be 0.0.0.1) */
+    yaml_fails("version: 1\nallow: github.com\n", AWF_E_POLICY_INVALID,
+               "t.yml:2:8: allow: expected a list, e.g. allow: [github.com]");
+    yaml_fails("version: 1\nblock: a.com, b.com\n", AWF_E_POLICY_INVALID,
+               "t.yml:2:8: block: expected a list, e.g. block: [a.com, b.com]");
+    yaml_fails("version: 1\nallow: [1]\n", AWF_E_POLICY_INVALID,
+               "t.yml:2:9: allow: 1 is a number, not a domain or address");
+    /* a misspelt format name, a custom format without a code */
+    yaml_fails("version: 1\nlogs:\n  outputs:\n    - {format: squidd, path: x}\n",
+               AWF_E_POLICY_INVALID,
+               "t.yml:4:7: logs.outputs: unknown log format \"squidd\": want firewall_detailed, "
+               "audit_jsonl, squid, or a Squid logformat string with % codes (logformat=...)");
+    yaml_fails("version: 1\nlogs:\n  outputs: [\"audit_json:-\"]\n", AWF_E_POLICY_INVALID,
+               "t.yml:3:13: logs.outputs: unknown log format \"audit_json\": want "
+               "firewall_detailed, audit_jsonl, squid, or a Squid logformat string with % codes "
+               "(logformat=...)");
     yaml_fails("version: 1\n---\nversion: 1\n", AWF_E_POLICY_SYNTAX,
                "t.yml:2:1: more than one YAML document in a policy");
 }
@@ -200,7 +216,7 @@ static void test_yaml_forms(void **state)
     (void)state;
     /* null and scalar list values, listen/log mapping and string forms, quoted booleans */
     struct awf_policy *p =
-        from_yaml("version: \"1\"\nallow: a.test\nblock:\nports: 8080\nlisten: \"[::]:0\"\n"
+        from_yaml("version: \"1\"\nallow: [a.test]\nblock:\nports: 8080\nlisten: \"[::]:0\"\n"
                   "logs:\n  strip_query: \"FALSE\"\n  outputs:\n"
                   "    - \"logformat=%ts %>a:%>p:/tmp/x.log\"\n    - /tmp/plain.log\n"
                   "    - {path: \"-\"}\n    - {format: \"logformat=%ts\", path: /tmp/y}\n"
@@ -323,12 +339,12 @@ static void test_yaml_print_round_trip(void **state)
     awf_policy_unref(p3);
 
     /* an empty, all-default policy too; escapes in a format survive */
-    p1 = from_yaml("version: 1\nlogs: {outputs: [{format: \"a\\\"b\\\\c\\td\", path: \"-\"}]}\n");
+    p1 = from_yaml("version: 1\nlogs: {outputs: [{format: \"%a\\\"b\\\\c\\td\", path: \"-\"}]}\n");
     y1 = print_policy(p1);
     p2 = from_yaml(y1);
     y2 = print_policy(p2);
     assert_string_equal(y1, y2);
-    assert_string_equal(awf_policy_settings(p2)->logs[0].format, "a\"b\\c\td");
+    assert_string_equal(awf_policy_settings(p2)->logs[0].format, "%a\"b\\c\td");
     free(y1);
     free(y2);
     awf_policy_unref(p1);
