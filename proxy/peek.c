@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "proxy/conn.h"
 #include "proxy/clienthello.h"
+#include "proxy/h2c.h"
 #include "proxy/sniff.h"
 
 static void deny_common(struct awf_conn *c)
@@ -273,6 +274,41 @@ static void deny_opaque(struct awf_conn *c, const char *why)
     awf_conn_close(c);
 }
 
+/* An h2c prior-knowledge connection: its first request's :authority and host must name the
+ * CONNECT host, as Host does for HTTP/1.x. Returns true when the tunnel may go on; otherwise
+ * the connection is closed or waits for more bytes. Later streams are not decoded. */
+static bool decide_h2c(struct awf_conn *c, const char *p, size_t n)
+{
+    struct awf_h2c_req rq;
+    enum awf_h2c_result r =
+        awf_h2c_first_request((const uint8_t *)p, n, c->set->limits.header_bytes, &rq);
+    const char *why = NULL;
+    if (r == AWF_H2C_NEED_MORE && !(c->flags & AWF_CF_CLIENT_EOF)) {
+        c->flags &= ~AWF_CF_PEEKED;
+        awf_conn_sync_reading(c);
+        return false;
+    }
+    if (r != AWF_H2C_OK) {
+        /* Nothing a server would act on can be read: opaque bytes, where those may pass. */
+        if (opaque_ok(c))
+            return true;
+        why = r == AWF_H2C_BAD ? rq.error : "an h2c request that does not end in time";
+    } else if (rq.n_authority > 1 || rq.n_host > 1) {
+        why = "two :authority or host fields in an h2c request";
+    } else if (rq.n_authority &&
+               !names_connect_host(c, (struct awf_slice){rq.authority, rq.authority_len}, false)) {
+        why = "the h2c :authority names another host than CONNECT";
+    } else if (rq.n_host &&
+               !names_connect_host(c, (struct awf_slice){rq.host, rq.host_len}, false)) {
+        why = "the h2c host field names another host than CONNECT";
+    }
+    if (why) {
+        deny_plain(c, why);
+        return false;
+    }
+    return true;
+}
+
 /* Non-TLS first bytes of a CONNECT tunnel: HTTP is checked, an SSLv2 ClientHello is denied (no
  * SNI), anything else passes only where opaque bytes are allowed. */
 static void decide_plain(struct awf_conn *c)
@@ -301,10 +337,8 @@ static void decide_plain(struct awf_conn *c)
         why = check_tunnel_http(c, &sn);
         break;
     case AWF_SNIFF_H2C:
-        if (!opaque_ok(c)) {
-            deny_opaque(c, "an h2c preface inside a tunnel");
+        if (!decide_h2c(c, p + sn.skip, c->hello->len - sn.skip))
             return;
-        }
         break;
     case AWF_SNIFF_OPAQUE:
     case AWF_SNIFF_NEED_MORE:

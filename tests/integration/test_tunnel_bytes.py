@@ -1,6 +1,6 @@
 """What a CONNECT tunnel's first bytes may be (issue #13, README "Tunnels"): a TLS ClientHello
 (with SNI), an HTTP/1.x request whose Host and absolute URI name the CONNECT host, or an h2c
-preface (denied like opaque bytes until its HEADERS are decoded); anything else is opaque and denied (TCP_DENIED_OPAQUE)
+preface whose first HEADERS (decoded through HPACK) name it; anything else is opaque and denied (TCP_DENIED_OPAQUE)
 unless tunnels.opaque_ports / tunnels.opaque_hosts allow it. Each evasion below reached a denied
 virtual host on an allowed address before: the recording upstream must receive none of its
 bytes. Real sockets on loopback only."""
@@ -145,12 +145,30 @@ class TunnelBytesTest(awf.TestCase):
     # -- h2c prior knowledge
 
     def test_h2c_authority_of_another_host(self):
-        # HPACK is not decoded yet: an h2c preface is denied like opaque bytes.
-        self.assertDeniedTunnel(h2c_request(EVIL), tag="TCP_DENIED_OPAQUE")
+        self.assertDeniedTunnel(h2c_request(EVIL))
+
+    def test_h2c_host_field_of_another_host(self):
+        block = bytes([0x82, 0x86, 0x84]) + hpack_literal(b"host", EVIL)
+        self.assertDeniedTunnel(H2_PREFACE + h2_frame(4, 0, 0, b"") + h2_frame(1, 0x05, 1, block))
+
+    def test_h2c_authority_split_over_continuation(self):
+        block = bytes([0x82, 0x86, 0x84]) + hpack_literal(b":authority", EVIL)
+        self.assertDeniedTunnel(H2_PREFACE + h2_frame(4, 0, 0, b"") +
+                                h2_frame(1, 0x01, 1, block[:6]) + h2_frame(9, 0x04, 1, block[6:]))
+
+    def test_h2c_undecodable_block(self):
+        self.assertDeniedTunnel(H2_PREFACE + h2_frame(1, 0x05, 1, bytes([0x80])))
+
+    def test_h2c_naming_the_connect_host_passes(self):
+        self.start()
+        req = h2c_request(self.hp.encode())
+        self.assertEqual(self.send(req, shut=True), req)
+        (e,) = self.px.entries(1)
+        assert_fields(self, e, method="CONNECT", status=200, tag="TCP_TUNNEL")
 
     def test_h2c_passes_where_opaque_is_allowed(self):
         self.start("--set", "tunnels.opaque_ports=%d" % self.rec.port)
-        req = h2c_request(self.hp.encode())
+        req = H2_PREFACE + h2_frame(1, 0x05, 1, bytes([0x80]))  # undecodable, but opaque may pass
         self.assertEqual(self.send(req, shut=True), req)
 
     # -- TLS without SNI
