@@ -368,11 +368,12 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
             bad_response(c);
         return NULL;
     }
-    if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE)) {
+    size_t hlen = old + used;
+    if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE) ||
+        awf_http_bare_cr(h->data + h->off, hlen, 0, true)) {
         bad_response(c);
         return NULL;
     }
-    size_t hlen = old + used;
     c->rhead = NULL;
     llhttp_resume(&c->resp->parser);
     if (c->resp->parser.status_code == 101) {

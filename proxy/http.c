@@ -89,7 +89,8 @@ static int append(struct awf_http_head *h, const char *p, size_t n)
         h->buf = nb;
         h->cap = cap;
     }
-    memcpy(h->buf + h->len, p, n);
+    if (n) /* llhttp hands over empty pieces (an empty value) while buf may still be NULL */
+        memcpy(h->buf + h->len, p, n);
     h->len += n;
     return 0;
 }
@@ -677,4 +678,18 @@ size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, cha
         puts_(&o, "Connection: keep-alive\r\n");
     put(&o, "\r\n", 2);
     return o.len;
+}
+
+bool awf_http_bare_cr(const char *p, size_t n, char prev, bool last)
+{
+    if (n && prev == '\r' && p[0] != '\n')
+        return true;
+    for (const char *cr = memchr(p, '\r', n); cr;
+         cr = memchr(cr + 1, '\r', n - (size_t)(cr + 1 - p))) {
+        if (cr + 1 == p + n)
+            return last;
+        if (cr[1] != '\n')
+            return true;
+    }
+    return false;
 }

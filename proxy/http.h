@@ -132,4 +132,11 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
 enum { AWF_HTTP_RESP_CLOSE = 1u << 0, AWF_HTTP_RESP_KEEP_ALIVE = 1u << 1 };
 size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out, size_t cap);
 
+/* Whether head bytes p[0, n) hold a CR that is not part of a CRLF; prev is the byte before p
+ * (0: none), last: p ends the head (a final CR has no LF to come). llhttp 8 takes "\r" and any
+ * byte as a line end in places (an empty header value, the empty line ending a head, a
+ * response's status line), where a server and our rewrites split lines on LF: RFC 9112 2.2
+ * has a recipient reject such a bare CR, and the proxy does. */
+bool awf_http_bare_cr(const char *p, size_t n, char prev, bool last);
+
 #endif

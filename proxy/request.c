@@ -146,7 +146,10 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
     if (!(c->flags & AWF_CF_TXN))
         txn_begin(c);
     size_t used;
+    char prev = c->head_bytes ? c->parse_prev : 0;
     llhttp_errno_t e = awf_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
+    if (awf_http_bare_cr(b->data + b->off, used, prev, e == HPE_PAUSED))
+        e = HPE_INVALID_HEADER_TOKEN; /* refused below like any malformed head */
     c->head_bytes += used;
     c->bytes_in += used;
     if (c->parse_err == AWF_E_TOO_BIG || c->head_bytes > c->set->limits.header_bytes) {
@@ -245,8 +248,10 @@ static void decide(struct awf_conn *c)
     struct awf_verdict v;
     c->log_method = llhttp_method_name((llhttp_method_t)p->method);
     c->hier = "HIER_NONE";
-    /* Bad framing, or two Host fields (which one a later hop believes is anyone's guess). */
-    if (bad_framing(p) || awf_http_head_count(&c->head, "Host") > 1) {
+    /* Bad framing, or two Host fields (which one a later hop believes is anyone's guess), or
+     * not HTTP/1.x: llhttp 8 takes a request line without a version as HTTP/0.9 and still reads
+     * fields after it, and passes 2.0; neither is what the head rewrite sends on. */
+    if (bad_framing(p) || awf_http_head_count(&c->head, "Host") > 1 || p->http_major != 1) {
         bad_request(c);
         return;
     }

@@ -85,6 +85,23 @@ class MalformedTest(awf.TestCase):
         self.assertRejected(b"GET http://%s/small HTTP/9.9\r\nHost: %s\r\n\r\n"
                             % (self.hp, self.hp))
 
+    def test_head_ending_in_cr_and_another_byte(self):
+        # llhttp 8 takes "\r" and any byte as the empty line that ends a head.
+        self.assertRejected(b"GET http://%s/small HTTP/1.1\r\nHost: %s\r\n\rX" % (self.hp, self.hp))
+
+    def test_bare_cr_after_an_empty_value(self):
+        # llhttp 8 takes "\r1" as the end of an empty value's line; a server would not.
+        self.assertRejected(b"GET http://%s/small HTTP/1.1\r\nX-A: \r1\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp))
+
+    def test_no_version_with_fields(self):
+        # llhttp 8 reads a request line without a version as HTTP/0.9, fields and all.
+        self.assertRejected(b"POST http://%s/echo\r\nHost: %s\r\n\r\n" % (self.hp, self.hp))
+
+    def test_http2_version(self):
+        self.assertRejected(b"GET http://%s/small HTTP/2.0\r\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp))
+
     def test_header_without_colon(self):
         self.assertRejected(self.request([b"Host: " + self.hp, b"NoColonHere",
                                           b"Content-Length: 0"]))

@@ -490,9 +490,25 @@ static void test_http_rewrite_response(void **state)
                             "X-End: kept\r\n\r\n"));
 }
 
+static void test_http_bare_cr(void **state)
+{
+    (void)state;
+#define BARE(s, prev, last) awf_http_bare_cr(s, sizeof(s) - 1, prev, last)
+    assert_false(BARE("GET / HTTP/1.1\r\nA: b\r\n\r\n", 0, true));
+    assert_true(BARE("A: \r1\n", 0, false));
+    assert_true(BARE("A: b\r\n\rX", 0, true));
+    assert_false(BARE("A: b\r", 0, false)); /* its LF may come in the next read */
+    assert_true(BARE("A: b\r", 0, true));
+    assert_false(BARE("\nB: c", '\r', false));
+    assert_true(BARE("B: c", '\r', false));
+    assert_false(BARE("", '\r', false));
+#undef BARE
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_bare_cr),
         cmocka_unit_test(test_http_rewrite_origin_form_and_host),
         cmocka_unit_test(test_http_rewrite_empty_path),
         cmocka_unit_test(test_http_rewrite_drops_hop_by_hop),

@@ -1,0 +1,375 @@
+/* Fuzzes the HTTP request head path (proxy/http.c driven by llhttp as proxy/request.c drives
+ * it), and the response head rewrite.
+ *
+ * Input: the first bytes of a connection. Starting "HTTP/" it is a response head; otherwise a
+ * request. The last byte chooses how the bytes are cut into reads (pieces of 1..64 bytes).
+ * Checked beyond "no crash, no sanitizer report":
+ *   - the head collected from one read and from many is the same (URL, every field), and the
+ *     parser stops (or fails) alike: a request cannot depend on how TCP segmented it;
+ *   - a head the proxy would forward (the checks of request.c's decide()) parses to a target
+ *     whose host holds no byte a name or address cannot hold, and rewrites within
+ *     awf_http_rewrite_bound(), snprintf-like for smaller buffers;
+ *   - the rewritten head is one complete request for llhttp (strict), ending exactly where it
+ *     ends, with the same method and version, the path as URL, one Host naming the target, no
+ *     hop-by-hop field, and every other field one the client sent (same name, same value), with
+ *     as many Content-Length and Transfer-Encoding fields as it sent: the upstream reads the
+ *     request the proxy decided on, and frames its body the same;
+ *   - a response head rewrites within n + 32 bytes to one response head with the same status,
+ *     no hop-by-hop field and the Connection field the flags ask for. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "common/error.h"
+#include "proxy/http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
+    } while (0)
+
+#define HEAD_MAX   (64 * 1024)
+#define FIELDS_MAX 100
+
+/* One parse: request.c's callbacks over a head. */
+struct parse {
+    llhttp_t p;
+    struct awf_http_head head;
+    const char *base; /* start of the piece being parsed */
+    char prev;        /* the byte before it */
+    int err;
+    bool done; /* the head is complete */
+};
+
+static int rc(struct parse *s, int r)
+{
+    if (r < 0) {
+        s->err = r;
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct parse *s = p->data;
+    return rc(s, awf_http_head_url(&s->head, at, n));
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct parse *s = p->data;
+    return rc(s, awf_http_head_name(&s->head, at, n));
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct parse *s = p->data;
+    char before = at > s->base ? at[-1] : s->prev; /* obs-fold, as request.c */
+    if (before == '\n')
+        return rc(s, AWF_E_BAD_REQUEST);
+    return rc(s, awf_http_head_value(&s->head, at, n));
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    ((struct parse *)p->data)->done = true;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t req_settings = {
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers_complete,
+};
+
+/* Parses d[0, n) in pieces of step bytes (0: at once). Returns the bytes the head took when it
+ * completed, else 0 (incomplete or refused: s->done tells). */
+static size_t parse_head(struct parse *s, const char *d, size_t n, size_t step)
+{
+    llhttp_init(&s->p, HTTP_REQUEST, &req_settings);
+    s->p.data = s;
+    awf_http_head_init(&s->head, HEAD_MAX, FIELDS_MAX);
+    s->prev = 0;
+    s->err = 0;
+    s->done = false;
+    size_t off = 0;
+    while (off < n) {
+        size_t k = step && n - off > step ? step : n - off;
+        s->base = d + off;
+        llhttp_errno_t e = llhttp_execute(&s->p, d + off, k);
+        bool paused = e == HPE_PAUSED && s->done;
+        size_t used = paused ? (size_t)(llhttp_get_error_pos(&s->p) - (d + off)) : k;
+        if (e != HPE_OK && !paused)
+            used = 0;
+        if (awf_http_bare_cr(d + off, used, off ? d[off - 1] : 0, paused)) { /* as request.c */
+            s->done = false;
+            return 0;
+        }
+        if (paused)
+            return off + used;
+        if (e != HPE_OK) {
+            s->done = false;
+            return 0;
+        }
+        off += k;
+        s->prev = d[off - 1];
+    }
+    return 0;
+}
+
+static bool slice_eq(struct awf_slice a, struct awf_slice b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static bool same_head(const struct awf_http_head *a, const struct awf_http_head *b)
+{
+    if (!slice_eq(awf_http_head_url_slice(a), awf_http_head_url_slice(b)) ||
+        a->n_fields != b->n_fields)
+        return false;
+    for (size_t i = 0; i < a->n_fields; i++)
+        if (!slice_eq(awf_http_field_name(a, i), awf_http_field_name(b, i)) ||
+            !slice_eq(awf_http_field_value(a, i), awf_http_field_value(b, i)))
+            return false;
+    return true;
+}
+
+static bool is(struct awf_slice s, const char *name)
+{
+    return s.len == strlen(name) && strncasecmp(s.p, name, s.len) == 0;
+}
+
+static bool hop_by_hop(struct awf_slice name)
+{
+    static const char *const hop[] = {"Proxy-Connection", "Keep-Alive",          "TE",
+                                      "Trailer",          "Proxy-Authorization", "X-Forwarded-For"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (is(name, hop[i]))
+            return true;
+    return false;
+}
+
+/* What decide() in request.c does before a head is forwarded: the target, and the checks that
+ * refuse or deny. False: the head is never forwarded. */
+static bool decide(const struct parse *s, struct awf_target *t, bool *ws)
+{
+    const llhttp_t *p = &s->p;
+    if ((p->flags & F_TRANSFER_ENCODING) &&
+        (!(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0)))
+        return false;
+    if (awf_http_head_count(&s->head, "Host") > 1 || p->method == HTTP_CONNECT ||
+        p->http_major != 1)
+        return false;
+    struct awf_slice url = awf_http_head_url_slice(&s->head), hh;
+    bool has_host = awf_http_head_get(&s->head, "Host", &hh);
+    if (url.len && url.p[0] == '/') {
+        if (!has_host || awf_http_parse_authority(hh.p, hh.len, 80, t) < 0)
+            return false;
+        t->path = awf_http_strip_fragment(url);
+    } else {
+        if (awf_http_parse_absolute(url.p, url.len, t) < 0)
+            return false;
+        struct awf_target ht;
+        if (has_host && (awf_http_parse_authority(hh.p, hh.len, 80, &ht) < 0 ||
+                         !awf_http_same_host(ht.host, t->host)))
+            return false;
+    }
+    if (t->host.len == 0 || t->host.len > 255)
+        return false;
+    *ws = awf_http_is_websocket(&s->head);
+    return true;
+}
+
+static void check_target(const struct awf_target *t)
+{
+    CHECK(t->port > 0);
+    for (size_t i = 0; i < t->host.len; i++) {
+        unsigned char c = (unsigned char)t->host.p[i];
+        CHECK(c > 0x20 && c < 0x7f && !strchr("/?#@\\\"<>[] ", c));
+    }
+    for (size_t i = 0; i < t->authority.len; i++) {
+        unsigned char c = (unsigned char)t->authority.p[i];
+        CHECK(c > 0x20 && c < 0x7f && c != '/' && c != '@');
+    }
+}
+
+static size_t count(const struct awf_http_head *h, const char *name)
+{
+    return awf_http_head_count(h, name);
+}
+
+static void check_rewrite(const struct parse *s, const struct awf_target *t, bool ws)
+{
+    const char *method = llhttp_method_name((llhttp_method_t)s->p.method);
+    size_t bound = awf_http_rewrite_bound(&s->head, method, t);
+    char *out = malloc(bound);
+    CHECK(out);
+    unsigned how = ws ? AWF_HTTP_REQ_WEBSOCKET : 0;
+    size_t n = awf_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how,
+                                     out, bound);
+    CHECK(n <= bound);
+    char *small = malloc(n / 2 + 1); /* snprintf-like: same length, nothing past cap */
+    CHECK(small);
+    CHECK(awf_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how, small,
+                                n / 2) == n);
+    free(small);
+
+    struct parse r;
+    size_t used = parse_head(&r, out, n, 0);
+    CHECK(r.done && used == n); /* one request, ending where the rewrite ends */
+    CHECK(r.p.method == s->p.method && r.p.http_major == s->p.http_major &&
+          r.p.http_minor == s->p.http_minor);
+    struct awf_slice url = awf_http_head_url_slice(&r.head), host;
+    CHECK(url.len >= 1 && url.p[0] == '/');
+    CHECK(url.len == t->path.len + (t->path.len && t->path.p[0] == '/' ? 0 : 1));
+    CHECK(count(&r.head, "Host") == 1 && awf_http_head_get(&r.head, "Host", &host));
+    CHECK(slice_eq(host, t->authority));
+    CHECK(count(&r.head, "Content-Length") == count(&s->head, "Content-Length"));
+    CHECK(count(&r.head, "Transfer-Encoding") == count(&s->head, "Transfer-Encoding"));
+    CHECK((r.p.flags & (F_CHUNKED | F_CONTENT_LENGTH)) ==
+          (s->p.flags & (F_CHUNKED | F_CONTENT_LENGTH)));
+    CHECK(!(s->p.flags & F_CONTENT_LENGTH) || r.p.content_length == s->p.content_length);
+    for (size_t i = 0; i < r.head.n_fields; i++) {
+        struct awf_slice name = awf_http_field_name(&r.head, i);
+        struct awf_slice value = awf_http_field_value(&r.head, i);
+        CHECK(!hop_by_hop(name));
+        if (is(name, "Host"))
+            continue;
+        if (is(name, "Connection")) {
+            CHECK(ws && is(value, "Upgrade"));
+            continue;
+        }
+        bool sent = false;
+        for (size_t j = 0; j < s->head.n_fields && !sent; j++)
+            sent = slice_eq(name, awf_http_field_name(&s->head, j)) &&
+                   slice_eq(value, awf_http_field_value(&s->head, j));
+        CHECK(sent);
+    }
+    awf_http_head_free(&r.head);
+    free(out);
+}
+
+static void fuzz_request(const char *d, size_t n, size_t step)
+{
+    struct parse whole, cut;
+    size_t used = parse_head(&whole, d, n, 0);
+    size_t used_cut = parse_head(&cut, d, n, step);
+    CHECK(whole.done == cut.done);
+    if (whole.done) {
+        CHECK(used == used_cut && used <= n);
+        CHECK(same_head(&whole.head, &cut.head));
+        struct awf_target t;
+        bool ws = false;
+        if (decide(&whole, &t, &ws)) {
+            check_target(&t);
+            check_rewrite(&whole, &t, ws);
+        }
+    }
+    awf_http_head_free(&whole.head);
+    awf_http_head_free(&cut.head);
+}
+
+/* ---- responses ---- */
+
+static int on_resp_headers_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t resp_settings = {.on_headers_complete = on_resp_headers_complete};
+
+/* The length of the response head at d (up to its empty line), 0 if it is not one. */
+static size_t response_head(const char *d, size_t n, llhttp_t *p)
+{
+    llhttp_init(p, HTTP_RESPONSE, &resp_settings);
+    if (llhttp_execute(p, d, n) != HPE_PAUSED)
+        return 0;
+    return (size_t)(llhttp_get_error_pos(p) - d);
+}
+
+/* The fields of a response head as (name, value) by line; calls f on each. */
+static void each_field(const char *d, size_t n,
+                       void (*f)(struct awf_slice, struct awf_slice, void *), void *arg)
+{
+    size_t i = 0;
+    while (i < n && d[i] != '\n') /* the status line */
+        i++;
+    for (i++; i < n;) {
+        size_t j = i;
+        while (j < n && d[j] != '\n')
+            j++;
+        size_t end = j > i && d[j - 1] == '\r' ? j - 1 : j;
+        const char *colon = memchr(d + i, ':', end - i);
+        if (colon) {
+            struct awf_slice name = {d + i, (size_t)(colon - (d + i))};
+            const char *v = colon + 1, *ve = d + end;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            f(name, (struct awf_slice){v, (size_t)(ve - v)}, arg);
+        }
+        i = j + 1;
+    }
+}
+
+struct resp_check {
+    unsigned connection;
+};
+
+static void check_resp_field(struct awf_slice name, struct awf_slice value, void *arg)
+{
+    struct resp_check *rc_ = arg;
+    CHECK(!is(name, "Keep-Alive") && !is(name, "Proxy-Connection") && !is(name, "TE") &&
+          !is(name, "Trailer") && !is(name, "Upgrade"));
+    if (is(name, "Connection")) {
+        CHECK(is(value, "close") || is(value, "keep-alive"));
+        rc_->connection++;
+    }
+}
+
+static void fuzz_response(const char *d, size_t size)
+{
+    llhttp_t p;
+    size_t n = response_head(d, size, &p);
+    if (!n || p.status_code == 101)
+        return;
+    if (awf_http_bare_cr(d, n, 0, true)) /* refused by forward.c */
+        return;
+    int status = p.status_code;
+    char *out = malloc(n + 32);
+    CHECK(out);
+    for (unsigned flags = 0; flags < 3; flags++) {
+        size_t m = awf_http_rewrite_response(d, n, flags, out, n + 32);
+        CHECK(m <= n + 32);
+        llhttp_t q;
+        CHECK(response_head(out, m, &q) == m && q.status_code == status);
+        struct resp_check rc_ = {0};
+        each_field(out, m, check_resp_field, &rc_);
+        CHECK(rc_.connection == (flags ? 1u : 0u));
+    }
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *d = (const char *)data;
+    if (size >= 5 && memcmp(d, "HTTP/", 5) == 0) {
+        fuzz_response(d, size);
+        return 0;
+    }
+    size_t step = size ? 1 + data[size - 1] % 64 : 1;
+    fuzz_request(d, size, step);
+    return 0;
+}
