@@ -27,6 +27,9 @@ static const char usage[] =
     "  --dns-forwarder ADDR:PORT  awf-proxy's DNS forwarder: all udp/tcp 53 is DNAT'd there\n"
     "                           and no other resolver is reachable (excludes --dns)\n"
     "  --sidecar ADDR,...       addresses let through for tcp, never redirected\n"
+    "  --host-gateway ADDR,...  the host (AWF's host access): never redirected, tcp 80, 443\n"
+    "                           and --host-ports let through to it, nothing else\n"
+    "  --host-ports P,LO-HI,... more tcp ports let through to the host gateway only\n"
     "  --dangerous-ports P,...  ports never redirected, logged and dropped [SPEC list]\n"
     "  --ipv6 on|off|auto       ip6tables rules; off or unusable: IPv6 disabled by sysctl [auto]\n"
     "  --bridge NAME            host side: the agents' bridge [fw-bridge]\n"
@@ -46,6 +49,8 @@ static const struct option longopts[] = {
     {"dns", required_argument, NULL, 0},
     {"dns-forwarder", required_argument, NULL, 0},
     {"sidecar", required_argument, NULL, 0},
+    {"host-gateway", required_argument, NULL, 0},
+    {"host-ports", required_argument, NULL, 0},
     {"dangerous-ports", required_argument, NULL, 0},
     {"ipv6", required_argument, NULL, 0},
     {"bridge", required_argument, NULL, 0},

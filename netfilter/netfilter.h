@@ -62,6 +62,11 @@ struct awf_nf_addr_list {
     size_t n;
 };
 
+/* tcp ports lo..hi (lo == hi: one port), as --dport takes them. */
+struct awf_nf_port_range {
+    uint16_t lo, hi;
+};
+
 /* Plain data, no allocation: copy it, embed it, throw it away. Fill with awf_netfilter_opts_init,
  * awf_netfilter_opts_set, then awf_netfilter_opts_check. */
 struct awf_nf_opts {
@@ -72,6 +77,11 @@ struct awf_nf_opts {
     struct awf_nf_endpoint dns_fwd[2]; /* awf-proxy's DNS forwarder, by family */
     bool have_dns_fwd[2];
     struct awf_nf_addr_list agent, dns, sidecars;
+    /* The host gateway (AWF's host access): never redirected, and only tcp 80, 443 and the
+     * host_ports let through to it, as AWF's setup-iptables.sh does. */
+    struct awf_nf_addr_list host_gw;
+    struct awf_nf_port_range host_ports[AWF_NF_MAX_PORTS];
+    size_t n_host_ports;
     struct awf_nf_redirect redirects[AWF_NF_MAX_PORTS];
     size_t n_redirects;
     uint16_t dangerous[AWF_NF_MAX_PORTS];
@@ -85,7 +95,8 @@ struct awf_nf_opts {
 void awf_netfilter_opts_init(struct awf_nf_opts *o);
 
 /* Sets one option by its command-line name without the dashes: side, proxy, proxy-ports,
- * redirect, agent-ip, dns, dns-forwarder, sidecar, dangerous-ports, ipv6, bridge. Lists are
+ * redirect, agent-ip, dns, dns-forwarder, sidecar, host-gateway, host-ports, dangerous-ports,
+ * ipv6, bridge. Lists are
  * comma-separated and accumulate over repeated calls (dangerous-ports replaces the default on its
  * first use). Returns 0, or AWF_E_USAGE with a sentence in err (errlen bytes) naming the value. */
 int awf_netfilter_opts_set(struct awf_nf_opts *o, const char *name, const char *value, char *err,

@@ -189,6 +189,8 @@ static struct awf_nf_addr_list *list_for(struct awf_nf_opts *o, const char *name
         return &o->agent;
     if (strcmp(name, "dns") == 0)
         return &o->dns;
+    if (strcmp(name, "host-gateway") == 0)
+        return &o->host_gw;
     return &o->sidecars;
 }
 
@@ -264,6 +266,32 @@ static int add_dangerous(struct awf_nf_opts *o, const char *name, const char *it
     return 0;
 }
 
+/* "PORT" or "LO-HI" (AWF's spelling of a range in --allow-host-ports). */
+static int add_host_port(struct awf_nf_opts *o, const char *name, const char *item, char *err,
+                         size_t errlen)
+{
+    char lo_s[8] = "", hi_s[8] = "";
+    const char *dash = strchr(item, '-');
+    size_t n = dash ? (size_t)(dash - item) : strlen(item);
+    struct awf_nf_port_range r;
+    if (n < sizeof(lo_s) && (!dash || strlen(dash + 1) < sizeof(hi_s))) {
+        memcpy(lo_s, item, n);
+        lo_s[n] = '\0';
+        strcpy(hi_s, dash ? dash + 1 : lo_s);
+    }
+    if (awf_netfilter_parse_port(lo_s, &r.lo) < 0 || awf_netfilter_parse_port(hi_s, &r.hi) < 0 ||
+        r.lo > r.hi)
+        return fail(err, errlen, "--%s: \"%s\" is not a port or a range LO-HI (1-65535)", name,
+                    item);
+    for (size_t i = 0; i < o->n_host_ports; i++)
+        if (o->host_ports[i].lo == r.lo && o->host_ports[i].hi == r.hi)
+            return 0;
+    if (o->n_host_ports == AWF_NF_MAX_PORTS)
+        return fail(err, errlen, "--%s: more than %d ports or ranges", name, AWF_NF_MAX_PORTS);
+    o->host_ports[o->n_host_ports++] = r;
+    return 0;
+}
+
 static int set_endpoint(struct awf_nf_endpoint *slots, bool *have, const char *name,
                         const char *value, char *err, size_t errlen)
 {
@@ -316,8 +344,11 @@ int awf_netfilter_opts_set(struct awf_nf_opts *o, const char *name, const char *
         return set_endpoint(o->proxy, o->have_proxy, name, value, err, errlen);
     if (strcmp(name, "dns-forwarder") == 0)
         return set_endpoint(o->dns_fwd, o->have_dns_fwd, name, value, err, errlen);
-    if (strcmp(name, "agent-ip") == 0 || strcmp(name, "dns") == 0 || strcmp(name, "sidecar") == 0)
+    if (strcmp(name, "agent-ip") == 0 || strcmp(name, "dns") == 0 || strcmp(name, "sidecar") == 0 ||
+        strcmp(name, "host-gateway") == 0)
         return each_item(o, name, value, add_addr, err, errlen);
+    if (strcmp(name, "host-ports") == 0)
+        return each_item(o, name, value, add_host_port, err, errlen);
     if (strcmp(name, "proxy-ports") == 0)
         return each_item(o, name, value, add_proxy_port, err, errlen);
     if (strcmp(name, "redirect") == 0)
@@ -352,5 +383,13 @@ int awf_netfilter_opts_check(struct awf_nf_opts *o, char *err, size_t errlen)
                     "DNS query goes to it and no other resolver is reachable");
     if (o->side == AWF_NF_HOST && o->agent.n > 0)
         return fail(err, errlen, "--agent-ip is for --side agent");
+    /* Traffic to the host gateway never crosses the host's FORWARD chain: the option would
+     * change nothing there, and saying so beats a rule that looks like a hole. */
+    if (o->side == AWF_NF_HOST && o->host_gw.n > 0)
+        return fail(err, errlen, "--host-gateway is for --side agent");
+    if (o->n_host_ports > 0 && o->host_gw.n == 0)
+        return fail(err, errlen,
+                    "--host-ports needs --host-gateway (the ports are let through "
+                    "to the host gateway only)");
     return 0;
 }

@@ -157,6 +157,26 @@ static void accept_allowed(struct out *w, const struct awf_nf_opts *o)
     for (size_t i = 0; i < o->sidecars.n; i++)
         if (o->sidecars.a[i].family == f)
             rule(w, "-d %s -p tcp -j ACCEPT", host(&o->sidecars.a[i], a, sizeof(a)));
+    /* The host gateway: only the web ports and those the operator named (AWF's
+     * --allow-host-ports, --allow-host-service-ports), not every service the host runs. These
+     * come before the dangerous-port drop: a named port (a database of a CI service container)
+     * is reachable on the gateway only. */
+    for (size_t i = 0; i < o->host_gw.n; i++) {
+        if (o->host_gw.a[i].family != f)
+            continue;
+        host(&o->host_gw.a[i], a, sizeof(a));
+        rule(w, "-d %s -p tcp -m tcp --dport 80 -j ACCEPT", a);
+        rule(w, "-d %s -p tcp -m tcp --dport 443 -j ACCEPT", a);
+        for (size_t j = 0; j < o->n_host_ports; j++) {
+            const struct awf_nf_port_range *r = &o->host_ports[j];
+            if ((r->lo == 80 || r->lo == 443) && r->lo == r->hi)
+                continue;
+            if (r->lo == r->hi)
+                rule(w, "-d %s -p tcp -m tcp --dport %u -j ACCEPT", a, r->lo);
+            else
+                rule(w, "-d %s -p tcp -m tcp --dport %u:%u -j ACCEPT", a, r->lo, r->hi);
+        }
+    }
 }
 
 /* "-p tcp -m multiport --dports 22,23,..." for ports [from, from+n). */
@@ -235,6 +255,11 @@ static void agent_nat(struct out *w, const struct awf_nf_opts *o)
     for (size_t i = 0; i < o->sidecars.n; i++)
         if (o->sidecars.a[i].family == f)
             rule(w, "-d %s -j RETURN", host(&o->sidecars.a[i], a, sizeof(a)));
+    /* the host gateway is reached directly (MCP gateways speak what a proxy cannot relay); the
+     * filter decides which of its ports */
+    for (size_t i = 0; i < o->host_gw.n; i++)
+        if (o->host_gw.a[i].family == f)
+            rule(w, "-d %s -j RETURN", host(&o->host_gw.a[i], a, sizeof(a)));
     if (!have_fwd(o)) {
         for (size_t i = 0; i < o->dns.n; i++) {
             if (o->dns.a[i].family != f)

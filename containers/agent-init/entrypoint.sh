@@ -18,8 +18,9 @@
 #   AWF_BLOCKED_PORTS      ports blocked on top of the SPEC's dangerous ports
 #   AWF_API_PROXY_IP, AWF_CLI_PROXY_IP   sidecars: tcp let through, never redirected
 #   AWF_DOH_ENABLED=true + AWF_DOH_PROXY_IP   DNS goes only to the DoH proxy (replaces the list)
-#   AWF_ENABLE_HOST_ACCESS, AWF_HOST_GATEWAY_IP   the host gateway is let through (all tcp,
-#                          which covers AWF_HOST_SERVICE_PORTS too)
+#   AWF_ENABLE_HOST_ACCESS, AWF_HOST_GATEWAY_IP   the host gateway (and the default route's
+#                          gateway) reached directly on tcp 80, 443, AWF_ALLOW_HOST_PORTS and
+#                          AWF_HOST_SERVICE_PORTS (ranges N-M kept) only, as AWF does
 #   AWF_SSL_BUMP_ENABLED, AWF_SSL_BUMP_INTERCEPT_PORT   ignored: awf-proxy needs no bump port
 # Ours:
 #   AWF_AGENT_IP           the agent's address(es)      [the IPv4 address of eth0, as AWF does]
@@ -140,9 +141,29 @@ agent_ips() {
     ip -4 -o addr show dev eth0 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'
 }
 
+usage() {
+    cat <<EOT
+Usage: $ME [apply|print|remove]     (default apply)
+The agent's firewall, replacing AWF's setup-iptables.sh: reads AWF's environment
+(SQUID_PROXY_HOST, SQUID_PROXY_PORT, AWF_DNS_SERVERS, AWF_ALLOW_HOST_PORTS, AWF_BLOCKED_PORTS,
+AWF_API_PROXY_IP, AWF_CLI_PROXY_IP, AWF_DOH_ENABLED, AWF_DOH_PROXY_IP, AWF_ENABLE_HOST_ACCESS,
+AWF_HOST_GATEWAY_IP, AWF_HOST_SERVICE_PORTS; ours: AWF_AGENT_IP, AWF_DNS_FORWARDER, AWF_IPV6,
+AWF_INIT_DIR) and runs awf-proxy netfilter apply once in this network namespace.
+  apply    load the rules, write \$AWF_INIT_DIR/iptables-audit.txt, touch \$AWF_INIT_DIR/ready
+  print    show what apply would load; changes nothing
+  remove   take the rules out
+Exit 0 done, 1 the load failed (rolled back), 2 bad input (nothing changed).
+See containers/README.md.
+EOT
+}
+
 main() {
     action=${1:-apply}
     case "$action" in
+    -h | --help | help)
+        usage
+        exit 0
+        ;;
     apply | print | remove) ;;
     *) die "usage: $ME [apply|print|remove] (not \"$action\")" ;;
     esac
@@ -185,13 +206,18 @@ main() {
         [ -z "$v" ] || sidecars="$sidecars $v"
     done
     if [ -n "${AWF_ENABLE_HOST_ACCESS:-}" ]; then
+        # As setup-iptables.sh: the host gateway (host.docker.internal, else AWF_HOST_GATEWAY_IP)
+        # and the network's default gateway, never redirected, reachable on tcp 80, 443, the
+        # allowed host ports and the host service ports only.
         gw=$(getent ahostsv4 host.docker.internal 2>/dev/null | awk 'NR == 1 { print $1 }')
         gw=${gw:-${AWF_HOST_GATEWAY_IP:-}}
-        if [ -n "$gw" ]; then
-            # Broader than AWF (which allows 80, 443 and the host ports only): netfilter has no
-            # per-port rule for one destination yet; see containers/README.md.
-            say "host access: all tcp to the host gateway $gw"
-            sidecars="$sidecars $gw"
+        netgw=$(ip -4 route show default 2>/dev/null | awk '{ print $3; exit }')
+        gws=$(commas "$gw $netgw")
+        if [ -n "$gws" ]; then
+            hp=$(commas "$(items "${AWF_VALID_ALLOW_HOST_PORTS:-${AWF_ALLOW_HOST_PORTS:-}},${AWF_VALID_HOST_SERVICE_PORTS:-${AWF_HOST_SERVICE_PORTS:-}}" | tr '\n' ' ')")
+            say "host access: tcp 80, 443${hp:+, $hp} to $gws"
+            set -- "$@" --host-gateway "$gws"
+            [ -z "$hp" ] || set -- "$@" --host-ports "$hp"
         else
             say "warning: AWF_ENABLE_HOST_ACCESS is set but the host gateway is unknown"
         fi

@@ -35,7 +35,8 @@ AWF_ENV = {
 }
 
 ETH0 = ["ip link add eth0 type veth peer name awfpeer0",
-        "ip addr add 172.30.0.20/24 dev eth0", "ip link set eth0 up"]
+        "ip addr add 172.30.0.20/24 dev eth0", "ip link set eth0 up",
+        "ip link set awfpeer0 up", "ip route add default via 172.30.0.1 dev eth0"]
 
 DNAT = "-A AWF_NAT -p tcp -m tcp --dport %d -j DNAT --to-destination 172.30.0.10:3128"
 
@@ -145,14 +146,30 @@ class AgentInitTest(awf.TestCase):
             "AWF_DOH_PROXY_IP": "172.30.0.40",
             "AWF_ALLOW_HOST_PORTS": "not used when the validated list is set",
             "AWF_VALID_ALLOW_HOST_PORTS": "4000",
+            "AWF_HOST_SERVICE_PORTS": "5432,9000-9002",
         }, mounts={"/etc/hosts": hosts})
         self.assertEqual(rc, 0, err)
         lines = save4.splitlines()
-        self.assertIn("-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -j ACCEPT", lines)
+        # The host gateway is reached directly, but only on 80, 443 and the named ports, as
+        # AWF's setup-iptables.sh allows; not every tcp port of the host.
+        self.assertNotIn("-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -j ACCEPT", lines)
+        gw = ["-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -m tcp --dport %s -j ACCEPT" % p
+              for p in ("80", "443", "4000", "5432", "9000:9002")]
+        self.assertEqual([l for l in lines if l.startswith("-A AWF_OUTPUT -d 172.17.0.1/32")],
+                         gw)
         self.assertIn("-A AWF_NAT -d 172.17.0.1/32 -j RETURN", lines)
+        # The network's default gateway gets the same (AWF: Codex resolves the host there).
+        self.assertIn("-A AWF_OUTPUT -d 172.30.0.1/32 -p tcp -m tcp --dport 4000 -j ACCEPT",
+                      lines)
         self.assertIn("-A AWF_OUTPUT -d 172.30.0.40/32 -p udp -m udp --dport 53 -j ACCEPT", lines)
         self.assertNotIn("8.8.8.8", save4)
         self.assertIn(DNAT % 4000, lines)
+
+    def test_help(self):
+        p = subprocess.run(["sh", ns.INIT_ENTRYPOINT, "--help"], capture_output=True, text=True,
+                           timeout=30, env=awf.clean_env({"AWF_PROXY_BIN": "/bin/false"}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Usage: awf-agent-init [apply|print|remove]", p.stdout)
 
     def test_dns_forwarder(self):
         rc, err, save4, _ = self.run_init({"AWF_DNS_FORWARDER": "172.30.0.10:53"})

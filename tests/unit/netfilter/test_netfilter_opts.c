@@ -73,6 +73,14 @@ static void test_netfilter_opts_set_rejects(void **state)
         {"redirect", "8443=99999", "\"8443=99999\""},
         {"redirect", "=3129", "\"=3129\""},
         {"dangerous-ports", "22,ssh", "\"ssh\""},
+        {"host-gateway", "host.docker.internal", "\"host.docker.internal\""},
+        {"host-ports", "3000,0", "\"0\""},
+        {"host-ports", "8010-8000", "\"8010-8000\""},
+        {"host-ports", "8000-", "\"8000-\""},
+        {"host-ports", "-8000", "\"-8000\""},
+        {"host-ports", "8000:8010", "\"8000:8010\""},
+        {"host-ports", "1-2-3", "\"1-2-3\""},
+        {"host-ports", "123456-123457", "\"123456-123457\""},
         {"no-such-option", "x", "unknown option"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -155,6 +163,22 @@ static void test_netfilter_opts_check(void **state)
     assert_int_equal(set(&o, "side", "host"), 0);
     assert_int_equal(set(&o, "agent-ip", "172.30.0.20"), 0);
     assert_int_equal(awf_netfilter_opts_check(&o, err, sizeof(err)), AWF_E_USAGE);
+
+    /* host ports are for the host gateway only: without one they would mean nothing */
+    awf_netfilter_opts_init(&o);
+    assert_int_equal(set(&o, "host-ports", "3000"), 0);
+    assert_int_equal(awf_netfilter_opts_check(&o, err, sizeof(err)), AWF_E_USAGE);
+    assert_non_null(strstr(err, "--host-gateway"));
+    awf_netfilter_opts_init(&o);
+    assert_int_equal(set(&o, "side", "host"), 0);
+    assert_int_equal(set(&o, "host-gateway", "172.17.0.1"), 0);
+    assert_int_equal(awf_netfilter_opts_check(&o, err, sizeof(err)), AWF_E_USAGE);
+    /* a dangerous port may be named for the gateway (AWF's host service ports): not redirected */
+    awf_netfilter_opts_init(&o);
+    assert_int_equal(set(&o, "host-gateway", "172.17.0.1"), 0);
+    assert_int_equal(set(&o, "host-ports", "5432,5432,8000-8010"), 0);
+    assert_int_equal(o.n_host_ports, 2);
+    assert_int_equal(awf_netfilter_opts_check(&o, err, sizeof(err)), 0);
 }
 
 int main(void)

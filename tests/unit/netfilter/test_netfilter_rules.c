@@ -135,6 +135,48 @@ static void test_netfilter_rules_redirects_and_sidecars(void **state)
                 "-A AWF_OUTPUT -d 10.200.0.3/32 -p tcp -j ACCEPT\n" AGENT_TAIL_V4);
 }
 
+/* Host access (AWF's --enable-host-access): the gateway is never redirected, but only tcp 80,
+ * 443 and the named ports (single, range, a dangerous one restricted to the gateway) are let
+ * through to it, ahead of the dangerous-port drop; every other port to it is dropped. */
+static void test_netfilter_rules_host_gateway_ports(void **state)
+{
+    (void)state;
+    struct awf_nf_opts o;
+    opts_from(&o, "proxy", "172.30.0.10:3128", "host-gateway", "172.17.0.1,172.30.0.1",
+              "host-ports", "3000,8000-8010,5432,443", "ipv6", "off", NULL);
+    ASSERT_TEXT(&o, AWF_NF_V4, AWF_NF_NAT, NULL,
+                "*nat\n"
+                ":AWF_NAT - [0:0]\n"
+                "-I OUTPUT 1 -j AWF_NAT\n"
+                "-A AWF_NAT -o lo -j RETURN\n"
+                "-A AWF_NAT -d 127.0.0.0/8 -j RETURN\n"
+                "-A AWF_NAT -d 172.30.0.10/32 -j RETURN\n"
+                "-A AWF_NAT -d 172.17.0.1/32 -j RETURN\n"
+                "-A AWF_NAT -d 172.30.0.1/32 -j RETURN\n"
+                "-A AWF_NAT -p tcp -m multiport --dports " NF_DANGEROUS " -j RETURN\n"
+                "-A AWF_NAT -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.30.0.10:3128\n"
+                "-A AWF_NAT -p tcp -m tcp --dport 443 -j DNAT --to-destination 172.30.0.10:3128\n"
+                "COMMIT\n");
+    ASSERT_TEXT(
+        &o, AWF_NF_V4, AWF_NF_FILTER, NULL,
+        "*filter\n"
+        ":AWF_OUTPUT - [0:0]\n"
+        "-I OUTPUT 1 -j AWF_OUTPUT\n"
+        "-A AWF_OUTPUT -o lo -j ACCEPT\n"
+        "-A AWF_OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.30.0.10/32 -p tcp -m tcp --dport 3128 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -m tcp --dport 80 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -m tcp --dport 443 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -m tcp --dport 3000 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -m tcp --dport 8000:8010 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.17.0.1/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.30.0.1/32 -p tcp -m tcp --dport 80 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.30.0.1/32 -p tcp -m tcp --dport 443 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.30.0.1/32 -p tcp -m tcp --dport 3000 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.30.0.1/32 -p tcp -m tcp --dport 8000:8010 -j ACCEPT\n"
+        "-A AWF_OUTPUT -d 172.30.0.1/32 -p tcp -m tcp --dport 5432 -j ACCEPT\n" AGENT_TAIL_V4);
+}
+
 /* IPv6 mirrors IPv4 with the addresses of its own family; ICMPv6 keeps only what IPv6 needs. */
 static void test_netfilter_rules_ipv6_mirror(void **state)
 {
@@ -308,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_netfilter_rules_awf_agent_filter),
         cmocka_unit_test(test_netfilter_rules_awf_agent_nat),
         cmocka_unit_test(test_netfilter_rules_redirects_and_sidecars),
+        cmocka_unit_test(test_netfilter_rules_host_gateway_ports),
         cmocka_unit_test(test_netfilter_rules_ipv6_mirror),
         cmocka_unit_test(test_netfilter_rules_ipv6_without_v6_proxy),
         cmocka_unit_test(test_netfilter_rules_dns_forwarder),
