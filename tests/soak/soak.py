@@ -167,6 +167,12 @@ def rst(writer):
     writer.transport.abort()
 
 
+def opaque(port):
+    """Flags letting tunnels to port carry opaque bytes (the echo protocol is neither TLS nor
+    HTTP: tunnels fail closed elsewhere)."""
+    return ["--set", "tunnels.opaque_ports=%d" % port]
+
+
 class EchoServer:
     """An asyncio TCP server on loopback: each connection's first line names it ("id=N\\n"); it
     echoes everything. .conns maps ids to writers so a test can reset or close given ones."""

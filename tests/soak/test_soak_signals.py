@@ -78,7 +78,7 @@ class SignalsUnderLoadTest(awf.TestCase):
         text, _ = awf.policy_yaml(allow=[ALLOWED])
         path = self.write("policy.yaml", text)
         px = self.proxy("-p", path, "--allow-ranges", "127.0.0.0/8", "--allow-ports",
-                        "%d,%d" % (up.port, echo.port), "--threads", "2")
+                        "%d,%d" % (up.port, echo.port), "--threads", "2", *soak.opaque(echo.port))
         ahp, dhp = "%s:%d" % (ALLOWED, up.port), "%s:%d" % (OTHER, up.port)
         end = time.monotonic() + STORM_SECONDS
         made, wrong = {"allow": 0, "deny": 0, "tunnel": 0}, []
@@ -148,7 +148,7 @@ class SignalsUnderLoadTest(awf.TestCase):
         up = await Upstream().start()
         echo = await soak.EchoServer().start()
         px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[up.port, echo.port]),
-                        "--threads", "2")
+                        "--threads", "2", *soak.opaque(echo.port))
         hp = "%s:%d" % (ALLOWED, up.port)
         held, sent, answered = [], set(), set()
         # Long transactions in flight: streams mid-body, tunnels, requests at a slow upstream.

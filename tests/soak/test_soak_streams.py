@@ -135,8 +135,12 @@ class StreamsTest(awf.TestCase):
         self.port = px.port
         self.urls = []  # every transaction made, in any order
         t0 = time.monotonic()
-        results = await asyncio.wait_for(
-            asyncio.gather(*[self.worker(i) for i in range(STREAMS)]), SECONDS + 120)
+        self.where = {}  # worker -> what it waits for, told on a hang
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*[self.worker(i) for i in range(STREAMS)]), SECONDS + 120)
+        except asyncio.TimeoutError:
+            raise AssertionError("hung: %r" % sorted(self.where.items())[:20])
         took = time.monotonic() - t0
         self.assertTrue(px.running(), px.stderr)
         full = sum(1 for ok in results if ok is True)
@@ -196,6 +200,7 @@ class StreamsTest(awf.TestCase):
         half_close = i % 2 == 0
         done = asyncio.Event()
         side = asyncio.ensure_future(self.side_posts(i, done))
+        self.where[i] = kind
         try:
             if kind == "poll":
                 ok = await self.long_poll(i, half_close)
@@ -203,7 +208,10 @@ class StreamsTest(awf.TestCase):
                 ok = await self.stream(i, kind, half_close)
         finally:
             done.set()
-        return await side and ok
+        self.where[i] = "side posts"
+        ok = await side and ok
+        del self.where[i]
+        return ok
 
     async def stream(self, i, kind, half_close):
         r, w = await self.connect()

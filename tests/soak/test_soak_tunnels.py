@@ -31,7 +31,8 @@ class TunnelChurnTest(awf.TestCase):
 
     async def run_rounds(self):
         srv = await soak.EchoServer().start()
-        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[srv.port]))
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[srv.port]),
+                        *soak.opaque(srv.port))
         pid = px.p.pid
         hp = "%s:%d" % (ALLOWED, srv.port)
         # One tunnel first: lazily made things (the resolver's state, the pipe pool) exist.
