@@ -33,6 +33,10 @@ static const struct {
     {"dns-listen", "dns.forwarder.listen"},
     {"admin", "admin"},
     {"pid-file", "pid_file"},
+    {"ca-cert", "ssl_bump.ca_cert"},
+    {"ca-key", "ssl_bump.ca_key"},
+    {"allow-urls", "allow_urls"},
+    {"ca-file", "ssl_bump.upstream_ca_file"},
 };
 #define N_SET_FLAGS (sizeof(set_flags) / sizeof(set_flags[0]))
 
@@ -43,6 +47,7 @@ enum {
     OPT_BLOCK_FILE,
     OPT_SETKV,
     OPT_SQUID_CONF,
+    OPT_SSL_BUMP,
     OPT_SET_FIRST, /* OPT_SET_FIRST + i is set_flags[i] */
 };
 
@@ -75,6 +80,11 @@ const struct option cli_policy_longopts[] = {
     {"dns-listen", required_argument, NULL, OPT_SET_FIRST + 18},
     {"admin", required_argument, NULL, OPT_SET_FIRST + 19},
     {"pid-file", required_argument, NULL, OPT_SET_FIRST + 20},
+    {"ca-cert", required_argument, NULL, OPT_SET_FIRST + 21},
+    {"ca-key", required_argument, NULL, OPT_SET_FIRST + 22},
+    {"allow-urls", required_argument, NULL, OPT_SET_FIRST + 23},
+    {"ca-file", required_argument, NULL, OPT_SET_FIRST + 24},
+    {"ssl-bump", no_argument, NULL, OPT_SSL_BUMP},
     {NULL, 0, NULL, 0},
 };
 
@@ -108,6 +118,11 @@ const char cli_policy_help[] =
     "                                default; never on a proxy listener's address)\n"
     "      --pid-file FILE           write the pid there once listening (for logrotate's\n"
     "                                kill -USR1), removed at exit\n"
+    "      --ssl-bump                inspect HTTPS: bump allowed TLS with a minted certificate\n"
+    "                                and decide each request by URL (README: HTTPS inspection)\n"
+    "      --ca-cert FILE --ca-key FILE  the CA it mints from (awf-proxy ca new makes one)\n"
+    "      --allow-urls LIST         URL patterns, comma separated: https://github.com/org/*\n"
+    "      --ca-file FILE            extra CAs trusted for upstreams (besides the system's)\n"
     "      --set KEY=VALUE           any policy setting by its YAML key, e.g.\n"
     "                                --set logs.strip_query=false\n";
 
@@ -160,6 +175,11 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
                                          .flag = c == OPT_BLOCK_FILE ? "--block-domains-file"
                                                                      : "--allow-domains-file",
                                          .value = arg});
+    case OPT_SSL_BUMP:
+        return push(o, (struct cli_item){.kind = CLI_ITEM_SET,
+                                         .flag = "--ssl-bump",
+                                         .key = "ssl_bump.enabled",
+                                         .value = "true"});
     case OPT_SETKV: {
         const char *eq = strchr(arg, '=');
         if (eq == NULL || eq == arg) {

@@ -17,6 +17,7 @@
 #include "cli/options.h"
 #include "common/error.h"
 #include "cli/workers.h"
+#include "tls/tls.h"
 #include "dns/forwarder.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
@@ -29,6 +30,7 @@ struct runner {
     struct awf_policy *policy;   /* the current one; the proxy holds its own references */
     struct awf_proxy *proxy;     /* the main loop's; more loops in workers */
     struct cli_workers *workers; /* NULL with one thread */
+    struct awf_tls_bump *tls;    /* ssl-bump's CA and contexts; NULL when off; owned */
     struct awf_dns_fwd *dnsfwd;  /* NULL when the policy has no DNS listener */
     struct awf_log *log;
     struct cli_admin *admin;        /* NULL without `admin:` */
@@ -254,8 +256,22 @@ int cli_cmd_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
     raise_nofile();
-    uv_loop_init(&r.loop);
     char err[AWF_POLICY_ERRLEN] = "";
+    if (set->ssl_bump.enabled) {
+        /* The CA key is read here, once, before anything else runs: the container starts us
+         * with it readable, and nothing reads it again (a reload keeps this context). */
+        struct awf_tls_bump_opts to = {.ca_cert = set->ssl_bump.ca_cert,
+                                       .ca_key = set->ssl_bump.ca_key,
+                                       .upstream_ca_file = set->ssl_bump.upstream_ca_file,
+                                       .cache_bytes = set->ssl_bump.cert_cache_bytes};
+        if (awf_tls_bump_create(&to, &r.tls, err, sizeof(err)) != 0) {
+            fprintf(stderr, "awf-proxy: ssl-bump: %s\n", err);
+            rc = 2;
+            awf_log_destroy(r.log);
+            goto out_policy;
+        }
+    }
+    uv_loop_init(&r.loop);
     rc = 1;
     size_t n_loops = cli_workers_wanted(set);
     r.ctr = calloc(n_loops, sizeof(*r.ctr));
@@ -274,9 +290,10 @@ int cli_cmd_run(int argc, char **argv)
         .started_us = wall_us(),
     };
     cli_admin_hash_policy(&r.st, r.policy);
-    if (awf_proxy_create_counted(&r.loop, r.policy, r.log, &r.ctr[0], &r.proxy, err, sizeof(err)) !=
-            0 ||
-        awf_proxy_listen(r.proxy, err, sizeof(err)) != 0) {
+    if (awf_proxy_create_counted(&r.loop, r.policy, r.log, &r.ctr[0], &r.proxy, err, sizeof(err)) ==
+        0)
+        awf_proxy_set_tls(r.proxy, r.tls);
+    if (r.proxy == NULL || awf_proxy_listen(r.proxy, err, sizeof(err)) != 0) {
         fprintf(stderr, "awf-proxy: %s\n", err);
         if (r.proxy != NULL)
             awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
@@ -333,6 +350,7 @@ out_loop:
     uv_loop_close(&r.loop);
     free(r.ctr);
     awf_log_destroy(r.log);
+    awf_tls_bump_destroy(r.tls);
 out_policy:
     awf_policy_unref(r.policy);
 out:

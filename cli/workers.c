@@ -109,6 +109,7 @@ int cli_workers_start(size_t n, struct awf_proxy *main_proxy, struct awf_policy 
         if (rc == 0) {
             awf_proxy_share_limits(w->proxy, main_proxy);
             awf_proxy_share_dns_cache(w->proxy, main_proxy);
+            awf_proxy_share_tls(w->proxy, main_proxy);
             rc = awf_proxy_listen_at(w->proxy, bound, n_bound, err, errlen);
         }
         if (rc != 0) {

@@ -344,6 +344,19 @@ struct awf_policy *awf_policy_build(struct awf_policy_builder *b, char *err, siz
                     "rules decide)");
         return NULL;
     }
+    const struct awf_bump_settings *bs = &b->s.ssl_bump;
+    if (bs->enabled && (!bs->ca_cert || !bs->ca_key)) {
+        policy_errf(err, errlen, "ssl_bump", 0, 0,
+                    "needs a CA: ssl_bump.ca_cert and ssl_bump.ca_key (--ca-cert, --ca-key; "
+                    "awf-proxy ca new makes one)");
+        return NULL;
+    }
+    if (bs->n_allow_urls && !bs->enabled) {
+        policy_errf(err, errlen, "allow_urls", 0, 0,
+                    "needs ssl-bump (ssl_bump.enabled, --ssl-bump): without it no HTTPS "
+                    "path is visible");
+        return NULL;
+    }
     struct awf_policy *p = calloc(1, sizeof *p);
     if (!p) {
         policy_errf(err, errlen, "policy", 0, 0, "out of memory");

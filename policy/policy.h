@@ -139,6 +139,18 @@ struct awf_tls_settings {
     bool alert_on_deny;  /* false: close silently */
 };
 
+/* ssl-bump (HTTPS inspection, README "HTTPS inspection"): TLS to allowed names is terminated
+ * with a leaf minted from the CA, the upstream is verified, and each decrypted request is
+ * decided by its URL. */
+struct awf_bump_settings {
+    bool enabled;              /* ssl_bump.enabled, --ssl-bump; false */
+    char *ca_cert, *ca_key;    /* PEM files; both required when enabled */
+    char *upstream_ca_file;    /* extra CAs trusted for upstreams (--ca-file); NULL: none */
+    uint32_t cert_cache_bytes; /* the minted-leaf LRU's bound; 16 MB */
+    char **allow_urls;         /* normalized patterns (allow_urls, --allow-urls); none: any */
+    size_t n_allow_urls;
+};
+
 /* Everything but the domain lists. Visible so the proxy reads it without accessors; owned by
  * the policy (or builder) it came from, never modified after awf_policy_build(). */
 struct awf_settings {
@@ -164,6 +176,7 @@ struct awf_settings {
     /* The admin listener (/metrics, /healthz, /status); text NULL: none (the default). Never
      * one of the proxy's or the DNS forwarder's addresses (awf_policy_build refuses that). */
     struct awf_listen admin;
+    struct awf_bump_settings ssl_bump;
 };
 
 /* ---- building ---- */
@@ -335,6 +348,25 @@ bool awf_policy_log_wanted(const struct awf_policy *p, size_t output,
  * it means the parent, else Squid's defaults: plain HTTP through the parent (prefer_direct off),
  * CONNECT/TLS direct (nonhierarchical_direct on). */
 bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_req *rq);
+
+/* What to do with TLS traffic the policy allows (CONNECT tunnels, intercepted TLS), at the
+ * ClientHello: splice (pass it through untouched, today's tunnel), bump (terminate it with a
+ * minted certificate and decide each request inside by URL) or terminate (close it with a TLS
+ * alert). YAML and flags: bump when ssl_bump.enabled, else splice. */
+enum awf_bump_action {
+    AWF_BUMP_SPLICE = 0,
+    AWF_BUMP_BUMP,
+    AWF_BUMP_TERMINATE,
+};
+enum awf_bump_action awf_policy_bump_action(const struct awf_policy *p,
+                                            const struct awf_policy_req *rq);
+
+/* Whether a decrypted request may go, by its full URL ("https://host[:port]/path?query", the
+ * port only when not the scheme's default, the host lower-case). With no allow_urls every URL of
+ * an allowed host may; else one pattern must match (policy/README.md, "allow_urls"). On a match
+ * *rule (if not NULL) is the pattern. Lock-free, no allocation. */
+bool awf_policy_url_allowed(const struct awf_policy *p, const char *url, size_t len,
+                            const char **rule);
 
 /* Reads the subset of squid.conf that AWF generates (policy/squidconf.md) into the builder:
  * ACLs and http_access/always_direct/never_direct rules, listen, logs, DNS, timeouts, parent,

@@ -130,6 +130,8 @@ enum skind {
     K_ADMIN,        /* the admin listener's ADDR:PORT */
     K_OPAQUE_PORTS, /* tunnels.opaque_ports: port or range items */
     K_OPAQUE_HOSTS, /* tunnels.opaque_hosts: entry items */
+    K_URLS,         /* allow_urls: URL patterns (policy/bump.c) */
+    K_SIZE,         /* uint32_t bytes: "16MB", "512KB", "1048576" */
 };
 
 struct skey {
@@ -152,6 +154,7 @@ static inline bool policy_key_is_list(const struct skey *k)
     case K_FWD_LISTEN:
     case K_OPAQUE_PORTS:
     case K_OPAQUE_HOSTS:
+    case K_URLS:
         return true;
     default:
         return false;
@@ -385,5 +388,13 @@ bool policy_yaml_printable(const char *s);
 
 /* A NUL-terminated copy of s[0..n), bytes as they are; NULL when out of memory. */
 char *policy_strndup(const char *s, size_t n);
+
+/* policy/bump.c: ssl-bump settings. A URL pattern checked and normalized (scheme and authority
+ * lower-cased, the default port dropped, "/" for an empty path) into *out (malloc'd), or -1 with
+ * why. Whether a normalized pattern matches a URL. Copy and free of struct awf_bump_settings. */
+int policy_url_pattern(const char *v, size_t len, char **out, char *why, size_t whylen);
+bool policy_url_match(const char *pattern, const char *url, size_t len);
+int policy_bump_copy(struct awf_bump_settings *d, const struct awf_bump_settings *s);
+void policy_bump_free(struct awf_bump_settings *s);
 
 #endif

@@ -236,6 +236,26 @@ void awf_policy_print(const struct awf_policy *p, FILE *out)
         ystr(out, s->admin.text);
         fputc('\n', out);
     }
+    const struct awf_bump_settings *b = &s->ssl_bump;
+    fprintf(out, "ssl_bump:\n  enabled: %s\n  cert_cache: %u\n", b->enabled ? "true" : "false",
+            b->cert_cache_bytes);
+    const char *const files[][2] = {
+        {"ca_cert", b->ca_cert}, {"ca_key", b->ca_key}, {"upstream_ca_file", b->upstream_ca_file}};
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i][1]) {
+            fprintf(out, "  %s: ", files[i][0]);
+            ystr(out, files[i][1]);
+            fputc('\n', out);
+        }
+    }
+    if (b->n_allow_urls) {
+        fputs("allow_urls:\n", out);
+        for (size_t i = 0; i < b->n_allow_urls; i++) {
+            fputs("  - ", out);
+            ystr(out, b->allow_urls[i]);
+            fputc('\n', out);
+        }
+    }
     if (p->squid)
         policy_print_squid_rules(p, out);
 }

@@ -64,6 +64,13 @@ static const struct skey keys[] = {
     {"cache_log", K_STRING, OFF(cache_log)},
     {"parent", K_PARENT, 0},
     {"admin", K_ADMIN, 0},
+    {"allow_urls", K_URLS, 0},
+    {"ssl_bump", K_SECTION, 0},
+    {"ssl_bump.enabled", K_BOOL, OFF(ssl_bump.enabled)},
+    {"ssl_bump.ca_cert", K_STRING, OFF(ssl_bump.ca_cert)},
+    {"ssl_bump.ca_key", K_STRING, OFF(ssl_bump.ca_key)},
+    {"ssl_bump.upstream_ca_file", K_STRING, OFF(ssl_bump.upstream_ca_file)},
+    {"ssl_bump.cert_cache", K_SIZE, OFF(ssl_bump.cert_cache_bytes)},
 };
 
 const struct skey *policy_key_find(const char *key, size_t len)
@@ -412,6 +419,7 @@ void policy_settings_free(struct awf_settings *s)
     free(s->cache_log);
     free(s->parent.host);
     free(s->admin.text);
+    policy_bump_free(&s->ssl_bump);
     memset(s, 0, sizeof *s);
 }
 
@@ -486,6 +494,7 @@ int policy_settings_defaults(struct awf_settings *s)
     s->dns.max_ttl_s = 3600;
     s->dns.negative_ttl_s = 5;
     s->tls.sni_in_connect = true;
+    s->ssl_bump.cert_cache_bytes = 16u << 20;
     s->dns.forwarder.deny_rcode = 5; /* REFUSED */
     s->dns.forwarder.idle_ms = 10000;
     s->timeouts = (struct awf_timeouts){
@@ -529,7 +538,7 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
     d->awf_version = NULL, d->dns.hosts_file = NULL;
     d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
     d->pid_file = d->cache_log = d->parent.host = d->admin.text = NULL;
-    int rc = 0;
+    int rc = policy_bump_copy(&d->ssl_bump, &s->ssl_bump);
     if ((s->admin.text &&
          !(d->admin.text = policy_strndup(s->admin.text, strlen(s->admin.text)))) ||
         (s->pid_file && !(d->pid_file = policy_strndup(s->pid_file, strlen(s->pid_file)))) ||
@@ -820,6 +829,42 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
     }
     case K_LOGS:
         return add_log_spec(b, v, len, why, whylen);
+    case K_URLS: {
+        char *pat;
+        if (policy_url_pattern(v, len, &pat, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        void *g = grow(s->ssl_bump.allow_urls, s->ssl_bump.n_allow_urls, sizeof(char *));
+        if (!g) {
+            free(pat);
+            return -ENOMEM;
+        }
+        s->ssl_bump.allow_urls = g;
+        s->ssl_bump.allow_urls[s->ssl_bump.n_allow_urls++] = pat;
+        return 0;
+    }
+    case K_SIZE: {
+        /* A byte count with an optional KB/MB/GB suffix (powers of 1024, as Squid reads them). */
+        size_t n = len, mul = 1;
+        if (n >= 2 && (v[n - 1] == 'B' || v[n - 1] == 'b')) {
+            char m = v[n - 2];
+            mul = (m == 'K' || m == 'k')   ? 1u << 10
+                  : (m == 'M' || m == 'm') ? 1u << 20
+                  : (m == 'G' || m == 'g') ? 1u << 30
+                                           : 0;
+            n = mul ? n - 2 : n;
+            mul = mul ? mul : 1;
+        }
+        uint64_t num;
+        if (parse_u64(v, n, UINT32_MAX, &num) < 0 || num * mul > UINT32_MAX) {
+            snprintf(why, whylen,
+                     "invalid size: want bytes, or a number with KB, MB or GB, "
+                     "below 4 GB");
+            return AWF_E_POLICY_INVALID;
+        }
+        u = (uint32_t)(num * mul);
+        memcpy(base + k->off, &u, sizeof u);
+        return 0;
+    }
     case K_SECTION:
     case K_ALLOW:
     case K_BLOCK:

@@ -24,22 +24,31 @@ static const char *const state_names[AWF_CS_COUNT] = {
     [AWF_CS_CONNECTING] = "connecting",
     [AWF_CS_FORWARD] = "forward",
     [AWF_CS_TUNNEL] = "tunnel",
+    [AWF_CS_BUMP_CLIENT] = "bump-client",
+    [AWF_CS_BUMP_UP] = "bump-upstream",
     [AWF_CS_FLUSH] = "flush",
     [AWF_CS_CLOSING] = "closing",
 };
 
 #define T(s) (1u << AWF_CS_##s)
-/* Allowed transitions, by source state. PEEK comes from SNIFF (intercepted TLS: the ClientHello
+/* Allowed transitions, by source state. ssl-bump: HEAD goes to PEEK for a CONNECT that may be
+ * bumped (the ClientHello decides before anything is dialled), PEEK to BUMP_CLIENT (the
+ * client's handshake, then HEAD for the requests inside; from RESOLVING when the decision on
+ * intercepted TLS waited for the name's addresses), CONNECTING to BUMP_UP (the upstream's
+ * handshake, then FORWARD). PEEK comes from SNIFF (intercepted TLS: the ClientHello
  * names the target, then it is resolved) or from CONNECTING (a CONNECT tunnel whose ClientHello
  * is checked before any client byte goes upstream). CONNECTING may
  * restart itself (next address); FORWARD goes back to HEAD (keep-alive), to CONNECTING (a pooled
  * upstream failed before answering) or to TUNNEL (101 Switching Protocols). */
 static const unsigned transitions[AWF_CS_COUNT] = {
     [AWF_CS_SNIFF] = T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_HEAD] = T(RESOLVING) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_PEEK] = T(RESOLVING) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_RESOLVING] = T(CONNECTING) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_CONNECTING] = T(CONNECTING) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_HEAD] = T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_PEEK] = T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_RESOLVING] = T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_CONNECTING] =
+        T(CONNECTING) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_BUMP_CLIENT] = T(HEAD) | T(FLUSH) | T(CLOSING),
+    [AWF_CS_BUMP_UP] = T(FORWARD) | T(FLUSH) | T(CLOSING),
     [AWF_CS_FORWARD] = T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
     [AWF_CS_TUNNEL] = T(CLOSING),
     [AWF_CS_FLUSH] = T(CLOSING),
@@ -110,7 +119,10 @@ static uint64_t deadline(const struct awf_conn *c)
     case AWF_CS_RESOLVING:
         return c->state_since + t->dns_ms + 1000;
     case AWF_CS_CONNECTING:
+    case AWF_CS_BUMP_UP:
         return c->state_since + t->connect_ms;
+    case AWF_CS_BUMP_CLIENT:
+        return c->state_since + t->client_hello_ms;
     case AWF_CS_FLUSH: {
         if (c->flags & AWF_CF_CLIENT_SHUT_DONE)
             return c->state_since + LINGER_MS;
@@ -189,6 +201,10 @@ static void timer_cb(uv_timer_t *t)
     case AWF_CS_RESOLVING:
         awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name lookup timed out", false);
         return;
+    case AWF_CS_BUMP_UP:
+        awf_answer(c, 504, "ERR_READ_TIMEOUT", 0, "TCP_MISS_ABORTED",
+                   "TLS handshake with the upstream timed out", false);
+        return;
     case AWF_CS_FORWARD:
         awf_forward_timeout(c);
         return;
@@ -232,6 +248,13 @@ static void client_write_cb(uv_write_t *req, int status)
 }
 
 int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
+{
+    if ((c->bump || (c->up && c->up->ssl)) && awf_bump_is_tls(c, dst))
+        return awf_bump_write(c, dst, b);
+    return awf_conn_write_raw(c, dst, b);
+}
+
+int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
 {
     uv_buf_t ub = uv_buf_init(b->data + b->off, (unsigned)b->len);
     uv_write_cb cb;
@@ -338,8 +361,12 @@ void awf_conn_sync_reading(struct awf_conn *c)
     case AWF_CS_HEAD:
         want = !c->pend && !(c->flags & AWF_CF_CLIENT_EOF);
         break;
+    case AWF_CS_BUMP_CLIENT:
+        want = !(c->flags & AWF_CF_CLIENT_EOF);
+        break;
     case AWF_CS_RESOLVING:
     case AWF_CS_CONNECTING:
+    case AWF_CS_BUMP_UP:
         /* Kept reading (bytes that come meanwhile wait in pend): stopping and restarting
          * would cost two epoll_ctl calls per request. */
     case AWF_CS_FORWARD:
@@ -368,7 +395,7 @@ void awf_conn_sync_reading(struct awf_conn *c)
         return;
     want = !(c->flags & AWF_CF_UP_EOF) &&
            ((c->state == AWF_CS_FORWARD && !(c->flags & AWF_CF_RESP_DONE)) ||
-            c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK ||
+            c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK || c->state == AWF_CS_BUMP_UP ||
             (c->state == AWF_CS_CONNECTING && c->parent_wait));
     q = uv_stream_get_write_queue_size((uv_stream_t *)&c->client);
     sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, awf_upstream_alloc_cb,
@@ -455,7 +482,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     awf_conn_sync_reading(c);
 }
 
-static void client_eof(struct awf_conn *c, int status)
+void awf_conn_client_eof(struct awf_conn *c, int status)
 {
     c->flags |= AWF_CF_CLIENT_EOF;
     c->flags &= ~AWF_CF_CLIENT_RD; /* libuv stops reading at EOF */
@@ -499,13 +526,22 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     if (nread <= 0 || c->state == AWF_CS_CLOSING || c->state == AWF_CS_FLUSH) {
         awf_bufpool_put(&c->px->bufs, b);
         if (nread < 0 && c->state != AWF_CS_CLOSING)
-            client_eof(c, (int)nread);
+            awf_conn_client_eof(c, (int)nread);
         return;
     }
     b->off = 0;
     b->len = (size_t)nread;
     awf_conn_touch(c);
     c->heard = true;
+    if (c->bump) {
+        awf_bump_client_read(c, b);
+        return;
+    }
+    awf_conn_client_input(c, b);
+}
+
+void awf_conn_client_input(struct awf_conn *c, struct awf_buf *b)
+{
     switch (c->state) {
     case AWF_CS_SNIFF:
     case AWF_CS_HEAD:
@@ -645,6 +681,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 
 int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s)
 {
+    awf_bump_close_notify(c, s);
     /* Rare (a FIN passed on, or closing after an answer): not worth 80 bytes in every
      * connection. Freed in shutdown_cb. */
     uv_shutdown_t *req = malloc(sizeof(*req));
@@ -689,6 +726,7 @@ static void conn_free(struct awf_conn *c)
     awf_policy_unref(c->policy);
     awf_http_head_free(&c->head);
     awf_splice_free(c);
+    awf_bump_free(c);
     free(c->addrs);
     free(c->resp);
     free(c->host);

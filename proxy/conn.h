@@ -46,15 +46,17 @@
 /* The states of a client connection. Only awf_conn_set_state() changes them; it checks the
  * transition against a table (awf_conn_transition_ok). */
 enum awf_conn_state {
-    AWF_CS_SNIFF,      /* first bytes of a connection: decides the kind of traffic */
-    AWF_CS_HEAD,       /* reading a request head (or idle between keep-alive requests) */
-    AWF_CS_PEEK,       /* reading a TLS ClientHello (intercepted, or first bytes of a tunnel) */
-    AWF_CS_RESOLVING,  /* waiting for the resolver */
-    AWF_CS_CONNECTING, /* dialling the upstream */
-    AWF_CS_FORWARD,    /* an HTTP request and its response are crossing */
-    AWF_CS_TUNNEL,     /* bytes both ways (CONNECT, WebSocket after 101) */
-    AWF_CS_FLUSH,      /* writing the last bytes to the client, then closing */
-    AWF_CS_CLOSING,    /* handles closing; freed in the last close callback */
+    AWF_CS_SNIFF,       /* first bytes of a connection: decides the kind of traffic */
+    AWF_CS_HEAD,        /* reading a request head (or idle between keep-alive requests) */
+    AWF_CS_PEEK,        /* reading a TLS ClientHello (intercepted, or first bytes of a tunnel) */
+    AWF_CS_RESOLVING,   /* waiting for the resolver */
+    AWF_CS_CONNECTING,  /* dialling the upstream */
+    AWF_CS_FORWARD,     /* an HTTP request and its response are crossing */
+    AWF_CS_TUNNEL,      /* bytes both ways (CONNECT, WebSocket after 101) */
+    AWF_CS_BUMP_CLIENT, /* ssl-bump: TLS handshake with the client (minted certificate) */
+    AWF_CS_BUMP_UP,     /* ssl-bump: TLS handshake with the upstream (verified) */
+    AWF_CS_FLUSH,       /* writing the last bytes to the client, then closing */
+    AWF_CS_CLOSING,     /* handles closing; freed in the last close callback */
     AWF_CS_COUNT
 };
 
@@ -100,6 +102,9 @@ enum {
 struct awf_proxy;
 struct awf_conn;
 struct awf_splice;
+struct awf_bump;
+struct awf_tls_bump;
+struct ssl_st;
 
 struct awf_upstream {
     uv_tcp_t tcp;    /* dialled with a uv_connect_t of its own (upstream.c) */
@@ -116,6 +121,11 @@ struct awf_upstream {
     unsigned writes;          /* writes in flight: a pooled upstream has none */
     bool reading, pooled, closing, has_local, indexed;
     bool parent; /* a connection to the parent proxy: pooled apart from direct ones */
+    /* ssl-bump: TLS towards the upstream (bump.c), owned; tls_name (owned) is the verified
+     * name, part of the pool key; tls_done once the handshake completed. */
+    struct ssl_st *ssl;
+    char *tls_name;
+    bool tls_done;
 };
 
 /* The longest target name kept (DNS names are at most 253 characters). */
@@ -151,6 +161,7 @@ struct awf_conn {
     unsigned closes;           /* close callbacks still to come */
     unsigned requests;         /* transactions started on this connection */
     struct awf_splice *splice; /* the kernel relay, while bulk flows (splice.c); owned */
+    struct awf_bump *bump;     /* ssl-bump: the client's TLS and the TLS name (bump.c); owned */
     union awf_sockaddr peer, local, server;
     bool has_server;
     /* splice.c: bulk flows (a tunnel, or a response body) but writes are in flight (wait),
@@ -234,8 +245,9 @@ struct awf_proxy {
     struct awf_upstream *by_local[AWF_LOCAL_BUCKETS];
     uv_timer_t drain;
     bool shutting_down, done_called, draining;
-    bool debug;     /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
-    bool no_splice; /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
+    bool debug;               /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
+    bool no_splice;           /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
+    struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
     int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
     size_t n_pipe_free;
     void (*done)(void *arg);
@@ -269,6 +281,12 @@ void awf_conn_tunnel_release(struct awf_conn *c);
 /* Writes b to the client or the upstream; takes ownership of b. Returns 0 or a negative code
  * (b is freed then). */
 int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+/* The same below TLS: b goes to the socket as it is (bump.c's ciphertext). */
+int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+/* Client bytes (plain text) for the current state's handler; takes ownership of b. */
+void awf_conn_client_input(struct awf_conn *c, struct awf_buf *b);
+/* The client's end of stream (UV_EOF) or a read error. */
+void awf_conn_client_eof(struct awf_conn *c, int status);
 void awf_conn_sync_reading(struct awf_conn *c);
 /* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
  * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
@@ -339,10 +357,15 @@ void awf_upstream_close(struct awf_upstream *up);
 void awf_upstream_index(struct awf_upstream *up);
 void awf_upstream_pool_drain(struct awf_proxy *px);
 /* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none. */
+/* tls_name: a TLS upstream verified for that name (ssl-bump), NULL: a plain one. */
 struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
-                                            bool parent);
+                                            bool parent, const char *tls_name);
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+/* Upstream bytes (plain text) for the current state's handler; takes ownership of b. */
+void awf_upstream_input(struct awf_conn *c, struct awf_buf *b);
+/* The upstream's end of stream (UV_EOF) or a read error, for the current state. */
+void awf_upstream_eof(struct awf_conn *c, int status);
 void awf_upstream_write_cb(uv_write_t *req, int status);
 /* Whether sa (address and port) is the local end of one of this proxy's connected upstreams: a
  * connection from there is our own traffic redirected back to us. A hash lookup by local port.
@@ -432,6 +455,31 @@ void awf_splice_close(struct awf_conn *c);
 void awf_splice_free(struct awf_conn *c);
 /* Closes the loop's free pipes. */
 void awf_splice_pool_cleanup(struct awf_proxy *px);
+
+/* bump.c: ssl-bump */
+/* Whether TLS the policy allowed is to be bumped (ssl-bump on and the policy says bump). */
+bool awf_bump_wanted(struct awf_conn *c);
+/* Answers the client's TLS (its ClientHello in c->hello) with a leaf minted for c->host
+ * (state BUMP_CLIENT); then requests are read inside (HEAD). May close c. */
+void awf_bump_start(struct awf_conn *c);
+/* Ciphertext from the client of a bumped connection; takes ownership of b. May close c. */
+void awf_bump_client_read(struct awf_conn *c, struct awf_buf *b);
+/* Decides a request read inside bumped TLS (request.c's decide for bumped connections). */
+void awf_bump_decide(struct awf_conn *c);
+/* The upstream is connected for a bumped request: TLS to it (state BUMP_UP), verified, then
+ * awf_upstream_use again. A failure answers 503. */
+void awf_bump_up_start(struct awf_conn *c);
+/* Ciphertext from a TLS upstream; takes ownership of b. May close c. */
+void awf_bump_up_read(struct awf_conn *c, struct awf_buf *b);
+/* Whether writes to s go through TLS (the bumped client after its handshake, a TLS upstream
+ * after its handshake), and awf_conn_write for those: b is encrypted. */
+bool awf_bump_is_tls(struct awf_conn *c, uv_stream_t *s);
+int awf_bump_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+/* Sends TLS close_notify on s if it speaks TLS (before its TCP shutdown). */
+void awf_bump_close_notify(struct awf_conn *c, uv_stream_t *s);
+void awf_bump_free(struct awf_conn *c);
+/* The TLS name requests of a bumped connection go to (the pool key), NULL otherwise. */
+const char *awf_conn_tls_name(const struct awf_conn *c);
 
 /* proxy.c */
 void awf_proxy_object_gone(struct awf_proxy *px);

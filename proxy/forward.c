@@ -422,7 +422,7 @@ static uint64_t splice_left(const struct awf_conn *c, size_t pending)
 {
     const llhttp_t *p = &c->resp->parser;
     const uint32_t need = AWF_CF_RESP_BODY | AWF_CF_REQ_DONE;
-    if (c->px->no_splice || c->state != AWF_CS_FORWARD || (c->flags & need) != need ||
+    if (c->px->no_splice || c->bump || c->state != AWF_CS_FORWARD || (c->flags & need) != need ||
         (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)) || c->splice_wait || awf_splice_active(c))
         return 0;
     if (p->status_code < 200 || p->status_code == 204 || p->status_code == 304 ||

@@ -73,7 +73,12 @@ static bool canon_request(struct awf_conn *c, struct logctx *lc, char *auth, siz
             return false;
     }
     bool connect = (c->flags & AWF_CF_CONNECT) != 0;
-    size_t n = awf_http_canon_authority(t.host, t.port, connect ? 0 : 80, auth, auth_cap);
+    bool bumped = c->bump && !connect; /* a request decrypted by ssl-bump: https:// */
+    size_t n = awf_http_canon_authority(t.host, t.port,
+                                        connect  ? 0
+                                        : bumped ? 443
+                                                 : 80,
+                                        auth, auth_cap);
     if (!n || !awf_http_canon_host(t.host, dom, dom_cap))
         return false;
     if (has_host) {
@@ -89,7 +94,7 @@ static bool canon_request(struct awf_conn *c, struct logctx *lc, char *auth, siz
     /* What follows the authority, as received: path, query and fragment (Squid keeps all
      * three in %ru); an empty path is "/". */
     struct awf_slice rest;
-    if (c->flags & AWF_CF_INTERCEPT) {
+    if (c->flags & AWF_CF_INTERCEPT || bumped) {
         rest = awf_http_head_url_slice(&c->head);
     } else {
         struct awf_slice u = awf_http_head_url_slice(&c->head);
@@ -99,7 +104,8 @@ static bool canon_request(struct awf_conn *c, struct logctx *lc, char *auth, siz
         rest = (struct awf_slice){end, (size_t)(u.p + u.len - end)};
     }
     const char *slash = rest.len && rest.p[0] == '/' ? "" : "/";
-    int m = snprintf(url, url_cap, "http://%s%s%.*s", auth, slash, (int)rest.len, rest.p);
+    int m = snprintf(url, url_cap, "%s://%s%s%.*s", bumped ? "https" : "http", auth, slash,
+                     (int)rest.len, rest.p);
     return m > 0 && (size_t)m < url_cap;
 }
 

@@ -84,10 +84,28 @@ void awf_peek_start_connect(struct awf_conn *c)
         return;
     }
     if (c->flags & AWF_CF_CLIENT_EOF) { /* CONNECT and FIN, no byte: nothing to check */
+        if (!c->up) { /* ssl-bump peeks before dialling: nothing to pass on either */
+            awf_conn_close(c);
+            return;
+        }
         awf_tunnel_start(c);
         return;
     }
     awf_conn_sync_reading(c);
+}
+
+/* The held bytes may go on as a tunnel: through the upstream already dialled, or, when ssl-bump
+ * peeked before dialling, once it is resolved and dialled (they go first then). */
+static void pass_on(struct awf_conn *c)
+{
+    c->pend = c->hello;
+    c->hello = NULL;
+    if (c->up) {
+        awf_tunnel_start(c);
+        return;
+    }
+    awf_conn_set_state(c, AWF_CS_RESOLVING);
+    awf_request_resolve(c);
 }
 
 /* The first bytes are incomplete: read on, unless the client already sent its FIN (nothing can
@@ -165,6 +183,12 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
     rq.addrs_known = true;
     if (!awf_peek_allowed(c, &rq))
         return;
+    if (awf_bump_wanted(c)) {
+        c->hello = c->pend; /* the ClientHello is answered here, not passed on */
+        c->pend = NULL;
+        awf_bump_start(c);
+        return;
+    }
     awf_conn_set_state(c, AWF_CS_RESOLVING);
     awf_request_resolve(c);
 }
@@ -223,9 +247,11 @@ static void decide_connect(struct awf_conn *c, enum awf_hello_result rc, const s
         deny(c, why);
         return;
     }
-    c->pend = c->hello; /* the held bytes go first */
-    c->hello = NULL;
-    awf_tunnel_start(c);
+    if (rc == AWF_HELLO_OK && awf_bump_wanted(c)) {
+        awf_bump_start(c);
+        return;
+    }
+    pass_on(c); /* the held bytes go first */
 }
 
 /* Whether a host named inside the tunnel (Host value or absolute URI authority) is the CONNECT
@@ -352,9 +378,7 @@ static void decide_plain(struct awf_conn *c)
         deny_plain(c, why);
         return;
     }
-    c->pend = c->hello;
-    c->hello = NULL;
-    awf_tunnel_start(c);
+    pass_on(c);
 }
 
 void awf_peek_input(struct awf_conn *c, struct awf_buf *b)

@@ -298,6 +298,16 @@ void awf_proxy_share_dns_cache(struct awf_proxy *px, struct awf_proxy *with)
     awf_dns_share_cache(px->dns, with->dns);
 }
 
+void awf_proxy_set_tls(struct awf_proxy *px, struct awf_tls_bump *tls)
+{
+    px->tls = tls;
+}
+
+void awf_proxy_share_tls(struct awf_proxy *px, struct awf_proxy *with)
+{
+    px->tls = with->tls;
+}
+
 void awf_proxy_share_limits(struct awf_proxy *px, struct awf_proxy *with)
 {
     if (px->counts == with->counts)

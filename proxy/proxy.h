@@ -70,6 +70,13 @@ void awf_proxy_share_limits(struct awf_proxy *px, struct awf_proxy *with);
  * the others. Call before px accepts anything, from the thread that created both. */
 void awf_proxy_share_dns_cache(struct awf_proxy *px, struct awf_proxy *with);
 
+struct awf_tls_bump;
+/* ssl-bump: px bumps TLS with tls (tls/tls.h; borrowed: must outlive px; NULL: never bumps).
+ * One context per process, given to every loop's proxy before it accepts anything. */
+void awf_proxy_set_tls(struct awf_proxy *px, struct awf_tls_bump *tls);
+/* Makes px bump with with's context (the workers of cli/). */
+void awf_proxy_share_tls(struct awf_proxy *px, struct awf_proxy *with);
+
 /* The addresses actually bound (port 0 in the settings becomes the kernel's choice), for the
  * readiness line "awf-proxy: listening on ADDR:PORT" the command line prints. Returns how many. */
 size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out, size_t max);

@@ -255,6 +255,10 @@ static void decide(struct awf_conn *c)
         bad_request(c);
         return;
     }
+    if (c->bump) { /* a request inside bumped TLS */
+        awf_bump_decide(c);
+        return;
+    }
     /* A tunnel (CONNECT, or a WebSocket upgrade once answered) keeps its head for the log line
      * as long as it lasts: only what the head holds is kept. The memory moves, so this comes
      * before anything points into it (c->target). */
@@ -341,6 +345,12 @@ static void decide(struct awf_conn *c)
     }
     if (!request_allowed(c, NULL))
         return;
+    if ((c->flags & AWF_CF_CONNECT) && c->px->tls && c->set->ssl_bump.enabled) {
+        /* ssl-bump: the ClientHello says whether to bump or splice before anything is
+         * dialled (Squid's peek at step 1); peek.c resolves and dials for a splice. */
+        awf_peek_start_connect(c);
+        return;
+    }
     awf_conn_set_state(c, AWF_CS_RESOLVING);
     awf_request_resolve(c);
 }
@@ -480,6 +490,12 @@ static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *ad
         rq.addrs_known = true;
         if (!awf_peek_allowed(c, &rq))
             return false;
+        if (awf_bump_wanted(c)) { /* ssl-bump: the held ClientHello is answered here */
+            c->hello = c->pend;
+            c->pend = NULL;
+            awf_bump_start(c);
+            return false;
+        }
     } else if (!request_allowed(c, addrs)) {
         return false;
     }

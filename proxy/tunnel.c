@@ -68,7 +68,7 @@ void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
     }
     /* Bulk is flowing: the kernel relays from here (splice.c), taking b. */
     if (!c->splice && !c->splice_wait && c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER &&
-        c->state == AWF_CS_TUNNEL && !c->px->no_splice) {
+        c->state == AWF_CS_TUNNEL && !c->px->no_splice && !c->bump) {
         int rc = awf_splice_start(c, from_client, b);
         if (rc == 0)
             return;

@@ -7,12 +7,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "proxy/conn.h"
 
 static void up_unref(struct awf_upstream *up)
 {
     if (--up->handles == 0) {
         struct awf_proxy *px = up->px;
+        SSL_free(up->ssl);
+        free(up->tls_name);
         free(up);
         awf_proxy_object_gone(px);
     }
@@ -192,14 +196,23 @@ static bool same_addr(const union awf_sockaddr *a, const union awf_sockaddr *b)
     return false;
 }
 
+/* A pooled TLS upstream was verified for its tls_name: it serves that name only, and a plain
+ * request never gets a TLS one. */
+static bool same_tls(const struct awf_upstream *up, const char *tls_name)
+{
+    if (!up->tls_name || !tls_name)
+        return !up->tls_name && !tls_name;
+    return up->tls_done && strcmp(up->tls_name, tls_name) == 0;
+}
+
 struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
-                                            bool parent)
+                                            bool parent, const char *tls_name)
 {
     /* The first match is the most recently pooled one: least likely stale. A parent proxy's
      * address may also be dialled direct (it may serve pages too): its connections are kept
      * apart, as a parent gets absolute-form requests. */
     for (struct awf_upstream *up = *idle_bucket(px, sa); up; up = up->bnext) {
-        if (same_addr(&up->addr, sa) && up->parent == parent) {
+        if (same_addr(&up->addr, sa) && up->parent == parent && same_tls(up, tls_name)) {
             pool_unlink(up);
             uv_timer_stop(&up->idle);
             return up;
@@ -279,7 +292,8 @@ void awf_upstream_dial(struct awf_conn *c)
     struct awf_proxy *px = c->px;
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
         for (size_t i = 0; i < c->n_addrs; i++) {
-            struct awf_upstream *up = awf_upstream_pool_take(px, &c->addrs[i], c->via_parent);
+            struct awf_upstream *up =
+                awf_upstream_pool_take(px, &c->addrs[i], c->via_parent, awf_conn_tls_name(c));
             if (up) {
                 up->conn = c;
                 c->up = up;
@@ -341,6 +355,10 @@ void awf_upstream_ready(struct awf_conn *c)
 
 void awf_upstream_use(struct awf_conn *c)
 {
+    if (c->bump && !(c->flags & AWF_CF_CONNECT) && !(c->up->ssl && c->up->tls_done)) {
+        awf_bump_up_start(c); /* a request inside bumped TLS: TLS to the upstream first */
+        return;
+    }
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT | AWF_CF_PEEKED)) == AWF_CF_CONNECT &&
         c->set->tls.sni_in_connect)
         awf_peek_start_connect(c);
@@ -389,19 +407,36 @@ void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         awf_bufpool_put(&up->px->bufs, b);
         up->reading = false;
         uv_read_stop(s);
-        if (c->state == AWF_CS_FORWARD)
-            awf_forward_up_eof(c, (int)nread);
-        else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
-            awf_tunnel_eof(c, false, (int)nread); /* PEEK: a server that spoke and closed first */
-        else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
-            awf_parent_eof(c, (int)nread);
-        else
-            awf_conn_close(c);
+        awf_upstream_eof(c, (int)nread);
         return;
     }
     b->off = 0;
     b->len = (size_t)nread;
     awf_conn_touch(c);
+    if (up->ssl) {
+        awf_bump_up_read(c, b);
+        return;
+    }
+    awf_upstream_input(c, b);
+}
+
+void awf_upstream_eof(struct awf_conn *c, int status)
+{
+    if (c->state == AWF_CS_FORWARD)
+        awf_forward_up_eof(c, status);
+    else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
+        awf_tunnel_eof(c, false, status); /* PEEK: a server that spoke and closed first */
+    else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
+        awf_parent_eof(c, status);
+    else if (c->state == AWF_CS_BUMP_UP)
+        awf_answer(c, 503, "ERR_SECURE_CONNECT_FAIL", 0, "TCP_MISS",
+                   "the upstream closed during the TLS handshake", false);
+    else
+        awf_conn_close(c);
+}
+
+void awf_upstream_input(struct awf_conn *c, struct awf_buf *b)
+{
     if (c->state == AWF_CS_FORWARD)
         awf_forward_up_input(c, b);
     else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
@@ -409,5 +444,5 @@ void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
         awf_parent_input(c, b);
     else
-        awf_bufpool_put(&up->px->bufs, b);
+        awf_bufpool_put(&c->px->bufs, b);
 }

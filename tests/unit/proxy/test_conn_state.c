@@ -79,7 +79,26 @@ static void test_conn_state_peek(void **state)
     assert_true(awf_conn_transition_ok(AWF_CS_PEEK, AWF_CS_TUNNEL));
     assert_false(awf_conn_transition_ok(AWF_CS_PEEK, AWF_CS_FORWARD));
     assert_false(awf_conn_transition_ok(AWF_CS_RESOLVING, AWF_CS_PEEK));
-    assert_false(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_PEEK));
+    assert_false(awf_conn_transition_ok(AWF_CS_FORWARD, AWF_CS_PEEK));
+}
+
+static void test_conn_state_bump(void **state)
+{
+    (void)state;
+    /* ssl-bump: CONNECT answered 200 and peeked before dialling; the client's handshake; the
+     * requests inside; each upstream's handshake before forwarding. */
+    assert_true(awf_conn_transition_ok(AWF_CS_HEAD, AWF_CS_PEEK));
+    assert_true(awf_conn_transition_ok(AWF_CS_PEEK, AWF_CS_BUMP_CLIENT));
+    assert_true(awf_conn_transition_ok(AWF_CS_BUMP_CLIENT, AWF_CS_HEAD));
+    assert_true(awf_conn_transition_ok(AWF_CS_CONNECTING, AWF_CS_BUMP_UP));
+    assert_true(awf_conn_transition_ok(AWF_CS_BUMP_UP, AWF_CS_FORWARD));
+    assert_true(awf_conn_transition_ok(AWF_CS_BUMP_UP, AWF_CS_FLUSH));
+    /* Nothing is forwarded before both handshakes. */
+    assert_false(awf_conn_transition_ok(AWF_CS_BUMP_CLIENT, AWF_CS_FORWARD));
+    assert_false(awf_conn_transition_ok(AWF_CS_BUMP_CLIENT, AWF_CS_TUNNEL));
+    assert_false(awf_conn_transition_ok(AWF_CS_BUMP_UP, AWF_CS_TUNNEL));
+    assert_false(awf_conn_transition_ok(AWF_CS_SNIFF, AWF_CS_BUMP_CLIENT));
+    assert_string_equal(awf_conn_state_name(AWF_CS_BUMP_UP), "bump-upstream");
 }
 
 static void test_conn_state_names(void **state)
@@ -131,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_conn_state_forbidden),
         cmocka_unit_test(test_conn_state_retry_paths),
         cmocka_unit_test(test_conn_state_peek),
+        cmocka_unit_test(test_conn_state_bump),
         cmocka_unit_test(test_conn_state_names),
         cmocka_unit_test(test_conn_deadline_flush_is_capped),
     };

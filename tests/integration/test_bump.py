@@ -1,0 +1,147 @@
+"""ssl-bump (HTTPS inspection): curl trusting the per-run CA (awf-proxy ca new) through the
+proxy to local TLS upstreams whose own test CA is given with --ca-file. Allowed paths pass,
+other paths of the same host get 403 over TLS, names not allowed are refused, an untrusted or
+wrong-name upstream gets 503, a splice leaves the origin's certificate, each request is logged
+with its full https:// URL (README "HTTPS inspection")."""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import unittest
+
+import awf
+from awf import ALLOWED, OTHER, pattern
+
+
+class BumpTest(awf.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.up = self.upstream(tls=True)
+        self.upstream_ca, _ = awf.certs()  # the upstream's own (self-signed) certificate
+        self.cadir = os.path.join(self.tmp, "ca")
+        r = self.cli("ca", "new", "--days", "1", "--out", self.cadir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.ca = os.path.join(self.cadir, "ca.pem")
+        self.ca_key = os.path.join(self.cadir, "ca-key.pem")
+        self.base = "https://%s:%d" % (ALLOWED, self.up.https)
+
+    def bump_proxy(self, *extra, names=(ALLOWED,), ca_file=True, hosts=None,
+                   listen="127.0.0.1:0"):
+        args = awf.allow_loopback_args(*names, ports=[self.up.https])
+        args += ["--ssl-bump", "--ca-cert", self.ca, "--ca-key", self.ca_key]
+        if ca_file:
+            args += ["--ca-file", self.upstream_ca]
+        return self.proxy(*(args + list(extra)), hosts=hosts, listen=listen)
+
+    def get(self, px, url, *args):
+        return self.curl(url, "--cacert", self.ca, *args, proxy=px)
+
+    def test_ca_new_key_mode(self):
+        self.assertEqual(os.stat(self.ca_key).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(self.ca).st_mode & 0o777, 0o644)
+        r = self.cli("ca", "new", "--out", self.cadir)  # never over an existing key
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ca-key.pem: File exists", r.stderr)
+
+    def test_allowed_path_and_denied_path(self):
+        px = self.bump_proxy("--allow-urls", self.base + "/small*," + self.base + "/echo/*")
+        r = self.get(px, self.base + "/small")
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+        self.assertEqual(r.body, pattern(100))
+        r = self.get(px, self.base + "/echo/x?q=1")
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+        self.assertIn('"target": "/echo/x?q=1"', r.body.decode())
+        r = self.get(px, self.base + "/bytes/10")
+        self.assertEqual((r.rc, r.code), (0, 403), r)
+        self.assertIn("ERR_ACCESS_DENIED", r.header("X-Squid-Error"))
+        lines = px.wait_log(6)
+        self.assertEqual(len(lines), 6, lines)
+        reqs = [l for l in lines if " CONNECT " not in l]
+        self.assertEqual(len(reqs), 3, lines)
+        self.assertRegex(reqs[0], r" GET 200 TCP_MISS:HIER_DIRECT %s/small " % re.escape(self.base))
+        self.assertRegex(reqs[1], r" GET 200 TCP_MISS:HIER_DIRECT %s/echo/x\?" % re.escape(self.base))
+        self.assertRegex(reqs[2], r" GET 403 TCP_DENIED:HIER_NONE %s/bytes/10 " % re.escape(self.base))
+        for l in lines:
+            if " CONNECT " in l:
+                self.assertRegex(l, r" CONNECT 200 TCP_TUNNEL:HIER_NONE %s:%d " % (ALLOWED, self.up.https))
+
+    def test_keep_alive_inside_bump(self):
+        px = self.bump_proxy()
+        rc, res, err = awf.curl_multi(self, [self.base + "/small", self.base + "/chunked/999",
+                                             self.base + "/bytes/300000"], "--cacert", self.ca,
+                                      proxy=px)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([x[0] for x in res], [200, 200, 200])
+        self.assertEqual(res[0][2], pattern(100))
+        self.assertEqual(res[1][2], pattern(999))
+        self.assertEqual(res[2][2], pattern(300000))
+        self.assertEqual(sum(x[1] for x in res), 1, res)  # one connection for all three
+        lines = px.wait_log(4)
+        self.assertEqual(sum(1 for l in lines if " GET 200 " in l), 3, lines)
+
+    def test_minted_certificate(self):
+        px = self.bump_proxy()
+        with socket.create_connection(("127.0.0.1", px.port), awf.WAIT) as s:
+            s.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: x\r\n\r\n" % (ALLOWED.encode(),
+                                                                      self.up.https))
+            self.assertIn(b" 200 ", s.recv(4096))
+            ctx = ssl.create_default_context(cafile=self.ca)
+            ctx.set_alpn_protocols(["h2", "http/1.1"])
+            with ctx.wrap_socket(s, server_hostname=ALLOWED) as t:
+                self.assertEqual(t.selected_alpn_protocol(), "http/1.1")
+                cert = t.getpeercert()
+                self.assertEqual(cert["subjectAltName"], (("DNS", ALLOWED),))
+                issuer = dict(x[0] for x in cert["issuer"])
+                self.assertIn("awf-proxy per-run CA", issuer["commonName"])
+
+    def test_domain_not_allowed(self):
+        px = self.bump_proxy()
+        r = self.get(px, "https://%s:%d/small" % (OTHER, self.up.https))
+        self.assertNotEqual(r.rc, 0)
+        self.assertEqual(r.connect_code, 403, r)
+        (e,) = px.entries(1)
+        self.assertEqual((e["method"], e["status"], e["tag"]), ("CONNECT", 403, "TCP_DENIED"))
+
+    def test_untrusted_upstream(self):
+        px = self.bump_proxy(ca_file=False)
+        r = self.get(px, self.base + "/small")
+        self.assertEqual((r.rc, r.code), (0, 503), r)
+        self.assertIn("ERR_SECURE_CONNECT_FAIL", r.header("X-Squid-Error"))
+        self.assertIn(b"self-signed certificate", r.body)
+        lines = [l for l in px.wait_log(2) if " GET " in l]
+        self.assertRegex(lines[0], r" GET 503 TCP_MISS:HIER_DIRECT %s/small " % re.escape(self.base))
+
+    def test_wrong_name_upstream(self):
+        wrong = "wrong.test"  # resolves to the upstream, whose certificate does not name it
+        px = self.bump_proxy(names=(wrong,), hosts={wrong: "127.0.0.1"})
+        r = self.get(px, "https://%s:%d/small" % (wrong, self.up.https))
+        self.assertEqual((r.rc, r.code), (0, 503), r)
+        self.assertIn(b"hostname mismatch", r.body)
+
+    def test_intercepted_tls_bumped(self):
+        # Raw TLS straight to the listener, as a DNAT delivers it; the listener's =PORT says
+        # which port it was headed to.
+        px = self.bump_proxy("--allow-urls", self.base + "/small",
+                             listen="127.0.0.1:0=%d" % self.up.https)
+        to = "%s:%d:127.0.0.1:%d" % (ALLOWED, self.up.https, px.port)
+        r = self.curl(self.base + "/small", "--cacert", self.ca, "--connect-to", to)
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+        self.assertEqual(r.body, pattern(100))
+        r = self.curl(self.base + "/bytes/1", "--cacert", self.ca, "--connect-to", to)
+        self.assertEqual((r.rc, r.code), (0, 403), r)
+        lines = px.wait_log(4)
+        self.assertEqual(len(lines), 4, lines)
+        self.assertTrue(any(" GET 200 TCP_MISS:HIER_DIRECT %s/small " % self.base in l
+                            for l in lines), lines)
+
+    def test_splice_without_bump_keeps_origin_certificate(self):
+        # ssl-bump off: the tunnel is spliced, the client sees the origin's own certificate.
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.https]))
+        r = self.curl(self.base + "/small", "--cacert", self.upstream_ca, proxy=px)
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+
+
+if __name__ == "__main__":
+    unittest.main()
