@@ -178,6 +178,15 @@ int policy_acl_add_values(struct acl *a, char **vals, size_t n, struct squid_rul
         case ACL_METHOD:
             rc = push_str(&a->methods, &a->n_methods, v, len);
             break;
+        case ACL_AT_STEP:
+            if (len == 8 && memcmp(v, "SslBump", 7) == 0 && v[7] >= '1' && v[7] <= '3') {
+                a->steps |= (uint8_t)(1u << (v[7] - '0'));
+                rc = 0;
+            } else {
+                snprintf(why, whylen, "at_step: want SslBump1, SslBump2 or SslBump3");
+                rc = -1;
+            }
+            break;
         case ACL_ALL:
             snprintf(why, whylen, "ACL \"all\" is built in and takes no values");
             rc = -1;
@@ -439,6 +448,8 @@ enum acl_result policy_acl_match(const struct acl *a, const struct rule_req *rq)
             if (strcmp(a->methods[i], rq->method) == 0)
                 return ACL_YES;
         return ACL_NO;
+    case ACL_AT_STEP:
+        return (a->steps & rq->bump_step) ? ACL_YES : ACL_NO;
     }
     return ACL_NO;
 }

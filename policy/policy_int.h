@@ -247,6 +247,7 @@ enum acl_type {
     ACL_PORT,
     ACL_METHOD,
     ACL_URL_REGEX, /* the request URL, percent-decoded as Squid does (url.c) */
+    ACL_AT_STEP,   /* ssl-bump's steps: SslBump1/2/3 (policy/bump.c) */
 };
 
 /* An ACL's answer for one request: Squid's match / no match / "needs an asynchronous lookup"
@@ -281,6 +282,7 @@ struct acl {
     size_t n_cidrs;
     struct awf_port_range *ports; /* port */
     size_t n_ports;
+    uint8_t steps;  /* at_step: bit n for SslBumpn */
     char **methods; /* method, as written (Squid compares case-sensitively) */
     size_t n_methods;
 };
@@ -310,6 +312,8 @@ struct squid_rules {
     size_t n_terms;
     struct rule_list http_access, always_direct, never_direct;
     struct rule_list log_conds; /* access_log conditions; settings.logs[i].cond is index + 1 */
+    struct rule_list ssl_bump;  /* splice|bump|terminate rules (peek and stare are implied) */
+    uint8_t *bump_actions;      /* enum awf_bump_action of each ssl_bump rule; owned */
     char **notices; /* "FILE:LINE: what is ignored and why", owned (awf_policy_notices) */
     size_t n_notices;
     bool has_url_regex;
@@ -331,6 +335,7 @@ struct rule_req {
     const void *addrs; /* as awf_policy_req's */
     size_t addr_size, n_addrs;
     bool addrs_known;
+    uint8_t bump_step; /* at_step: the SslBump steps being decided (bit n); 0: none */
 };
 
 struct squid_rules *policy_squid_ref(struct squid_rules *r);

@@ -34,6 +34,8 @@ void policy_squid_unref(struct squid_rules *r)
     free_list(&r->always_direct);
     free_list(&r->never_direct);
     free_list(&r->log_conds);
+    free_list(&r->ssl_bump);
+    free(r->bump_actions);
     for (size_t i = 0; i < r->n_notices; i++)
         free(r->notices[i]);
     free(r->notices);
@@ -72,6 +74,7 @@ void policy_rule_req(const struct squid_rules *sq, const struct awf_policy_req *
 {
     out->url = NULL;
     out->url_heap = NULL;
+    out->bump_step = 0;
     out->h = h;
     out->kind = policy_host_parse(in->host, in->host_len, h);
     out->ipname[0] = '\0';

@@ -213,6 +213,7 @@ static const struct {
     {"port", ACL_PORT},
     {"method", ACL_METHOD},
     {"url_regex", ACL_URL_REGEX},
+    {"at_step", ACL_AT_STEP},
 };
 
 static bool acl_name_ok(const char *s)
@@ -240,7 +241,7 @@ static int d_acl(struct ctx *c, struct line *l)
     if (type < 0)
         return errf(c, AWF_E_POLICY_INVALID,
                     "acl %s: type \"%s\" is not supported (dstdomain, dstdom_regex, dst, src, "
-                    "port, method, url_regex)",
+                    "port, method, url_regex, at_step)",
                     name, tname);
     size_t i = 3;
     bool icase = false;
@@ -324,6 +325,43 @@ static int add_rule(struct ctx *c, struct rule_list *list, bool allow, struct li
         return oom(c);
     list->n++;
     return 0;
+}
+
+/* ssl_bump ACTION [!]ACL...: splice, bump and terminate are kept in order; peek and stare
+ * are what awf-proxy always does before deciding (the ClientHello is read, the server is
+ * verified when bumping), so their rules need no action. */
+static int d_ssl_bump(struct ctx *c, struct line *l)
+{
+    static const char *const actions[] = {"splice", "bump", "terminate"};
+    static const uint8_t codes[] = {AWF_BUMP_SPLICE, AWF_BUMP_BUMP, AWF_BUMP_TERMINATE};
+    if (l->n < 3)
+        return errf(c, AWF_E_POLICY_SYNTAX,
+                    "ssl_bump: want ssl_bump peek|stare|splice|bump|terminate [!]ACL...");
+    const char *a = l->tok[1];
+    if (strcmp(a, "peek") == 0 || strcmp(a, "stare") == 0) {
+        for (size_t i = 2; i < l->n; i++) /* the ACLs must still exist */
+            if (!acl_find(c, l->tok[i][0] == '!' ? l->tok[i] + 1 : l->tok[i]))
+                return errf(c, AWF_E_POLICY_INVALID, "ssl_bump: unknown ACL \"%s\"", l->tok[i]);
+        return 0;
+    }
+    size_t k = 0;
+    while (k < 3 && strcmp(a, actions[k]) != 0)
+        k++;
+    if (k == 3)
+        return errf(c, AWF_E_POLICY_INVALID,
+                    "ssl_bump: action \"%s\" is not supported (peek, stare, splice, bump, "
+                    "terminate)",
+                    a);
+    uint8_t *g = realloc(c->sq->bump_actions, c->sq->ssl_bump.n + 1);
+    if (!g)
+        return oom(c);
+    c->sq->bump_actions = g;
+    g[c->sq->ssl_bump.n] = codes[k];
+    char text[1024];
+    size_t o = 0;
+    for (size_t i = 1; i < l->n && o + 2 < sizeof text; i++)
+        o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", i > 1 ? " " : "", l->tok[i]);
+    return add_rule(c, &c->sq->ssl_bump, codes[k] != AWF_BUMP_TERMINATE, l, 2, text);
 }
 
 static int d_access(struct ctx *c, struct line *l)
@@ -452,17 +490,51 @@ static int d_access_log(struct ctx *c, struct line *l)
 
 /* ---- listeners, DNS, peers, the rest ---- */
 
+/* One http_port option of AWF's ssl-bump line; returns 0, 1 when not an ssl-bump option, or
+ * an error. */
+static int ssl_bump_option(struct ctx *c, const char *t)
+{
+    if (strcmp(t, "ssl-bump") == 0)
+        return set_key(c, "ssl_bump.enabled", "true", 4);
+    if (strncmp(t, "cert=", 5) == 0 || strncmp(t, "tls-cert=", 9) == 0)
+        return set_key(c, "ssl_bump.ca_cert", strchr(t, '=') + 1, strlen(strchr(t, '=') + 1));
+    if (strncmp(t, "key=", 4) == 0 || strncmp(t, "tls-key=", 8) == 0)
+        return set_key(c, "ssl_bump.ca_key", strchr(t, '=') + 1, strlen(strchr(t, '=') + 1));
+    if (strncmp(t, "dynamic_cert_mem_cache_size=", 28) == 0)
+        return set_key(c, "ssl_bump.cert_cache", t + 28, strlen(t + 28));
+    if (strcmp(t, "generate-host-certificates=on") == 0)
+        return 0; /* always: leaves are minted in process */
+    if (strncmp(t, "generate-host-certificates=", 27) == 0)
+        return errf(c, AWF_E_POLICY_INVALID,
+                    "http_port: %s is not supported (awf-proxy always mints host certificates)", t);
+    if (strncmp(t, "options=", 8) == 0 || strncmp(t, "tls-options=", 12) == 0)
+        /* TLS 1.2 and later only, compression off: NO_SSLv3,NO_TLSv1,NO_TLSv1_1 and more. */
+        return policy_squid_notice(c->sq, c->line,
+                                   "http_port %s: TLS 1.2 or later is always required", t) < 0
+                   ? oom(c)
+                   : 0;
+    return 1;
+}
+
 static int d_http_port(struct ctx *c, struct line *l)
 {
     if (l->n < 2)
         return errf(c, AWF_E_POLICY_SYNTAX, "http_port: want http_port [ADDR:]PORT");
-    for (size_t i = 2; i < l->n; i++)
-        if (strcmp(l->tok[i], "intercept") != 0 && strcmp(l->tok[i], "transparent") != 0 &&
-            strncmp(l->tok[i], "name=", 5) != 0)
-            return errf(c, AWF_E_POLICY_INVALID,
-                        "http_port: option \"%s\" is not supported (awf-proxy tells intercepted "
-                        "traffic apart by itself and never decrypts TLS)",
-                        l->tok[i]);
+    for (size_t i = 2; i < l->n; i++) {
+        if (strcmp(l->tok[i], "intercept") == 0 || strcmp(l->tok[i], "transparent") == 0 ||
+            strncmp(l->tok[i], "name=", 5) == 0)
+            continue;
+        int rc = ssl_bump_option(c, l->tok[i]);
+        if (rc <= 0) {
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        return errf(c, AWF_E_POLICY_INVALID,
+                    "http_port: option \"%s\" is not supported (awf-proxy tells intercepted "
+                    "traffic apart by itself)",
+                    l->tok[i]);
+    }
     char addr[128];
     const char *v = l->tok[1];
     if (strchr(v, ':') == NULL)
@@ -581,6 +653,13 @@ static int directive(struct ctx *c, struct line *l)
         return d_access_log(c, l);
     if (strcmp(d, "http_port") == 0)
         return d_http_port(c, l);
+    if (strcmp(d, "ssl_bump") == 0)
+        return d_ssl_bump(c, l);
+    if (strcmp(d, "sslcrtd_program") == 0 || strcmp(d, "sslcrtd_children") == 0)
+        return policy_squid_notice(c->sq, c->line,
+                                   "%s not needed: awf-proxy mints certificates in process", d) < 0
+                   ? oom(c)
+                   : 0;
     if (strcmp(d, "dns_nameservers") == 0)
         return d_dns_nameservers(c, l);
     if (strcmp(d, "cache_peer") == 0)

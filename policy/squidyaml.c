@@ -19,6 +19,7 @@ static const char *const type_names[] = {
     [ACL_PORT] = "port",
     [ACL_METHOD] = "method",
     [ACL_URL_REGEX] = "url_regex",
+    [ACL_AT_STEP] = "at_step",
 };
 
 static void print_cidr(FILE *out, const struct awf_cidr *c)

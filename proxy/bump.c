@@ -177,13 +177,49 @@ static struct awf_buf *drain(struct awf_conn *c, SSL *ssl, bool *eof, int *err)
 
 /* ---- the client side ---- */
 
-bool awf_bump_wanted(struct awf_conn *c)
+static enum awf_bump_action action(struct awf_conn *c)
 {
     if (!c->px->tls)
-        return false;
+        return AWF_BUMP_SPLICE;
     struct awf_policy_req rq;
     awf_conn_policy_req(c, "CONNECT", &rq);
-    return awf_policy_bump_action(c->policy, &rq) == AWF_BUMP_BUMP;
+    return awf_policy_bump_action(c->policy, &rq);
+}
+
+bool awf_bump_wanted(struct awf_conn *c)
+{
+    return action(c) != AWF_BUMP_SPLICE;
+}
+
+void awf_bump_take(struct awf_conn *c)
+{
+    if (action(c) == AWF_BUMP_BUMP) {
+        awf_bump_start(c);
+        return;
+    }
+    /* ssl_bump terminate: a fatal alert (access_denied) so the client reports a clear error,
+     * whatever tls.alert_on_deny says, as Squid's terminate does; logged TCP_DENIED. */
+    static const char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x31};
+    c->why = "ssl_bump terminate";
+    c->tag = "TCP_DENIED";
+    c->status = 403;
+    c->hier = "HIER_NONE";
+    c->has_server = false;
+    if (c->up)
+        awf_upstream_release(c, false);
+    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(alert));
+    if (b) {
+        memcpy(b->data, alert, sizeof(alert));
+        b->off = 0;
+        b->len = sizeof(alert);
+        c->bytes_out += b->len;
+        if (awf_conn_write_raw(c, (uv_stream_t *)&c->client, b) == 0) {
+            awf_conn_log(c);
+            awf_conn_flush_close(c);
+            return;
+        }
+    }
+    awf_conn_close(c);
 }
 
 static void client_hs_done(struct awf_conn *c)

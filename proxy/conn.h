@@ -457,8 +457,11 @@ void awf_splice_free(struct awf_conn *c);
 void awf_splice_pool_cleanup(struct awf_proxy *px);
 
 /* bump.c: ssl-bump */
-/* Whether TLS the policy allowed is to be bumped (ssl-bump on and the policy says bump). */
+/* Whether TLS the policy allowed is bumped or terminated rather than spliced (ssl-bump on and
+ * the policy's ssl_bump rules say so). */
 bool awf_bump_wanted(struct awf_conn *c);
+/* After awf_bump_wanted: bumps (awf_bump_start) or terminates (a TLS alert, TCP_DENIED). */
+void awf_bump_take(struct awf_conn *c);
 /* Answers the client's TLS (its ClientHello in c->hello) with a leaf minted for c->host
  * (state BUMP_CLIENT); then requests are read inside (HEAD). May close c. */
 void awf_bump_start(struct awf_conn *c);

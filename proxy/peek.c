@@ -186,7 +186,7 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
     if (awf_bump_wanted(c)) {
         c->hello = c->pend; /* the ClientHello is answered here, not passed on */
         c->pend = NULL;
-        awf_bump_start(c);
+        awf_bump_take(c);
         return;
     }
     awf_conn_set_state(c, AWF_CS_RESOLVING);
@@ -248,7 +248,7 @@ static void decide_connect(struct awf_conn *c, enum awf_hello_result rc, const s
         return;
     }
     if (rc == AWF_HELLO_OK && awf_bump_wanted(c)) {
-        awf_bump_start(c);
+        awf_bump_take(c);
         return;
     }
     pass_on(c); /* the held bytes go first */

@@ -493,7 +493,7 @@ static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *ad
         if (awf_bump_wanted(c)) { /* ssl-bump: the held ClientHello is answered here */
             c->hello = c->pend;
             c->pend = NULL;
-            awf_bump_start(c);
+            awf_bump_take(c);
             return false;
         }
     } else if (!request_allowed(c, addrs)) {

@@ -143,5 +143,61 @@ class BumpTest(awf.TestCase):
         self.assertEqual((r.rc, r.code), (0, 200), r)
 
 
+    def test_awf_squid_conf(self):
+        # AWF's ssl-bump squid.conf shape: peek, splice a list, stare, bump the allowed
+        # domains, terminate the rest; url_regex rules for the allowed paths.
+        https = self.up.https
+        conf = self.write("squid.conf", SQUID_CONF % {
+            "ca": self.ca, "key": self.ca_key, "port": https,
+            "url": re.escape("https://%s:%d/small" % (ALLOWED, https))})
+        px = self.proxy("--squid-conf", conf, "--allow-ranges", "127.0.0.0/8", "--ca-file",
+                        self.upstream_ca, listen="127.0.0.1:0",
+                        hosts={ALLOWED: "127.0.0.1", OTHER: "127.0.0.1",
+                               "terminated.test": "127.0.0.1"})
+        self.assertIn("sslcrtd_program not needed", px.stderr)
+        r = self.get(px, self.base + "/small")
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+        r = self.get(px, self.base + "/bytes/10")
+        self.assertEqual((r.rc, r.code), (0, 403), r)
+        # Spliced: the client sees the origin's own certificate (it trusts only that one).
+        r = self.curl("https://%s:%d/small" % (OTHER, https), "--cacert", self.upstream_ca,
+                      proxy=px)
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+        # Allowed by http_access but by no bump or splice rule: terminated with an alert.
+        r = self.get(px, "https://terminated.test:%d/small" % https)
+        self.assertNotEqual(r.rc, 0)
+        self.assertEqual(r.connect_code, 200, r)
+        lines = px.wait_log(6)
+        self.assertTrue(any(" CONNECT 403 TCP_DENIED:HIER_NONE terminated.test:%d " % https in l
+                            for l in lines), lines)
+        self.assertTrue(any(" CONNECT 200 TCP_TUNNEL:HIER_DIRECT %s:%d " % (OTHER, https) in l
+                            for l in lines), lines)
+
+
+SQUID_CONF = """
+http_port 3128 ssl-bump cert=%(ca)s key=%(key)s generate-host-certificates=on dynamic_cert_mem_cache_size=16MB options=NO_SSLv3,NO_TLSv1,NO_TLSv1_1
+sslcrtd_program /usr/lib/squid/security_file_certgen -s /var/spool/squid_ssl_db -M 16MB
+sslcrtd_children 5
+acl allowed_domains dstdomain .allowed.test
+acl splice_domains dstdomain other.test
+acl any_tls dstdomain .terminated.test .allowed.test .other.test
+acl step1 at_step SslBump1
+acl step2 at_step SslBump2
+acl step3 at_step SslBump3
+acl Safe_ports port %(port)d
+acl CONNECT method CONNECT
+acl allowed_url_0 url_regex ^%(url)s$
+ssl_bump peek step1
+ssl_bump splice splice_domains
+ssl_bump stare step2
+ssl_bump bump allowed_domains
+ssl_bump terminate all
+http_access deny !Safe_ports
+http_access allow CONNECT any_tls
+http_access allow allowed_url_0
+http_access deny all
+"""
+
+
 if __name__ == "__main__":
     unittest.main()

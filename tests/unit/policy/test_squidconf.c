@@ -460,7 +460,7 @@ static void test_squidconf_errors(void **state)
     squid_fails("acl x\n", S, "s.conf:1: acl: want acl NAME TYPE VALUE...");
     squid_fails("acl x urlpath_regex foo\n", I,
                 "s.conf:1: acl x: type \"urlpath_regex\" is not supported (dstdomain, "
-                "dstdom_regex, dst, src, port, method, url_regex)");
+                "dstdom_regex, dst, src, port, method, url_regex, at_step)");
     squid_fails("acl x url_regex -i ghp_[a-z\n", I,
                 "s.conf:1: acl x: invalid regular expression \"ghp_[a-z\": Unmatched [, [^, "
                 "[:, [., or [=");
@@ -483,9 +483,17 @@ static void test_squidconf_errors(void **state)
     squid_fails("acl localhost dst 10.0.0.0/8\n", I,
                 "s.conf:1: acl localhost: already defined with another type (built in)");
     squid_fails("acl b@d src 10.0.0.0/8\n", I, "s.conf:1: acl: invalid ACL name \"b@d\"");
-    squid_fails("http_port 3128 ssl-bump\n", I,
-                "s.conf:1: http_port: option \"ssl-bump\" is not supported (awf-proxy tells "
-                "intercepted traffic apart by itself and never decrypts TLS)");
+    squid_fails("http_port 3128 tproxy\n", I,
+                "s.conf:1: http_port: option \"tproxy\" is not supported (awf-proxy tells "
+                "intercepted traffic apart by itself)");
+    squid_fails("http_port 3128 ssl-bump generate-host-certificates=off\n", I,
+                "s.conf:1: http_port: generate-host-certificates=off is not supported (awf-proxy "
+                "always mints host certificates)");
+    squid_fails("acl s at_step SslBump4\n", I,
+                "s.conf:1: acl s: at_step: want SslBump1, SslBump2 or SslBump3");
+    squid_fails("ssl_bump client-first all\n", I,
+                "s.conf:1: ssl_bump: action \"client-first\" is not supported (peek, stare, "
+                "splice, bump, terminate)");
     squid_fails("http_port localhost:3128\n", I,
                 "s.conf:1: http_port: invalid listen address \"localhost:3128\": want a literal "
                 "IPv4 address or an IPv6 one in brackets");
