@@ -173,7 +173,8 @@ static struct awf_policy *start_proxy(struct loop_thread *lt, struct sockaddr_st
     char err[256] = "";
     struct awf_policy *p = from_yaml("version: 1\nallow: [\"127.0.0.1\"]\n"
                                      "addresses: {allow: [\"127.0.0.0/8\"]}\n"
-                                     "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n");
+                                     "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n"
+                                     "tunnels: {opaque_ports: [\"1024-65535\"]}\n");
     assert_int_equal(awf_proxy_create(&lt->loop, p, NULL, &lt->px, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(lt->px, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_bound(lt->px, bound, 1), 1);
@@ -303,7 +304,8 @@ static void test_bulk_slow_reader_and_half_close(void **state)
     int pipes_start = count_pipes(); /* with libuv's own */
     struct awf_policy *p = from_yaml("version: 1\nallow: [\"127.0.0.1\"]\n"
                                      "addresses: {allow: [\"127.0.0.0/8\"]}\n"
-                                     "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n");
+                                     "ports: [\"1024-65535\"]\nlisten: [\"127.0.0.1:0\"]\n"
+                                     "tunnels: {opaque_ports: [\"1024-65535\"]}\n");
     assert_int_equal(awf_proxy_create(&lt.loop, p, NULL, &lt.px, err, sizeof(err)), 0);
     assert_int_equal(awf_proxy_listen(lt.px, err, sizeof(err)), 0);
     struct sockaddr_storage bound;
