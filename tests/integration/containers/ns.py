@@ -36,7 +36,8 @@ def need_root():
 def _mount_lines(mounts):
     """Shell lines bind-mounting each {target: source} inside the private mount namespace.
 
-    A source given as (path, "ro") is mounted read-only. When a target does not exist on this
+    A source given as (path, "ro") is mounted read-only; a source may be a file. When a target
+    does not exist on this
     machine (no squid package here), its parent is covered by an overlay whose upper layer is in
     the test's directory, so the directory can be made without touching the host."""
     lines = []
@@ -47,10 +48,11 @@ def _mount_lines(mounts):
         t, s = shlex.quote(target), shlex.quote(source)
         parent = shlex.quote(os.path.dirname(target))
         up = shlex.quote(os.path.join(os.path.dirname(source), ".ovl-%d" % n))
+        make = "touch" if os.path.isfile(source) else "mkdir"
         lines.append(
             "if [ ! -e %(t)s ]; then mkdir -p %(up)s/u %(up)s/w && mount -t overlay overlay "
-            "-o lowerdir=%(p)s,upperdir=%(up)s/u,workdir=%(up)s/w %(p)s && mkdir %(t)s; fi"
-            % {"t": t, "p": parent, "up": up})
+            "-o lowerdir=%(p)s,upperdir=%(up)s/u,workdir=%(up)s/w %(p)s && %(make)s %(t)s; fi"
+            % {"t": t, "p": parent, "up": up, "make": make})
         lines.append("mount --bind %s %s" % (s, t))
         if ro:
             lines.append("mount -o remount,bind,ro %s" % t)

@@ -224,8 +224,9 @@ class ProxyDockerfileTest(DockerfileRules, unittest.TestCase):
     ENTRYPOINT_SCRIPT = "proxy/entrypoint.sh"
     RUNTIME_EXTRA = ("netcat-openbsd",)  # the healthcheck's nc
 
-    def test_expose_3128(self):
-        self.assertEqual(self.df.ops(self.df.final, "EXPOSE"), ["3128"])
+    def test_expose_3128_and_3129(self):
+        # 3129: the ssl-bump listener AWF's --ssl-bump configs name.
+        self.assertEqual(self.df.ops(self.df.final, "EXPOSE"), ["3128 3129"])
 
     def test_healthcheck_is_nc_z_localhost_3128(self):
         hc = self.df.ops(self.df.final, "HEALTHCHECK")
@@ -234,20 +235,24 @@ class ProxyDockerfileTest(DockerfileRules, unittest.TestCase):
         self.assertEqual(exec_form(cmd), ["nc", "-z", "localhost", "3128"])
         self.assertNotIn("--start-period=0", opts)
 
-    def test_runs_as_uid_13_after_root_setup(self):
-        # The entrypoint must start as root (it chowns the mounted log directory) ...
-        users = self.df.ops(self.df.final, "USER")
-        self.assertTrue(all(u in ("root", "0") for u in users), users)
-        # ... and the image checks that Debian's proxy user is uid/gid 13 ...
+    def test_runs_as_proxy_owning_its_directories(self):
+        # AWF's contract: USER proxy, and proxy (Debian's uid/gid 13) owns what it writes ...
+        self.assertEqual(self.df.ops(self.df.final, "USER"), ["proxy"])
         runs = " ".join(self.df.ops(self.df.final, "RUN"))
         self.assertIn('test "$(id -u proxy):$(id -g proxy)" = "13:13"', runs)
-        # ... and the entrypoint execs the proxy as 13:13 without a way back.
+        self.assertIn("chown 13:13 /etc/squid /var/log/squid /var/spool/squid "
+                      "/var/spool/squid_ssl_db /var/run/squid", runs)
+        # ... bash and su for AWF's compose command, setpriv for the root start ...
+        self.assertIn("for t in bash su setpriv base64 nc;", runs)
+        self.assertIn("containers/proxy/entrypoint.sh /usr/local/bin/entrypoint.sh",
+                      self.df.ops(self.df.final, "COPY"))
+        # ... and a root start drops to 13:13 without a way back before anything else.
         with open(os.path.join(CONTAINERS, "proxy", "entrypoint.sh")) as f:
             script = f.read()
         self.assertIn("PROXY_UID=13\n", script)
         self.assertIn("PROXY_GID=13\n", script)
-        self.assertRegex(script, r'\nexec setpriv --reuid="\$PROXY_UID" --regid="\$PROXY_GID" '
-                                 r'--clear-groups --no-new-privs -- "\$BIN" "\$@"\n')
+        self.assertRegex(script, r'\n    exec setpriv --reuid="\$PROXY_UID" --regid="\$PROXY_GID" '
+                                 r'--clear-groups --no-new-privs -- \\\n')
 
 
 class AgentInitDockerfileTest(DockerfileRules, unittest.TestCase):

@@ -3,9 +3,10 @@ mount, network and PID namespaces, with temporary directories bind-mounted over 
 /etc/squid (never the host's) and the environment AWF gives the awf-squid container.
 
 Most tests exec a stub of their own in place of awf-proxy (AWF_PROXY_BIN), which records what it
-was started with: argv, uid/gid, groups, capabilities, PID, environment. The ProxyRealTest class
-runs the real binary: the healthcheck, the logs as uid 13, SIGTERM. Its test_squid_conf needs
-`awf-proxy --squid-conf`, which another part of the project adds: until then it FAILS, on purpose.
+was started with: argv, uid/gid, groups, capabilities, PID, environment. The entrypoint is started
+the three ways it meets: as root (older AWF), as uid 13 (the image's USER proxy), and by AWF's
+current compose command (as root, which su's to proxy and execs /usr/local/bin/entrypoint.sh).
+The ProxyRealTest class runs the real binary: the healthcheck, the logs as uid 13, SIGTERM.
 """
 
 import base64
@@ -58,6 +59,19 @@ if [ "$1" = --squid-conf ]; then cat "$2" > /var/log/squid/conf.seen; fi
 """
 
 
+# AWF's compose entrypoint for the squid service (src/services/squid-service.ts, with compose's $$
+# already turned into $), as AWF v0.23 writes it: started as 0:0, it repairs the mounted log
+# directory, drops to proxy with su and execs the image's entrypoint.sh.
+AWF_COMMAND = (
+    "chown proxy:proxy /var/log/squid 2>/dev/null || chmod 0777 /var/log/squid; "
+    "if [ -d /var/spool/squid_ssl_db ]; then chown proxy:proxy /var/spool/squid_ssl_db "
+    "2>/dev/null || chmod 0777 /var/spool/squid_ssl_db; fi && exec su -s /bin/bash proxy -c "
+    "'echo \"$AWF_SQUID_CONFIG_B64\" | base64 -d > /etc/squid/squid.conf && "
+    "exec /usr/local/bin/entrypoint.sh'")
+
+AS_PROXY = ["setpriv", "--reuid=13", "--regid=13", "--clear-groups"]
+
+
 def b64(text):
     return base64.b64encode(text.encode()).decode()
 
@@ -69,14 +83,22 @@ class EntrypointCase(awf.TestCase):
         self.log, self.conf = ns.make_tree(self, "log", "conf")
         self.stub = self.write("stub.sh", STUB)
         os.chmod(self.stub, 0o755)
+        # Mounted at /usr/local/bin/entrypoint.sh from the test's directory: the overlay that
+        # makes the mount point lives beside the source, never in the source tree.
+        os.makedirs(os.path.join(self.tmp, "ep"))
+        self.ep_copy = os.path.join(self.tmp, "ep", "entrypoint.sh")
+        shutil.copy2(ns.PROXY_ENTRYPOINT, self.ep_copy)
 
-    def run_entrypoint(self, env, bin=None, args=(), mounts=None, **kw):
-        """Runs the entrypoint to completion; returns (exit code, stderr)."""
+    def run_entrypoint(self, env, bin=None, args=(), mounts=None, argv=None, **kw):
+        """Runs the entrypoint (or argv) to completion; returns (exit code, stderr)."""
         e = {"AWF_PROXY_BIN": bin or self.stub}
         e.update(env)
         if mounts is None:
-            mounts = {"/var/log/squid": self.log, "/etc/squid": self.conf}
-        cmd = ns.ns_command(["/bin/sh", ns.PROXY_ENTRYPOINT] + list(args), mounts=mounts, **kw)
+            mounts = {"/var/log/squid": self.log, "/etc/squid": self.conf,
+                      "/usr/local/bin/entrypoint.sh": self.ep_copy}
+        if argv is None:
+            argv = ["/bin/sh", ns.PROXY_ENTRYPOINT] + list(args)
+        cmd = ns.ns_command(argv, mounts=mounts, **kw)
         p = subprocess.run(cmd, capture_output=True, text=True, env=awf.clean_env(e),
                            timeout=60, preexec_fn=awf._die_with_parent)
         return p.returncode, p.stderr
@@ -103,8 +125,8 @@ class ConfigTest(EntrypointCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.conf_text(), SQUID_CONF)
         st = os.stat(os.path.join(self.conf, "squid.conf"))
-        # Root's file, readable by the proxy, not writable by it.
-        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (0, 0o644))
+        # Written by the proxy user, as under AWF's own command (its entrypoint edits it).
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (13, 0o644))
         rec = self.stub_record()
         self.assertEqual(rec["arg"], ["--squid-conf", "/etc/squid/squid.conf"])
         with open(os.path.join(self.log, "conf.seen")) as f:
@@ -203,12 +225,56 @@ class PrivilegeTest(EntrypointCase):
         self.assertEqual(env.get("KEEP_ME"), "1")
         self.assertNotIn("AWF_SQUID_CONFIG_B64", env, "the config stays in the environment")
 
-    def test_refuses_to_start_as_non_root(self):
-        p = subprocess.run(["setpriv", "--reuid=13", "--regid=13", "--clear-groups", "/bin/sh",
-                            ns.PROXY_ENTRYPOINT], capture_output=True, text=True, timeout=30,
-                           env=awf.clean_env({"AWF_PROXY_BIN": self.stub}))
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("must start as root", p.stderr)
+    def test_starts_as_uid_13(self):
+        """The image's USER proxy: no root at all, the directories are the image's (13:13)."""
+        os.chown(self.log, 13, 13)
+        os.chown(self.conf, 13, 13)
+        rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF), "AWF_IPV6": "off"},
+                                      argv=AS_PROXY + ["/bin/sh", ns.PROXY_ENTRYPOINT])
+        self.assertEqual(rc, 0, err)
+        rec = self.stub_record()
+        self.assertEqual((rec["uid"], rec["gid"], rec["pid"]), (["13"], ["13"], ["1"]))
+        self.assertEqual(rec["arg"], ["--squid-conf", "/etc/squid/squid.conf"])
+        self.assertNotIn("[::]", self.conf_text())  # the IPv6 strip works without root too
+        self.assertEqual(os.stat(os.path.join(self.conf, "squid.conf")).st_uid, 13)
+
+    def test_uid_13_with_a_foreign_log_dir_is_a_clear_error(self):
+        os.chown(self.conf, 13, 13)
+        os.chown(self.log, 1000, 1000)
+        os.chmod(self.log, 0o700)
+        rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)},
+                                      argv=AS_PROXY + ["/bin/sh", ns.PROXY_ENTRYPOINT])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("log directory /var/log/squid is not writable by uid 13", err)
+        self.assertFalse(os.path.exists(os.path.join(self.log, "stub.out")))
+
+    def test_help_needs_no_config(self):
+        # `docker run IMAGE --help`: straight to the binary, as whoever the image runs as.
+        rc, err = self.run_entrypoint({}, bin=awf.proxy_binary(), args=["--help"],
+                                      argv=AS_PROXY + ["/bin/sh", ns.PROXY_ENTRYPOINT, "--help"])
+        self.assertEqual(rc, 0, err)
+
+
+class AwfComposeTest(EntrypointCase):
+    """AWF's compose command, exactly: root, a root-owned log directory (as Docker creates a
+    missing bind-mount source on DinD), /etc/squid owned by proxy as in the image."""
+
+    def test_awf_compose_command(self):
+        awf.need_tool("su")
+        awf.need_tool("bash")
+        os.chown(self.conf, 13, 13)
+        os.chmod(self.log, 0o755)
+        rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)}, ipv6=False,
+                                      argv=["/bin/bash", "-c", AWF_COMMAND])
+        self.assertEqual(rc, 0, err)
+        rec = self.stub_record()
+        self.assertEqual((rec["uid"], rec["gid"]), (["13"], ["13"]))
+        self.assertEqual(rec["arg"], ["--squid-conf", "/etc/squid/squid.conf"])
+        # AWF wrote the config as proxy; the entrypoint stripped the IPv6 listener in place.
+        self.assertEqual(os.stat(os.path.join(self.conf, "squid.conf")).st_uid, 13)
+        self.assertNotIn("[::]", self.conf_text())
+        self.assertIn("http_port 0.0.0.0:3128", self.conf_text())
+        self.assertEqual(os.stat(self.log).st_uid, 13)
 
 
 class LogDirTest(EntrypointCase):
@@ -235,6 +301,8 @@ class LogDirTest(EntrypointCase):
 
     def test_falls_back_to_mode_0777_without_chown(self):
         # A container without CAP_CHOWN (or a root-squashed/id-mapped mount): chown fails.
+        # /etc/squid is the image's, proxy's already.
+        os.chown(self.conf, 13, 13)
         old = self.foreign_log_dir()
         rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)},
                                       drop_caps=["chown"])
@@ -258,15 +326,16 @@ class LogDirTest(EntrypointCase):
 class ProxyRealTest(EntrypointCase):
     """The real awf-proxy behind the entrypoint."""
 
-    def start(self, env, args=(), ipv6=True):
+    def start(self, env, args=(), ipv6=True, argv=None):
         # A copy in the test's world-traversable directory: uid 13 may not reach the build
         # directory (a CI checkout under a private home, say).
         binary = os.path.join(self.tmp, "awf-proxy")
         shutil.copy2(awf.proxy_binary(), binary)
         e = {"AWF_PROXY_BIN": binary}
         e.update(env)
-        cmd = ns.ns_command(["/bin/sh", ns.PROXY_ENTRYPOINT] + list(args),
-                            mounts={"/var/log/squid": self.log, "/etc/squid": self.conf},
+        cmd = ns.ns_command(argv or ["/bin/sh", ns.PROXY_ENTRYPOINT] + list(args),
+                            mounts={"/var/log/squid": self.log, "/etc/squid": self.conf,
+                                    "/usr/local/bin/entrypoint.sh": self.ep_copy},
                             ipv6=ipv6)
         proc = awf.Proc(self, "container", cmd, env=e)
         pid = ns.ns_pid1(proc)
@@ -339,11 +408,43 @@ class ProxyRealTest(EntrypointCase):
             self.assertIn('"host":"denied.test"', f.read())
 
     def test_squid_conf(self):
-        """EXPECTED TO FAIL until `awf-proxy --squid-conf` exists: the image's default
-        command, AWF's squid.conf delivered as AWF_SQUID_CONFIG_B64, IPv6 off."""
+        """The image's default command, AWF's squid.conf delivered as AWF_SQUID_CONFIG_B64,
+        IPv6 off."""
         proc, pid = self.start({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)}, ipv6=False)
         self.wait_healthy(proc, pid)
         self.check_serves_and_stops(proc, pid, "access.log")
+
+    def test_awf_compose_command(self):
+        """AWF's compose command with the real binary. There su is PID 1: it passes SIGTERM on
+        to its child at once, but then waits 2 s before it exits itself (util-linux su; the same
+        under AWF's Squid image). awf-proxy must be gone, its log complete, well before."""
+        awf.need_tool("su")
+        os.chown(self.conf, 13, 13)
+        proc, pid1 = self.start({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)}, ipv6=False,
+                                argv=["/bin/bash", "-c", AWF_COMMAND])
+        self.wait_healthy(proc, pid1)
+        with open("/proc/%d/task/%d/children" % (pid1, pid1)) as f:
+            proxy = int(f.read().split()[0])
+        self.assertEqual(ns.status_field(proxy, "Uid").split()[0], "13")
+        with open("/proc/%d/comm" % proxy) as f:
+            self.assertEqual(f.read().strip(), "awf-proxy")
+        curl = awf.need_tool("curl")
+        r = ns.in_ns(pid1, [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
+                            "20", "-x", "http://127.0.0.1:3128", "http://denied.test/"])
+        self.assertEqual(r.stdout, "403", r.stderr)
+        t0 = time.monotonic()
+        os.kill(pid1, signal.SIGTERM)
+        while os.path.exists("/proc/%d/status" % proxy) and \
+                ns.status_field(proxy, "State") not in (None, "Z (zombie)"):
+            self.assertLess(time.monotonic() - t0, 2.0, "awf-proxy still runs 2 s after SIGTERM")
+            time.sleep(0.02)
+        path = os.path.join(self.log, "access.log")
+        with open(path) as f:
+            self.assertIn("denied.test", f.read())
+        self.assertEqual(os.stat(path).st_uid, 13)
+        proc.p.wait(10)
+        proc.stop()
+        self.assertNotRegex(proc.stderr, awf.SANITIZER)
 
 
 if __name__ == "__main__":
