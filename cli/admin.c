@@ -260,7 +260,7 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+void cli_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     if (ss->ss_family == AF_INET) {
@@ -304,7 +304,7 @@ char *cli_admin_status(struct cli_admin_state *st)
     fputs("\"listeners\":[", f);
     for (size_t i = 0; i < st->n_listeners; i++) {
         char a[INET6_ADDRSTRLEN + 16];
-        fmt_addr(&st->listeners[i], a, sizeof(a));
+        cli_format_addr(&st->listeners[i], a, sizeof(a));
         fprintf(f, "%s\"%s\"", i ? "," : "", a);
     }
     uint64_t requests = 0, denied = 0;

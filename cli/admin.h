@@ -57,4 +57,7 @@ char *cli_admin_metrics(struct cli_admin_state *st);
 char *cli_admin_status(struct cli_admin_state *st);
 char *cli_admin_health(struct cli_admin_state *st, bool *healthy);
 
+/* "127.0.0.1:3128" or "[::1]:3128", for messages and /status. */
+void cli_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len);
+
 #endif

@@ -149,21 +149,6 @@ static void raise_nofile(void)
     }
 }
 
-/* "127.0.0.1:3128" or "[::1]:3128". */
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(a->sin_port));
-    } else {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
-    }
-}
-
 /* The readiness lines tests and operators wait for. */
 static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fwd,
                         const struct cli_admin *admin)
@@ -172,17 +157,17 @@ static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fw
     char buf[INET6_ADDRSTRLEN + 16];
     size_t n = awf_proxy_bound(px, ss, 32);
     for (size_t i = 0; i < n; i++) {
-        format_addr(&ss[i], buf, sizeof(buf));
+        cli_format_addr(&ss[i], buf, sizeof(buf));
         fprintf(stderr, "awf-proxy: listening on %s\n", buf);
     }
     n = fwd ? awf_dns_fwd_bound(fwd, ss, 32) : 0;
     for (size_t i = 0; i < n; i++) {
-        format_addr(&ss[i], buf, sizeof(buf));
+        cli_format_addr(&ss[i], buf, sizeof(buf));
         fprintf(stderr, "awf-proxy: dns forwarder on %s (udp+tcp)\n", buf);
     }
     if (admin) {
         cli_admin_bound(admin, &ss[0]);
-        format_addr(&ss[0], buf, sizeof(buf));
+        cli_format_addr(&ss[0], buf, sizeof(buf));
         fprintf(stderr, "awf-proxy: admin on %s (/metrics /healthz /status)\n", buf);
     }
 }
