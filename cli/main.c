@@ -30,8 +30,10 @@ static void usage(FILE *out)
             "\n"
             "Exit codes:\n"
             "  0  success; explain: allowed\n"
-            "  1  explain: denied; run: the proxy could not start (address in use, ...)\n"
-            "  2  invalid policy, options or usage\n",
+            "  1  a failure at run time (address in use, netfilter apply rolled back, ...);\n"
+            "     explain: denied\n"
+            "  2  bad input: invalid policy, options or usage, or a path given that cannot be\n"
+            "     used (missing log directory, unreadable hosts file, ...)\n",
             cli_policy_help);
 }
 

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/diag.h"
 #include "common/error.h"
+#include "dns/dns.h"
 
 /* Flags that map one-to-one onto a policy key: the policy module parses every value, so a flag
  * and the same setting in a file can never disagree on syntax. */
@@ -132,7 +134,7 @@ static int push(struct cli_policy_opts *o, struct cli_item it)
         size_t cap = o->cap_items ? o->cap_items * 2 : 16;
         struct cli_item *n = realloc(o->items, cap * sizeof(*n));
         if (n == NULL) {
-            fprintf(stderr, "awf-proxy: out of memory\n");
+            awf_diag("out of memory");
             return -1;
         }
         o->items = n;
@@ -147,14 +149,14 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
     switch (c) {
     case 'p':
         if (o->policy_file != NULL) {
-            fprintf(stderr, "awf-proxy: --policy: given twice\n");
+            awf_diag("--policy: given twice");
             return -1;
         }
         o->policy_file = arg;
         return 1;
     case OPT_SQUID_CONF:
         if (o->squid_conf != NULL) {
-            fprintf(stderr, "awf-proxy: --squid-conf: given twice\n");
+            awf_diag("--squid-conf: given twice");
             return -1;
         }
         o->squid_conf = arg;
@@ -183,7 +185,7 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
     case OPT_SETKV: {
         const char *eq = strchr(arg, '=');
         if (eq == NULL || eq == arg) {
-            fprintf(stderr, "awf-proxy: --set: expected KEY=VALUE, got \"%s\"\n", arg);
+            awf_diag("--set: expected KEY=VALUE, got \"%s\"", arg);
             return -1;
         }
         char *copy = strdup(arg); /* owned by the item; freed in cli_policy_opts_free */
@@ -218,7 +220,7 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
     struct awf_policy *p = NULL;
     struct awf_policy_builder *b = awf_policy_builder_create();
     if (b == NULL) {
-        fprintf(stderr, "awf-proxy: out of memory\n");
+        awf_diag("out of memory");
         return NULL;
     }
     int rc = 0;
@@ -252,8 +254,17 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
     }
     if (rc == 0)
         p = awf_policy_build(b, err, sizeof(err));
+    /* The hosts file is read by each loop's resolver at start and on SIGHUP: one that cannot
+     * be read fails here, naming it, for check, run and a reload alike. */
+    const char *hosts = p ? awf_policy_settings(p)->dns.hosts_file : NULL;
+    int hrc = hosts && hosts[0] ? awf_dns_hosts_check(hosts) : 0;
+    if (hrc < 0) {
+        snprintf(err, sizeof(err), "hosts file %s: %s", hosts, awf_strerror(hrc));
+        awf_policy_unref(p);
+        p = NULL;
+    }
     if (p == NULL)
-        fprintf(stderr, "awf-proxy: %s\n", err[0] ? err : awf_strerror(rc));
+        awf_diag("%s", err[0] ? err : awf_strerror(rc));
     awf_policy_builder_destroy(b);
     return p;
 }
@@ -263,7 +274,7 @@ void cli_policy_notices(const struct awf_policy *p)
     const char *const *n;
     size_t count = awf_policy_notices(p, &n);
     for (size_t i = 0; i < count; i++)
-        fprintf(stderr, "awf-proxy: %s\n", n[i]);
+        awf_diag("%s", n[i]);
 }
 
 void cli_policy_opts_free(struct cli_policy_opts *o)

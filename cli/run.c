@@ -15,6 +15,7 @@
 
 #include "cli/admin.h"
 #include "cli/options.h"
+#include "common/diag.h"
 #include "common/error.h"
 #include "cli/workers.h"
 #include "tls/tls.h"
@@ -36,6 +37,7 @@ struct runner {
     struct cli_admin *admin;        /* NULL without `admin:` */
     struct cli_admin_state st;      /* what the admin reports */
     struct awf_proxy_counters *ctr; /* one per loop; owned, freed after every loop is gone */
+    int ready_fd;                   /* the original stderr when cache_log took it over; else -1 */
     bool stopping;
 };
 
@@ -103,7 +105,7 @@ static void on_reload(uv_signal_t *h, int signum)
     struct awf_policy *p = cli_policy_build(r->opts);
     if (p == NULL) {
         r->st.reload_failures++;
-        fprintf(stderr, "awf-proxy: reload refused; the running policy is kept\n");
+        awf_diag("reload refused; the running policy is kept");
         return;
     }
     awf_proxy_set_policy(r->proxy, p);
@@ -113,7 +115,7 @@ static void on_reload(uv_signal_t *h, int signum)
     r->policy = p;
     r->st.reloads++;
     cli_admin_hash_policy(&r->st, p);
-    fprintf(stderr, "awf-proxy: policy reloaded\n");
+    awf_diag("policy reloaded");
 }
 
 static void on_reopen(uv_signal_t *h, int signum)
@@ -151,35 +153,41 @@ static void raise_nofile(void)
 
 /* The readiness lines tests and operators wait for. */
 static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fwd,
-                        const struct cli_admin *admin)
+                        const struct cli_admin *admin, int ready_fd)
 {
     struct sockaddr_storage ss[32];
     char buf[INET6_ADDRSTRLEN + 16];
     size_t n = awf_proxy_bound(px, ss, 32);
     for (size_t i = 0; i < n; i++) {
         cli_format_addr(&ss[i], buf, sizeof(buf));
-        fprintf(stderr, "awf-proxy: listening on %s\n", buf);
+        awf_diag("listening on %s", buf);
+        if (ready_fd >= 0)
+            awf_diag_fd(ready_fd, "listening on %s", buf);
     }
     n = fwd ? awf_dns_fwd_bound(fwd, ss, 32) : 0;
     for (size_t i = 0; i < n; i++) {
         cli_format_addr(&ss[i], buf, sizeof(buf));
-        fprintf(stderr, "awf-proxy: dns forwarder on %s (udp+tcp)\n", buf);
+        awf_diag("dns forwarder on %s (udp+tcp)", buf);
     }
     if (admin) {
         cli_admin_bound(admin, &ss[0]);
         cli_format_addr(&ss[0], buf, sizeof(buf));
-        fprintf(stderr, "awf-proxy: admin on %s (/metrics /healthz /status)\n", buf);
+        awf_diag("admin on %s (/metrics /healthz /status)", buf);
     }
 }
 
-/* squid.conf's cache_log: diagnostics (this process's stderr) appended to a file from now on. */
-static int redirect_diagnostics(const char *path)
+/* squid.conf's cache_log: diagnostics (this process's stderr) appended to a file from now on.
+ * *ready_fd keeps the original stderr, where the readiness lines still go (README: whoever
+ * started the proxy waits for them there). */
+static int redirect_diagnostics(const char *path, int *ready_fd)
 {
     if (path == NULL || path[0] == '\0')
         return 0;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd >= 0)
+        *ready_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
-        fprintf(stderr, "awf-proxy: cache_log %s: %s\n", path, strerror(errno));
+        awf_diag("cache_log %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -195,7 +203,7 @@ static void write_pid_file(const char *path)
         return;
     FILE *f = fopen(path, "we");
     if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-        fprintf(stderr, "awf-proxy: pid file %s: %s\n", path, strerror(errno));
+        awf_diag("pid file %s: %s", path, strerror(errno));
 }
 
 static int open_logs(struct runner *r)
@@ -207,7 +215,7 @@ static int open_logs(struct runner *r)
         specs[i] = (struct awf_log_output_spec){s->logs[i].format, s->logs[i].path};
     char err[256] = "";
     if (awf_log_create(specs, n, s->strip_query, s->awf_version, &r->log, err, sizeof(err)) != 0) {
-        fprintf(stderr, "awf-proxy: %s\n", err);
+        awf_diag("%s", err);
         return -1;
     }
     return 0;
@@ -216,7 +224,8 @@ static int open_logs(struct runner *r)
 int cli_cmd_run(int argc, char **argv)
 {
     struct cli_policy_opts o = {0};
-    struct runner r = {.opts = &o};
+    struct runner r = {.opts = &o, .ready_fd = -1};
+    awf_diag_stamp(true); /* run's stderr is a log: every line has its time */
     int rc = 2, first;
     int pr = cli_parse(argc, argv, &o, "Usage: awf-proxy [run] [OPTIONS]\n", &first);
     if (pr <= 0) {
@@ -224,15 +233,14 @@ int cli_cmd_run(int argc, char **argv)
         goto out;
     }
     if (first < argc) {
-        fprintf(stderr, "awf-proxy: unexpected argument \"%s\" (see awf-proxy --help)\n",
-                argv[first]);
+        awf_diag("unexpected argument \"%s\" (see awf-proxy --help)", argv[first]);
         goto out;
     }
     r.policy = cli_policy_build(&o);
     if (r.policy == NULL)
         goto out;
     const struct awf_settings *set = awf_policy_settings(r.policy);
-    if (redirect_diagnostics(set->cache_log) != 0 || open_logs(&r) != 0)
+    if (redirect_diagnostics(set->cache_log, &r.ready_fd) != 0 || open_logs(&r) != 0)
         goto out_policy;
     cli_policy_notices(r.policy); /* once, at start, where Squid would write them: cache_log */
 
@@ -261,7 +269,7 @@ int cli_cmd_run(int argc, char **argv)
     size_t n_loops = cli_workers_wanted(set);
     r.ctr = calloc(n_loops, sizeof(*r.ctr));
     if (r.ctr == NULL) {
-        fprintf(stderr, "awf-proxy: out of memory\n");
+        awf_diag("out of memory");
         goto out_loop;
     }
     r.st = (struct cli_admin_state){
@@ -279,7 +287,7 @@ int cli_cmd_run(int argc, char **argv)
         0)
         awf_proxy_set_tls(r.proxy, r.tls);
     if (r.proxy == NULL || awf_proxy_listen(r.proxy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "awf-proxy: %s\n", err);
+        awf_diag("%s", err);
         if (r.proxy != NULL)
             awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
         uv_run(&r.loop, UV_RUN_DEFAULT);
@@ -296,7 +304,7 @@ int cli_cmd_run(int argc, char **argv)
         awf_dns_fwd_create(&r.loop, r.policy, NULL, &r.dnsfwd, err, sizeof(err)) != 0 ||
         (set->admin.text &&
          cli_admin_start(&r.loop, &set->admin, &r.st, &r.admin, err, sizeof(err)) != 0)) {
-        fprintf(stderr, "awf-proxy: %s\n", err);
+        awf_diag("%s", err);
         awf_dns_fwd_destroy(r.dnsfwd);
         cli_workers_stop(r.workers, 0);
         awf_proxy_shutdown(r.proxy, 0, NULL, NULL);
@@ -312,7 +320,7 @@ int cli_cmd_run(int argc, char **argv)
         start_signal(&r, &r.sig_int, on_stop, SIGINT) != 0 ||
         start_signal(&r, &r.sig_hup, on_reload, SIGHUP) != 0 ||
         start_signal(&r, &r.sig_usr1, on_reopen, SIGUSR1) != 0) {
-        fprintf(stderr, "awf-proxy: cannot install signal handlers\n");
+        awf_diag("cannot install signal handlers");
         r.stopping = true;
         cli_admin_close(r.admin);
         awf_dns_fwd_destroy(r.dnsfwd);
@@ -321,7 +329,7 @@ int cli_cmd_run(int argc, char **argv)
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
-    print_bound(r.proxy, r.dnsfwd, r.admin);
+    print_bound(r.proxy, r.dnsfwd, r.admin, r.ready_fd);
     /* A copy: a reload replaces the settings this points into. */
     char *pid_file = set->pid_file && set->pid_file[0] ? strdup(set->pid_file) : NULL;
     write_pid_file(pid_file);
@@ -339,6 +347,8 @@ out_loop:
 out_policy:
     awf_policy_unref(r.policy);
 out:
+    if (r.ready_fd >= 0)
+        close(r.ready_fd);
     cli_policy_opts_free(&o);
     return rc;
 }

@@ -78,6 +78,11 @@ typedef void (*awf_dns_cb)(void *arg, int status, const struct awf_dns_addrs *ad
 /* Creates a resolver on loop. Returns 0 and *out, or a negative code. */
 int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf_dns **out);
 
+/* Reads a hosts file as awf_dns_create would, and drops it: 0 (a missing file is no error, as
+ * for the default /etc/hosts), or -errno (-EISDIR, -EACCES, -EFBIG...). For `check` and for
+ * refusing a reload before anything changes. */
+int awf_dns_hosts_check(const char *path);
+
 /* Stops every lookup (their callbacks are not called) and frees the resolver once its handles
  * have closed; the loop must run for that. */
 void awf_dns_destroy(struct awf_dns *dns);

@@ -216,3 +216,13 @@ void awf_dns_hosts_free(struct awf_dns_hosts *h)
     }
     awf_dns_table_free(&h->names);
 }
+
+int awf_dns_hosts_check(const char *path)
+{
+    struct awf_dns_hosts h;
+    int rc = awf_dns_hosts_init(&h);
+    if (rc == 0)
+        rc = awf_dns_hosts_load(&h, path);
+    awf_dns_hosts_free(&h);
+    return rc;
+}

@@ -6,6 +6,7 @@
 
 #include "log/log.h"
 #include "log/writer-int.h"
+#include "common/diag.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +167,7 @@ static void reopen_outputs(struct awf_log *log)
             continue;
         int fd = open_path(o->path);
         if (fd < 0) {
-            fprintf(stderr, "awf-proxy: cannot reopen access log %s: %s\n", o->path, strerror(-fd));
+            awf_diag("cannot reopen access log %s: %s", o->path, strerror(-fd));
             continue;
         }
         close(o->fd);

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/diag.h"
 #include "common/counter.h"
 #include "common/error.h"
 #include "proxy/conn.h"
@@ -73,8 +74,8 @@ void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to)
     /* An invalid transition is a bug that would leave handles or the log line inconsistent:
      * stop here in every build rather than run on in an unknown state. */
     if (!awf_conn_transition_ok(c->state, to)) {
-        fprintf(stderr, "awf-proxy: BUG: connection state %s -> %s\n",
-                awf_conn_state_name(c->state), awf_conn_state_name(to));
+        awf_diag("BUG: connection state %s -> %s", awf_conn_state_name(c->state),
+                 awf_conn_state_name(to));
         abort();
     }
     c->state = to;

@@ -37,6 +37,8 @@ from awf_logs import (  # noqa: E402,F401  (re-exported: tests use awf.parse_fd 
     FD_RE, JSONL_KEYS, PARSERS, SQUID_RE, assert_fields, parse_fd, parse_jsonl, parse_squid)
 
 CI = os.environ.get("CI", "").lower() == "true"
+# How every line `awf-proxy run` writes on stderr (or to cache_log) starts: an ISO-8601 UTC time.
+STAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
 WAIT = 20.0  # upper bound for anything that should happen "soon"; never an assertion on speed
 
 # Names the tests use; all resolve to loopback through the proxy's hosts file (or dnsmasq).
@@ -287,7 +289,7 @@ class Proxy(Proc):
 
     def wait_ready(self, count=1):
         deadline = time.monotonic() + WAIT
-        rx = re.compile(r"^awf-proxy: listening on (\[[^\]]+\]|[^:]+):(\d+)$")
+        rx = re.compile(STAMP + r"awf-proxy: listening on (\[[^\]]+\]|[^:]+):(\d+)$")
         while True:
             with self.cond:
                 found = [rx.match(l) for l in self.lines_err]

@@ -16,7 +16,7 @@ from awf import ALLOWED
 
 
 def admin_addr(px):
-    m = px.wait_line(r"^awf-proxy: admin on (\S+):(\d+) ")
+    m = px.wait_line(awf.STAMP + r"awf-proxy: admin on (\S+):(\d+) ")
     if m is None:
         raise AssertionError("no admin readiness line: " + px.stderr)
     return m.group(1), int(m.group(2))

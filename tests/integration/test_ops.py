@@ -110,6 +110,39 @@ class PidFileLogrotateTest(awf.TestCase):
         self.assertEqual(px.stop(), 0)
 
 
+class HostsFileTest(awf.TestCase):
+    def test_directory_as_hosts_file_fails_check_and_run_naming_it(self):
+        for cmd in ("check", "run"):
+            p = self.cli(cmd, "--listen", "127.0.0.1:0", "--hosts-file", self.tmp)
+            self.assertEqual(p.returncode, 2, (cmd, p.stderr))
+            self.assertIn("awf-proxy: hosts file %s: Is a directory" % self.tmp, p.stderr)
+
+
+class StderrTest(awf.TestCase):
+    def test_every_run_line_has_a_timestamp(self):
+        px = self.proxy()
+        start = len(px.lines_err)
+        px.p.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(px.wait_line("policy reloaded", start=start), px.stderr)
+        self.assertEqual(px.stop(), 0)
+        lines = [l for l in px.stderr.splitlines() if l]
+        self.assertGreaterEqual(len(lines), 2, lines)
+        for line in lines:
+            self.assertRegex(line, awf.STAMP + "awf-proxy: ")
+        # One-shot commands print bare "awf-proxy: WHERE: reason" lines, as compilers do.
+        p = self.cli("check", "--allow-domains", "a b")
+        self.assertRegex(p.stderr, r"^awf-proxy: --allow-domains: ")
+
+    def test_readiness_line_on_stderr_with_cache_log(self):
+        cache_log = os.path.join(self.tmp, "cache.log")
+        px = self.proxy("--set", "cache_log=" + cache_log)  # waits for it on stderr
+        self.assertEqual(px.stop(), 0)
+        with open(cache_log) as f:
+            text = f.read()
+        self.assertRegex(text, awf.STAMP[1:] + r"awf-proxy: listening on 127\.0\.0\.1:%d\n"
+                         % px.port)
+
+
 class Http10Server(awf.ThreadServer):
     """Answers each request as an HTTP/1.0 server: a body with a length, or one ended by the
     close (/noclen)."""

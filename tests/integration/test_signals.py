@@ -210,7 +210,7 @@ class StartupFailureTest(awf.TestCase):
     def test_invalid_policy_does_not_start(self):
         p = self.cli("--listen", "127.0.0.1:0", "--allow-domains", "*.*.com")
         self.assertEqual(p.returncode, 2)
-        self.assertRegex(p.stderr, r"^awf-proxy: --allow-domains: \S")
+        self.assertRegex(p.stderr, awf.STAMP + r"awf-proxy: --allow-domains: \S")
         self.assertNotIn("listening", p.stderr)
 
     def test_address_in_use(self):

@@ -252,7 +252,7 @@ class SquidParityTest(awf.TestCase):
                        logs=(), hosts={n: "127.0.0.1" for n in NAMES}, ready=False)
         # cache_log takes the diagnostics, the readiness line included, as Squid's does (or
         # stderr, should the command line keep that line there).
-        rx = re.compile(r"^awf-proxy: listening on (\[[^\]]+\]|[^:]+):(\d+)$")
+        rx = re.compile(awf.STAMP + r"awf-proxy: listening on (\[[^\]]+\]|[^:]+):(\d+)$")
         deadline = time.monotonic() + awf.WAIT
         while True:
             lines = self.read("awf-cache.log") + p.stderr.split("\n")
