@@ -258,7 +258,7 @@ int cli_cmd_run(int argc, char **argv)
                                        .upstream_ca_file = set->ssl_bump.upstream_ca_file,
                                        .cache_bytes = set->ssl_bump.cert_cache_bytes};
         if (awf_tls_bump_create(&to, &r.tls, err, sizeof(err)) != 0) {
-            fprintf(stderr, "awf-proxy: ssl-bump: %s\n", err);
+            awf_diag("ssl-bump: %s", err);
             rc = 2;
             awf_log_destroy(r.log);
             goto out_policy;
