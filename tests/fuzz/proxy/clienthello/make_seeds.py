@@ -8,7 +8,7 @@ import shutil
 import struct
 
 here = os.path.dirname(os.path.abspath(__file__))
-data = os.path.join(here, "..", "..", "data", "clienthello")
+data = os.path.join(here, "..", "..", "..", "data", "clienthello")
 corpus = os.path.join(here, "corpus")
 
 

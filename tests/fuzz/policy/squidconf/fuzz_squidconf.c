@@ -192,7 +192,7 @@ static void to_yaml(const struct awf_policy *p)
 /* glibc's regcomp() expands a repetition by copying its operand, so stacked repetitions take
  * memory exponential in their depth ("a+++++", "((a+)+)+", "(a{99}){99}"); Squid compiles
  * dstdom_regex the same way. squid.conf is trusted configuration, so this is a known limit
- * (tests/fuzz/squidconf/README.md), not a finding to report again: such inputs are skipped. */
+ * (tests/fuzz/policy/squidconf/README.md), not a finding to report again: such inputs are skipped. */
 static bool regex_bomb(const uint8_t *d, size_t n)
 {
     unsigned stacked = 0, intervals = 0;

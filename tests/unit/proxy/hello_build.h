@@ -1,5 +1,5 @@
-#ifndef AWF_TESTS_CLIENTHELLO_HELLO_BUILD_H
-#define AWF_TESTS_CLIENTHELLO_HELLO_BUILD_H
+#ifndef AWF_TESTS_UNIT_PROXY_HELLO_BUILD_H
+#define AWF_TESTS_UNIT_PROXY_HELLO_BUILD_H
 
 /* Builds ClientHellos byte by byte for the parser's tests: synthetic ones with chosen
  * extensions, and real captures re-framed into records of another size. Header-only (static

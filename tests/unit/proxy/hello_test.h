@@ -1,5 +1,5 @@
-#ifndef AWF_TESTS_CLIENTHELLO_HELLO_TEST_H
-#define AWF_TESTS_CLIENTHELLO_HELLO_TEST_H
+#ifndef AWF_TESTS_UNIT_PROXY_HELLO_TEST_H
+#define AWF_TESTS_UNIT_PROXY_HELLO_TEST_H
 
 /* cmocka helpers shared by the ClientHello parser's tests: parse with exact-size inputs, load
  * the captures of tests/data/clienthello/, check an SNI. Include after cmocka.h. */
