@@ -60,9 +60,28 @@ static size_t html_escape(const char *s, size_t n, char *out, size_t cap)
     return o;
 }
 
-void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_arg, const char *tag,
-                const char *why, bool retry_after)
+static const struct awf_answer_def answers[AWF_ANS_COUNT] = {
+#define AWF_X(name, status, page, arg, tag, hdr)                                                   \
+    [AWF_ANS_##name] = {status, #page, arg, AWF_TAG_##tag, hdr},
+    AWF_ANSWERS(AWF_X)
+#undef AWF_X
+};
+
+const struct awf_answer_def *awf_answer_def(enum awf_ans a)
 {
+    return (unsigned)a < AWF_ANS_COUNT ? &answers[a] : NULL;
+}
+
+void awf_answer(struct awf_conn *c, enum awf_ans a, const char *why)
+{
+    awf_answer_errno(c, a, 0, why);
+}
+
+void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *why)
+{
+    const struct awf_answer_def *d = &answers[a];
+    int status = d->status;
+    int err_arg = d->arg == AWF_ANS_ERRNO ? err : d->arg;
     struct awf_proxy *px = c->px;
     char target[600], reason[300], body[1400];
     if (why && !c->why)
@@ -81,7 +100,7 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
             return;
         }
         c->status = status;
-        c->tag = tag;
+        c->tag = d->tag;
         c->flags |= AWF_CF_ABORTED;
         awf_conn_close(c);
         return;
@@ -103,9 +122,7 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
         blen = (int)strlen(body);
 
     c->status = status;
-    c->tag = tag;
-    if (!c->hier)
-        c->hier = "HIER_NONE";
+    c->tag = d->tag;
     c->mime = "text/html";
     struct awf_buf *b = awf_bufpool_get(&px->bufs, 2048);
     if (b) {
@@ -116,10 +133,10 @@ void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_a
                          "Content-Length: %d\r\n"
                          "Cache-Control: no-store\r\n"
                          "X-Squid-Error: %s %d\r\n"
-                         "%s"
+                         "%s%s"
                          "Connection: close\r\n\r\n%s",
-                         status, phrase(status), blen, squid_err, err_arg,
-                         retry_after ? "Retry-After: 1\r\n" : "", body);
+                         status, phrase(status), blen, d->page, err_arg, d->header ? d->header : "",
+                         d->header ? "\r\n" : "", body);
         b->len = n > 0 && (size_t)n < b->cap ? (size_t)n : 0;
         c->bytes_out += b->len;
     }

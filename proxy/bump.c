@@ -201,9 +201,9 @@ void awf_bump_take(struct awf_conn *c)
      * whatever tls.alert_on_deny says, as Squid's terminate does; logged TCP_DENIED. */
     static const char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x31};
     c->why = "ssl_bump terminate";
-    c->tag = "TCP_DENIED";
+    c->tag = AWF_TAG_TCP_DENIED;
     c->status = 403;
-    c->hier = "HIER_NONE";
+    c->hier = AWF_HIER_NONE;
     c->has_server = false;
     if (c->up)
         awf_upstream_release(c, false);
@@ -230,8 +230,8 @@ static void client_hs_done(struct awf_conn *c)
      * every request inside gets its own line. */
     if (!c->status)
         c->status = 200;
-    c->tag = "TCP_TUNNEL";
-    c->hier = "HIER_NONE";
+    c->tag = AWF_TAG_TCP_TUNNEL;
+    c->hier = AWF_HIER_NONE;
     c->has_server = false;
     awf_conn_log(c);
     awf_conn_next_request(c);
@@ -334,14 +334,14 @@ void awf_bump_client_read(struct awf_conn *c, struct awf_buf *b)
 
 static void deny(struct awf_conn *c, const char *why)
 {
-    awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", why, false);
+    awf_answer(c, AWF_ANS_DENIED, why);
 }
 
 void awf_bump_decide(struct awf_conn *c)
 {
     struct awf_bump *bp = c->bump;
     llhttp_t *p = &c->req;
-    c->tag = "TCP_MISS";
+    c->tag = AWF_TAG_TCP_MISS;
     bool ws = awf_http_is_websocket(&c->head);
     if (ws)
         awf_http_head_compact(&c->head); /* before anything points into the head */
@@ -355,7 +355,7 @@ void awf_bump_decide(struct awf_conn *c)
         snprintf(bp->url, sizeof(bp->url), "https://%s%.*s", bp->authority, (int)path.len, path.p);
     c->log_url = bp->url;
     if (awf_conn_set_host(c, bp->name, strlen(bp->name)) < 0) {
-        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
     if (p->method == HTTP_CONNECT || path.len == 0 || path.p[0] != '/' ||
@@ -363,7 +363,7 @@ void awf_bump_decide(struct awf_conn *c)
         /* Inside bumped TLS only origin-form requests make sense (RFC 9112 3.2.1). */
         c->log_method = "NONE";
         c->log_url = "error:invalid-request";
-        awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request", false);
+        awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
         return;
     }
     struct awf_slice hh;
@@ -372,7 +372,7 @@ void awf_bump_decide(struct awf_conn *c)
         if (awf_http_parse_authority(hh.p, hh.len, bp->port, &ht) < 0) {
             c->log_method = "NONE";
             c->log_url = "error:invalid-request";
-            awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request", false);
+            awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
             return;
         }
         /* The policy decided the TLS name; a Host naming another site on a shared server
@@ -391,7 +391,7 @@ void awf_bump_decide(struct awf_conn *c)
     if (llhttp_should_keep_alive(p))
         c->flags |= AWF_CF_KEEPALIVE;
     if (c->flags & AWF_CF_OVERLOAD) {
-        awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many connections", true);
+        awf_answer(c, AWF_ANS_OVERLOAD, "too many connections");
         return;
     }
     struct awf_policy_req rq;
@@ -416,7 +416,7 @@ void awf_bump_decide(struct awf_conn *c)
         return;
     }
     if (ws && !awf_conn_tunnel_reserve(c)) {
-        awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many tunnels", true);
+        awf_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
         return;
     }
     awf_conn_set_state(c, AWF_CS_RESOLVING);
@@ -427,7 +427,7 @@ void awf_bump_decide(struct awf_conn *c)
 
 static void up_failed(struct awf_conn *c, const char *why)
 {
-    awf_answer(c, 503, "ERR_SECURE_CONNECT_FAIL", 0, "TCP_MISS", why, false);
+    awf_answer(c, AWF_ANS_TLS_FAIL, why);
 }
 
 static void up_handshake(struct awf_conn *c)

@@ -196,15 +196,13 @@ static void timer_cb(uv_timer_t *t)
             awf_upstream_dial(c);
             return;
         }
-        awf_answer(c, 504, "ERR_READ_TIMEOUT", 0, "TCP_MISS_ABORTED", "connection timed out",
-                   false);
+        awf_answer(c, AWF_ANS_TIMEOUT, "connection timed out");
         return;
     case AWF_CS_RESOLVING:
-        awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name lookup timed out", false);
+        awf_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
         return;
     case AWF_CS_BUMP_UP:
-        awf_answer(c, 504, "ERR_READ_TIMEOUT", 0, "TCP_MISS_ABORTED",
-                   "TLS handshake with the upstream timed out", false);
+        awf_answer(c, AWF_ANS_TIMEOUT, "TLS handshake with the upstream timed out");
         return;
     case AWF_CS_FORWARD:
         awf_forward_timeout(c);
@@ -513,7 +511,7 @@ void awf_conn_client_eof(struct awf_conn *c, int status)
         awf_conn_close(c);
         return;
     default:
-        if (c->tag) /* decided: the transaction is cut short */
+        if (c->tag != AWF_TAG_UNSET) /* decided: the transaction is cut short */
             c->flags |= AWF_CF_ABORTED;
         awf_conn_close(c);
         return;
@@ -629,7 +627,9 @@ void awf_conn_next_request(struct awf_conn *c)
     c->head_bytes = c->bytes_in = c->bytes_out = 0;
     c->status = c->upstream_status = 0;
     c->via_parent = c->parent_wait = false;
-    c->tag = c->hier = c->log_url = c->log_method = c->mime = NULL;
+    c->tag = AWF_TAG_UNSET;
+    c->hier = AWF_HIER_NONE;
+    c->log_url = c->log_method = c->mime = NULL;
     memset(&c->target, 0, sizeof(c->target));
     if (c->host)
         c->host[0] = '\0'; /* the buffer stays for the next request */

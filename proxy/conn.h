@@ -15,6 +15,7 @@
 #include "log/log.h"
 #include "policy/policy.h"
 #include "proxy/bufpool.h"
+#include "proxy/conn-t.h"
 #include "proxy/http.h"
 #include "proxy/proxy.h"
 
@@ -201,7 +202,9 @@ struct awf_conn {
     int status, upstream_status;
     bool via_parent;  /* this transaction goes through settings.parent (parent.c) */
     bool parent_wait; /* our CONNECT is sent to the parent: waiting for its answer */
-    const char *tag, *hier, *log_url, *log_method;
+    enum awf_tag tag;
+    enum awf_hier hier;
+    const char *log_url, *log_method;
     /* The response's Content-Type for the log: static text for our own answers, or
      * resp->mime while a response is forwarded; NULL or empty: none. */
     const char *mime;
@@ -258,7 +261,7 @@ struct awf_proxy {
 /* Counts c's ending transaction in px->ctr. True if it is a health probe (a connection from a
  * loopback address that the client closed before sending a byte): counted as such and not
  * logged, as AWF's squid.conf leaves them out (`!healthcheck_localhost`). */
-bool awf_metrics_txn(struct awf_conn *c, const char *tag);
+bool awf_metrics_txn(struct awf_conn *c, enum awf_tag tag);
 bool awf_proxy_is_loopback(const struct sockaddr *sa);
 
 /* conn.c */
@@ -294,6 +297,11 @@ int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b)
 void awf_conn_touch(struct awf_conn *c);
 /* Writes the transaction's log line once; with px->debug, also why it was denied. */
 void awf_conn_log(struct awf_conn *c);
+/* Squid's spelling of a tag ("TCP_MISS"; AWF_TAG_UNSET: "NONE_NONE"), and the form it takes when
+ * a side dropped early ("TCP_MISS_ABORTED"). */
+const char *awf_tag_name(enum awf_tag t);
+enum awf_tag awf_tag_aborted(enum awf_tag t);
+const char *awf_hier_name(enum awf_hier h);
 /* A handle the connection counted has closed (frees it after the last one). */
 void awf_conn_handle_closed(struct awf_conn *c);
 /* The transaction is over and the client may send another request. */
@@ -339,10 +347,13 @@ bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq);
 /* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (over AWF_HOST_MAX) or -ENOMEM. */
 int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n);
 
-/* answer.c: sends an error answer, logs the transaction and closes after writing. status 503
- * with retry_after adds Retry-After. why is a short reason shown in the body. */
-void awf_answer(struct awf_conn *c, int status, const char *squid_err, int err_arg, const char *tag,
-                const char *why, bool retry_after);
+/* answer.c: sends answer a (a row of AWF_ANSWERS), logs the transaction and closes after
+ * writing. why is a short reason shown in the body (static text). */
+void awf_answer(struct awf_conn *c, enum awf_ans a, const char *why);
+/* The same for an answer whose error page carries an errno (AWF_ANS_ERRNO): err, positive. */
+void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *why);
+/* Row a of AWF_ANSWERS; NULL when there is none. */
+const struct awf_answer_def *awf_answer_def(enum awf_ans a);
 
 /* upstream.c */
 void awf_upstream_dial(struct awf_conn *c);

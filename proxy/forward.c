@@ -105,16 +105,15 @@ static void bad_body(struct awf_conn *c, bool sent)
         /* Nothing reached the upstream: logged like a malformed head. */
         c->log_method = "NONE";
         c->log_url = "error:invalid-request";
-        c->hier = "HIER_NONE";
+        c->hier = AWF_HIER_NONE;
         c->has_server = false;
-        awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request body", false);
+        awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request body");
         return;
     }
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
         /* The upstream has the request's head (its URL, its headers): the line says so, with
          * where it went, as a transaction cut short. */
-        awf_answer(c, 400, "ERR_INVALID_REQ", 0, "TCP_MISS_ABORTED", "malformed request body",
-                   false);
+        awf_answer(c, AWF_ANS_INVALID_BODY, "malformed request body");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
@@ -300,8 +299,7 @@ static void to_client(struct awf_conn *c, struct awf_buf *b)
 static void bad_response(struct awf_conn *c)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
-        awf_answer(c, 502, "ERR_INVALID_RESP", 0, "TCP_MISS_ABORTED",
-                   "invalid response from upstream", false);
+        awf_answer(c, AWF_ANS_INVALID_RESP, "invalid response from upstream");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
@@ -548,9 +546,11 @@ static void up_failed(struct awf_conn *c, int status, bool sent)
         return;
     }
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
-        awf_answer(c, 502, status == UV_EOF ? "ERR_ZERO_SIZE_OBJECT" : "ERR_READ_ERROR",
-                   status == UV_EOF ? 0 : -status, sent ? "TCP_MISS_ABORTED" : "TCP_MISS",
-                   "the upstream closed the connection without an answer", false);
+        /* Before the head went upstream only a failed write can get here (never UV_EOF). */
+        enum awf_ans a = !sent              ? AWF_ANS_UP_WRITE_FAIL
+                         : status == UV_EOF ? AWF_ANS_UP_CLOSED
+                                            : AWF_ANS_UP_RESET;
+        awf_answer_errno(c, a, -status, "the upstream closed the connection without an answer");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
@@ -575,8 +575,7 @@ void awf_forward_up_eof(struct awf_conn *c, int status)
 void awf_forward_timeout(struct awf_conn *c)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
-        awf_answer(c, 504, "ERR_READ_TIMEOUT", 0, "TCP_MISS_ABORTED", "the upstream did not answer",
-                   false);
+        awf_answer(c, AWF_ANS_TIMEOUT, "the upstream did not answer");
         return;
     }
     c->flags |= AWF_CF_ABORTED;

@@ -42,15 +42,35 @@ static const char *rep_header(void *ctx, const char *name, size_t *len)
     return c->mime;
 }
 
-static const char *aborted_tag(const char *tag)
+static const struct {
+    const char *name;
+    enum awf_tag aborted;
+} tags[AWF_TAG_COUNT] = {
+    [AWF_TAG_UNSET] = {"NONE_NONE", AWF_TAG_NONE_NONE}, /* as Squid logs no request */
+#define AWF_X(name, aborted) [AWF_TAG_##name] = {#name, AWF_TAG_##aborted},
+    AWF_TAGS(AWF_X)
+#undef AWF_X
+};
+
+static const char *const hiers[AWF_HIER_COUNT] = {
+#define AWF_X(name, squid) [AWF_HIER_##name] = #squid,
+    AWF_HIERS(AWF_X)
+#undef AWF_X
+};
+
+const char *awf_tag_name(enum awf_tag t)
 {
-    if (!tag)
-        return "NONE_NONE";
-    if (strcmp(tag, "TCP_MISS") == 0)
-        return "TCP_MISS_ABORTED";
-    if (strcmp(tag, "TCP_TUNNEL") == 0)
-        return "TCP_TUNNEL_ABORTED";
-    return tag;
+    return tags[(unsigned)t < AWF_TAG_COUNT ? t : AWF_TAG_UNSET].name;
+}
+
+enum awf_tag awf_tag_aborted(enum awf_tag t)
+{
+    return (unsigned)t < AWF_TAG_COUNT ? tags[t].aborted : AWF_TAG_NONE_NONE;
+}
+
+const char *awf_hier_name(enum awf_hier h)
+{
+    return hiers[(unsigned)h < AWF_HIER_COUNT ? h : AWF_HIER_NONE];
 }
 
 /* The canonical host and URL of a decided request, as Squid logs them. Squid replaces a Host
@@ -114,9 +134,9 @@ void awf_conn_log(struct awf_conn *c)
     if (!(c->flags & AWF_CF_TXN) || (c->flags & AWF_CF_LOGGED))
         return;
     c->flags |= AWF_CF_LOGGED;
-    const char *tag = !c->tag                       ? "NONE_NONE"
-                      : (c->flags & AWF_CF_ABORTED) ? aborted_tag(c->tag)
-                                                    : c->tag;
+    enum awf_tag tag = !c->tag                       ? AWF_TAG_NONE_NONE
+                       : (c->flags & AWF_CF_ABORTED) ? awf_tag_aborted(c->tag)
+                                                     : c->tag;
     if (awf_metrics_txn(c, tag) || !c->px->log)
         return;
     char url[8192], auth[AWF_HOST_MAX + 16], dom[AWF_HOST_MAX + 8];
@@ -129,8 +149,8 @@ void awf_conn_log(struct awf_conn *c)
     r.local = c->has_orig_dst ? &c->orig_dst.sa : &c->local.sa;
     r.server = c->has_server ? &c->server.sa : NULL;
     const char *policy_method = c->log_method;
-    if (c->tag) {
-        r.tag = tag;
+    if (c->tag != AWF_TAG_UNSET) {
+        r.tag = awf_tag_name(tag);
         /* "NONE": no method could be read (a malformed request line); Squid logs "-". */
         r.method = c->log_method && strcmp(c->log_method, "NONE") != 0 ? c->log_method : NULL;
         r.http_major = c->req.http_major ? c->req.http_major : 1;
@@ -150,14 +170,14 @@ void awf_conn_log(struct awf_conn *c)
     } else {
         /* Nothing was decided: the client left (or timed out) before a complete head. Squid
          * 5.7 logs no method, version 0.0, no Host and no listener address (%la) for it. */
-        r.tag = "NONE_NONE";
+        r.tag = awf_tag_name(AWF_TAG_NONE_NONE);
         r.url = "error:transaction-end-before-headers";
         r.start_us = r.end_us; /* Squid's %tr is 0 for it, however long the client idled */
         policy_method = "NONE";
     }
     r.status = c->status;
     r.upstream_status = c->upstream_status;
-    r.hier = c->hier ? c->hier : "HIER_NONE";
+    r.hier = awf_hier_name(c->hier);
     r.bytes_to_client = c->bytes_out;
     r.bytes_from_client = c->bytes_in;
     /* %mt is the media type alone, as Squid keeps it: "text/html;charset=utf-8" logs

@@ -1,7 +1,5 @@
 /* The loop's counters for /metrics (proxy.h: struct awf_proxy_counters), and what a health
  * probe is. */
-#include <string.h>
-
 #include "common/counter.h"
 #include "proxy/conn.h"
 
@@ -12,11 +10,11 @@
  * by the header timeout and logged. */
 static bool is_probe(const struct awf_conn *c)
 {
-    return !c->heard && c->requests == 1 && !c->tag && (c->flags & AWF_CF_CLIENT_EOF) &&
-           awf_proxy_is_loopback(&c->peer.sa);
+    return !c->heard && c->requests == 1 && c->tag == AWF_TAG_UNSET &&
+           (c->flags & AWF_CF_CLIENT_EOF) && awf_proxy_is_loopback(&c->peer.sa);
 }
 
-bool awf_metrics_txn(struct awf_conn *c, const char *tag)
+bool awf_metrics_txn(struct awf_conn *c, enum awf_tag tag)
 {
     struct awf_proxy_counters *m = c->px->ctr;
     if (is_probe(c)) {
@@ -24,9 +22,9 @@ bool awf_metrics_txn(struct awf_conn *c, const char *tag)
         return true;
     }
     enum awf_proxy_decision d = AWF_DECISION_ALLOWED;
-    if (strcmp(tag, "TCP_DENIED") == 0)
+    if (tag == AWF_TAG_TCP_DENIED)
         d = AWF_DECISION_DENIED;
-    else if (strcmp(tag, "NONE_NONE") == 0 || (c->flags & AWF_CF_OVERLOAD))
+    else if (tag == AWF_TAG_NONE_NONE || (c->flags & AWF_CF_OVERLOAD))
         d = AWF_DECISION_NONE;
     int st = c->status;
     awf_counter_inc(&m->requests[d][st >= 0 && st < 600 ? st : 600]);

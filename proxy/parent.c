@@ -40,7 +40,7 @@ static const llhttp_settings_t answer_settings = {
  * peer's refusal); an intercepted TLS client is closed (awf_answer knows). */
 static void refused(struct awf_conn *c, int err, const char *why)
 {
-    awf_answer(c, 502, "ERR_CONNECT_FAIL", err, "TCP_MISS", why, false);
+    awf_answer_errno(c, AWF_ANS_PARENT_FAIL, err, why);
 }
 
 void awf_parent_connect(struct awf_conn *c)

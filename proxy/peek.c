@@ -21,9 +21,9 @@
 
 static void deny_common(struct awf_conn *c)
 {
-    c->tag = "TCP_DENIED";
+    c->tag = AWF_TAG_TCP_DENIED;
     c->status = 403;
-    c->hier = "HIER_NONE";
+    c->hier = AWF_HIER_NONE;
     c->has_server = false;
     c->flags &= ~AWF_CF_ABORTED;
 }
@@ -152,8 +152,8 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
     int n = snprintf(c->sni_hp, hp_cap, "%s:%u", c->host, (unsigned)c->target.port);
     c->target.authority = (struct awf_slice){c->sni_hp, n > 0 ? (size_t)n : 0};
     c->log_url = c->sni_hp;
-    c->tag = "TCP_TUNNEL";
-    c->hier = "HIER_NONE";
+    c->tag = AWF_TAG_TCP_TUNNEL;
+    c->hier = AWF_HIER_NONE;
     c->flags |= AWF_CF_CONNECT; /* from here on a tunnel like any other */
     if (awf_intercept_is_loop(c)) {
         deny(c, "the target is this proxy");
@@ -197,7 +197,7 @@ bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq)
 {
     awf_parent_choose(c, rq);
     if ((c->flags & AWF_CF_OVERLOAD) || !awf_conn_tunnel_reserve(c)) {
-        c->tag = "NONE_NONE";
+        c->tag = AWF_TAG_NONE_NONE;
         c->status = 503;
         awf_conn_close(c);
         return false;
@@ -296,7 +296,7 @@ static void deny_opaque(struct awf_conn *c, const char *why)
 {
     c->why = why;
     deny_common(c);
-    c->tag = "TCP_DENIED_OPAQUE";
+    c->tag = AWF_TAG_TCP_DENIED_OPAQUE;
     awf_conn_close(c);
 }
 
@@ -408,7 +408,7 @@ void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
     c->flags |= AWF_CF_PEEKED;
     if (intercepted) {
         if (rc != AWF_HELLO_OK) {
-            c->tag = "NONE_NONE";
+            c->tag = AWF_TAG_NONE_NONE;
             c->log_url = "error:invalid-request";
             c->flags |= AWF_CF_ABORTED;
             awf_conn_close(c);

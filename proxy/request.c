@@ -116,7 +116,7 @@ static void bad_request(struct awf_conn *c)
 {
     c->log_method = "NONE";
     c->log_url = "error:invalid-request";
-    awf_answer(c, 400, "ERR_INVALID_REQ", 0, "NONE_NONE", "malformed request", false);
+    awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
 }
 
 static void decide(struct awf_conn *c);
@@ -156,7 +156,7 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
         awf_bufpool_put(bp, b);
         c->log_method = "NONE";
         c->log_url = "error:request-too-large";
-        awf_answer(c, 431, "ERR_TOO_BIG", 0, "NONE_NONE", "request headers too large", false);
+        awf_answer(c, AWF_ANS_TOO_BIG, "request headers too large");
         return;
     }
     if (e == HPE_OK) {
@@ -228,7 +228,7 @@ static int intercepted_target(struct awf_conn *c)
 
 static void deny(struct awf_conn *c, const char *why)
 {
-    awf_answer(c, 403, "ERR_ACCESS_DENIED", 0, "TCP_DENIED", why, false);
+    awf_answer(c, AWF_ANS_DENIED, why);
 }
 
 /* Framing llhttp cannot check for a request it is paused on at its head: a Transfer-Encoding
@@ -247,7 +247,7 @@ static void decide(struct awf_conn *c)
     enum awf_traffic traffic;
     struct awf_verdict v;
     c->log_method = llhttp_method_name((llhttp_method_t)p->method);
-    c->hier = "HIER_NONE";
+    c->hier = AWF_HIER_NONE;
     /* Bad framing, or two Host fields (which one a later hop believes is anyone's guess), or
      * not HTTP/1.x: llhttp 8 takes a request line without a version as HTTP/0.9 and still reads
      * fields after it, and passes 2.0; neither is what the head rewrite sends on. */
@@ -268,14 +268,14 @@ static void decide(struct awf_conn *c)
     struct awf_slice url = awf_http_head_url_slice(&c->head);
     if (p->method == HTTP_CONNECT) {
         c->flags |= AWF_CF_CONNECT;
-        c->tag = "TCP_TUNNEL";
+        c->tag = AWF_TAG_TCP_TUNNEL;
         if (awf_http_parse_authority(url.p, url.len, 0, &c->target) < 0) {
             bad_request(c);
             return;
         }
         traffic = AWF_TRAFFIC_TLS;
     } else {
-        c->tag = "TCP_MISS";
+        c->tag = AWF_TAG_TCP_MISS;
         if (url.len && url.p[0] == '/') {
             if (intercepted_target(c) < 0) {
                 bad_request(c);
@@ -297,7 +297,7 @@ static void decide(struct awf_conn *c)
     }
     int rc = awf_conn_set_host(c, c->target.host.p, c->target.host.len);
     if (rc == -ENOMEM) {
-        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
     if (rc < 0) {
@@ -325,12 +325,12 @@ static void decide(struct awf_conn *c)
         }
     }
     if (c->flags & AWF_CF_OVERLOAD) {
-        awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many connections", true);
+        awf_answer(c, AWF_ANS_OVERLOAD, "too many connections");
         return;
     }
     (void)traffic; /* c->flags say it now (AWF_CF_CONNECT) */
     if (awf_request_decide(c, NULL, NULL, false, &v) < 0) {
-        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
     if (v.need_addrs) { /* a squid.conf dst ACL asks for the name's addresses first */
@@ -363,7 +363,7 @@ static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addr
     char *url = NULL;
     /* known, or not needed by any rule so far */
     if (fill_req(c, NULL, addrs, true, &rq, &url) < 0) {
-        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
         return false;
     }
     awf_parent_choose(c, &rq);
@@ -371,7 +371,7 @@ static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addr
     /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
      * all pass the check. A WebSocket upgrade becomes a tunnel too. */
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
-        awf_answer(c, 503, "ERR_CANNOT_FORWARD", 0, "NONE_NONE", "too many tunnels", true);
+        awf_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
         return false;
     }
     return true;
@@ -447,7 +447,7 @@ void awf_request_resolve(struct awf_conn *c)
         c->via_parent && !(c->flags & AWF_CF_DECIDE_ADDRS) ? c->set->parent.host : c->host;
     int rc = awf_dns_resolve(c->px->dns, name, dns_cb, c, &req);
     if (rc < 0) {
-        awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS", "name does not resolve", false);
+        awf_answer(c, AWF_ANS_DNS_FAIL, "name does not resolve");
         return;
     }
     if (c->state == AWF_CS_RESOLVING)
@@ -474,7 +474,7 @@ static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *ad
         (c->flags & (AWF_CF_INTERCEPT | AWF_CF_CONNECT)) == (AWF_CF_INTERCEPT | AWF_CF_CONNECT);
     c->flags &= ~AWF_CF_DECIDE_ADDRS;
     if (awf_request_decide(c, tls_intercept ? "CONNECT" : NULL, addrs, true, &v) < 0) {
-        awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
         return false;
     }
     if (!v.allow) {
@@ -515,16 +515,15 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
     if ((c->flags & AWF_CF_DECIDE_ADDRS) && !decide_with_addrs(c, status == 0 ? addrs : NULL))
         return;
     if (status < 0 || !addrs || addrs->n == 0) {
-        awf_answer(c, 503, "ERR_DNS_FAIL", 0, "TCP_MISS",
-                   status == AWF_E_DNS_TIMEOUT ? "name lookup timed out" : "name does not resolve",
-                   false);
+        awf_answer(c, AWF_ANS_DNS_FAIL,
+                   status == AWF_E_DNS_TIMEOUT ? "name lookup timed out" : "name does not resolve");
         return;
     }
     c->n_addrs = c->next_addr = 0;
     if (addrs->n > c->cap_addrs) { /* kept across requests: keep-alive clients reuse it */
         union awf_sockaddr *a = realloc(c->addrs, addrs->n * sizeof(*a));
         if (!a) {
-            awf_answer(c, 503, "ERR_CONNECT_FAIL", ENOMEM, "TCP_MISS", "out of memory", false);
+            awf_answer(c, AWF_ANS_NOMEM, "out of memory");
             return;
         }
         c->addrs = a;

@@ -332,7 +332,7 @@ void awf_upstream_dial(struct awf_conn *c)
         awf_upstream_release(c, false);
     }
     int err = c->last_err < 0 ? -c->last_err : ECONNREFUSED;
-    awf_answer(c, 503, "ERR_CONNECT_FAIL", err, "TCP_MISS", strerror(err), false);
+    awf_answer_errno(c, AWF_ANS_CONNECT_FAIL, err, strerror(err));
 }
 
 void awf_upstream_ready(struct awf_conn *c)
@@ -342,13 +342,13 @@ void awf_upstream_ready(struct awf_conn *c)
     c->has_server = true;
     if (c->via_parent) {
         /* Squid's hierarchy code for the first parent tried; %<a is the parent's address. */
-        c->hier = "FIRSTUP_PARENT";
+        c->hier = AWF_HIER_PARENT;
         if (c->flags & AWF_CF_CONNECT) { /* CONNECT and intercepted TLS: a tunnel first */
             awf_parent_connect(c);
             return;
         }
     } else {
-        c->hier = (c->flags & AWF_CF_INTERCEPT) ? "ORIGINAL_DST" : "HIER_DIRECT";
+        c->hier = (c->flags & AWF_CF_INTERCEPT) ? AWF_HIER_ORIGINAL_DST : AWF_HIER_DIRECT;
     }
     awf_upstream_use(c);
 }
@@ -429,8 +429,7 @@ void awf_upstream_eof(struct awf_conn *c, int status)
     else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
         awf_parent_eof(c, status);
     else if (c->state == AWF_CS_BUMP_UP)
-        awf_answer(c, 503, "ERR_SECURE_CONNECT_FAIL", 0, "TCP_MISS",
-                   "the upstream closed during the TLS handshake", false);
+        awf_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
     else
         awf_conn_close(c);
 }
