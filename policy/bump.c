@@ -154,34 +154,10 @@ bool awf_policy_url_allowed(const struct awf_policy *p, const char *url, size_t 
     return false;
 }
 
-enum awf_bump_action awf_policy_bump_action(const struct awf_policy *p,
-                                            const struct awf_policy_req *rq)
-{
-    if (!p->settings.ssl_bump.enabled)
-        return AWF_BUMP_SPLICE;
-    const struct squid_rules *sq = p->squid;
-    if (!sq || sq->ssl_bump.n == 0)
-        return AWF_BUMP_BUMP;
-    /* squid.conf ssl_bump rules, asked once with the ClientHello read: steps 2 and 3 at once
-     * (peek at step 1 is implied), the first splice/bump/terminate rule that matches wins. */
-    struct host h;
-    struct rule_req r;
-    bool need = false;
-    policy_rule_req(sq, rq, &h, &r);
-    r.bump_step = (1u << 2) | (1u << 3);
-    const struct rule *m = policy_rules_first(sq, &sq->ssl_bump, &r, NULL, &need);
-    policy_rule_req_done(&r);
-    if (need)
-        return AWF_BUMP_TERMINATE; /* a dst ACL would need a lookup here: never let it pass */
-    if (!m)
-        return AWF_BUMP_SPLICE; /* Squid's default when no ssl_bump rule matches */
-    return (enum awf_bump_action)sq->bump_actions[m - sq->ssl_bump.v];
-}
-
 static int dup_opt(char **d, const char *s)
 {
     *d = NULL;
-    return s && !(*d = policy_strndup(s, strlen(s))) ? -ENOMEM : 0;
+    return s && !(*d = strdup(s)) ? -ENOMEM : 0;
 }
 
 int policy_bump_copy(struct awf_bump_settings *d, const struct awf_bump_settings *s)

@@ -1,36 +1,12 @@
-/* awf_policy_decide(): the hot path. One right-to-left pass over the host hashes each of its
- * label-aligned suffixes; each suffix costs one hash probe plus the wildcards bucketed under it.
- * Nothing is allocated and nothing written but the caller's verdict. */
+/* The allow/block list matcher (policies from YAML and flags), reached through decide.c: the
+ * hot path. One right-to-left pass over the host hashes each of its label-aligned suffixes; each
+ * suffix costs one hash probe plus the wildcards bucketed under it. Nothing is allocated and
+ * nothing written but the caller's verdict. */
 
 #include "policy/policy_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-const char *awf_reason_name(enum awf_reason r)
-{
-    switch (r) {
-    case AWF_REASON_ALLOWED:
-        return "allowed";
-    case AWF_REASON_ALLOWED_IP:
-        return "allowed_ip";
-    case AWF_REASON_BLOCKED:
-        return "blocked";
-    case AWF_REASON_NOT_ALLOWED:
-        return "not_allowed";
-    case AWF_REASON_WRONG_SCOPE:
-        return "wrong_scope";
-    case AWF_REASON_EMPTY_ALLOW:
-        return "empty_allow";
-    case AWF_REASON_RAW_IP:
-        return "raw_ip";
-    case AWF_REASON_PORT:
-        return "port";
-    case AWF_REASON_INVALID_HOST:
-        return "invalid_host";
-    }
-    return "unknown";
-}
 
 /* What a lookup found: the first block entry, the first allow entry for this traffic, and the
  * first allow entry for the other protocol only (for wrong_scope). */
@@ -152,20 +128,9 @@ static void match_ip(const struct awf_policy *p, const struct host *h, unsigned 
 
 /* Order of reasons: invalid_host, blocked, port, empty_allow, then the allow list's answer. A
  * block match is reported even on a bad port so `explain` shows the rule that matters most. */
-void awf_policy_decide(const struct awf_policy *p, const char *host, size_t host_len, uint16_t port,
-                       enum awf_traffic traffic, struct awf_verdict *out)
+void policy_match_decide(const struct awf_policy *p, const char *host, size_t host_len,
+                         uint16_t port, enum awf_traffic traffic, struct awf_verdict *out)
 {
-    if (p->squid) {
-        /* The rules decide; the client is unknown here, and no name is resolved: dst ACLs
-         * match raw IP targets only (the DNS forwarder asks before anything is resolved). */
-        struct awf_policy_req rq = {.host = host,
-                                    .host_len = host_len,
-                                    .port = port,
-                                    .traffic = traffic,
-                                    .addrs_known = true};
-        awf_policy_decide_req(p, &rq, out);
-        return;
-    }
     struct host h;
     struct found f = {0};
     out->allow = false;

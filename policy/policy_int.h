@@ -235,6 +235,10 @@ struct awf_policy {
 uint64_t policy_rhash(const char *s, size_t len);
 const struct node *policy_node_find(const struct awf_policy *p, uint64_t hash, const char *key,
                                     size_t len);
+/* match.c: awf_policy_decide() for a policy from YAML and flags (p->squid NULL); decide.c is
+ * its only caller. */
+void policy_match_decide(const struct awf_policy *p, const char *host, size_t host_len,
+                         uint16_t port, enum awf_traffic traffic, struct awf_verdict *out);
 
 /* ---- squid.conf ACLs and access rules (acl.c, rules.c, squidconf.c) ---- */
 
@@ -375,9 +379,16 @@ const struct rule *policy_rules_first(const struct squid_rules *sq, const struct
                                       const struct rule_req *rq, bool *matched_addr, bool *need);
 bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
                         const struct rule_req *rq, bool none);
-
-/* squidyaml.c: the rules and ACLs as YAML comments, for `check` of a squid.conf policy. */
-void policy_print_squid_rules(const struct awf_policy *p, FILE *out);
+/* The squid.conf halves of decide.c's questions (awf_policy_decide_req, _log_wanted for output
+ * condition cond (1-based, in range), _via_parent with a parent set, _bump_action with ssl_bump
+ * rules); the same contracts as theirs in policy.h. Only decide.c calls them. */
+void policy_rules_decide(const struct squid_rules *sq, const struct awf_policy_req *rq,
+                         struct awf_verdict *out);
+bool policy_rules_log_wanted(const struct squid_rules *sq, uint32_t cond,
+                             const struct awf_policy_req *rq);
+bool policy_rules_via_parent(const struct squid_rules *sq, const struct awf_policy_req *rq);
+enum awf_bump_action policy_rules_bump_action(const struct squid_rules *sq,
+                                              const struct awf_policy_req *rq);
 
 /* settings.c: a duration in ms and a CIDR, for squidconf.c. */
 int policy_parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen);

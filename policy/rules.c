@@ -166,14 +166,9 @@ bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
     return r ? r->pub.allow : !l->v[l->n - 1].pub.allow;
 }
 
-void awf_policy_decide_req(const struct awf_policy *p, const struct awf_policy_req *rq,
-                           struct awf_verdict *out)
+void policy_rules_decide(const struct squid_rules *sq, const struct awf_policy_req *rq,
+                         struct awf_verdict *out)
 {
-    if (!p->squid) {
-        awf_policy_decide(p, rq->host, rq->host_len, rq->port, rq->traffic, out);
-        return;
-    }
-    const struct squid_rules *sq = p->squid;
     struct host h;
     struct rule_req r;
     policy_rule_req(sq, rq, &h, &r);
@@ -212,30 +207,19 @@ void awf_policy_decide_req(const struct awf_policy *p, const struct awf_policy_r
     }
 }
 
-bool awf_policy_log_wanted(const struct awf_policy *p, size_t output,
-                           const struct awf_policy_req *rq)
+bool policy_rules_log_wanted(const struct squid_rules *sq, uint32_t cond,
+                             const struct awf_policy_req *rq)
 {
-    const struct awf_settings *s = &p->settings;
-    if (output >= s->n_logs)
-        return false;
-    uint32_t c = s->logs[output].cond;
-    if (c == 0 || !p->squid || c > p->squid->log_conds.n)
-        return true;
     struct host h;
     struct rule_req r;
-    policy_rule_req(p->squid, rq, &h, &r);
-    bool yes = rule_matches(p->squid, &p->squid->log_conds.v[c - 1], &r, NULL, false) == ACL_YES;
+    policy_rule_req(sq, rq, &h, &r);
+    bool yes = rule_matches(sq, &sq->log_conds.v[cond - 1], &r, NULL, false) == ACL_YES;
     policy_rule_req_done(&r);
     return yes;
 }
 
-bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_req *rq)
+bool policy_rules_via_parent(const struct squid_rules *sq, const struct awf_policy_req *rq)
 {
-    if (!p->settings.parent.host)
-        return false;
-    if (!p->squid)
-        return true;
-    const struct squid_rules *sq = p->squid;
     struct host h;
     struct rule_req r;
     policy_rule_req(sq, rq, &h, &r);
@@ -253,7 +237,21 @@ bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_r
     return rq->traffic == AWF_TRAFFIC_HTTP;
 }
 
-bool awf_policy_is_squid(const struct awf_policy *p)
+enum awf_bump_action policy_rules_bump_action(const struct squid_rules *sq,
+                                              const struct awf_policy_req *rq)
 {
-    return p->squid != NULL;
+    /* ssl_bump rules, asked once with the ClientHello read: steps 2 and 3 at once (peek at
+     * step 1 is implied), the first splice/bump/terminate rule that matches wins. */
+    struct host h;
+    struct rule_req r;
+    bool need = false;
+    policy_rule_req(sq, rq, &h, &r);
+    r.bump_step = (1u << 2) | (1u << 3);
+    const struct rule *m = policy_rules_first(sq, &sq->ssl_bump, &r, NULL, &need);
+    policy_rule_req_done(&r);
+    if (need)
+        return AWF_BUMP_TERMINATE; /* a dst ACL would need a lookup here: never let it pass */
+    if (!m)
+        return AWF_BUMP_SPLICE; /* Squid's default when no ssl_bump rule matches */
+    return (enum awf_bump_action)sq->bump_actions[m - sq->ssl_bump.v];
 }

@@ -1,7 +1,6 @@
-/* squid.conf policies seen as YAML: `check` prints their rules as comments, and
- * `squid-conf FILE --to-policy` translates the rules of AWF's generated shape into the YAML
- * model (block list, allow list with http:// / https:// scopes, ports, addresses), naming on
- * stderr every rule it cannot express rather than guessing. */
+/* squid.conf policies seen as YAML: `squid-conf FILE --to-policy` translates the rules of AWF's
+ * generated shape into the YAML model (block list, allow list with http:// / https:// scopes,
+ * ports, addresses), naming on stderr every rule it cannot express rather than guessing. */
 
 #include "policy/policy_int.h"
 
@@ -9,79 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const type_names[] = {
-    [ACL_ALL] = "all",
-    [ACL_DSTDOMAIN] = "dstdomain",
-    [ACL_DSTDOM_REGEX] = "dstdom_regex",
-    [ACL_DST] = "dst",
-    [ACL_SRC] = "src",
-    [ACL_PORT] = "port",
-    [ACL_METHOD] = "method",
-    [ACL_URL_REGEX] = "url_regex",
-    [ACL_AT_STEP] = "at_step",
-};
-
-static void print_cidr(FILE *out, const struct awf_cidr *c)
-{
-    char buf[64];
-    if (!inet_ntop(c->family, c->addr, buf, sizeof buf))
-        strcpy(buf, "?");
-    fprintf(out, " %s/%u", buf, c->prefix);
-}
-
-static void print_list(FILE *out, const char *directive, const struct rule_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        fprintf(out, "#   %s %s  (%s:%u)\n", directive, l->v[i].pub.text, l->v[i].pub.origin.source,
-                l->v[i].pub.origin.line);
-}
-
-void policy_print_squid_rules(const struct awf_policy *p, FILE *out)
-{
-    const struct squid_rules *sq = p->squid;
-    fputs("# From a squid.conf: these rules decide, in order (first match wins; no match: the\n"
-          "# opposite of the last rule). The allow/block lists above are not used.\n",
-          out);
-    print_list(out, "http_access", &sq->http_access);
-    print_list(out, "always_direct", &sq->always_direct);
-    print_list(out, "never_direct", &sq->never_direct);
-    for (size_t i = 0; i < p->settings.n_logs; i++)
-        if (p->settings.logs[i].cond && p->settings.logs[i].cond <= sq->log_conds.n) {
-            const struct rule *r = &sq->log_conds.v[p->settings.logs[i].cond - 1];
-            fprintf(out, "#   access_log %s only when:", p->settings.logs[i].path);
-            for (uint32_t t = 0; t < r->n; t++)
-                fprintf(out, " %s%s", sq->terms[r->first + t].neg ? "!" : "",
-                        sq->acls[sq->terms[r->first + t].acl].name);
-            fputc('\n', out);
-        }
-    fputs("# ACLs:\n", out);
-    for (size_t i = 0; i < sq->n_acls; i++) {
-        const struct acl *a = &sq->acls[i];
-        fprintf(out, "#   acl %s %s%s", a->name, type_names[a->type], a->icase ? " -i" : "");
-        for (size_t k = 0; k < a->n_dot; k++)
-            fprintf(out, " .%s", a->dot[k]);
-        for (size_t k = 0; k < a->n_exact; k++)
-            fprintf(out, " %s", a->exact[k]);
-        for (size_t k = 0; k < a->n_wilds; k++)
-            fprintf(out, " %s%s%s", a->wilds[k].prefix, a->wilds[k].any ? "(.*)" : "*",
-                    a->wilds[k].suffix);
-        for (size_t k = 0; k < a->n_res; k++)
-            fprintf(out, " regex:%s", a->res[k].text);
-        for (size_t k = 0; k < a->n_cidrs; k++)
-            print_cidr(out, &a->cidrs[k]);
-        for (size_t k = 0; k < a->n_ports; k++)
-            fprintf(out, a->ports[k].lo == a->ports[k].hi ? " %u" : " %u-%u", a->ports[k].lo,
-                    a->ports[k].hi);
-        for (size_t k = 0; k < a->n_methods; k++)
-            fprintf(out, " %s", a->methods[k]);
-        if (a->origin.line)
-            fprintf(out, "  (%s:%u)", a->origin.source, a->origin.line);
-        else
-            fputs("  (built in)", out);
-        fputc('\n', out);
-    }
-}
 
 /* ---- --to-policy ---- */
 
