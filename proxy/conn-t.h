@@ -50,6 +50,7 @@ enum awf_hier {
     X(DENIED, 403, ERR_ACCESS_DENIED, 0, TCP_DENIED, NULL)                                         \
     X(DNS_FAIL, 503, ERR_DNS_FAIL, 0, TCP_MISS, NULL)                                              \
     X(CONNECT_FAIL, 503, ERR_CONNECT_FAIL, AWF_ANS_ERRNO, TCP_MISS, NULL)                          \
+    X(CONNECT_NO_TUNNEL, 503, ERR_CONNECT_FAIL, AWF_ANS_ERRNO, NONE_NONE, NULL)                    \
     X(NOMEM, 503, ERR_CONNECT_FAIL, ENOMEM, TCP_MISS, NULL)                                        \
     X(PARENT_FAIL, 502, ERR_CONNECT_FAIL, AWF_ANS_ERRNO, TCP_MISS, NULL)                           \
     X(TIMEOUT, 504, ERR_READ_TIMEOUT, 0, TCP_MISS_ABORTED, NULL)                                   \

@@ -510,6 +510,17 @@ void awf_conn_client_eof(struct awf_conn *c, int status)
         c->flags |= AWF_CF_ABORTED;
         awf_conn_close(c);
         return;
+    case AWF_CS_PEEK:
+        if (status == UV_EOF && !c->hello && (c->flags & AWF_CF_ESTABLISHED)) {
+            /* CONNECT, the 200, then FIN before any byte: an empty tunnel, which Squid 5.7
+             * logs TCP_TUNNEL (measured), not an abort. The FIN goes on to the upstream. */
+            if (c->up)
+                awf_tunnel_start(c);
+            else
+                awf_conn_close(c);
+            return;
+        }
+        /* fall through */
     default:
         if (c->tag != AWF_TAG_UNSET) /* decided: the transaction is cut short */
             c->flags |= AWF_CF_ABORTED;

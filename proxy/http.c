@@ -316,10 +316,21 @@ int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out)
     size_t a = sl, e = sl;
     while (e < n && s[e] != '/' && s[e] != '?' && s[e] != '#')
         e++;
-    for (size_t i = a; i < e; i++)
-        if (s[i] == '@') /* userinfo: credentials in URLs are refused, as browsers do */
-            return AWF_E_BAD_REQUEST;
+    /* userinfo ("user:pass@"): Squid 5.7 takes it, logs the URL without it and sends it on as
+     * Authorization (measured); the host starts after the last '@'. */
+    for (size_t i = e; i > a; i--) {
+        if (s[i - 1] != '@')
+            continue;
+        for (size_t j = a; j < i - 1; j++)
+            if ((unsigned char)s[j] <= 0x20 || (unsigned char)s[j] >= 0x7f)
+                return AWF_E_BAD_REQUEST;
+        out->userinfo = (struct awf_slice){s + a, i - 1 - a};
+        a = i;
+        break;
+    }
+    struct awf_slice ui = out->userinfo;
     int rc = parse_hostport(s + a, e - a, 80, out);
+    out->userinfo = ui;
     if (rc < 0)
         return rc;
     out->path = awf_http_strip_fragment((struct awf_slice){s + e, n - e});
@@ -549,14 +560,32 @@ static void puts_(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
+/* Base64 (RFC 4648, padded) of s[0, n) into o, for a Basic Authorization from a URL's userinfo. */
+static void put_base64(struct out *o, const char *s, size_t n)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned char)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)s[i + 2];
+        char q[4] = {al[v >> 18 & 63], al[v >> 12 & 63], i + 1 < n ? al[v >> 6 & 63] : '=',
+                     i + 2 < n ? al[v & 63] : '='};
+        put(o, q, 4);
+    }
+}
+
 size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
                               const struct awf_target *t)
 {
     /* Every field is written at most once with ": " and CRLF (4 bytes) around its name and
      * value, both already counted in h->len, as the path is (it is part of the URL). */
-    /* An absolute-form line (a parent proxy) adds "http://", the host with brackets and ":port". */
-    return h->len + 4 * h->n_fields + strlen(method) + t->authority.len + t->host.len +
-           t->path.len + 96;
+    /* An absolute-form line (a parent proxy) adds "http://", the host with brackets and ":port";
+     * the canonical Host is at most the host as written, brackets and ":port"; the
+     * Authorization from a userinfo is its base64 and 25 bytes around it. */
+    return h->len + 4 * h->n_fields + strlen(method) + t->authority.len + 2 * t->host.len +
+           t->path.len + 4 * (t->userinfo.len / 3 + 1) + 136;
 }
 
 size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
@@ -591,8 +620,24 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
     int vn = snprintf(ver, sizeof(ver), " HTTP/%u.%u", major % 10, minor % 10);
     put(&o, ver, (size_t)vn);
     puts_(&o, "\r\nHost: ");
-    put(&o, t->authority.p, t->authority.len);
+    /* As Squid sends it (measured, 5.7): "ALLOWED.test.:8080" goes on as "allowed.test:8080" and
+     * "h:80" as "h", so a virtual host sees one spelling whatever the client wrote. */
+    char auth[320]; /* a longer host (no DNS name is) goes on as written */
+    size_t an = awf_http_canon_authority(t->host, t->port, (flags & AWF_HTTP_REQ_TLS) ? 443 : 80,
+                                         auth, sizeof(auth));
+    if (an)
+        put(&o, auth, an);
+    else
+        put(&o, t->authority.p, t->authority.len);
     put(&o, "\r\n", 2);
+    bool auth_sent = false;
+    for (size_t i = 0; i < h->n_fields && !auth_sent; i++)
+        auth_sent = slice_ieq(awf_http_field_name(h, i), "Authorization");
+    if (t->userinfo.len && !auth_sent && !(flags & AWF_HTTP_REQ_ABSOLUTE)) {
+        puts_(&o, "Authorization: Basic ");
+        put_base64(&o, t->userinfo.p, t->userinfo.len);
+        put(&o, "\r\n", 2);
+    }
     for (size_t i = 0; i < h->n_fields; i++) {
         struct awf_slice name = awf_http_field_name(h, i);
         if (drop_field(h, &ct, name, websocket))

@@ -64,11 +64,13 @@ struct awf_target {
     struct awf_slice authority; /* host[:port] as written */
     struct awf_slice host;      /* without brackets for IPv6 */
     uint16_t port;
-    struct awf_slice path; /* origin form: from the first '/' or '?'; may be empty */
+    struct awf_slice path;     /* origin form: from the first '/' or '?'; may be empty */
+    struct awf_slice userinfo; /* "user:pass" of "http://user:pass@host/"; empty if none */
 };
 
-/* "http://host[:port][/path][?query]". Other schemes, userinfo, empty hosts, bad ports and
- * bytes a host may not hold give AWF_E_BAD_REQUEST. */
+/* "http://[userinfo@]host[:port][/path][?query]". Other schemes, empty hosts, bad ports, bytes
+ * a host may not hold and control bytes or spaces in userinfo give AWF_E_BAD_REQUEST. The
+ * authority excludes the userinfo (up to its last '@'), as Squid's URL does. */
 int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out);
 
 /* The target without a fragment ("#..."), which is never sent to a server (RFC 9110 4.2.4). */
@@ -107,16 +109,21 @@ enum {
     AWF_HTTP_REQ_WEBSOCKET = 1u << 0, /* a WebSocket upgrade is forwarded: Upgrade is kept */
     AWF_HTTP_REQ_ABSOLUTE = 1u << 1,  /* absolute-form line ("GET http://host:port/p"), for a
                                          parent proxy; the port is left out when it is 80 */
+    AWF_HTTP_REQ_TLS = 1u << 2,       /* the request goes over TLS (ssl-bump): 443 is the
+                                         default port the Host leaves out */
 };
 
 /* Writes the head to send upstream for a forwarded request into out: origin-form request line,
- * Host from the target, every field but the hop-by-hop ones (Connection and what it names,
- * Proxy-Connection, Keep-Alive, TE, Trailer, Proxy-Authorization, Upgrade unless websocket),
- * X-Forwarded-For (AWF's `forwarded_for delete`) and the client's Host (a client's Via is kept:
- * Squid's `via off` only stops adding one); "Connection: Upgrade" when websocket. With
- * AWF_HTTP_REQ_ABSOLUTE the request line is in absolute form (same fields). Content-Length,
- * Transfer-Encoding and Host are never dropped because Connection names them (that would change the
- * framing). Returns the length it needs, like snprintf; out is complete only if that is <= cap. */
+ * Host from the target as Squid 5.7 sends it (awf_http_canon_authority: lower case, no trailing
+ * dot, the default port left out), "Authorization: Basic" from the URL's userinfo when going
+ * direct and the client sent none (Squid does the same), every field but the hop-by-hop ones
+ * (Connection and what it names, Proxy-Connection, Keep-Alive, TE, Trailer, Proxy-Authorization,
+ * Upgrade unless websocket), X-Forwarded-For (AWF's `forwarded_for delete`) and the client's Host
+ * (a client's Via is kept: Squid's `via off` only stops adding one); "Connection: Upgrade" when
+ * websocket. With AWF_HTTP_REQ_ABSOLUTE the request line is in absolute form (same fields).
+ * Content-Length, Transfer-Encoding and Host are never dropped because Connection names them (that
+ * would change the framing). Returns the length it needs, like snprintf; out is complete only if
+ * that is <= cap. */
 size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
                              unsigned minor, const struct awf_target *t, unsigned flags, char *out,
                              size_t cap);

@@ -332,7 +332,17 @@ void awf_upstream_dial(struct awf_conn *c)
         awf_upstream_release(c, false);
     }
     int err = c->last_err < 0 ? -c->last_err : ECONNREFUSED;
-    awf_answer_errno(c, AWF_ANS_CONNECT_FAIL, err, strerror(err));
+    enum awf_ans a = AWF_ANS_CONNECT_FAIL;
+    if (c->next_addr > 0 && !c->via_parent && !(c->flags & AWF_CF_INTERCEPT)) {
+        /* As Squid 5.7 logs a failed dial (measured): the last address tried, HIER_DIRECT,
+         * and a CONNECT that got no tunnel as NONE_NONE. */
+        c->server = c->addrs[c->next_addr - 1];
+        c->has_server = true;
+        c->hier = AWF_HIER_DIRECT;
+        if (c->flags & AWF_CF_CONNECT)
+            a = AWF_ANS_CONNECT_NO_TUNNEL;
+    }
+    awf_answer_errno(c, a, err, strerror(err));
 }
 
 void awf_upstream_ready(struct awf_conn *c)

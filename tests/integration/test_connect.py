@@ -98,6 +98,20 @@ class ConnectTest(awf.TestCase):
         (e,) = self.px.entries(1)
         self.assertTunnel(e, self.up.echo, ua="raw")
 
+    def test_client_closing_right_after_200_is_a_tunnel(self):
+        # CONNECT, the 200, then the client's FIN before any byte (a client that checks the
+        # route and leaves): Squid 5.7 logs it TCP_TUNNEL/200 with the 39 bytes of its 200
+        # (measured), not an abort; the FIN reaches the upstream, which ends the tunnel.
+        for how in ("fin", "close"):
+            s = awf.tunnel(self.px, "%s:%d" % (ALLOWED, self.up.https), ua="c-" + how)
+            if how == "fin":
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(awf.recv_all(s), b"")
+            s.close()
+            self.px.wait_log(1 if how == "fin" else 2)
+        for e, ua in zip(self.px.entries(2), ("c-fin", "c-close")):
+            self.assertTunnel(e, self.up.https, ua=ua)
+
     def test_large_bidirectional_raw_tunnel(self):
         s, rd = self.echo_tunnel()
         data = pattern(2 * 1024 * 1024)

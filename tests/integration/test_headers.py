@@ -60,6 +60,53 @@ class HeadersTest(awf.TestCase):
         (e,) = self.px.entries(1)
         assert_fields(self, e, status=200, tag="TCP_MISS", ua="agent/1.0")
 
+    def raw_echo(self, target, headers):
+        s = awf.connect(self.px)
+        self.addCleanup(s.close)
+        s.sendall(b"GET %s HTTP/1.1\r\n%s\r\n" % (target, b"".join(h + b"\r\n" for h in headers)))
+        r = awf.Reader(s).response()
+        s.close()
+        return r
+
+    def test_host_sent_as_squid_sends_it(self):
+        # Squid 5.7 (measured) sends the URL's host canonical: lower case, no trailing dot,
+        # the default port left out; the Host the client wrote (same host) is replaced.
+        port = self.up.http
+        cases = [
+            (b"http://ALLOWED.Test.:%d/echo" % port, b"Host: ALLOWED.Test.:%d" % port,
+             self.hp),
+            (b"http://allowed.test:%d/echo" % port, None, self.hp),
+            (b"http://Allowed.TEST:%d/echo" % port, b"Host: allowed.test:%d" % port, self.hp),
+        ]
+        for target, host, want in cases:
+            r = self.raw_echo(target, [host] if host else [])
+            self.assertEqual(r.status, 200, r)
+            got = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+            self.assertEqual(got["host"], want, target)
+        self.px.entries(3)
+
+    def test_userinfo_in_url_sent_as_authorization(self):
+        # http://user:pass@host/: Squid 5.7 (measured) forwards it, logs the URL without the
+        # userinfo and sends "Authorization: Basic base64(userinfo)" unless the client sent an
+        # Authorization itself.
+        hp = self.hp.encode()
+        r = self.raw_echo(b"http://user:pa%%40ss@%s/echo" % hp, [b"Host: " + hp])
+        self.assertEqual(r.status, 200, r)
+        doc = json.loads(r.body)
+        got = {k.lower(): v for k, v in doc["headers"]}
+        self.assertEqual(got["authorization"], "Basic dXNlcjpwYSU0MHNz")  # user:pa%40ss
+        self.assertEqual((doc["target"], got["host"]), ("/echo", self.hp))
+        r = self.raw_echo(b"http://u@%s/echo" % hp, [b"Authorization: Bearer own"])
+        got = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+        self.assertEqual(got["authorization"], "Bearer own")
+        # a control byte or space in the userinfo is no URL
+        self.assertEqual(self.raw_echo(b"http://u\x01@%s/echo" % hp, []).status, 400)
+        e1, e2, e3 = self.px.entries(3)
+        url = "http://%s/echo" % self.hp
+        assert_fields(self, e1, status=200, url=url, host=self.hp, tag="TCP_MISS")
+        assert_fields(self, e2, status=200, url=url, host="-", tag="TCP_MISS")
+        assert_fields(self, e3, status=400, tag="NONE_NONE")
+
     def test_no_via_or_forwarded_for_with_curl(self):
         r = self.curl("http://%s/echo" % self.hp, proxy=self.px)
         self.assertEqual(r.code, 200, r)

@@ -74,7 +74,7 @@ static void test_http_rewrite_absolute_form_for_a_parent(void **state)
     const char *urls[] = {"http://Example.com:8080/a?q=1", "http://example.com",
                           "http://[::1]:81/x"};
     const char *want[] = {
-        "GET http://Example.com:8080/a?q=1 HTTP/1.1\r\nHost: Example.com:8080\r\n\r\n",
+        "GET http://Example.com:8080/a?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
         "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
         "GET http://[::1]:81/x HTTP/1.1\r\nHost: [::1]:81\r\n\r\n",
     };
@@ -301,13 +301,54 @@ static void test_http_parse_absolute_ok(void **state)
     parse_ok("http://h:65535/", "h", 65535, "/");
 }
 
+/* userinfo: taken up to the last '@', left out of the authority; going direct it becomes a
+ * Basic Authorization unless the client sent one (Squid 5.7); the Host is canonical. */
+static void test_http_userinfo_and_canonical_host(void **state)
+{
+    (void)state;
+    struct awf_http_head h;
+    struct awf_target t;
+    char out[1024];
+    const char *f[] = {"Host", "H.Test.", NULL};
+    head_of(&h, "http://u:p@x@H.Test./a", f);
+    struct awf_slice u = awf_http_head_url_slice(&h);
+    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+    assert_int_equal(t.userinfo.len, 5);
+    assert_memory_equal(t.userinfo.p, "u:p@x", 5);
+    assert_int_equal(t.authority.len, 7);
+    assert_memory_equal(t.authority.p, "H.Test.", 7);
+    size_t n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, 0, out, sizeof(out));
+    assert_true(n < sizeof(out) && n <= awf_http_rewrite_bound(&h, "GET", &t));
+    out[n] = '\0';
+    assert_string_equal(out, "GET /a HTTP/1.1\r\nHost: h.test\r\n"
+                             "Authorization: Basic dTpwQHg=\r\n\r\n");
+    /* to a parent: no Authorization; over TLS (ssl-bump) :443 is the default port */
+    n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_ABSOLUTE, out, sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "GET http://H.Test./a HTTP/1.1\r\nHost: h.test\r\n\r\n");
+    t.port = 443;
+    n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_TLS, out, sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "GET /a HTTP/1.1\r\nHost: h.test\r\n"
+                             "Authorization: Basic dTpwQHg=\r\n\r\n");
+    awf_http_head_free(&h);
+    const char *g[] = {"Authorization", "Bearer z", NULL};
+    head_of(&h, "http://u@h/", g);
+    u = awf_http_head_url_slice(&h);
+    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+    n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, 0, out, sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer z\r\n\r\n");
+    awf_http_head_free(&h);
+}
+
 static void test_http_parse_absolute_bad(void **state)
 {
     (void)state;
-    const char *bad[] = {"https://h/",    "ftp://h/",        "http:///x",    "http://:80/",
-                         "http://h:0/",   "http://h:65536/", "http://h:8a/", "http://u@h/",
-                         "http://u:p@h/", "http://h h/",     "http://[::1/", "http://[]/",
-                         "http://h%2e/",  "/origin",         "http://h:/",   "http://h:123456/"};
+    const char *bad[] = {"https://h/",      "ftp://h/",        "http:///x",    "http://:80/",
+                         "http://h:0/",     "http://h:65536/", "http://h:8a/", "http://u @h/",
+                         "http://u\x01@h/", "http://h h/",     "http://[::1/", "http://[]/",
+                         "http://h%2e/",    "/origin",         "http://h:/",   "http://h:123456/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct awf_target t;
         assert_int_equal(awf_http_parse_absolute(bad[i], strlen(bad[i]), &t), AWF_E_BAD_REQUEST);
@@ -523,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_http_head_compact_keeps_content),
         cmocka_unit_test(test_http_parse_absolute_ok),
         cmocka_unit_test(test_http_parse_absolute_bad),
+        cmocka_unit_test(test_http_userinfo_and_canonical_host),
         cmocka_unit_test(test_http_parse_authority),
         cmocka_unit_test(test_http_same_host),
         cmocka_unit_test(test_http_canon_host),
