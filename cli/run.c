@@ -1,6 +1,7 @@
 /* `run`: the proxy on one event loop, with the process's signal plumbing. */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "cli/admin.h"
 #include "cli/options.h"
+#include "cli/reload.h"
 #include "common/diag.h"
 #include "common/error.h"
 #include "cli/workers.h"
@@ -28,11 +30,13 @@ struct runner {
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_async_t workers_done; /* a worker finished its shutdown */
     struct cli_policy_opts *opts;
-    struct awf_policy *policy;   /* the current one; the proxy holds its own references */
-    struct awf_proxy *proxy;     /* the main loop's; more loops in workers */
-    struct cli_workers *workers; /* NULL with one thread */
-    struct awf_tls_bump *tls;    /* ssl-bump's CA and contexts; NULL when off; owned */
-    struct awf_dns_fwd *dnsfwd;  /* NULL when the policy has no DNS listener */
+    struct awf_policy *policy;       /* the current one; the proxy holds its own references */
+    struct awf_policy *started;      /* the one at start: what listeners, logs... were made from */
+    struct awf_dns_hosts_info hosts; /* the hosts file the resolvers answer from */
+    struct awf_proxy *proxy;         /* the main loop's; more loops in workers */
+    struct cli_workers *workers;     /* NULL with one thread */
+    struct awf_tls_bump *tls;        /* ssl-bump's CA and contexts; NULL when off; owned */
+    struct awf_dns_fwd *dnsfwd;      /* NULL when the policy has no DNS listener */
     struct awf_log *log;
     struct cli_admin *admin;        /* NULL without `admin:` */
     struct cli_admin_state st;      /* what the admin reports */
@@ -94,8 +98,23 @@ static void on_stop(uv_signal_t *h, int signum)
     awf_proxy_shutdown(r->proxy, drain, on_proxy_done, r);
 }
 
-/* A reload rebuilds from the same file and flags. Listen addresses, log outputs and DNS servers
- * stay as they were at start: changing them needs a restart (README says so). */
+/* What a reload says about the hosts file: "hosts file PATH: 3 names, 4 addresses, sha256 HEX". */
+static void describe_hosts(const char *path, const struct awf_dns_hosts_info *h, char *buf,
+                           size_t len)
+{
+    if (path == NULL || path[0] == '\0')
+        snprintf(buf, len, "no hosts file");
+    else if (h->missing)
+        snprintf(buf, len, "hosts file %s: missing, no names", path);
+    else
+        snprintf(buf, len, "hosts file %s: %zu names, %zu addresses, sha256 %s", path, h->names,
+                 h->addrs, h->sha256);
+}
+
+/* A reload rebuilds the policy from the same file and flags and re-reads the hosts file, and
+ * hands both to every loop. What was bound, opened or started from the start-up settings stays
+ * (cli/reload.h); the message names each such key that changed, so "reloaded" never hides a
+ * change that did not happen. Either everything applicable is applied or nothing is. */
 static void on_reload(uv_signal_t *h, int signum)
 {
     struct runner *r = h->data;
@@ -103,19 +122,42 @@ static void on_reload(uv_signal_t *h, int signum)
     if (r->stopping)
         return;
     struct awf_policy *p = cli_policy_build(r->opts);
-    if (p == NULL) {
+    const char *hosts_path = p ? awf_policy_settings(p)->dns.hosts_file : NULL;
+    struct awf_dns_hosts_file *hosts = NULL;
+    struct awf_dns_hosts_info hi;
+    int hrc = p ? awf_dns_hosts_open(hosts_path, &hosts, &hi) : 0;
+    if (hrc < 0) /* readable a moment ago in cli_policy_build, not now */
+        awf_diag("hosts file %s: %s", hosts_path, awf_strerror(hrc));
+    if (p == NULL || hrc < 0) {
+        awf_policy_unref(p);
         r->st.reload_failures++;
         awf_diag("reload refused; the running policy is kept");
         return;
     }
+    char restart[512];
+    if (cli_reload_restart_keys(awf_policy_settings(r->started), awf_policy_settings(p),
+                                r->tls != NULL, restart, sizeof(restart)) > 0)
+        awf_diag("reload: needs a restart, running with the start-up values: %s", restart);
     awf_proxy_set_policy(r->proxy, p);
-    cli_workers_set_policy(r->workers, p);
+    awf_proxy_set_hosts(r->proxy, hosts);
+    cli_workers_set_policy(r->workers, p, hosts);
     awf_dns_fwd_set_policy(r->dnsfwd, p);
+    awf_dns_hosts_release(hosts); /* each loop took its own reference */
+    const char *old_path = awf_policy_settings(r->policy)->dns.hosts_file;
+    bool hosts_same = strcmp(old_path ? old_path : "", hosts_path ? hosts_path : "") == 0 &&
+                      strcmp(hi.sha256, r->hosts.sha256) == 0 && hi.missing == r->hosts.missing;
     awf_policy_unref(r->policy);
     r->policy = p;
     r->st.reloads++;
+    char old_sha[sizeof(r->st.policy_sha256)];
+    memcpy(old_sha, r->st.policy_sha256, sizeof(old_sha));
     cli_admin_hash_policy(&r->st, p);
-    awf_diag("policy reloaded");
+    r->hosts = hi;
+    char hdesc[PATH_MAX + 160];
+    describe_hosts(hosts_path, &hi, hdesc, sizeof(hdesc));
+    awf_diag("policy reloaded from %s: sha256 %s (%s); %s (%s)", r->st.policy_source,
+             r->st.policy_sha256, strcmp(old_sha, r->st.policy_sha256) ? "changed" : "unchanged",
+             hdesc, hosts_same ? "unchanged" : "changed");
 }
 
 static void on_reopen(uv_signal_t *h, int signum)
@@ -239,6 +281,13 @@ int cli_cmd_run(int argc, char **argv)
     r.policy = cli_policy_build(&o);
     if (r.policy == NULL)
         goto out;
+    r.started = awf_policy_ref(r.policy);
+    {
+        /* Only for the reload message's "changed": each resolver reads the file itself. */
+        struct awf_dns_hosts_file *hf = NULL;
+        awf_dns_hosts_open(awf_policy_settings(r.policy)->dns.hosts_file, &hf, &r.hosts);
+        awf_dns_hosts_release(hf);
+    }
     const struct awf_settings *set = awf_policy_settings(r.policy);
     if (redirect_diagnostics(set->cache_log, &r.ready_fd) != 0 || open_logs(&r) != 0)
         goto out_policy;
@@ -345,6 +394,7 @@ out_loop:
     awf_log_destroy(r.log);
     awf_tls_bump_destroy(r.tls);
 out_policy:
+    awf_policy_unref(r.started);
     awf_policy_unref(r.policy);
 out:
     if (r.ready_fd >= 0)

@@ -15,10 +15,11 @@ struct worker {
     uv_thread_t thread;
     struct awf_proxy *proxy; /* NULL once its shutdown completed */
     uv_mutex_t mu;
-    struct awf_policy *next_policy; /* guarded by mu; a reference the worker takes over */
-    bool stop;                      /* guarded by mu */
-    uint64_t drain_ms;              /* guarded by mu */
-    struct cli_workers *owner;      /* NULL while not running (nobody to tell) */
+    struct awf_policy *next_policy;        /* guarded by mu; a reference the worker takes over */
+    struct awf_dns_hosts_file *next_hosts; /* guarded by mu; likewise */
+    bool stop;                             /* guarded by mu */
+    uint64_t drain_ms;                     /* guarded by mu */
+    struct cli_workers *owner;             /* NULL while not running (nobody to tell) */
 };
 
 struct cli_workers {
@@ -51,14 +52,19 @@ static void on_wake(uv_async_t *h)
     struct worker *w = h->data;
     uv_mutex_lock(&w->mu);
     struct awf_policy *p = w->next_policy;
+    struct awf_dns_hosts_file *hosts = w->next_hosts;
     w->next_policy = NULL;
+    w->next_hosts = NULL;
     bool stop = w->stop;
     uint64_t drain = w->drain_ms;
     uv_mutex_unlock(&w->mu);
     if (p != NULL && w->proxy != NULL)
         awf_proxy_set_policy(w->proxy, p);
+    if (hosts != NULL && w->proxy != NULL)
+        awf_proxy_set_hosts(w->proxy, hosts);
     if (p != NULL)
         awf_policy_unref(p);
+    awf_dns_hosts_release(hosts);
     if (stop && w->proxy != NULL && !uv_is_closing((uv_handle_t *)&w->wake))
         awf_proxy_shutdown(w->proxy, drain, on_proxy_done, w);
 }
@@ -149,7 +155,8 @@ size_t cli_workers_running(const struct cli_workers *ws)
     return ws ? __atomic_load_n(&ws->running, __ATOMIC_ACQUIRE) : 0;
 }
 
-void cli_workers_set_policy(struct cli_workers *ws, struct awf_policy *policy)
+void cli_workers_set_policy(struct cli_workers *ws, struct awf_policy *policy,
+                            struct awf_dns_hosts_file *hosts)
 {
     for (size_t i = 0; ws != NULL && i < ws->n; i++) {
         struct worker *w = &ws->w[i];
@@ -157,6 +164,10 @@ void cli_workers_set_policy(struct cli_workers *ws, struct awf_policy *policy)
         if (w->next_policy != NULL)
             awf_policy_unref(w->next_policy);
         w->next_policy = awf_policy_ref(policy);
+        if (hosts != NULL) {
+            awf_dns_hosts_release(w->next_hosts);
+            w->next_hosts = awf_dns_hosts_ref(hosts);
+        }
         uv_mutex_unlock(&w->mu);
         uv_async_send(&w->wake);
     }
@@ -181,6 +192,7 @@ static void join_all(struct cli_workers *ws)
         uv_thread_join(&w->thread);
         if (w->next_policy != NULL)
             awf_policy_unref(w->next_policy);
+        awf_dns_hosts_release(w->next_hosts);
         uv_loop_close(&w->loop);
         uv_mutex_destroy(&w->mu);
     }

@@ -35,8 +35,10 @@ int cli_workers_start(size_t n, struct awf_proxy *main_proxy, struct awf_policy 
  * (an async handle of the main loop) so the main loop knows to look again. */
 size_t cli_workers_running(const struct cli_workers *w);
 
-/* Hands each worker its own reference to policy; connections in flight keep theirs. */
-void cli_workers_set_policy(struct cli_workers *w, struct awf_policy *policy);
+/* Hands each worker its own reference to policy (connections in flight keep theirs) and, unless
+ * NULL, to the hosts file its resolver answers from. */
+void cli_workers_set_policy(struct cli_workers *w, struct awf_policy *policy,
+                            struct awf_dns_hosts_file *hosts);
 
 /* Asks every worker to shut down (drain_ms as awf_proxy_shutdown) without waiting. */
 void cli_workers_stop(struct cli_workers *w, uint64_t drain_ms);

@@ -83,6 +83,32 @@ int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf
  * refusing a reload before anything changes. */
 int awf_dns_hosts_check(const char *path);
 
+/* A hosts file read once and shared, read-only, by the resolvers of every loop: what a reload
+ * (SIGHUP) hands them. References are atomic; any thread may drop the last one. */
+struct awf_dns_hosts_file;
+
+/* What was read, for the reload message and /status. */
+struct awf_dns_hosts_info {
+    bool missing;        /* no such file: an empty table (as glibc treats a missing /etc/hosts) */
+    size_t names, addrs; /* distinct names; addresses summed over names */
+    size_t bytes;
+    char sha256[65]; /* hex, of the bytes read; "" when there was no file to read */
+};
+
+/* Reads path (NULL or "": no hosts file, an empty table) as awf_dns_create would. Returns 0 with
+ * *out (one reference, the caller's) and *info (may be NULL), or -errno (-EISDIR, -EACCES,
+ * -EFBIG, -ENOMEM) with nothing allocated. */
+int awf_dns_hosts_open(const char *path, struct awf_dns_hosts_file **out,
+                       struct awf_dns_hosts_info *info);
+
+/* Takes one more reference (returns h) / drops one; NULL is fine for release. */
+struct awf_dns_hosts_file *awf_dns_hosts_ref(struct awf_dns_hosts_file *h);
+void awf_dns_hosts_release(struct awf_dns_hosts_file *h);
+
+/* From now on dns answers from h (it takes its own reference and drops the table it had).
+ * Lookups already sent to DNS are not affected. Call on dns's loop thread. */
+void awf_dns_set_hosts(struct awf_dns *dns, struct awf_dns_hosts_file *h);
+
 /* Stops every lookup (their callbacks are not called) and frees the resolver once its handles
  * have closed; the loop must run for that. */
 void awf_dns_destroy(struct awf_dns *dns);

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "common/error.h"
 #include "dns/list.h"
@@ -59,14 +62,17 @@ static int add_name(struct awf_dns_hosts *h, const char *name, size_t len,
         memcpy(e->name, key, klen + 1);
         e->node.key = e->name;
         awf_dns_table_insert(&h->names, &e->node);
+        h->n_names++;
     }
     union awf_dns_sa *list = addr->sa.sa_family == AF_INET ? e->v4 : e->v6;
     size_t *cnt = addr->sa.sa_family == AF_INET ? &e->n4 : &e->n6;
     for (size_t i = 0; i < *cnt; i++)
         if (same_addr(&list[i], addr))
             return 0;
-    if (*cnt < AWF_DNS_MAX_ADDRS)
+    if (*cnt < AWF_DNS_MAX_ADDRS) {
         list[(*cnt)++] = *addr;
+        h->n_addrs++;
+    }
     return 0;
 }
 
@@ -138,11 +144,13 @@ int awf_dns_hosts_parse(struct awf_dns_hosts *h, const char *text, size_t len)
     return 0;
 }
 
-int awf_dns_hosts_load(struct awf_dns_hosts *h, const char *path)
+/* The whole file into *buf (malloc'd, the caller frees). Returns 0, 1 for a missing file (no
+ * buffer), or -errno. */
+static int read_file(const char *path, char **buf, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
+        return errno == ENOENT ? 1 : -errno;
     struct stat st;
     int err = 0;
     if (fstat(fd, &st) < 0)
@@ -157,32 +165,41 @@ int awf_dns_hosts_load(struct awf_dns_hosts *h, const char *path)
         close(fd);
         return err;
     }
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *b = malloc(cap);
+    if (!b) {
         close(fd);
         return -ENOMEM;
     }
-    for (;;) {
-        if (len == cap) {
-            /* the file grew between fstat and read: parse what fits the bound */
-            break;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
+    /* Stops when full: a file that grew between fstat and read is parsed as far as it fits. */
+    while (n < cap) {
+        ssize_t r = read(fd, b + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             err = -errno;
-            free(buf);
+            free(b);
             close(fd);
             return err;
         }
         if (r == 0)
             break;
-        len += (size_t)r;
+        n += (size_t)r;
     }
     close(fd);
-    int rc = awf_dns_hosts_parse(h, buf, len);
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int awf_dns_hosts_load(struct awf_dns_hosts *h, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &buf, &len);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc;
+    rc = awf_dns_hosts_parse(h, buf, len);
     free(buf);
     return rc;
 }
@@ -219,10 +236,60 @@ void awf_dns_hosts_free(struct awf_dns_hosts *h)
 
 int awf_dns_hosts_check(const char *path)
 {
-    struct awf_dns_hosts h;
-    int rc = awf_dns_hosts_init(&h);
-    if (rc == 0)
-        rc = awf_dns_hosts_load(&h, path);
-    awf_dns_hosts_free(&h);
+    struct awf_dns_hosts_file *h = NULL;
+    int rc = awf_dns_hosts_open(path, &h, NULL);
+    awf_dns_hosts_release(h);
     return rc;
+}
+
+int awf_dns_hosts_open(const char *path, struct awf_dns_hosts_file **out,
+                       struct awf_dns_hosts_info *info)
+{
+    struct awf_dns_hosts_info dummy;
+    if (!info)
+        info = &dummy;
+    memset(info, 0, sizeof(*info));
+    struct awf_dns_hosts_file *h = calloc(1, sizeof(*h)); /* freed with its last reference */
+    if (!h || awf_dns_hosts_init(&h->table) < 0) {
+        free(h);
+        return -ENOMEM;
+    }
+    atomic_init(&h->refs, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = path && path[0] ? read_file(path, &buf, &len) : 1;
+    info->missing = path && path[0] && rc == 1;
+    if (rc == 0) {
+        /* The hash lets an operator match what was applied with `sha256sum FILE`. */
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1)
+            for (unsigned i = 0; i < mdlen && i < 32; i++)
+                snprintf(info->sha256 + 2 * i, 3, "%02x", md[i]);
+        info->bytes = len;
+        rc = awf_dns_hosts_parse(&h->table, buf, len);
+        free(buf);
+    }
+    if (rc < 0) {
+        awf_dns_hosts_release(h);
+        return rc;
+    }
+    info->names = h->table.n_names;
+    info->addrs = h->table.n_addrs;
+    *out = h;
+    return 0;
+}
+
+struct awf_dns_hosts_file *awf_dns_hosts_ref(struct awf_dns_hosts_file *h)
+{
+    atomic_fetch_add(&h->refs, 1);
+    return h;
+}
+
+void awf_dns_hosts_release(struct awf_dns_hosts_file *h)
+{
+    if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
+        awf_dns_hosts_free(&h->table);
+        free(h);
+    }
 }

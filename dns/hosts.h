@@ -1,9 +1,12 @@
 #ifndef AWF_DNS_HOSTS_H
 #define AWF_DNS_HOSTS_H
 
-/* The hosts file, read once when the resolver is created (before the loop serves, so a plain
- * blocking read is fine) into a table that answers before any query is sent. */
+/* The hosts file, read into a table that answers before any query is sent: when the resolver
+ * is created (before the loop serves, so a plain blocking read is fine), and again by the
+ * runner on a reload (awf_dns_hosts_open, dns.h), which hands one immutable table to every
+ * loop's resolver. */
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "dns/dns.h"
@@ -11,6 +14,14 @@
 
 struct awf_dns_hosts {
     struct awf_dns_table names;
+    size_t n_names, n_addrs; /* distinct names; addresses summed over names */
+};
+
+/* What awf_dns_hosts_open hands out: a table never modified after it is loaded, so resolvers
+ * on several threads read it without a lock; freed with its last reference. */
+struct awf_dns_hosts_file {
+    struct awf_dns_hosts table;
+    atomic_size_t refs;
 };
 
 /* Starts an empty table. Returns 0 or -ENOMEM. */

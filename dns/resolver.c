@@ -78,8 +78,8 @@ struct awf_dns {
     /* Every deadline is start + timeout_ms with one timeout_ms, so appending keeps it sorted. */
     struct awf_dns_link deadlines;
     struct awf_dns_link lookups;
-    struct awf_dns_cache *cache; /* a reference: private, or shared with other loops */
-    struct awf_dns_hosts hosts;
+    struct awf_dns_cache *cache;      /* a reference: private, or shared with other loops */
+    struct awf_dns_hosts_file *hosts; /* a reference; never NULL once created */
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
     uint64_t timeout_ms;
     struct awf_dns_stats own_stats, *stats; /* stats: own_stats or the config's */
@@ -449,7 +449,7 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     }
     if (name[0] == '[') /* brackets hold an IPv6 literal, never a name */
         return answer_now(cb, arg, req, AWF_E_DNS_FAIL, NULL);
-    if (awf_dns_hosts_find(&dns->hosts, key, &addrs) == 0) {
+    if (awf_dns_hosts_find(&dns->hosts->table, key, &addrs) == 0) {
         awf_counter_inc(&dns->stats->hosts_hits);
         return answer_now(cb, arg, req, 0, &addrs);
     }
@@ -608,7 +608,7 @@ void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out)
 static void free_resolver(struct awf_dns *dns)
 {
     awf_dns_cache_unref(dns->cache);
-    awf_dns_hosts_free(&dns->hosts);
+    awf_dns_hosts_release(dns->hosts);
     awf_dns_table_free(&dns->inflight);
     free(dns);
 }
@@ -717,11 +717,9 @@ int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf
     else
         rc = awf_dns_cache_create_private(cfg->max_cache_entries, &dns->cache);
     if (rc == 0)
-        rc = awf_dns_hosts_init(&dns->hosts);
-    if (rc == 0)
         rc = awf_dns_table_init(&dns->inflight, 64);
-    if (rc == 0 && cfg->hosts_file && cfg->hosts_file[0])
-        rc = awf_dns_hosts_load(&dns->hosts, cfg->hosts_file);
+    if (rc == 0)
+        rc = awf_dns_hosts_open(cfg->hosts_file, &dns->hosts, NULL);
     if (rc == 0)
         rc = init_channel(dns, cfg);
     if (rc < 0) {
@@ -735,6 +733,14 @@ int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf
     dns->open_handles = 2;
     *out = dns;
     return 0;
+}
+
+void awf_dns_set_hosts(struct awf_dns *dns, struct awf_dns_hosts_file *h)
+{
+    if (!dns || !h || h == dns->hosts)
+        return;
+    awf_dns_hosts_release(dns->hosts);
+    dns->hosts = awf_dns_hosts_ref(h);
 }
 
 /* Runs with no c-ares call on the stack. */

@@ -325,6 +325,11 @@ void awf_proxy_set_policy(struct awf_proxy *px, struct awf_policy *policy)
     awf_policy_unref(old);
 }
 
+void awf_proxy_set_hosts(struct awf_proxy *px, struct awf_dns_hosts_file *h)
+{
+    awf_dns_set_hosts(px->dns, h); /* px->dns is NULL once shutting down: nothing to do */
+}
+
 static void close_all(struct awf_proxy *px)
 {
     struct awf_conn *c = px->conns;

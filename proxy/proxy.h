@@ -85,6 +85,10 @@ size_t awf_proxy_bound(const struct awf_proxy *px, struct sockaddr_storage *out,
  * the one they started with. Listen addresses and DNS servers do not change on reload. */
 void awf_proxy_set_policy(struct awf_proxy *px, struct awf_policy *policy);
 
+/* The loop's resolver answers from h from now on (a reload's hosts file; the resolver takes its
+ * own reference). Call on px's loop thread. */
+void awf_proxy_set_hosts(struct awf_proxy *px, struct awf_dns_hosts_file *h);
+
 /* Stops accepting. Open connections are closed after drain_ms (0: now), each logged once; then
  * every handle is closed and px freed, after which done(arg) runs on the loop. */
 void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(void *arg),

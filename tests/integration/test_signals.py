@@ -2,7 +2,9 @@
 SIGUSR1 reopens log files after a rename (logrotate); SIGHUP reloads the policy from the same
 file and flags, and a bad file keeps the running policy (SPEC §6, §7; the CLI contract)."""
 
+import hashlib
 import os
+import re
 import signal
 import socket
 import time
@@ -204,6 +206,66 @@ class ReloadTest(awf.TestCase):
         self.assertEqual(self.curl(self.url(ALLOWED), proxy=px).code, 200)
         self.assertEqual(self.curl(self.url(OTHER), proxy=px).code, 200)
         self.assertEqual(len(px.entries(2)), 2)
+
+    def test_reload_rereads_hosts_file(self):
+        # The hosts file is read again and handed to every loop; the message says what was
+        # applied: the policy's hash, and the hosts file's counts and hash (sha256sum's).
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, OTHER, ports=[self.up.http]),
+                        "--threads", "2", hosts={ALLOWED: "127.0.0.1"})
+        self.assertEqual(self.curl(self.url(OTHER), proxy=px).code, 503)  # not in the file
+        text = "127.0.0.1 %s\n127.0.0.1 %s\n::1 %s\n" % (ALLOWED, OTHER, OTHER)
+        with open(px.hosts_file, "w") as f:
+            f.write(text)
+        start = len(px.lines_err)
+        px.p.send_signal(signal.SIGHUP)
+        m = px.wait_line(r"policy reloaded.*", start=start)
+        self.assertIsNotNone(m, px.stderr)
+        for _ in range(8):  # new connections land on either loop
+            self.assertEqual(self.curl(self.url(OTHER), proxy=px).code, 200)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        self.assertRegex(m.string, awf.STAMP + re.escape(
+            "awf-proxy: policy reloaded from flags: sha256 ") + "[0-9a-f]{64}" + re.escape(
+            " (unchanged); hosts file %s: 2 names, 3 addresses, sha256 %s (changed)" % (
+                px.hosts_file, sha)))
+        self.assertNotIn("needs a restart", px.stderr)
+        # The same file again: nothing changed, and the message says so.
+        start = len(px.lines_err)
+        px.p.send_signal(signal.SIGHUP)
+        m = px.wait_line(r"policy reloaded.*", start=start)
+        self.assertIsNotNone(m, px.stderr)
+        self.assertTrue(m.string.endswith("sha256 %s (unchanged)" % sha), m.string)
+        # A hosts file that became a directory refuses the whole reload, naming it.
+        os.unlink(px.hosts_file)
+        os.mkdir(px.hosts_file)
+        start = len(px.lines_err)
+        px.p.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(px.wait_line("reload refused", start=start), px.stderr)
+        self.assertIn("hosts file %s: Is a directory" % px.hosts_file, px.stderr)
+        self.assertEqual(self.curl(self.url(OTHER), proxy=px).code, 200)
+        self.assertEqual(px.stop(), 0, px.stderr)
+
+    def test_reload_names_what_needs_a_restart(self):
+        # Settings made at start (threads, the resolver's TTLs, log outputs) are named, each
+        # by its policy key, every reload until a restart; the rest of the policy applies.
+        path = self.write("policy.yaml", awf.policy_yaml(allow=[ALLOWED])[0] + "threads: 1\n")
+        px = self.proxy("-p", path, "--allow-ranges", "127.0.0.0/8",
+                        "--allow-ports", str(self.up.http))
+        self.assertDenied(self.curl(self.url(OTHER), proxy=px))
+        self.write("policy.yaml", awf.policy_yaml(allow=[OTHER])[0] +
+                   "threads: 2\ndns:\n  min_ttl: 10s\nlogs:\n  strip_query: false\n")
+        for _ in range(2):
+            start = len(px.lines_err)
+            px.p.send_signal(signal.SIGHUP)
+            m = px.wait_line(r"policy reloaded.*", start=start)
+            self.assertIsNotNone(m, px.stderr)
+            self.assertIn("policy reloaded from %s: sha256 " % path, m.string)
+            restart = [l for l in px.lines_err[start:] if "needs a restart" in l]
+            self.assertEqual(len(restart), 1, px.stderr)
+            self.assertRegex(restart[0], awf.STAMP + re.escape(
+                "awf-proxy: reload: needs a restart, running with the start-up values: "
+                "logs.strip_query, threads, dns.min_ttl") + "$")
+        self.assertEqual(self.curl(self.url(OTHER), proxy=px).code, 200)
+        self.assertDenied(self.curl(self.url(ALLOWED), proxy=px))
 
 
 class StartupFailureTest(awf.TestCase):

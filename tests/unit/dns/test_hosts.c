@@ -94,12 +94,62 @@ static void test_hosts_load_file_missing_and_directory(void **state)
     rmdir(dir);
 }
 
+/* What a reload reports: counts of distinct names and addresses, and the file's SHA-256 as
+ * sha256sum prints it; a missing file is an empty table, a directory an error. */
+static void test_hosts_open_counts_and_hash(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/awf-hosts-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/hosts", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("abc", f); /* sha256("abc") is the FIPS 180-2 example */
+    fclose(f);
+    struct awf_dns_hosts_file *h = NULL;
+    struct awf_dns_hosts_info info;
+    assert_int_equal(awf_dns_hosts_open(path, &h, &info), 0);
+    assert_string_equal(info.sha256,
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(info.names, 0);
+    assert_int_equal(info.bytes, 3);
+    awf_dns_hosts_release(h);
+
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("192.0.2.1 a.test b.test\n192.0.2.1 a.test\n::1 a.test\nbad c.test\n", f);
+    fclose(f);
+    assert_int_equal(awf_dns_hosts_open(path, &h, &info), 0);
+    assert_false(info.missing);
+    assert_int_equal(info.names, 2);
+    assert_int_equal(info.addrs, 3); /* a.test: 192.0.2.1 and ::1; b.test: 192.0.2.1 */
+    struct awf_dns_addrs a;
+    assert_int_equal(awf_dns_hosts_find(&awf_dns_hosts_ref(h)->table, "b.test", &a), 0);
+    awf_dns_hosts_release(h);
+    awf_dns_hosts_release(h);
+
+    assert_int_equal(awf_dns_hosts_open("/nonexistent/awf/hosts", &h, &info), 0);
+    assert_true(info.missing);
+    assert_string_equal(info.sha256, "");
+    awf_dns_hosts_release(h);
+    assert_int_equal(awf_dns_hosts_open("", &h, &info), 0);
+    assert_false(info.missing);
+    awf_dns_hosts_release(h);
+    h = NULL;
+    assert_int_equal(awf_dns_hosts_open(dir, &h, &info), -EISDIR);
+    assert_null(h);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hosts_names_aliases_comments),
         cmocka_unit_test(test_hosts_repeated_address_kept_once),
         cmocka_unit_test(test_hosts_load_file_missing_and_directory),
+        cmocka_unit_test(test_hosts_open_counts_and_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
