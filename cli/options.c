@@ -39,6 +39,7 @@ static const struct {
     {"ca-key", "ssl_bump.ca_key"},
     {"allow-urls", "allow_urls"},
     {"ca-file", "ssl_bump.upstream_ca_file"},
+    {"ssl-bump-splice", "ssl_bump.splice"},
 };
 #define N_SET_FLAGS (sizeof(set_flags) / sizeof(set_flags[0]))
 
@@ -86,6 +87,7 @@ const struct option cli_policy_longopts[] = {
     {"ca-key", required_argument, NULL, OPT_SET_FIRST + 22},
     {"allow-urls", required_argument, NULL, OPT_SET_FIRST + 23},
     {"ca-file", required_argument, NULL, OPT_SET_FIRST + 24},
+    {"ssl-bump-splice", required_argument, NULL, OPT_SET_FIRST + 25},
     {"ssl-bump", no_argument, NULL, OPT_SSL_BUMP},
     {NULL, 0, NULL, 0},
 };
@@ -125,6 +127,7 @@ const char cli_policy_help[] =
     "      --ca-cert FILE --ca-key FILE  the CA it mints from (awf-proxy ca new makes one)\n"
     "      --allow-urls LIST         URL patterns, comma separated: https://github.com/org/*\n"
     "      --ca-file FILE            extra CAs trusted for upstreams (besides the system's)\n"
+    "      --ssl-bump-splice LIST    hosts never bumped (pinned clients), allow-list syntax\n"
     "      --set KEY=VALUE           any policy setting by its YAML key, e.g.\n"
     "                                --set logs.strip_query=false\n";
 

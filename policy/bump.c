@@ -160,23 +160,39 @@ static int dup_opt(char **d, const char *s)
     return s && !(*d = strdup(s)) ? -ENOMEM : 0;
 }
 
+/* A copy of n strings into *d (owned by the settings); on failure *dn says how many to free. */
+static int dup_list(char ***d, size_t *dn, char *const *s, size_t n)
+{
+    *d = NULL;
+    *dn = 0;
+    if (!n)
+        return 0;
+    if (!(*d = calloc(n, sizeof(char *))))
+        return -ENOMEM;
+    for (; *dn < n; (*dn)++)
+        if (dup_opt(&(*d)[*dn], s[*dn]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 int policy_bump_copy(struct awf_bump_settings *d, const struct awf_bump_settings *s)
 {
     *d = *s;
-    d->allow_urls = NULL;
-    d->n_allow_urls = 0;
+    d->allow_urls = d->splice = NULL;
+    d->n_allow_urls = d->n_splice = 0;
     d->ca_cert = d->ca_key = d->upstream_ca_file = NULL;
     if (dup_opt(&d->ca_cert, s->ca_cert) < 0 || dup_opt(&d->ca_key, s->ca_key) < 0 ||
-        dup_opt(&d->upstream_ca_file, s->upstream_ca_file) < 0)
+        dup_opt(&d->upstream_ca_file, s->upstream_ca_file) < 0 ||
+        dup_list(&d->allow_urls, &d->n_allow_urls, s->allow_urls, s->n_allow_urls) < 0 ||
+        dup_list(&d->splice, &d->n_splice, s->splice, s->n_splice) < 0)
         goto fail;
-    if (s->n_allow_urls) {
-        d->allow_urls = calloc(s->n_allow_urls, sizeof(char *));
-        if (!d->allow_urls)
-            goto fail;
-        for (; d->n_allow_urls < s->n_allow_urls; d->n_allow_urls++)
-            if (dup_opt(&d->allow_urls[d->n_allow_urls], s->allow_urls[d->n_allow_urls]) < 0)
-                goto fail;
-    }
     return 0;
 fail:
     policy_bump_free(d);
@@ -185,13 +201,12 @@ fail:
 
 void policy_bump_free(struct awf_bump_settings *s)
 {
-    for (size_t i = 0; i < s->n_allow_urls; i++)
-        free(s->allow_urls[i]);
-    free(s->allow_urls);
+    free_list(s->allow_urls, s->n_allow_urls);
+    free_list(s->splice, s->n_splice);
     free(s->ca_cert);
     free(s->ca_key);
     free(s->upstream_ca_file);
-    s->allow_urls = NULL;
-    s->n_allow_urls = 0;
+    s->allow_urls = s->splice = NULL;
+    s->n_allow_urls = s->n_splice = 0;
     s->ca_cert = s->ca_key = s->upstream_ca_file = NULL;
 }

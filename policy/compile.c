@@ -351,6 +351,12 @@ struct awf_policy *awf_policy_build(struct awf_policy_builder *b, char *err, siz
                     "awf-proxy ca new makes one)");
         return NULL;
     }
+    if (bs->n_splice && !bs->enabled) {
+        policy_errf(err, errlen, "ssl_bump.splice", 0, 0,
+                    "needs ssl-bump (ssl_bump.enabled, --ssl-bump): without it every tunnel is "
+                    "spliced already");
+        return NULL;
+    }
     if (bs->n_allow_urls && !bs->enabled) {
         policy_errf(err, errlen, "allow_urls", 0, 0,
                     "needs ssl-bump (ssl_bump.enabled, --ssl-bump): without it no HTTPS "

@@ -61,7 +61,10 @@ void awf_policy_decide_req(const struct awf_policy *p, const struct awf_policy_r
 enum awf_bump_action awf_policy_bump_action(const struct awf_policy *p,
                                             const struct awf_policy_req *rq)
 {
-    if (!p->settings.ssl_bump.enabled)
+    const struct awf_bump_settings *b = &p->settings.ssl_bump;
+    /* The splice list first: pinned clients and hosts the operator keeps untouched must never
+     * see a minted certificate, whatever the squid.conf rules say. */
+    if (!b->enabled || policy_host_listed(b->splice, b->n_splice, rq->host, rq->host_len))
         return AWF_BUMP_SPLICE;
     if (!p->squid || p->squid->ssl_bump.n == 0)
         return AWF_BUMP_BUMP;

@@ -1,6 +1,7 @@
 /* awf_policy_opaque_allowed(): which CONNECT tunnels may carry bytes the proxy cannot read
- * (neither TLS, nor HTTP/1.x, nor h2c). The lists are short and asked once per such tunnel, so
- * entries are kept as written and parsed on each call rather than compiled. */
+ * (neither TLS, nor HTTP/1.x, nor h2c); policy_host_listed(), also for ssl_bump.splice. The
+ * lists are short and asked once per such tunnel, so entries are kept as written and parsed on
+ * each call rather than compiled. */
 
 #include "policy/policy_int.h"
 
@@ -48,18 +49,22 @@ bool awf_policy_opaque_allowed(const struct awf_policy *p, const char *host, siz
     for (size_t i = 0; i < t->n_opaque_ports; i++)
         if (port >= t->opaque_ports[i].lo && port <= t->opaque_ports[i].hi)
             return true;
-    if (!t->n_opaque_hosts)
+    return policy_host_listed(t->opaque_hosts, t->n_opaque_hosts, host, host_len);
+}
+
+bool policy_host_listed(char *const *list, size_t n, const char *host, size_t host_len)
+{
+    if (!n)
         return false;
     struct host h;
     enum host_kind k = policy_host_parse(host, host_len, &h);
     if (k == HOST_INVALID)
         return false;
-    for (size_t i = 0; i < t->n_opaque_hosts; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct parsed_entry e;
         char why[8];
         memset(&e, 0, sizeof e);
-        if (policy_entry_parse(t->opaque_hosts[i], strlen(t->opaque_hosts[i]), false, &e, why,
-                               sizeof why) == 0 &&
+        if (policy_entry_parse(list[i], strlen(list[i]), false, &e, why, sizeof why) == 0 &&
             entry_matches(&e, &h, k))
             return true;
     }

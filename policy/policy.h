@@ -149,6 +149,9 @@ struct awf_bump_settings {
     uint32_t cert_cache_bytes; /* the minted-leaf LRU's bound; 16 MB */
     char **allow_urls;         /* normalized patterns (allow_urls, --allow-urls); none: any */
     size_t n_allow_urls;
+    char **splice; /* hosts never bumped (ssl_bump.splice, --ssl-bump-splice): allow-list
+                    * entries ("api.example.com", "*.pinned.test"), as written */
+    size_t n_splice;
 };
 
 /* Everything but the domain lists. Visible so the proxy reads it without accessors; owned by
@@ -352,7 +355,8 @@ bool awf_policy_via_parent(const struct awf_policy *p, const struct awf_policy_r
 /* What to do with TLS traffic the policy allows (CONNECT tunnels, intercepted TLS), at the
  * ClientHello: splice (pass it through untouched, today's tunnel), bump (terminate it with a
  * minted certificate and decide each request inside by URL) or terminate (close it with a TLS
- * alert). YAML and flags: bump when ssl_bump.enabled, else splice. */
+ * alert). YAML and flags: bump when ssl_bump.enabled, else splice; a host that matches an entry
+ * of ssl_bump.splice is spliced either way (also with squid.conf ssl_bump rules). */
 enum awf_bump_action {
     AWF_BUMP_SPLICE = 0,
     AWF_BUMP_BUMP,

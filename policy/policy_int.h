@@ -130,6 +130,7 @@ enum skind {
     K_ADMIN,        /* the admin listener's ADDR:PORT */
     K_OPAQUE_PORTS, /* tunnels.opaque_ports: port or range items */
     K_OPAQUE_HOSTS, /* tunnels.opaque_hosts: entry items */
+    K_SPLICE_HOSTS, /* ssl_bump.splice: entry items */
     K_URLS,         /* allow_urls: URL patterns (policy/bump.c) */
     K_SIZE,         /* uint32_t bytes: "16MB", "512KB", "1048576" */
 };
@@ -154,6 +155,7 @@ static inline bool policy_key_is_list(const struct skey *k)
     case K_FWD_LISTEN:
     case K_OPAQUE_PORTS:
     case K_OPAQUE_HOSTS:
+    case K_SPLICE_HOSTS:
     case K_URLS:
         return true;
     default:
@@ -411,6 +413,9 @@ char *policy_strndup(const char *s, size_t n);
 int policy_url_pattern(const char *v, size_t len, char **out, char *why, size_t whylen);
 bool policy_url_match(const char *pattern, const char *url, size_t len);
 int policy_bump_copy(struct awf_bump_settings *d, const struct awf_bump_settings *s);
+/* policy/opaque.c: whether host matches one of n allow-list entries kept as written (the
+ * entries are parsed on each call: for short lists asked once per tunnel). */
+bool policy_host_listed(char *const *list, size_t n, const char *host, size_t host_len);
 void policy_bump_free(struct awf_bump_settings *s);
 
 #endif

@@ -323,6 +323,14 @@ void awf_policy_print(const struct awf_policy *p, FILE *out)
             fputc('\n', out);
         }
     }
+    if (b->n_splice) {
+        fputs("  splice:\n", out);
+        for (size_t i = 0; i < b->n_splice; i++) {
+            fputs("    - ", out);
+            ystr(out, b->splice[i]);
+            fputc('\n', out);
+        }
+    }
     if (b->n_allow_urls) {
         fputs("allow_urls:\n", out);
         for (size_t i = 0; i < b->n_allow_urls; i++) {

@@ -71,6 +71,7 @@ static const struct skey keys[] = {
     {"ssl_bump.ca_key", K_STRING, OFF(ssl_bump.ca_key)},
     {"ssl_bump.upstream_ca_file", K_STRING, OFF(ssl_bump.upstream_ca_file)},
     {"ssl_bump.cert_cache", K_SIZE, OFF(ssl_bump.cert_cache_bytes)},
+    {"ssl_bump.splice", K_SPLICE_HOSTS, 0},
 };
 
 const struct skey *policy_key_find(const char *key, size_t len)
@@ -774,6 +775,12 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         if (policy_entry_parse(v, len, false, &e, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         return push_str(&s->tunnels.opaque_hosts, &s->tunnels.n_opaque_hosts, e.text, e.text_len);
+    }
+    case K_SPLICE_HOSTS: {
+        struct parsed_entry e; /* checked here, matched from the text (policy_host_listed) */
+        if (policy_entry_parse(v, len, false, &e, why, whylen) < 0)
+            return AWF_E_POLICY_INVALID;
+        return push_str(&s->ssl_bump.splice, &s->ssl_bump.n_splice, e.text, e.text_len);
     }
     case K_LISTEN: { /* "ADDR:PORT=N": traffic DNAT'd to this listener stood for port N */
         const char *eq = memchr(v, '=', len);

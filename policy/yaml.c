@@ -235,6 +235,7 @@ static int walk(struct ctx *c, yaml_node_t *m, const char *prefix)
         case K_FWD_LISTEN:
         case K_OPAQUE_PORTS:
         case K_OPAQUE_HOSTS:
+        case K_SPLICE_HOSTS:
         case K_URLS:
             rc = each_item(c, sk, v, set_scalar);
             break;

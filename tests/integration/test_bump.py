@@ -136,6 +136,39 @@ class BumpTest(awf.TestCase):
         self.assertTrue(any(" GET 200 TCP_MISS:HIER_DIRECT %s/small " % self.base in l
                             for l in lines), lines)
 
+    def test_splice_list_keeps_origin_certificate(self):
+        # ssl_bump.splice (--ssl-bump-splice): a pinned client of a listed host sees the origin's
+        # own certificate with bumping on; other hosts are still bumped. YAML and flag alike.
+        pinned = OTHER  # the origin's certificate names it
+        hosts = {ALLOWED: "127.0.0.1", pinned: "127.0.0.1"}
+        pol = self.write("splice.yml", "version: 1\nssl_bump:\n  splice: [%s]\n" % pinned)
+        for how in (["--ssl-bump-splice", "*.x.test," + pinned], ["--policy", pol]):
+            with self.subTest(how=how[0]):
+                px = self.bump_proxy(*how, names=(ALLOWED, pinned), hosts=hosts)
+                url = "https://%s:%d/small" % (pinned, self.up.https)
+                r = self.curl(url, "--cacert", self.upstream_ca, proxy=px)
+                self.assertEqual((r.rc, r.code), (0, 200), r)
+                self.assertEqual(r.body, pattern(100))
+                r = self.get(px, url)  # trusting only the per-run CA: no minted leaf here
+                self.assertNotEqual(r.rc, 0, r)
+                r = self.get(px, self.base + "/small")  # not listed: bumped
+                self.assertEqual((r.rc, r.code), (0, 200), r)
+                lines = px.wait_log(5)
+                self.assertTrue(any(" CONNECT 200 TCP_TUNNEL:HIER_DIRECT %s:%d " % (
+                    pinned, self.up.https) in l for l in lines), lines)
+                self.assertTrue(any(" GET 200 TCP_MISS:HIER_DIRECT %s/small " % self.base in l
+                                    for l in lines), lines)
+                px.stop()
+
+    def test_splice_list_needs_bump(self):
+        r = self.cli("check", *awf.allow_loopback_args(ALLOWED), "--ssl-bump-splice", ALLOWED)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("ssl_bump.splice", r.stderr)
+        self.assertIn("needs ssl-bump", r.stderr)
+        r = self.cli("check", *awf.allow_loopback_args(ALLOWED), "--ssl-bump-splice", "bad name!")
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("--ssl-bump-splice", r.stderr)
+
     def test_splice_without_bump_keeps_origin_certificate(self):
         # ssl-bump off: the tunnel is spliced, the client sees the origin's own certificate.
         px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.https]))
