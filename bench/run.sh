@@ -38,27 +38,6 @@ PROXIES=(awf awfall squid)
 ALL_THREADS=" bench_get bench_churn bench_tls "
 declare -A LABEL=([direct]=direct [awf]="awf-proxy (1 thread)" [awfall]="awf-proxy all threads"
     [squid]="Squid 5.7")
-declare -A R=()      # "key side" -> space-separated values, one per repetition
-declare -A MISSED=() # "key side" expected by a benchmark that ran (n/a if never recorded)
-declare -A WHY=()    # "side bench" -> why it failed (last line of its stderr)
-
-record() { R["$1 $2"]="${R["$1 $2"]:-}${R["$1 $2"]:+ }$3"; }
-# side keys...: what a benchmark is about to measure; a key never recorded then shows n/a.
-expect() {
-    local side=$1 k
-    shift
-    for k; do MISSED["$k $side"]=1; done
-}
-# prefix side "u0 k0" "u1 k1" n: the proxy's CPU per unit of work in µs, total and split into
-# user and kernel time (keys prefix_cpu_us, prefix_usr_us, prefix_sys_us).
-record_cpu() {
-    local p=$1 side=$2 u0 k0 u1 k1 n=$5
-    read -r u0 k0 <<<"$3"
-    read -r u1 k1 <<<"$4"
-    record "${p}_cpu_us" "$side" "$(calc "($u1 - $u0 + $k1 - $k0) * 1000000 / $HZ / $n" 1)"
-    record "${p}_usr_us" "$side" "$(calc "($u1 - $u0) * 1000000 / $HZ / $n" 1)"
-    record "${p}_sys_us" "$side" "$(calc "($k1 - $k0) * 1000000 / $HZ / $n" 1)"
-}
 
 squid_check() {
     if ! squid -k parse -f "$TMP/squid.conf" >"$TMP/squid-parse.log" 2>&1; then
@@ -160,42 +139,6 @@ idle_n() {
 bench_idle() { idle_n "$1" "$IDLE_N" ""; }
 bench_idle_many() { idle_n "$1" "$IDLE_MANY" _many; }
 
-# Small GETs, keep-alive, wrk -t1 -c50. wrk has no proxy option: for a proxy, the Lua script
-# asks the proxy port for the absolute URL (and a Host header naming the upstream, not the proxy).
-bench_get() {
-    local side=$1 pid=${PID[$1]} url path c0 c1 out
-    path="http://$HOST:$HTTP_PORT/small" url="http://$(proxy_addr "$side")/"
-    [ "$side" = direct ] && path=/small url="http://127.0.0.1:$HTTP_PORT/"
-    expect "$side" get_rps get_p50_ms get_p99_ms
-    [ "$side" = direct ] || expect "$side" get_cpu_us get_usr_us get_sys_us
-    cat >"$TMP/wrk-$side.lua" <<EOF
-wrk.path = "$path"
-wrk.headers["Host"] = "$HOST:$HTTP_PORT"
-done = function(s, lat, req)
-  local e = s.errors
-  io.write(string.format("requests=%d status_errors=%d socket_errors=%d p50_us=%d p99_us=%d\n",
-    s.requests, e.status, e.connect + e.read + e.write + e.timeout,
-    lat:percentile(50), lat:percentile(99)))
-end
-EOF
-    c0=$(cpu_split "$pid")
-    wrk -t1 -c50 -d"${GET_SECS}s" --latency -s "$TMP/wrk-$side.lua" "$url" >"$TMP/wrk.out" 2>&1 ||
-        return 1
-    c1=$(cpu_split "$pid")
-    out=$(grep '^requests=' "$TMP/wrk.out") || return 1
-    local requests status_errors socket_errors p50_us p99_us
-    eval "$out"
-    if [ "$requests" = 0 ] || [ "$status_errors" != 0 ] ||
-        [ "$socket_errors" -gt $((requests / 100)) ]; then
-        echo "$requests requests, $status_errors non-2xx, $socket_errors socket errors" >&2
-        return 1
-    fi
-    record get_rps "$side" "$(calc "$requests / $GET_SECS" 0)"
-    record get_p50_ms "$side" "$(calc "$p50_us / 1000" 2)"
-    record get_p99_ms "$side" "$(calc "$p99_us / 1000" 2)"
-    [ "$side" = direct ] || record_cpu get "$side" "$c0" "$c1" "$requests"
-}
-
 # prefix side bytes seconds client_cpu_s up0 up1 [proxy0 proxy1]: CPU per GB of the proxy, and
 # of every process that moved the bytes (client + upstream [+ proxy]): on two cores that sum,
 # not the proxy alone, is what bounds GB/s. Cores busy = that CPU / wall time.
@@ -268,23 +211,6 @@ bench_tunnel() {
         "$u0" "$u1" "${px[@]}"
 }
 
-# churn_rows SIDE PREFIX CLIENT_ARGS...: `awf-bench-client churn` with 2 clients (new
-# connection per request, one GET): requests/s and the proxy's CPU per request, with its split.
-churn_rows() {
-    local side=$1 p=$2 pid=${PID[$1]} c0 c1 out
-    shift 2
-    expect "$side" "${p}_per_s"
-    [ "$side" = direct ] || expect "$side" "${p}_cpu_us" "${p}_usr_us" "${p}_sys_us"
-    c0=$(cpu_split "$pid")
-    out=$("$CLIENT" churn "$@" --seconds "$CHURN_SECS" --clients 2) || return 1
-    c1=$(cpu_split "$pid")
-    # shellcheck disable=SC2034 # all set by eval; declared to keep them local
-    local requests errors seconds per_sec
-    eval "$out"
-    record "${p}_per_s" "$side" "$(calc "$per_sec" 0)"
-    [ "$side" = direct ] || record_cpu "$p" "$side" "$c0" "$c1" "$requests"
-}
-
 # A new CONNECT tunnel per request, one GET inside (SPEC §10's row).
 bench_churn() {
     if [ "$1" = direct ]; then
@@ -325,15 +251,6 @@ BENCHES+=(bench_get bench_download bench_tunnel bench_churn bench_tls)
 
 # ---------------------------------------------------------------- main
 
-run_bench() { # bench side: runs it, keeps the last line of its stderr as the reason it failed
-    local why
-    if ! "$1" "$2" 2>"$TMP/bench.err"; then
-        why=$(grep . "$TMP/bench.err" | tail -n 1 || true)
-        WHY["$2 $1"]=${why:-failed}
-        log "$2: $1 failed (n/a): ${why:-?}"
-    fi
-    cat "$TMP/bench.err" >>"$TMP/benches.err"
-}
 
 main() {
     pick_ports

@@ -5,8 +5,13 @@
  *   idle    --connect ADDR [--tunnel HOST:PORT] --count N
  *           opens N connections (tunnels), prints "ready N", holds them until SIGTERM/SIGINT.
  *   churn   --connect ADDR [--tunnel HOST:PORT] [--tls NAME] --seconds S --clients C
+ *           [--names SUFFIX] [--total N] [--requests K]
  *           C threads, each: new connection (tunnel) + one GET + close, for S seconds. With
  *           --tls, a full TLS handshake (SNI NAME, no resumption) comes before the GET.
+ *           --names: every connection names a host never used before, "nK" then SUFFIX
+ *           (CONNECT target, SNI and Host), K counting from 0 across threads: an ssl-bump proxy
+ * mints a certificate for each. --total: stop after N connections (not S seconds).
+ *           --requests: K keep-alive GETs per connection instead of one.
  *   startup --connect ADDR -- CMD [ARGS...]
  *           runs CMD, reports the time from exec to the first accepted connection on ADDR,
  *           then SIGTERM and the time to exit.
@@ -38,6 +43,9 @@ struct opts {
     const char *connect_str;
     const char *tunnel; /* NULL: direct */
     const char *tls;    /* churn: SNI name of a TLS handshake per request; NULL: plain */
+    const char *names;  /* churn: a new name per connection, "nK" + names; NULL: one name */
+    uint64_t total;     /* churn: connections to make; 0: as many as fit in seconds */
+    uint64_t requests;  /* churn: GETs per connection */
     uint64_t bytes;
     unsigned long count;
     unsigned long seconds;
@@ -50,7 +58,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: awf-bench-client bulk|idle|churn|startup --connect ADDR "
             "[--tunnel HOST:PORT] [--tls NAME] [--bytes N] [--count N] [--seconds S] [--clients C] "
-            "[-- CMD ARGS]\n");
+            "[--names SUFFIX] [--total N] [--requests K] [-- CMD ARGS]\n");
     return 2;
 }
 
@@ -72,6 +80,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     o->seconds = 5;
     o->clients = 2;
     o->bytes = 1ull << 30;
+    o->requests = 1;
     if (argc < 2)
         return -1;
     o->mode = argv[1];
@@ -93,6 +102,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->tunnel = v;
         } else if (strcmp(k, "--tls") == 0) {
             o->tls = v;
+        } else if (strcmp(k, "--names") == 0) {
+            o->names = v;
         } else if (parse_num(v, &n) != 0) {
             return -1;
         } else if (strcmp(k, "--bytes") == 0) {
@@ -103,6 +114,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->seconds = (unsigned long)n;
         } else if (strcmp(k, "--clients") == 0) {
             o->clients = (unsigned long)n;
+        } else if (strcmp(k, "--total") == 0) {
+            o->total = n;
+        } else if (strcmp(k, "--requests") == 0 && n > 0) {
+            o->requests = n;
         } else {
             return -1;
         }
@@ -110,7 +125,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return o->connect_str == NULL ? -1 : 0;
 }
 
-/* A connection to the upstream, through a tunnel when the options ask for one; fd or -1. */
+/* A connection to the upstream, through a tunnel to target when it is not NULL; fd or -1. */
+static int open_to(const struct opts *o, const char *target)
+{
+    int fd = bench_dial(&o->connect);
+    if (fd < 0)
+        return -1;
+    if (target != NULL && bench_connect_tunnel(fd, target) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 static int open_stream(const struct opts *o)
 {
     int fd = bench_dial(&o->connect);
@@ -196,7 +222,8 @@ struct churn {
     const struct opts *o;
     SSL_CTX *tls; /* shared by the threads (OpenSSL 3 contexts are); NULL: plain */
     uint64_t deadline_ns;
-    uint64_t done;
+    atomic_uint_fast64_t *next; /* connections started by all threads (--names, --total) */
+    uint64_t done;              /* connections whose every GET was answered */
     uint64_t errors;
 };
 
@@ -227,21 +254,34 @@ static void churn_fail(const char *stage, const char *detail)
                 detail ? detail : "");
 }
 
-/* One request: a new connection (tunnel), [a TLS handshake,] one GET, the whole 100-byte
- * answer, close. The answer's head is short, so header end + 100 bytes is the whole answer. */
-static int churn_once(const struct churn *c, char *buf, size_t cap)
+/* One connection: a new connection (tunnel) to name (NULL: the options' host), [a TLS
+ * handshake,] o->requests GETs each read to the end of its 100-byte answer, close. The answer's
+ * head is short, so header end + 100 bytes is the whole answer. */
+static int churn_once(const struct churn *c, const char *name, char *buf, size_t cap)
 {
     const struct opts *o = c->o;
-    int fd = open_stream(o);
+    char target[300];
+    const char *port = o->tunnel ? strrchr(o->tunnel, ':') : NULL;
+    if (name != NULL && port != NULL)
+        snprintf(target, sizeof(target), "%s%s", name, port);
+    int fd = open_to(o, name != NULL && port != NULL ? target : o->tunnel);
     if (fd < 0) {
         churn_fail(o->tunnel ? "connect or CONNECT" : "connect", NULL);
         return -1;
     }
+    /* Host names the port too: a bumping Squid builds the URL from it, not from the CONNECT. */
+    char hostbuf[300];
+    const char *host = name ? name : o->tls ? o->tls : o->tunnel ? o->tunnel : o->connect_str;
+    if (port != NULL && host != o->tunnel) {
+        snprintf(hostbuf, sizeof(hostbuf), "%s%s", host, port);
+        host = hostbuf;
+    }
     int rc = -1;
     SSL *ssl = NULL;
     if (c->tls != NULL) {
+        const char *sni = name ? name : o->tls;
         ssl = SSL_new(c->tls);
-        if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_set_tlsext_host_name(ssl, o->tls) != 1 ||
+        if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_set_tlsext_host_name(ssl, sni) != 1 ||
             SSL_connect(ssl) != 1) {
             char e[256];
             ERR_error_string_n(ERR_peek_last_error(), e, sizeof(e));
@@ -249,26 +289,29 @@ static int churn_once(const struct churn *c, char *buf, size_t cap)
             goto out;
         }
     }
-    const char *host = o->tls ? o->tls : o->tunnel ? o->tunnel : o->connect_str;
-    int n = snprintf(buf, cap, "GET /small HTTP/1.1\r\nHost: %s\r\n\r\n", host);
-    if (io_write(fd, ssl, buf, (size_t)n) != n)
-        goto out;
-    size_t have = 0;
-    while (have < cap - 1) {
-        ssize_t r = io_read(fd, ssl, buf + have, cap - 1 - have);
-        if (r <= 0)
-            break;
-        have += (size_t)r;
-        buf[have] = '\0';
-        const char *end = strstr(buf, "\r\n\r\n");
-        if (end != NULL && have - (size_t)(end + 4 - buf) >= 100) {
-            rc = strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
-            break;
+    for (uint64_t i = 0; i < o->requests; i++) {
+        rc = -1;
+        int n = snprintf(buf, cap, "GET /small HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+        if (io_write(fd, ssl, buf, (size_t)n) != n)
+            goto out;
+        size_t have = 0;
+        while (have < cap - 1) {
+            ssize_t r = io_read(fd, ssl, buf + have, cap - 1 - have);
+            if (r <= 0)
+                break;
+            have += (size_t)r;
+            buf[have] = '\0';
+            const char *end = strstr(buf, "\r\n\r\n");
+            if (end != NULL && have - (size_t)(end + 4 - buf) >= 100) {
+                rc = strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
+                break;
+            }
         }
-    }
-    if (rc != 0) {
-        buf[have < 40 ? have : 40] = '\0';
-        churn_fail("GET", have ? buf : "no answer");
+        if (rc != 0) {
+            buf[have < 40 ? have : 40] = '\0';
+            churn_fail("GET", have ? buf : "no answer");
+            goto out;
+        }
     }
 out:
     if (ssl != NULL) {
@@ -282,9 +325,15 @@ out:
 static void *churn_thread(void *arg)
 {
     struct churn *c = arg;
-    char buf[2048];
-    while (bench_now_ns() < c->deadline_ns) {
-        if (churn_once(c, buf, sizeof(buf)) == 0)
+    const struct opts *o = c->o;
+    char buf[2048], name[256];
+    while (o->total ? true : bench_now_ns() < c->deadline_ns) {
+        uint64_t k = atomic_fetch_add(c->next, 1);
+        if (o->total && k >= o->total)
+            break;
+        if (o->names)
+            snprintf(name, sizeof(name), "n%" PRIu64 "%s", k, o->names);
+        if (churn_once(c, o->names ? name : NULL, buf, sizeof(buf)) == 0)
             c->done++;
         else
             c->errors++;
@@ -309,8 +358,10 @@ static int run_churn(const struct opts *o)
         SSL_CTX_set_session_cache_mode(tls, SSL_SESS_CACHE_OFF);
     }
     uint64_t t0 = bench_now_ns(), done = 0, errors = 0;
+    atomic_uint_fast64_t next = 0;
     for (unsigned long i = 0; i < n; i++) {
-        c[i] = (struct churn){.o = o, .tls = tls, .deadline_ns = t0 + o->seconds * 1000000000ull};
+        c[i] = (struct churn){
+            .o = o, .tls = tls, .next = &next, .deadline_ns = t0 + o->seconds * 1000000000ull};
         if (pthread_create(&th[i], NULL, churn_thread, &c[i]) != 0)
             return 1;
     }
@@ -321,8 +372,10 @@ static int run_churn(const struct opts *o)
     }
     SSL_CTX_free(tls);
     double s = (double)(bench_now_ns() - t0) / 1e9;
-    printf("requests=%" PRIu64 " errors=%" PRIu64 " seconds=%.3f per_sec=%.1f\n", done, errors, s,
-           (double)done / s);
+    /* requests and per_sec count GETs; conns the connections that made them. */
+    uint64_t gets = done * o->requests;
+    printf("requests=%" PRIu64 " conns=%" PRIu64 " errors=%" PRIu64 " seconds=%.3f per_sec=%.1f\n",
+           gets, done, errors, s, (double)gets / s);
     return errors > done / 100 ? 1 : 0; /* more than 1% failures: the figure means nothing */
 }
 

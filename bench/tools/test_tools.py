@@ -69,6 +69,7 @@ class TunnelProxy:
         self.sock.listen(64)
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.threads = []
+        self.targets = []  # CONNECT targets, in order
         self.stopped = False
         t = threading.Thread(target=self.accept_loop, daemon=True)
         t.start()
@@ -89,6 +90,7 @@ class TunnelProxy:
                 c.close()
                 return
             head += d
+        self.targets.append(head.split(b" ")[1].decode())
         u = socket.create_connection(("127.0.0.1", self.upstream_port))
         c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
@@ -145,6 +147,24 @@ class TestTools(unittest.TestCase):
                 r = client("churn", "--connect", px.addr, "--tunnel", target, "--seconds", "1")
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertEqual(kv(r.stdout)["errors"], "0")
+            finally:
+                px.close()
+            up.stop()
+
+    def test_churn_new_names_total_and_keep_alive(self):
+        # bench/bump.sh's first visits: a new name per connection, a fixed number of them, and
+        # several GETs per connection.
+        with Upstream() as up:
+            px = TunnelProxy(up.port)
+            try:
+                r = client("churn", "--connect", px.addr, "--tunnel", "bench.test:%d" % up.port,
+                           "--names", "-x.bench.test", "--total", "5", "--requests", "3",
+                           "--clients", "2")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                res = kv(r.stdout)
+                self.assertEqual((res["requests"], res["conns"], res["errors"]), ("15", "5", "0"))
+                self.assertEqual(sorted(px.targets),
+                                 sorted("n%d-x.bench.test:%d" % (i, up.port) for i in range(5)))
             finally:
                 px.close()
             up.stop()
