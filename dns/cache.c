@@ -6,26 +6,26 @@
 #include <string.h>
 
 struct cache_entry {
-    struct awf_dns_ttl_entry ttl; /* first: the table frees the entry; key stored after addr[] */
+    struct dns_ttl_entry ttl; /* first: the table frees the entry; key stored after addr[] */
     int status;
     size_t n;
-    union awf_dns_sa addr[];
+    union dns_sa addr[];
 };
 
-int awf_dns_answers_init(struct awf_dns_answers *c, size_t max)
+int dns_answers_init(struct dns_answers *c, size_t max)
 {
-    return awf_dns_ttl_init(&c->table, max, AWF_DNS_CACHE_DEFAULT_MAX);
+    return dns_ttl_init(&c->table, max, AWF_DNS_CACHE_DEFAULT_MAX);
 }
 
-void awf_dns_answers_free(struct awf_dns_answers *c)
+void dns_answers_free(struct dns_answers *c)
 {
-    awf_dns_ttl_free(&c->table);
+    dns_ttl_free(&c->table);
 }
 
-bool awf_dns_answers_copy(struct awf_dns_answers *c, const char *key, uint32_t hash,
-                          uint64_t now_ms, int *status, union awf_dns_sa *sa, size_t *n)
+bool dns_answers_copy(struct dns_answers *c, const char *key, uint32_t hash, uint64_t now_ms,
+                      int *status, union dns_sa *sa, size_t *n)
 {
-    struct awf_dns_ttl_entry *t = awf_dns_ttl_find(&c->table, key, hash, now_ms);
+    struct dns_ttl_entry *t = dns_ttl_find(&c->table, key, hash, now_ms);
     if (!t)
         return false;
     struct cache_entry *e = AWF_DNS_CONTAINER_OF(t, struct cache_entry, ttl);
@@ -36,29 +36,29 @@ bool awf_dns_answers_copy(struct awf_dns_answers *c, const char *key, uint32_t h
     return true;
 }
 
-static void expand(const union awf_dns_sa *sa, size_t n, struct awf_dns_addrs *out)
+static void expand(const union dns_sa *sa, size_t n, struct awf_dns_addrs *out)
 {
     out->n = n;
     out->from_hosts = false;
     for (size_t i = 0; i < n; i++)
-        awf_dns_sa_store(&sa[i], &out->addr[i]);
+        dns_sa_store(&sa[i], &out->addr[i]);
 }
 
-bool awf_dns_answers_get(struct awf_dns_answers *c, const char *key, uint64_t now_ms, int *status,
-                         struct awf_dns_addrs *out)
+bool dns_answers_get(struct dns_answers *c, const char *key, uint64_t now_ms, int *status,
+                     struct awf_dns_addrs *out)
 {
-    union awf_dns_sa sa[AWF_DNS_MAX_ADDRS];
+    union dns_sa sa[AWF_DNS_MAX_ADDRS];
     size_t n;
-    if (!awf_dns_answers_copy(c, key, awf_dns_table_hash(key), now_ms, status, sa, &n))
+    if (!dns_answers_copy(c, key, dns_table_hash(key), now_ms, status, sa, &n))
         return false;
     expand(sa, n, out);
     return true;
 }
 
-int awf_dns_answers_put(struct awf_dns_answers *c, const char *key, int status,
-                        const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms)
+int dns_answers_put(struct dns_answers *c, const char *key, int status, const union dns_sa *addrs,
+                    size_t n, uint64_t expires_ms)
 {
-    awf_dns_ttl_make_room(&c->table, key);
+    dns_ttl_make_room(&c->table, key);
     if (n > AWF_DNS_MAX_ADDRS)
         n = AWF_DNS_MAX_ADDRS;
     size_t klen = strlen(key);
@@ -72,13 +72,13 @@ int awf_dns_answers_put(struct awf_dns_answers *c, const char *key, int status,
     e->n = n;
     if (n)
         memcpy(e->addr, addrs, n * sizeof(e->addr[0]));
-    awf_dns_ttl_insert(&c->table, &e->ttl, name, expires_ms);
+    dns_ttl_insert(&c->table, &e->ttl, name, expires_ms);
     return 0;
 }
 
-size_t awf_dns_answers_size(const struct awf_dns_answers *c)
+size_t dns_answers_size(const struct dns_answers *c)
 {
-    return awf_dns_ttl_size(&c->table);
+    return dns_ttl_size(&c->table);
 }
 
 /* ---- the cache a resolver holds -------------------------------------------------------------- */
@@ -86,26 +86,26 @@ size_t awf_dns_answers_size(const struct awf_dns_answers *c)
 struct awf_dns_cache {
     uv_mutex_t mu;
     atomic_size_t refs;
-    /* Written once, before any other thread sees the cache (awf_dns_cache_make_shared). A private
+    /* Written once, before any other thread sees the cache (dns_cache_make_shared). A private
      * cache skips the lock: its loop is the only user, and a hit stays as cheap as before. */
     bool shared;
-    struct awf_dns_answers answers; /* under mu when shared */
+    struct dns_answers answers; /* under mu when shared */
 };
 
 static int cache_new(size_t max, bool shared, struct awf_dns_cache **out)
 {
-    struct awf_dns_cache *c = calloc(1, sizeof(*c)); /* freed by the last awf_dns_cache_unref */
+    struct awf_dns_cache *c = calloc(1, sizeof(*c)); /* freed by the last dns_cache_unref */
     if (!c)
         return -ENOMEM;
     atomic_init(&c->refs, 1);
-    int rc = awf_dns_answers_init(&c->answers, max);
+    int rc = dns_answers_init(&c->answers, max);
     if (rc < 0) {
         free(c);
         return rc;
     }
     /* The mutex is made even for a private cache, so that it can be shared later. */
     if (uv_mutex_init(&c->mu) != 0) {
-        awf_dns_answers_free(&c->answers);
+        dns_answers_free(&c->answers);
         free(c);
         return -ENOMEM;
     }
@@ -121,35 +121,35 @@ int awf_dns_cache_create(size_t max_entries, struct awf_dns_cache **out)
     return cache_new(max_entries, true, out);
 }
 
-int awf_dns_cache_create_private(size_t max, struct awf_dns_cache **out)
+int dns_cache_create_private(size_t max, struct awf_dns_cache **out)
 {
     return cache_new(max, false, out);
 }
 
-struct awf_dns_cache *awf_dns_cache_ref(struct awf_dns_cache *c)
+struct awf_dns_cache *dns_cache_ref(struct awf_dns_cache *c)
 {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
     return c;
 }
 
-void awf_dns_cache_unref(struct awf_dns_cache *c)
+void dns_cache_unref(struct awf_dns_cache *c)
 {
     if (!c)
         return;
     /* Release so that every use of the cache by this holder happens before the free below. */
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    awf_dns_answers_free(&c->answers);
+    dns_answers_free(&c->answers);
     uv_mutex_destroy(&c->mu);
     free(c);
 }
 
 void awf_dns_cache_destroy(struct awf_dns_cache *cache)
 {
-    awf_dns_cache_unref(cache);
+    dns_cache_unref(cache);
 }
 
-void awf_dns_cache_make_shared(struct awf_dns_cache *c)
+void dns_cache_make_shared(struct awf_dns_cache *c)
 {
     c->shared = true;
 }
@@ -166,27 +166,27 @@ static void unlock(struct awf_dns_cache *c)
         uv_mutex_unlock(&c->mu);
 }
 
-bool awf_dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, int *status,
-                       struct awf_dns_addrs *out)
+bool dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, int *status,
+                   struct awf_dns_addrs *out)
 {
     /* Only the table walk and a copy of the compact addresses under the lock: hashing the key
      * and widening the addresses to sockaddr_storage (128 bytes each) happen outside. */
-    uint32_t hash = awf_dns_table_hash(key);
-    union awf_dns_sa sa[AWF_DNS_MAX_ADDRS];
+    uint32_t hash = dns_table_hash(key);
+    union dns_sa sa[AWF_DNS_MAX_ADDRS];
     size_t n = 0;
     lock(c);
-    bool hit = awf_dns_answers_copy(&c->answers, key, hash, now_ms, status, sa, &n);
+    bool hit = dns_answers_copy(&c->answers, key, hash, now_ms, status, sa, &n);
     unlock(c);
     if (hit)
         expand(sa, n, out);
     return hit;
 }
 
-int awf_dns_cache_put(struct awf_dns_cache *c, const char *key, int status,
-                      const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms)
+int dns_cache_put(struct awf_dns_cache *c, const char *key, int status, const union dns_sa *addrs,
+                  size_t n, uint64_t expires_ms)
 {
     lock(c);
-    int rc = awf_dns_answers_put(&c->answers, key, status, addrs, n, expires_ms);
+    int rc = dns_answers_put(&c->answers, key, status, addrs, n, expires_ms);
     unlock(c);
     return rc;
 }
@@ -194,7 +194,7 @@ int awf_dns_cache_put(struct awf_dns_cache *c, const char *key, int status,
 size_t awf_dns_cache_count(struct awf_dns_cache *cache)
 {
     lock(cache);
-    size_t n = awf_dns_answers_size(&cache->answers);
+    size_t n = dns_answers_size(&cache->answers);
     unlock(cache);
     return n;
 }

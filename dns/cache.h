@@ -5,7 +5,7 @@
  * Bounded: past max entries the oldest inserted goes first. Pure: the time is passed in (the
  * loop's millisecond clock), so it is tested without a network or a clock.
  *
- * struct awf_dns_answers is that table, single-threaded. struct awf_dns_cache (opaque in dns.h)
+ * struct dns_answers is that table, single-threaded. struct awf_dns_cache (opaque in dns.h)
  * wraps one with a reference count and, when shared between loops, a mutex: it is what a
  * resolver holds, private or shared. */
 
@@ -21,50 +21,50 @@
 
 #define AWF_DNS_CACHE_DEFAULT_MAX 10000
 
-struct awf_dns_answers {
-    struct awf_dns_ttl table;
+struct dns_answers {
+    struct dns_ttl table;
 };
 
 /* max 0: AWF_DNS_CACHE_DEFAULT_MAX. Returns 0 or -ENOMEM. */
-int awf_dns_answers_init(struct awf_dns_answers *c, size_t max);
-void awf_dns_answers_free(struct awf_dns_answers *c);
+int dns_answers_init(struct dns_answers *c, size_t max);
+void dns_answers_free(struct dns_answers *c);
 
 /* On a live entry for key: true, *status (0 or AWF_E_DNS_FAIL) and, when 0, the addresses in
  * out. An entry found expired at now_ms is dropped, and false returned. */
-bool awf_dns_answers_get(struct awf_dns_answers *c, const char *key, uint64_t now_ms, int *status,
-                         struct awf_dns_addrs *out);
+bool dns_answers_get(struct dns_answers *c, const char *key, uint64_t now_ms, int *status,
+                     struct awf_dns_addrs *out);
 
 /* Stores (replacing any entry for key) an answer valid until expires_ms: status 0 with n >= 1
  * addresses (copied; at most AWF_DNS_MAX_ADDRS kept), or AWF_E_DNS_FAIL with n 0. Returns 0 or
  * -ENOMEM (the cache is left without an entry for key then). */
-/* The same, for a caller holding a lock: hash is awf_dns_table_hash(key), and the addresses
+/* The same, for a caller holding a lock: hash is dns_table_hash(key), and the addresses
  * are copied in their compact form to sa (AWF_DNS_MAX_ADDRS of room), *n of them. */
-bool awf_dns_answers_copy(struct awf_dns_answers *c, const char *key, uint32_t hash,
-                          uint64_t now_ms, int *status, union awf_dns_sa *sa, size_t *n);
+bool dns_answers_copy(struct dns_answers *c, const char *key, uint32_t hash, uint64_t now_ms,
+                      int *status, union dns_sa *sa, size_t *n);
 
-int awf_dns_answers_put(struct awf_dns_answers *c, const char *key, int status,
-                        const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms);
+int dns_answers_put(struct dns_answers *c, const char *key, int status, const union dns_sa *addrs,
+                    size_t n, uint64_t expires_ms);
 
-size_t awf_dns_answers_size(const struct awf_dns_answers *c);
+size_t dns_answers_size(const struct dns_answers *c);
 
 /* ---- the cache a resolver holds (see dns.h for the public half) ---- */
 
 /* A cache for one resolver alone: no lock taken. Returns 0 or -ENOMEM. */
-int awf_dns_cache_create_private(size_t max, struct awf_dns_cache **out);
+int dns_cache_create_private(size_t max, struct awf_dns_cache **out);
 
-/* Another holder (a resolver). Each reference is dropped with awf_dns_cache_unref; the last one
+/* Another holder (a resolver). Each reference is dropped with dns_cache_unref; the last one
  * frees the cache. Any thread. */
-struct awf_dns_cache *awf_dns_cache_ref(struct awf_dns_cache *c);
-void awf_dns_cache_unref(struct awf_dns_cache *c);
+struct awf_dns_cache *dns_cache_ref(struct awf_dns_cache *c);
+void dns_cache_unref(struct awf_dns_cache *c);
 
 /* From now on c takes its lock: it is about to be used from another loop's thread. Only before
  * that thread starts using it (thread creation orders this write before its reads). */
-void awf_dns_cache_make_shared(struct awf_dns_cache *c);
+void dns_cache_make_shared(struct awf_dns_cache *c);
 
-/* awf_dns_answers_get / _put under the cache's lock when it is shared. */
-bool awf_dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, int *status,
-                       struct awf_dns_addrs *out);
-int awf_dns_cache_put(struct awf_dns_cache *c, const char *key, int status,
-                      const union awf_dns_sa *addrs, size_t n, uint64_t expires_ms);
+/* dns_answers_get / _put under the cache's lock when it is shared. */
+bool dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, int *status,
+                   struct awf_dns_addrs *out);
+int dns_cache_put(struct awf_dns_cache *c, const char *key, int status, const union dns_sa *addrs,
+                  size_t n, uint64_t expires_ms);
 
 #endif

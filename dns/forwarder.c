@@ -30,14 +30,14 @@
 static void fwd_free(struct awf_dns_fwd *f)
 {
     if (f->cache_ok)
-        awf_dns_fwd_cache_free(&f->cache);
+        dns_fwd_cache_free(&f->cache);
     if (f->policy)
         awf_policy_unref(f->policy);
     free(f->listeners);
     free(f);
 }
 
-void awf_dns_fwd_release(struct awf_dns_fwd *f)
+void dns_fwd_release(struct awf_dns_fwd *f)
 {
     if (--f->refs == 0 && f->closing)
         fwd_free(f);
@@ -45,7 +45,7 @@ void awf_dns_fwd_release(struct awf_dns_fwd *f)
 
 static void on_log_closed(void *arg)
 {
-    awf_dns_fwd_release(arg);
+    dns_fwd_release(arg);
 }
 
 /* ---- the decision ---------------------------------------------------------------------------- */
@@ -59,13 +59,13 @@ static bool ends_with(const char *s, size_t len, const char *suffix)
 /* Would the proxy let a connection to host through, by name? Class IN only; IP literals and
  * reverse names never (an allow entry for an address is for connections to it, not for PTR
  * queries that would carry data out). */
-static bool name_allowed(const struct awf_dns_fwd *f, const struct awf_dns_wire_query *q,
+static bool name_allowed(const struct awf_dns_fwd *f, const struct dns_wire_query *q,
                          const char *host, int hlen)
 {
     if (q->qclass != 1 || hlen <= 0 || q->qtype == AWF_DNS_WIRE_PTR)
         return false;
-    union awf_dns_sa lit;
-    if (awf_dns_name_literal(host, &lit) || ends_with(host, (size_t)hlen, "in-addr.arpa") ||
+    union dns_sa lit;
+    if (dns_name_literal(host, &lit) || ends_with(host, (size_t)hlen, "in-addr.arpa") ||
         ends_with(host, (size_t)hlen, "ip6.arpa"))
         return false;
     struct awf_verdict v;
@@ -80,22 +80,22 @@ static bool name_allowed(const struct awf_dns_fwd *f, const struct awf_dns_wire_
 
 static void pending_free(struct fwd_pending *p)
 {
-    awf_dns_list_unlink(&p->link);
+    dns_list_unlink(&p->link);
     if (p->conn)
         p->conn->n_pending--;
     free(p);
 }
 
-void awf_dns_fwd_drop_pending(struct awf_dns_link *list)
+void dns_fwd_drop_pending(struct dns_link *list)
 {
-    while (!awf_dns_list_empty(list)) {
+    while (!dns_list_empty(list)) {
         struct fwd_pending *p = AWF_DNS_CONTAINER_OF(list->next, struct fwd_pending, link);
         awf_dns_raw_cancel(p->raw);
         pending_free(p);
     }
 }
 
-static uint32_t cache_ttl(const struct awf_dns_fwd *f, const struct awf_dns_wire_answer *a)
+static uint32_t cache_ttl(const struct awf_dns_fwd *f, const struct dns_wire_answer *a)
 {
     if (a->n == 0)
         return f->negative_ttl_s;
@@ -114,71 +114,71 @@ static void on_upstream(void *arg, int status, const unsigned char *msg, size_t 
 {
     struct fwd_pending *p = arg;
     struct awf_dns_fwd *f = p->fwd;
-    struct awf_dns_wire_answer *a = malloc(sizeof(*a)); /* 17 KB: not for the stack */
+    struct dns_wire_answer *a = malloc(sizeof(*a)); /* 17 KB: not for the stack */
     int rcode = AWF_DNS_WIRE_SERVFAIL;
     size_t n = 0;
     if (a && status == 0 &&
-        awf_dns_wire_parse_answer(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, a) == 0 &&
+        dns_wire_parse_answer(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, a) == 0 &&
         (a->rcode == AWF_DNS_WIRE_NOERROR || a->rcode == AWF_DNS_WIRE_NXDOMAIN)) {
         rcode = a->rcode;
         if (rcode == AWF_DNS_WIRE_NXDOMAIN)
             a->n = 0;
         /* A failed put leaves the name uncached, which is only slower. */
-        (void)awf_dns_fwd_cache_put(&f->cache, p->host, p->q.qtype, a, cache_ttl(f, a),
-                                    uv_now(f->loop));
-        n = awf_dns_fwd_respond(f, p->l, p->conn, &p->peer, &p->q, rcode, a->rr, a->n, a->pool, 0);
+        (void)dns_fwd_cache_put(&f->cache, p->host, p->q.qtype, a, cache_ttl(f, a),
+                                uv_now(f->loop));
+        n = dns_fwd_respond(f, p->l, p->conn, &p->peer, &p->q, rcode, a->rr, a->n, a->pool, 0);
     } else {
         f->stats.servfail++;
-        awf_dns_fwd_respond(f, p->l, p->conn, &p->peer, &p->q, rcode, NULL, 0, NULL, 0);
+        dns_fwd_respond(f, p->l, p->conn, &p->peer, &p->q, rcode, NULL, 0, NULL, 0);
     }
     free(a);
-    awf_dns_fwd_log_query(&f->log, &p->peer, &p->q, "allowed", rcode, n);
+    dns_fwd_log_query(&f->log, &p->peer, &p->q, "allowed", rcode, n);
     struct fwd_conn *c = p->conn;
     pending_free(p);
     if (c)
-        awf_dns_fwd_conn_answered(c);
+        dns_fwd_conn_answered(c);
 }
 
 /* ---- one query ------------------------------------------------------------------------------- */
 
-int awf_dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
-                          const struct sockaddr_storage *peer, const uint8_t *msg, size_t len)
+int dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
+                      const struct sockaddr_storage *peer, const uint8_t *msg, size_t len)
 {
-    struct awf_dns_wire_query q;
-    if (awf_dns_wire_parse_query(msg, len, &q) < 0) {
+    struct dns_wire_query q;
+    if (dns_wire_parse_query(msg, len, &q) < 0) {
         f->stats.malformed++;
-        awf_dns_fwd_log_query(&f->log, peer, NULL, "malformed", 0, 0);
+        dns_fwd_log_query(&f->log, peer, NULL, "malformed", 0, 0);
         return AWF_E_BAD_REQUEST;
     }
     f->stats.queries++;
     char host[AWF_DNS_WIRE_NAME_MAX];
-    int hlen = awf_dns_wire_name_host(q.qname, q.qname_len, host);
+    int hlen = dns_wire_name_host(q.qname, q.qname_len, host);
     if (!name_allowed(f, &q, host, hlen)) {
         f->stats.denied++;
-        awf_dns_fwd_respond(f, l, c, peer, &q, f->deny_rcode, NULL, 0, NULL, 0);
-        awf_dns_fwd_log_query(&f->log, peer, &q, "denied", f->deny_rcode, 0);
+        dns_fwd_respond(f, l, c, peer, &q, f->deny_rcode, NULL, 0, NULL, 0);
+        dns_fwd_log_query(&f->log, peer, &q, "denied", f->deny_rcode, 0);
         return 0;
     }
     f->stats.allowed++;
     if (q.qtype != AWF_DNS_WIRE_A && q.qtype != AWF_DNS_WIRE_AAAA &&
         q.qtype != AWF_DNS_WIRE_CNAME) {
-        awf_dns_fwd_respond(f, l, c, peer, &q, AWF_DNS_WIRE_NOERROR, NULL, 0, NULL, 0);
-        awf_dns_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNS_WIRE_NOERROR, 0);
+        dns_fwd_respond(f, l, c, peer, &q, AWF_DNS_WIRE_NOERROR, NULL, 0, NULL, 0);
+        dns_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNS_WIRE_NOERROR, 0);
         return 0;
     }
-    struct awf_dns_fwd_hit hit;
-    if (awf_dns_fwd_cache_get(&f->cache, host, q.qtype, uv_now(f->loop), &hit)) {
+    struct dns_fwd_hit hit;
+    if (dns_fwd_cache_get(&f->cache, host, q.qtype, uv_now(f->loop), &hit)) {
         f->stats.cache_hits++;
         size_t n =
-            awf_dns_fwd_respond(f, l, c, peer, &q, hit.rcode, hit.rr, hit.n, hit.pool, hit.age_s);
-        awf_dns_fwd_log_query(&f->log, peer, &q, "allowed", hit.rcode, n);
+            dns_fwd_respond(f, l, c, peer, &q, hit.rcode, hit.rr, hit.n, hit.pool, hit.age_s);
+        dns_fwd_log_query(&f->log, peer, &q, "allowed", hit.rcode, n);
         return 0;
     }
 
     struct fwd_pending *p = calloc(1, sizeof(*p)); /* freed by pending_free */
     if (!p) {
-        awf_dns_fwd_respond(f, l, c, peer, &q, AWF_DNS_WIRE_SERVFAIL, NULL, 0, NULL, 0);
-        awf_dns_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNS_WIRE_SERVFAIL, 0);
+        dns_fwd_respond(f, l, c, peer, &q, AWF_DNS_WIRE_SERVFAIL, NULL, 0, NULL, 0);
+        dns_fwd_log_query(&f->log, peer, &q, "allowed", AWF_DNS_WIRE_SERVFAIL, 0);
         return 0;
     }
     p->fwd = f;
@@ -188,10 +188,10 @@ int awf_dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct 
     p->q = q;
     memcpy(p->host, host, (size_t)hlen + 1);
     if (c) {
-        awf_dns_list_append(&c->pending, &p->link);
+        dns_list_append(&c->pending, &p->link);
         c->n_pending++;
     } else {
-        awf_dns_list_append(&f->udp_pending, &p->link);
+        dns_list_append(&f->udp_pending, &p->link);
     }
     f->stats.upstream++;
     /* on_upstream may run (and free p) before this returns: p is not touched after. */
@@ -247,16 +247,16 @@ int awf_dns_fwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dn
     f->min_ttl_s = s->dns.min_ttl_s;
     f->max_ttl_s = s->dns.max_ttl_s;
     f->negative_ttl_s = s->dns.negative_ttl_s;
-    awf_dns_list_init(&f->udp_pending);
-    awf_dns_list_init(&f->conns);
+    dns_list_init(&f->udp_pending);
+    dns_list_init(&f->conns);
     f->refs = 1; /* the forwarder's own, dropped by destroy */
 
-    int rc = awf_dns_fwd_cache_init(&f->cache, 0);
+    int rc = dns_fwd_cache_init(&f->cache, 0);
     if (rc < 0) {
         snprintf(err, errlen, "dns forwarder: %s", awf_strerror(rc));
     } else {
         f->cache_ok = true;
-        rc = awf_dns_fwd_log_open(&f->log, loop, fs->log, err, errlen);
+        rc = dns_fwd_log_open(&f->log, loop, fs->log, err, errlen);
     }
     if (rc == 0) {
         f->log_ok = true;
@@ -270,7 +270,7 @@ int awf_dns_fwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dn
     for (size_t i = 0; rc == 0 && i < fs->n_listen; i++) {
         f->listeners[i].fwd = f;
         f->n_listeners++;
-        rc = awf_dns_fwd_listen(f, &f->listeners[i], &fs->listen[i], err, errlen);
+        rc = dns_fwd_listen(f, &f->listeners[i], &fs->listen[i], err, errlen);
     }
     if (rc != 0) {
         awf_dns_fwd_destroy(f);
@@ -285,20 +285,20 @@ void awf_dns_fwd_destroy(struct awf_dns_fwd *f)
     if (!f || f->closing)
         return;
     f->closing = true;
-    awf_dns_fwd_drop_pending(&f->udp_pending);
-    while (!awf_dns_list_empty(&f->conns))
-        awf_dns_fwd_conn_close(AWF_DNS_CONTAINER_OF(f->conns.next, struct fwd_conn, link));
+    dns_fwd_drop_pending(&f->udp_pending);
+    while (!dns_list_empty(&f->conns))
+        dns_fwd_conn_close(AWF_DNS_CONTAINER_OF(f->conns.next, struct fwd_conn, link));
     for (size_t i = 0; i < f->n_listeners; i++)
-        awf_dns_fwd_unlisten(&f->listeners[i]);
+        dns_fwd_unlisten(&f->listeners[i]);
     if (f->own_dns)
         awf_dns_destroy(f->dns);
     f->dns = NULL;
     if (f->log_ok) {
         f->stats.log_dropped = f->log.dropped;
-        if (awf_dns_fwd_log_close(&f->log, on_log_closed, f))
+        if (dns_fwd_log_close(&f->log, on_log_closed, f))
             f->refs++;
     }
-    awf_dns_fwd_release(f);
+    dns_fwd_release(f);
 }
 
 void awf_dns_fwd_set_policy(struct awf_dns_fwd *f, struct awf_policy *policy)
@@ -313,7 +313,7 @@ void awf_dns_fwd_set_policy(struct awf_dns_fwd *f, struct awf_policy *policy)
 void awf_dns_fwd_reopen_log(struct awf_dns_fwd *f)
 {
     if (f && !f->closing)
-        awf_dns_fwd_log_reopen(&f->log);
+        dns_fwd_log_reopen(&f->log);
 }
 
 size_t awf_dns_fwd_bound(const struct awf_dns_fwd *f, struct sockaddr_storage *out, size_t max)

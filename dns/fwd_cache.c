@@ -12,12 +12,12 @@
 #define KEY_MAX     (6 + AWF_DNS_WIRE_NAME_MAX + 1) /* "65535/" + name + NUL */
 
 struct fwd_entry {
-    struct awf_dns_ttl_entry ttl; /* first: the table frees the entry; key stored after the pool */
+    struct dns_ttl_entry ttl; /* first: the table frees the entry; key stored after the pool */
     uint64_t stored_ms;
     int rcode;
     size_t n;
     uint8_t *pool; /* after rr[] */
-    struct awf_dns_wire_rr rr[];
+    struct dns_wire_rr rr[];
 };
 
 static void make_key(char *key, const char *host, uint16_t type)
@@ -25,22 +25,22 @@ static void make_key(char *key, const char *host, uint16_t type)
     snprintf(key, KEY_MAX, "%u/%s", type, host);
 }
 
-int awf_dns_fwd_cache_init(struct awf_dns_fwd_cache *c, size_t max)
+int dns_fwd_cache_init(struct dns_fwd_cache *c, size_t max)
 {
-    return awf_dns_ttl_init(&c->table, max, DEFAULT_MAX);
+    return dns_ttl_init(&c->table, max, DEFAULT_MAX);
 }
 
-void awf_dns_fwd_cache_free(struct awf_dns_fwd_cache *c)
+void dns_fwd_cache_free(struct dns_fwd_cache *c)
 {
-    awf_dns_ttl_free(&c->table);
+    dns_ttl_free(&c->table);
 }
 
-bool awf_dns_fwd_cache_get(struct awf_dns_fwd_cache *c, const char *host, uint16_t type,
-                           uint64_t now_ms, struct awf_dns_fwd_hit *hit)
+bool dns_fwd_cache_get(struct dns_fwd_cache *c, const char *host, uint16_t type, uint64_t now_ms,
+                       struct dns_fwd_hit *hit)
 {
     char key[KEY_MAX];
     make_key(key, host, type);
-    struct awf_dns_ttl_entry *t = awf_dns_ttl_find(&c->table, key, awf_dns_table_hash(key), now_ms);
+    struct dns_ttl_entry *t = dns_ttl_find(&c->table, key, dns_table_hash(key), now_ms);
     if (!t)
         return false;
     struct fwd_entry *e = AWF_DNS_CONTAINER_OF(t, struct fwd_entry, ttl);
@@ -52,12 +52,12 @@ bool awf_dns_fwd_cache_get(struct awf_dns_fwd_cache *c, const char *host, uint16
     return true;
 }
 
-int awf_dns_fwd_cache_put(struct awf_dns_fwd_cache *c, const char *host, uint16_t type,
-                          const struct awf_dns_wire_answer *a, uint32_t ttl_s, uint64_t now_ms)
+int dns_fwd_cache_put(struct dns_fwd_cache *c, const char *host, uint16_t type,
+                      const struct dns_wire_answer *a, uint32_t ttl_s, uint64_t now_ms)
 {
     char key[KEY_MAX];
     make_key(key, host, type);
-    awf_dns_ttl_make_room(&c->table, key);
+    dns_ttl_make_room(&c->table, key);
     if (ttl_s == 0)
         return 0;
     size_t klen = strlen(key);
@@ -75,11 +75,11 @@ int awf_dns_fwd_cache_put(struct awf_dns_fwd_cache *c, const char *host, uint16_
     e->n = a->n;
     e->rcode = a->rcode;
     e->stored_ms = now_ms;
-    awf_dns_ttl_insert(&c->table, &e->ttl, k, now_ms + (uint64_t)ttl_s * 1000);
+    dns_ttl_insert(&c->table, &e->ttl, k, now_ms + (uint64_t)ttl_s * 1000);
     return 0;
 }
 
-size_t awf_dns_fwd_cache_size(const struct awf_dns_fwd_cache *c)
+size_t dns_fwd_cache_size(const struct dns_fwd_cache *c)
 {
-    return awf_dns_ttl_size(&c->table);
+    return dns_ttl_size(&c->table);
 }

@@ -4,7 +4,7 @@
 /* What the forwarder's two halves share, private to dns/: forwarder.c decides and answers one
  * query at a time (policy, cache, upstream); fwd_net.c owns the sockets (UDP and TCP
  * listeners, TCP framing, backpressure, sending answers). A query travels net -> decision as
- * awf_dns_fwd_on_packet(), its answer decision -> net as awf_dns_fwd_respond(). */
+ * dns_fwd_on_packet(), its answer decision -> net as dns_fwd_respond(). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,8 +30,8 @@ struct fwd_conn {
     uv_tcp_t tcp;
     uv_timer_t idle;
     struct awf_dns_fwd *fwd;
-    struct awf_dns_link link;    /* in fwd->conns */
-    struct awf_dns_link pending; /* struct fwd_pending.link */
+    struct dns_link link;    /* in fwd->conns */
+    struct dns_link pending; /* struct fwd_pending.link */
     struct sockaddr_storage peer;
     uint8_t *buf; /* frame assembly; allocated when a read comes, freed when emptied */
     size_t len;
@@ -43,13 +43,13 @@ struct fwd_conn {
 
 /* A query waiting on upstream. */
 struct fwd_pending {
-    struct awf_dns_link link; /* fwd->udp_pending, or its connection's pending */
+    struct dns_link link; /* fwd->udp_pending, or its connection's pending */
     struct awf_dns_fwd *fwd;
     struct fwd_conn *conn;  /* NULL: UDP */
     struct fwd_listener *l; /* UDP: the socket to answer from */
     struct sockaddr_storage peer;
     struct awf_dns_raw *raw;
-    struct awf_dns_wire_query q;
+    struct dns_wire_query q;
     char host[AWF_DNS_WIRE_NAME_MAX];
 };
 
@@ -60,12 +60,12 @@ struct awf_dns_fwd {
     bool own_dns;
     struct fwd_listener *listeners; /* owned array */
     size_t n_listeners;
-    struct awf_dns_fwd_cache cache;
+    struct dns_fwd_cache cache;
     bool cache_ok;
-    struct awf_dns_fwd_log log;
+    struct dns_fwd_log log;
     bool log_ok;
-    struct awf_dns_link udp_pending;
-    struct awf_dns_link conns;
+    struct dns_link udp_pending;
+    struct dns_link conns;
     size_t n_conns;
     int deny_rcode;
     uint64_t idle_ms;
@@ -81,36 +81,36 @@ struct awf_dns_fwd {
 /* Answers or starts answering one packet from peer (on listener l's UDP socket when c is NULL,
  * else on TCP connection c). Returns 0, or AWF_E_BAD_REQUEST when it was dropped as malformed
  * (a TCP connection is then closed by the caller). */
-int awf_dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
-                          const struct sockaddr_storage *peer, const uint8_t *msg, size_t len);
+int dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
+                      const struct sockaddr_storage *peer, const uint8_t *msg, size_t len);
 
 /* Cancels the upstream query of every pending entry in list and frees them unanswered. */
-void awf_dns_fwd_drop_pending(struct awf_dns_link *list);
+void dns_fwd_drop_pending(struct dns_link *list);
 
 /* Drops one of f->refs; the last one, once destroyed, frees f. */
-void awf_dns_fwd_release(struct awf_dns_fwd *f);
+void dns_fwd_release(struct awf_dns_fwd *f);
 
 /* ---- fwd_net.c: the sockets ---- */
 
 /* Encodes the answer and sends it to the client q came from (c NULL: UDP from l to peer).
  * Returns the records sent (0 when truncated or not sent). */
-size_t awf_dns_fwd_respond(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
-                           const struct sockaddr_storage *peer, const struct awf_dns_wire_query *q,
-                           int rcode, const struct awf_dns_wire_rr *rr, size_t n,
-                           const uint8_t *pool, uint32_t age_s);
+size_t dns_fwd_respond(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
+                       const struct sockaddr_storage *peer, const struct dns_wire_query *q,
+                       int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
+                       uint32_t age_s);
 
 /* A query of c's was answered: finishes the connection if the client is done, else reads on. */
-void awf_dns_fwd_conn_answered(struct fwd_conn *c);
+void dns_fwd_conn_answered(struct fwd_conn *c);
 
 /* Closes at once: queries in flight are dropped, answers not yet written may be lost. */
-void awf_dns_fwd_conn_close(struct fwd_conn *c);
+void dns_fwd_conn_close(struct fwd_conn *c);
 
 /* Binds UDP and TCP for cfg and starts both; each initialised handle holds one of f->refs.
  * Returns 0 or a negative code with err saying why. */
-int awf_dns_fwd_listen(struct awf_dns_fwd *f, struct fwd_listener *l, const struct awf_listen *cfg,
-                       char *err, size_t errlen);
+int dns_fwd_listen(struct awf_dns_fwd *f, struct fwd_listener *l, const struct awf_listen *cfg,
+                   char *err, size_t errlen);
 
 /* Closes l's handles (their close callbacks release f). */
-void awf_dns_fwd_unlisten(struct fwd_listener *l);
+void dns_fwd_unlisten(struct fwd_listener *l);
 
 #endif

@@ -21,8 +21,8 @@ static int open_fd(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
-int awf_dns_fwd_log_open(struct awf_dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
-                         size_t errlen)
+int dns_fwd_log_open(struct dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
+                     size_t errlen)
 {
     memset(l, 0, sizeof(*l));
     l->loop = loop;
@@ -62,7 +62,7 @@ static void write_all(int fd, const char *p, size_t n)
 }
 
 /* What is left of the buffer in flight, then the queue; the file closed. */
-static void finish(struct awf_dns_fwd_log *l)
+static void finish(struct dns_fwd_log *l)
 {
     if (l->out_done < l->out_len)
         write_all(l->fd, l->out + l->out_done, l->out_len - l->out_done);
@@ -76,11 +76,11 @@ static void finish(struct awf_dns_fwd_log *l)
     l->path = l->queue = l->out = NULL;
 }
 
-static void start_write(struct awf_dns_fwd_log *l);
+static void start_write(struct dns_fwd_log *l);
 
 static void on_written(uv_fs_t *req)
 {
-    struct awf_dns_fwd_log *l = req->data;
+    struct dns_fwd_log *l = req->data;
     ssize_t r = req->result;
     uv_fs_req_cleanup(req);
     l->writing = false;
@@ -96,7 +96,7 @@ static void on_written(uv_fs_t *req)
     start_write(l);
 }
 
-static void start_write(struct awf_dns_fwd_log *l)
+static void start_write(struct dns_fwd_log *l)
 {
     if (l->writing)
         return;
@@ -126,7 +126,7 @@ static void start_write(struct awf_dns_fwd_log *l)
         l->out_done = l->out_len;
 }
 
-void awf_dns_fwd_log_line(struct awf_dns_fwd_log *l, const char *line, size_t len)
+void dns_fwd_log_line(struct dns_fwd_log *l, const char *line, size_t len)
 {
     if (l->closing)
         return;
@@ -167,9 +167,8 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t cap)
     }
 }
 
-void awf_dns_fwd_log_query(struct awf_dns_fwd_log *l, const struct sockaddr_storage *peer,
-                           const struct awf_dns_wire_query *q, const char *decision, int rcode,
-                           size_t n)
+void dns_fwd_log_query(struct dns_fwd_log *l, const struct sockaddr_storage *peer,
+                       const struct dns_wire_query *q, const char *decision, int rcode, size_t n)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -179,22 +178,22 @@ void awf_dns_fwd_log_query(struct awf_dns_fwd_log *l, const struct sockaddr_stor
     char line[sizeof(name) + 160];
     peer_text(peer, client, sizeof(client));
     if (q)
-        awf_dns_wire_name_text(q->qname, q->qname_len, name);
+        dns_wire_name_text(q->qname, q->qname_len, name);
     int len = snprintf(line, sizeof(line), "%lld.%03ld %s %s %s %s %s %zu\n", (long long)ts.tv_sec,
                        ts.tv_nsec / 1000000, client, q ? name : "-",
-                       q ? awf_dns_wire_type_name(q->qtype, tb) : "-", decision,
-                       q ? awf_dns_wire_rcode_name(rcode, rb) : "-", n);
+                       q ? dns_wire_type_name(q->qtype, tb) : "-", decision,
+                       q ? dns_wire_rcode_name(rcode, rb) : "-", n);
     if (len > 0 && (size_t)len < sizeof(line))
-        awf_dns_fwd_log_line(l, line, (size_t)len);
+        dns_fwd_log_line(l, line, (size_t)len);
 }
 
-void awf_dns_fwd_log_reopen(struct awf_dns_fwd_log *l)
+void dns_fwd_log_reopen(struct dns_fwd_log *l)
 {
     l->reopen_wanted = true;
     start_write(l);
 }
 
-bool awf_dns_fwd_log_close(struct awf_dns_fwd_log *l, void (*done)(void *arg), void *arg)
+bool dns_fwd_log_close(struct dns_fwd_log *l, void (*done)(void *arg), void *arg)
 {
     l->closing = true;
     if (l->writing) {

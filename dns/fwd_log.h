@@ -14,7 +14,7 @@
 
 #include "dns/wire.h"
 
-struct awf_dns_fwd_log {
+struct dns_fwd_log {
     uv_loop_t *loop;
     char *path; /* owned; NULL for stdout and stderr */
     int fd;
@@ -29,23 +29,22 @@ struct awf_dns_fwd_log {
 
 /* spec: a path (appended to, created 0640), "-" for stdout, "stderr". Returns 0, or -errno with
  * err saying which path. */
-int awf_dns_fwd_log_open(struct awf_dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
-                         size_t errlen);
+int dns_fwd_log_open(struct dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
+                     size_t errlen);
 
 /* Queues one line (with its '\n'); never blocks. */
-void awf_dns_fwd_log_line(struct awf_dns_fwd_log *l, const char *line, size_t len);
+void dns_fwd_log_line(struct dns_fwd_log *l, const char *line, size_t len);
 
 /* Queues the line of one query: "TIME CLIENT NAME TYPE DECISION RCODE ANSWERS" (README.md);
  * q NULL for a malformed packet (name, type and rcode "-"). */
-void awf_dns_fwd_log_query(struct awf_dns_fwd_log *l, const struct sockaddr_storage *peer,
-                           const struct awf_dns_wire_query *q, const char *decision, int rcode,
-                           size_t n);
+void dns_fwd_log_query(struct dns_fwd_log *l, const struct sockaddr_storage *peer,
+                       const struct dns_wire_query *q, const char *decision, int rcode, size_t n);
 
 /* Reopens the file (logrotate) once the write in flight is done. */
-void awf_dns_fwd_log_reopen(struct awf_dns_fwd_log *l);
+void dns_fwd_log_reopen(struct dns_fwd_log *l);
 
 /* Writes what is still queued (blocking: this is shutdown), closes the file and frees. Returns
  * false when done; true when a write is in flight, and done(arg) runs once it has finished. */
-bool awf_dns_fwd_log_close(struct awf_dns_fwd_log *l, void (*done)(void *arg), void *arg);
+bool dns_fwd_log_close(struct dns_fwd_log *l, void (*done)(void *arg), void *arg);
 
 #endif

@@ -1,6 +1,6 @@
 /* The forwarder's sockets: UDP and TCP listeners, TCP's two-byte framing with its buffer and
  * backpressure (stop reading while too many queries are upstream or answers are unread), idle
- * timers, and sending answers. Every packet goes to awf_dns_fwd_on_packet() to be decided.
+ * timers, and sending answers. Every packet goes to dns_fwd_on_packet() to be decided.
  *
  * A TCP connection is freed in the close callback of the last of its two handles; its queries
  * waiting on upstream sit in its own list, so closing cancels them. */
@@ -24,7 +24,7 @@
 
 static void on_listener_close(uv_handle_t *h)
 {
-    awf_dns_fwd_release(((struct fwd_listener *)h->data)->fwd);
+    dns_fwd_release(((struct fwd_listener *)h->data)->fwd);
 }
 
 /* ---- sending answers ------------------------------------------------------------------------- */
@@ -57,10 +57,10 @@ static void on_tcp_written(uv_write_t *req, int status)
     conn_resume(c); /* reading may have stopped on a full write queue */
 }
 
-size_t awf_dns_fwd_respond(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
-                           const struct sockaddr_storage *peer, const struct awf_dns_wire_query *q,
-                           int rcode, const struct awf_dns_wire_rr *rr, size_t n,
-                           const uint8_t *pool, uint32_t age_s)
+size_t dns_fwd_respond(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
+                       const struct sockaddr_storage *peer, const struct dns_wire_query *q,
+                       int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
+                       uint32_t age_s)
 {
     bool tc;
     if (!c) {
@@ -118,10 +118,10 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
            from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     if (flags & UV_UDP_PARTIAL) { /* over 64 KiB: not a DNS message */
         l->fwd->stats.malformed++;
-        awf_dns_fwd_log_query(&l->fwd->log, &peer, NULL, "malformed", 0, 0);
+        dns_fwd_log_query(&l->fwd->log, &peer, NULL, "malformed", 0, 0);
         return;
     }
-    (void)awf_dns_fwd_on_packet(l->fwd, l, NULL, &peer, (const uint8_t *)buf->base, (size_t)nread);
+    (void)dns_fwd_on_packet(l->fwd, l, NULL, &peer, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /* ---- TCP ------------------------------------------------------------------------------------- */
@@ -134,16 +134,16 @@ static void on_conn_close(uv_handle_t *h)
     struct awf_dns_fwd *f = c->fwd;
     free(c->buf);
     free(c);
-    awf_dns_fwd_release(f);
+    dns_fwd_release(f);
 }
 
-void awf_dns_fwd_conn_close(struct fwd_conn *c)
+void dns_fwd_conn_close(struct fwd_conn *c)
 {
     if (c->closing)
         return;
     c->closing = true;
-    awf_dns_fwd_drop_pending(&c->pending);
-    awf_dns_list_unlink(&c->link);
+    dns_fwd_drop_pending(&c->pending);
+    dns_list_unlink(&c->link);
     c->fwd->n_conns--;
     uv_close((uv_handle_t *)&c->idle, on_conn_close);
     uv_close((uv_handle_t *)&c->tcp, on_conn_close);
@@ -154,7 +154,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     (void)status;
     struct fwd_conn *c = req->data;
     free(req);
-    awf_dns_fwd_conn_close(c);
+    dns_fwd_conn_close(c);
 }
 
 /* The client is done and every answer is queued: close once they are written. */
@@ -167,7 +167,7 @@ static void conn_finish(struct fwd_conn *c)
             return;
         free(req);
     }
-    awf_dns_fwd_conn_close(c);
+    dns_fwd_conn_close(c);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -176,7 +176,7 @@ static void on_idle(uv_timer_t *t)
     if (c->n_pending > 0) /* waiting on upstream is not idleness */
         uv_timer_start(&c->idle, on_idle, c->fwd->idle_ms, 0);
     else
-        awf_dns_fwd_conn_close(c);
+        dns_fwd_conn_close(c);
 }
 
 static void on_tcp_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -210,9 +210,9 @@ static bool take_frames(struct fwd_conn *c)
         if (c->len - off - 2 < flen)
             break;
         uv_timer_start(&c->idle, on_idle, f->idle_ms, 0);
-        if (awf_dns_fwd_on_packet(f, NULL, c, &c->peer, c->buf + off + 2, flen) < 0) {
+        if (dns_fwd_on_packet(f, NULL, c, &c->peer, c->buf + off + 2, flen) < 0) {
             c->taking = false;
-            awf_dns_fwd_conn_close(c);
+            dns_fwd_conn_close(c);
             return false;
         }
         off += 2 + flen;
@@ -253,9 +253,9 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread != UV_EOF || c->len > 0) { /* an error, or a frame cut short */
             if (c->len > 0) {
                 c->fwd->stats.malformed++;
-                awf_dns_fwd_log_query(&c->fwd->log, &c->peer, NULL, "malformed", 0, 0);
+                dns_fwd_log_query(&c->fwd->log, &c->peer, NULL, "malformed", 0, 0);
             }
-            awf_dns_fwd_conn_close(c);
+            dns_fwd_conn_close(c);
             return;
         }
         c->eof = true;
@@ -282,7 +282,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (!c)
         return;
     c->fwd = f;
-    awf_dns_list_init(&c->pending);
+    dns_list_init(&c->pending);
     uv_tcp_init(f->loop, &c->tcp);
     uv_timer_init(f->loop, &c->idle);
     c->tcp.data = c->idle.data = c;
@@ -290,11 +290,11 @@ static void on_connection(uv_stream_t *server, int status)
     f->refs++;
     f->n_conns++;
     f->stats.tcp_conns++;
-    awf_dns_list_append(&f->conns, &c->link);
+    dns_list_append(&f->conns, &c->link);
     int len = sizeof(c->peer);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || f->n_conns > TCP_CONNS_MAX ||
         uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len) != 0) {
-        awf_dns_fwd_conn_close(c);
+        dns_fwd_conn_close(c);
         return;
     }
     uv_timer_start(&c->idle, on_idle, f->idle_ms, 0);
@@ -348,8 +348,8 @@ static int bind_pair(const struct sockaddr_storage *want, int *ufd, int *tfd,
     return rc;
 }
 
-int awf_dns_fwd_listen(struct awf_dns_fwd *f, struct fwd_listener *l, const struct awf_listen *cfg,
-                       char *err, size_t errlen)
+int dns_fwd_listen(struct awf_dns_fwd *f, struct fwd_listener *l, const struct awf_listen *cfg,
+                   char *err, size_t errlen)
 {
     int ufd, tfd, rc = bind_pair(&cfg->addr, &ufd, &tfd, &l->bound);
     if (rc < 0) {
@@ -374,7 +374,7 @@ int awf_dns_fwd_listen(struct awf_dns_fwd *f, struct fwd_listener *l, const stru
     return rc;
 }
 
-void awf_dns_fwd_conn_answered(struct fwd_conn *c)
+void dns_fwd_conn_answered(struct fwd_conn *c)
 {
     if (c->eof && c->n_pending == 0)
         conn_finish(c);
@@ -382,7 +382,7 @@ void awf_dns_fwd_conn_answered(struct fwd_conn *c)
         conn_resume(c);
 }
 
-void awf_dns_fwd_unlisten(struct fwd_listener *l)
+void dns_fwd_unlisten(struct fwd_listener *l)
 {
     if (l->udp_init)
         uv_close((uv_handle_t *)&l->udp, on_listener_close);

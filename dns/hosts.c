@@ -19,19 +19,19 @@
 #define HOSTS_MAX_BYTES (64u << 20)
 
 struct host_entry {
-    struct awf_dns_node node; /* key = name */
+    struct dns_node node; /* key = name */
     size_t n4, n6;
-    union awf_dns_sa v4[AWF_DNS_MAX_ADDRS];
-    union awf_dns_sa v6[AWF_DNS_MAX_ADDRS];
+    union dns_sa v4[AWF_DNS_MAX_ADDRS];
+    union dns_sa v6[AWF_DNS_MAX_ADDRS];
     char name[];
 };
 
-int awf_dns_hosts_init(struct awf_dns_hosts *h)
+int dns_hosts_init(struct dns_hosts *h)
 {
-    return awf_dns_table_init(&h->names, 64);
+    return dns_table_init(&h->names, 64);
 }
 
-static bool same_addr(const union awf_dns_sa *a, const union awf_dns_sa *b)
+static bool same_addr(const union dns_sa *a, const union dns_sa *b)
 {
     if (a->sa.sa_family == AF_INET)
         return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
@@ -39,19 +39,18 @@ static bool same_addr(const union awf_dns_sa *a, const union awf_dns_sa *b)
            a->in6.sin6_scope_id == b->in6.sin6_scope_id;
 }
 
-static int add_name(struct awf_dns_hosts *h, const char *name, size_t len,
-                    const union awf_dns_sa *addr)
+static int add_name(struct dns_hosts *h, const char *name, size_t len, const union dns_sa *addr)
 {
     char raw[AWF_DNS_NAME_MAX + 2], key[AWF_DNS_NAME_MAX + 1];
     if (len > AWF_DNS_NAME_MAX + 1)
         return 0; /* not a name anyone can ask for: skip, as glibc would never match it */
     memcpy(raw, name, len);
     raw[len] = '\0';
-    if (awf_dns_name_normalize(raw, key) < 0)
+    if (dns_name_normalize(raw, key) < 0)
         return 0;
 
     struct host_entry *e = NULL;
-    struct awf_dns_node *n = awf_dns_table_find(&h->names, key);
+    struct dns_node *n = dns_table_find(&h->names, key);
     if (n) {
         e = AWF_DNS_CONTAINER_OF(n, struct host_entry, node);
     } else {
@@ -61,10 +60,10 @@ static int add_name(struct awf_dns_hosts *h, const char *name, size_t len,
             return -ENOMEM;
         memcpy(e->name, key, klen + 1);
         e->node.key = e->name;
-        awf_dns_table_insert(&h->names, &e->node);
+        dns_table_insert(&h->names, &e->node);
         h->n_names++;
     }
-    union awf_dns_sa *list = addr->sa.sa_family == AF_INET ? e->v4 : e->v6;
+    union dns_sa *list = addr->sa.sa_family == AF_INET ? e->v4 : e->v6;
     size_t *cnt = addr->sa.sa_family == AF_INET ? &e->n4 : &e->n6;
     for (size_t i = 0; i < *cnt; i++)
         if (same_addr(&list[i], addr))
@@ -77,7 +76,7 @@ static int add_name(struct awf_dns_hosts *h, const char *name, size_t len,
 }
 
 /* "fe80::1%eth0": the scope goes to sin6_scope_id; an unknown interface skips the line. */
-static bool parse_addr(const char *tok, size_t len, union awf_dns_sa *out)
+static bool parse_addr(const char *tok, size_t len, union dns_sa *out)
 {
     char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
     if (len >= sizeof(buf))
@@ -87,7 +86,7 @@ static bool parse_addr(const char *tok, size_t len, union awf_dns_sa *out)
     struct in_addr a4;
     struct in6_addr a6;
     if (inet_pton(AF_INET, buf, &a4) == 1) {
-        awf_dns_sa_v4(out, &a4);
+        dns_sa_v4(out, &a4);
         return true;
     }
     uint32_t scope = 0;
@@ -100,7 +99,7 @@ static bool parse_addr(const char *tok, size_t len, union awf_dns_sa *out)
     }
     if (inet_pton(AF_INET6, buf, &a6) != 1)
         return false;
-    awf_dns_sa_v6(out, &a6, scope);
+    dns_sa_v6(out, &a6, scope);
     return true;
 }
 
@@ -109,7 +108,7 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-int awf_dns_hosts_parse(struct awf_dns_hosts *h, const char *text, size_t len)
+int dns_hosts_parse(struct dns_hosts *h, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
     while (p < end) {
@@ -119,7 +118,7 @@ int awf_dns_hosts_parse(struct awf_dns_hosts *h, const char *text, size_t len)
         const char *hash = memchr(p, '#', (size_t)(eol - p));
         const char *lend = hash ? hash : eol;
 
-        union awf_dns_sa addr;
+        union dns_sa addr;
         bool have_addr = false, bad = false;
         const char *q = p;
         while (q < lend && !bad) {
@@ -192,46 +191,46 @@ static int read_file(const char *path, char **buf, size_t *len)
     return 0;
 }
 
-int awf_dns_hosts_load(struct awf_dns_hosts *h, const char *path)
+int dns_hosts_load(struct dns_hosts *h, const char *path)
 {
     char *buf = NULL;
     size_t len = 0;
     int rc = read_file(path, &buf, &len);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
-    rc = awf_dns_hosts_parse(h, buf, len);
+    rc = dns_hosts_parse(h, buf, len);
     free(buf);
     return rc;
 }
 
-int awf_dns_hosts_find(const struct awf_dns_hosts *h, const char *key, struct awf_dns_addrs *out)
+int dns_hosts_find(const struct dns_hosts *h, const char *key, struct awf_dns_addrs *out)
 {
-    struct awf_dns_node *n = awf_dns_table_find(&h->names, key);
+    struct dns_node *n = dns_table_find(&h->names, key);
     if (!n)
         return AWF_E_DNS_FAIL;
     const struct host_entry *e = AWF_DNS_CONTAINER_OF(n, struct host_entry, node);
     out->n = 0;
     out->from_hosts = true;
     for (size_t i = 0; i < e->n4 && out->n < AWF_DNS_MAX_ADDRS; i++)
-        awf_dns_sa_store(&e->v4[i], &out->addr[out->n++]);
+        dns_sa_store(&e->v4[i], &out->addr[out->n++]);
     for (size_t i = 0; i < e->n6 && out->n < AWF_DNS_MAX_ADDRS; i++)
-        awf_dns_sa_store(&e->v6[i], &out->addr[out->n++]);
+        dns_sa_store(&e->v6[i], &out->addr[out->n++]);
     return 0;
 }
 
-void awf_dns_hosts_free(struct awf_dns_hosts *h)
+void dns_hosts_free(struct dns_hosts *h)
 {
     if (!h->names.buckets)
         return;
     for (size_t i = 0; i <= h->names.mask; i++) {
-        struct awf_dns_node *n = h->names.buckets[i];
+        struct dns_node *n = h->names.buckets[i];
         while (n) {
-            struct awf_dns_node *next = n->next;
+            struct dns_node *next = n->next;
             free(AWF_DNS_CONTAINER_OF(n, struct host_entry, node));
             n = next;
         }
     }
-    awf_dns_table_free(&h->names);
+    dns_table_free(&h->names);
 }
 
 int awf_dns_hosts_check(const char *path)
@@ -250,7 +249,7 @@ int awf_dns_hosts_open(const char *path, struct awf_dns_hosts_file **out,
         info = &dummy;
     memset(info, 0, sizeof(*info));
     struct awf_dns_hosts_file *h = calloc(1, sizeof(*h)); /* freed with its last reference */
-    if (!h || awf_dns_hosts_init(&h->table) < 0) {
+    if (!h || dns_hosts_init(&h->table) < 0) {
         free(h);
         return -ENOMEM;
     }
@@ -267,7 +266,7 @@ int awf_dns_hosts_open(const char *path, struct awf_dns_hosts_file **out,
             for (unsigned i = 0; i < mdlen && i < 32; i++)
                 snprintf(info->sha256 + 2 * i, 3, "%02x", md[i]);
         info->bytes = len;
-        rc = awf_dns_hosts_parse(&h->table, buf, len);
+        rc = dns_hosts_parse(&h->table, buf, len);
         free(buf);
     }
     if (rc < 0) {
@@ -289,7 +288,7 @@ struct awf_dns_hosts_file *awf_dns_hosts_ref(struct awf_dns_hosts_file *h)
 void awf_dns_hosts_release(struct awf_dns_hosts_file *h)
 {
     if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
-        awf_dns_hosts_free(&h->table);
+        dns_hosts_free(&h->table);
         free(h);
     }
 }

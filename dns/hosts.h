@@ -12,35 +12,35 @@
 #include "dns/dns.h"
 #include "dns/table.h"
 
-struct awf_dns_hosts {
-    struct awf_dns_table names;
+struct dns_hosts {
+    struct dns_table names;
     size_t n_names, n_addrs; /* distinct names; addresses summed over names */
 };
 
 /* What awf_dns_hosts_open hands out: a table never modified after it is loaded, so resolvers
  * on several threads read it without a lock; freed with its last reference. */
 struct awf_dns_hosts_file {
-    struct awf_dns_hosts table;
+    struct dns_hosts table;
     atomic_size_t refs;
 };
 
 /* Starts an empty table. Returns 0 or -ENOMEM. */
-int awf_dns_hosts_init(struct awf_dns_hosts *h);
+int dns_hosts_init(struct dns_hosts *h);
 
 /* Adds the entries of text (hosts(5) syntax: "ADDR NAME [ALIAS...]", '#' comments). A name on
  * several lines collects every address, IPv4 before IPv6, each family in file order, at most
  * AWF_DNS_MAX_ADDRS. Lines whose address does not parse are skipped, as glibc does. Returns 0 or
  * -ENOMEM. */
-int awf_dns_hosts_parse(struct awf_dns_hosts *h, const char *text, size_t len);
+int dns_hosts_parse(struct dns_hosts *h, const char *text, size_t len);
 
 /* Reads path and parses it. A missing file is an empty table (as with glibc); other errors
  * (unreadable, a directory, over 64 MiB) return a negative code. */
-int awf_dns_hosts_load(struct awf_dns_hosts *h, const char *path);
+int dns_hosts_load(struct dns_hosts *h, const char *path);
 
 /* Fills out for key (a normalized name). Returns 0, or AWF_E_DNS_FAIL if the file does not
  * name it (the caller goes on to DNS then). */
-int awf_dns_hosts_find(const struct awf_dns_hosts *h, const char *key, struct awf_dns_addrs *out);
+int dns_hosts_find(const struct dns_hosts *h, const char *key, struct awf_dns_addrs *out);
 
-void awf_dns_hosts_free(struct awf_dns_hosts *h);
+void dns_hosts_free(struct dns_hosts *h);
 
 #endif

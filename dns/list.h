@@ -8,23 +8,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct awf_dns_link {
-    struct awf_dns_link *prev, *next;
+struct dns_link {
+    struct dns_link *prev, *next;
 };
 
 #define AWF_DNS_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-static inline void awf_dns_list_init(struct awf_dns_link *head)
+static inline void dns_list_init(struct dns_link *head)
 {
     head->prev = head->next = head;
 }
 
-static inline bool awf_dns_list_empty(const struct awf_dns_link *head)
+static inline bool dns_list_empty(const struct dns_link *head)
 {
     return head->next == head;
 }
 
-static inline void awf_dns_list_append(struct awf_dns_link *head, struct awf_dns_link *n)
+static inline void dns_list_append(struct dns_link *head, struct dns_link *n)
 {
     n->prev = head->prev;
     n->next = head;
@@ -33,7 +33,7 @@ static inline void awf_dns_list_append(struct awf_dns_link *head, struct awf_dns
 }
 
 /* Leaves n linked to itself, so unlinking twice is harmless. */
-static inline void awf_dns_list_unlink(struct awf_dns_link *n)
+static inline void dns_list_unlink(struct dns_link *n)
 {
     n->prev->next = n->next;
     n->next->prev = n->prev;
@@ -41,15 +41,15 @@ static inline void awf_dns_list_unlink(struct awf_dns_link *n)
 }
 
 /* Moves every node of from to the end of to; from ends empty. */
-static inline void awf_dns_list_splice(struct awf_dns_link *to, struct awf_dns_link *from)
+static inline void dns_list_splice(struct dns_link *to, struct dns_link *from)
 {
-    if (awf_dns_list_empty(from))
+    if (dns_list_empty(from))
         return;
     from->next->prev = to->prev;
     to->prev->next = from->next;
     from->prev->next = to;
     to->prev = from->prev;
-    awf_dns_list_init(from);
+    dns_list_init(from);
 }
 
 #endif

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 
-int awf_dns_name_normalize(const char *name, char *out)
+int dns_name_normalize(const char *name, char *out)
 {
     size_t len = strlen(name);
     if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
@@ -36,14 +36,14 @@ int awf_dns_name_normalize(const char *name, char *out)
     return (int)len;
 }
 
-void awf_dns_sa_v4(union awf_dns_sa *out, const struct in_addr *a)
+void dns_sa_v4(union dns_sa *out, const struct in_addr *a)
 {
     memset(out, 0, sizeof(*out));
     out->in.sin_family = AF_INET;
     out->in.sin_addr = *a;
 }
 
-void awf_dns_sa_v6(union awf_dns_sa *out, const struct in6_addr *a, uint32_t scope_id)
+void dns_sa_v6(union dns_sa *out, const struct in6_addr *a, uint32_t scope_id)
 {
     memset(out, 0, sizeof(*out));
     out->in6.sin6_family = AF_INET6;
@@ -51,24 +51,24 @@ void awf_dns_sa_v6(union awf_dns_sa *out, const struct in6_addr *a, uint32_t sco
     out->in6.sin6_scope_id = scope_id;
 }
 
-bool awf_dns_name_literal(const char *key, union awf_dns_sa *out)
+bool dns_name_literal(const char *key, union dns_sa *out)
 {
     struct in_addr a4;
     struct in6_addr a6;
     if (strchr(key, ':')) {
         if (inet_pton(AF_INET6, key, &a6) != 1)
             return false;
-        awf_dns_sa_v6(out, &a6, 0);
+        dns_sa_v6(out, &a6, 0);
         return true;
     }
     /* inet_aton stops at whitespace; normalized keys have none, so the whole key was read. */
     if (inet_aton(key, &a4) == 0)
         return false;
-    awf_dns_sa_v4(out, &a4);
+    dns_sa_v4(out, &a4);
     return true;
 }
 
-void awf_dns_sa_store(const union awf_dns_sa *a, struct sockaddr_storage *out)
+void dns_sa_store(const union dns_sa *a, struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof(*out));
     memcpy(out, a, a->sa.sa_family == AF_INET ? sizeof(a->in) : sizeof(a->in6));

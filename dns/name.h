@@ -14,7 +14,7 @@
 #define AWF_DNS_NAME_MAX 253
 
 /* One address, port 0. 28 bytes instead of sockaddr_storage's 128: the cache holds thousands. */
-union awf_dns_sa {
+union dns_sa {
     struct sockaddr sa;
     struct sockaddr_in in;
     struct sockaddr_in6 in6;
@@ -24,16 +24,16 @@ union awf_dns_sa {
  * trailing dot removed, brackets around an IPv6 literal removed. Returns its length, or
  * AWF_E_DNS_FAIL for what no server could answer: empty, too long, an empty label, a label
  * over 63 bytes, control characters, space or backslash (c-ares would read it as an escape). */
-int awf_dns_name_normalize(const char *name, char *out);
+int dns_name_normalize(const char *name, char *out);
 
 /* If key (a normalized name) is an IP literal, fills *out and returns true. IPv4 accepts every
  * spelling inet_aton() does ("127.1", "0x7f000001"), as the policy does when it decides a target
  * is a raw IP: the resolver must never send such a target to DNS as a name. */
-bool awf_dns_name_literal(const char *key, union awf_dns_sa *out);
+bool dns_name_literal(const char *key, union dns_sa *out);
 
-void awf_dns_sa_v4(union awf_dns_sa *out, const struct in_addr *a);
-void awf_dns_sa_v6(union awf_dns_sa *out, const struct in6_addr *a, uint32_t scope_id);
+void dns_sa_v4(union dns_sa *out, const struct in_addr *a);
+void dns_sa_v6(union dns_sa *out, const struct in6_addr *a, uint32_t scope_id);
 /* Copies a into a zeroed sockaddr_storage, the form callers receive. */
-void awf_dns_sa_store(const union awf_dns_sa *a, struct sockaddr_storage *out);
+void dns_sa_store(const union dns_sa *a, struct sockaddr_storage *out);
 
 #endif

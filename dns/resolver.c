@@ -43,15 +43,15 @@ struct family_result {
     int status; /* ARES_*, once done */
     size_t n;
     uint32_t ttl_s; /* lowest TTL among the n addresses */
-    union awf_dns_sa addr[AWF_DNS_MAX_ADDRS];
+    union dns_sa addr[AWF_DNS_MAX_ADDRS];
 };
 
 struct lookup {
-    struct awf_dns_node node; /* in dns->inflight until its deadline; key = name */
+    struct dns_node node; /* in dns->inflight until its deadline; key = name */
     struct awf_dns *dns;
-    struct awf_dns_link waiters;  /* awf_dns_req.link */
-    struct awf_dns_link deadline; /* in dns->deadlines while it has a deadline to keep */
-    struct awf_dns_link all;      /* in dns->lookups */
+    struct dns_link waiters;  /* awf_dns_req.link */
+    struct dns_link deadline; /* in dns->deadlines while it has a deadline to keep */
+    struct dns_link all;      /* in dns->lookups */
     uint64_t deadline_ms;
     int pending;   /* c-ares queries not answered yet: 2, 1, 0 */
     bool starting; /* awf_dns_resolve is still sending: it delivers if both fail at once */
@@ -61,7 +61,7 @@ struct lookup {
 };
 
 struct awf_dns_req {
-    struct awf_dns_link link; /* in a lookup's waiters, or in a batch being delivered */
+    struct dns_link link; /* in a lookup's waiters, or in a batch being delivered */
     awf_dns_cb cb;
     void *arg;
 };
@@ -74,10 +74,10 @@ struct awf_dns {
     uv_timer_t ares_timer;     /* c-ares's own retransmissions and timeouts */
     uv_timer_t deadline_timer; /* our per-lookup deadline, cfg timeout_ms */
     struct sock_poll *polls;
-    struct awf_dns_table inflight;
+    struct dns_table inflight;
     /* Every deadline is start + timeout_ms with one timeout_ms, so appending keeps it sorted. */
-    struct awf_dns_link deadlines;
-    struct awf_dns_link lookups;
+    struct dns_link deadlines;
+    struct dns_link lookups;
     struct awf_dns_cache *cache;      /* a reference: private, or shared with other loops */
     struct awf_dns_hosts_file *hosts; /* a reference; never NULL once created */
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
@@ -192,7 +192,7 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 
 static void schedule_deadline(struct awf_dns *dns)
 {
-    if (awf_dns_list_empty(&dns->deadlines)) {
+    if (dns_list_empty(&dns->deadlines)) {
         uv_timer_stop(&dns->deadline_timer);
         return;
     }
@@ -205,9 +205,9 @@ static void schedule_deadline(struct awf_dns *dns)
 static void set_deadline(struct lookup *l)
 {
     struct awf_dns *dns = l->dns;
-    awf_dns_list_unlink(&l->deadline);
+    dns_list_unlink(&l->deadline);
     l->deadline_ms = uv_now(dns->loop) + dns->timeout_ms;
-    awf_dns_list_append(&dns->deadlines, &l->deadline);
+    dns_list_append(&dns->deadlines, &l->deadline);
     if (dns->deadlines.next == &l->deadline)
         schedule_deadline(dns);
 }
@@ -215,18 +215,18 @@ static void set_deadline(struct lookup *l)
 static void lookup_detach(struct lookup *l)
 {
     if (l->in_table)
-        awf_dns_table_remove(&l->dns->inflight, &l->node);
+        dns_table_remove(&l->dns->inflight, &l->node);
     l->in_table = false;
 }
 
 static void lookup_free(struct lookup *l)
 {
     lookup_detach(l);
-    awf_dns_list_unlink(&l->deadline);
-    awf_dns_list_unlink(&l->all);
-    while (!awf_dns_list_empty(&l->waiters)) {
-        struct awf_dns_link *n = l->waiters.next;
-        awf_dns_list_unlink(n);
+    dns_list_unlink(&l->deadline);
+    dns_list_unlink(&l->all);
+    while (!dns_list_empty(&l->waiters)) {
+        struct dns_link *n = l->waiters.next;
+        dns_list_unlink(n);
         free(AWF_DNS_CONTAINER_OF(n, struct awf_dns_req, link));
     }
     free(l);
@@ -235,12 +235,12 @@ static void lookup_free(struct lookup *l)
 /* Calls back every request of batch (a list on the caller's stack), freeing each before its
  * callback: a callback may cancel others (they leave the batch) or destroy the resolver (the
  * rest are dropped uncalled). dns stays valid: it is freed only from a close callback. */
-static void deliver(struct awf_dns *dns, struct awf_dns_link *batch, int status,
+static void deliver(struct awf_dns *dns, struct dns_link *batch, int status,
                     const struct awf_dns_addrs *addrs)
 {
-    while (!awf_dns_list_empty(batch)) {
-        struct awf_dns_link *n = batch->next;
-        awf_dns_list_unlink(n);
+    while (!dns_list_empty(batch)) {
+        struct dns_link *n = batch->next;
+        dns_list_unlink(n);
         struct awf_dns_req *r = AWF_DNS_CONTAINER_OF(n, struct awf_dns_req, link);
         awf_dns_cb cb = r->cb;
         void *arg = r->arg;
@@ -251,7 +251,7 @@ static void deliver(struct awf_dns *dns, struct awf_dns_link *batch, int status,
 }
 
 /* A before AAAA, each in the server's order; the rest dropped past AWF_DNS_MAX_ADDRS. */
-static size_t merge(const struct lookup *l, union awf_dns_sa *out)
+static size_t merge(const struct lookup *l, union dns_sa *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < l->v4.n && n < AWF_DNS_MAX_ADDRS; i++)
@@ -261,12 +261,12 @@ static size_t merge(const struct lookup *l, union awf_dns_sa *out)
     return n;
 }
 
-static void to_addrs(const union awf_dns_sa *sa, size_t n, struct awf_dns_addrs *out)
+static void to_addrs(const union dns_sa *sa, size_t n, struct awf_dns_addrs *out)
 {
     out->n = n;
     out->from_hosts = false;
     for (size_t i = 0; i < n; i++)
-        awf_dns_sa_store(&sa[i], &out->addr[i]);
+        dns_sa_store(&sa[i], &out->addr[i]);
 }
 
 /* An answer the name's servers stand by: addresses, "no such name" or "no such record". */
@@ -284,7 +284,7 @@ static bool timed_out(const struct family_result *fr)
 static void lookup_complete(struct lookup *l)
 {
     struct awf_dns *dns = l->dns;
-    union awf_dns_sa sa[AWF_DNS_MAX_ADDRS];
+    union dns_sa sa[AWF_DNS_MAX_ADDRS];
     size_t n = merge(l, sa);
     int status = 0;
     uint64_t ttl_ms = 0;
@@ -314,11 +314,11 @@ static void lookup_complete(struct lookup *l)
     if (status != 0)
         awf_counter_inc(&dns->stats->failures);
     if (ttl_ms > 0) /* a failed put leaves the name uncached, which is only slower */
-        (void)awf_dns_cache_put(dns->cache, l->name, status, sa, n, uv_now(dns->loop) + ttl_ms);
+        (void)dns_cache_put(dns->cache, l->name, status, sa, n, uv_now(dns->loop) + ttl_ms);
 
-    struct awf_dns_link batch;
-    awf_dns_list_init(&batch);
-    awf_dns_list_splice(&batch, &l->waiters);
+    struct dns_link batch;
+    dns_list_init(&batch);
+    dns_list_splice(&batch, &l->waiters);
     lookup_free(l);
     struct awf_dns_addrs addrs;
     to_addrs(sa, n, &addrs);
@@ -332,13 +332,13 @@ static void lookup_complete(struct lookup *l)
 static void lookup_expire(struct lookup *l)
 {
     struct awf_dns *dns = l->dns;
-    awf_dns_list_unlink(&l->deadline);
+    dns_list_unlink(&l->deadline);
     lookup_detach(l);
-    union awf_dns_sa sa[AWF_DNS_MAX_ADDRS];
+    union dns_sa sa[AWF_DNS_MAX_ADDRS];
     size_t n = merge(l, sa);
-    struct awf_dns_link batch;
-    awf_dns_list_init(&batch);
-    awf_dns_list_splice(&batch, &l->waiters);
+    struct dns_link batch;
+    dns_list_init(&batch);
+    dns_list_splice(&batch, &l->waiters);
     struct awf_dns_addrs addrs;
     to_addrs(sa, n, &addrs);
     deliver(dns, &batch, n ? 0 : AWF_E_DNS_TIMEOUT, &addrs); /* l not touched after */
@@ -348,7 +348,7 @@ static void on_deadline_timer(uv_timer_t *t)
 {
     struct awf_dns *dns = t->data;
     uint64_t now = uv_now(dns->loop);
-    while (!dns->closing && !awf_dns_list_empty(&dns->deadlines)) {
+    while (!dns->closing && !dns_list_empty(&dns->deadlines)) {
         struct lookup *l = AWF_DNS_CONTAINER_OF(dns->deadlines.next, struct lookup, deadline);
         if (l->deadline_ms > now)
             break;
@@ -370,7 +370,7 @@ static void parse_answer(struct family_result *fr, int family, int status,
         struct ares_addrttl t[AWF_DNS_MAX_ADDRS];
         fr->status = ares_parse_a_reply(abuf, alen, NULL, t, &n);
         for (int i = 0; fr->status == ARES_SUCCESS && i < n; i++) {
-            awf_dns_sa_v4(&fr->addr[fr->n++], &t[i].ipaddr);
+            dns_sa_v4(&fr->addr[fr->n++], &t[i].ipaddr);
             uint32_t ttl = t[i].ttl > 0 ? (uint32_t)t[i].ttl : 0;
             if (i == 0 || ttl < fr->ttl_s)
                 fr->ttl_s = ttl;
@@ -381,7 +381,7 @@ static void parse_answer(struct family_result *fr, int family, int status,
         for (int i = 0; fr->status == ARES_SUCCESS && i < n; i++) {
             struct in6_addr a;
             memcpy(&a, &t[i].ip6addr, sizeof(a));
-            awf_dns_sa_v6(&fr->addr[fr->n++], &a, 0);
+            dns_sa_v6(&fr->addr[fr->n++], &a, 0);
             uint32_t ttl = t[i].ttl > 0 ? (uint32_t)t[i].ttl : 0;
             if (i == 0 || ttl < fr->ttl_s)
                 fr->ttl_s = ttl;
@@ -438,10 +438,10 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
 
     char key[AWF_DNS_NAME_MAX + 1];
     struct awf_dns_addrs addrs;
-    union awf_dns_sa lit;
-    if (awf_dns_name_normalize(name, key) < 0)
+    union dns_sa lit;
+    if (dns_name_normalize(name, key) < 0)
         return answer_now(cb, arg, req, AWF_E_DNS_FAIL, NULL);
-    if (awf_dns_name_literal(key, &lit)) {
+    if (dns_name_literal(key, &lit)) {
         if (name[0] == '[' && lit.sa.sa_family != AF_INET6)
             return answer_now(cb, arg, req, AWF_E_DNS_FAIL, NULL);
         to_addrs(&lit, 1, &addrs);
@@ -449,12 +449,12 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     }
     if (name[0] == '[') /* brackets hold an IPv6 literal, never a name */
         return answer_now(cb, arg, req, AWF_E_DNS_FAIL, NULL);
-    if (awf_dns_hosts_find(&dns->hosts->table, key, &addrs) == 0) {
+    if (dns_hosts_find(&dns->hosts->table, key, &addrs) == 0) {
         awf_counter_inc(&dns->stats->hosts_hits);
         return answer_now(cb, arg, req, 0, &addrs);
     }
     int status;
-    if (awf_dns_cache_get(dns->cache, key, uv_now(dns->loop), &status, &addrs)) {
+    if (dns_cache_get(dns->cache, key, uv_now(dns->loop), &status, &addrs)) {
         awf_counter_inc(&dns->stats->cache_hits);
         return answer_now(cb, arg, req, status, &addrs);
     }
@@ -465,10 +465,10 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     r->cb = cb;
     r->arg = arg;
 
-    struct awf_dns_node *node = awf_dns_table_find(&dns->inflight, key);
+    struct dns_node *node = dns_table_find(&dns->inflight, key);
     if (node) {
         struct lookup *l = AWF_DNS_CONTAINER_OF(node, struct lookup, node);
-        awf_dns_list_append(&l->waiters, &r->link);
+        dns_list_append(&l->waiters, &r->link);
         awf_counter_inc(&dns->stats->joined);
         *req = r;
         return 0;
@@ -483,11 +483,11 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     memcpy(l->name, key, klen + 1);
     l->node.key = l->name;
     l->dns = dns;
-    awf_dns_list_init(&l->waiters);
-    awf_dns_list_init(&l->deadline);
-    awf_dns_list_append(&dns->lookups, &l->all);
-    awf_dns_list_append(&l->waiters, &r->link);
-    awf_dns_table_insert(&dns->inflight, &l->node);
+    dns_list_init(&l->waiters);
+    dns_list_init(&l->deadline);
+    dns_list_append(&dns->lookups, &l->all);
+    dns_list_append(&l->waiters, &r->link);
+    dns_table_insert(&dns->inflight, &l->node);
     l->in_table = true;
     set_deadline(l);
     awf_counter_inc(&dns->stats->queries_sent);
@@ -577,7 +577,7 @@ void awf_dns_cancel(struct awf_dns_req *req)
         return;
     /* Whichever list holds it (a lookup's waiters or a batch being delivered). A lookup left
      * without waiters keeps going: its answer still fills the cache. */
-    awf_dns_list_unlink(&req->link);
+    dns_list_unlink(&req->link);
     free(req);
 }
 
@@ -585,9 +585,9 @@ void awf_dns_share_cache(struct awf_dns *dns, struct awf_dns *with)
 {
     if (!dns || !with || dns->cache == with->cache)
         return;
-    awf_dns_cache_make_shared(with->cache);
-    awf_dns_cache_unref(dns->cache);
-    dns->cache = awf_dns_cache_ref(with->cache);
+    dns_cache_make_shared(with->cache);
+    dns_cache_unref(dns->cache);
+    dns->cache = dns_cache_ref(with->cache);
 }
 
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out)
@@ -607,9 +607,9 @@ void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out)
 
 static void free_resolver(struct awf_dns *dns)
 {
-    awf_dns_cache_unref(dns->cache);
+    dns_cache_unref(dns->cache);
     awf_dns_hosts_release(dns->hosts);
-    awf_dns_table_free(&dns->inflight);
+    dns_table_free(&dns->inflight);
     free(dns);
 }
 
@@ -708,16 +708,16 @@ int awf_dns_create(uv_loop_t *loop, const struct awf_dns_config *cfg, struct awf
     dns->max_ttl_s = cfg->max_ttl_s;
     dns->negative_ttl_s = cfg->negative_ttl_s;
     dns->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-    awf_dns_list_init(&dns->deadlines);
-    awf_dns_list_init(&dns->lookups);
+    dns_list_init(&dns->deadlines);
+    dns_list_init(&dns->lookups);
 
     int rc = 0;
     if (cfg->shared_cache)
-        dns->cache = awf_dns_cache_ref(cfg->shared_cache);
+        dns->cache = dns_cache_ref(cfg->shared_cache);
     else
-        rc = awf_dns_cache_create_private(cfg->max_cache_entries, &dns->cache);
+        rc = dns_cache_create_private(cfg->max_cache_entries, &dns->cache);
     if (rc == 0)
-        rc = awf_dns_table_init(&dns->inflight, 64);
+        rc = dns_table_init(&dns->inflight, 64);
     if (rc == 0)
         rc = awf_dns_hosts_open(cfg->hosts_file, &dns->hosts, NULL);
     if (rc == 0)
@@ -754,7 +754,7 @@ static void teardown(struct awf_dns *dns)
     ares_destroy(dns->channel);
     dns->channel_ok = false;
     ares_library_cleanup();
-    while (!awf_dns_list_empty(&dns->lookups))
+    while (!dns_list_empty(&dns->lookups))
         lookup_free(AWF_DNS_CONTAINER_OF(dns->lookups.next, struct lookup, all));
     while (dns->polls) {
         struct sock_poll *sp = dns->polls;
@@ -771,11 +771,11 @@ void awf_dns_destroy(struct awf_dns *dns)
         return;
     dns->closing = true;
     /* No callback runs from now on: drop every waiting request. */
-    for (struct awf_dns_link *n = dns->lookups.next; n != &dns->lookups; n = n->next) {
+    for (struct dns_link *n = dns->lookups.next; n != &dns->lookups; n = n->next) {
         struct lookup *l = AWF_DNS_CONTAINER_OF(n, struct lookup, all);
-        while (!awf_dns_list_empty(&l->waiters)) {
-            struct awf_dns_link *w = l->waiters.next;
-            awf_dns_list_unlink(w);
+        while (!dns_list_empty(&l->waiters)) {
+            struct dns_link *w = l->waiters.next;
+            dns_list_unlink(w);
             free(AWF_DNS_CONTAINER_OF(w, struct awf_dns_req, link));
         }
     }

@@ -6,7 +6,7 @@
 
 /* FNV-1a: keys are short host names; nothing here is exposed to hash flooding beyond what the
  * policy lets through, and chains stay short because the table grows. */
-uint32_t awf_dns_table_hash(const char *key)
+uint32_t dns_table_hash(const char *key)
 {
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
@@ -16,7 +16,7 @@ uint32_t awf_dns_table_hash(const char *key)
     return h;
 }
 
-int awf_dns_table_init(struct awf_dns_table *t, size_t expected)
+int dns_table_init(struct dns_table *t, size_t expected)
 {
     size_t nb = 16;
     while (nb < expected && nb < ((size_t)1 << 30))
@@ -29,7 +29,7 @@ int awf_dns_table_init(struct awf_dns_table *t, size_t expected)
     return 0;
 }
 
-void awf_dns_table_free(struct awf_dns_table *t)
+void dns_table_free(struct dns_table *t)
 {
     free(t->buckets);
     t->buckets = NULL;
@@ -37,30 +37,29 @@ void awf_dns_table_free(struct awf_dns_table *t)
     t->n = 0;
 }
 
-struct awf_dns_node *awf_dns_table_find(const struct awf_dns_table *t, const char *key)
+struct dns_node *dns_table_find(const struct dns_table *t, const char *key)
 {
-    return awf_dns_table_find_hashed(t, key, awf_dns_table_hash(key));
+    return dns_table_find_hashed(t, key, dns_table_hash(key));
 }
 
-struct awf_dns_node *awf_dns_table_find_hashed(const struct awf_dns_table *t, const char *key,
-                                               uint32_t h)
+struct dns_node *dns_table_find_hashed(const struct dns_table *t, const char *key, uint32_t h)
 {
-    for (struct awf_dns_node *n = t->buckets[h & t->mask]; n; n = n->next)
+    for (struct dns_node *n = t->buckets[h & t->mask]; n; n = n->next)
         if (n->hash == h && strcmp(n->key, key) == 0)
             return n;
     return NULL;
 }
 
-static void grow(struct awf_dns_table *t)
+static void grow(struct dns_table *t)
 {
     size_t nb = (t->mask + 1) * 2;
-    struct awf_dns_node **b = calloc(nb, sizeof(*b));
+    struct dns_node **b = calloc(nb, sizeof(*b));
     if (!b)
         return;
     for (size_t i = 0; i <= t->mask; i++) {
-        struct awf_dns_node *n = t->buckets[i];
+        struct dns_node *n = t->buckets[i];
         while (n) {
-            struct awf_dns_node *next = n->next;
+            struct dns_node *next = n->next;
             n->next = b[n->hash & (nb - 1)];
             b[n->hash & (nb - 1)] = n;
             n = next;
@@ -71,20 +70,20 @@ static void grow(struct awf_dns_table *t)
     t->mask = nb - 1;
 }
 
-void awf_dns_table_insert(struct awf_dns_table *t, struct awf_dns_node *node)
+void dns_table_insert(struct dns_table *t, struct dns_node *node)
 {
     if (t->n >= t->mask + 1)
         grow(t);
-    node->hash = awf_dns_table_hash(node->key);
-    struct awf_dns_node **b = &t->buckets[node->hash & t->mask];
+    node->hash = dns_table_hash(node->key);
+    struct dns_node **b = &t->buckets[node->hash & t->mask];
     node->next = *b;
     *b = node;
     t->n++;
 }
 
-void awf_dns_table_remove(struct awf_dns_table *t, struct awf_dns_node *node)
+void dns_table_remove(struct dns_table *t, struct dns_node *node)
 {
-    for (struct awf_dns_node **p = &t->buckets[node->hash & t->mask]; *p; p = &(*p)->next) {
+    for (struct dns_node **p = &t->buckets[node->hash & t->mask]; *p; p = &(*p)->next) {
         if (*p == node) {
             *p = node->next;
             node->next = NULL;

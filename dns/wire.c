@@ -80,7 +80,7 @@ static uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
-bool awf_dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+bool dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     if (alen != blen)
         return false;
@@ -91,7 +91,7 @@ bool awf_dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, si
     return true;
 }
 
-int awf_dns_wire_parse_query(const uint8_t *msg, size_t len, struct awf_dns_wire_query *q)
+int dns_wire_parse_query(const uint8_t *msg, size_t len, struct dns_wire_query *q)
 {
     if (len < AWF_DNS_WIRE_HEADER || len > 65535)
         return AWF_E_BAD_REQUEST;
@@ -132,7 +132,7 @@ static bool host_byte(uint8_t c)
            c == '_';
 }
 
-int awf_dns_wire_name_host(const uint8_t *name, size_t len, char *out)
+int dns_wire_name_host(const uint8_t *name, size_t len, char *out)
 {
     size_t i = 0, o = 0;
     while (i < len && name[i] != 0) {
@@ -154,7 +154,7 @@ int awf_dns_wire_name_host(const uint8_t *name, size_t len, char *out)
     return (int)o;
 }
 
-void awf_dns_wire_name_text(const uint8_t *name, size_t len, char *out)
+void dns_wire_name_text(const uint8_t *name, size_t len, char *out)
 {
     size_t i = 0, o = 0;
     while (i < len && name[i] != 0) {
@@ -179,7 +179,7 @@ void awf_dns_wire_name_text(const uint8_t *name, size_t len, char *out)
     out[o] = '\0';
 }
 
-const char *awf_dns_wire_type_name(uint16_t type, char *buf)
+const char *dns_wire_type_name(uint16_t type, char *buf)
 {
     switch (type) {
     case AWF_DNS_WIRE_A:
@@ -212,7 +212,7 @@ const char *awf_dns_wire_type_name(uint16_t type, char *buf)
     }
 }
 
-const char *awf_dns_wire_rcode_name(int rcode, char *buf)
+const char *dns_wire_rcode_name(int rcode, char *buf)
 {
     static const char *const names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
                                         "NXDOMAIN", "NOTIMP",  "REFUSED"};
@@ -224,12 +224,12 @@ const char *awf_dns_wire_rcode_name(int rcode, char *buf)
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-static bool add_rr(struct awf_dns_wire_answer *a, uint16_t type, uint32_t ttl, const uint8_t *owner,
+static bool add_rr(struct dns_wire_answer *a, uint16_t type, uint32_t ttl, const uint8_t *owner,
                    size_t olen, const uint8_t *rdata, size_t rlen)
 {
     if (a->n >= AWF_DNS_WIRE_MAX_RR || olen + rlen > sizeof(a->pool) - a->pool_len)
         return false;
-    struct awf_dns_wire_rr *r = &a->rr[a->n++];
+    struct dns_wire_rr *r = &a->rr[a->n++];
     r->type = type;
     r->ttl = ttl;
     r->owner_off = (uint16_t)a->pool_len;
@@ -243,20 +243,20 @@ static bool add_rr(struct awf_dns_wire_answer *a, uint16_t type, uint32_t ttl, c
     return true;
 }
 
-static bool owned_by(const struct awf_dns_wire_answer *a, const struct awf_dns_wire_rr *r,
+static bool owned_by(const struct dns_wire_answer *a, const struct dns_wire_rr *r,
                      const uint8_t *name, size_t len)
 {
-    return awf_dns_wire_name_equal(a->pool + r->owner_off, r->owner_len, name, len);
+    return dns_wire_name_equal(a->pool + r->owner_off, r->owner_len, name, len);
 }
 
 /* Keeps from all (every candidate record) the chain that answers (qname, qtype). */
-static void select_chain(const struct awf_dns_wire_answer *all, const uint8_t *qname,
-                         size_t qname_len, uint16_t qtype, struct awf_dns_wire_answer *out)
+static void select_chain(const struct dns_wire_answer *all, const uint8_t *qname, size_t qname_len,
+                         uint16_t qtype, struct dns_wire_answer *out)
 {
     const uint8_t *cur = qname;
     size_t cur_len = qname_len;
     for (int hop = 0; hop < 16; hop++) {
-        const struct awf_dns_wire_rr *c = NULL;
+        const struct dns_wire_rr *c = NULL;
         for (size_t i = 0; i < all->n && !c; i++)
             if (all->rr[i].type == AWF_DNS_WIRE_CNAME && owned_by(all, &all->rr[i], cur, cur_len))
                 c = &all->rr[i];
@@ -272,15 +272,15 @@ static void select_chain(const struct awf_dns_wire_answer *all, const uint8_t *q
     if (qtype == AWF_DNS_WIRE_CNAME)
         return;
     for (size_t i = 0; i < all->n; i++) {
-        const struct awf_dns_wire_rr *r = &all->rr[i];
+        const struct dns_wire_rr *r = &all->rr[i];
         if (r->type == qtype && owned_by(all, r, cur, cur_len))
             (void)add_rr(out, r->type, r->ttl, all->pool + r->owner_off, r->owner_len,
                          all->pool + r->rdata_off, r->rdata_len);
     }
 }
 
-int awf_dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname,
-                              size_t qname_len, uint16_t qtype, struct awf_dns_wire_answer *out)
+int dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname, size_t qname_len,
+                          uint16_t qtype, struct dns_wire_answer *out)
 {
     if (len < AWF_DNS_WIRE_HEADER || !(msg[2] & 0x80) || ((msg[2] >> 3) & 0x0F) != 0 ||
         get16(msg + 4) != 1)
@@ -288,12 +288,12 @@ int awf_dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qna
     uint8_t name[AWF_DNS_WIRE_NAME_MAX], target[AWF_DNS_WIRE_NAME_MAX];
     size_t pos = AWF_DNS_WIRE_HEADER;
     int n = read_name(msg, len, &pos, true, name);
-    if (n < 0 || pos + 4 > len || !awf_dns_wire_name_equal(name, (size_t)n, qname, qname_len) ||
+    if (n < 0 || pos + 4 > len || !dns_wire_name_equal(name, (size_t)n, qname, qname_len) ||
         get16(msg + pos) != qtype || get16(msg + pos + 2) != 1)
         return AWF_E_BAD_REQUEST;
     pos += 4;
 
-    struct awf_dns_wire_answer all; /* every candidate record; 17 KB of stack */
+    struct dns_wire_answer all; /* every candidate record; 17 KB of stack */
     all.n = 0;
     all.pool_len = 0;
     size_t an = get16(msg + 6);
@@ -367,7 +367,7 @@ static void put_name(struct writer *w, const uint8_t *name, size_t len)
     size_t i = 0;
     while (i < len && name[i] != 0) {
         for (size_t k = 0; k < w->n_names; k++)
-            if (awf_dns_wire_name_equal(w->names[k].name, w->names[k].len, name + i, len - i)) {
+            if (dns_wire_name_equal(w->names[k].name, w->names[k].len, name + i, len - i)) {
                 uint8_t ptr[2] = {(uint8_t)(0xC0 | w->names[k].off >> 8), (uint8_t)w->names[k].off};
                 put(w, ptr, 2);
                 return;
@@ -384,8 +384,8 @@ static void put_name(struct writer *w, const uint8_t *name, size_t len)
     put(w, "", 1);
 }
 
-static size_t build(uint8_t *out, size_t cap, const struct awf_dns_wire_query *q, int rcode,
-                    const struct awf_dns_wire_rr *rr, size_t n, const uint8_t *pool, uint32_t age_s,
+static size_t build(uint8_t *out, size_t cap, const struct dns_wire_query *q, int rcode,
+                    const struct dns_wire_rr *rr, size_t n, const uint8_t *pool, uint32_t age_s,
                     bool tc, bool *full)
 {
     struct writer w = {.out = out, .cap = cap};
@@ -404,7 +404,7 @@ static size_t build(uint8_t *out, size_t cap, const struct awf_dns_wire_query *q
     put16(f + 2, q->qclass);
     put(&w, f, 4);
     for (size_t i = 0; i < n; i++) {
-        const struct awf_dns_wire_rr *r = &rr[i];
+        const struct dns_wire_rr *r = &rr[i];
         put_name(&w, pool + r->owner_off, r->owner_len);
         put16(f, r->type);
         put16(f + 2, 1);
@@ -423,9 +423,8 @@ static size_t build(uint8_t *out, size_t cap, const struct awf_dns_wire_query *q
     return w.pos;
 }
 
-size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit,
-                          const struct awf_dns_wire_query *q, int rcode,
-                          const struct awf_dns_wire_rr *rr, size_t n, const uint8_t *pool,
+size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit, const struct dns_wire_query *q,
+                          int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
                           uint32_t age_s, bool *truncated)
 {
     bool full;

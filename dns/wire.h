@@ -43,7 +43,7 @@ enum {
 
 /* One client query. qname keeps the client's bytes (its letter case too: some clients check
  * the echo), without compression. */
-struct awf_dns_wire_query {
+struct dns_wire_query {
     uint16_t id;
     bool rd;
     uint16_t qtype, qclass;
@@ -55,27 +55,27 @@ struct awf_dns_wire_query {
  * records, at most one additional record (EDNS OPT, read for bounds and otherwise ignored), no
  * compression pointer in the question, nothing after the last record. Returns 0 or
  * AWF_E_BAD_REQUEST. */
-int awf_dns_wire_parse_query(const uint8_t *msg, size_t len, struct awf_dns_wire_query *q);
+int dns_wire_parse_query(const uint8_t *msg, size_t len, struct dns_wire_query *q);
 
 /* The host name the policy decides for a wire name: lower-cased, dotted, without the root dot.
  * Returns its length, or -1 when a label holds a byte outside [A-Za-z0-9_-] (a dot inside a
  * label, a space, a control byte ...) or the name is the root: no policy entry could match such
  * a name, so it is denied. out holds at least AWF_DNS_WIRE_NAME_MAX bytes. */
-int awf_dns_wire_name_host(const uint8_t *name, size_t len, char *out);
+int dns_wire_name_host(const uint8_t *name, size_t len, char *out);
 
 /* The name in presentation form for a log line: bytes outside [A-Za-z0-9_-] as \DDD, a dot in a
  * label as "\.", the root as ".". out holds at least 4 * AWF_DNS_WIRE_NAME_MAX + 2 bytes. */
-void awf_dns_wire_name_text(const uint8_t *name, size_t len, char *out);
+void dns_wire_name_text(const uint8_t *name, size_t len, char *out);
 
 /* "A", "AAAA", "TXT" ... or "TYPE<n>" written into buf (at least 12 bytes); returns buf or a
  * static string. */
-const char *awf_dns_wire_type_name(uint16_t type, char *buf);
+const char *dns_wire_type_name(uint16_t type, char *buf);
 /* "NOERROR", "NXDOMAIN" ... or "RCODE<n>" the same way. */
-const char *awf_dns_wire_rcode_name(int rcode, char *buf);
+const char *dns_wire_rcode_name(int rcode, char *buf);
 
 /* A record kept from an answer: owner and rdata in the pool, names uncompressed in wire form
  * (CNAME rdata is the target name; A and AAAA rdata the 4 or 16 address bytes). */
-struct awf_dns_wire_rr {
+struct dns_wire_rr {
     uint16_t type;
     uint32_t ttl;
     uint16_t owner_off, owner_len;
@@ -84,10 +84,10 @@ struct awf_dns_wire_rr {
 
 #define AWF_DNS_WIRE_POOL (AWF_DNS_WIRE_MAX_RR * 2 * AWF_DNS_WIRE_NAME_MAX)
 
-struct awf_dns_wire_answer {
+struct dns_wire_answer {
     int rcode;
     size_t n;
-    struct awf_dns_wire_rr rr[AWF_DNS_WIRE_MAX_RR];
+    struct dns_wire_rr rr[AWF_DNS_WIRE_MAX_RR];
     size_t pool_len;
     uint8_t pool[AWF_DNS_WIRE_POOL];
 };
@@ -98,20 +98,19 @@ struct awf_dns_wire_answer {
  * the authority and additional sections, are dropped (but parsed: a malformed one fails the
  * whole message). Returns 0 or AWF_E_BAD_REQUEST (malformed, not a response, another
  * question). */
-int awf_dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname,
-                              size_t qname_len, uint16_t qtype, struct awf_dns_wire_answer *out);
+int dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname, size_t qname_len,
+                          uint16_t qtype, struct dns_wire_answer *out);
 
 /* Writes the response to q into out (cap bytes): q's ID, RD and question, RA set, rcode, and
  * the n records of rr/pool with age_s taken off each TTL (never below 0). Names equal to one
  * written before are compressed to a pointer. If the message would exceed limit, it is written
  * with the question only and TC set (*truncated true). Returns the length. cap must be at least
  * AWF_DNS_WIRE_HEADER + q's question + 4. */
-size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit,
-                          const struct awf_dns_wire_query *q, int rcode,
-                          const struct awf_dns_wire_rr *rr, size_t n, const uint8_t *pool,
+size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit, const struct dns_wire_query *q,
+                          int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
                           uint32_t age_s, bool *truncated);
 
 /* Case-insensitive equality of two wire names (ASCII letters only fold). */
-bool awf_dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+bool dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 #endif

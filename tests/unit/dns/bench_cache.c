@@ -1,5 +1,5 @@
 /* What a cache hit costs: private cache (no lock) against a shared one (a mutex), with one
- * thread and with two threads hitting at once. Two levels: the cache alone (awf_dns_cache_get)
+ * thread and with two threads hitting at once. Two levels: the cache alone (dns_cache_get)
  * and the whole awf_dns_resolve() path a connection takes (name normalized, literal and hosts
  * checks, cache, callback), the latter against dnsmasq on loopback to fill the cache.
  * Not a test (no CTest): prints nanoseconds per hit. Build it Release for figures that mean
@@ -46,21 +46,21 @@ static void on_result(void *arg, int status, const struct awf_dns_addrs *addrs)
 static void bench_cache(struct job *j)
 {
     struct awf_dns_cache *c = j->cache;
-    if (!c && awf_dns_cache_create_private(0, &c) != 0)
+    if (!c && dns_cache_create_private(0, &c) != 0)
         abort();
-    union awf_dns_sa sa;
+    union dns_sa sa;
     struct in_addr a = {.s_addr = htonl(0xc0000201)};
-    awf_dns_sa_v4(&sa, &a);
-    (void)awf_dns_cache_put(c, "a.test", 0, &sa, 1, UINT64_MAX);
+    dns_sa_v4(&sa, &a);
+    (void)dns_cache_put(c, "a.test", 0, &sa, 1, UINT64_MAX);
     struct awf_dns_addrs out;
     int status;
     uint64_t t0 = now_ns();
     for (int i = 0; i < HITS; i++)
-        if (!awf_dns_cache_get(c, "a.test", 1, &status, &out))
+        if (!dns_cache_get(c, "a.test", 1, &status, &out))
             j->errors++;
     j->ns_per_hit = (double)(now_ns() - t0) / HITS;
     if (!j->cache)
-        awf_dns_cache_unref(c);
+        dns_cache_unref(c);
 }
 
 static void bench_resolver(struct job *j)
@@ -127,8 +127,8 @@ static void run(const char *label, bool whole_path, bool shared, int threads)
 int main(void)
 {
     for (int threads = 1; threads <= 2; threads++) {
-        run("awf_dns_cache_get", false, false, threads);
-        run("awf_dns_cache_get", false, true, threads);
+        run("dns_cache_get", false, false, threads);
+        run("dns_cache_get", false, true, threads);
     }
     if (dns_test_dnsmasq_start(&srv) != 0 || !srv.available) {
         fprintf(stderr, "no dnsmasq: the awf_dns_resolve figures are skipped\n");

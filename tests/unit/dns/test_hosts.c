@@ -31,8 +31,8 @@ static void assert_addrs(const struct awf_dns_addrs *a, const char *const *want,
 static void test_hosts_names_aliases_comments(void **state)
 {
     (void)state;
-    struct awf_dns_hosts h;
-    assert_int_equal(awf_dns_hosts_init(&h), 0);
+    struct dns_hosts h;
+    assert_int_equal(dns_hosts_init(&h), 0);
     const char *text = "# AWF topology\n"
                        "172.30.0.10\tsquid-proxy awf-squid # the proxy\n"
                        "  ::1 localhost ip6-localhost\n"
@@ -40,34 +40,34 @@ static void test_hosts_names_aliases_comments(void **state)
                        "not-an-ip bogus.test\n"
                        "10.0.0.1 Mixed.Case.Test.\n"
                        "10.0.0.2"; /* no name, no newline */
-    assert_int_equal(awf_dns_hosts_parse(&h, text, strlen(text)), 0);
+    assert_int_equal(dns_hosts_parse(&h, text, strlen(text)), 0);
 
     struct awf_dns_addrs a;
-    assert_int_equal(awf_dns_hosts_find(&h, "squid-proxy", &a), 0);
+    assert_int_equal(dns_hosts_find(&h, "squid-proxy", &a), 0);
     assert_addrs(&a, (const char *[]){"172.30.0.10"}, 1);
-    assert_int_equal(awf_dns_hosts_find(&h, "awf-squid", &a), 0);
+    assert_int_equal(dns_hosts_find(&h, "awf-squid", &a), 0);
     assert_addrs(&a, (const char *[]){"172.30.0.10"}, 1);
     /* Both families, IPv4 first whatever the file order. */
-    assert_int_equal(awf_dns_hosts_find(&h, "localhost", &a), 0);
+    assert_int_equal(dns_hosts_find(&h, "localhost", &a), 0);
     assert_addrs(&a, (const char *[]){"127.0.0.1", "::1"}, 2);
-    assert_int_equal(awf_dns_hosts_find(&h, "mixed.case.test", &a), 0);
-    assert_int_equal(awf_dns_hosts_find(&h, "bogus.test", &a), AWF_E_DNS_FAIL);
-    assert_int_equal(awf_dns_hosts_find(&h, "the", &a), AWF_E_DNS_FAIL);
-    assert_int_equal(awf_dns_hosts_find(&h, "proxy", &a), AWF_E_DNS_FAIL);
-    awf_dns_hosts_free(&h);
+    assert_int_equal(dns_hosts_find(&h, "mixed.case.test", &a), 0);
+    assert_int_equal(dns_hosts_find(&h, "bogus.test", &a), AWF_E_DNS_FAIL);
+    assert_int_equal(dns_hosts_find(&h, "the", &a), AWF_E_DNS_FAIL);
+    assert_int_equal(dns_hosts_find(&h, "proxy", &a), AWF_E_DNS_FAIL);
+    dns_hosts_free(&h);
 }
 
 static void test_hosts_repeated_address_kept_once(void **state)
 {
     (void)state;
-    struct awf_dns_hosts h;
-    assert_int_equal(awf_dns_hosts_init(&h), 0);
+    struct dns_hosts h;
+    assert_int_equal(dns_hosts_init(&h), 0);
     const char *text = "192.0.2.1 a.test\n192.0.2.1 a.test\n192.0.2.2 a.test\n";
-    assert_int_equal(awf_dns_hosts_parse(&h, text, strlen(text)), 0);
+    assert_int_equal(dns_hosts_parse(&h, text, strlen(text)), 0);
     struct awf_dns_addrs a;
-    assert_int_equal(awf_dns_hosts_find(&h, "a.test", &a), 0);
+    assert_int_equal(dns_hosts_find(&h, "a.test", &a), 0);
     assert_addrs(&a, (const char *[]){"192.0.2.1", "192.0.2.2"}, 2);
-    awf_dns_hosts_free(&h);
+    dns_hosts_free(&h);
 }
 
 static void test_hosts_load_file_missing_and_directory(void **state)
@@ -82,14 +82,14 @@ static void test_hosts_load_file_missing_and_directory(void **state)
     fputs("198.51.100.7 file.test\n", f);
     fclose(f);
 
-    struct awf_dns_hosts h;
+    struct dns_hosts h;
     struct awf_dns_addrs a;
-    assert_int_equal(awf_dns_hosts_init(&h), 0);
-    assert_int_equal(awf_dns_hosts_load(&h, path), 0);
-    assert_int_equal(awf_dns_hosts_find(&h, "file.test", &a), 0);
-    assert_int_equal(awf_dns_hosts_load(&h, "/nonexistent/awf/hosts"), 0);
-    assert_int_equal(awf_dns_hosts_load(&h, dir), -EISDIR);
-    awf_dns_hosts_free(&h);
+    assert_int_equal(dns_hosts_init(&h), 0);
+    assert_int_equal(dns_hosts_load(&h, path), 0);
+    assert_int_equal(dns_hosts_find(&h, "file.test", &a), 0);
+    assert_int_equal(dns_hosts_load(&h, "/nonexistent/awf/hosts"), 0);
+    assert_int_equal(dns_hosts_load(&h, dir), -EISDIR);
+    dns_hosts_free(&h);
     unlink(path);
     rmdir(dir);
 }
@@ -125,7 +125,7 @@ static void test_hosts_open_counts_and_hash(void **state)
     assert_int_equal(info.names, 2);
     assert_int_equal(info.addrs, 3); /* a.test: 192.0.2.1 and ::1; b.test: 192.0.2.1 */
     struct awf_dns_addrs a;
-    assert_int_equal(awf_dns_hosts_find(&awf_dns_hosts_ref(h)->table, "b.test", &a), 0);
+    assert_int_equal(dns_hosts_find(&awf_dns_hosts_ref(h)->table, "b.test", &a), 0);
     awf_dns_hosts_release(h);
     awf_dns_hosts_release(h);
 

@@ -13,9 +13,9 @@ static void test_name_lowercases_and_drops_one_trailing_dot(void **state)
 {
     (void)state;
     char key[AWF_DNS_NAME_MAX + 1];
-    assert_int_equal(awf_dns_name_normalize("Api.GitHub.COM.", key), 14);
+    assert_int_equal(dns_name_normalize("Api.GitHub.COM.", key), 14);
     assert_string_equal(key, "api.github.com");
-    assert_int_equal(awf_dns_name_normalize("[::1]", key), 3);
+    assert_int_equal(dns_name_normalize("[::1]", key), 3);
     assert_string_equal(key, "::1");
 }
 
@@ -31,28 +31,28 @@ static void test_name_rejects_what_no_server_answers(void **state)
     const char *bad[] = {"",    ".",    "a..",  "..a",      "a..b",   ".a",
                          "a b", "a\\b", "a\tb", long_label, long_name};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(awf_dns_name_normalize(bad[i], key), AWF_E_DNS_FAIL);
+        assert_int_equal(dns_name_normalize(bad[i], key), AWF_E_DNS_FAIL);
     long_label[63] = '\0';
-    assert_int_equal(awf_dns_name_normalize(long_label, key), 63);
+    assert_int_equal(dns_name_normalize(long_label, key), 63);
 }
 
 static void test_name_literals_as_the_policy_reads_them(void **state)
 {
     (void)state;
-    union awf_dns_sa sa;
-    assert_true(awf_dns_name_literal("127.0.0.1", &sa));
+    union dns_sa sa;
+    assert_true(dns_name_literal("127.0.0.1", &sa));
     assert_int_equal(sa.sa.sa_family, AF_INET);
     assert_int_equal(ntohl(sa.in.sin_addr.s_addr), 0x7f000001);
     assert_int_equal(sa.in.sin_port, 0);
-    assert_true(awf_dns_name_literal("127.1", &sa)); /* inet_aton spelling */
+    assert_true(dns_name_literal("127.1", &sa)); /* inet_aton spelling */
     assert_int_equal(ntohl(sa.in.sin_addr.s_addr), 0x7f000001);
-    assert_true(awf_dns_name_literal("0x7f000001", &sa));
+    assert_true(dns_name_literal("0x7f000001", &sa));
     assert_int_equal(ntohl(sa.in.sin_addr.s_addr), 0x7f000001);
-    assert_true(awf_dns_name_literal("2001:db8::1", &sa));
+    assert_true(dns_name_literal("2001:db8::1", &sa));
     assert_int_equal(sa.sa.sa_family, AF_INET6);
-    assert_false(awf_dns_name_literal("example.com", &sa));
-    assert_false(awf_dns_name_literal("1.2.3.4.example", &sa));
-    assert_false(awf_dns_name_literal("::zz", &sa));
+    assert_false(dns_name_literal("example.com", &sa));
+    assert_false(dns_name_literal("1.2.3.4.example", &sa));
+    assert_false(dns_name_literal("::zz", &sa));
 }
 
 int main(void)

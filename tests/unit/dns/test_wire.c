@@ -70,16 +70,16 @@ static void test_wire_query_strict(void **state)
 {
     (void)state;
     uint8_t m[600];
-    struct awf_dns_wire_query q;
+    struct dns_wire_query q;
     size_t n = header(m, 0xBEEF, 0x01, 0, 1, 0, 0, 0);
     n += question(m + n, "Foo.Example", AWF_DNS_WIRE_AAAA);
-    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), 0);
+    assert_int_equal(dns_wire_parse_query(m, n, &q), 0);
     assert_int_equal(q.id, 0xBEEF);
     assert_true(q.rd);
     assert_int_equal(q.qtype, AWF_DNS_WIRE_AAAA);
     assert_int_equal(q.qname_len, 13);
     char host[AWF_DNS_WIRE_NAME_MAX];
-    assert_int_equal(awf_dns_wire_name_host(q.qname, q.qname_len, host), 11);
+    assert_int_equal(dns_wire_name_host(q.qname, q.qname_len, host), 11);
     assert_string_equal(host, "foo.example");
 
     /* EDNS OPT: accepted and ignored; its rdata must fit. */
@@ -88,26 +88,26 @@ static void test_wire_query_strict(void **state)
     m[o++] = 0;
     o += rrhead(m + o, AWF_DNS_WIRE_OPT, 0, 4);
     memset(m + o, 0, 4);
-    assert_int_equal(awf_dns_wire_parse_query(m, o + 4, &q), 0);
-    assert_int_equal(awf_dns_wire_parse_query(m, o + 3, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_query(m, o + 4, &q), 0);
+    assert_int_equal(dns_wire_parse_query(m, o + 3, &q), AWF_E_BAD_REQUEST);
     m[11] = 2;
-    assert_int_equal(awf_dns_wire_parse_query(m, o + 4, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_query(m, o + 4, &q), AWF_E_BAD_REQUEST);
     m[11] = 0;
-    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), 0);
+    assert_int_equal(dns_wire_parse_query(m, n, &q), 0);
 
     m[7] = 1; /* an answer in a query */
-    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
     m[7] = 0;
     for (size_t cut = 0; cut < n; cut++) /* every truncation */
-        assert_int_equal(awf_dns_wire_parse_query(m, cut, &q), AWF_E_BAD_REQUEST);
+        assert_int_equal(dns_wire_parse_query(m, cut, &q), AWF_E_BAD_REQUEST);
 
     /* A pointer in the question, a 0x40 label type, a name over 255 bytes. */
     n = header(m, 1, 0, 0, 1, 0, 0, 0);
     m[n++] = 0xC0, m[n++] = 12;
     n += u16(m + n, 1) + u16(m + n + 2, 1);
-    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
     m[12] = 0x41;
-    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
     n = header(m, 1, 0, 0, 1, 0, 0, 0);
     for (int i = 0; i < 4; i++) { /* 4 x 64 = 256 bytes before the root */
         m[n++] = 63;
@@ -116,7 +116,7 @@ static void test_wire_query_strict(void **state)
     }
     m[n++] = 0;
     n += u16(m + n, 1) + u16(m + n + 2, 1);
-    assert_int_equal(awf_dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_query(m, n, &q), AWF_E_BAD_REQUEST);
 }
 
 static void test_wire_names_for_policy_and_log(void **state)
@@ -125,29 +125,29 @@ static void test_wire_names_for_policy_and_log(void **state)
     uint8_t n[64];
     char host[AWF_DNS_WIRE_NAME_MAX], text[4 * AWF_DNS_WIRE_NAME_MAX + 2];
     static const uint8_t dotted[] = {3, 'a', '.', 'b', 3, 'c', 'o', 'm', 0};
-    assert_int_equal(awf_dns_wire_name_host(dotted, sizeof(dotted), host), -1);
-    awf_dns_wire_name_text(dotted, sizeof(dotted), text);
+    assert_int_equal(dns_wire_name_host(dotted, sizeof(dotted), host), -1);
+    dns_wire_name_text(dotted, sizeof(dotted), text);
     assert_string_equal(text, "a\\.b.com");
     static const uint8_t ctl[] = {2, 'a', '\n', 0};
-    assert_int_equal(awf_dns_wire_name_host(ctl, sizeof(ctl), host), -1);
-    awf_dns_wire_name_text(ctl, sizeof(ctl), text);
+    assert_int_equal(dns_wire_name_host(ctl, sizeof(ctl), host), -1);
+    dns_wire_name_text(ctl, sizeof(ctl), text);
     assert_string_equal(text, "a\\010");
     /* Unicode line breakers (U+2028, NEL, a lone C1 byte) and DEL stay out of the DNS log. */
     static const uint8_t uni[] = {8, 'a', 0xe2, 0x80, 0xa8, 0xc2, 0x85, 0x85, 0x7f, 0};
-    awf_dns_wire_name_text(uni, sizeof(uni), text);
+    dns_wire_name_text(uni, sizeof(uni), text);
     assert_string_equal(text, "a\\226\\128\\168\\194\\133\\133\\127");
     static const uint8_t root[] = {0};
-    assert_int_equal(awf_dns_wire_name_host(root, 1, host), -1);
-    awf_dns_wire_name_text(root, 1, text);
+    assert_int_equal(dns_wire_name_host(root, 1, host), -1);
+    dns_wire_name_text(root, 1, text);
     assert_string_equal(text, ".");
     size_t l = wname(n, "_Acme-Challenge.X9.org");
-    assert_int_equal(awf_dns_wire_name_host(n, l, host), 22);
+    assert_int_equal(dns_wire_name_host(n, l, host), 22);
     assert_string_equal(host, "_acme-challenge.x9.org");
     char b[16];
-    assert_string_equal(awf_dns_wire_type_name(65, b), "HTTPS");
-    assert_string_equal(awf_dns_wire_type_name(99, b), "TYPE99");
-    assert_string_equal(awf_dns_wire_rcode_name(5, b), "REFUSED");
-    assert_string_equal(awf_dns_wire_rcode_name(9, b), "RCODE9");
+    assert_string_equal(dns_wire_type_name(65, b), "HTTPS");
+    assert_string_equal(dns_wire_type_name(99, b), "TYPE99");
+    assert_string_equal(dns_wire_rcode_name(5, b), "REFUSED");
+    assert_string_equal(dns_wire_rcode_name(9, b), "RCODE9");
 }
 
 /* An answer as servers write it: owners compressed to the question, records out of order,
@@ -188,30 +188,28 @@ static void test_wire_answer_chain(void **state)
     uint8_t m[600], qn[64];
     size_t ql = wname(qn, "WWW.x.test");
     size_t n = sample_answer(m);
-    static struct awf_dns_wire_answer a;
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), 0);
+    static struct dns_wire_answer a;
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), 0);
     assert_int_equal(a.rcode, 0);
     assert_int_equal(a.n, 3);
     assert_int_equal(a.rr[0].type, AWF_DNS_WIRE_CNAME);
     assert_int_equal(a.rr[0].ttl, 300);
     uint8_t edge[32];
     size_t el = wname(edge, "edge.x.test");
-    assert_true(awf_dns_wire_name_equal(a.pool + a.rr[0].rdata_off, a.rr[0].rdata_len, edge, el));
+    assert_true(dns_wire_name_equal(a.pool + a.rr[0].rdata_off, a.rr[0].rdata_len, edge, el));
     assert_int_equal(a.rr[1].ttl, 0); /* top bit set: 0 */
     assert_int_equal(a.rr[2].ttl, 50);
     assert_int_equal(a.pool[a.rr[2].rdata_off + 3], 2);
 
     /* Every truncation fails cleanly; so do a wrong question and a wrong type. */
     for (size_t cut = 0; cut < n; cut++)
-        assert_int_equal(awf_dns_wire_parse_answer(m, cut, qn, ql, AWF_DNS_WIRE_A, &a),
+        assert_int_equal(dns_wire_parse_answer(m, cut, qn, ql, AWF_DNS_WIRE_A, &a),
                          AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, edge, el, AWF_DNS_WIRE_A, &a),
-                     AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_AAAA, &a),
-                     AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, edge, el, AWF_DNS_WIRE_A, &a), AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_AAAA, &a), AWF_E_BAD_REQUEST);
 
     /* Encoded again under the client's question: names compressed, the age taken off. */
-    struct awf_dns_wire_query q = {.id = 0x1234, .rd = true, .qtype = AWF_DNS_WIRE_A, .qclass = 1};
+    struct dns_wire_query q = {.id = 0x1234, .rd = true, .qtype = AWF_DNS_WIRE_A, .qclass = 1};
     memcpy(q.qname, qn, ql);
     q.qname_len = ql;
     uint8_t out[600];
@@ -244,43 +242,38 @@ static void test_wire_answer_hostile(void **state)
     (void)state;
     uint8_t m[600], qn[64];
     size_t ql = wname(qn, "www.x.test");
-    static struct awf_dns_wire_answer a;
+    static struct dns_wire_answer a;
     size_t base = header(m, 7, 0x81, 0x80, 1, 1, 0, 0);
     base += question(m + base, "www.x.test", AWF_DNS_WIRE_A);
 
     size_t n = base; /* a pointer to itself */
     m[n] = 0xC0, m[n + 1] = (uint8_t)n, n += 2;
     n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 4) + 4;
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
-                     AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), AWF_E_BAD_REQUEST);
     n = base; /* a pointer forward */
     m[n] = 0xC0, m[n + 1] = (uint8_t)(n + 2), n += 2;
     n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 4) + 4;
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
-                     AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), AWF_E_BAD_REQUEST);
     n = base; /* into the header */
     m[n] = 0xC0, m[n + 1] = 2, n += 2;
     n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 4) + 4;
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
-                     AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), AWF_E_BAD_REQUEST);
     n = base; /* an A of 5 bytes */
     m[n++] = 0xC0, m[n++] = 12;
     n += rrhead(m + n, AWF_DNS_WIRE_A, 1, 5) + 5;
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
-                     AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), AWF_E_BAD_REQUEST);
     n = base; /* a CNAME whose name runs past its rdlength */
     m[n++] = 0xC0, m[n++] = 12;
     n += rrhead(m + n, AWF_DNS_WIRE_CNAME, 1, 3);
     n += wname(m + n, "abc.test");
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a),
-                     AWF_E_BAD_REQUEST);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), AWF_E_BAD_REQUEST);
 
     /* A CNAME loop www -> www: followed at most 16 hops, no address, no hang. */
     n = base;
     m[n++] = 0xC0, m[n++] = 12;
     n += rrhead(m + n, AWF_DNS_WIRE_CNAME, 5, 2);
     m[n++] = 0xC0, m[n++] = 12;
-    assert_int_equal(awf_dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), 0);
+    assert_int_equal(dns_wire_parse_answer(m, n, qn, ql, AWF_DNS_WIRE_A, &a), 0);
     assert_int_equal(a.n, 16);
     for (size_t i = 0; i < a.n; i++)
         assert_int_equal(a.rr[i].type, AWF_DNS_WIRE_CNAME);

@@ -1,8 +1,8 @@
 /* Fuzz target for the DNS forwarder's wire code (dns/wire.c). Every input is tried twice:
  *
- * - as a client query (awf_dns_wire_parse_query); a query that parses is printed as a host and as
+ * - as a client query (dns_wire_parse_query); a query that parses is printed as a host and as
  *   log text, and answered with awf_dns_wire_build; the answer must parse back as the answer to
- * that question (awf_dns_wire_parse_answer) and must not parse as a query;
+ * that question (dns_wire_parse_answer) and must not parse as a query;
  * - as an upstream answer to the question it carries (read here, uncompressed, from the
  *   question section) and to a fixed question. What parses must keep only a well-formed chain:
  *   every offset inside the pool, CNAMEs linked from the question name on, then records of the
@@ -49,42 +49,42 @@ static void check_name(const uint8_t *name, size_t len)
 static void print_name(const uint8_t *name, size_t len)
 {
     char host[AWF_DNS_WIRE_NAME_MAX], text[4 * AWF_DNS_WIRE_NAME_MAX + 2];
-    int n = awf_dns_wire_name_host(name, len, host);
+    int n = dns_wire_name_host(name, len, host);
     CHECK(n == -1 || (n > 0 && (size_t)n == strlen(host) && n < AWF_DNS_WIRE_NAME_MAX));
-    awf_dns_wire_name_text(name, len, text);
+    dns_wire_name_text(name, len, text);
     CHECK(strlen(text) > 0);
 }
 
 static void try_query(const uint8_t *data, size_t size, uint8_t *out)
 {
-    struct awf_dns_wire_query q;
-    if (awf_dns_wire_parse_query(data, size, &q) != 0)
+    struct dns_wire_query q;
+    if (dns_wire_parse_query(data, size, &q) != 0)
         return;
     check_name(q.qname, q.qname_len);
     print_name(q.qname, q.qname_len);
     char buf[16];
-    CHECK(strlen(awf_dns_wire_type_name(q.qtype, buf)) < 12);
+    CHECK(strlen(dns_wire_type_name(q.qtype, buf)) < 12);
     int rcode = size > 3 ? data[3] & 0x0F : 0;
-    CHECK(strlen(awf_dns_wire_rcode_name(rcode, buf)) < 12);
+    CHECK(strlen(dns_wire_rcode_name(rcode, buf)) < 12);
 
     bool tc;
     size_t len = awf_dns_wire_build(out, AWF_DNS_WIRE_UDP_MAX, AWF_DNS_WIRE_UDP_MAX, &q, rcode,
                                     NULL, 0, NULL, 0, &tc);
     CHECK(!tc && len == AWF_DNS_WIRE_HEADER + q.qname_len + 4);
-    struct awf_dns_wire_query again;
-    CHECK(awf_dns_wire_parse_query(out, len, &again) != 0); /* QR is set */
+    struct dns_wire_query again;
+    CHECK(dns_wire_parse_query(out, len, &again) != 0); /* QR is set */
     if (q.qclass != 1)
         return; /* parse_answer takes class IN only */
-    struct awf_dns_wire_answer *a = malloc(sizeof *a);
+    struct dns_wire_answer *a = malloc(sizeof *a);
     if (!a)
         return;
-    CHECK(awf_dns_wire_parse_answer(out, len, q.qname, q.qname_len, q.qtype, a) == 0);
+    CHECK(dns_wire_parse_answer(out, len, q.qname, q.qname_len, q.qtype, a) == 0);
     CHECK(a->n == 0 && a->rcode == rcode);
     free(a);
 }
 
 /* The answer's invariants; qname/qtype: the question it answers. */
-static void check_answer(const struct awf_dns_wire_answer *a, const uint8_t *qname, size_t qlen,
+static void check_answer(const struct dns_wire_answer *a, const uint8_t *qname, size_t qlen,
                          uint16_t qtype)
 {
     CHECK(a->n <= AWF_DNS_WIRE_MAX_RR && a->pool_len <= AWF_DNS_WIRE_POOL);
@@ -93,13 +93,13 @@ static void check_answer(const struct awf_dns_wire_answer *a, const uint8_t *qna
     size_t cur_len = qlen;
     bool in_chain = true;
     for (size_t i = 0; i < a->n; i++) {
-        const struct awf_dns_wire_rr *r = &a->rr[i];
+        const struct dns_wire_rr *r = &a->rr[i];
         CHECK((size_t)r->owner_off + r->owner_len <= a->pool_len);
         CHECK((size_t)r->rdata_off + r->rdata_len <= a->pool_len);
         const uint8_t *owner = a->pool + r->owner_off, *rdata = a->pool + r->rdata_off;
         check_name(owner, r->owner_len);
         print_name(owner, r->owner_len);
-        CHECK(awf_dns_wire_name_equal(owner, r->owner_len, cur, cur_len));
+        CHECK(dns_wire_name_equal(owner, r->owner_len, cur, cur_len));
         if (r->type == AWF_DNS_WIRE_CNAME && in_chain) {
             check_name(rdata, r->rdata_len);
             if (qtype == AWF_DNS_WIRE_CNAME) {
@@ -122,26 +122,26 @@ static void check_answer(const struct awf_dns_wire_answer *a, const uint8_t *qna
 }
 
 /* Encodes a's records as the response to (qname, qtype) and parses them back. */
-static void round_trip(const struct awf_dns_wire_answer *a, const uint8_t *qname, size_t qlen,
-                       uint16_t qtype, uint8_t *out, struct awf_dns_wire_answer *b)
+static void round_trip(const struct dns_wire_answer *a, const uint8_t *qname, size_t qlen,
+                       uint16_t qtype, uint8_t *out, struct dns_wire_answer *b)
 {
-    struct awf_dns_wire_query q = {.id = 0x1234, .rd = true, .qtype = qtype, .qclass = 1};
+    struct dns_wire_query q = {.id = 0x1234, .rd = true, .qtype = qtype, .qclass = 1};
     memcpy(q.qname, qname, qlen);
     q.qname_len = qlen;
     bool tc;
     size_t len =
         awf_dns_wire_build(out, OUT_MAX, OUT_MAX, &q, a->rcode, a->rr, a->n, a->pool, 0, &tc);
     CHECK(!tc);
-    CHECK(awf_dns_wire_parse_answer(out, len, qname, qlen, qtype, b) == 0);
+    CHECK(dns_wire_parse_answer(out, len, qname, qlen, qtype, b) == 0);
     CHECK(b->n == a->n && b->rcode == a->rcode);
     for (size_t i = 0; i < a->n; i++) {
-        const struct awf_dns_wire_rr *x = &a->rr[i], *y = &b->rr[i];
+        const struct dns_wire_rr *x = &a->rr[i], *y = &b->rr[i];
         CHECK(x->type == y->type && x->ttl == y->ttl);
-        CHECK(awf_dns_wire_name_equal(a->pool + x->owner_off, x->owner_len, b->pool + y->owner_off,
-                                      y->owner_len));
+        CHECK(dns_wire_name_equal(a->pool + x->owner_off, x->owner_len, b->pool + y->owner_off,
+                                  y->owner_len));
         if (x->type == AWF_DNS_WIRE_CNAME)
-            CHECK(awf_dns_wire_name_equal(a->pool + x->rdata_off, x->rdata_len,
-                                          b->pool + y->rdata_off, y->rdata_len));
+            CHECK(dns_wire_name_equal(a->pool + x->rdata_off, x->rdata_len, b->pool + y->rdata_off,
+                                      y->rdata_len));
         else
             CHECK(x->rdata_len == y->rdata_len &&
                   memcmp(a->pool + x->rdata_off, b->pool + y->rdata_off, x->rdata_len) == 0);
@@ -150,7 +150,7 @@ static void round_trip(const struct awf_dns_wire_answer *a, const uint8_t *qname
     /* Over UDP: fits in 512 bytes, or goes out as the question alone with TC set. */
     len = awf_dns_wire_build(out, OUT_MAX, AWF_DNS_WIRE_UDP_MAX, &q, a->rcode, a->rr, a->n, a->pool,
                              30, &tc);
-    CHECK(awf_dns_wire_parse_answer(out, len, qname, qlen, qtype, b) == 0);
+    CHECK(dns_wire_parse_answer(out, len, qname, qlen, qtype, b) == 0);
     if (tc) {
         CHECK(len == AWF_DNS_WIRE_HEADER + qlen + 4 && (out[2] & 0x02) && b->n == 0);
     } else {
@@ -181,10 +181,10 @@ static size_t question(const uint8_t *m, size_t len, uint8_t *qname, uint16_t *q
 }
 
 static void try_answer(const uint8_t *data, size_t size, const uint8_t *qname, size_t qlen,
-                       uint16_t qtype, uint8_t *out, struct awf_dns_wire_answer *a,
-                       struct awf_dns_wire_answer *b)
+                       uint16_t qtype, uint8_t *out, struct dns_wire_answer *a,
+                       struct dns_wire_answer *b)
 {
-    if (awf_dns_wire_parse_answer(data, size, qname, qlen, qtype, a) != 0)
+    if (dns_wire_parse_answer(data, size, qname, qlen, qtype, a) != 0)
         return;
     check_answer(a, qname, qlen, qtype);
     round_trip(a, qname, qlen, qtype, out, b);
@@ -193,7 +193,7 @@ static void try_answer(const uint8_t *data, size_t size, const uint8_t *qname, s
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *out = malloc(OUT_MAX);
-    struct awf_dns_wire_answer *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    struct dns_wire_answer *a = malloc(sizeof *a), *b = malloc(sizeof *b);
     if (out && a && b) {
         try_query(data, size, out);
         uint8_t qname[AWF_DNS_WIRE_NAME_MAX];
