@@ -174,7 +174,7 @@ class Parent:
             req = "%s %s %s\r\n%s\r\nConnection: close\r\n\r\n" % (method, path, version,
                                                                   "\r\n".join(hdrs))
             up.sendall(req.encode("latin-1") + rest)
-        self._relay(c, up, method == "CONNECT")
+        self._relay(c, up, True)  # both ways: a request body may come after the head
 
     def _relay(self, c, up, both):
         socks = [c, up] if both else [up]
