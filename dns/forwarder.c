@@ -37,7 +37,7 @@ static void fwd_free(struct awf_dns_fwd *f)
     free(f);
 }
 
-void dns_fwd_release(struct awf_dns_fwd *f)
+static void fwd_release(struct awf_dns_fwd *f)
 {
     if (--f->refs == 0 && f->closing)
         fwd_free(f);
@@ -45,7 +45,7 @@ void dns_fwd_release(struct awf_dns_fwd *f)
 
 static void on_log_closed(void *arg)
 {
-    dns_fwd_release(arg);
+    fwd_release(arg);
 }
 
 /* ---- the decision ---------------------------------------------------------------------------- */
@@ -86,7 +86,7 @@ static void pending_free(struct fwd_pending *p)
     free(p);
 }
 
-void dns_fwd_drop_pending(struct dns_link *list)
+static void drop_pending(struct dns_link *list)
 {
     while (!dns_list_empty(list)) {
         struct fwd_pending *p = AWF_DNS_CONTAINER_OF(list->next, struct fwd_pending, link);
@@ -141,8 +141,8 @@ static void on_upstream(void *arg, int status, const unsigned char *msg, size_t 
 
 /* ---- one query ------------------------------------------------------------------------------- */
 
-int dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
-                      const struct sockaddr_storage *peer, const uint8_t *msg, size_t len)
+static int on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
+                     const struct sockaddr_storage *peer, const uint8_t *msg, size_t len)
 {
     struct dns_wire_query q;
     if (dns_wire_parse_query(msg, len, &q) < 0) {
@@ -226,6 +226,8 @@ static int own_resolver(struct awf_dns_fwd *f, const struct awf_settings *s, cha
     return rc;
 }
 
+static const struct fwd_up up = {on_packet, drop_pending, fwd_release};
+
 int awf_dns_fwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dns *dns,
                        struct awf_dns_fwd **out, char *err, size_t errlen)
 {
@@ -240,6 +242,7 @@ int awf_dns_fwd_create(uv_loop_t *loop, struct awf_policy *policy, struct awf_dn
     if (!f)
         return -ENOMEM;
     f->loop = loop;
+    f->up = &up;
     f->policy = awf_policy_ref(policy);
     f->dns = dns;
     f->deny_rcode = fs->deny_rcode;
@@ -285,7 +288,7 @@ void awf_dns_fwd_destroy(struct awf_dns_fwd *f)
     if (!f || f->closing)
         return;
     f->closing = true;
-    dns_fwd_drop_pending(&f->udp_pending);
+    drop_pending(&f->udp_pending);
     while (!dns_list_empty(&f->conns))
         dns_fwd_conn_close(AWF_DNS_CONTAINER_OF(f->conns.next, struct fwd_conn, link));
     for (size_t i = 0; i < f->n_listeners; i++)
@@ -298,7 +301,7 @@ void awf_dns_fwd_destroy(struct awf_dns_fwd *f)
         if (dns_fwd_log_close(&f->log, on_log_closed, f))
             f->refs++;
     }
-    dns_fwd_release(f);
+    fwd_release(f);
 }
 
 void awf_dns_fwd_set_policy(struct awf_dns_fwd *f, struct awf_policy *policy)

@@ -4,7 +4,7 @@
 /* What the forwarder's two halves share, private to dns/: forwarder.c decides and answers one
  * query at a time (policy, cache, upstream); fwd_net.c owns the sockets (UDP and TCP
  * listeners, TCP framing, backpressure, sending answers). A query travels net -> decision as
- * dns_fwd_on_packet(), its answer decision -> net as dns_fwd_respond(). */
+ * f->up->packet(), its answer decision -> net as dns_fwd_respond(). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +55,7 @@ struct fwd_pending {
 
 struct awf_dns_fwd {
     uv_loop_t *loop;
+    const struct fwd_up *up;   /* forwarder.c's, for fwd_net.c */
     struct awf_policy *policy; /* own reference */
     struct awf_dns *dns;
     bool own_dns;
@@ -76,19 +77,21 @@ struct awf_dns_fwd {
     uint8_t udp_buf[65536];
 };
 
-/* ---- forwarder.c: the decision ---- */
-
-/* Answers or starts answering one packet from peer (on listener l's UDP socket when c is NULL,
- * else on TCP connection c). Returns 0, or AWF_E_BAD_REQUEST when it was dropped as malformed
- * (a TCP connection is then closed by the caller). */
-int dns_fwd_on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
-                      const struct sockaddr_storage *peer, const uint8_t *msg, size_t len);
-
-/* Cancels the upstream query of every pending entry in list and frees them unanswered. */
-void dns_fwd_drop_pending(struct dns_link *list);
-
-/* Drops one of f->refs; the last one, once destroyed, frees f. */
-void dns_fwd_release(struct awf_dns_fwd *f);
+/* What fwd_net.c reports up to the decision (forwarder.c fills it in at create): the sockets
+ * call nothing of forwarder.c by name, so the two halves are layers, not a call cycle
+ * (callcycles_dns).
+ *   packet: answers or starts answering one packet from peer (on listener l's UDP socket when
+ *     c is NULL, else on TCP connection c). Returns 0, or AWF_E_BAD_REQUEST when it was dropped
+ *     as malformed (a TCP connection is then closed by the caller).
+ *   drop_pending: cancels the upstream query of every pending entry in list and frees them
+ *     unanswered.
+ *   release: drops one of f->refs; the last one, once destroyed, frees f. */
+struct fwd_up {
+    int (*packet)(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_conn *c,
+                  const struct sockaddr_storage *peer, const uint8_t *msg, size_t len);
+    void (*drop_pending)(struct dns_link *list);
+    void (*release)(struct awf_dns_fwd *f);
+};
 
 /* ---- fwd_net.c: the sockets ---- */
 

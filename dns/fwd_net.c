@@ -1,6 +1,6 @@
 /* The forwarder's sockets: UDP and TCP listeners, TCP's two-byte framing with its buffer and
  * backpressure (stop reading while too many queries are upstream or answers are unread), idle
- * timers, and sending answers. Every packet goes to dns_fwd_on_packet() to be decided.
+ * timers, and sending answers. Every packet goes up to forwarder.c (f->up->packet) to be decided.
  *
  * A TCP connection is freed in the close callback of the last of its two handles; its queries
  * waiting on upstream sit in its own list, so closing cancels them. */
@@ -24,7 +24,8 @@
 
 static void on_listener_close(uv_handle_t *h)
 {
-    dns_fwd_release(((struct fwd_listener *)h->data)->fwd);
+    struct awf_dns_fwd *f = ((struct fwd_listener *)h->data)->fwd;
+    f->up->release(f);
 }
 
 /* ---- sending answers ------------------------------------------------------------------------- */
@@ -121,7 +122,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
         dns_fwd_log_query(&l->fwd->log, &peer, NULL, "malformed", 0, 0);
         return;
     }
-    (void)dns_fwd_on_packet(l->fwd, l, NULL, &peer, (const uint8_t *)buf->base, (size_t)nread);
+    (void)l->fwd->up->packet(l->fwd, l, NULL, &peer, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /* ---- TCP ------------------------------------------------------------------------------------- */
@@ -134,7 +135,7 @@ static void on_conn_close(uv_handle_t *h)
     struct awf_dns_fwd *f = c->fwd;
     free(c->buf);
     free(c);
-    dns_fwd_release(f);
+    f->up->release(f);
 }
 
 void dns_fwd_conn_close(struct fwd_conn *c)
@@ -142,7 +143,7 @@ void dns_fwd_conn_close(struct fwd_conn *c)
     if (c->closing)
         return;
     c->closing = true;
-    dns_fwd_drop_pending(&c->pending);
+    c->fwd->up->drop_pending(&c->pending);
     dns_list_unlink(&c->link);
     c->fwd->n_conns--;
     uv_close((uv_handle_t *)&c->idle, on_conn_close);
@@ -210,7 +211,7 @@ static bool take_frames(struct fwd_conn *c)
         if (c->len - off - 2 < flen)
             break;
         uv_timer_start(&c->idle, on_idle, f->idle_ms, 0);
-        if (dns_fwd_on_packet(f, NULL, c, &c->peer, c->buf + off + 2, flen) < 0) {
+        if (f->up->packet(f, NULL, c, &c->peer, c->buf + off + 2, flen) < 0) {
             c->taking = false;
             dns_fwd_conn_close(c);
             return false;
