@@ -26,7 +26,7 @@ static long long now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-void awf_log_report_init(struct awf_log *log)
+void log_report_init(struct awf_log *log)
 {
     pthread_condattr_t a;
     pthread_condattr_init(&a);
@@ -36,13 +36,13 @@ void awf_log_report_init(struct awf_log *log)
     pthread_mutex_init(&log->rmu, NULL);
 }
 
-void awf_log_report_fini(struct awf_log *log)
+void log_report_fini(struct awf_log *log)
 {
     pthread_cond_destroy(&log->rcv);
     pthread_mutex_destroy(&log->rmu);
 }
 
-void awf_log_report_wake(struct awf_log *log)
+void log_report_wake(struct awf_log *log)
 {
     /* Only the first piece of news takes the mutex: a storm of drops costs one atomic each. */
     if (__atomic_exchange_n(&log->news, true, __ATOMIC_ACQ_REL))
@@ -132,14 +132,14 @@ static void *reporter_main(void *arg)
     return NULL;
 }
 
-int awf_log_report_start(struct awf_log *log)
+int log_report_start(struct awf_log *log)
 {
     int rc = pthread_create(&log->reporter, NULL, reporter_main, log);
     log->rstarted = rc == 0;
     return -rc;
 }
 
-void awf_log_report_stop(struct awf_log *log)
+void log_report_stop(struct awf_log *log)
 {
     if (log->rstarted) {
         pthread_mutex_lock(&log->rmu);

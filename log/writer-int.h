@@ -60,10 +60,10 @@ struct awf_log {
 /* report.c. init/fini bracket the object's life; start/stop the thread (stop makes a last
  * report, so call it after the writer's final flush). wake: any thread, cheap when there is
  * already news waiting. */
-void awf_log_report_init(struct awf_log *log);
-int awf_log_report_start(struct awf_log *log);
-void awf_log_report_wake(struct awf_log *log);
-void awf_log_report_stop(struct awf_log *log);
-void awf_log_report_fini(struct awf_log *log);
+void log_report_init(struct awf_log *log);
+int log_report_start(struct awf_log *log);
+void log_report_wake(struct awf_log *log);
+void log_report_stop(struct awf_log *log);
+void log_report_fini(struct awf_log *log);
 
 #endif

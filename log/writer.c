@@ -59,7 +59,7 @@ static void count_dropped(struct awf_log *log, struct log_output *o, uint64_t n,
     __atomic_add_fetch(&o->dropped, n, __ATOMIC_RELAXED);
     __atomic_store_n(&o->error, err, __ATOMIC_RELAXED);
     __atomic_store_n(&o->failing, true, __ATOMIC_RELAXED);
-    awf_log_report_wake(log);
+    log_report_wake(log);
 }
 
 static bool is_regular(int fd)
@@ -114,7 +114,7 @@ static int check_deleted(struct awf_log *log, struct log_output *o)
     o->fd = fd;
     o->regular = is_regular(fd);
     __atomic_store_n(&o->recreated, true, __ATOMIC_RELAXED);
-    awf_log_report_wake(log);
+    log_report_wake(log);
     return 0;
 }
 
@@ -135,7 +135,7 @@ static void write_batch(struct awf_log *log, struct log_output *o, const struct 
     if (rc == 0) {
         __atomic_add_fetch(&o->written, b->lines, __ATOMIC_RELAXED);
         if (__atomic_exchange_n(&o->failing, false, __ATOMIC_RELAXED))
-            awf_log_report_wake(log); /* "writing again" */
+            log_report_wake(log); /* "writing again" */
         return;
     }
     uint64_t whole = 0;
@@ -255,7 +255,7 @@ static void destroy_outputs(struct awf_log *log)
         free(o->q.p);
         awf_logformat_free(o->fmt);
     }
-    awf_log_report_fini(log);
+    log_report_fini(log);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
     free(log);
@@ -272,7 +272,7 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
         return -ENOMEM;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
-    awf_log_report_init(log);
+    log_report_init(log);
     log->strip_query = strip_query;
     for (size_t i = 0; i < n; i++)
         log->outs[i].fd = -1;
@@ -315,7 +315,7 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
         rc = -pthread_create(&log->thread, NULL, writer_main, log);
         log->started = rc == 0;
         if (rc == 0)
-            rc = awf_log_report_start(log);
+            rc = log_report_start(log);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc < 0 && err && errlen)
             snprintf(err, errlen, "cannot start the access log writer: %s", strerror(-rc));
@@ -409,6 +409,6 @@ void awf_log_destroy(struct awf_log *log)
         pthread_join(log->thread, NULL);
     }
     /* After the writer: what the last flush lost is reported too. */
-    awf_log_report_stop(log);
+    log_report_stop(log);
     destroy_outputs(log);
 }
