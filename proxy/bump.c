@@ -113,7 +113,9 @@ static SSL *new_bio_pair(SSL *ssl)
 
 const char *awf_conn_tls_name(const struct awf_conn *c)
 {
-    return c->bump && !(c->flags & AWF_CF_CONNECT) ? c->bump->name : NULL;
+    /* name[:port]: through a parent the pooled connection's address is the parent's, so the
+     * origin's port must be part of the key too. */
+    return c->bump && !(c->flags & AWF_CF_CONNECT) ? c->bump->authority : NULL;
 }
 
 void awf_bump_free(struct awf_conn *c)
@@ -382,14 +384,7 @@ void awf_bump_decide(struct awf_conn *c)
             return;
         }
     }
-    if (p->method == HTTP_HEAD)
-        c->flags |= AWF_CF_HEAD_REQ;
-    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
-        c->flags |= AWF_CF_REQ_BODY;
-    if (ws)
-        c->flags |= AWF_CF_WEBSOCKET;
-    if (llhttp_should_keep_alive(p))
-        c->flags |= AWF_CF_KEEPALIVE;
+    awf_request_set_flags(c, ws);
     if (c->flags & AWF_CF_OVERLOAD) {
         awf_answer(c, AWF_ANS_OVERLOAD, "too many connections");
         return;
@@ -415,10 +410,9 @@ void awf_bump_decide(struct awf_conn *c)
         deny(c, "the URL matches no allow_urls pattern");
         return;
     }
-    if (ws && !awf_conn_tunnel_reserve(c)) {
-        awf_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
+    /* The parent choice sees the request as decided: TLS traffic with its https:// URL. */
+    if (!awf_request_admit(c, &rq))
         return;
-    }
     awf_conn_set_state(c, AWF_CS_RESOLVING);
     awf_request_resolve(c);
 }
@@ -457,7 +451,7 @@ void awf_bump_up_start(struct awf_conn *c)
     struct awf_upstream *up = c->up;
     struct awf_bump *bp = c->bump;
     if (!up->ssl) {
-        up->tls_name = strdup(bp->name); /* owned by up: its pool key */
+        up->tls_name = strdup(bp->authority); /* owned by up: its pool key */
         if (!up->tls_name ||
             awf_tls_bump_upstream_ssl(c->px->tls, bp->name, bp->kind, &up->ssl) < 0 ||
             !new_bio_pair(up->ssl)) {

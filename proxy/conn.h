@@ -123,7 +123,8 @@ struct awf_upstream {
     bool reading, pooled, closing, has_local, indexed;
     bool parent; /* a connection to the parent proxy: pooled apart from direct ones */
     /* ssl-bump: TLS towards the upstream (bump.c), owned; tls_name (owned) is the verified
-     * name, part of the pool key; tls_done once the handshake completed. */
+     * name with the origin's port when not 443, part of the pool key (through a parent the
+     * address is the parent's); tls_done once the handshake completed. */
     struct ssl_st *ssl;
     char *tls_name;
     bool tls_done;
@@ -324,6 +325,12 @@ void awf_conn_req_parser_init(struct awf_conn *c);
 void awf_request_input(struct awf_conn *c, struct awf_buf *b);
 /* Resolves c->host (state RESOLVING), checks every address, then dials or peeks. */
 void awf_request_resolve(struct awf_conn *c);
+/* What a forwarded request's head says for later (HEAD, a body, a WebSocket upgrade when ws,
+ * keep-alive), into c->flags: plain HTTP and requests inside bumped TLS alike. */
+void awf_request_set_flags(struct awf_conn *c, bool ws);
+/* After an allow, with rq as decided: the parent choice, and the slot of a tunnel (CONNECT or a
+ * WebSocket upgrade). Returns false when c was answered. */
+bool awf_request_admit(struct awf_conn *c, const struct awf_policy_req *rq);
 /* Runs parser p over d[0, n); *used is how many bytes belong to what was parsed (up to a pause
  * at a head or message end). Parser callbacks may set c->parse_err. */
 llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
@@ -368,7 +375,7 @@ void awf_upstream_close(struct awf_upstream *up);
 void awf_upstream_index(struct awf_upstream *up);
 void awf_upstream_pool_drain(struct awf_proxy *px);
 /* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none. */
-/* tls_name: a TLS upstream verified for that name (ssl-bump), NULL: a plain one. */
+/* tls_name: a TLS upstream verified for that name[:port] (ssl-bump), NULL: a plain one. */
 struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
                                             bool parent, const char *tls_name);
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -492,7 +499,7 @@ int awf_bump_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
 /* Sends TLS close_notify on s if it speaks TLS (before its TCP shutdown). */
 void awf_bump_close_notify(struct awf_conn *c, uv_stream_t *s);
 void awf_bump_free(struct awf_conn *c);
-/* The TLS name requests of a bumped connection go to (the pool key), NULL otherwise. */
+/* The TLS name[:port] requests of a bumped connection go to (the pool key), NULL otherwise. */
 const char *awf_conn_tls_name(const struct awf_conn *c);
 
 /* proxy.c */

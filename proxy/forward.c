@@ -138,7 +138,8 @@ void awf_forward_start(struct awf_conn *c)
         up_failed(c, -ENOMEM, false);
         return;
     }
-    unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) | (c->via_parent ? AWF_HTTP_REQ_ABSOLUTE : 0) |
+    unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) |
+                   (c->via_parent && !c->bump ? AWF_HTTP_REQ_ABSOLUTE : 0) |
                    (c->bump ? AWF_HTTP_REQ_TLS : 0);
     b->len = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
                                    &c->target, how, b->data, b->cap);

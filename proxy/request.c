@@ -286,14 +286,7 @@ static void decide(struct awf_conn *c)
             return;
         }
         traffic = AWF_TRAFFIC_HTTP;
-        if (p->method == HTTP_HEAD)
-            c->flags |= AWF_CF_HEAD_REQ;
-        if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
-            c->flags |= AWF_CF_REQ_BODY;
-        if (ws)
-            c->flags |= AWF_CF_WEBSOCKET;
-        if (llhttp_should_keep_alive(p))
-            c->flags |= AWF_CF_KEEPALIVE;
+        awf_request_set_flags(c, ws);
     }
     int rc = awf_conn_set_host(c, c->target.host.p, c->target.host.len);
     if (rc == -ENOMEM) {
@@ -355,8 +348,33 @@ static void decide(struct awf_conn *c)
     awf_request_resolve(c);
 }
 
-/* After an allow: the parent choice and a tunnel's slot. addrs: the target's addresses when the
- * decision needed them. Returns false when c was answered. */
+void awf_request_set_flags(struct awf_conn *c, bool ws)
+{
+    llhttp_t *p = &c->req;
+    if (p->method == HTTP_HEAD)
+        c->flags |= AWF_CF_HEAD_REQ;
+    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+        c->flags |= AWF_CF_REQ_BODY;
+    if (ws)
+        c->flags |= AWF_CF_WEBSOCKET;
+    if (llhttp_should_keep_alive(p))
+        c->flags |= AWF_CF_KEEPALIVE;
+}
+
+bool awf_request_admit(struct awf_conn *c, const struct awf_policy_req *rq)
+{
+    awf_parent_choose(c, rq);
+    /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
+     * all pass the check. A WebSocket upgrade becomes a tunnel too. */
+    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
+        awf_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
+        return false;
+    }
+    return true;
+}
+
+/* awf_request_admit with c's request as the policy saw it. addrs: the target's addresses when
+ * the decision needed them. Returns false when c was answered. */
 static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs)
 {
     struct awf_policy_req rq;
@@ -366,15 +384,9 @@ static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addr
         awf_answer(c, AWF_ANS_NOMEM, "out of memory");
         return false;
     }
-    awf_parent_choose(c, &rq);
+    bool ok = awf_request_admit(c, &rq);
     free(url);
-    /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
-     * all pass the check. A WebSocket upgrade becomes a tunnel too. */
-    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
-        awf_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
-        return false;
-    }
-    return true;
+    return ok;
 }
 
 /* c's request for the policy, with the URL url_regex ACLs match when the policy has any (*url

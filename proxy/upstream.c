@@ -353,7 +353,9 @@ void awf_upstream_ready(struct awf_conn *c)
     if (c->via_parent) {
         /* Squid's hierarchy code for the first parent tried; %<a is the parent's address. */
         c->hier = AWF_HIER_PARENT;
-        if (c->flags & AWF_CF_CONNECT) { /* CONNECT and intercepted TLS: a tunnel first */
+        /* CONNECT and intercepted TLS, and a bumped request whose upstream has no TLS yet: a
+         * tunnel to the origin first, then (bump.c) TLS to the origin through it. */
+        if ((c->flags & AWF_CF_CONNECT) || (c->bump && !(up->ssl && up->tls_done))) {
             awf_parent_connect(c);
             return;
         }

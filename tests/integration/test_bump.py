@@ -136,6 +136,41 @@ class BumpTest(awf.TestCase):
         self.assertTrue(any(" GET 200 TCP_MISS:HIER_DIRECT %s/small " % self.base in l
                             for l in lines), lines)
 
+    def test_bump_through_parent(self):
+        # A parent (cache_peer, YAML parent): each bumped request asks the parent for a tunnel
+        # to the origin (CONNECT), then TLS to the origin through it, verified as direct;
+        # verified connections through it are reused. The parent is a second awf-proxy.
+        parent = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.https]))
+        px = self.bump_proxy("--allow-urls", self.base + "/small", "--set",
+                             "parent=127.0.0.1:%d" % parent.port)
+        rc, res, err = awf.curl_multi(self, [self.base + "/small", self.base + "/small",
+                                             self.base + "/bytes/1"], "--cacert", self.ca,
+                                      proxy=px)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([x[0] for x in res], [200, 200, 403])
+        self.assertEqual(res[0][2], pattern(100))
+        lines = px.wait_log(4)
+        gets = [l for l in lines if " GET 200 " in l]
+        self.assertEqual(len(gets), 2, lines)
+        for l in gets:
+            self.assertIn(" GET 200 TCP_MISS:FIRSTUP_PARENT %s/small " % self.base, l)
+        self.assertTrue(any(" GET 403 TCP_DENIED:HIER_NONE %s/bytes/1 " % self.base in l
+                            for l in lines), lines)
+        # One tunnel through the parent: the second request reused the verified connection,
+        # and the denied one never reached it. The tunnel is logged when it closes: the child
+        # holds it in its pool until it stops.
+        px.stop()
+        (pl,) = parent.wait_log(1)
+        self.assertIn(" CONNECT 200 TCP_TUNNEL:HIER_DIRECT %s:%d " % (ALLOWED, self.up.https), pl)
+
+    def test_bump_through_parent_untrusted_origin(self):
+        # Through the parent the origin's certificate is still what is verified: 503.
+        parent = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[self.up.https]))
+        px = self.bump_proxy("--set", "parent=127.0.0.1:%d" % parent.port, ca_file=False)
+        r = self.get(px, self.base + "/small")
+        self.assertEqual((r.rc, r.code), (0, 503), r)
+        self.assertIn(b"self-signed certificate", r.body)
+
     def test_splice_list_keeps_origin_certificate(self):
         # ssl_bump.splice (--ssl-bump-splice): a pinned client of a listed host sees the origin's
         # own certificate with bumping on; other hosts are still bumped. YAML and flag alike.
