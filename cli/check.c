@@ -3,16 +3,21 @@
 #include <stdio.h>
 
 #include "cli/options.h"
+#include "common/diag.h"
 #include "log/log.h"
 
-/* Log formats are compiled here too, so a bad logformat fails `check` and not only `run`. */
-static int check_logformats(const struct awf_settings *s)
+/* Log formats are compiled before anything is opened (check and run alike), so a bad one is
+ * reported where it was given: "my.yml:7:15: log format: character 5: unterminated '{'". */
+int cli_logformats_check(const struct awf_settings *s)
 {
     for (size_t i = 0; i < s->n_logs; i++) {
         struct awf_logformat *f = NULL;
         char err[256] = "";
         if (awf_logformat_compile(s->logs[i].format, s->awf_version, &f, err, sizeof(err)) != 0) {
-            fprintf(stderr, "awf-proxy: log output %s: %s\n", s->logs[i].path, err);
+            if (s->logs[i].where && s->logs[i].where[0])
+                awf_diag("%s: log format: %s", s->logs[i].where, err);
+            else
+                awf_diag("log output %s: log format: %s", s->logs[i].path, err);
             return -1;
         }
         awf_logformat_free(f);
@@ -40,7 +45,7 @@ int cli_cmd_check(int argc, char **argv)
     if (p == NULL)
         goto out;
     cli_policy_notices(p);
-    if (check_logformats(awf_policy_settings(p)) == 0) {
+    if (cli_logformats_check(awf_policy_settings(p)) == 0) {
         awf_policy_print(p, stdout);
         rc = 0;
     }

@@ -48,6 +48,10 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o);
  * that match nothing) on stderr, one "awf-proxy: FILE:LINE: ..." line each. */
 void cli_policy_notices(const struct awf_policy *p);
 
+/* Compiles every log output's format; on the first bad one prints "WHERE: log format: reason"
+ * (WHERE the file:line:col or flag that gave it) and returns -1. */
+int cli_logformats_check(const struct awf_settings *s);
+
 void cli_policy_opts_free(struct cli_policy_opts *o);
 
 /* Reads a subcommand's arguments: the policy options and --help (which prints usage followed

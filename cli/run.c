@@ -289,7 +289,8 @@ int cli_cmd_run(int argc, char **argv)
         awf_dns_hosts_release(hf);
     }
     const struct awf_settings *set = awf_policy_settings(r.policy);
-    if (redirect_diagnostics(set->cache_log, &r.ready_fd) != 0 || open_logs(&r) != 0)
+    if (cli_logformats_check(set) != 0 || redirect_diagnostics(set->cache_log, &r.ready_fd) != 0 ||
+        open_logs(&r) != 0)
         goto out_policy;
     cli_policy_notices(r.policy); /* once, at start, where Squid would write them: cache_log */
 

@@ -248,14 +248,14 @@ static int parse_code(struct compiler *c, const char *fmt, size_t *i)
     if (fmt[p] == '.') {
         p++;
         if (!parse_uint(fmt, &p, &wmax) || wmax == 0)
-            return fail(c, "logformat offset %zu: '.' must be followed by a maximum width", start);
+            return fail(c, "character %zu: '.' must be followed by a maximum width", start + 1);
     }
     if (wmin > LF_WIDTH_LIMIT || wmax > LF_WIDTH_LIMIT)
-        return fail(c, "logformat offset %zu: width over %d", start, LF_WIDTH_LIMIT);
+        return fail(c, "character %zu: width over %d", start + 1, LF_WIDTH_LIMIT);
     if (fmt[p] == '{') {
         const char *end = strchr(fmt + p + 1, '}');
         if (!end)
-            return fail(c, "logformat offset %zu: unterminated '{'", start);
+            return fail(c, "character %zu: unterminated '{'", start + 1);
         arg_at = p + 1;
         arg_len = (size_t)(end - (fmt + p + 1));
         has_arg = true;
@@ -275,12 +275,12 @@ static int parse_code(struct compiler *c, const char *fmt, size_t *i)
         size_t n = 0;
         while (n < 3 && fmt[p + n] && isgraph((unsigned char)fmt[p + n]) && fmt[p + n] != '%')
             n++;
-        return fail(c, "logformat offset %zu: unknown code \"%%%.*s\"", start, (int)n, fmt + p);
+        return fail(c, "character %zu: unknown code \"%%%.*s\"", start + 1, (int)n, fmt + p);
     }
     if (def->arg == ARG_REQUIRED && (!has_arg || arg_len == 0))
-        return fail(c, "logformat offset %zu: code \"%s\" needs a {name}", start, def->name);
+        return fail(c, "character %zu: code \"%s\" needs a {name}", start + 1, def->name);
     if (def->arg == ARG_NONE && has_arg)
-        return fail(c, "logformat offset %zu: code \"%s\" takes no {argument}", start, def->name);
+        return fail(c, "character %zu: code \"%s\" takes no {argument}", start + 1, def->name);
     p += strlen(def->name);
 
     struct lf_op *op = new_op(c);

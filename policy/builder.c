@@ -39,6 +39,17 @@ void awf_policy_builder_destroy(struct awf_policy_builder *b)
     free(b);
 }
 
+void policy_builder_at(struct awf_policy_builder *b, const char *source, unsigned line,
+                       unsigned col)
+{
+    if (line == 0)
+        snprintf(b->at, sizeof b->at, "%s", source);
+    else if (col == 0)
+        snprintf(b->at, sizeof b->at, "%s:%u", source, line);
+    else
+        snprintf(b->at, sizeof b->at, "%s:%u:%u", source, line, col);
+}
+
 const char *policy_builder_source(struct awf_policy_builder *b, const char *name)
 {
     for (size_t i = 0; i < b->n_sources; i++)
@@ -161,11 +172,12 @@ int policy_read_file(const char *path, char **out, size_t *outlen, char *err, si
             buf = g;
             cap *= 2;
         }
+        errno = 0;
         size_t n = fread(buf + len, 1, cap - len - 1, f);
         len += n;
         if (n == 0) {
-            if (ferror(f))
-                rc = -EIO;
+            if (ferror(f)) /* read(2)'s reason: EISDIR for a directory, not a made-up EIO */
+                rc = errno ? -errno : -EIO;
             break;
         }
     }
@@ -235,6 +247,7 @@ int awf_policy_set(struct awf_policy_builder *b, const char *key, const char *va
     char why[AWF_POLICY_ERRLEN];
     size_t len = strlen(value);
     int rc;
+    policy_builder_at(b, origin, 0, 0);
     /* Lists arrive comma-separated, except log outputs whose formats hold commas. */
     if (policy_key_is_list(k) && k->kind != K_LOGS) {
         if (k->kind == K_DNS_SERVERS)

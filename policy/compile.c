@@ -131,13 +131,15 @@ static bool overlaps(const struct sockaddr_storage *a, const struct sockaddr_sto
 
 /* The admin listener answers anyone who reaches it: an agent must never be able to, so it may
  * not share an address with a listener agents are sent to (proxy or DNS forwarder). */
-static int check_admin(const struct awf_settings *s, char *err, size_t errlen)
+static int check_admin(const struct awf_policy_builder *b, char *err, size_t errlen)
 {
+    const struct awf_settings *s = &b->s;
+    const char *at = b->admin_at[0] ? b->admin_at : "policy";
     if (!s->admin.text)
         return 0;
     for (size_t i = 0; i < s->n_listen; i++)
         if (overlaps(&s->admin.addr, &s->listen[i].addr)) {
-            policy_errf(err, errlen, "policy", 0, 0,
+            policy_errf(err, errlen, at, 0, 0,
                         "admin address %s overlaps the proxy listener %s: the admin listener "
                         "must not be reachable where agents connect",
                         s->admin.text, s->listen[i].text);
@@ -145,7 +147,7 @@ static int check_admin(const struct awf_settings *s, char *err, size_t errlen)
         }
     for (size_t i = 0; i < s->dns.forwarder.n_listen; i++)
         if (overlaps(&s->admin.addr, &s->dns.forwarder.listen[i].addr)) {
-            policy_errf(err, errlen, "policy", 0, 0,
+            policy_errf(err, errlen, at, 0, 0,
                         "admin address %s overlaps the DNS forwarder listener %s", s->admin.text,
                         s->dns.forwarder.listen[i].text);
             return AWF_E_POLICY_INVALID;
@@ -153,13 +155,19 @@ static int check_admin(const struct awf_settings *s, char *err, size_t errlen)
     return 0;
 }
 
-static int check_settings(const struct awf_settings *s, char *err, size_t errlen)
+static int check_settings(const struct awf_policy_builder *b, char *err, size_t errlen)
 {
-    if (check_admin(s, err, errlen) != 0)
+    const struct awf_settings *s = &b->s;
+    if (check_admin(b, err, errlen) != 0)
         return AWF_E_POLICY_INVALID;
     if (s->dns.min_ttl_s > s->dns.max_ttl_s) {
-        policy_errf(err, errlen, "policy", 0, 0, "dns.min_ttl (%us) is above dns.max_ttl (%us)",
-                    s->dns.min_ttl_s, s->dns.max_ttl_s);
+        /* Found only once every source is merged: named where min_ttl was given, and where
+         * max_ttl was when that was elsewhere. */
+        const char *at = b->min_ttl_at[0] ? b->min_ttl_at : b->max_ttl_at;
+        bool both = b->min_ttl_at[0] && b->max_ttl_at[0];
+        policy_errf(err, errlen, at[0] ? at : "policy", 0, 0,
+                    "dns.min_ttl (%us) is above dns.max_ttl (%us%s%s)", s->dns.min_ttl_s,
+                    s->dns.max_ttl_s, both ? ", given at " : "", both ? b->max_ttl_at : "");
         return AWF_E_POLICY_INVALID;
     }
     for (size_t i = 0; i < s->n_listen; i++)
@@ -335,7 +343,7 @@ static void policy_free(struct awf_policy *p)
 
 struct awf_policy *awf_policy_build(struct awf_policy_builder *b, char *err, size_t errlen)
 {
-    if (check_settings(&b->s, err, errlen) < 0)
+    if (check_settings(b, err, errlen) < 0)
         return NULL;
     if (b->squid && b->n_entries > 0) {
         policy_errf(err, errlen, b->entries[0].origin.source, b->entries[0].origin.line,

@@ -46,7 +46,9 @@ void policy_quote(char *dst, size_t dstlen, const char *s, size_t len)
             tmp[0] = '\\';
             tmp[1] = (char)c;
             n = 2;
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Control bytes, and every non-ASCII byte: a message must not carry invalid UTF-8
+             * or a terminal escape (C1 controls are valid UTF-8) from the input to a terminal. */
             n = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", c);
         } else {
             tmp[0] = (char)c;
@@ -179,6 +181,17 @@ enum host_kind policy_host_parse(const char *s, size_t len, struct host *out)
     return HOST_NAME;
 }
 
+/* 'c' for a printable byte, else \xNN: never a raw control byte in a message. */
+static const char *show_char(char c, char *buf, size_t len)
+{
+    unsigned char u = (unsigned char)c;
+    if (u > 0x20 && u < 0x7f)
+        snprintf(buf, len, "'%c'", c);
+    else
+        snprintf(buf, len, "\\x%02x", u);
+    return buf;
+}
+
 /* Every rule of SPEC §3, in an order that gives the most telling reason first. */
 int policy_entry_parse(const char *s, size_t len, bool block, struct parsed_entry *out, char *why,
                        size_t whylen)
@@ -266,6 +279,7 @@ int policy_entry_parse(const char *s, size_t len, bool block, struct parsed_entr
 
     size_t stars = 0, label = 0, star_at = 0;
     bool label_star = false, only_stars = true;
+    char bad[8];
     for (size_t i = 0; i < len; i++) {
         char c = lower(s[i]);
         if (c == '*') {
@@ -280,7 +294,7 @@ int policy_entry_parse(const char *s, size_t len, bool block, struct parsed_entr
         } else if ((unsigned char)c >= 0x80) {
             FAIL("non-ASCII character (write internationalized names in their xn-- form)");
         } else if (!name_char(c)) {
-            FAIL("invalid character '%c'", c);
+            FAIL("invalid character %s", show_char(c, bad, sizeof bad));
         } else {
             only_stars = false;
         }

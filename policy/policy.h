@@ -73,6 +73,8 @@ struct awf_log_output {
     char *path;    /* file path, or "-" for stdout */
     uint32_t cond; /* 0: every transaction; else a squid.conf access_log ACL condition, tested
                       with awf_policy_log_wanted() */
+    char *where;   /* where it was given ("my.yml:7:15", "--access-log", "squid.conf:12"), for
+                      messages about the format; "" for the default output */
 };
 
 /* A parent proxy (squid.conf `cache_peer HOST parent PORT ...`, YAML `parent`): requests for

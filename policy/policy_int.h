@@ -94,7 +94,16 @@ struct awf_policy_builder {
      * (flags override the file), later flags append. */
     bool listen_by_set;
     bool logs_by_set;
+    /* Where the value being set now was given ("file:line:col" or the flag), written by whoever
+     * calls policy_set_item/policy_add_*: settings whose fault shows only once everything is
+     * merged (dns.min_ttl above dns.max_ttl, a log format) keep it for their message. */
+    char at[192];
+    char min_ttl_at[192], max_ttl_at[192], admin_at[192];
 };
+
+/* Sets b->at from a source and a 1-based position (line 0: a flag, no position). */
+void policy_builder_at(struct awf_policy_builder *b, const char *source, unsigned line,
+                       unsigned col);
 
 /* Interns a source name; the pointer stays valid until the builder is destroyed. */
 const char *policy_builder_source(struct awf_policy_builder *b, const char *name);

@@ -386,6 +386,7 @@ static void free_logs(struct awf_settings *s)
     for (size_t i = 0; i < s->n_logs; i++) {
         free(s->logs[i].format);
         free(s->logs[i].path);
+        free(s->logs[i].where);
     }
     free(s->logs);
     s->logs = NULL;
@@ -457,13 +458,16 @@ static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *tex
     return 0;
 }
 
-static int push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen)
+static int push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen,
+                    const char *where)
 {
-    struct awf_log_output o = {policy_strndup(f, flen), policy_strndup(p, plen), 0};
-    void *g = (o.format && o.path) ? grow(s->logs, s->n_logs, sizeof *s->logs) : NULL;
+    struct awf_log_output o = {policy_strndup(f, flen), policy_strndup(p, plen), 0,
+                               policy_strndup(where, strlen(where))};
+    void *g = (o.format && o.path && o.where) ? grow(s->logs, s->n_logs, sizeof *s->logs) : NULL;
     if (!g) {
         free(o.format);
         free(o.path);
+        free(o.where);
         return -ENOMEM;
     }
     s->logs = g;
@@ -515,7 +519,7 @@ int policy_settings_defaults(struct awf_settings *s)
         !(s->dns.forwarder.log = policy_strndup("stderr", 6)) ||
         parse_listen("127.0.0.1:3128", 14, &ss, why, sizeof why) < 0 ||
         push_listen(s, "127.0.0.1:3128", 14, &ss, 0) < 0 ||
-        push_log(s, "firewall_detailed", 17, "-", 1) < 0) {
+        push_log(s, "firewall_detailed", 17, "-", 1, "") < 0) {
         policy_settings_free(s);
         return -ENOMEM;
     }
@@ -558,7 +562,7 @@ int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
                          s->listen[i].intercept_port);
     for (size_t i = 0; i < s->n_logs && !rc; i++)
         if (!(rc = push_log(d, s->logs[i].format, strlen(s->logs[i].format), s->logs[i].path,
-                            strlen(s->logs[i].path))))
+                            strlen(s->logs[i].path), s->logs[i].where)))
             d->logs[i].cond = s->logs[i].cond;
     for (size_t i = 0; i < s->dns.n_servers && !rc; i++)
         rc = push_str(&d->dns.servers, &d->dns.n_servers, s->dns.servers[i],
@@ -603,6 +607,16 @@ int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r)
 
 /* ---- setting one value ---- */
 
+/* Port 0 (the kernel's choice) may be given any number of times. */
+static bool listen_taken(const struct awf_listen *l, size_t n, const struct sockaddr_storage *ss)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&l[i].addr, ss, sizeof *ss) == 0 &&
+            ((const struct sockaddr_in *)ss)->sin_port != 0)
+            return true;
+    return false;
+}
+
 int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
                       uint16_t intercept_port, char *why, size_t whylen)
 {
@@ -612,6 +626,10 @@ int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
     if (b->listen_default) {
         free_listen(&b->s);
         b->listen_default = false;
+    }
+    if (listen_taken(b->s.listen, b->s.n_listen, &ss)) {
+        snprintf(why, whylen, "%.*s given twice", (int)len, v);
+        return AWF_E_POLICY_INVALID;
     }
     return push_listen(&b->s, v, len, &ss, intercept_port);
 }
@@ -662,7 +680,7 @@ int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen
         free_logs(&b->s);
         b->logs_default = false;
     }
-    return push_log(&b->s, format, flen, path, plen);
+    return push_log(&b->s, format, flen, path, plen, b->at);
 }
 
 /* "[FORMAT:]PATH": after "logformat=" the format runs to the last ':' (Squid formats hold
@@ -716,6 +734,9 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         }
         u = (uint32_t)(ms / 1000);
         memcpy(base + k->off, &u, sizeof u);
+        if (k->off == OFF(dns.min_ttl_s) || k->off == OFF(dns.max_ttl_s))
+            memcpy(k->off == OFF(dns.min_ttl_s) ? b->min_ttl_at : b->max_ttl_at, b->at,
+                   sizeof b->at);
         return 0;
     case K_U32:
         if (policy_parse_u32(v, len, k->off == OFF(threads) ? 1024 : UINT32_MAX, &u, why, whylen) <
@@ -795,6 +816,10 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         struct sockaddr_storage ss;
         if (parse_listen(v, len, &ss, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
+        if (listen_taken(s->dns.forwarder.listen, s->dns.forwarder.n_listen, &ss)) {
+            snprintf(why, whylen, "%.*s given twice", (int)len, v);
+            return AWF_E_POLICY_INVALID;
+        }
         return push_fwd_listen(&s->dns.forwarder, v, len, &ss);
     }
     case K_RCODE:
@@ -819,6 +844,7 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
             return -ENOMEM;
         free(s->admin.text);
         s->admin = (struct awf_listen){.text = d, .addr = ss};
+        memcpy(b->admin_at, b->at, sizeof b->admin_at);
         return 0;
     }
     case K_PARENT:

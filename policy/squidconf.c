@@ -60,6 +60,7 @@ static int set_key(struct ctx *c, const char *key, const char *v, size_t len)
 {
     char why[AWF_POLICY_ERRLEN];
     const struct skey *k = policy_key_find(key, strlen(key));
+    policy_builder_at(c->b, c->name, c->line, 0);
     int rc = policy_set_item(c->b, k, v, len, why, sizeof why);
     if (rc < 0)
         return rc == -ENOMEM ? oom(c) : errf(c, AWF_E_POLICY_INVALID, "%s", why);
@@ -424,6 +425,7 @@ static void clear_logs(struct awf_policy_builder *b)
     for (size_t i = 0; i < b->s.n_logs; i++) {
         free(b->s.logs[i].format);
         free(b->s.logs[i].path);
+        free(b->s.logs[i].where);
     }
     free(b->s.logs);
     b->s.logs = NULL;
@@ -481,6 +483,7 @@ static int d_access_log(struct ctx *c, struct line *l)
         cond = (uint32_t)c->sq->log_conds.n;
     }
     char why[AWF_POLICY_ERRLEN];
+    policy_builder_at(c->b, c->name, c->line, 0);
     int rc = policy_add_log(c->b, format, strlen(format), path, strlen(path), why, sizeof why);
     if (rc < 0)
         return rc == -ENOMEM ? oom(c) : errf(c, AWF_E_POLICY_INVALID, "access_log: %s", why);
@@ -542,6 +545,7 @@ static int d_http_port(struct ctx *c, struct line *l)
     else
         snprintf(addr, sizeof addr, "%s", v);
     char why[AWF_POLICY_ERRLEN];
+    policy_builder_at(c->b, c->name, c->line, 0);
     int rc = policy_add_listen(c->b, addr, strlen(addr), 0, why, sizeof why);
     if (rc < 0)
         return rc == -ENOMEM ? oom(c) : errf(c, AWF_E_POLICY_INVALID, "http_port: %s", why);

@@ -71,11 +71,19 @@ static int each_item(struct ctx *c, const struct skey *k, yaml_node_t *v, item_f
     return 0;
 }
 
+/* The builder's note of where the value being set is (policy_builder_at). */
+static void at(struct ctx *c, const yaml_node_t *n)
+{
+    policy_builder_at(c->b, c->name, (unsigned)n->start_mark.line + 1,
+                      (unsigned)n->start_mark.column + 1);
+}
+
 static int set_scalar(struct ctx *c, const struct skey *k, yaml_node_t *v)
 {
     char why[AWF_POLICY_ERRLEN];
     if (v->type != YAML_SCALAR_NODE)
         return fail_at(c, v, "%s: expected a single value", k->key);
+    at(c, v);
     int rc = policy_set_item(c->b, k, SCALAR(v), SCALAR_LEN(v), why, sizeof why);
     if (rc == -ENOMEM)
         return rc;
@@ -145,6 +153,7 @@ static int listen_item(struct ctx *c, const struct skey *k, yaml_node_t *v)
                                          sizeof why) < 0 ||
                         port == 0))
             return fail_at(c, vals[1], "listen.intercept_port: want a port 1..65535");
+        at(c, vals[0]);
         rc = policy_add_listen(c->b, SCALAR(vals[0]), SCALAR_LEN(vals[0]), (uint16_t)port, why,
                                sizeof why);
         return rc == AWF_E_POLICY_INVALID ? fail_at(c, vals[0], "listen: %s", why) : rc;
@@ -163,6 +172,7 @@ static int log_item(struct ctx *c, const struct skey *k, yaml_node_t *v)
             return rc;
         if (!vals[1])
             return fail_at(c, v, "logs.outputs: a mapping needs \"path\"");
+        at(c, vals[0] ? vals[0] : v);
         rc = policy_add_log(c->b, vals[0] ? SCALAR(vals[0]) : NULL,
                             vals[0] ? SCALAR_LEN(vals[0]) : 0, SCALAR(vals[1]), SCALAR_LEN(vals[1]),
                             why, sizeof why);
@@ -249,6 +259,22 @@ static int walk(struct ctx *c, yaml_node_t *m, const char *prefix)
     return 0;
 }
 
+/* 1-based line and column (in characters: UTF-8 continuation bytes do not count) of a byte
+ * offset into text. */
+static void offset_position(const char *text, size_t len, size_t off, unsigned *line, unsigned *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (text[i] == '\n') {
+            ++*line;
+            *col = 1;
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+            ++*col;
+        }
+    }
+}
+
 int awf_policy_load_yaml(struct awf_policy_builder *b, const char *name, const char *yaml,
                          size_t len, char *err, size_t errlen)
 {
@@ -260,6 +286,18 @@ int awf_policy_load_yaml(struct awf_policy_builder *b, const char *name, const c
         return -ENOMEM;
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &doc)) {
+        if (parser.error == YAML_READER_ERROR) {
+            /* libyaml leaves problem_mark at 0:0 for a byte it cannot decode (not UTF-8, a
+             * control character); the offset says where it is. */
+            unsigned line, col;
+            offset_position(yaml, len, parser.problem_offset, &line, &col);
+            policy_errf(err, errlen, name, line, col, "%s (byte 0x%02x)",
+                        parser.problem ? parser.problem : "unreadable input",
+                        parser.problem_offset < len ? (unsigned char)yaml[parser.problem_offset]
+                                                    : (unsigned)parser.problem_value & 0xffu);
+            yaml_parser_delete(&parser);
+            return AWF_E_POLICY_SYNTAX;
+        }
         const char *problem = parser.problem ? parser.problem : "unreadable YAML";
         bool alias = strstr(problem, "alias") || strstr(problem, "anchor") ||
                      (parser.context && strstr(parser.context, "alias"));

@@ -3,6 +3,7 @@ messages, the normalized output, --help and --version."""
 
 import os
 import re
+import subprocess
 import unittest
 
 import awf
@@ -230,6 +231,93 @@ class CheckTest(awf.TestCase):
         p = self.check("--no-such-option")
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertTrue(p.stderr.startswith("awf-proxy"), p.stderr)
+
+
+class PlaceTest(awf.TestCase):
+    """Every error names the file:line:col, the flag or the path at fault (issue 14), and an
+    input byte is never echoed raw to the terminal."""
+
+    def assertPlaced(self, p, line):
+        """Exit 2 and exactly this one stderr line (stdout empty)."""
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertEqual(p.stderr, "awf-proxy: " + line + "\n")
+
+    def test_duplicate_listener(self):
+        p = self.cli("check", "--listen", "127.0.0.1:3128", "--listen", "127.0.0.1:3128")
+        self.assertPlaced(p, "--listen: 127.0.0.1:3128 given twice")
+        path = self.write("dup.yml", 'version: 1\nlisten:\n  - "127.0.0.1:3128"\n'
+                          '  - "127.0.0.1:3128"\n')
+        self.assertPlaced(self.cli("check", "-p", path),
+                          "%s:4:5: listen: 127.0.0.1:3128 given twice" % path)
+        conf = self.write("squid.conf", "http_port 127.0.0.1:3128\nhttp_port 127.0.0.1:3128\n"
+                          "http_access deny all\n")
+        self.assertPlaced(self.cli("check", "--squid-conf", conf),
+                          "%s:2: http_port: 127.0.0.1:3128 given twice" % conf)
+        # Port 0 (the kernel picks) may be given any number of times.
+        p = self.cli("check", "--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_min_ttl_above_max_ttl(self):
+        path = self.write("ttl.yml", "version: 1\ndns:\n  min_ttl: 100s\n  max_ttl: 10s\n")
+        self.assertPlaced(self.cli("check", "-p", path),
+                          "%s:3:12: dns.min_ttl (100s) is above dns.max_ttl (10s, given at "
+                          "%s:4:12)" % (path, path))
+        self.assertPlaced(self.cli("check", "--set", "dns.min_ttl=5000"),
+                          "--set dns.min_ttl: dns.min_ttl (5000s) is above dns.max_ttl (3600s)")
+        # Judged once everything is merged: a later flag can make the file's value valid.
+        p = self.cli("check", "-p", path, "--set", "dns.max_ttl=200")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_bad_log_format(self):
+        log = os.path.join(self.tmp, "x.log")
+        self.assertPlaced(self.cli("check", "--access-log", "logformat=%ts %>zz:" + log),
+                          '--access-log: log format: character 5: unknown code "%>zz"')
+        path = self.write("lf.yml", 'version: 1\nlogs:\n  outputs:\n'
+                          '    - {format: "%%ts %%{", path: "%s"}\n' % log)
+        self.assertPlaced(self.cli("check", "-p", path),
+                          "%s:4:16: log format: character 5: unterminated '{'" % path)
+        # run says the same before it opens anything, with its timestamp, and exits 2.
+        p = self.cli("run", "-p", path, "--listen", "127.0.0.1:0")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, awf.STAMP + re.escape(
+            "awf-proxy: %s:4:16: log format: character 5: unterminated '{'" % path))
+        self.assertFalse(os.path.exists(log))
+
+    def test_directory_as_policy_or_list(self):
+        d = os.path.join(self.tmp, "adir")
+        os.mkdir(d)
+        for flag in ("-p", "--squid-conf", "--allow-domains-file", "--block-domains-file"):
+            with self.subTest(flag=flag):
+                self.assertPlaced(self.cli("check", flag, d), "%s: cannot read: Is a directory" % d)
+
+    def test_hosts_file_directory(self):
+        d = os.path.join(self.tmp, "hosts.d")
+        os.mkdir(d)
+        self.assertPlaced(self.cli("check", "--hosts-file", d),
+                          "hosts file %s: Is a directory" % d)
+
+    def test_non_utf8_yaml_at_its_place(self):
+        path = self.write("u.yml", b'version: 1\nallow:\n  - "a\xc3\xa9\xffc.com"\n')
+        self.assertPlaced(self.cli("check", "-p", path),
+                          "%s:3:8: invalid leading UTF-8 octet (byte 0xff)" % path)
+
+    def test_bad_bytes_are_escaped(self):
+        # Raw: a terminal would take ESC [ 31 m as a colour change; invalid UTF-8 as garbage.
+        path = self.write("list.txt", b"github.com\nb\xff.com\n")
+        p = subprocess.run([awf.proxy_binary(), "check", "--allow-domains-file", path],
+                           capture_output=True, env=awf.clean_env(), timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr, b'awf-proxy: %s:2:1: invalid entry "b\\xff.com": non-ASCII '
+                         b"character (write internationalized names in their xn-- form)\n"
+                         % path.encode())
+        p = self.cli("check", "--allow-domains", "a\x1b[31mb.com")
+        self.assertPlaced(p, '--allow-domains: invalid entry "a\\x1b[31mb.com": invalid '
+                          "character \\x1b")
+        p = self.cli("check", "--allow-domains", "ab\u00e9.com")
+        self.assertPlaced(p, '--allow-domains: invalid entry "ab\\xc3\\xa9.com": non-ASCII '
+                          "character (write internationalized names in their xn-- form)")
+        for stream in (p.stdout, p.stderr):
+            self.assertTrue(all(0x20 <= ord(ch) < 0x7f or ch == "\n" for ch in stream), stream)
 
 
 class HelpVersionTest(awf.TestCase):

@@ -338,16 +338,16 @@ static void expect_error(const char *fmt, const char *offset_text, const char *c
 static void test_logformat_errors_name_offset_and_code(void **state)
 {
     (void)state;
-    expect_error("%ts %zz", "offset 4", "\"%zz\"");
-    expect_error("abc %", "offset 4", "unknown code \"%\"");
-    expect_error("%ts %{Host", "offset 4", "unterminated");
-    expect_error("%>h", "offset 0", "needs a {name}");
-    expect_error("x %{}>h", "offset 2", "needs a {name}");
-    expect_error("%{a}ts", "offset 0", "takes no {argument}");
-    expect_error("%.ru", "offset 0", "maximum width");
-    expect_error("%99999ts", "offset 0", "width");
-    expect_error("%-0 ts", "offset 0", "unknown code");
-    expect_error("ok %\"zz", "offset 3", "\"%zz\"");
+    expect_error("%ts %zz", "character 5", "\"%zz\"");
+    expect_error("abc %", "character 5", "unknown code \"%\"");
+    expect_error("%ts %{Host", "character 5", "unterminated");
+    expect_error("%>h", "character 1", "needs a {name}");
+    expect_error("x %{}>h", "character 3", "needs a {name}");
+    expect_error("%{a}ts", "character 1", "takes no {argument}");
+    expect_error("%.ru", "character 1", "maximum width");
+    expect_error("%99999ts", "character 1", "width");
+    expect_error("%-0 ts", "character 1", "unknown code");
+    expect_error("ok %\"zz", "character 4", "\"%zz\"");
     /* A NULL err buffer is allowed. */
     struct awf_logformat *f = NULL;
     assert_int_equal(awf_logformat_compile("%q", NULL, &f, NULL, 0), AWF_E_LOGFORMAT);

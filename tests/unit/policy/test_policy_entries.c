@@ -66,10 +66,12 @@ static void test_entries_rejected_forms(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char q[128], want[AWF_POLICY_ERRLEN];
-        /* the message quotes the entry with control bytes escaped */
+        /* the message quotes the entry with control and non-ASCII bytes escaped */
         size_t o = 0;
         for (const char *s = cases[i].entry; *s; s++) {
-            if (*s == '\n')
+            if ((unsigned char)*s >= 0x7f)
+                o += (size_t)snprintf(q + o, sizeof q - o, "\\x%02x", (unsigned char)*s);
+            else if (*s == '\n')
                 o += (size_t)snprintf(q + o, sizeof q - o, "\\x0a");
             else if (*s == '\r')
                 o += (size_t)snprintf(q + o, sizeof q - o, "\\x0d");

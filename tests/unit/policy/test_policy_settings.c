@@ -311,9 +311,8 @@ static void test_settings_dns_forwarder(void **state)
     SET_OK(f, "dns.forwarder.deny_rcode", "refused");
     assert_int_equal(built(f)->dns.forwarder.deny_rcode, 5);
 
-    SET_OK(f, "dns.forwarder.listen", "127.0.0.1:53");
-    assert_null(awf_policy_build(f->b, f->err, sizeof f->err));
-    assert_string_equal(f->err, "policy: dns.forwarder.listen address 127.0.0.1:53 given twice");
+    SET_BAD(f, "dns.forwarder.listen", "127.0.0.1:53");
+    assert_string_equal(f->err, "--set dns.forwarder.listen: 127.0.0.1:53 given twice");
 
     static const char yaml[] = "version: 1\n"
                                "dns:\n"

@@ -359,13 +359,14 @@ static void test_yaml_build_checks(void **state)
     const char *y = "version: 1\ndns: {min_ttl: 2h}\n";
     assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err), 0);
     assert_null(awf_policy_build(b, err, sizeof err));
-    assert_string_equal(err, "policy: dns.min_ttl (7200s) is above dns.max_ttl (3600s)");
+    assert_string_equal(err, "t.yml:2:16: dns.min_ttl (7200s) is above dns.max_ttl (3600s)");
     awf_policy_builder_destroy(b);
     b = awf_policy_builder_create();
     y = "version: 1\nlisten: [\"127.0.0.1:3128\", \"127.0.0.1:3128\"]\n";
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err), 0);
-    assert_null(awf_policy_build(b, err, sizeof err));
-    assert_string_equal(err, "policy: listen address 127.0.0.1:3128 given twice");
+    /* A second listener on one address is refused where it is given. */
+    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
+                     AWF_E_POLICY_INVALID);
+    assert_string_equal(err, "t.yml:2:28: listen: 127.0.0.1:3128 given twice");
     awf_policy_builder_destroy(b);
 }
 
