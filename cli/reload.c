@@ -87,12 +87,9 @@ size_t cli_reload_restart_keys(const struct awf_settings *a, const struct awf_se
     name(&k, same_str(a->cache_log, b->cache_log), "cache_log");
     const struct awf_bump_settings *ba = &a->ssl_bump, *bb = &b->ssl_bump;
     name(&k, !bb->enabled || bump_running, "ssl_bump.enabled");
-    /* The CA and the contexts were made once at start (cli/run.c), if ssl-bump was on. */
+    /* The leaf cache was made once at start (cli/run.c), if ssl-bump was on; the CA files are
+     * read again by every reload (reload_ca there). */
     bool keep = !bump_running || !bb->enabled;
-    name(&k, keep || same_str(ba->ca_cert, bb->ca_cert), "ssl_bump.ca_cert");
-    name(&k, keep || same_str(ba->ca_key, bb->ca_key), "ssl_bump.ca_key");
-    name(&k, keep || same_str(ba->upstream_ca_file, bb->upstream_ca_file),
-         "ssl_bump.upstream_ca_file");
     name(&k, keep || ba->cert_cache_bytes == bb->cert_cache_bytes, "ssl_bump.cert_cache");
     return k.n;
 }

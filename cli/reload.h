@@ -5,7 +5,8 @@
  * ports, address ranges, timeouts but the DNS one, limits, tunnel and TLS switches, parent) and
  * the hosts file are applied live; what was bound, opened or started at start-up (listeners,
  * log outputs, threads, resolver settings, the DNS forwarder, the admin listener, the pid file,
- * cache_log, the ssl-bump CA) keeps its start-up value until a restart. */
+ * cache_log, the ssl-bump leaf cache's bound) keeps its start-up value until a restart. The
+ * ssl-bump CA files are read again by every reload (cli/run.c). */
 
 #include <stdbool.h>
 #include <stddef.h>

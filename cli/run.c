@@ -111,6 +111,23 @@ static void describe_hosts(const char *path, const struct awf_dns_hosts_info *h,
                  h->addrs, h->sha256);
 }
 
+/* ssl-bump's CA on a reload: read again (new paths or new contents) for new connections, the
+ * leaf cache flushed; a CA that cannot be loaded is reported with its file and the running one
+ * kept (the rest of the reload still applies: the CA is not part of the decisions). */
+static void reload_ca(struct runner *r, const struct awf_settings *set)
+{
+    if (r->tls == NULL || !set->ssl_bump.enabled)
+        return;
+    struct awf_tls_bump_opts to = {.ca_cert = set->ssl_bump.ca_cert,
+                                   .ca_key = set->ssl_bump.ca_key,
+                                   .upstream_ca_file = set->ssl_bump.upstream_ca_file};
+    char err[AWF_POLICY_ERRLEN] = "";
+    if (awf_tls_bump_reload(r->tls, &to, err, sizeof(err)) != 0)
+        awf_diag("ssl-bump: %s; the running CA is kept", err);
+    else
+        awf_diag("ssl-bump: CA reloaded from %s, minted certificates flushed", to.ca_cert);
+}
+
 /* A reload rebuilds the policy from the same file and flags and re-reads the hosts file, and
  * hands both to every loop. What was bound, opened or started from the start-up settings stays
  * (cli/reload.h); the message names each such key that changed, so "reloaded" never hides a
@@ -134,6 +151,7 @@ static void on_reload(uv_signal_t *h, int signum)
         awf_diag("reload refused; the running policy is kept");
         return;
     }
+    reload_ca(r, awf_policy_settings(p));
     char restart[512];
     if (cli_reload_restart_keys(awf_policy_settings(r->started), awf_policy_settings(p),
                                 r->tls != NULL, restart, sizeof(restart)) > 0)
@@ -301,8 +319,8 @@ int cli_cmd_run(int argc, char **argv)
     raise_nofile();
     char err[AWF_POLICY_ERRLEN] = "";
     if (set->ssl_bump.enabled) {
-        /* The CA key is read here, once, before anything else runs: the container starts us
-         * with it readable, and nothing reads it again (a reload keeps this context). */
+        /* The CA key is read here, before anything else runs: the container starts us with it
+         * readable. A reload reads it again (reload_ca), if it still can. */
         struct awf_tls_bump_opts to = {.ca_cert = set->ssl_bump.ca_cert,
                                        .ca_key = set->ssl_bump.ca_key,
                                        .upstream_ca_file = set->ssl_bump.upstream_ca_file,

@@ -7,6 +7,7 @@
  * would protect nothing more. */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@
 #include "tls/tls.h"
 
 struct awf_tls_bump {
+    /* ca and client are replaced by a reload: read under the read lock, swapped under the
+     * write lock (a mint holds the read lock through its cache put, so no leaf of an old CA
+     * lands in the cache after the flush). */
+    pthread_rwlock_t lock;
     struct awf_tls_ca *ca;
     EVP_PKEY *leaf_key;
     struct awf_tls_cache *cache;
@@ -51,7 +56,29 @@ void awf_tls_bump_destroy(struct awf_tls_bump *b)
     awf_tls_cache_destroy(b->cache);
     EVP_PKEY_free(b->leaf_key);
     awf_tls_ca_free(b->ca);
+    pthread_rwlock_destroy(&b->lock);
     free(b);
+}
+
+/* The context towards upstreams: the system store plus o's extra CA file, the peer verified,
+ * ALPN http/1.1. Returns NULL and *out, or what failed (*out may then need freeing). */
+static const char *upstream_ctx(const struct awf_tls_bump_opts *o, SSL_CTX **out)
+{
+    static __thread char what[600];
+    SSL_CTX *x = *out = SSL_CTX_new(TLS_client_method());
+    if (!x || SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_default_verify_paths(x) != 1)
+        return "making the upstream TLS context";
+    if (o->upstream_ca_file && SSL_CTX_load_verify_locations(x, o->upstream_ca_file, NULL) != 1) {
+        snprintf(what, sizeof(what), "%s: cannot load CA certificates", o->upstream_ca_file);
+        return what;
+    }
+    SSL_CTX_set_verify(x, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_options(x, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(x, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_set_alpn_protos(x, alpn_http11, sizeof(alpn_http11) - 1) != 0)
+        return "setting ALPN";
+    return NULL;
 }
 
 static int fail(struct awf_tls_bump *b, char *err, size_t errlen, const char *what)
@@ -72,8 +99,13 @@ int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump *
     struct awf_tls_bump *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
+    if (pthread_rwlock_init(&b->lock, NULL) != 0) {
+        free(b);
+        return -ENOMEM;
+    }
     int rc = awf_tls_ca_load(o->ca_cert, o->ca_key, &b->ca, err, errlen);
     if (rc < 0) {
+        pthread_rwlock_destroy(&b->lock);
         free(b);
         return rc;
     }
@@ -95,22 +127,42 @@ int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump *
      * each otherwise, which hundreds of pooled upstreams turn into megabytes. */
     SSL_CTX_set_mode(b->server, SSL_MODE_RELEASE_BUFFERS);
 
-    b->client = SSL_CTX_new(TLS_client_method());
-    if (!b->client || SSL_CTX_set_min_proto_version(b->client, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_default_verify_paths(b->client) != 1)
-        return fail(b, err, errlen, "making the upstream TLS context");
-    if (o->upstream_ca_file &&
-        SSL_CTX_load_verify_locations(b->client, o->upstream_ca_file, NULL) != 1) {
-        char what[600];
-        snprintf(what, sizeof(what), "%s: cannot load CA certificates", o->upstream_ca_file);
+    const char *what = upstream_ctx(o, &b->client);
+    if (what)
         return fail(b, err, errlen, what);
-    }
-    SSL_CTX_set_verify(b->client, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_options(b->client, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_mode(b->client, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_set_alpn_protos(b->client, alpn_http11, sizeof(alpn_http11) - 1) != 0)
-        return fail(b, err, errlen, "setting ALPN");
     *out = b;
+    return 0;
+}
+
+int awf_tls_bump_reload(struct awf_tls_bump *b, const struct awf_tls_bump_opts *o, char *err,
+                        size_t errlen)
+{
+    struct awf_tls_ca *ca;
+    SSL_CTX *client = NULL;
+    int rc = awf_tls_ca_load(o->ca_cert, o->ca_key, &ca, err, errlen);
+    if (rc < 0)
+        return rc;
+    const char *what = upstream_ctx(o, &client);
+    if (what) {
+        unsigned long e = ERR_peek_last_error();
+        char r[256] = "";
+        if (e)
+            ERR_error_string_n(e, r, sizeof(r));
+        ERR_clear_error();
+        snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", r);
+        SSL_CTX_free(client);
+        awf_tls_ca_free(ca);
+        return AWF_E_USAGE;
+    }
+    pthread_rwlock_wrlock(&b->lock);
+    struct awf_tls_ca *old_ca = b->ca;
+    SSL_CTX *old_client = b->client;
+    b->ca = ca;
+    b->client = client;
+    awf_tls_cache_clear(b->cache);
+    pthread_rwlock_unlock(&b->lock);
+    awf_tls_ca_free(old_ca);
+    SSL_CTX_free(old_client); /* upstream sessions made from it hold their own reference */
     return 0;
 }
 
@@ -123,17 +175,20 @@ int awf_tls_bump_client_ssl(struct awf_tls_bump *b, const char *canon, enum awf_
                             SSL **out, bool *minted)
 {
     *minted = false;
+    pthread_rwlock_rdlock(&b->lock);
     X509 *leaf = awf_tls_cache_get(b->cache, canon);
     if (!leaf) {
         int rc = awf_tls_mint(b->ca, b->leaf_key, canon, kind, &leaf);
-        if (rc < 0)
-            return rc;
-        *minted = true;
-        if (awf_tls_cache_put(b->cache, canon, leaf) < 0) {
+        if (rc == 0)
+            rc = awf_tls_cache_put(b->cache, canon, leaf);
+        if (rc < 0) {
+            pthread_rwlock_unlock(&b->lock);
             X509_free(leaf);
-            return -ENOMEM;
+            return rc;
         }
+        *minted = true;
     }
+    pthread_rwlock_unlock(&b->lock);
     SSL *ssl = SSL_new(b->server);
     int ok =
         ssl && SSL_use_certificate(ssl, leaf) == 1 && SSL_use_PrivateKey(ssl, b->leaf_key) == 1;
@@ -151,7 +206,9 @@ int awf_tls_bump_client_ssl(struct awf_tls_bump *b, const char *canon, enum awf_
 int awf_tls_bump_upstream_ssl(struct awf_tls_bump *b, const char *canon, enum awf_tls_name kind,
                               SSL **out)
 {
-    SSL *ssl = SSL_new(b->client);
+    pthread_rwlock_rdlock(&b->lock);
+    SSL *ssl = SSL_new(b->client); /* takes its own reference to the context */
+    pthread_rwlock_unlock(&b->lock);
     if (!ssl)
         return -ENOMEM;
     int ok;

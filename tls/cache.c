@@ -105,6 +105,16 @@ static void drop(struct awf_tls_cache *c, struct entry **pp)
     free(e);
 }
 
+void awf_tls_cache_clear(struct awf_tls_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    while (c->head) {
+        struct entry *e = c->head;
+        drop(c, find(c, e->name, e->hash));
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 X509 *awf_tls_cache_get(struct awf_tls_cache *c, const char *name)
 {
     uint32_t h = hash_name(name);

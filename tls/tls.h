@@ -84,6 +84,9 @@ X509 *awf_tls_cache_get(struct awf_tls_cache *c, const char *name);
  * beyond the bound. An entry larger than the whole bound is not kept. Returns 0 or -ENOMEM. */
 int awf_tls_cache_put(struct awf_tls_cache *c, const char *name, X509 *cert);
 
+/* Drops every entry (a CA reload: no leaf of the old CA is handed out again). */
+void awf_tls_cache_clear(struct awf_tls_cache *c);
+
 struct awf_tls_cache_stats {
     size_t entries, bytes;
     uint64_t hits, misses, evictions;
@@ -106,6 +109,13 @@ struct awf_tls_bump_opts {
 int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump **out, char *err,
                         size_t errlen);
 void awf_tls_bump_destroy(struct awf_tls_bump *b);
+/* A reload (SIGHUP): reads o's CA and extra upstream CA file again (new paths or new contents)
+ * for new connections; the leaf cache is flushed so no leaf of the old CA is handed out again;
+ * sessions already made keep what they have. The cache bound stays. On failure nothing changes
+ * and err names the file and why. Thread-safe against every other call on b (loops keep
+ * minting meanwhile). Returns 0 or a negative code. */
+int awf_tls_bump_reload(struct awf_tls_bump *b, const struct awf_tls_bump_opts *o, char *err,
+                        size_t errlen);
 
 /* A server-side SSL towards the client presenting a leaf for canon (minted on first use,
  * cached after), ALPN http/1.1 only, TLS 1.2 and later. *minted says whether it was minted now.

@@ -6,6 +6,7 @@ with its full https:// URL (README "HTTPS inspection")."""
 
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -170,6 +171,47 @@ class BumpTest(awf.TestCase):
         r = self.get(px, self.base + "/small")
         self.assertEqual((r.rc, r.code), (0, 503), r)
         self.assertIn(b"self-signed certificate", r.body)
+
+    def test_ca_reload_on_sighup(self):
+        # SIGHUP reads the CA files again: new connections get leaves of the new CA (the cache
+        # of the old one's is flushed, so even a name seen before is minted again); a CA that
+        # cannot be loaded is reported with its file and the running one kept.
+        d = os.path.join(self.tmp, "live")
+        os.makedirs(d)
+        live, live_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca-key.pem")
+        for src, dst in ((self.ca, live), (self.ca_key, live_key)):
+            with open(src, "rb") as f, open(dst, "wb") as g:
+                g.write(f.read())
+        px = self.proxy(*(awf.allow_loopback_args(ALLOWED, ports=[self.up.https]) +
+                          ["--ssl-bump", "--ca-cert", live, "--ca-key", live_key,
+                           "--ca-file", self.upstream_ca]))
+        url = self.base + "/small"
+        self.assertEqual(self.curl(url, "--cacert", self.ca, proxy=px).code, 200)
+        new_dir = os.path.join(self.tmp, "ca2")
+        self.assertEqual(self.cli("ca", "new", "--out", new_dir).returncode, 0)
+        new_ca = os.path.join(new_dir, "ca.pem")
+        for src, dst in ((new_ca, live), (os.path.join(new_dir, "ca-key.pem"), live_key)):
+            with open(src, "rb") as f, open(dst, "wb") as g:
+                g.write(f.read())
+        start = len(px.lines_err)
+        px.p.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(px.wait_line("CA reloaded from " + re.escape(live), start=start),
+                             px.stderr)
+        self.assertIsNotNone(px.wait_line("policy reloaded", start=start), px.stderr)
+        r = self.curl(url, "--cacert", new_ca, proxy=px)
+        self.assertEqual((r.rc, r.code), (0, 200), r)
+        r = self.curl(url, "--cacert", self.ca, proxy=px)  # the old CA's leaf is gone
+        self.assertNotEqual(r.rc, 0, r)
+        # A bad CA: reported with its path, the new CA keeps serving, the proxy too.
+        with open(live, "w") as f:
+            f.write("not a certificate\n")
+        start = len(px.lines_err)
+        px.p.send_signal(signal.SIGHUP)
+        m = px.wait_line("the running CA is kept", start=start)
+        self.assertIsNotNone(m, px.stderr)
+        self.assertIn(live, m.string)
+        r = self.curl(url, "--cacert", new_ca, proxy=px)
+        self.assertEqual((r.rc, r.code), (0, 200), r)
 
     def test_splice_list_keeps_origin_certificate(self):
         # ssl_bump.splice (--ssl-bump-splice): a pinned client of a listed host sees the origin's

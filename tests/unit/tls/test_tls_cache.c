@@ -1,4 +1,4 @@
-/* The leaf cache: hits, LRU order, the byte bound, and sharing between threads. */
+/* The leaf cache: hits, LRU order, the byte bound, clearing, and sharing between threads. */
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -41,6 +41,29 @@ static void test_tls_cache_hit_and_replace(void **state)
     assert_int_equal(st.misses, 1);
     X509_free(a);
     X509_free(a2);
+    awf_tls_cache_destroy(c);
+}
+
+static void test_tls_cache_clear(void **state)
+{
+    (void)state;
+    struct awf_tls_cache *c = awf_tls_cache_create(1u << 20);
+    X509 *a = mint("a.test"), *b = mint("b.test");
+    assert_int_equal(awf_tls_cache_put(c, "a.test", a), 0);
+    assert_int_equal(awf_tls_cache_put(c, "b.test", b), 0);
+    awf_tls_cache_clear(c); /* a CA reload: no leaf of the old CA is handed out again */
+    assert_null(awf_tls_cache_get(c, "a.test"));
+    assert_null(awf_tls_cache_get(c, "b.test"));
+    struct awf_tls_cache_stats st;
+    awf_tls_cache_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(awf_tls_cache_put(c, "a.test", a), 0); /* usable afterwards */
+    X509 *got = awf_tls_cache_get(c, "a.test");
+    assert_ptr_equal(got, a);
+    X509_free(got);
+    X509_free(a);
+    X509_free(b);
     awf_tls_cache_destroy(c);
 }
 
@@ -144,6 +167,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_cache_hit_and_replace),
         cmocka_unit_test(test_tls_cache_bound_evicts_lru),
+        cmocka_unit_test(test_tls_cache_clear),
         cmocka_unit_test(test_tls_cache_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
