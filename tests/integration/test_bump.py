@@ -105,6 +105,17 @@ class BumpTest(awf.TestCase):
         (e,) = px.entries(1)
         self.assertEqual((e["method"], e["status"], e["tag"]), ("CONNECT", 403, "TCP_DENIED"))
 
+    def test_intercepted_domain_not_allowed_terminated(self):
+        # Intercepted TLS with bumping on: a ClientHello naming a host not allowed is closed
+        # (no certificate minted for it, nothing dialled), logged TCP_DENIED.
+        px = self.bump_proxy(listen="127.0.0.1:0=%d" % self.up.https)
+        to = "%s:%d:127.0.0.1:%d" % (OTHER, self.up.https, px.port)
+        r = self.curl("https://%s:%d/small" % (OTHER, self.up.https), "--cacert", self.ca,
+                      "--connect-to", to)
+        self.assertNotEqual(r.rc, 0, r)
+        (e,) = px.entries(1)
+        self.assertEqual((e["status"], e["tag"]), (403, "TCP_DENIED"))
+
     def test_untrusted_upstream(self):
         px = self.bump_proxy(ca_file=False)
         r = self.get(px, self.base + "/small")
