@@ -206,7 +206,7 @@ void awf_bump_take(struct awf_conn *c)
     c->tag = AWF_TAG_TCP_DENIED;
     c->status = 403;
     c->hier = AWF_HIER_NONE;
-    c->has_server = false;
+    c->flags &= ~AWF_CF_HAS_SERVER;
     if (c->up)
         awf_upstream_release(c, false);
     struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(alert));
@@ -234,7 +234,7 @@ static void client_hs_done(struct awf_conn *c)
         c->status = 200;
     c->tag = AWF_TAG_TCP_TUNNEL;
     c->hier = AWF_HIER_NONE;
-    c->has_server = false;
+    c->flags &= ~AWF_CF_HAS_SERVER;
     awf_conn_log(c);
     awf_conn_next_request(c);
 }

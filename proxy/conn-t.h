@@ -1,10 +1,25 @@
 #ifndef AWF_PROXY_CONN_T_H
 #define AWF_PROXY_CONN_T_H
 
-/* Types shared inside proxy/ only (HAProxy's foo-t.h / foo.h split): what a connection logs and
- * answers. The functions are in proxy/conn.h. */
+/* Types shared inside proxy/ only (HAProxy's foo-t.h / foo.h split): the proxy, its listeners,
+ * client connections and upstream connections, their states and flags, and what a connection
+ * logs and answers. Hot-path structs are visible here so they embed their libuv handles. The
+ * functions are in proxy/conn.h. */
 
 #include <errno.h>
+#include <llhttp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/sockaddr.h"
+#include "dns/dns.h"
+#include "log/log.h"
+#include "policy/policy.h"
+#include "proxy/bufpool.h"
+#include "proxy/http.h"
+#include "proxy/proxy.h"
 
 /* Squid's result codes (%Ss) the proxy logs, each with the form it takes when a side dropped
  * early (AWF_CF_ABORTED). A tag is an enum value, so a mistyped one does not compile, and its
@@ -78,6 +93,255 @@ struct awf_answer_def {
     int arg;          /* the number after it, or AWF_ANS_ERRNO */
     enum awf_tag tag;
     const char *header; /* one extra header line without CRLF, or NULL */
+};
+
+/* Block size and write-queue watermarks, measured on loopback (2 cores, nginx upstream, 1 GiB
+ * through the proxy): 16 KiB blocks ~1.1 GB/s, 64 KiB ~1.2 GB/s, 128 KiB ~2.3 GB/s, 256 KiB
+ * ~0.9 GB/s. A side stops being read while the other side has more than AWF_WQ_HIGH bytes
+ * queued and resumes at AWF_WQ_LOW, so a slow reader costs at most about HIGH + one block per
+ * direction. Free blocks kept beyond AWF_BUF_MAX_FREE go back to malloc. */
+#define AWF_BUF_BLOCK     (128 * 1024)
+#define AWF_BUF_MAX_FREE  32
+#define AWF_WQ_HIGH       (256 * 1024)
+#define AWF_WQ_LOW        (64 * 1024)
+#define AWF_POOL_MAX_IDLE 256
+/* The kernel relay (splice.c): a tunnel moves to splice(2) once this many bytes have crossed,
+ * a response body when at least this many are left (short ones stay on libuv: the switch costs
+ * syscalls). Pipe capacity: proxy CPU per GiB relayed, 2 cores, medians of 3-6 (tunnel / HTTP
+ * body): 64 KiB ~0.16 / 0.27 s, 256 KiB 0.125 / 0.185 s, 1 MiB 0.09 / 0.09 s (pipe-max-size,
+ * the most an unprivileged process may ask); throughput did not differ beyond noise. Empty
+ * pipes kept per loop for the next bulk burst: few, as each counts its full capacity against
+ * the user's pipe budget (fs.pipe-user-pages-soft, 64 MiB by default) even when empty. */
+#define AWF_SPLICE_AFTER  (256 * 1024)
+#define AWF_PIPE_SIZE     (1024 * 1024)
+#define AWF_PIPE_MAX_FREE 8
+/* Hash buckets (powers of two): idle upstreams by address and port, and connected upstreams by
+ * their local port (loop detection). Chains stay short at AWF_POOL_MAX_IDLE idle upstreams. */
+#define AWF_POOL_BUCKETS  64
+#define AWF_LOCAL_BUCKETS 256
+
+/* The states of a client connection. Only awf_conn_set_state() changes them; it checks the
+ * transition against a table (awf_conn_transition_ok). */
+enum awf_conn_state {
+    AWF_CS_SNIFF,       /* first bytes of a connection: decides the kind of traffic */
+    AWF_CS_HEAD,        /* reading a request head (or idle between keep-alive requests) */
+    AWF_CS_PEEK,        /* reading a TLS ClientHello (intercepted, or first bytes of a tunnel) */
+    AWF_CS_RESOLVING,   /* waiting for the resolver */
+    AWF_CS_CONNECTING,  /* dialling the upstream */
+    AWF_CS_FORWARD,     /* an HTTP request and its response are crossing */
+    AWF_CS_TUNNEL,      /* bytes both ways (CONNECT, WebSocket after 101) */
+    AWF_CS_BUMP_CLIENT, /* ssl-bump: TLS handshake with the client (minted certificate) */
+    AWF_CS_BUMP_UP,     /* ssl-bump: TLS handshake with the upstream (verified) */
+    AWF_CS_FLUSH,       /* writing the last bytes to the client, then closing */
+    AWF_CS_CLOSING,     /* handles closing; freed in the last close callback */
+    AWF_CS_COUNT
+};
+
+/* Flags: what crosses states. One bit each, in this order (AWF_CF_<NAME>, 64 bits);
+ * awf_conn_flags_str() prints their names. */
+#define AWF_CONN_FLAGS(X)                                                                          \
+    X(REQ_DONE)         /* the request message is fully read and passed on */                      \
+    X(RESP_DONE)        /* the final response is complete */                                       \
+    X(CLIENT_EOF)       /* client sent FIN */                                                      \
+    X(UP_EOF)           /* upstream sent FIN */                                                    \
+    X(LOGGED)           /* this transaction's log line is written */                               \
+    X(TXN)              /* a transaction is open (something to log) */                             \
+    X(KEEPALIVE)        /* the client allows another request */                                    \
+    X(REUSED)           /* the upstream came from the idle pool */                                 \
+    X(WEBSOCKET)        /* a WebSocket upgrade is being forwarded */                               \
+    X(HEAD_REQ)         /* HEAD request: the response has no body */                               \
+    X(CONNECT)          /* CONNECT request */                                                      \
+    X(ABORTED)          /* a side dropped early: tag gets _ABORTED */                              \
+    X(TUNNEL_CNT)       /* counted in px->tunnels */                                               \
+    X(CLIENT_RD)        /* reading the client */                                                   \
+    X(CLIENT_SHUT)      /* shutdown(write) sent to the client */                                   \
+    X(UP_SHUT)          /* shutdown(write) sent to the upstream */                                 \
+    X(RESP_STARTED)     /* response bytes were sent to the client */                               \
+    X(REQ_BODY)         /* the request has a body */                                               \
+    X(MSG_END)          /* set by a parser callback at a message end */                            \
+    X(UP_NOREUSE)       /* the upstream may not go back to the pool */                             \
+    X(OVERLOAD)         /* accepted beyond max_connections: answered 503 */                        \
+    X(CLIENT_SHUT_DONE) /* the shutdown(write) to the client has completed */                      \
+    X(UP_SHUT_DONE)     /* the shutdown(write) to the upstream has completed */                    \
+    X(NOPOOL)           /* dial fresh: a pooled upstream just failed this request */               \
+    X(INTERCEPT)        /* intercepted traffic (origin-form HTTP or raw TLS) */                    \
+    X(PEEKED)           /* the client's first tunnel bytes were checked */                         \
+    X(ESTABLISHED)      /* "200 Connection established" is sent */                                 \
+    X(NO_ANSWER)        /* the client expects TLS: no HTTP answer, just close */                   \
+    X(RESP_BODY)        /* the final response head is sent: body bytes pass */                     \
+    X(CLOSE_AFTER)      /* the response head told the client the connection closes */              \
+    X(RESP_HDONE)       /* set by a parser callback at a response head's end */                    \
+    X(DECIDE_ADDRS)     /* resolving the target for the decision (squid.conf dst) */               \
+    X(HAS_SERVER)       /* c->server holds the upstream's address (for the log) */                 \
+    X(HEARD)            /* the client sent at least one byte (a health probe sends none) */        \
+    X(ORIG_LOOKED)      /* the original destination was looked up (intercept.c) */                 \
+    X(HAS_ORIG_DST)     /* c->orig_dst holds it: NAT'd in this namespace */                        \
+    X(TIMER_ARMED)      /* the timer runs, due at c->timer_due */                                  \
+    X(VIA_PARENT)       /* this transaction goes through settings.parent (parent.c) */             \
+    X(PARENT_WAIT)      /* our CONNECT is sent to the parent: waiting for its answer */            \
+    X(SPLICE_WAIT)      /* bulk flows but writes are in flight: the kernel relay waits for them */ \
+    X(SPLICE_DUE)       /* writes are done: the switch runs from the timer in the next loop turn */
+
+enum awf_conn_flag_bit {
+#define AWF_X(name) AWF_CFB_##name,
+    AWF_CONN_FLAGS(AWF_X)
+#undef AWF_X
+        AWF_CFB_COUNT
+};
+_Static_assert(AWF_CFB_COUNT <= 64, "struct awf_conn's flags are 64 bits");
+
+/* Static consts rather than enumerators: C17 enumerators are ints (31 bits), and they fold to
+ * constants just the same. */
+#define AWF_X(name) static const uint64_t AWF_CF_##name = UINT64_C(1) << AWF_CFB_##name;
+AWF_CONN_FLAGS(AWF_X)
+#undef AWF_X
+
+struct awf_proxy;
+struct awf_conn;
+struct awf_splice;
+struct awf_bump;
+struct awf_tls_bump;
+struct ssl_st;
+
+struct awf_upstream {
+    uv_tcp_t tcp;    /* dialled with a uv_connect_t of its own (upstream.c) */
+    uv_timer_t idle; /* runs only while pooled */
+    struct awf_proxy *px;
+    struct awf_conn *conn;              /* attached connection, NULL while pooled or closing */
+    struct awf_conn *notify;            /* told when tcp has closed (it counted the close) */
+    struct awf_upstream *prev, *next;   /* px idle pool, least recently pooled last */
+    struct awf_upstream *bprev, *bnext; /* px->idle_bucket[] chain, while pooled */
+    struct awf_upstream *lprev, *lnext; /* px->by_local[] chain, while indexed */
+    union awf_sockaddr addr;
+    union awf_sockaddr local; /* our end, once connected: spots our own traffic coming back */
+    unsigned handles;         /* open handles; freed at 0 */
+    unsigned writes;          /* writes in flight: a pooled upstream has none */
+    bool reading, pooled, closing, has_local, indexed;
+    bool parent; /* a connection to the parent proxy: pooled apart from direct ones */
+    /* ssl-bump: TLS towards the upstream (bump.c), owned; tls_name (owned) is the verified
+     * name with the origin's port when not 443, part of the pool key (through a parent the
+     * address is the parent's); tls_done once the handshake completed. */
+    struct ssl_st *ssl;
+    char *tls_name;
+    bool tls_done;
+};
+
+/* The longest target name kept (DNS names are at most 253 characters). */
+#define AWF_HOST_MAX 255
+
+/* The upstream's response being parsed (forward.c), or the parent proxy's answer to our
+ * CONNECT (parent.c). Only HTTP needs it: allocated by the first request that goes upstream,
+ * kept for the next keep-alive requests, freed when a tunnel starts (its bytes are not parsed)
+ * or with the connection. */
+struct awf_resp {
+    llhttp_t parser;
+    char mime[64];  /* the final response's Content-Type, for the log (c->mime points here) */
+    char hname[16]; /* the response field name being read, to spot Content-Type */
+    uint8_t hname_len;
+    bool hname_ct;
+};
+
+/* A client connection. What only some phases need lives apart: the response parser (struct
+ * awf_resp) and the addresses to dial are freed when a tunnel starts, a tunnel's request head is
+ * compacted to what it holds (its log line needs it), shutdown requests are allocated when sent.
+ * An idle tunnel keeps little more than its two handles and what its log line needs. */
+struct awf_conn {
+    uv_tcp_t client;
+    uv_timer_t timer;
+    struct awf_proxy *px;
+    struct awf_policy *policy; /* reference taken at accept: kept for the connection's life */
+    const struct awf_settings *set;
+    struct awf_conn *prev, *next; /* px->conns */
+    struct awf_upstream *up;
+    struct awf_dns_req *dns_req;
+    enum awf_conn_state state;
+    uint64_t flags;            /* AWF_CF_* */
+    unsigned closes;           /* close callbacks still to come */
+    unsigned requests;         /* transactions started on this connection */
+    struct awf_splice *splice; /* the kernel relay, while bulk flows (splice.c); owned */
+    struct awf_bump *bump;     /* ssl-bump: the client's TLS and the TLS name (bump.c); owned */
+    union awf_sockaddr peer, local, server;
+    llhttp_t req;
+    struct awf_resp *resp;  /* owned; NULL until a request goes upstream, and in a tunnel */
+    const char *parse_base; /* start of the bytes being parsed (obs-fold check) */
+    char parse_prev;        /* the byte before them */
+    int parse_err;          /* our error from a parser callback */
+    struct awf_http_head head;
+    struct awf_target target;
+    char *host; /* the target's name, NUL-terminated, once decided; owned; NULL or "" before */
+    uint16_t host_cap;             /* bytes at host */
+    struct awf_listener *listener; /* borrowed: listeners outlive connections */
+    struct awf_buf *pend;  /* client bytes read and not yet handled; reading stops meanwhile */
+    struct awf_buf *hello; /* client bytes held while peeking at a ClientHello */
+    char *sni_hp;          /* "sni:port" of intercepted TLS, for the log; owned */
+    union awf_sockaddr orig_dst; /* intercepted: where the client was headed (intercept.c) */
+    /* Checked addresses to dial; owned, kept for the next request, freed once a tunnel
+     * starts (nothing is dialled again then). */
+    union awf_sockaddr *addrs;
+    size_t n_addrs, next_addr, cap_addrs;
+    uint64_t timer_due;    /* when the armed timer fires (loop ms); it re-arms if not yet due */
+    struct awf_buf *rhead; /* a response head being collected, before it is rewritten; owned */
+    const char *why;       /* why the transaction was denied (static text), for debugging */
+    int last_err;
+    unsigned client_writes; /* uv writes to the client in flight */
+    /* per transaction */
+    int64_t start_us;
+    uint64_t last_active, born, state_since; /* loop time, ms */
+    uint64_t head_bytes, bytes_in, bytes_out;
+    int status, upstream_status;
+    enum awf_tag tag;
+    enum awf_hier hier;
+    const char *log_url, *log_method;
+    /* The response's Content-Type for the log: static text for our own answers, or
+     * resp->mime while a response is forwarded; NULL or empty: none. */
+    const char *mime;
+};
+
+/* The counts limits.max_connections and limits.max_tunnels apply to. Process-wide: the proxies
+ * of several loops (threads) share one (awf_proxy_share_limits), so N loops do not allow N times
+ * the limit. Freed with the last proxy using it. */
+struct awf_shared_counts {
+    atomic_uint refs;
+    atomic_ulong conns, tunnels;
+};
+
+struct awf_listener {
+    uv_tcp_t tcp;
+    struct awf_proxy *px;
+    struct sockaddr_storage addr; /* bound */
+    uint16_t intercept_port;      /* the port intercepted traffic here stands for; 0: unknown */
+    bool open;
+};
+
+struct awf_proxy {
+    uv_loop_t *loop;
+    struct awf_policy *policy;
+    struct awf_log *log;
+    struct awf_dns *dns;
+    struct awf_bufpool bufs;
+    struct awf_listener *listeners;
+    size_t n_listeners;
+    struct sockaddr_storage *local_addrs; /* this host's addresses, for loop detection */
+    size_t n_local_addrs;
+    struct awf_conn *conns;
+    struct awf_upstream *idle_head, *idle_tail;
+    size_t n_idle;
+    uint64_t accepted, active, tunnels; /* this proxy's (stats) */
+    struct awf_proxy_counters *ctr;     /* own_ctr or the creator's (/metrics) */
+    struct awf_proxy_counters *own_ctr; /* owned; NULL when the creator gave counters */
+    struct awf_shared_counts *counts;   /* the process's (limits); owned by reference */
+    size_t live;                        /* conns, upstreams, listeners and timers not yet closed */
+    struct awf_upstream *idle_bucket[AWF_POOL_BUCKETS];
+    struct awf_upstream *by_local[AWF_LOCAL_BUCKETS];
+    uv_timer_t drain;
+    bool shutting_down, done_called, draining;
+    bool debug;               /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
+    bool no_splice;           /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
+    struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
+    int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
+    size_t n_pipe_free;
+    void (*done)(void *arg);
+    void *done_arg;
 };
 
 #endif

@@ -69,13 +69,46 @@ const char *awf_conn_state_name(enum awf_conn_state s)
     return (unsigned)s < AWF_CS_COUNT ? state_names[s] : "?";
 }
 
+static const char *const flag_names[AWF_CFB_COUNT] = {
+#define AWF_X(name) [AWF_CFB_##name] = #name,
+    AWF_CONN_FLAGS(AWF_X)
+#undef AWF_X
+};
+
+char *awf_conn_flags_str(uint64_t f, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (!cap)
+        return out;
+    out[0] = '\0';
+    for (unsigned i = 0; i < 64 && f; i++) {
+        uint64_t bit = UINT64_C(1) << i;
+        if (!(f & bit))
+            continue;
+        f &= ~bit;
+        char hex[24];
+        const char *name = i < AWF_CFB_COUNT ? flag_names[i] : NULL;
+        if (!name) {
+            snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)bit);
+            name = hex;
+        }
+        int n = snprintf(out + o, cap - o, "%s%s", o ? "|" : "", name);
+        if (n < 0 || (size_t)n >= cap - o)
+            break; /* cut: what fits is printed */
+        o += (size_t)n;
+    }
+    return out;
+}
+
 void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to)
 {
     /* An invalid transition is a bug that would leave handles or the log line inconsistent:
-     * stop here in every build rather than run on in an unknown state. */
+     * stop here in every build rather than run on in an unknown state. The flags say what the
+     * connection was doing. */
     if (!awf_conn_transition_ok(c->state, to)) {
-        awf_diag("BUG: connection state %s -> %s", awf_conn_state_name(c->state),
-                 awf_conn_state_name(to));
+        char flags[700];
+        awf_diag("BUG: connection state %s -> %s, flags %s", awf_conn_state_name(c->state),
+                 awf_conn_state_name(to), awf_conn_flags_str(c->flags, flags, sizeof(flags)));
         abort();
     }
     c->state = to;
@@ -151,11 +184,11 @@ static void timer_cb(uv_timer_t *t);
 void awf_conn_arm_timer(struct awf_conn *c)
 {
     uint64_t due = awf_conn_deadline(c);
-    if (c->timer_armed && c->timer_due <= due)
+    if ((c->flags & AWF_CF_TIMER_ARMED) && c->timer_due <= due)
         return; /* fires no later than needed; timer_cb waits for the rest */
     uint64_t now = uv_now(c->px->loop);
     c->timer_due = due > now ? due : now + 1;
-    c->timer_armed = true;
+    c->flags |= AWF_CF_TIMER_ARMED;
     uv_timer_start(&c->timer, timer_cb, c->timer_due - now, 0);
 }
 
@@ -163,15 +196,18 @@ static void timer_cb(uv_timer_t *t)
 {
     struct awf_conn *c = t->data;
     uint64_t now = uv_now(c->px->loop);
-    c->timer_armed = false;
+    c->flags &= ~AWF_CF_TIMER_ARMED;
     if (c->state == AWF_CS_CLOSING)
         return;
-    if (c->splice_due) {
-        c->splice_due = false;
+    if (c->flags & AWF_CF_SPLICE_DUE) {
+        c->flags &= ~AWF_CF_SPLICE_DUE;
         int rc =
             c->state == AWF_CS_FORWARD ? awf_forward_splice(c) : awf_splice_start(c, false, NULL);
         if (rc < 0) {
-            c->splice_wait = rc == -EAGAIN; /* writes again in flight: later */
+            if (rc == -EAGAIN) /* writes again in flight: later */
+                c->flags |= AWF_CF_SPLICE_WAIT;
+            else
+                c->flags &= ~AWF_CF_SPLICE_WAIT;
             awf_conn_sync_reading(c);
         }
         if (c->state == AWF_CS_CLOSING)
@@ -337,20 +373,21 @@ void awf_conn_sync_reading(struct awf_conn *c)
 {
     bool want = false;
     struct awf_upstream *up = c->up;
-    if (awf_splice_active(c) || c->splice_due)
+    if (awf_splice_active(c) || (c->flags & AWF_CF_SPLICE_DUE))
         return; /* poll handles own both sockets now (splice.c), or will soon */
-    if (c->splice_wait && (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_FORWARD) && up &&
-        !up->writes && !c->client_writes) {
+    if ((c->flags & AWF_CF_SPLICE_WAIT) &&
+        (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_FORWARD) && up && !up->writes &&
+        !c->client_writes) {
         /* The last write is done, but libuv clears its watcher's POLLOUT only after this
          * callback returns: switch to splice in the next loop turn, reading neither side
          * meanwhile so no new write starts. */
-        c->splice_wait = false;
-        c->splice_due = true;
+        c->flags &= ~AWF_CF_SPLICE_WAIT;
+        c->flags |= AWF_CF_SPLICE_DUE;
         uv_read_stop((uv_stream_t *)&c->client);
         uv_read_stop((uv_stream_t *)&up->tcp);
         c->flags &= ~AWF_CF_CLIENT_RD;
         up->reading = false;
-        c->timer_armed = true;
+        c->flags |= AWF_CF_TIMER_ARMED;
         c->timer_due = uv_now(c->px->loop);
         uv_timer_start(&c->timer, timer_cb, 0, 0);
         return;
@@ -395,7 +432,7 @@ void awf_conn_sync_reading(struct awf_conn *c)
     want = !(c->flags & AWF_CF_UP_EOF) &&
            ((c->state == AWF_CS_FORWARD && !(c->flags & AWF_CF_RESP_DONE)) ||
             c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK || c->state == AWF_CS_BUMP_UP ||
-            (c->state == AWF_CS_CONNECTING && c->parent_wait));
+            (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT)));
     q = uv_stream_get_write_queue_size((uv_stream_t *)&c->client);
     sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, awf_upstream_alloc_cb,
              awf_upstream_read_cb);
@@ -542,7 +579,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     b->off = 0;
     b->len = (size_t)nread;
     awf_conn_touch(c);
-    c->heard = true;
+    c->flags |= AWF_CF_HEARD;
     if (c->bump) {
         awf_bump_client_read(c, b);
         return;
@@ -626,7 +663,7 @@ void awf_conn_tunnel_release(struct awf_conn *c)
 
 void awf_conn_next_request(struct awf_conn *c)
 {
-    const uint32_t keep = AWF_CF_CLIENT_RD | AWF_CF_CLIENT_EOF;
+    const uint64_t keep = AWF_CF_CLIENT_RD | AWF_CF_CLIENT_EOF;
     awf_conn_tunnel_release(c); /* a WebSocket upgrade the server refused */
     c->flags &= keep;
     awf_http_head_reset(&c->head);
@@ -634,10 +671,10 @@ void awf_conn_next_request(struct awf_conn *c)
     c->rhead = NULL;
     c->n_addrs = c->next_addr = 0; /* c->addrs is kept for the next request */
     c->why = NULL;
-    c->has_server = false;
+    c->flags &= ~AWF_CF_HAS_SERVER;
     c->head_bytes = c->bytes_in = c->bytes_out = 0;
     c->status = c->upstream_status = 0;
-    c->via_parent = c->parent_wait = false;
+    c->flags &= ~(AWF_CF_VIA_PARENT | AWF_CF_PARENT_WAIT);
     c->tag = AWF_TAG_UNSET;
     c->hier = AWF_HIER_NONE;
     c->log_url = c->log_method = c->mime = NULL;

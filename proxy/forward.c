@@ -106,7 +106,7 @@ static void bad_body(struct awf_conn *c, bool sent)
         c->log_method = "NONE";
         c->log_url = "error:invalid-request";
         c->hier = AWF_HIER_NONE;
-        c->has_server = false;
+        c->flags &= ~AWF_CF_HAS_SERVER;
         awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request body");
         return;
     }
@@ -132,14 +132,14 @@ void awf_forward_start(struct awf_conn *c)
     c->mime = rc == 0 ? c->resp->mime : NULL; /* filled while the response head is read */
     c->flags &= ~(AWF_CF_MSG_END | AWF_CF_RESP_DONE | AWF_CF_RESP_STARTED | AWF_CF_UP_EOF |
                   AWF_CF_UP_NOREUSE | AWF_CF_RESP_BODY | AWF_CF_RESP_HDONE | AWF_CF_CLOSE_AFTER);
-    c->splice_wait = false;
+    c->flags &= ~AWF_CF_SPLICE_WAIT;
     if (!b || rc < 0) {
         awf_bufpool_put(&px->bufs, b);
         up_failed(c, -ENOMEM, false);
         return;
     }
     unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) |
-                   (c->via_parent && !c->bump ? AWF_HTTP_REQ_ABSOLUTE : 0) |
+                   ((c->flags & AWF_CF_VIA_PARENT) && !c->bump ? AWF_HTTP_REQ_ABSOLUTE : 0) |
                    (c->bump ? AWF_HTTP_REQ_TLS : 0);
     b->len = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
                                    &c->target, how, b->data, b->cap);
@@ -274,7 +274,7 @@ void awf_forward_client_eof(struct awf_conn *c, int status)
 static void response_done(struct awf_conn *c, bool parser_ka)
 {
     c->flags |= AWF_CF_RESP_DONE;
-    c->splice_wait = false;
+    c->flags &= ~AWF_CF_SPLICE_WAIT;
     bool ka = parser_ka && (c->flags & AWF_CF_REQ_DONE);
     bool up_ka = ka && !(c->flags & (AWF_CF_UP_NOREUSE | AWF_CF_UP_EOF));
     /* Whether the client may go on was said in the response head (CLOSE_AFTER); a FIN or a
@@ -421,9 +421,10 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
 static uint64_t splice_left(const struct awf_conn *c, size_t pending)
 {
     const llhttp_t *p = &c->resp->parser;
-    const uint32_t need = AWF_CF_RESP_BODY | AWF_CF_REQ_DONE;
+    const uint64_t need = AWF_CF_RESP_BODY | AWF_CF_REQ_DONE;
     if (c->px->no_splice || c->bump || c->state != AWF_CS_FORWARD || (c->flags & need) != need ||
-        (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)) || c->splice_wait || awf_splice_active(c))
+        (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)) || (c->flags & AWF_CF_SPLICE_WAIT) ||
+        awf_splice_active(c))
         return 0;
     if (p->status_code < 200 || p->status_code == 204 || p->status_code == 304 ||
         (p->flags & (F_SKIPBODY | F_CHUNKED)))
@@ -450,7 +451,10 @@ static int try_splice(struct awf_conn *c, struct awf_buf *b)
     if (rc < 0) {
         c->bytes_out -= n;
         /* Writes in flight: the switch waits for them (awf_conn_sync_reading). */
-        c->splice_wait = rc == -EAGAIN;
+        if (rc == -EAGAIN)
+            c->flags |= AWF_CF_SPLICE_WAIT;
+        else
+            c->flags &= ~AWF_CF_SPLICE_WAIT;
     }
     return rc;
 }

@@ -53,9 +53,9 @@ static void lookup(struct awf_conn *c)
     struct sockaddr_storage ss; /* what the kernel writes; kept as the compact form */
     socklen_t len = sizeof(ss);
     int rc = -1;
-    if (c->orig_looked)
+    if (c->flags & AWF_CF_ORIG_LOOKED)
         return;
-    c->orig_looked = true;
+    c->flags |= AWF_CF_ORIG_LOOKED;
     if (uv_fileno((uv_handle_t *)&c->client, &fd) < 0)
         return;
     memset(&ss, 0, sizeof(ss));
@@ -71,13 +71,13 @@ static void lookup(struct awf_conn *c)
     if (!awf_intercept_is_nat((struct sockaddr *)&ss, &c->local.sa))
         return;
     awf_sockaddr_copy(&c->orig_dst, (struct sockaddr *)&ss);
-    c->has_orig_dst = true;
+    c->flags |= AWF_CF_HAS_ORIG_DST;
 }
 
 uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback)
 {
     lookup(c);
-    return awf_intercept_choose_port(c->has_orig_dst ? &c->orig_dst.sa : NULL,
+    return awf_intercept_choose_port((c->flags & AWF_CF_HAS_ORIG_DST) ? &c->orig_dst.sa : NULL,
                                      c->listener ? c->listener->intercept_port : 0, fallback);
 }
 
@@ -85,6 +85,6 @@ bool awf_intercept_is_loop(struct awf_conn *c)
 {
     lookup(c);
     /* Cheap tests first: remote clients and DNAT elsewhere never scan the connections. */
-    return c->has_orig_dst && awf_proxy_is_local(c->px, &c->peer.sa) &&
+    return (c->flags & AWF_CF_HAS_ORIG_DST) && awf_proxy_is_local(c->px, &c->peer.sa) &&
            awf_upstream_is_ours(c->px, &c->peer);
 }

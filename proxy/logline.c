@@ -146,8 +146,8 @@ void awf_conn_log(struct awf_conn *c)
     r.end_us = awf_now_us();
     r.client = &c->peer.sa;
     /* Intercepted and NAT'd here: %la:%lp is where the client was headed, as in Squid. */
-    r.local = c->has_orig_dst ? &c->orig_dst.sa : &c->local.sa;
-    r.server = c->has_server ? &c->server.sa : NULL;
+    r.local = (c->flags & AWF_CF_HAS_ORIG_DST) ? &c->orig_dst.sa : &c->local.sa;
+    r.server = (c->flags & AWF_CF_HAS_SERVER) ? &c->server.sa : NULL;
     const char *policy_method = c->log_method;
     if (c->tag != AWF_TAG_UNSET) {
         r.tag = awf_tag_name(tag);

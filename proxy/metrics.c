@@ -10,7 +10,7 @@
  * by the header timeout and logged. */
 static bool is_probe(const struct awf_conn *c)
 {
-    return !c->heard && c->requests == 1 && c->tag == AWF_TAG_UNSET &&
+    return !(c->flags & AWF_CF_HEARD) && c->requests == 1 && c->tag == AWF_TAG_UNSET &&
            (c->flags & AWF_CF_CLIENT_EOF) && awf_proxy_is_loopback(&c->peer.sa);
 }
 

@@ -22,7 +22,9 @@
 
 void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq)
 {
-    c->via_parent = c->set->parent.host && awf_policy_via_parent(c->policy, rq);
+    c->flags &= ~AWF_CF_VIA_PARENT;
+    if (c->set->parent.host && awf_policy_via_parent(c->policy, rq))
+        c->flags |= AWF_CF_VIA_PARENT;
 }
 
 static int on_answer_head(llhttp_t *p)
@@ -67,7 +69,7 @@ void awf_parent_connect(struct awf_conn *c)
         refused(c, -rc, "cannot write to the parent proxy");
         return;
     }
-    c->parent_wait = true; /* still CONNECTING: timeouts.connect covers the answer too */
+    c->flags |= AWF_CF_PARENT_WAIT; /* still CONNECTING: timeouts.connect covers the answer too */
     awf_conn_sync_reading(c);
 }
 
@@ -100,7 +102,7 @@ void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
         return;
     }
     c->rhead = NULL;
-    c->parent_wait = false;
+    c->flags &= ~AWF_CF_PARENT_WAIT;
     h->off += old + used;
     h->len -= old + used;
     awf_upstream_use(c);

@@ -24,7 +24,7 @@ static void deny_common(struct awf_conn *c)
     c->tag = AWF_TAG_TCP_DENIED;
     c->status = 403;
     c->hier = AWF_HIER_NONE;
-    c->has_server = false;
+    c->flags &= ~AWF_CF_HAS_SERVER;
     c->flags &= ~AWF_CF_ABORTED;
 }
 

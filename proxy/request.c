@@ -455,8 +455,9 @@ void awf_request_resolve(struct awf_conn *c)
     struct awf_dns_req *req = NULL;
     /* Through a parent, only the parent's address is ever dialled: the target's name is its
      * business (Squid does not resolve it either). */
-    const char *name =
-        c->via_parent && !(c->flags & AWF_CF_DECIDE_ADDRS) ? c->set->parent.host : c->host;
+    const char *name = (c->flags & AWF_CF_VIA_PARENT) && !(c->flags & AWF_CF_DECIDE_ADDRS)
+                           ? c->set->parent.host
+                           : c->host;
     int rc = awf_dns_resolve(c->px->dns, name, dns_cb, c, &req);
     if (rc < 0) {
         awf_answer(c, AWF_ANS_DNS_FAIL, "name does not resolve");
@@ -511,7 +512,7 @@ static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *ad
     } else if (!request_allowed(c, addrs)) {
         return false;
     }
-    if (c->via_parent) {
+    if (c->flags & AWF_CF_VIA_PARENT) {
         awf_request_resolve(c);
         return false;
     }
@@ -546,7 +547,7 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         union awf_sockaddr sa;
         const char *w = NULL;
         awf_sockaddr_copy(&sa, (const struct sockaddr *)&addrs->addr[i]);
-        set_port(&sa, c->via_parent ? c->set->parent.port : c->target.port);
+        set_port(&sa, (c->flags & AWF_CF_VIA_PARENT) ? c->set->parent.port : c->target.port);
         if (awf_proxy_is_self(c->px, &sa.sa)) {
             why = "the target is this proxy";
             continue;
@@ -554,7 +555,8 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         /* The parent is configuration, not a destination: it is typically on a private
          * address (AWF's api-proxy sidecar), and the private-address check is for targets. */
         enum awf_addr_origin origin = addrs->from_hosts ? AWF_ADDR_HOSTS : AWF_ADDR_DNS;
-        if (!c->via_parent && !awf_policy_addr_check(c->policy, &sa.sa, origin, &w)) {
+        if (!(c->flags & AWF_CF_VIA_PARENT) &&
+            !awf_policy_addr_check(c->policy, &sa.sa, origin, &w)) {
             why = w ? w : "address denied";
             continue;
         }

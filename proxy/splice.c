@@ -242,7 +242,7 @@ static int pump(struct awf_conn *c, int i)
     }
     if (moved)
         awf_conn_touch(c);
-    uint32_t shut = i == 0 ? AWF_CF_UP_SHUT : AWF_CF_CLIENT_SHUT;
+    uint64_t shut = i == 0 ? AWF_CF_UP_SHUT : AWF_CF_CLIENT_SHUT;
     if (!s->body && d->eof && !d->queued && !d->lead && !(c->flags & shut)) {
         /* The FIN goes on after every byte before it. Synchronous: uv_shutdown would start
          * the stream's own watcher on a fd the poll handle owns now. */
@@ -427,7 +427,7 @@ static int prepare(struct awf_conn *c, struct awf_splice **out)
 
 int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
 {
-    const uint32_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
+    const uint64_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
     if (c->state != AWF_CS_TUNNEL || (c->flags & ends) || c->pend)
         return -ENOTSUP;
     struct awf_splice *s;

@@ -67,13 +67,17 @@ void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
         dst = (uv_stream_t *)&c->client;
     }
     /* Bulk is flowing: the kernel relays from here (splice.c), taking b. */
-    if (!c->splice && !c->splice_wait && c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER &&
-        c->state == AWF_CS_TUNNEL && !c->px->no_splice && !c->bump) {
+    if (!c->splice && !(c->flags & AWF_CF_SPLICE_WAIT) &&
+        c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER && c->state == AWF_CS_TUNNEL &&
+        !c->px->no_splice && !c->bump) {
         int rc = awf_splice_start(c, from_client, b);
         if (rc == 0)
             return;
         /* Writes in flight: the switch waits for them (awf_conn_sync_reading). */
-        c->splice_wait = rc == -EAGAIN;
+        if (rc == -EAGAIN)
+            c->flags |= AWF_CF_SPLICE_WAIT;
+        else
+            c->flags &= ~AWF_CF_SPLICE_WAIT;
     }
     if (awf_conn_write(c, dst, b) < 0) {
         c->flags |= AWF_CF_ABORTED;
@@ -101,7 +105,7 @@ void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status)
         dst = (uv_stream_t *)&c->client;
         sent = AWF_CF_CLIENT_SHUT;
     }
-    const uint32_t both = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF;
+    const uint64_t both = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF;
     if ((c->flags & both) == both && !c->client_writes && !c->up->writes) {
         /* Both sides have sent FIN and every byte is out of libuv: closing sends our FIN on
          * both sockets, so a shutdown here would only cost a syscall and a loop turn. Nothing

@@ -233,7 +233,7 @@ void awf_upstream_release(struct awf_conn *c, bool reuse)
     if (!up)
         return;
     c->up = NULL;
-    c->parent_wait = false; /* a parent's answer is awaited on this upstream only */
+    c->flags &= ~AWF_CF_PARENT_WAIT; /* a parent's answer is awaited on this upstream only */
     up->conn = NULL;
     if (reuse && !c->px->shutting_down && up->writes == 0 && !up->closing) {
         pool_put(up, c->set->timeouts.upstream_idle_ms);
@@ -292,8 +292,8 @@ void awf_upstream_dial(struct awf_conn *c)
     struct awf_proxy *px = c->px;
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
         for (size_t i = 0; i < c->n_addrs; i++) {
-            struct awf_upstream *up =
-                awf_upstream_pool_take(px, &c->addrs[i], c->via_parent, awf_conn_tls_name(c));
+            struct awf_upstream *up = awf_upstream_pool_take(
+                px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), awf_conn_tls_name(c));
             if (up) {
                 up->conn = c;
                 c->up = up;
@@ -312,7 +312,7 @@ void awf_upstream_dial(struct awf_conn *c)
             break;
         }
         up->addr = *sa;
-        up->parent = c->via_parent;
+        up->parent = (c->flags & AWF_CF_VIA_PARENT);
         up->conn = c;
         c->up = up;
         c->flags &= ~AWF_CF_REUSED;
@@ -333,11 +333,11 @@ void awf_upstream_dial(struct awf_conn *c)
     }
     int err = c->last_err < 0 ? -c->last_err : ECONNREFUSED;
     enum awf_ans a = AWF_ANS_CONNECT_FAIL;
-    if (c->next_addr > 0 && !c->via_parent && !(c->flags & AWF_CF_INTERCEPT)) {
+    if (c->next_addr > 0 && !(c->flags & AWF_CF_VIA_PARENT) && !(c->flags & AWF_CF_INTERCEPT)) {
         /* As Squid 5.7 logs a failed dial (measured): the last address tried, HIER_DIRECT,
          * and a CONNECT that got no tunnel as NONE_NONE. */
         c->server = c->addrs[c->next_addr - 1];
-        c->has_server = true;
+        c->flags |= AWF_CF_HAS_SERVER;
         c->hier = AWF_HIER_DIRECT;
         if (c->flags & AWF_CF_CONNECT)
             a = AWF_ANS_CONNECT_NO_TUNNEL;
@@ -349,8 +349,8 @@ void awf_upstream_ready(struct awf_conn *c)
 {
     struct awf_upstream *up = c->up;
     c->server = up->addr;
-    c->has_server = true;
-    if (c->via_parent) {
+    c->flags |= AWF_CF_HAS_SERVER;
+    if (c->flags & AWF_CF_VIA_PARENT) {
         /* Squid's hierarchy code for the first parent tried; %<a is the parent's address. */
         c->hier = AWF_HIER_PARENT;
         /* CONNECT and intercepted TLS, and a bumped request whose upstream has no TLS yet: a
@@ -438,7 +438,7 @@ void awf_upstream_eof(struct awf_conn *c, int status)
         awf_forward_up_eof(c, status);
     else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
         awf_tunnel_eof(c, false, status); /* PEEK: a server that spoke and closed first */
-    else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
+    else if (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT))
         awf_parent_eof(c, status);
     else if (c->state == AWF_CS_BUMP_UP)
         awf_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
@@ -452,7 +452,7 @@ void awf_upstream_input(struct awf_conn *c, struct awf_buf *b)
         awf_forward_up_input(c, b);
     else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
         awf_tunnel_input(c, false, b); /* PEEK: a server speaking first */
-    else if (c->state == AWF_CS_CONNECTING && c->parent_wait)
+    else if (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT))
         awf_parent_input(c, b);
     else
         awf_bufpool_put(&c->px->bufs, b);

@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -140,6 +143,63 @@ static void test_conn_deadline_flush_is_capped(void **state)
     assert_int_equal(awf_conn_deadline(&c), 1000 + 10);
 }
 
+static void test_conn_flags_str(void **state)
+{
+    (void)state;
+    char out[700];
+    assert_string_equal(awf_conn_flags_str(0, out, sizeof(out)), "");
+    assert_string_equal(awf_conn_flags_str(AWF_CF_TXN | AWF_CF_CONNECT, out, sizeof(out)),
+                        "TXN|CONNECT");
+    /* Past bit 31, where the 32-bit word ended, and a bit without a name. */
+    assert_string_equal(
+        awf_conn_flags_str(AWF_CF_SPLICE_DUE | AWF_CF_DECIDE_ADDRS, out, sizeof(out)),
+        "DECIDE_ADDRS|SPLICE_DUE");
+    assert_string_equal(awf_conn_flags_str(UINT64_C(1) << 63, out, sizeof(out)),
+                        "0x8000000000000000");
+    /* Every flag has its own bit and a name. */
+    uint64_t all = 0;
+    for (int b = 0; b < AWF_CFB_COUNT; b++) {
+        uint64_t f = UINT64_C(1) << b;
+        assert_false(all & f);
+        all |= f;
+        assert_true(strlen(awf_conn_flags_str(f, out, sizeof(out))) > 0);
+        assert_null(strchr(out, '|'));
+        assert_null(strstr(out, "0x"));
+    }
+    /* Cut to fit, still a string. */
+    assert_true(strlen(awf_conn_flags_str(all, out, 20)) < 20);
+}
+
+/* A transition the table forbids stops the process, saying the states and the flags. */
+static void test_conn_state_bad_transition_aborts_with_flags(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        static struct awf_conn c;
+        dup2(fds[1], 2);
+        c.state = AWF_CS_TUNNEL;
+        c.flags = AWF_CF_TXN | AWF_CF_CONNECT | AWF_CF_PARENT_WAIT;
+        awf_conn_set_state(&c, AWF_CS_HEAD);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[2048];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof(buf) - 1 && (k = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fds[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    assert_non_null(strstr(buf, "tunnel -> head, flags TXN|CONNECT|PARENT_WAIT"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +213,8 @@ int main(void)
         cmocka_unit_test(test_conn_state_bump),
         cmocka_unit_test(test_conn_state_names),
         cmocka_unit_test(test_conn_deadline_flush_is_capped),
+        cmocka_unit_test(test_conn_flags_str),
+        cmocka_unit_test(test_conn_state_bad_transition_aborts_with_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

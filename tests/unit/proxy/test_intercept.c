@@ -105,8 +105,8 @@ static void test_intercept_lookup_without_nat(void **state)
     assert_int_equal(uv_tcp_open(&c.client, as), 0);
 
     assert_int_equal(awf_conn_intercept_port(&c, 443), 443);
-    assert_true(c.orig_looked);
-    assert_false(c.has_orig_dst);
+    assert_true(c.flags & AWF_CF_ORIG_LOOKED);
+    assert_false(c.flags & AWF_CF_HAS_ORIG_DST);
     l.intercept_port = 8443; /* looked up once: the listener's port now stands for it */
     assert_int_equal(awf_conn_intercept_port(&c, 443), 8443);
 
