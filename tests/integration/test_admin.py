@@ -63,6 +63,19 @@ class AdminTest(awf.TestCase):
             if m.get(key) == want or time.monotonic() > deadline:
                 return m
 
+    def test_a_failed_dial_counts_as_allowed(self):
+        # Squid logs a CONNECT whose dial failed NONE_NONE/503 (and so does awf-proxy), but the
+        # request was decided and allowed: counted allowed, not "none" (no request).
+        port = awf.closed_port()
+        px = self.proxy(*awf.allow_loopback_args(ALLOWED, ports=[port]), "--admin", "127.0.0.1:0")
+        admin = admin_addr(px)
+        for url in ("http://%s:%d/" % (ALLOWED, port), "https://%s:%d/" % (ALLOWED, port)):
+            r = self.curl(url, proxy=px)
+            self.assertEqual(r.connect_code or r.code, 503, r)
+        px.entries(2)
+        m = parse_metrics(get(admin, "/metrics")[2])
+        self.assertEqual(m.get('awf_proxy_requests_total{decision="allowed",code="503"}'), 2, m)
+
     def test_metrics_count_traffic_and_pass_promtool(self):
         promtool = awf.need_tool("promtool")
         base = "http://%s:%d" % (ALLOWED, self.up.http)
