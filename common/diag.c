@@ -15,7 +15,9 @@ void awf_diag_stamp(bool on)
     stamp = on;
 }
 
-static void vdiag(int fd, const char *fmt, va_list ap)
+/* The format attribute lets clang check the callers rather than refuse the vsnprintf below
+ * (-Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0))) static void vdiag(int fd, const char *fmt, va_list ap)
 {
     char line[2048];
     size_t n = 0;
