@@ -26,7 +26,8 @@ bool awf_metrics_txn(struct awf_conn *c, enum awf_tag tag)
         d = AWF_DECISION_DENIED;
     /* NONE_NONE with an upstream address is a CONNECT whose dial failed (Squid's row for it):
      * decided and allowed, not a request that never was. */
-    else if ((tag == AWF_TAG_NONE_NONE && !c->has_server) || (c->flags & AWF_CF_OVERLOAD))
+    else if ((tag == AWF_TAG_NONE_NONE && !(c->flags & AWF_CF_HAS_SERVER)) ||
+             (c->flags & AWF_CF_OVERLOAD))
         d = AWF_DECISION_NONE;
     int st = c->status;
     awf_counter_inc(&m->requests[d][st >= 0 && st < 600 ? st : 600]);
