@@ -10,6 +10,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cli/json.h"
 #include "cli/options.h"
 #include "common/error.h"
 #include "dns/dns.h"
@@ -213,18 +214,28 @@ static void print_rule(const struct awf_verdict *v)
         printf("rule: %s (%s)\n", v->entry->text, v->entry->origin.source);
 }
 
-static void print_why(const struct awf_policy *p, const struct awf_verdict *v,
-                      enum awf_traffic traffic)
+static const char *why_text(const struct awf_policy *p, const struct awf_verdict *v,
+                            enum awf_traffic traffic)
 {
     if (awf_policy_is_squid(p) && v->reason != AWF_REASON_RAW_IP &&
         v->reason != AWF_REASON_INVALID_HOST)
-        printf("why: %s\n", v->rule == NULL ? "the squid.conf has no http_access rules"
-                            : (v->reason == AWF_REASON_ALLOWED) == v->rule->allow
-                                ? "the first http_access rule whose ACLs all match decides"
-                                : "no rule matches: the opposite of the last rule applies");
-    else
-        printf("why: %s\n", why(v, traffic));
+        return v->rule == NULL ? "the squid.conf has no http_access rules"
+               : (v->reason == AWF_REASON_ALLOWED) == v->rule->allow
+                   ? "the first http_access rule whose ACLs all match decides"
+                   : "no rule matches: the opposite of the last rule applies";
+    return why(v, traffic);
 }
+
+/* What explain found, printed as text or as JSON. */
+struct report {
+    const char *decision, *reason, *why;
+    const struct awf_verdict *v;
+    char via[300];              /* the parent proxy, "" when not through one */
+    const struct lookup *addrs; /* NULL: none to show */
+    const char *addrs_note;     /* "not resolved (--no-resolve)"...; NULL */
+    const char *stricter[4];
+    size_t n_stricter;
+};
 
 static const char usage[] =
     "Usage: awf-proxy explain [OPTIONS] TARGET\n"
@@ -238,13 +249,15 @@ static const char usage[] =
     "                      http:// targets, CONNECT otherwise)\n"
     "      --no-resolve    decide on the name only: no lookup, no address check (dst ACLs\n"
     "                      then match raw IP targets only)\n"
+    "      --json          print one JSON object instead (README \"JSON output\"): decision,\n"
+    "                      reason, rule with file/line/col or flag, why, addresses, notes\n"
     "Exit 0 allowed, 1 denied (by the policy, an address, or a failed lookup), 2 error.\n";
 
-enum { OPT_CLIENT = 900, OPT_METHOD, OPT_NO_RESOLVE };
+enum { OPT_CLIENT = 900, OPT_METHOD, OPT_NO_RESOLVE, OPT_JSON };
 
 struct xopts {
     const char *client, *method;
-    bool no_resolve;
+    bool no_resolve, json;
 };
 
 static int parse_args(int argc, char **argv, struct cli_policy_opts *o, struct xopts *x, int *first)
@@ -257,6 +270,7 @@ static int parse_args(int argc, char **argv, struct cli_policy_opts *o, struct x
     longopts[n++] = (struct option){"client", required_argument, NULL, OPT_CLIENT};
     longopts[n++] = (struct option){"method", required_argument, NULL, OPT_METHOD};
     longopts[n++] = (struct option){"no-resolve", no_argument, NULL, OPT_NO_RESOLVE};
+    longopts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
     longopts[n] = (struct option){NULL, 0, NULL, 0};
     int c;
     optind = 1;
@@ -273,6 +287,9 @@ static int parse_args(int argc, char **argv, struct cli_policy_opts *o, struct x
             break;
         case OPT_NO_RESOLVE:
             x->no_resolve = true;
+            break;
+        case OPT_JSON:
+            x->json = true;
             break;
         default:
             if (cli_policy_opt(o, c, optarg) <= 0)
@@ -309,24 +326,115 @@ static bool addrs_ok(const struct awf_policy *p, const struct lookup *l, const c
     return any;
 }
 
-/* One line per address: where it came from and whether it may be dialled. */
-static void print_addrs(const struct awf_policy *p, const struct lookup *l)
+/* One address: whether it may be dialled, the range that denies it, and a note when a range
+ * the proxy treats as special is dialled anyway. */
+struct addr_view {
+    char text[INET6_ADDRSTRLEN];
+    bool ok;
+    const char *denied, *note;
+};
+
+static void view_addr(const struct awf_policy *p, const struct lookup *l, size_t i,
+                      struct addr_view *a)
 {
-    char buf[INET6_ADDRSTRLEN];
     enum awf_addr_origin o = l->addrs.from_hosts ? AWF_ADDR_HOSTS : AWF_ADDR_DNS;
-    for (size_t i = 0; i < l->addrs.n; i++) {
-        const struct sockaddr *sa = (const struct sockaddr *)&l->addrs.addr[i];
-        const char *w = NULL;
-        bool ok = awf_policy_addr_check(p, sa, o, &w);
-        bool special = !awf_policy_addr_check(NULL, sa, AWF_ADDR_DNS, NULL);
-        printf("address: %s (%s): %s%s%s\n", addr_text(&l->addrs.addr[i], buf, sizeof buf),
-               l->addrs.from_hosts ? "hosts file" : "DNS",
-               ok ? "may be dialled" : "denied: ", ok ? "" : (w ? w : "address denied"),
-               !ok || !special ? ""
-               : l->addrs.from_hosts && awf_policy_addr_check(NULL, sa, AWF_ADDR_HOSTS, NULL)
-                   ? " (a private-use range the proxy's own hosts file gives)"
-                   : " (a range the policy opens)");
+    const struct sockaddr *sa = (const struct sockaddr *)&l->addrs.addr[i];
+    const char *w = NULL;
+    addr_text(&l->addrs.addr[i], a->text, sizeof a->text);
+    a->ok = awf_policy_addr_check(p, sa, o, &w);
+    bool special = !awf_policy_addr_check(NULL, sa, AWF_ADDR_DNS, NULL);
+    a->denied = a->ok ? NULL : (w ? w : "address denied");
+    a->note = !a->ok || !special ? NULL
+              : l->addrs.from_hosts && awf_policy_addr_check(NULL, sa, AWF_ADDR_HOSTS, NULL)
+                  ? "a private-use range the proxy's own hosts file gives"
+                  : "a range the policy opens";
+}
+
+/* The lines tests and scripts read first: verdict, reason, rule, why; then the addresses. */
+static void print_text(const struct awf_policy *p, const struct report *r)
+{
+    printf("%s\nreason: %s\n", r->decision, r->reason);
+    print_rule(r->v);
+    printf("why: %s\n", r->why);
+    if (r->via[0])
+        printf("via: the parent proxy %s (it resolves the name; no address check here)\n", r->via);
+    for (size_t i = 0; r->addrs != NULL && i < r->addrs->addrs.n; i++) {
+        struct addr_view a;
+        view_addr(p, r->addrs, i, &a);
+        printf("address: %s (%s): %s%s%s%s%s\n", a.text,
+               r->addrs->addrs.from_hosts ? "hosts file" : "DNS",
+               a.ok ? "may be dialled" : "denied: ", a.ok ? "" : a.denied, a.note ? " (" : "",
+               a.note ? a.note : "", a.note ? ")" : "");
     }
+    if (r->addrs_note)
+        printf("addresses: %s\n", r->addrs_note);
+    for (size_t i = 0; i < r->n_stricter; i++)
+        printf("stricter than Squid: %s\n", r->stricter[i]);
+}
+
+static void json_origin(const char *text, const struct awf_origin *o, bool col)
+{
+    fputs("{\"text\": ", stdout);
+    cli_json_str(stdout, text);
+    fputs(", \"file\": ", stdout);
+    cli_json_str(stdout, o->line ? o->source : NULL);
+    if (o->line)
+        printf(", \"line\": %u, \"col\": ", o->line);
+    else
+        fputs(", \"line\": null, \"col\": ", stdout);
+    if (col && o->line && o->col)
+        printf("%u", o->col);
+    else
+        fputs("null", stdout);
+    fputs(", \"flag\": ", stdout);
+    cli_json_str(stdout, o->line ? NULL : o->source);
+    fputc('}', stdout);
+}
+
+static void print_json(const struct awf_policy *p, const struct report *r, const char *target,
+                       const char *host, const struct target *t)
+{
+    fputs("{\"target\": ", stdout);
+    cli_json_str(stdout, target);
+    fputs(", \"host\": ", stdout);
+    cli_json_str(stdout, host);
+    printf(", \"port\": %u, \"traffic\": \"%s\", \"connect\": %s, \"decision\": \"%s\", "
+           "\"reason\": \"%s\", \"rule\": ",
+           (unsigned)t->port, is_tls(t) ? "tls" : "http", t->url ? "false" : "true", r->decision,
+           r->reason);
+    if (r->v->rule != NULL) {
+        char text[AWF_POLICY_ERRLEN];
+        snprintf(text, sizeof text, "http_access %s", r->v->rule->text);
+        json_origin(text, &r->v->rule->origin, false);
+    } else if (r->v->entry != NULL) {
+        json_origin(r->v->entry->text, &r->v->entry->origin, true);
+    } else {
+        fputs("null", stdout);
+    }
+    fputs(", \"why\": ", stdout);
+    cli_json_str(stdout, r->why);
+    fputs(", \"via_parent\": ", stdout);
+    cli_json_str(stdout, r->via[0] ? r->via : NULL);
+    printf(", \"resolved\": %s, \"addresses\": [", r->addrs ? "true" : "false");
+    for (size_t i = 0; r->addrs != NULL && i < r->addrs->addrs.n; i++) {
+        struct addr_view a;
+        view_addr(p, r->addrs, i, &a);
+        printf(
+            "%s{\"address\": \"%s\", \"from\": \"%s\", \"dial\": %s, \"denied\": ", i ? ", " : "",
+            a.text, r->addrs->addrs.from_hosts ? "hosts_file" : "dns", a.ok ? "true" : "false");
+        cli_json_str(stdout, a.denied);
+        fputs(", \"note\": ", stdout);
+        cli_json_str(stdout, a.note);
+        fputc('}', stdout);
+    }
+    fputs("], \"addresses_note\": ", stdout);
+    cli_json_str(stdout, r->addrs_note);
+    fputs(", \"stricter_than_squid\": [", stdout);
+    for (size_t i = 0; i < r->n_stricter; i++) {
+        fputs(i ? ", " : "", stdout);
+        cli_json_str(stdout, r->stricter[i]);
+    }
+    fputs("]}\n", stdout);
 }
 
 int cli_cmd_explain(int argc, char **argv)
@@ -415,46 +523,50 @@ int cli_cmd_explain(int argc, char **argv)
     const char *deny_why = NULL;
     bool dns_failed = resolved && l.status != 0 && v.allow && !via_parent;
     bool metadata = false, addr_ok = true;
-    /* The four lines tests and scripts read first: verdict, reason, rule, why. */
+    struct report rp = {.v = &v};
     if (dns_failed) {
-        printf("deny\nreason: dns_fail\n");
-        print_rule(&v);
-        printf("why: the policy allows it, but the name does not resolve (the proxy answers 503 "
-               "ERR_DNS_FAIL)\n");
+        rp.decision = "deny";
+        rp.reason = "dns_fail";
+        rp.why = "the policy allows it, but the name does not resolve (the proxy answers 503 "
+                 "ERR_DNS_FAIL)";
     } else if (v.allow && resolved && !via_parent &&
                !(addr_ok = addrs_ok(p, &l, &deny_why, &metadata))) {
-        printf("deny\nreason: address\n");
-        print_rule(&v);
-        printf("why: the policy allows the name, but no address it resolves to may be dialled "
-               "(the proxy answers 403)\n");
+        rp.decision = "deny";
+        rp.reason = "address";
+        rp.why = "the policy allows the name, but no address it resolves to may be dialled "
+                 "(the proxy answers 403)";
     } else {
-        printf("%s\nreason: %s\n", v.allow ? "allow" : "deny", awf_reason_name(v.reason));
-        print_rule(&v);
-        print_why(p, &v, t.traffic);
+        rp.decision = v.allow ? "allow" : "deny";
+        rp.reason = awf_reason_name(v.reason);
+        rp.why = why_text(p, &v, t.traffic);
     }
     if (via_parent)
-        printf("via: the parent proxy %s:%u (it resolves the name; no address check here)\n",
-               s->parent.host, (unsigned)s->parent.port);
+        snprintf(rp.via, sizeof rp.via, "%s:%u", s->parent.host, (unsigned)s->parent.port);
     else if (resolved && l.status == 0)
-        print_addrs(p, &l);
+        rp.addrs = &l;
     else if (!resolved && !x.no_resolve)
-        printf("addresses: not resolved (decided on the name)\n");
+        rp.addrs_note = "not resolved (decided on the name)";
     else if (x.no_resolve)
-        printf("addresses: not resolved (--no-resolve)\n");
+        rp.addrs_note = "not resolved (--no-resolve)";
     /* Where awf-proxy is deliberately stricter than Squid. */
     if (metadata)
-        printf("stricter than Squid: link-local (cloud metadata) and loopback addresses are "
-               "never dialled unless addresses.allow or a squid.conf dst ACL names them\n");
+        rp.stricter[rp.n_stricter++] =
+            "link-local (cloud metadata) and loopback addresses are never dialled unless "
+            "addresses.allow or a squid.conf dst ACL names them";
     else if (!addr_ok)
-        printf("stricter than Squid: private addresses are dialled only when the proxy's own "
-               "hosts file gives them, addresses.allow opens them, or a squid.conf dst ACL "
-               "names them\n");
+        rp.stricter[rp.n_stricter++] =
+            "private addresses are dialled only when the proxy's own hosts file gives them, "
+            "addresses.allow opens them, or a squid.conf dst ACL names them";
     if (v.reason == AWF_REASON_RAW_IP && awf_policy_is_squid(p))
-        printf("stricter than Squid: a raw IP target is allowed only by a rule whose dst, "
-               "dstdomain or dstdom_regex ACL names it\n");
+        rp.stricter[rp.n_stricter++] = "a raw IP target is allowed only by a rule whose dst, "
+                                       "dstdomain or dstdom_regex ACL names it";
     if (v.allow && addr_ok && !dns_failed && is_tls(&t) && s->tls.sni_in_connect)
-        printf("stricter than Squid: inside the tunnel the TLS ClientHello's SNI must name "
-               "this host and be allowed too\n");
+        rp.stricter[rp.n_stricter++] = "inside the tunnel the TLS ClientHello's SNI must name "
+                                       "this host and be allowed too";
+    if (x.json)
+        print_json(p, &rp, argv[first], host, &t);
+    else
+        print_text(p, &rp);
     rc = v.allow && addr_ok && !dns_failed ? 0 : 1;
     free(url);
     awf_policy_unref(p);

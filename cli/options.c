@@ -219,11 +219,21 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
 
 struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
 {
+    char err[AWF_POLICY_ERRLEN];
+    struct awf_policy *p = cli_policy_build_err(o, err, sizeof(err));
+    if (p == NULL)
+        awf_diag("%s", err);
+    return p;
+}
+
+struct awf_policy *cli_policy_build_err(const struct cli_policy_opts *o, char *errbuf,
+                                        size_t errlen)
+{
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy *p = NULL;
     struct awf_policy_builder *b = awf_policy_builder_create();
     if (b == NULL) {
-        awf_diag("out of memory");
+        snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
     int rc = 0;
@@ -267,7 +277,7 @@ struct awf_policy *cli_policy_build(const struct cli_policy_opts *o)
         p = NULL;
     }
     if (p == NULL)
-        awf_diag("%s", err[0] ? err : awf_strerror(rc));
+        snprintf(errbuf, errlen, "%s", err[0] ? err : awf_strerror(rc));
     awf_policy_builder_destroy(b);
     return p;
 }

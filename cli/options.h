@@ -44,6 +44,8 @@ int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg);
 /* Builds a policy from the recorded options; on error prints "awf-proxy: WHERE: reason" to
  * stderr and returns NULL. */
 struct awf_policy *cli_policy_build(const struct cli_policy_opts *o);
+/* The same, silent: on error err gets "WHERE: reason" (for check --json). */
+struct awf_policy *cli_policy_build_err(const struct cli_policy_opts *o, char *err, size_t errlen);
 /* Prints the policy's load notices (squid.conf directives accepted but not acted on, values
  * that match nothing) on stderr, one "awf-proxy: FILE:LINE: ..." line each. */
 void cli_policy_notices(const struct awf_policy *p);

@@ -1,6 +1,7 @@
 """`awf-proxy check`: validation of policies from files and flags (SPEC §3), positions in error
 messages, the normalized output, --help and --version."""
 
+import json
 import os
 import re
 import subprocess
@@ -318,6 +319,73 @@ class PlaceTest(awf.TestCase):
                           "character (write internationalized names in their xn-- form)")
         for stream in (p.stdout, p.stderr):
             self.assertTrue(all(0x20 <= ord(ch) < 0x7f or ch == "\n" for ch in stream), stream)
+
+
+class CheckJsonTest(awf.TestCase):
+    """check --json: one JSON object on stdout, nothing on stderr, exit 0 or 2 as ever."""
+
+    def check_json(self, *args, rc=0):
+        p = self.cli("check", "--json", *args)
+        self.assertEqual((p.returncode, p.stderr), (rc, ""), p.stdout)
+        d = json.loads(p.stdout)
+        self.assertEqual(sorted(d), ["errors", "ok", "policy", "warnings"])
+        self.assertEqual(d["ok"], rc == 0)
+        return d
+
+    def test_valid_policy_summary(self):
+        text, _ = awf.policy_yaml(allow=["github.com", "*.example.com"], block=["bad.example.com"],
+                                  extra="ports: [8080, 9000-9100]\n")
+        path = self.write("p.yml", text)
+        d = self.check_json("-p", path, "--listen", "127.0.0.1:8888")
+        self.assertEqual(d["errors"], [])
+        pol = d["policy"]
+        self.assertEqual((pol["source"], pol["allow"], pol["block"], pol["squid_conf"]),
+                         (path, 2, 1, False))
+        self.assertEqual(pol["ports"], [80, 443, 8080, "9000-9100"])
+        self.assertEqual(pol["listen"], ["127.0.0.1:8888"])
+        self.assertRegex(pol["sha256"], "^[0-9a-f]{64}$")
+        # The normalized policy is exactly what check prints without --json.
+        self.assertEqual(pol["normalized"],
+                         self.cli("check", "-p", path, "--listen", "127.0.0.1:8888").stdout)
+        self.assertEqual(self.check_json()["policy"]["source"], "<default>")
+
+    def test_errors_with_their_place(self):
+        text, where = awf.policy_yaml(allow=["github.com", "*.*.com"])
+        path = self.write("bad.yml", text)
+        d = self.check_json("-p", path, rc=2)
+        self.assertIsNone(d["policy"])
+        (e,) = d["errors"]
+        line, col = where["*.*.com"]
+        self.assertEqual((e["file"], e["line"], e["col"], e["flag"]), (path, line, col, None))
+        self.assertTrue(e["message"].startswith('invalid entry "*.*.com"'), e)
+        self.assertEqual(e["text"], "%s:%d:%d: %s" % (path, line, col, e["message"]))
+        (e,) = self.check_json("--allow-domains", "a.com", "--set", "dns.min_ttl=9999",
+                               rc=2)["errors"]
+        self.assertEqual((e["file"], e["line"], e["flag"]), (None, None, "--set dns.min_ttl"))
+        (e,) = self.check_json("--access-log", "logformat=%zz:-", rc=2)["errors"]
+        self.assertEqual(e["flag"], "--access-log")
+        self.assertEqual(e["message"], 'log format: character 1: unknown code "%zz"')
+        d = os.path.join(self.tmp, "h")
+        os.mkdir(d)
+        (e,) = self.check_json("--hosts-file", d, rc=2)["errors"]
+        self.assertEqual((e["file"], e["message"]), (d, "Is a directory"))
+        # A path that is not UTF-8 still makes valid JSON (U+FFFD stands for the byte).
+        bad = os.path.join(self.tmp.encode(), b"nope\xff.txt")
+        p = subprocess.run([awf.proxy_binary(), "check", "--json", "--allow-domains-file", bad],
+                           capture_output=True, env=awf.clean_env(), timeout=30)
+        self.assertEqual(p.returncode, 2)
+        (e,) = json.loads(p.stdout.decode("utf-8"))["errors"]
+        self.assertEqual(e["file"], os.path.join(self.tmp, "nope\ufffd.txt"))
+
+    def test_squid_conf_warnings(self):
+        conf = self.write("squid.conf", "cache_mem 64 MB\nacl ok dstdomain .a.test\n"
+                          "http_access allow ok\nhttp_access deny all\n")
+        d = self.check_json("--squid-conf", conf)
+        self.assertTrue(d["policy"]["squid_conf"])
+        self.assertGreaterEqual(len(d["warnings"]), 1, d)
+        w = d["warnings"][0]
+        self.assertEqual((w["file"], w["line"], w["col"]), (conf, 1, None))
+        self.assertIn("cache_mem", w["message"])
 
 
 class HelpVersionTest(awf.TestCase):

@@ -1,5 +1,7 @@
 """`awf-proxy explain`: every row of SPEC §3's matching rules, through the real command line."""
 
+import json
+import os
 import re
 import unittest
 
@@ -221,6 +223,64 @@ class ExplainTest(awf.TestCase):
         p = self.cli("explain", "--allow-domains", "*.*.com", "https://github.com/")
         self.assertEqual(p.returncode, 2)
         self.assertRegex(p.stderr, r"^awf-proxy: --allow-domains: \S")
+
+
+
+class ExplainJsonTest(awf.TestCase):
+    """explain --json: one JSON object with what the text says, for scripts (README "JSON
+    output"); the exit code is the text form's."""
+
+    def explain_json(self, *args):
+        p = self.cli("explain", "--json", *args)
+        self.assertEqual(p.stderr, "")
+        d = json.loads(p.stdout)
+        self.assertEqual(p.returncode, 0 if d["decision"] == "allow" else 1, d)
+        text = self.cli("explain", *args).stdout.split("\n")
+        self.assertEqual([d["decision"], "reason: " + d["reason"], "why: " + d["why"]],
+                         [text[0], text[1], text[3]])
+        return d
+
+    def test_allowed_by_a_file_entry_through_the_hosts_file(self):
+        text, where = awf.policy_yaml(allow=["allowed.test"])
+        path = self.write("policy.yml", text)
+        hosts = self.write("hosts", "127.0.0.1 allowed.test\n169.254.169.254 meta.test\n")
+        base = ["-p", path, "--hosts-file", hosts, "--dns-servers",
+                "127.0.0.1:%d" % awf.closed_port()]
+        d = self.explain_json(*base, "--allow-ranges", "127.0.0.0/8", "https://allowed.test/x")
+        line, col = where["allowed.test"]
+        self.assertEqual(d["rule"], {"text": "allowed.test", "file": path, "line": line,
+                                     "col": col, "flag": None})
+        self.assertEqual((d["host"], d["port"], d["traffic"], d["connect"]),
+                         ("allowed.test", 443, "tls", False))
+        self.assertEqual(d["addresses"], [{"address": "127.0.0.1", "from": "hosts_file",
+                                           "dial": True, "denied": None,
+                                           "note": "a range the policy opens"}])
+        self.assertTrue(d["resolved"])
+        self.assertEqual(len(d["stricter_than_squid"]), 1)  # the SNI inside the tunnel
+        # A name the policy allows whose only address is the metadata range.
+        d = self.explain_json(*base, "--allow-domains", "meta.test", "http://meta.test/")
+        self.assertEqual((d["decision"], d["reason"]), ("deny", "address"))
+        self.assertEqual(d["rule"]["flag"], "--allow-domains")
+        self.assertFalse(d["addresses"][0]["dial"])
+        self.assertIn("169.254.0.0/16", d["addresses"][0]["denied"])
+        # Denied on the name: nothing resolved, a CONNECT target.
+        d = self.explain_json(*base, "evil.test:443")
+        self.assertEqual((d["decision"], d["reason"], d["rule"], d["connect"], d["addresses"]),
+                         ("deny", "not_allowed", None, True, []))
+        self.assertEqual(d["addresses_note"], "not resolved (decided on the name)")
+
+    def test_squid_conf_rule_and_errors(self):
+        conf = self.write("squid.conf", "acl ok dstdomain .allowed.test\n"
+                          "http_access allow ok\nhttp_access deny all\n")
+        d = self.explain_json("--squid-conf", conf, "--no-resolve", "http://a.allowed.test/")
+        self.assertEqual(d["rule"], {"text": "http_access allow ok", "file": conf, "line": 2,
+                                     "col": None, "flag": None})
+        self.assertEqual(d["addresses_note"], "not resolved (--no-resolve)")
+        # Bad input is still exit 2 with the message on stderr.
+        p = self.cli("explain", "--json", "--allow-domains", "*.*.com", "http://x.test/")
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("--allow-domains: invalid entry", p.stderr)
 
 
 if __name__ == "__main__":
