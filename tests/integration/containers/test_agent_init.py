@@ -5,6 +5,10 @@ the audit file.
 Each test runs the entrypoint as root in new mount+network+PID namespaces with an "eth0" (one end
 of a veth pair inside the namespace, 172.30.0.20/24 as AWF's agent), then reads the kernel's
 tables with iptables-save in the same namespace. The namespace and its rules vanish with it.
+
+With AWF_IMAGE_AGENT_INIT naming the really built image (CTest's it_containers_agent_init_image,
+issue 11), the same tests run chrooted in a root of that image: its awf-agent-init (and
+setup-iptables.sh), its awf-proxy, its iptables-restore and iptables-save.
 """
 
 import os
@@ -14,6 +18,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import images  # noqa: E402
 import ns  # noqa: E402
 
 awf = ns.awf
@@ -38,6 +43,8 @@ ETH0 = ["ip link add eth0 type veth peer name awfpeer0",
         "ip addr add 172.30.0.20/24 dev eth0", "ip link set eth0 up",
         "ip link set awfpeer0 up", "ip route add default via 172.30.0.1 dev eth0"]
 
+IMAGE = images.image_under_test("agent-init")
+
 DNAT = "-A AWF_NAT -p tcp -m tcp --dport %d -j DNAT --to-destination 172.30.0.10:3128"
 
 
@@ -45,22 +52,39 @@ class AgentInitTest(awf.TestCase):
     def setUp(self):
         super().setUp()
         ns.need_root()
+        (self.init,) = ns.make_tree(self, "init")
+        if IMAGE:
+            images.need_tools()
+            self.root = images.container_root(self, IMAGE)
+            self.ep = "/usr/local/bin/awf-agent-init"
+            return
         for tool in ("iptables-save", "iptables-restore", "ip6tables-save"):
             awf.need_tool(tool)
-        (self.init,) = ns.make_tree(self, "init")
+        self.root, self.ep = None, ns.INIT_ENTRYPOINT
 
-    def run_init(self, env=None, action="apply", then_save=True, mounts=None):
-        """Runs awf-agent-init ACTION in a fresh namespace. Returns (exit code, stderr,
-        iptables-save text after it, ip6tables-save text)."""
+    def container(self, argv, mounts=None, **kw):
+        """ns.ns_command in the image's root when testing the image (the test's directory
+        bound at the same path inside: the init directory, the iptables-save output)."""
+        mounts = dict(mounts or {})
+        if IMAGE:
+            mounts[self.tmp] = self.tmp
+        return ns.ns_command(argv, mounts=mounts, root=self.root, **kw)
+
+    def run_init(self, env=None, action="apply", then_save=True, mounts=None, ep=None):
+        """Runs awf-agent-init ACTION (ep: the script's path, in the image one of its names) in
+        a fresh namespace. Returns (exit code, stderr, iptables-save text after it,
+        ip6tables-save text)."""
         e = dict(AWF_ENV)
         e.update(env or {})
-        e.update({"AWF_PROXY_BIN": awf.proxy_binary(), "AWF_INIT_DIR": self.init})
+        e["AWF_INIT_DIR"] = self.init
+        if not IMAGE:
+            e["AWF_PROXY_BIN"] = awf.proxy_binary()
         save4, save6 = os.path.join(self.tmp, "save4"), os.path.join(self.tmp, "save6")
         script = 'sh "$0" %s; rc=$?; ' % action
         if then_save:
             script += 'iptables-save > %s; ip6tables-save > %s; ' % (save4, save6)
         script += "exit $rc"
-        cmd = ns.ns_command(["sh", "-c", script, ns.INIT_ENTRYPOINT], setup=ETH0, mounts=mounts)
+        cmd = self.container(["sh", "-c", script, ep or self.ep], setup=ETH0, mounts=mounts)
         p = subprocess.run(cmd, capture_output=True, text=True, env=awf.clean_env(e),
                            timeout=120, preexec_fn=awf._die_with_parent)
         out = []
@@ -166,8 +190,12 @@ class AgentInitTest(awf.TestCase):
         self.assertIn(DNAT % 4000, lines)
 
     def test_help(self):
-        p = subprocess.run(["sh", ns.INIT_ENTRYPOINT, "--help"], capture_output=True, text=True,
-                           timeout=30, env=awf.clean_env({"AWF_PROXY_BIN": "/bin/false"}))
+        # `docker run IMAGE --help`: the entrypoint's help, without needing awf-proxy.
+        argv = [self.ep, "--help"] if IMAGE else ["sh", ns.INIT_ENTRYPOINT, "--help"]
+        if IMAGE:
+            argv = self.container(argv)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                           env=awf.clean_env({"AWF_PROXY_BIN": "/bin/false"}))
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("Usage: awf-agent-init [apply|print|remove]", p.stdout)
 
@@ -226,7 +254,8 @@ class AgentInitTest(awf.TestCase):
         """AWF's compose runs `/usr/local/bin/setup-iptables.sh > output.log 2>&1 && touch
         ready`; the image links that name to awf-agent-init."""
         rc, err, save4, _ = self.run_init(
-            action='> "$AWF_INIT_DIR/output.log" 2>&1 && touch "$AWF_INIT_DIR/ready"')
+            action='> "$AWF_INIT_DIR/output.log" 2>&1 && touch "$AWF_INIT_DIR/ready"',
+            ep="/usr/local/bin/setup-iptables.sh" if IMAGE else None)
         self.assertEqual(rc, 0, err)
         self.assertTrue(self.ready())
         with open(os.path.join(self.init, "output.log")) as f:

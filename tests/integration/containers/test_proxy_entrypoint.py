@@ -7,6 +7,12 @@ was started with: argv, uid/gid, groups, capabilities, PID, environment. The ent
 the three ways it meets: as root (older AWF), as uid 13 (the image's USER proxy), and by AWF's
 current compose command (as root, which su's to proxy and execs /usr/local/bin/entrypoint.sh).
 The ProxyRealTest class runs the real binary: the healthcheck, the logs as uid 13, SIGTERM.
+
+The same tests run against the really built image (issue 11) when AWF_IMAGE_PROXY names it
+(CTest's it_containers_proxy_image, after the image_build fixture): each test then gets a root of
+that image of its own (images.container_root) and runs chrooted there, with the image's
+entrypoint at /usr/local/bin/entrypoint.sh, its awf-proxy (Release), its sh, bash, su, setpriv,
+base64 and nc; the test's directory is bound at the same path inside for the stub.
 """
 
 import base64
@@ -18,8 +24,10 @@ import subprocess
 import sys
 import time
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import images  # noqa: E402
 import ns  # noqa: E402
 
 awf = ns.awf
@@ -71,6 +79,10 @@ AWF_COMMAND = (
 
 AS_PROXY = ["setpriv", "--reuid=13", "--regid=13", "--clear-groups"]
 
+IMAGE = images.image_under_test("proxy")
+GATEWAY = "172.17.0.1"  # Docker's host gateway: AWF's host.docker.internal
+REAL = object()  # run_entrypoint(bin=REAL): the real awf-proxy (the image's, or the tested build)
+
 
 def b64(text):
     return base64.b64encode(text.encode()).decode()
@@ -83,24 +95,50 @@ class EntrypointCase(awf.TestCase):
         self.log, self.conf = ns.make_tree(self, "log", "conf")
         self.stub = self.write("stub.sh", STUB)
         os.chmod(self.stub, 0o755)
+        if IMAGE:
+            images.need_tools()
+            self.root = images.container_root(self, IMAGE)
+            self.ep = "/usr/local/bin/entrypoint.sh"
+            return
+        self.root = None
+        self.ep = ns.PROXY_ENTRYPOINT
         # Mounted at /usr/local/bin/entrypoint.sh from the test's directory: the overlay that
         # makes the mount point lives beside the source, never in the source tree.
         os.makedirs(os.path.join(self.tmp, "ep"))
         self.ep_copy = os.path.join(self.tmp, "ep", "entrypoint.sh")
         shutil.copy2(ns.PROXY_ENTRYPOINT, self.ep_copy)
 
+    def default_mounts(self):
+        m = {"/var/log/squid": self.log, "/etc/squid": self.conf}
+        if not IMAGE:
+            m["/usr/local/bin/entrypoint.sh"] = self.ep_copy
+        return m
+
+    def container(self, argv, mounts=None, **kw):
+        """ns.ns_command for this test: in the image's root when testing the image (the test's
+        directory bound at the same path inside, for the stub and the hosts file)."""
+        mounts = dict(self.default_mounts() if mounts is None else mounts)
+        if IMAGE:
+            mounts[self.tmp] = self.tmp
+        return ns.ns_command(argv, mounts=mounts, root=self.root, **kw)
+
+    def proxy_bin_env(self, bin):
+        """AWF_PROXY_BIN for bin (None: the stub; REAL: the real awf-proxy, which in the image
+        is the image's own, so nothing is set)."""
+        if bin is REAL:
+            return {} if IMAGE else {"AWF_PROXY_BIN": awf.proxy_binary()}
+        return {"AWF_PROXY_BIN": bin or self.stub}
+
     def run_entrypoint(self, env, bin=None, args=(), mounts=None, argv=None, **kw):
         """Runs the entrypoint (or argv) to completion; returns (exit code, stderr)."""
-        e = {"AWF_PROXY_BIN": bin or self.stub}
+        e = self.proxy_bin_env(bin)
         e.update(env)
-        if mounts is None:
-            mounts = {"/var/log/squid": self.log, "/etc/squid": self.conf,
-                      "/usr/local/bin/entrypoint.sh": self.ep_copy}
         if argv is None:
-            argv = ["/bin/sh", ns.PROXY_ENTRYPOINT] + list(args)
-        cmd = ns.ns_command(argv, mounts=mounts, **kw)
+            argv = ["/bin/sh", self.ep] + list(args)
+        cmd = self.container(argv, mounts=mounts, **kw)
         p = subprocess.run(cmd, capture_output=True, text=True, env=awf.clean_env(e),
                            timeout=60, preexec_fn=awf._die_with_parent)
+        self.last_stdout = p.stdout
         return p.returncode, p.stderr
 
     def stub_record(self):
@@ -230,7 +268,7 @@ class PrivilegeTest(EntrypointCase):
         os.chown(self.log, 13, 13)
         os.chown(self.conf, 13, 13)
         rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF), "AWF_IPV6": "off"},
-                                      argv=AS_PROXY + ["/bin/sh", ns.PROXY_ENTRYPOINT])
+                                      argv=AS_PROXY + ["/bin/sh", self.ep])
         self.assertEqual(rc, 0, err)
         rec = self.stub_record()
         self.assertEqual((rec["uid"], rec["gid"], rec["pid"]), (["13"], ["13"], ["1"]))
@@ -243,16 +281,16 @@ class PrivilegeTest(EntrypointCase):
         os.chown(self.log, 1000, 1000)
         os.chmod(self.log, 0o700)
         rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)},
-                                      argv=AS_PROXY + ["/bin/sh", ns.PROXY_ENTRYPOINT])
+                                      argv=AS_PROXY + ["/bin/sh", self.ep])
         self.assertEqual(rc, 1, err)
         self.assertIn("log directory /var/log/squid is not writable by uid 13", err)
         self.assertFalse(os.path.exists(os.path.join(self.log, "stub.out")))
 
     def test_help_needs_no_config(self):
         # `docker run IMAGE --help`: straight to the binary, as whoever the image runs as.
-        rc, err = self.run_entrypoint({}, bin=awf.proxy_binary(), args=["--help"],
-                                      argv=AS_PROXY + ["/bin/sh", ns.PROXY_ENTRYPOINT, "--help"])
+        rc, err = self.run_entrypoint({}, bin=REAL, argv=AS_PROXY + ["/bin/sh", self.ep, "--help"])
         self.assertEqual(rc, 0, err)
+        self.assertRegex(self.last_stdout, r"(?m)^Usage: awf-proxy ")
 
 
 class AwfComposeTest(EntrypointCase):
@@ -326,17 +364,19 @@ class LogDirTest(EntrypointCase):
 class ProxyRealTest(EntrypointCase):
     """The real awf-proxy behind the entrypoint."""
 
-    def start(self, env, args=(), ipv6=True, argv=None):
-        # A copy in the test's world-traversable directory: uid 13 may not reach the build
-        # directory (a CI checkout under a private home, say).
-        binary = os.path.join(self.tmp, "awf-proxy")
-        shutil.copy2(awf.proxy_binary(), binary)
-        e = {"AWF_PROXY_BIN": binary}
+    def start(self, env, args=(), ipv6=True, argv=None, mounts=None, netns=None):
+        e = {}
+        if not IMAGE:
+            # A copy in the test's world-traversable directory: uid 13 may not reach the build
+            # directory (a CI checkout under a private home, say).
+            binary = os.path.join(self.tmp, "awf-proxy")
+            shutil.copy2(awf.proxy_binary(), binary)
+            e["AWF_PROXY_BIN"] = binary
         e.update(env)
-        cmd = ns.ns_command(argv or ["/bin/sh", ns.PROXY_ENTRYPOINT] + list(args),
-                            mounts={"/var/log/squid": self.log, "/etc/squid": self.conf,
-                                    "/usr/local/bin/entrypoint.sh": self.ep_copy},
-                            ipv6=ipv6)
+        m = self.default_mounts()
+        m.update(mounts or {})
+        cmd = self.container(argv or ["/bin/sh", self.ep] + list(args), mounts=m, ipv6=ipv6,
+                             netns=netns)
         proc = awf.Proc(self, "container", cmd, env=e)
         pid = ns.ns_pid1(proc)
         self.assertIsNotNone(pid, "the namespace did not start: " + proc.stderr)
@@ -345,16 +385,19 @@ class ProxyRealTest(EntrypointCase):
     def wait_healthy(self, proc, pid):
         """Runs the image's healthcheck (nc -z localhost 3128) in the namespace until it
         passes, as Docker does; fails if the proxy exits first."""
-        nc = awf.need_tool("nc")
+        # In the image: the image's own nc, in the container's root (its /etc/hosts names
+        # localhost), as Docker runs the HEALTHCHECK.
+        nc = "nc" if IMAGE else awf.need_tool("nc")
         deadline = time.monotonic() + awf.WAIT
         while True:
-            r = ns.in_ns(pid, [nc, "-z", "localhost", "3128"])
+            r = ns.in_ns(pid, [nc, "-z", "localhost", "3128"], inside=bool(IMAGE))
             if r.returncode == 0:
                 return
             if not proc.running() or time.monotonic() > deadline:
                 proc.stop(signal.SIGKILL)
-                self.fail("the healthcheck never passed (proxy %s):\n%s" % (
-                    "exited" if not proc.running() else "running", proc.stderr))
+                self.fail("the healthcheck never passed (proxy %s; nc: %s):\n%s" % (
+                    "exited %s" % proc.p.returncode if not proc.running() else "running",
+                    r.stderr.strip(), proc.stderr))
             time.sleep(0.1)
 
     def check_serves_and_stops(self, proc, pid, log_name):
@@ -415,23 +458,50 @@ class ProxyRealTest(EntrypointCase):
         self.check_serves_and_stops(proc, pid, "access.log")
 
     def test_awf_compose_command(self):
-        """AWF's compose command with the real binary. There su is PID 1: it passes SIGTERM on
-        to its child at once, but then waits 2 s before it exits itself (util-linux su; the same
-        under AWF's Squid image). awf-proxy must be gone, its log complete, well before."""
+        """AWF's compose command with the real binary: it allows and denies. There su is PID 1:
+        it passes SIGTERM on to its child at once, but then waits 2 s before it exits itself
+        (util-linux su; the same under AWF's Squid image). awf-proxy must be gone, its log
+        complete, well before.
+
+        The container runs in a network namespace the test made, where the allowed upstream
+        listens on 172.17.0.1 (Docker's host gateway, on the namespace's loopback): the
+        container's hosts file names it host.docker.internal, as for AWF's --enable-host-access,
+        and the squid.conf allows that name and the upstream's port."""
         awf.need_tool("su")
+        curl = awf.need_tool("curl")
+        netns = "awfc-%s" % uuid.uuid4().hex[:8]
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", netns])
+        subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", "ip link set lo up && "
+                        "ip addr add %s/32 dev lo" % GATEWAY], check=True)
+        up = awf.Proc(self, "upstream", ["ip", "netns", "exec", netns, sys.executable, "-B",
+                                         os.path.join(awf.TOOLS_DIR, "upstream.py"), "--bind",
+                                         GATEWAY, "--no-echo"])
+        self.assertTrue(up.wait_line("^ready$", stream="out"), up.stderr)
+        port = [int(l.split()[2]) for l in up.lines_out if l.startswith("http ")][0]
+        conf = SQUID_CONF.replace(
+            "dstdomain .allowed.test", "dstdomain .allowed.test .host.docker.internal").replace(
+            "acl Safe_ports port 443\n", "acl Safe_ports port 443\nacl Safe_ports port %d\n" % port)
+        hosts = self.write("hosts", "127.0.0.1 localhost\n%s host.docker.internal\n" % GATEWAY)
+        os.chmod(hosts, 0o644)
         os.chown(self.conf, 13, 13)
-        proc, pid1 = self.start({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)}, ipv6=False,
-                                argv=["/bin/bash", "-c", AWF_COMMAND])
+        proc, pid1 = self.start({"AWF_SQUID_CONFIG_B64": b64(conf)}, ipv6=False,
+                                argv=["/bin/bash", "-c", AWF_COMMAND],
+                                mounts={"/etc/hosts": hosts}, netns=netns)
         self.wait_healthy(proc, pid1)
         with open("/proc/%d/task/%d/children" % (pid1, pid1)) as f:
             proxy = int(f.read().split()[0])
         self.assertEqual(ns.status_field(proxy, "Uid").split()[0], "13")
         with open("/proc/%d/comm" % proxy) as f:
             self.assertEqual(f.read().strip(), "awf-proxy")
-        curl = awf.need_tool("curl")
-        r = ns.in_ns(pid1, [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
-                            "20", "-x", "http://127.0.0.1:3128", "http://denied.test/"])
-        self.assertEqual(r.stdout, "403", r.stderr)
+
+        def get(url):
+            r = ns.in_ns(pid1, [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                "--max-time", "20", "-x", "http://127.0.0.1:3128", url])
+            return r.stdout + r.stderr
+
+        self.assertEqual(get("http://host.docker.internal:%d/small" % port), "200")
+        self.assertEqual(get("http://denied.test/"), "403")
         t0 = time.monotonic()
         os.kill(pid1, signal.SIGTERM)
         while os.path.exists("/proc/%d/status" % proxy) and \
@@ -440,12 +510,16 @@ class ProxyRealTest(EntrypointCase):
             time.sleep(0.02)
         path = os.path.join(self.log, "access.log")
         with open(path) as f:
-            self.assertIn("denied.test", f.read())
+            lines = f.read().splitlines()
+        # Both decisions logged, in AWF's firewall_detailed format, by uid 13.
+        got = [(e["host"], e["status"], e["tag"], e["server"])
+               for e in (awf.parse_fd(self, line) for line in lines)]
+        self.assertEqual(got, [("host.docker.internal:%d" % port, 200, "TCP_MISS", GATEWAY),
+                               ("denied.test", 403, "TCP_DENIED", "-")], lines)
         self.assertEqual(os.stat(path).st_uid, 13)
         proc.p.wait(10)
         proc.stop()
         self.assertNotRegex(proc.stderr, awf.SANITIZER)
-
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
