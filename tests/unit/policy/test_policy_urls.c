@@ -1,4 +1,5 @@
-/* ssl-bump settings and allow_urls patterns: syntax, normalization, matching, refusals. */
+/* ssl-bump settings and allow_urls patterns: syntax, normalization, matching, refusals; the
+ * splice list. */
 
 #include "helpers.h"
 
@@ -104,6 +105,45 @@ static void test_policy_urls_refused(void **state)
     awf_policy_builder_destroy(b);
 }
 
+static enum awf_bump_action action(const struct awf_policy *p, const char *host)
+{
+    struct awf_policy_req rq = {
+        .host = host, .host_len = strlen(host), .port = 443, .traffic = AWF_TRAFFIC_TLS};
+    return awf_policy_bump_action(p, &rq);
+}
+
+static void test_policy_urls_splice_list(void **state)
+{
+    (void)state;
+    char y[512];
+    snprintf(y, sizeof(y), "%s", base);
+    char *at = strstr(y, "ca_key: /k.pem}");
+    snprintf(at, sizeof(y) - (size_t)(at - y),
+             "ca_key: /k.pem, splice: [pinned.test, \"*.cli.test\", \"10.0.0.1\"]}\n");
+    struct awf_policy *p = from_yaml(y);
+    assert_int_equal(awf_policy_settings(p)->ssl_bump.n_splice, 3);
+    assert_int_equal(action(p, "pinned.test"), AWF_BUMP_SPLICE);
+    assert_int_equal(action(p, "api.pinned.test"), AWF_BUMP_SPLICE); /* as allow entries */
+    assert_int_equal(action(p, "PINNED.test."), AWF_BUMP_SPLICE);
+    assert_int_equal(action(p, "x.cli.test"), AWF_BUMP_SPLICE);
+    assert_int_equal(action(p, "cli.test"), AWF_BUMP_BUMP); /* "*." means below it only */
+    assert_int_equal(action(p, "10.0.0.1"), AWF_BUMP_SPLICE);
+    assert_int_equal(action(p, "github.com"), AWF_BUMP_BUMP);
+    assert_int_equal(action(p, "notpinned.test"), AWF_BUMP_BUMP);
+    awf_policy_unref(p);
+    /* A bad entry names where; the list without ssl-bump is refused at build. */
+    struct awf_policy_builder *b = awf_policy_builder_create();
+    char err[AWF_POLICY_ERRLEN];
+    assert_int_not_equal(
+        awf_policy_set(b, "ssl_bump.splice", "a b", "--ssl-bump-splice", err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "--ssl-bump-splice"));
+    assert_int_equal(
+        awf_policy_set(b, "ssl_bump.splice", "x.test", "--ssl-bump-splice", err, sizeof(err)), 0);
+    assert_null(awf_policy_build(b, err, sizeof(err)));
+    assert_non_null(strstr(err, "ssl_bump.splice: needs ssl-bump"));
+    awf_policy_builder_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_policy_urls_literal_dot_and_question),
         cmocka_unit_test(test_policy_urls_normalized),
         cmocka_unit_test(test_policy_urls_refused),
+        cmocka_unit_test(test_policy_urls_splice_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
