@@ -99,7 +99,14 @@ int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump *
     struct awf_tls_bump *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
-    if (pthread_rwlock_init(&b->lock, NULL) != 0) {
+    /* Writer first: loops minting back to back must not starve a reload (glibc's default
+     * lets overlapping readers keep the lock for ever). */
+    pthread_rwlockattr_t la;
+    pthread_rwlockattr_init(&la);
+    pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lrc = pthread_rwlock_init(&b->lock, &la);
+    pthread_rwlockattr_destroy(&la);
+    if (lrc != 0) {
         free(b);
         return -ENOMEM;
     }
