@@ -248,12 +248,7 @@ bump_report() {
     done
     echo
     bump_verdicts
-    for side in "${PROXIES[@]}"; do
-        [ -z "${FAIL[$side]:-}" ] || echo "- ${LABEL[$side]}: n/a — ${FAIL[$side]}."
-    done
-    for k in "${!WHY[@]}"; do
-        echo "- ${LABEL[${k% *}]}, ${k#* bench_}: n/a at least once: \`${WHY[$k]}\`."
-    done
+    failures
     echo "- CPU = utime+stime from /proc/PID/stat (all threads) before and after each load," \
         "divided by the connections (requests) it completed: on 2 shared cores the rates move" \
         "with whatever else runs, CPU per unit of work much less. squid-openssl's CPU adds its" \

@@ -120,6 +120,17 @@ verdicts() {
     goal "Issue 6, exec to first accepted connection ≤ 20 ms" "$(med start_ms awf)" - "<=" 20
 }
 
+# One line per side that failed as a whole and per benchmark that failed at least once.
+failures() {
+    local side k
+    for side in "${PROXIES[@]}"; do
+        [ -z "${FAIL[$side]:-}" ] || echo "- ${LABEL[$side]}: n/a — ${FAIL[$side]}."
+    done
+    for k in "${!WHY[@]}"; do
+        echo "- ${LABEL[${k% *}]}, ${k#* bench_}: n/a at least once: \`${WHY[$k]}\`."
+    done
+}
+
 report() {
     local big="${BIG_MIB} MiB" row key label better side k
     [ "$BIG_MIB" = 1024 ] && big="1 GiB"
@@ -150,12 +161,7 @@ report() {
     done
     echo
     verdicts
-    for side in "${PROXIES[@]}"; do
-        [ -z "${FAIL[$side]:-}" ] || echo "- ${LABEL[$side]}: n/a — ${FAIL[$side]}."
-    done
-    for k in "${!WHY[@]}"; do
-        echo "- ${LABEL[${k% *}]}, ${k#* bench_}: n/a at least once: \`${WHY[$k]}\`."
-    done
+    failures
     [ -z "${MISSED["tlsi_per_s squid"]:-}" ] || echo "- Intercepted TLS, Squid: n/a — Squid" \
         "passes a bare ClientHello only with \`https_port … intercept ssl-bump\` (a CA" \
         "certificate) on NAT'd connections, which AWF does not set up."

@@ -81,7 +81,8 @@ static const char *upstream_ctx(const struct awf_tls_bump_opts *o, SSL_CTX **out
     return NULL;
 }
 
-static int fail(struct awf_tls_bump *b, char *err, size_t errlen, const char *what)
+/* "what: OpenSSL's first queued reason" into err (the queue cleared); AWF_E_USAGE. */
+static int say(char *err, size_t errlen, const char *what)
 {
     unsigned long e = ERR_get_error();
     char r[256] = "";
@@ -89,8 +90,13 @@ static int fail(struct awf_tls_bump *b, char *err, size_t errlen, const char *wh
         ERR_error_string_n(e, r, sizeof(r));
     ERR_clear_error();
     snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", r);
-    awf_tls_bump_destroy(b);
     return AWF_E_USAGE;
+}
+
+static int fail(struct awf_tls_bump *b, char *err, size_t errlen, const char *what)
+{
+    awf_tls_bump_destroy(b);
+    return say(err, errlen, what);
 }
 
 int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump **out, char *err,
@@ -151,15 +157,10 @@ int awf_tls_bump_reload(struct awf_tls_bump *b, const struct awf_tls_bump_opts *
         return rc;
     const char *what = upstream_ctx(o, &client);
     if (what) {
-        unsigned long e = ERR_peek_last_error();
-        char r[256] = "";
-        if (e)
-            ERR_error_string_n(e, r, sizeof(r));
-        ERR_clear_error();
-        snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", r);
+        rc = say(err, errlen, what);
         SSL_CTX_free(client);
         awf_tls_ca_free(ca);
-        return AWF_E_USAGE;
+        return rc;
     }
     pthread_rwlock_wrlock(&b->lock);
     struct awf_tls_ca *old_ca = b->ca;
