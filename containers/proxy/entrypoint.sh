@@ -136,8 +136,10 @@ ipv6_available() {
 # Without IPv6, binding [::]:3128 fails and the proxy would not start: the `http_port [ADDR]:PORT`
 # lines go (AWF's own entrypoint deletes `http_port [::]:` lines), and a bare `http_port PORT`
 # (all addresses, which awf-proxy may take as dual-stack [::]) becomes 0.0.0.0:PORT. Everything
-# else on those lines (options) is kept. A config we may not rewrite (mounted read-only by older
-# AWF) is rewritten into uid 13's run directory and read from there.
+# else on those lines (options) is kept. A listener continued over several lines (a trailing
+# backslash, as AWF's --ssl-bump config writes them) goes with all its lines: its options left
+# alone would read as a directive of their own. A config we may not rewrite (mounted read-only by
+# older AWF) is rewritten into uid 13's run directory and read from there.
 drop_ipv6_listener() {
     case "$IPV6" in
     on) return 0 ;;
@@ -149,7 +151,14 @@ drop_ipv6_listener() {
     out=$CONF
     [ -w "$(dirname "$CONF")" ] || out="$RUN_DIR/$(basename "$CONF")"
     tmp="$out.new.$$"
-    sed -E -e '/^[[:space:]]*http_port[[:space:]]+\[/d' \
+    sed -E -e '/^[[:space:]]*http_port[[:space:]]+\[/{
+:more
+/\\$/{
+N
+b more
+}
+d
+}' \
         -e 's/^([[:space:]]*http_port[[:space:]]+)([0-9]+([[:space:]]|$))/\10.0.0.0:\2/' \
         "$CONF" 2>/dev/null >"$tmp" || {
         rm -f "$tmp"

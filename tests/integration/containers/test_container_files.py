@@ -222,7 +222,8 @@ class DockerfileRules:
 class ProxyDockerfileTest(DockerfileRules, unittest.TestCase):
     PATH = "proxy/Dockerfile"
     ENTRYPOINT_SCRIPT = "proxy/entrypoint.sh"
-    RUNTIME_EXTRA = ("netcat-openbsd",)  # the healthcheck's nc
+    # the healthcheck's nc; the trust store ssl-bump verifies origins with
+    RUNTIME_EXTRA = ("netcat-openbsd", "ca-certificates")
 
     def test_expose_3128_and_3129(self):
         # 3129: the ssl-bump listener AWF's --ssl-bump configs name.

@@ -81,6 +81,9 @@ AS_PROXY = ["setpriv", "--reuid=13", "--regid=13", "--clear-groups"]
 
 IMAGE = images.image_under_test("proxy")
 GATEWAY = "172.17.0.1"  # Docker's host gateway: AWF's host.docker.internal
+# What Docker gives a container of the image besides the compose file's environment.
+CONTAINER_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                 "HOME": "/root", "HOSTNAME": "awf-squid"}
 REAL = object()  # run_entrypoint(bin=REAL): the real awf-proxy (the image's, or the tested build)
 
 
@@ -114,13 +117,19 @@ class EntrypointCase(awf.TestCase):
             m["/usr/local/bin/entrypoint.sh"] = self.ep_copy
         return m
 
-    def container(self, argv, mounts=None, **kw):
-        """ns.ns_command for this test: in the image's root when testing the image (the test's
-        directory bound at the same path inside, for the stub and the hosts file)."""
+    def container(self, argv, env, mounts=None, **kw):
+        """(command line, environment for it): ns.ns_command for this test. Testing the image, in
+        its root (the test's directory bound at the same path inside, for the stub and the hosts
+        file), and with only the environment a runtime gives a container (the image's PATH,
+        HOME, HOSTNAME, and env): nothing of this machine's (SSL_CERT_FILE, say) leaks in."""
         mounts = dict(self.default_mounts() if mounts is None else mounts)
-        if IMAGE:
-            mounts[self.tmp] = self.tmp
-        return ns.ns_command(argv, mounts=mounts, root=self.root, **kw)
+        if not IMAGE:
+            return ns.ns_command(argv, mounts=mounts, **kw), env
+        mounts[self.tmp] = self.tmp
+        inside = dict(CONTAINER_ENV)
+        inside.update(env)
+        argv = ["env", "-i"] + ["%s=%s" % kv for kv in sorted(inside.items())] + list(argv)
+        return ns.ns_command(argv, mounts=mounts, root=self.root, **kw), {}
 
     def proxy_bin_env(self, bin):
         """AWF_PROXY_BIN for bin (None: the stub; REAL: the real awf-proxy, which in the image
@@ -135,7 +144,7 @@ class EntrypointCase(awf.TestCase):
         e.update(env)
         if argv is None:
             argv = ["/bin/sh", self.ep] + list(args)
-        cmd = self.container(argv, mounts=mounts, **kw)
+        cmd, e = self.container(argv, e, mounts=mounts, **kw)
         p = subprocess.run(cmd, capture_output=True, text=True, env=awf.clean_env(e),
                            timeout=60, preexec_fn=awf._die_with_parent)
         self.last_stdout = p.stdout
@@ -227,6 +236,18 @@ class Ipv6Test(EntrypointCase):
         self.assertEqual(rest, [l for l in conf.splitlines()
                                 if not l.strip().startswith("http_port")])
         self.assertIn("IPv6 is off", err)
+
+    def test_ipv6_off_drops_a_continued_ipv6_listener(self):
+        # AWF's --ssl-bump config writes each listener over several lines joined by a trailing
+        # backslash (src/squid/ssl-bump.ts): the [::] listener goes with all its lines.
+        opts = ("  cert=/etc/awf/ca-cert.pem \\\n  key=/etc/awf/ca-key.pem \\\n"
+                "  generate-host-certificates=on \\\n  options=NO_SSLv3,NO_TLSv1,NO_TLSv1_1\n")
+        conf = ("http_port 3128 ssl-bump \\\n" + opts + "http_port [::]:3128 ssl-bump \\\n" +
+                opts + "acl allowed_domains dstdomain .allowed.test\nhttp_access deny all\n")
+        rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(conf)}, ipv6=False)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.conf_text(), "http_port 0.0.0.0:3128 ssl-bump \\\n" + opts +
+                         "acl allowed_domains dstdomain .allowed.test\nhttp_access deny all\n")
 
     def test_ipv6_on_keeps_the_listeners(self):
         rc, err = self.run_entrypoint({"AWF_SQUID_CONFIG_B64": b64(SQUID_CONF)}, ipv6=True)
@@ -375,8 +396,8 @@ class ProxyRealTest(EntrypointCase):
         e.update(env)
         m = self.default_mounts()
         m.update(mounts or {})
-        cmd = self.container(argv or ["/bin/sh", self.ep] + list(args), mounts=m, ipv6=ipv6,
-                             netns=netns)
+        cmd, e = self.container(argv or ["/bin/sh", self.ep] + list(args), e, mounts=m,
+                                ipv6=ipv6, netns=netns)
         proc = awf.Proc(self, "container", cmd, env=e)
         pid = ns.ns_pid1(proc)
         self.assertIsNotNone(pid, "the namespace did not start: " + proc.stderr)
@@ -457,6 +478,33 @@ class ProxyRealTest(EntrypointCase):
         self.wait_healthy(proc, pid)
         self.check_serves_and_stops(proc, pid, "access.log")
 
+    def netns_with_upstream(self, tls=False):
+        """A network namespace of the test's with tests/tools/upstream.py on GATEWAY (on its
+        loopback device); returns (name, {"http": port[, "https": port]})."""
+        netns = "awfc-%s" % uuid.uuid4().hex[:8]
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", netns])
+        subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", "ip link set lo up && "
+                        "ip addr add %s/32 dev lo" % GATEWAY], check=True)
+        cmd = ["ip", "netns", "exec", netns, sys.executable, "-B",
+               os.path.join(awf.TOOLS_DIR, "upstream.py"), "--bind", GATEWAY, "--no-echo"]
+        if tls:
+            cert, key = awf.certs()
+            cmd += ["--cert", cert, "--key", key]
+        up = awf.Proc(self, "upstream", cmd)
+        self.assertTrue(up.wait_line("^ready$", stream="out"), up.stderr)
+        return netns, {l.split()[0]: int(l.split()[2]) for l in up.lines_out
+                       if len(l.split()) == 3}
+
+    def stop_within_grace(self, pid1, proxy):
+        """SIGTERM to the container's PID 1 (su): awf-proxy must be gone within the 2 s grace."""
+        t0 = time.monotonic()
+        os.kill(pid1, signal.SIGTERM)
+        while os.path.exists("/proc/%d/status" % proxy) and \
+                ns.status_field(proxy, "State") not in (None, "Z (zombie)"):
+            self.assertLess(time.monotonic() - t0, 2.0, "awf-proxy still runs 2 s after SIGTERM")
+            time.sleep(0.02)
+
     def test_awf_compose_command(self):
         """AWF's compose command with the real binary: it allows and denies. There su is PID 1:
         it passes SIGTERM on to its child at once, but then waits 2 s before it exits itself
@@ -469,16 +517,8 @@ class ProxyRealTest(EntrypointCase):
         and the squid.conf allows that name and the upstream's port."""
         awf.need_tool("su")
         curl = awf.need_tool("curl")
-        netns = "awfc-%s" % uuid.uuid4().hex[:8]
-        subprocess.run(["ip", "netns", "add", netns], check=True)
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", netns])
-        subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", "ip link set lo up && "
-                        "ip addr add %s/32 dev lo" % GATEWAY], check=True)
-        up = awf.Proc(self, "upstream", ["ip", "netns", "exec", netns, sys.executable, "-B",
-                                         os.path.join(awf.TOOLS_DIR, "upstream.py"), "--bind",
-                                         GATEWAY, "--no-echo"])
-        self.assertTrue(up.wait_line("^ready$", stream="out"), up.stderr)
-        port = [int(l.split()[2]) for l in up.lines_out if l.startswith("http ")][0]
+        netns, ports = self.netns_with_upstream()
+        port = ports["http"]
         conf = SQUID_CONF.replace(
             "dstdomain .allowed.test", "dstdomain .allowed.test .host.docker.internal").replace(
             "acl Safe_ports port 443\n", "acl Safe_ports port 443\nacl Safe_ports port %d\n" % port)
@@ -502,12 +542,7 @@ class ProxyRealTest(EntrypointCase):
 
         self.assertEqual(get("http://host.docker.internal:%d/small" % port), "200")
         self.assertEqual(get("http://denied.test/"), "403")
-        t0 = time.monotonic()
-        os.kill(pid1, signal.SIGTERM)
-        while os.path.exists("/proc/%d/status" % proxy) and \
-                ns.status_field(proxy, "State") not in (None, "Z (zombie)"):
-            self.assertLess(time.monotonic() - t0, 2.0, "awf-proxy still runs 2 s after SIGTERM")
-            time.sleep(0.02)
+        self.stop_within_grace(pid1, proxy)
         path = os.path.join(self.log, "access.log")
         with open(path) as f:
             lines = f.read().splitlines()
@@ -520,6 +555,103 @@ class ProxyRealTest(EntrypointCase):
         proc.p.wait(10)
         proc.stop()
         self.assertNotRegex(proc.stderr, awf.SANITIZER)
+
+    def test_awf_compose_ssl_bump(self):
+        """AWF's --ssl-bump run as AWF sets it up (src/ssl-bump.ts, src/squid/ssl-bump.ts, the
+        squid service's volumes): the per-run CA's certificate and key bind-mounted read-only at
+        their host paths, the certificate database AWF made (13:13) at /var/spool/squid_ssl_db,
+        listeners written over several lines, IPv6 off, AWF's compose command. curl trusting only
+        the per-run CA gets the allowed path (so the proxy minted the certificate) and a 403 for
+        another path of the same host. The origin's certificate is verified against the
+        container's trust store (/etc/ssl/certs/ca-certificates.crt, here holding the test
+        upstream's certificate, as an operator's bundle would)."""
+        awf.need_tool("su")
+        curl = awf.need_tool("curl")
+        netns, ports = self.netns_with_upstream(tls=True)
+        https = ports["https"]
+        ssl_dir = os.path.join(self.tmp, "ssl")
+        r = subprocess.run([awf.proxy_binary(), "ca", "new", "--days", "1", "--out", ssl_dir],
+                           capture_output=True, text=True, timeout=60, env=awf.clean_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ca, ca_key = os.path.join(ssl_dir, "ca.pem"), os.path.join(ssl_dir, "ca-key.pem")
+        os.chown(ca_key, 13, 13)  # readable by proxy only (mode 0600)
+        os.chmod(ssl_dir, 0o755)
+        ssl_db = os.path.join(self.tmp, "ssl_db")
+        os.makedirs(os.path.join(ssl_db, "certs"), mode=0o700)
+        for d in (ssl_db, os.path.join(ssl_db, "certs")):
+            os.chown(d, 13, 13)
+        listener = ("%s ssl-bump \\\n  cert=%s \\\n  key=%s \\\n"
+                    "  generate-host-certificates=on \\\n  dynamic_cert_mem_cache_size=16MB \\\n"
+                    "  options=NO_SSLv3,NO_TLSv1,NO_TLSv1_1\n")
+        conf = ("http_port " + listener % ("3128", ca, ca_key) +
+                "http_port " + listener % ("[::]:3128", ca, ca_key) +
+                BUMP_CONF % {"port": https, "url": "https://allowed\\.test:%d/small" % https})
+        hosts = self.write("hosts", "127.0.0.1 localhost\n%s allowed.test\n" % GATEWAY)
+        os.chmod(hosts, 0o644)
+        with open(awf.certs()[0]) as f:
+            bundle = self.write("bundle.crt", f.read())
+        os.chmod(bundle, 0o644)
+        os.chown(self.conf, 13, 13)
+        proc, pid1 = self.start(
+            {"AWF_SQUID_CONFIG_B64": b64(conf)}, ipv6=False, argv=["/bin/bash", "-c", AWF_COMMAND],
+            mounts={"/etc/hosts": hosts, ca: (ca, "ro"), ca_key: (ca_key, "ro"),
+                    "/var/spool/squid_ssl_db": ssl_db,
+                    "/etc/ssl/certs/ca-certificates.crt": (bundle, "ro")}, netns=netns)
+        self.wait_healthy(proc, pid1)
+        with open("/proc/%d/task/%d/children" % (pid1, pid1)) as f:
+            proxy = int(f.read().split()[0])
+
+        def get(path):
+            r = ns.in_ns(pid1, [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                "--max-time", "20", "--cacert", ca, "-x", "http://127.0.0.1:3128",
+                                "https://allowed.test:%d%s" % (https, path)])
+            return r.stdout + r.stderr
+
+        self.assertEqual(get("/small"), "200", proc.stderr)
+        self.assertEqual(get("/bytes/10"), "403")
+        self.stop_within_grace(pid1, proxy)
+        path = os.path.join(self.log, "access.log")
+        with open(path) as f:
+            text = f.read()
+        self.assertRegex(text, r" GET 200 TCP_MISS:HIER_DIRECT https://allowed\.test:%d/small "
+                         % https)
+        self.assertRegex(text, r" GET 403 TCP_DENIED:HIER_NONE https://allowed\.test:%d/bytes/10 "
+                         % https)
+        self.assertEqual(os.stat(path).st_uid, 13)
+        self.assertEqual(os.stat(ssl_db).st_uid, 13)
+        proc.p.wait(10)
+        proc.stop()
+        self.assertNotRegex(proc.stderr, awf.SANITIZER)
+
+
+# The rest of AWF's --ssl-bump squid.conf after its two listeners (src/squid/ssl-bump.ts and the
+# generator's access rules): peek, stare, bump the allowed domains, terminate the rest; the
+# allowed URL as a url_regex rule.
+BUMP_CONF = """\
+sslcrtd_program /usr/lib/squid/security_file_certgen -s /var/spool/squid_ssl_db -M 16MB
+sslcrtd_children 5
+acl allowed_domains dstdomain .allowed.test
+acl Safe_ports port 80
+acl Safe_ports port 443
+acl Safe_ports port %(port)d
+acl CONNECT method CONNECT
+acl step1 at_step SslBump1
+acl step2 at_step SslBump2
+acl step3 at_step SslBump3
+ssl_bump peek step1
+ssl_bump stare step2
+ssl_bump bump allowed_domains
+ssl_bump terminate all
+acl allowed_url_0 url_regex ^%(url)s$
+http_access deny !Safe_ports
+http_access allow CONNECT allowed_domains
+http_access allow allowed_url_0
+http_access deny all
+logformat firewall_detailed %%ts.%%03tu %%>a:%%>p %%{Host}>h %%<a:%%<p %%rv %%rm %%>Hs %%Ss:%%Sh %%ru "%%{User-Agent}>h"
+access_log /var/log/squid/access.log firewall_detailed
+cache_log /var/log/squid/cache.log
+"""
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
