@@ -94,9 +94,12 @@ const struct option cli_policy_longopts[] = {
 
 const char cli_policy_help[] =
     "Policy options (merged into one policy; flags override the file):\n"
-    "  -p, --policy FILE             YAML policy, version 1 (see README). Without it and\n"
-    "                                without any --allow/--block flag, the embedded default\n"
-    "                                policy is used (GitHub's domains on 127.0.0.1:3128)\n"
+    "  -p, --policy FILE             YAML policy, version 1 (see README). Without it,\n"
+    "                                --squid-conf and any domain entry from flags\n"
+    "                                (--allow-domains*, --block-domains*, --set allow=/block=)\n"
+    "                                the embedded default policy is used (GitHub's domains on\n"
+    "                                127.0.0.1:3128); --allow-ports, --allow-ranges and the\n"
+    "                                other flags add to it\n"
     "      --squid-conf FILE         run from a squid.conf of the subset AWF generates\n"
     "                                (policy/squidconf.md); not with --policy or lists\n"
     "      --allow-domains LIST      allow entries, comma separated (AWF's form)\n"

@@ -388,6 +388,22 @@ class CheckJsonTest(awf.TestCase):
         self.assertIn("cache_mem", w["message"])
 
 
+class DefaultRuleTest(awf.TestCase):
+    def test_help_states_the_one_rule_and_it_holds(self):
+        # --help used to say any --allow/--block flag drops the default; only domain entries do.
+        h = self.cli("check", "--help").stdout
+        self.assertNotIn("any --allow/--block flag", h)
+        self.assertIn("--set allow=/block=", h)
+        for args, default in ((["--allow-ports", "8080"], True),
+                              (["--allow-ranges", "10.0.0.0/8"], True),
+                              (["--allow-domains", "a.test"], False),
+                              (["--set", "allow=a.test"], False)):
+            with self.subTest(args=args):
+                p = self.cli("check", *args)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual("<default>" in p.stdout, default, p.stdout)
+
+
 class HelpVersionTest(awf.TestCase):
     def test_help(self):
         p = self.cli("--help")
