@@ -41,8 +41,8 @@ static bool same_addr(const union dns_sa *a, const union dns_sa *b)
 
 static int add_name(struct dns_hosts *h, const char *name, size_t len, const union dns_sa *addr)
 {
-    char raw[AWF_DNS_NAME_MAX + 2], key[AWF_DNS_NAME_MAX + 1];
-    if (len > AWF_DNS_NAME_MAX + 1)
+    char raw[AWF_HOST_MAX + 2], key[AWF_HOST_MAX + 1];
+    if (len > AWF_HOST_MAX + 1)
         return 0; /* not a name anyone can ask for: skip, as glibc would never match it */
     memcpy(raw, name, len);
     raw[len] = '\0';

@@ -14,7 +14,7 @@ int dns_name_normalize(const char *name, char *out)
     } else if (len > 0 && name[len - 1] == '.') {
         len--;
     }
-    if (len == 0 || len > AWF_DNS_NAME_MAX)
+    if (len == 0 || len > AWF_HOST_MAX)
         return AWF_E_DNS_FAIL;
     size_t label = 0;
     for (size_t i = 0; i < len; i++) {

@@ -10,8 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* 253 characters is the longest name DNS carries in text form, without the trailing dot. */
-#define AWF_DNS_NAME_MAX 253
+#include "common/host.h"
 
 /* One address, port 0. 28 bytes instead of sockaddr_storage's 128: the cache holds thousands. */
 union dns_sa {
@@ -20,7 +19,7 @@ union dns_sa {
     struct sockaddr_in6 in6;
 };
 
-/* Writes the table key of name into out (at least AWF_DNS_NAME_MAX + 1 bytes): lower-cased, one
+/* Writes the table key of name into out (at least AWF_HOST_MAX + 1 bytes): lower-cased, one
  * trailing dot removed, brackets around an IPv6 literal removed. Returns its length, or
  * AWF_E_DNS_FAIL for what no server could answer: empty, too long, an empty label, a label
  * over 63 bytes, control characters, space or backslash (c-ares would read it as an escape). */

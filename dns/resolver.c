@@ -436,7 +436,7 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
     if (dns->closing)
         return AWF_E_CANCELED;
 
-    char key[AWF_DNS_NAME_MAX + 1];
+    char key[AWF_HOST_MAX + 1];
     struct awf_dns_addrs addrs;
     union dns_sa lit;
     if (dns_name_normalize(name, key) < 0)

@@ -4,6 +4,7 @@
 /* What the policy module's files share; nothing outside policy/ includes this. */
 
 #include "common/error.h"
+#include "common/host.h"
 #include "policy/policy.h"
 
 #include <netinet/in.h>
@@ -12,7 +13,6 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
-#define AWF_HOST_MAX  253 /* a DNS name without its trailing dot */
 #define AWF_LABEL_MAX 63
 
 /* ---- entries (entry.c) ---- */

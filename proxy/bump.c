@@ -30,8 +30,8 @@ struct awf_bump {
     enum awf_tls_name kind;
     uint16_t port;
     bool hs_done, notified;
-    char name[AWF_TLS_NAME_MAX + 1];
-    char authority[AWF_TLS_NAME_MAX + 10]; /* the Host the upstream gets */
+    char name[AWF_HOST_MAX + 1];
+    char authority[AWF_HOST_MAX + 10]; /* the Host the upstream gets */
     char url[8192];                        /* the current request's URL, for the log */
 };
 

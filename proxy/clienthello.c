@@ -9,6 +9,8 @@
 
 #include "proxy/clienthello.h"
 
+#include "common/host.h"
+
 #include <string.h>
 
 #define REC_HEADER 5
@@ -217,7 +219,7 @@ static bool host_name_ok(const uint8_t *p, size_t n)
 {
     if (n > 0 && p[n - 1] == '.')
         n--;
-    if (n == 0 || n > 253)
+    if (n == 0 || n > AWF_HOST_MAX)
         return false;
     size_t label = 0;
     for (size_t i = 0; i < n; i++) {

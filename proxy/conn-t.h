@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/host.h"
 #include "common/sockaddr.h"
 #include "dns/dns.h"
 #include "log/log.h"
@@ -225,9 +226,6 @@ struct awf_upstream {
     char *tls_name;
     bool tls_done;
 };
-
-/* The longest target name kept (DNS names are at most 253 characters). */
-#define AWF_HOST_MAX 255
 
 /* The upstream's response being parsed (forward.c), or the parent proxy's answer to our
  * CONNECT (parent.c). Only HTTP needs it: allocated by the first request that goes upstream,

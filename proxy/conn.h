@@ -103,7 +103,8 @@ int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_
 /* What follows an allow of an intercepted ClientHello (peek.c): parent choice, ECH, tunnel slot.
  * Returns true to go on resolving, false when c was answered or closed. */
 bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq);
-/* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (over AWF_HOST_MAX) or -ENOMEM. */
+/* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (longer than a name and its
+ * trailing dot, AWF_HOST_MAX + 1) or -ENOMEM. */
 int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n);
 
 /* answer.c: sends answer a (a row of AWF_ANSWERS), logs the transaction and closes after

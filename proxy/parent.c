@@ -47,7 +47,7 @@ static void refused(struct awf_conn *c, int err, const char *why)
 
 void awf_parent_connect(struct awf_conn *c)
 {
-    /* c->host is at most 255 bytes: two copies with brackets and a port fit. */
+    /* c->host is at most AWF_HOST_MAX + 1 bytes: two copies with brackets and a port fit. */
     char hp[300], req[700];
     bool v6 = strchr(c->host, ':') != NULL;
     snprintf(hp, sizeof(hp), v6 ? "[%s]:%u" : "%s:%u", c->host, (unsigned)c->target.port);

@@ -133,7 +133,7 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
 {
     struct awf_verdict v;
     uint16_t port = awf_conn_intercept_port(c, 443); /* also logged when denied: %la:%lp */
-    if (!h->sni || h->sni_len > AWF_HOST_MAX) {
+    if (!h->sni || h->sni_len > AWF_HOST_MAX + 1) {  /* with a trailing dot */
         /* Nothing names a target, and the original destination IP is never dialled. */
         c->log_url = "error:no-sni";
         deny(c, "ClientHello without SNI");

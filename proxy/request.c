@@ -188,7 +188,7 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
 
 int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n)
 {
-    if (n > AWF_HOST_MAX)
+    if (n > AWF_HOST_MAX + 1) /* a name and its trailing dot: no valid host is longer */
         return AWF_E_BAD_REQUEST;
     if (c->host_cap < n + 1) {
         /* Owned by c and kept across keep-alive requests (most name the same host): a request

@@ -36,8 +36,8 @@ static bool ldh(char ch)
 
 int awf_tls_name_canon(const char *name, size_t len, char *out, size_t outlen)
 {
-    char buf[AWF_TLS_NAME_MAX + 2];
-    if (!name || len == 0 || len > AWF_TLS_NAME_MAX + 2 || outlen < AWF_TLS_NAME_MAX + 1)
+    char buf[AWF_HOST_MAX + 2]; /* the name, a trailing dot, NUL */
+    if (!name || len == 0 || len > AWF_HOST_MAX + 1 || outlen < AWF_HOST_MAX + 1)
         return AWF_E_BAD_REQUEST;
     if (memchr(name, '\0', len))
         return AWF_E_BAD_REQUEST;
@@ -67,7 +67,7 @@ int awf_tls_name_canon(const char *name, size_t len, char *out, size_t outlen)
     }
     if (buf[len - 1] == '.')
         len--;
-    if (len == 0 || len > 253)
+    if (len == 0 || len > AWF_HOST_MAX)
         return AWF_E_BAD_REQUEST;
     size_t label = 0;
     bool all_digits = true; /* the last label: a name ending in a number looks like an address */
@@ -320,7 +320,7 @@ static int set_time_within(ASN1_TIME *dst, long offset_s, const ASN1_TIME *lo, c
 int awf_tls_mint(const struct awf_tls_ca *ca, EVP_PKEY *leaf_key, const char *canon,
                  enum awf_tls_name kind, X509 **out)
 {
-    char san[AWF_TLS_NAME_MAX + 8];
+    char san[AWF_HOST_MAX + 8];
     snprintf(san, sizeof(san), "%s:%s", kind == AWF_TLS_NAME_DNS ? "DNS" : "IP", canon);
     X509 *cert = X509_new();
     if (!cert)

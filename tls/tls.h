@@ -15,6 +15,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "common/host.h"
+
 /* What a certificate name is. */
 enum awf_tls_name {
     AWF_TLS_NAME_DNS = 1,
@@ -22,11 +24,8 @@ enum awf_tls_name {
     AWF_TLS_NAME_IPV6 = 3,
 };
 
-/* The longest canonical name (a DNS name is at most 253 characters). */
-#define AWF_TLS_NAME_MAX 254
-
 /* Checks a name a certificate is minted for (a ClientHello's SNI or a CONNECT host) and writes
- * its canonical form into out (NUL-terminated; outlen at least AWF_TLS_NAME_MAX + 1): DNS names
+ * its canonical form into out (NUL-terminated; outlen at least AWF_HOST_MAX + 1): DNS names
  * lower-cased without a trailing dot (labels of 1-63 letters, digits, '-' and '_', not starting
  * or ending with '-', 253 characters at most); IPv4 dotted quads and IPv6 literals (brackets
  * allowed) as inet_ntop prints them. Returns the kind (> 0), or AWF_E_BAD_REQUEST. */

@@ -12,7 +12,7 @@
 static void test_name_lowercases_and_drops_one_trailing_dot(void **state)
 {
     (void)state;
-    char key[AWF_DNS_NAME_MAX + 1];
+    char key[AWF_HOST_MAX + 1];
     assert_int_equal(dns_name_normalize("Api.GitHub.COM.", key), 14);
     assert_string_equal(key, "api.github.com");
     assert_int_equal(dns_name_normalize("[::1]", key), 3);
@@ -22,7 +22,7 @@ static void test_name_lowercases_and_drops_one_trailing_dot(void **state)
 static void test_name_rejects_what_no_server_answers(void **state)
 {
     (void)state;
-    char key[AWF_DNS_NAME_MAX + 1];
+    char key[AWF_HOST_MAX + 1];
     char long_label[80], long_name[300];
     memset(long_label, 'a', 64);
     long_label[64] = '\0';

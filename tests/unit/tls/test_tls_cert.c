@@ -19,7 +19,7 @@
 static void test_tls_name_canon_forms(void **state)
 {
     (void)state;
-    char out[AWF_TLS_NAME_MAX + 1];
+    char out[AWF_HOST_MAX + 1];
     assert_int_equal(awf_tls_name_canon("API.GitHub.com.", 15, out, sizeof(out)), AWF_TLS_NAME_DNS);
     assert_string_equal(out, "api.github.com");
     assert_int_equal(awf_tls_name_canon("127.0.0.1", 9, out, sizeof(out)), AWF_TLS_NAME_IPV4);
@@ -34,7 +34,7 @@ static void test_tls_name_canon_forms(void **state)
 static void test_tls_name_canon_rejects(void **state)
 {
     (void)state;
-    char out[AWF_TLS_NAME_MAX + 1];
+    char out[AWF_HOST_MAX + 1];
     static const char *bad[] = {
         "",          ".",       "a..b",    "-a.com",       "a-.com",  "a.com-",
         "*.a.com",   "a b.com", "a/b.com", "a,b",          "[a.com]", "1.2.3",
@@ -52,6 +52,17 @@ static void test_tls_name_canon_rejects(void **state)
     for (int i = 0; i < 300; i++)
         longname[i] = (i % 10 == 9) ? '.' : 'a';
     assert_int_equal(awf_tls_name_canon(longname, 260, out, sizeof(out)), AWF_E_BAD_REQUEST);
+    /* Every length around the limit (253 characters, one trailing dot more): the longest are
+     * taken, one over is refused, and none is copied past the function's own buffer. */
+    for (size_t len = 250; len <= 260; len++) {
+        longname[len - 1] = 'a'; /* never ends in '.' unless set below */
+        int want = len <= 253 ? AWF_TLS_NAME_DNS : AWF_E_BAD_REQUEST;
+        assert_int_equal(awf_tls_name_canon(longname, len, out, sizeof(out)), want);
+        longname[len - 1] = '.';
+        want = len <= 254 && longname[len - 2] != '.' ? AWF_TLS_NAME_DNS : AWF_E_BAD_REQUEST;
+        assert_int_equal(awf_tls_name_canon(longname, len, out, sizeof(out)), want);
+        longname[len - 1] = (len - 1) % 10 == 9 ? '.' : 'a';
+    }
 }
 
 /* Verifies leaf against ca as a TLS client would, for name (DNS or IP). */

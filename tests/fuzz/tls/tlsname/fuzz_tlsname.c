@@ -21,7 +21,7 @@ static EVP_PKEY *key;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char out[AWF_TLS_NAME_MAX + 1], again[AWF_TLS_NAME_MAX + 1], err[256];
+    char out[AWF_HOST_MAX + 1], again[AWF_HOST_MAX + 1], err[256];
     if (!ca) {
         key = awf_tls_key_new(AWF_TLS_KEY_P256);
         if (!key || awf_tls_ca_new(1, "fuzz", &ca, err, sizeof(err)) < 0)
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind < 0)
         return 0;
     size_t n = strlen(out);
-    if (n == 0 || n > 253)
+    if (n == 0 || n > AWF_HOST_MAX)
         abort();
     for (size_t i = 0; i < n; i++)
         if (!((out[i] >= 'a' && out[i] <= 'z') || (out[i] >= '0' && out[i] <= '9') ||
