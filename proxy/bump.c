@@ -432,7 +432,7 @@ static void up_handshake(struct awf_conn *c)
     int frc = flush(c, up->ssl, (uv_stream_t *)&up->tcp);
     if (rc == 1 && frc == 0) {
         up->tls_done = true;
-        awf_upstream_use(c);
+        awf_conn_up_use(c);
         return;
     }
     if (e == SSL_ERROR_WANT_READ && frc == 0) {
@@ -479,11 +479,11 @@ void awf_bump_up_read(struct awf_conn *c, struct awf_buf *b)
     if (flush(c, up->ssl, (uv_stream_t *)&up->tcp) < 0 && !err)
         err = -EIO;
     if (plain)
-        awf_upstream_input(c, plain);
+        awf_conn_up_input(c, plain);
     if (c->state == AWF_CS_CLOSING || c->up != up)
         return;
     if (err < 0)
-        awf_upstream_eof(c, UV_ECONNRESET);
+        awf_conn_up_eof(c, UV_ECONNRESET);
     else if (eof)
-        awf_upstream_eof(c, UV_EOF);
+        awf_conn_up_eof(c, UV_EOF);
 }

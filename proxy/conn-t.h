@@ -204,6 +204,27 @@ struct awf_bump;
 struct awf_tls_bump;
 struct ssl_st;
 
+/* What upstream.c reports about an upstream to the connection it serves (status: for EOF,
+ * UV_EOF or a read error; for WRITE_FAILED the error; for DIAL_FAILED a positive errno; b: the
+ * bytes read, for DATA, owned by the receiver). */
+enum awf_up_event {
+    AWF_UP_DIALLING,     /* a dial starts (or a pooled upstream is taken): state CONNECTING */
+    AWF_UP_CONNECTED,    /* connected, or taken from the pool */
+    AWF_UP_DIAL_FAILED,  /* every address failed */
+    AWF_UP_DATA,         /* bytes read (TLS records of a bumped upstream included) */
+    AWF_UP_EOF,          /* end of stream or a read error */
+    AWF_UP_WRITTEN,      /* a write completed */
+    AWF_UP_WRITE_FAILED, /* a write failed */
+    AWF_UP_CLOSED,       /* the upstream's socket has closed (counted in c->closes) */
+};
+
+/* How upstream.c reaches the layers above it without calling them by name: the connection's
+ * event handler and the proxy's object count. One static instance (dispatch.c). */
+struct awf_upstream_hooks {
+    void (*event)(struct awf_conn *c, enum awf_up_event ev, int status, struct awf_buf *b);
+    void (*gone)(struct awf_proxy *px); /* an upstream was freed (px->live) */
+};
+
 struct awf_upstream {
     uv_tcp_t tcp;    /* dialled with a uv_connect_t of its own (upstream.c) */
     uv_timer_t idle; /* runs only while pooled */
@@ -336,7 +357,8 @@ struct awf_proxy {
     bool debug;               /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
     bool no_splice;           /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
     struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
-    int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
+    const struct awf_upstream_hooks *up_hooks; /* &awf_conn_up_hooks */
+    int pipe_free[AWF_PIPE_MAX_FREE][2];       /* empty pipes for splice.c */
     size_t n_pipe_free;
     void (*done)(void *arg);
     void *done_arg;

@@ -115,13 +115,22 @@ void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *w
 /* Row a of AWF_ANSWERS; NULL when there is none. */
 const struct awf_answer_def *awf_answer_def(enum awf_ans a);
 
-/* upstream.c */
-void awf_upstream_dial(struct awf_conn *c);
-/* The upstream is connected (or taken from the pool): via a parent, a tunnel first asks it for
- * one (parent.c); then awf_upstream_use. */
-void awf_upstream_ready(struct awf_conn *c);
-/* Starts what the upstream is for: the ClientHello check, a tunnel, or forwarding. */
-void awf_upstream_use(struct awf_conn *c);
+/* dispatch.c: what an upstream's events mean in the connection's state */
+extern const struct awf_upstream_hooks awf_conn_up_hooks;
+/* Dials c's target (c->addrs from c->next_addr on; a pooled upstream first when allowed). */
+void awf_conn_dial(struct awf_conn *c);
+/* Starts what the upstream is for once it is usable: TLS to it for a bumped request, the
+ * ClientHello check, a tunnel, or forwarding. */
+void awf_conn_up_use(struct awf_conn *c);
+/* Upstream bytes (plain text) for the current state's handler; takes ownership of b. */
+void awf_conn_up_input(struct awf_conn *c, struct awf_buf *b);
+/* The upstream's end of stream (UV_EOF) or a read error, for the current state. */
+void awf_conn_up_eof(struct awf_conn *c, int status);
+
+/* upstream.c: the transport; reports events through px->up_hooks and calls nothing above it */
+/* Dials c->addrs from c->next_addr on; first an idle pooled upstream to one of them when
+ * c->next_addr is 0 and the request allows (tls_name: the pool key of a bumped request). */
+void awf_upstream_dial(struct awf_conn *c, const char *tls_name);
 void awf_upstream_release(struct awf_conn *c, bool reuse);
 void awf_upstream_close(struct awf_upstream *up);
 /* Takes a connected upstream into (or out of) the local-port index awf_upstream_is_ours uses. */
@@ -133,10 +142,6 @@ struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union aw
                                             bool parent, const char *tls_name);
 void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-/* Upstream bytes (plain text) for the current state's handler; takes ownership of b. */
-void awf_upstream_input(struct awf_conn *c, struct awf_buf *b);
-/* The upstream's end of stream (UV_EOF) or a read error, for the current state. */
-void awf_upstream_eof(struct awf_conn *c, int status);
 void awf_upstream_write_cb(uv_write_t *req, int status);
 /* Whether sa (address and port) is the local end of one of this proxy's connected upstreams: a
  * connection from there is our own traffic redirected back to us. A hash lookup by local port.
@@ -153,12 +158,12 @@ void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b);
 void awf_forward_client_eof(struct awf_conn *c, int status);
 void awf_forward_up_eof(struct awf_conn *c, int status);
 void awf_forward_timeout(struct awf_conn *c);
-/* From the timer once writes are done (splice_due): moves the rest of the response body to
+/* From the timer once writes are done (SPLICE_DUE): moves the rest of the response body to
  * the kernel relay if it still qualifies. Returns 0 or a negative code as awf_splice_body. */
 int awf_forward_splice(struct awf_conn *c);
 /* The body the kernel relayed has ended: fin, the upstream closed (the end of a body delimited
  * by the close, or a short one); else exactly its Content-Length bytes passed. The message ends
- * as if llhttp had parsed them. May free c. */
+ * as if llhttp had parsed them. May close c (freed only in its last close callback). */
 void awf_forward_body_spliced(struct awf_conn *c, bool fin);
 
 /* peek.c: the ClientHello check (SNI inside CONNECT tunnels, intercepted TLS) */
@@ -169,17 +174,17 @@ void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b);
 void awf_peek_input(struct awf_conn *c, struct awf_buf *b);
 /* Denies TLS traffic (a ClientHello that fails the check, or intercepted TLS whose target is
  * denied): with tls.alert_on_deny an unrecognized_name alert goes out first. Logs TCP_DENIED
- * and closes: may free c. */
+ * and closes c (freed only in its last close callback). */
 void awf_peek_deny(struct awf_conn *c);
 
 /* parent.c: tunnels through the parent proxy (settings.parent) */
-/* Whether the allowed transaction goes through the parent: sets c->via_parent. */
+/* Whether the allowed transaction goes through the parent: sets AWF_CF_VIA_PARENT. */
 void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq);
-/* Connected to the parent for a tunnel: sends "CONNECT host:port" and waits (parent_wait). On
- * its 2xx, awf_upstream_use; on anything else, a 502 answer (the parent's status logged as
- * %<Hs). May free c. */
+/* Connected to the parent for a tunnel: sends "CONNECT host:port" and waits (PARENT_WAIT). On
+ * its 2xx, awf_conn_up_use; on anything else, a 502 answer (the parent's status logged as
+ * %<Hs). May close c (freed only in its last close callback). */
 void awf_parent_connect(struct awf_conn *c);
-/* Bytes and end of the parent's answer while parent_wait; take ownership of b. May free c. */
+/* Bytes and end of the parent's answer while PARENT_WAIT; take ownership of b. May close c. */
 void awf_parent_input(struct awf_conn *c, struct awf_buf *b);
 void awf_parent_eof(struct awf_conn *c, int status);
 
@@ -241,7 +246,7 @@ void awf_bump_client_read(struct awf_conn *c, struct awf_buf *b);
 /* Decides a request read inside bumped TLS (request.c's decide for bumped connections). */
 void awf_bump_decide(struct awf_conn *c);
 /* The upstream is connected for a bumped request: TLS to it (state BUMP_UP), verified, then
- * awf_upstream_use again. A failure answers 503. */
+ * awf_conn_up_use again. A failure answers 503. */
 void awf_bump_up_start(struct awf_conn *c);
 /* Ciphertext from a TLS upstream; takes ownership of b. May close c. */
 void awf_bump_up_read(struct awf_conn *c, struct awf_buf *b);

@@ -548,7 +548,7 @@ static void up_failed(struct awf_conn *c, int status, bool sent)
         c->flags |= AWF_CF_NOPOOL;
         c->flags &= ~(AWF_CF_REUSED | AWF_CF_UP_EOF);
         c->next_addr = 0;
-        awf_upstream_dial(c);
+        awf_conn_dial(c);
         return;
     }
     if (!(c->flags & AWF_CF_RESP_STARTED)) {

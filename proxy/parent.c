@@ -105,9 +105,9 @@ void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
     c->flags &= ~AWF_CF_PARENT_WAIT;
     h->off += old + used;
     h->len -= old + used;
-    awf_upstream_use(c);
+    awf_conn_up_use(c);
     /* Bytes after the parent's head are the server's, speaking first: they follow our own
-     * "200 Connection established" (sent by awf_upstream_use) to the client. */
+     * "200 Connection established" (sent by awf_conn_up_use) to the client. */
     if (h->len && (c->state == AWF_CS_PEEK || c->state == AWF_CS_TUNNEL))
         awf_tunnel_input(c, false, h);
     else

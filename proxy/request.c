@@ -566,5 +566,5 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         deny(c, why);
         return;
     }
-    awf_upstream_dial(c);
+    awf_conn_dial(c);
 }

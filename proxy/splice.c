@@ -287,7 +287,8 @@ static void detach(struct awf_conn *c)
 }
 
 /* After pumping (rc: pump's result): aborts on an error, ends what is done, else polls for
- * what is next. May free c: the caller must not touch it after. */
+ * what is next. May close c (state CLOSING after; freed later, in its last close callback): the
+ * caller checks the state before going on. */
 static void settle(struct awf_conn *c, int rc)
 {
     struct awf_splice *s = c->splice;

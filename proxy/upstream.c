@@ -1,6 +1,12 @@
 /* Upstream connections: dialling checked addresses in order, a small per-loop pool of idle
  * keep-alive connections hashed by address and port, and an index of connected upstreams by
- * local port for loop detection. Everything here belongs to one proxy (one loop). */
+ * local port for loop detection. Everything here belongs to one proxy (one loop).
+ *
+ * This is the transport below the connection's state machine: what happens on an upstream
+ * (dialling, connected, data, end of stream, a write done or failed, closed) is reported
+ * through px->up_hooks (dispatch.c decides what it means in the connection's state), and
+ * nothing here calls a file above it: no call cycle runs through upstream.c
+ * (tests/tools: callcycles_proxy). */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +17,11 @@
 
 #include "proxy/conn.h"
 
+static void report(struct awf_conn *c, enum awf_up_event ev, int status, struct awf_buf *b)
+{
+    c->px->up_hooks->event(c, ev, status, b);
+}
+
 static void up_unref(struct awf_upstream *up)
 {
     if (--up->handles == 0) {
@@ -18,7 +29,7 @@ static void up_unref(struct awf_upstream *up)
         SSL_free(up->ssl);
         free(up->tls_name);
         free(up);
-        awf_proxy_object_gone(px);
+        px->up_hooks->gone(px);
     }
 }
 
@@ -28,7 +39,7 @@ static void up_tcp_closed(uv_handle_t *h)
     struct awf_conn *c = up->notify;
     up->notify = NULL;
     if (c)
-        awf_conn_handle_closed(c);
+        report(c, AWF_UP_CLOSED, 0, NULL);
     up_unref(up);
 }
 
@@ -248,6 +259,8 @@ void awf_upstream_release(struct awf_conn *c, bool reuse)
     awf_upstream_close(up);
 }
 
+static void dial_next(struct awf_conn *c);
+
 static void connect_cb(uv_connect_t *req, int status)
 {
     struct awf_upstream *up = req->data;
@@ -258,7 +271,7 @@ static void connect_cb(uv_connect_t *req, int status)
     if (status < 0) {
         c->last_err = status;
         awf_upstream_release(c, false);
-        awf_upstream_dial(c);
+        dial_next(c);
         return;
     }
     uv_tcp_nodelay(&up->tcp, 1);
@@ -270,7 +283,7 @@ static void connect_cb(uv_connect_t *req, int status)
     up->has_local = uv_tcp_getsockname(&up->tcp, &up->local.sa, &len) == 0;
     awf_sockaddr_unmap(&up->local); /* as awf_upstream_is_ours compares */
     awf_upstream_index(up);
-    awf_upstream_ready(c);
+    report(c, AWF_UP_CONNECTED, 0, NULL);
 }
 
 bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa)
@@ -287,23 +300,10 @@ bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *
     return false;
 }
 
-void awf_upstream_dial(struct awf_conn *c)
+/* Dials c's next address (none left: AWF_UP_DIAL_FAILED). */
+static void dial_next(struct awf_conn *c)
 {
     struct awf_proxy *px = c->px;
-    if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
-        for (size_t i = 0; i < c->n_addrs; i++) {
-            struct awf_upstream *up = awf_upstream_pool_take(
-                px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), awf_conn_tls_name(c));
-            if (up) {
-                up->conn = c;
-                c->up = up;
-                c->flags |= AWF_CF_REUSED;
-                awf_conn_set_state(c, AWF_CS_CONNECTING);
-                awf_upstream_ready(c);
-                return;
-            }
-        }
-    }
     while (c->next_addr < c->n_addrs) {
         const union awf_sockaddr *sa = &c->addrs[c->next_addr++];
         struct awf_upstream *up = upstream_new(px);
@@ -316,7 +316,7 @@ void awf_upstream_dial(struct awf_conn *c)
         up->conn = c;
         c->up = up;
         c->flags &= ~AWF_CF_REUSED;
-        awf_conn_set_state(c, AWF_CS_CONNECTING);
+        report(c, AWF_UP_DIALLING, 0, NULL);
         /* Owned by the dial: freed in connect_cb, which libuv always runs (UV_ECANCELED when
          * the upstream closes first, before its close callbacks). */
         uv_connect_t *req = malloc(sizeof(*req));
@@ -331,53 +331,27 @@ void awf_upstream_dial(struct awf_conn *c)
         c->last_err = rc;
         awf_upstream_release(c, false);
     }
-    int err = c->last_err < 0 ? -c->last_err : ECONNREFUSED;
-    enum awf_ans a = AWF_ANS_CONNECT_FAIL;
-    if (c->next_addr > 0 && !(c->flags & AWF_CF_VIA_PARENT) && !(c->flags & AWF_CF_INTERCEPT)) {
-        /* As Squid 5.7 logs a failed dial (measured): the last address tried, HIER_DIRECT,
-         * and a CONNECT that got no tunnel as NONE_NONE. */
-        c->server = c->addrs[c->next_addr - 1];
-        c->flags |= AWF_CF_HAS_SERVER;
-        c->hier = AWF_HIER_DIRECT;
-        if (c->flags & AWF_CF_CONNECT)
-            a = AWF_ANS_CONNECT_NO_TUNNEL;
-    }
-    awf_answer_errno(c, a, err, strerror(err));
+    report(c, AWF_UP_DIAL_FAILED, c->last_err < 0 ? -c->last_err : ECONNREFUSED, NULL);
 }
 
-void awf_upstream_ready(struct awf_conn *c)
+void awf_upstream_dial(struct awf_conn *c, const char *tls_name)
 {
-    struct awf_upstream *up = c->up;
-    c->server = up->addr;
-    c->flags |= AWF_CF_HAS_SERVER;
-    if (c->flags & AWF_CF_VIA_PARENT) {
-        /* Squid's hierarchy code for the first parent tried; %<a is the parent's address. */
-        c->hier = AWF_HIER_PARENT;
-        /* CONNECT and intercepted TLS, and a bumped request whose upstream has no TLS yet: a
-         * tunnel to the origin first, then (bump.c) TLS to the origin through it. */
-        if ((c->flags & AWF_CF_CONNECT) || (c->bump && !(up->ssl && up->tls_done))) {
-            awf_parent_connect(c);
-            return;
+    struct awf_proxy *px = c->px;
+    if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
+        for (size_t i = 0; i < c->n_addrs; i++) {
+            struct awf_upstream *up =
+                awf_upstream_pool_take(px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), tls_name);
+            if (up) {
+                up->conn = c;
+                c->up = up;
+                c->flags |= AWF_CF_REUSED;
+                report(c, AWF_UP_DIALLING, 0, NULL);
+                report(c, AWF_UP_CONNECTED, 0, NULL);
+                return;
+            }
         }
-    } else {
-        c->hier = (c->flags & AWF_CF_INTERCEPT) ? AWF_HIER_ORIGINAL_DST : AWF_HIER_DIRECT;
     }
-    awf_upstream_use(c);
-}
-
-void awf_upstream_use(struct awf_conn *c)
-{
-    if (c->bump && !(c->flags & AWF_CF_CONNECT) && !(c->up->ssl && c->up->tls_done)) {
-        awf_bump_up_start(c); /* a request inside bumped TLS: TLS to the upstream first */
-        return;
-    }
-    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT | AWF_CF_PEEKED)) == AWF_CF_CONNECT &&
-        c->set->tls.sni_in_connect)
-        awf_peek_start_connect(c);
-    else if (c->flags & AWF_CF_CONNECT)
-        awf_tunnel_start(c);
-    else
-        awf_forward_start(c);
+    dial_next(c);
 }
 
 void awf_upstream_write_cb(uv_write_t *req, int status)
@@ -389,15 +363,7 @@ void awf_upstream_write_cb(uv_write_t *req, int status)
     awf_bufpool_put(&up->px->bufs, b);
     if (!c || c->state == AWF_CS_CLOSING)
         return;
-    if (status < 0) {
-        if (c->state == AWF_CS_FORWARD)
-            awf_forward_up_eof(c, status);
-        else if (c->state == AWF_CS_TUNNEL)
-            awf_tunnel_eof(c, false, status);
-        return;
-    }
-    awf_conn_touch(c);
-    awf_conn_sync_reading(c);
+    report(c, status < 0 ? AWF_UP_WRITE_FAILED : AWF_UP_WRITTEN, status, NULL);
 }
 
 void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
@@ -419,41 +385,10 @@ void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         awf_bufpool_put(&up->px->bufs, b);
         up->reading = false;
         uv_read_stop(s);
-        awf_upstream_eof(c, (int)nread);
+        report(c, AWF_UP_EOF, (int)nread, NULL);
         return;
     }
     b->off = 0;
     b->len = (size_t)nread;
-    awf_conn_touch(c);
-    if (up->ssl) {
-        awf_bump_up_read(c, b);
-        return;
-    }
-    awf_upstream_input(c, b);
-}
-
-void awf_upstream_eof(struct awf_conn *c, int status)
-{
-    if (c->state == AWF_CS_FORWARD)
-        awf_forward_up_eof(c, status);
-    else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
-        awf_tunnel_eof(c, false, status); /* PEEK: a server that spoke and closed first */
-    else if (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT))
-        awf_parent_eof(c, status);
-    else if (c->state == AWF_CS_BUMP_UP)
-        awf_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
-    else
-        awf_conn_close(c);
-}
-
-void awf_upstream_input(struct awf_conn *c, struct awf_buf *b)
-{
-    if (c->state == AWF_CS_FORWARD)
-        awf_forward_up_input(c, b);
-    else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
-        awf_tunnel_input(c, false, b); /* PEEK: a server speaking first */
-    else if (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT))
-        awf_parent_input(c, b);
-    else
-        awf_bufpool_put(&c->px->bufs, b);
+    report(c, AWF_UP_DATA, 0, b);
 }

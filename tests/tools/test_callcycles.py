@@ -49,6 +49,19 @@ class CallCyclesTest(unittest.TestCase):
         s = self.obj("s", "static int b_f(void) { return 0; }\nint s_f(void) { return b_f(); }\n")
         self.assertEqual(self.run_tool(a, s).returncode, 0)
 
+    def test_outside(self):
+        a = self.obj("a", "int b_f(void);\nint a_f(void) { return b_f(); }\n")
+        b = self.obj("b", "int a_f(void);\nint b_f(void) { return a_f(); }\n")
+        c = self.obj("c", "int a_f(void);\nint c_f(void) { return a_f(); }\n")
+        # c calls into the cycle but is not part of it: checked and clean, the cycle a note
+        r = self.run_tool("--outside", "c.c", a, b, c)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("note: a cycle among m/a.c, m/b.c", r.stdout)
+        r = self.run_tool("--outside", "c.c", "--outside", "b.c", a, b, c)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("m/a.c (b_f) -> m/b.c (a_f) -> m/a.c", r.stderr)
+        self.assertEqual(self.run_tool("--outside", "z.c", a, b, c).returncode, 2)
+
     def test_archive_members(self):
         a = self.obj("a", "int b_f(void);\nint a_f(void) { return b_f(); }\n")
         b = self.obj("b", "int a_f(void);\nint b_f(void) { return a_f(); }\n")

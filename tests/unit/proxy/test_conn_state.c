@@ -1,4 +1,4 @@
-/* The connection state transition table (proxy/conn.c). */
+/* The connection state transition table and the flags printer (proxy/state.c). */
 
 #include <setjmp.h>
 #include <stdarg.h>
