@@ -70,8 +70,8 @@ size_t dns_fwd_respond(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd
         struct udp_send *s = malloc(sizeof(*s)); /* freed in on_udp_sent */
         if (!s)
             return 0;
-        size_t len = awf_dns_wire_build(s->buf, sizeof(s->buf), AWF_DNS_WIRE_UDP_MAX, q, rcode, rr,
-                                        n, pool, age_s, &tc);
+        size_t len = dns_wire_build(s->buf, sizeof(s->buf), AWF_DNS_WIRE_UDP_MAX, q, rcode, rr, n,
+                                    pool, age_s, &tc);
         if (tc)
             f->stats.truncated++;
         s->req.data = s;
@@ -85,8 +85,8 @@ size_t dns_fwd_respond(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd
     struct tcp_write *w = malloc(sizeof(*w)); /* freed in on_tcp_written */
     if (!w)
         return 0;
-    size_t len = awf_dns_wire_build(w->buf + 2, sizeof(w->buf) - 2, 65535, q, rcode, rr, n, pool,
-                                    age_s, &tc);
+    size_t len =
+        dns_wire_build(w->buf + 2, sizeof(w->buf) - 2, 65535, q, rcode, rr, n, pool, age_s, &tc);
     w->buf[0] = (uint8_t)(len >> 8);
     w->buf[1] = (uint8_t)len;
     w->req.data = w;

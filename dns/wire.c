@@ -423,9 +423,9 @@ static size_t build(uint8_t *out, size_t cap, const struct dns_wire_query *q, in
     return w.pos;
 }
 
-size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit, const struct dns_wire_query *q,
-                          int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
-                          uint32_t age_s, bool *truncated)
+size_t dns_wire_build(uint8_t *out, size_t cap, size_t limit, const struct dns_wire_query *q,
+                      int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
+                      uint32_t age_s, bool *truncated)
 {
     bool full;
     size_t len = build(out, cap < limit ? cap : limit, q, rcode, rr, n, pool, age_s, false, &full);

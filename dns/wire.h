@@ -106,9 +106,9 @@ int dns_wire_parse_answer(const uint8_t *msg, size_t len, const uint8_t *qname, 
  * written before are compressed to a pointer. If the message would exceed limit, it is written
  * with the question only and TC set (*truncated true). Returns the length. cap must be at least
  * AWF_DNS_WIRE_HEADER + q's question + 4. */
-size_t awf_dns_wire_build(uint8_t *out, size_t cap, size_t limit, const struct dns_wire_query *q,
-                          int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
-                          uint32_t age_s, bool *truncated);
+size_t dns_wire_build(uint8_t *out, size_t cap, size_t limit, const struct dns_wire_query *q,
+                      int rcode, const struct dns_wire_rr *rr, size_t n, const uint8_t *pool,
+                      uint32_t age_s, bool *truncated);
 
 /* Case-insensitive equality of two wire names (ASCII letters only fold). */
 bool dns_wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);

@@ -214,7 +214,7 @@ static void test_wire_answer_chain(void **state)
     q.qname_len = ql;
     uint8_t out[600];
     bool tc;
-    size_t len = awf_dns_wire_build(out, sizeof(out), 512, &q, 0, a.rr, a.n, a.pool, 100, &tc);
+    size_t len = dns_wire_build(out, sizeof(out), 512, &q, 0, a.rr, a.n, a.pool, 100, &tc);
     assert_false(tc);
     /* header, question (16), CNAME: ptr + 10 + "\4edge" ptr (7), 2 A: ptr + 10 + 4 */
     assert_int_equal(len, 12 + 16 + (2 + 10 + 7) + 2 * (2 + 10 + 4));
@@ -230,7 +230,7 @@ static void test_wire_answer_chain(void **state)
     assert_int_equal(out[a1 + 2 + 7], 0); /* 50 - 100: never below 0 */
 
     /* Too big for the limit: the question only, TC set. */
-    len = awf_dns_wire_build(out, sizeof(out), 40, &q, 0, a.rr, a.n, a.pool, 0, &tc);
+    len = dns_wire_build(out, sizeof(out), 40, &q, 0, a.rr, a.n, a.pool, 0, &tc);
     assert_true(tc);
     assert_int_equal(len, 28);
     assert_int_equal(out[2], 0x83);

@@ -1,12 +1,12 @@
 /* Fuzz target for the DNS forwarder's wire code (dns/wire.c). Every input is tried twice:
  *
  * - as a client query (dns_wire_parse_query); a query that parses is printed as a host and as
- *   log text, and answered with awf_dns_wire_build; the answer must parse back as the answer to
+ *   log text, and answered with dns_wire_build; the answer must parse back as the answer to
  * that question (dns_wire_parse_answer) and must not parse as a query;
  * - as an upstream answer to the question it carries (read here, uncompressed, from the
  *   question section) and to a fixed question. What parses must keep only a well-formed chain:
  *   every offset inside the pool, CNAMEs linked from the question name on, then records of the
- *   type asked, A and AAAA of their sizes. Encoding those records with awf_dns_wire_build and
+ *   type asked, A and AAAA of their sizes. Encoding those records with dns_wire_build and
  *   parsing the result again must give the same records (names compared case-insensitively:
  *   the encoder compresses names equal but for case); encoding with the 512-byte UDP limit
  *   must either fit or be a valid truncated answer.
@@ -68,8 +68,8 @@ static void try_query(const uint8_t *data, size_t size, uint8_t *out)
     CHECK(strlen(dns_wire_rcode_name(rcode, buf)) < 12);
 
     bool tc;
-    size_t len = awf_dns_wire_build(out, AWF_DNS_WIRE_UDP_MAX, AWF_DNS_WIRE_UDP_MAX, &q, rcode,
-                                    NULL, 0, NULL, 0, &tc);
+    size_t len = dns_wire_build(out, AWF_DNS_WIRE_UDP_MAX, AWF_DNS_WIRE_UDP_MAX, &q, rcode, NULL, 0,
+                                NULL, 0, &tc);
     CHECK(!tc && len == AWF_DNS_WIRE_HEADER + q.qname_len + 4);
     struct dns_wire_query again;
     CHECK(dns_wire_parse_query(out, len, &again) != 0); /* QR is set */
@@ -129,8 +129,7 @@ static void round_trip(const struct dns_wire_answer *a, const uint8_t *qname, si
     memcpy(q.qname, qname, qlen);
     q.qname_len = qlen;
     bool tc;
-    size_t len =
-        awf_dns_wire_build(out, OUT_MAX, OUT_MAX, &q, a->rcode, a->rr, a->n, a->pool, 0, &tc);
+    size_t len = dns_wire_build(out, OUT_MAX, OUT_MAX, &q, a->rcode, a->rr, a->n, a->pool, 0, &tc);
     CHECK(!tc);
     CHECK(dns_wire_parse_answer(out, len, qname, qlen, qtype, b) == 0);
     CHECK(b->n == a->n && b->rcode == a->rcode);
@@ -148,8 +147,8 @@ static void round_trip(const struct dns_wire_answer *a, const uint8_t *qname, si
     }
 
     /* Over UDP: fits in 512 bytes, or goes out as the question alone with TC set. */
-    len = awf_dns_wire_build(out, OUT_MAX, AWF_DNS_WIRE_UDP_MAX, &q, a->rcode, a->rr, a->n, a->pool,
-                             30, &tc);
+    len = dns_wire_build(out, OUT_MAX, AWF_DNS_WIRE_UDP_MAX, &q, a->rcode, a->rr, a->n, a->pool, 30,
+                         &tc);
     CHECK(dns_wire_parse_answer(out, len, qname, qlen, qtype, b) == 0);
     if (tc) {
         CHECK(len == AWF_DNS_WIRE_HEADER + qlen + 4 && (out[2] & 0x02) && b->n == 0);
