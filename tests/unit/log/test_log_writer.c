@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -287,6 +289,7 @@ struct drain {
     size_t lines;
     size_t bad;
     size_t line_len;
+    atomic_bool reading; /* set at the first read: destroy must not race the thread's start */
 };
 
 /* Reads the FIFO to EOF, checking that every line has the one expected length. */
@@ -302,6 +305,7 @@ static void *drain_fifo(void *arg)
                 continue;
             break;
         }
+        atomic_store(&d->reading, true);
         for (ssize_t k = 0; k < n; k++) {
             cur++;
             if (buf[k] == '\n') {
@@ -348,6 +352,10 @@ static void test_log_writer_full_queue_drops_are_counted(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, drain_fifo, &d), 0);
     uint64_t dropped_before = awf_log_dropped(log);
+    /* destroy gives up on a reader idle for 0.5 s; on a loaded machine a new thread may not
+     * run that soon, which is not what this test is about. */
+    while (!atomic_load(&d.reading))
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     awf_log_destroy(log); /* flushes into the now-draining FIFO, then closes it: EOF */
     pthread_join(th, NULL);
     close(rfd);
