@@ -38,29 +38,11 @@ static const char usage[] =
 
 enum { OPT_JSON = 900 };
 
-static int parse_args(int argc, char **argv, struct cli_policy_opts *o, bool *json, int *first)
+static void take_json(void *ctx, int val, const char *arg)
 {
-    struct option longopts[128];
-    size_t n = 0;
-    for (const struct option *s = cli_policy_longopts; s->name && n < 120; s++)
-        longopts[n++] = *s;
-    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
-    longopts[n] = (struct option){NULL, 0, NULL, 0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            printf("%s\n%s", usage, cli_policy_help);
-            return 0;
-        }
-        if (c == OPT_JSON)
-            *json = true;
-        else if (cli_policy_opt(o, c, optarg) <= 0)
-            return -1;
-    }
-    *first = optind;
-    return 1;
+    (void)val;
+    (void)arg;
+    *(bool *)ctx = true;
 }
 
 static void json_strs(FILE *f, char *const *v, size_t n)
@@ -175,7 +157,10 @@ int cli_cmd_check(int argc, char **argv)
     struct cli_policy_opts o = {0};
     bool json = false;
     int rc = 2, first;
-    int r = parse_args(argc, argv, &o, &json, &first);
+    static const struct option json_opt[] = {{"json", no_argument, NULL, OPT_JSON},
+                                             {NULL, 0, NULL, 0}};
+    int r =
+        cli_parse(argc, argv, &o, usage, &(struct cli_extra){json_opt, take_json, &json}, &first);
     if (r <= 0) {
         rc = r == 0 ? 0 : 2;
         goto out;

@@ -260,45 +260,32 @@ struct xopts {
     bool no_resolve, json;
 };
 
-static int parse_args(int argc, char **argv, struct cli_policy_opts *o, struct xopts *x, int *first)
+static void take_xopt(void *ctx, int val, const char *arg)
 {
-    struct option longopts[128];
-    size_t n = 0;
-    for (const struct option *s = cli_policy_longopts; s->name && n < 120; s++)
-        longopts[n++] = *s;
-    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[n++] = (struct option){"client", required_argument, NULL, OPT_CLIENT};
-    longopts[n++] = (struct option){"method", required_argument, NULL, OPT_METHOD};
-    longopts[n++] = (struct option){"no-resolve", no_argument, NULL, OPT_NO_RESOLVE};
-    longopts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
-    longopts[n] = (struct option){NULL, 0, NULL, 0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            printf("%s\n%s", usage, cli_policy_help);
-            return 0;
-        case OPT_CLIENT:
-            x->client = optarg;
-            break;
-        case OPT_METHOD:
-            x->method = optarg;
-            break;
-        case OPT_NO_RESOLVE:
-            x->no_resolve = true;
-            break;
-        case OPT_JSON:
-            x->json = true;
-            break;
-        default:
-            if (cli_policy_opt(o, c, optarg) <= 0)
-                return -1;
-        }
+    struct xopts *x = ctx;
+    switch (val) {
+    case OPT_CLIENT:
+        x->client = arg;
+        break;
+    case OPT_METHOD:
+        x->method = arg;
+        break;
+    case OPT_NO_RESOLVE:
+        x->no_resolve = true;
+        break;
+    case OPT_JSON:
+        x->json = true;
+        break;
     }
-    *first = optind;
-    return 1;
 }
+
+static const struct option xopts_long[] = {
+    {"client", required_argument, NULL, OPT_CLIENT},
+    {"method", required_argument, NULL, OPT_METHOD},
+    {"no-resolve", no_argument, NULL, OPT_NO_RESOLVE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {NULL, 0, NULL, 0},
+};
 
 static bool is_tls(const struct target *t)
 {
@@ -442,7 +429,8 @@ int cli_cmd_explain(int argc, char **argv)
     struct cli_policy_opts o = {0};
     struct xopts x = {0};
     int rc = 2, first;
-    int r = parse_args(argc, argv, &o, &x, &first);
+    int r =
+        cli_parse(argc, argv, &o, usage, &(struct cli_extra){xopts_long, take_xopt, &x}, &first);
     if (r <= 0) {
         rc = r == 0 ? 0 : 2;
         goto out;

@@ -1,5 +1,8 @@
 #include "cli/options.h"
 
+#include <assert.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,13 +305,23 @@ void cli_policy_opts_free(struct cli_policy_opts *o)
     o->n_items = o->cap_items = 0;
 }
 
-int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usage, int *first_arg)
+/* Room for a subcommand's own options beside the policy ones. */
+#define CLI_EXTRA_MAX 8
+
+int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usage,
+              const struct cli_extra *extra, int *first_arg)
 {
-    struct option longopts[sizeof(cli_policy_longopts) / sizeof(cli_policy_longopts[0]) + 1];
+    struct option
+        longopts[sizeof(cli_policy_longopts) / sizeof(cli_policy_longopts[0]) + CLI_EXTRA_MAX + 1];
     size_t n = 0;
     for (const struct option *s = cli_policy_longopts; s->name; s++)
         longopts[n++] = *s;
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    size_t first_extra = n;
+    for (const struct option *s = extra ? extra->opts : NULL; s && s->name; s++) {
+        assert(n < first_extra + CLI_EXTRA_MAX);
+        longopts[n++] = *s;
+    }
     longopts[n] = (struct option){NULL, 0, NULL, 0};
     int c;
     optind = 1;
@@ -317,7 +330,13 @@ int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usag
             printf("%s\n%s", usage, cli_policy_help);
             return 0;
         }
-        if (cli_policy_opt(o, c, optarg) <= 0)
+        bool taken = false;
+        for (size_t i = first_extra; i < n && !taken; i++)
+            if (longopts[i].val == c) {
+                extra->take(extra->ctx, c, optarg);
+                taken = true;
+            }
+        if (!taken && cli_policy_opt(o, c, optarg) <= 0)
             return -1;
     }
     *first_arg = optind;

@@ -56,10 +56,20 @@ int cli_logformats_check(const struct awf_settings *s);
 
 void cli_policy_opts_free(struct cli_policy_opts *o);
 
-/* Reads a subcommand's arguments: the policy options and --help (which prints usage followed
- * by the policy options' help). Returns 1 with *first_arg the index of the first non-option
- * argument, 0 when --help was printed, -1 on a bad option (message printed). */
-int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usage, int *first_arg);
+/* A subcommand's own options beside the policy options: `opts` ends with a zeroed entry, and
+ * `take` is called with each one's val and argument. */
+struct cli_extra {
+    const struct option *opts;
+    void (*take)(void *ctx, int val, const char *arg);
+    void *ctx;
+};
+
+/* Reads a subcommand's arguments: the policy options, `extra`'s (NULL for none) and --help
+ * (which prints usage followed by the policy options' help). Returns 1 with *first_arg the
+ * index of the first non-option argument, 0 when --help was printed, -1 on a bad option
+ * (message printed). */
+int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usage,
+              const struct cli_extra *extra, int *first_arg);
 
 /* The text shared by every subcommand's --help. */
 extern const char cli_policy_help[];

@@ -287,7 +287,7 @@ int cli_cmd_run(int argc, char **argv)
     struct runner r = {.opts = &o, .ready_fd = -1};
     awf_diag_stamp(true); /* run's stderr is a log: every line has its time */
     int rc = 2, first;
-    int pr = cli_parse(argc, argv, &o, "Usage: awf-proxy [run] [OPTIONS]\n", &first);
+    int pr = cli_parse(argc, argv, &o, "Usage: awf-proxy [run] [OPTIONS]\n", NULL, &first);
     if (pr <= 0) {
         rc = pr == 0 ? 0 : 2;
         goto out;
