@@ -314,22 +314,11 @@ class Proxy(Proc):
         return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
 
     def log_lines(self, fmt="firewall_detailed"):
-        try:
-            with open(self.log_paths[fmt], "rb") as f:
-                data = f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return []
-        return [l for l in data.split("\n") if l]
+        return file_lines(self.log_paths[fmt])
 
     def wait_log(self, count, fmt="firewall_detailed", timeout=WAIT):
-        """Waits until the log has at least count lines (log lines are written when a
-        transaction ends, by a writer thread). Returns all lines."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.log_lines(fmt)
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
+        """Waits until the log has at least count lines. Returns all lines."""
+        return wait_file_lines(self.log_paths[fmt], count, timeout)
 
     def entries(self, count, fmt="firewall_detailed"):
         """Waits for count lines, checks each against its format and returns them parsed."""
@@ -561,6 +550,23 @@ class CurlResult:
     def __repr__(self):
         return "curl rc=%d code=%d connect=%d err=%r" % (self.rc, self.code, self.connect_code,
                                                           self.err)
+
+
+def file_lines(path):
+    """The non-empty lines of a text file, none if it does not exist (yet)."""
+    data = _read(path, b"").decode("utf-8", "replace")
+    return [l for l in data.split("\n") if l]
+
+
+def wait_file_lines(path, count, timeout=WAIT):
+    """Waits until the file has at least count lines (a log writer thread writes them when a
+    transaction ends). Returns all lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = file_lines(path)
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def _read(path, default):

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 import awf
 from awf import ALLOWED
@@ -81,19 +80,7 @@ class PidFileLogrotateTest(awf.TestCase):
                         logs=())
         url = "http://%s:%d/small" % (ALLOWED, up.http)
 
-        def lines(path):
-            try:
-                with open(path) as f:
-                    return f.read().splitlines()
-            except FileNotFoundError:
-                return []
-
-        def wait_lines(path, n):
-            deadline = time.monotonic() + awf.WAIT
-            while len(lines(path)) < n and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return lines(path)
-
+        lines, wait_lines = awf.file_lines, awf.wait_file_lines
         self.assertEqual(self.curl(url, proxy=px).code, 200)
         self.assertEqual(len(wait_lines(access, 1)), 1)
         state = os.path.join(self.tmp, "logrotate.state")

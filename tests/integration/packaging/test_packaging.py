@@ -12,7 +12,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import awf  # noqa: E402
@@ -159,19 +158,7 @@ class LogrotateSnippetTest(awf.TestCase):
         px = self.proxy("--pid-file", pid_file, "--access-log", access,
                         "--access-log", "audit_jsonl:" + audit, logs=())
 
-        def lines(path):
-            try:
-                with open(path) as f:
-                    return f.read().splitlines()
-            except FileNotFoundError:
-                return []
-
-        def wait_lines(path, n):
-            deadline = time.monotonic() + awf.WAIT
-            while len(lines(path)) < n and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return lines(path)
-
+        lines, wait_lines = awf.file_lines, awf.wait_file_lines
         denied = "http://denied.example/"   # denied by the policy: nothing leaves
         self.assertDenied(self.curl(denied, proxy=px))
         self.assertEqual(len(wait_lines(access, 1)), 1)
