@@ -148,15 +148,8 @@ static int resolve(const struct awf_settings *s, const char *name, struct lookup
     uv_loop_t loop;
     struct awf_dns *dns = NULL;
     struct awf_dns_req *req = NULL;
-    struct awf_dns_config cfg = {
-        .servers = (const char *const *)s->dns.servers,
-        .n_servers = s->dns.n_servers,
-        .hosts_file = s->dns.hosts_file,
-        .min_ttl_s = s->dns.min_ttl_s,
-        .max_ttl_s = s->dns.max_ttl_s,
-        .negative_ttl_s = s->dns.negative_ttl_s,
-        .timeout_ms = s->timeouts.dns_ms,
-    };
+    struct awf_dns_config cfg;
+    awf_dns_config_from_settings(s, &cfg);
     int rc = uv_loop_init(&loop);
     if (rc < 0)
         return rc;

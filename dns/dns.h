@@ -16,6 +16,7 @@
 struct awf_dns;
 struct awf_dns_req;
 struct awf_dns_cache;
+struct awf_settings; /* policy/policy.h */
 
 #define AWF_DNS_MAX_ADDRS 16
 
@@ -43,6 +44,11 @@ struct awf_dns_config {
      * outlive the resolver), written as common/counter.h says so another thread may read them. */
     struct awf_dns_stats *stats;
 };
+
+/* The configuration the policy's settings give (dns.servers, dns.hosts_file, the dns TTLs,
+ * timeouts.dns); the rest zero, for the caller to set. out borrows s's strings: s must outlive
+ * the awf_dns_create call (the resolver copies what it keeps). */
+void awf_dns_config_from_settings(const struct awf_settings *s, struct awf_dns_config *out);
 
 /* A cache of answers that the resolvers of several loops (threads) share, so that a name
  * resolved on one loop is a cache hit on every other: a mutex around each lookup and insert, a

@@ -205,19 +205,9 @@ static int on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_c
 static int own_resolver(struct awf_dns_fwd *f, const struct awf_settings *s, char *err,
                         size_t errlen)
 {
-    const char *servers[64];
-    size_t n = s->dns.n_servers < 64 ? s->dns.n_servers : 64;
-    for (size_t i = 0; i < n; i++)
-        servers[i] = s->dns.servers[i];
-    struct awf_dns_config cfg = {
-        .servers = n ? servers : NULL,
-        .n_servers = n,
-        .hosts_file = NULL, /* the forwarder asks servers for records, never a hosts file */
-        .min_ttl_s = s->dns.min_ttl_s,
-        .max_ttl_s = s->dns.max_ttl_s,
-        .negative_ttl_s = s->dns.negative_ttl_s,
-        .timeout_ms = s->timeouts.dns_ms,
-    };
+    struct awf_dns_config cfg;
+    awf_dns_config_from_settings(s, &cfg);
+    cfg.hosts_file = NULL; /* the forwarder asks servers for records, never a hosts file */
     int rc = awf_dns_create(f->loop, &cfg, &f->dns);
     if (rc < 0)
         snprintf(err, errlen, "dns forwarder: cannot start a resolver: %s", awf_strerror(rc));

@@ -70,17 +70,9 @@ int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct 
         return -ENOMEM;
     }
     atomic_init(&px->counts->refs, 1);
-    const struct awf_settings *s = awf_policy_settings(policy);
-    struct awf_dns_config cfg = {
-        .servers = (const char *const *)s->dns.servers,
-        .n_servers = s->dns.n_servers,
-        .hosts_file = s->dns.hosts_file,
-        .min_ttl_s = s->dns.min_ttl_s,
-        .max_ttl_s = s->dns.max_ttl_s,
-        .negative_ttl_s = s->dns.negative_ttl_s,
-        .timeout_ms = s->timeouts.dns_ms,
-        .stats = &counters->dns,
-    };
+    struct awf_dns_config cfg;
+    awf_dns_config_from_settings(awf_policy_settings(policy), &cfg);
+    cfg.stats = &counters->dns;
     px->ctr = counters;
     int rc = awf_dns_create(loop, &cfg, &px->dns);
     if (rc < 0) {

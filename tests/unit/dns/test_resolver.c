@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "dns/dns.h"
+#include "policy/policy.h"
 #include "tests/unit/dns/fixture.h"
 
 static int logged(const char *type, const char *name)
@@ -596,6 +597,60 @@ static void test_resolver_bad_server_rejected(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* awf_dns_config_from_settings: what the proxy, the forwarder and explain build their resolvers
+ * from. Each policy setting reaches the resolver: the server, the hosts file, negative_ttl. */
+static void test_resolver_config_from_policy_settings(void **state)
+{
+    (void)state;
+    require_server();
+    FILE *f = fopen(srv.hosts, "w");
+    assert_non_null(f);
+    fputs("192.0.2.51 peer.test\n", f); /* DNS says 192.0.2.99: the file must win */
+    fclose(f);
+    struct awf_policy_builder *b = awf_policy_builder_create();
+    assert_non_null(b);
+    char err[256];
+    const char *set[][2] = {{"dns.servers", srv.addr}, {"dns.hosts_file", srv.hosts},
+                            {"dns.min_ttl", "1"},      {"dns.max_ttl", "60"},
+                            {"dns.negative_ttl", "0"}, {"timeouts.dns", "4s"}};
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+        assert_int_equal(awf_policy_set(b, set[i][0], set[i][1], NULL, err, sizeof(err)), 0);
+    struct awf_policy *p = awf_policy_build(b, err, sizeof(err));
+    assert_non_null(p);
+    awf_policy_builder_destroy(b);
+
+    struct awf_dns_config cfg;
+    memset(&cfg, 0xa5, sizeof(cfg)); /* every field written, the rest zero */
+    awf_dns_config_from_settings(awf_policy_settings(p), &cfg);
+    assert_int_equal(cfg.n_servers, 1);
+    assert_string_equal(cfg.servers[0], srv.addr);
+    assert_string_equal(cfg.hosts_file, srv.hosts);
+    assert_int_equal(cfg.min_ttl_s, 1);
+    assert_int_equal(cfg.max_ttl_s, 60);
+    assert_int_equal(cfg.negative_ttl_s, 0);
+    assert_int_equal(cfg.timeout_ms, 4000);
+    assert_int_equal(cfg.max_cache_entries, 0);
+    assert_null(cfg.shared_cache);
+    assert_null(cfg.stats);
+
+    struct fixture fx;
+    open_resolver(&fx, &cfg);
+    struct result r = resolve(&fx, "peer.test");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(addr_str(&r.addrs.addr[0]), "192.0.2.51");
+    r = resolve(&fx, "a.test"); /* from the policy's server */
+    assert_int_equal(r.status, 0);
+    assert_string_equal(addr_str(&r.addrs.addr[0]), "192.0.2.1");
+    assert_int_equal(resolve(&fx, "nx.test").status, AWF_E_DNS_FAIL);
+    assert_int_equal(resolve(&fx, "nx.test").status, AWF_E_DNS_FAIL); /* not cached */
+    struct awf_dns_stats st;
+    awf_dns_stats(fx.dns, &st);
+    assert_int_equal(st.hosts_hits, 1);
+    assert_int_equal(st.queries_sent, 3);
+    close_resolver(&fx);
+    awf_policy_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_resolver_cancel),
         cmocka_unit_test(test_resolver_destroy_with_lookups_in_flight),
         cmocka_unit_test(test_resolver_bad_server_rejected),
+        cmocka_unit_test(test_resolver_config_from_policy_settings),
     };
     return cmocka_run_group_tests(tests, start_dnsmasq, stop_dnsmasq);
 }
