@@ -281,10 +281,8 @@ struct awf_conn {
     struct awf_bump *bump;     /* ssl-bump: the client's TLS and the TLS name (bump.c); owned */
     union awf_sockaddr peer, local, server;
     llhttp_t req;
-    struct awf_resp *resp;  /* owned; NULL until a request goes upstream, and in a tunnel */
-    const char *parse_base; /* start of the bytes being parsed (obs-fold check) */
-    char parse_prev;        /* the byte before them */
-    int parse_err;          /* our error from a parser callback */
+    struct awf_resp *resp;     /* owned; NULL until a request goes upstream, and in a tunnel */
+    struct awf_http_reader rd; /* the parsers' position; req's callbacks fill head through it */
     struct awf_http_head head;
     struct awf_target target;
     char *host; /* the target's name, NUL-terminated, once decided; owned; NULL or "" before */

@@ -84,7 +84,7 @@ void awf_request_set_flags(struct awf_conn *c, bool ws);
  * WebSocket upgrade). Returns false when c was answered. */
 bool awf_request_admit(struct awf_conn *c, const struct awf_policy_req *rq);
 /* Runs parser p over d[0, n); *used is how many bytes belong to what was parsed (up to a pause
- * at a head or message end). Parser callbacks may set c->parse_err. */
+ * at a head or message end). Parser callbacks may set c->rd.err. */
 llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
                               size_t *used);
 /* After the decision the request parser only frames the body: trailer fields of a chunked body

@@ -738,3 +738,71 @@ bool awf_http_bare_cr(const char *p, size_t n, char prev, bool last)
     }
     return false;
 }
+
+/* ---- a request head read with llhttp ---- */
+
+static int reader_rc(struct awf_http_reader *r, int rc)
+{
+    if (rc < 0) {
+        r->err = rc;
+        return HPE_USER;
+    }
+    return 0;
+}
+
+int awf_http_on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_http_reader *r = p->data;
+    return reader_rc(r, awf_http_head_url(r->head, at, n));
+}
+
+int awf_http_on_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_http_reader *r = p->data;
+    return reader_rc(r, awf_http_head_name(r->head, at, n));
+}
+
+int awf_http_on_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct awf_http_reader *r = p->data;
+    /* llhttp (8.x, non-lenient) still accepts obs-fold and hands the continuation over as a
+     * second value piece that starts right after a line end. A piece that merely continues a
+     * value split across reads starts at the buffer start with a value byte before it. */
+    char before = at > r->base ? at[-1] : r->prev;
+    if (before == '\n')
+        return reader_rc(r, AWF_E_BAD_REQUEST);
+    return reader_rc(r, awf_http_head_value(r->head, at, n));
+}
+
+int awf_http_on_head_done(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* decide before any body byte moves */
+}
+
+llhttp_errno_t awf_http_execute(struct awf_http_reader *r, llhttp_t *p, const char *d, size_t n,
+                                size_t *used)
+{
+    r->base = d;
+    r->err = 0;
+    llhttp_errno_t e = llhttp_execute(p, d, n);
+    if (e == HPE_OK) {
+        *used = n;
+    } else {
+        const char *pos = llhttp_get_error_pos(p);
+        *used = pos && pos >= d && pos <= d + n ? (size_t)(pos - d) : n;
+    }
+    if (*used)
+        r->prev = d[*used - 1];
+    return e;
+}
+
+llhttp_errno_t awf_http_read_head(struct awf_http_reader *r, llhttp_t *p, const char *d, size_t n,
+                                  bool more, size_t *used)
+{
+    char prev = more ? r->prev : 0;
+    llhttp_errno_t e = awf_http_execute(r, p, d, n, used);
+    if (awf_http_bare_cr(d, *used, prev, e == HPE_PAUSED))
+        e = HPE_INVALID_HEADER_TOKEN; /* refused like any malformed head */
+    return e;
+}

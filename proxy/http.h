@@ -1,12 +1,15 @@
 #ifndef AWF_PROXY_HTTP_H
 #define AWF_PROXY_HTTP_H
 
-/* The pure parts of HTTP handling: collecting a request head as llhttp hands it over, parsing
- * request targets, and rewriting the head sent upstream. No I/O, no libuv: unit-tested alone. */
+/* The pure parts of HTTP handling: collecting a request head as llhttp hands it over (the
+ * callbacks proxy/request.c and the fuzz target share), parsing request targets, and rewriting
+ * the head sent upstream. No I/O, no libuv: unit-tested alone. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <llhttp.h>
 
 struct awf_slice {
     const char *p;
@@ -145,5 +148,41 @@ size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, cha
  * response's status line), where a server and our rewrites split lines on LF: RFC 9112 2.2
  * has a recipient reject such a bare CR, and the proxy does. */
 bool awf_http_bare_cr(const char *p, size_t n, char prev, bool last);
+
+/* ---- a request head read with llhttp ---- */
+
+/* What the request head callbacks below keep between llhttp calls; the parser's data points at
+ * it. */
+struct awf_http_reader {
+    struct awf_http_head *head; /* where the URL and fields go (borrowed) */
+    const char *base;           /* start of the bytes being parsed (the obs-fold check) */
+    char prev;                  /* the byte before them */
+    int err;                    /* our error from a callback (AWF_E_*), else 0 */
+};
+
+/* llhttp callbacks with the parser's data pointing at a struct awf_http_reader: URL and field
+ * pieces go into its head (awf_http_head_url/name/value; their error goes to r->err and stops
+ * the parser with HPE_USER), an obs-fold continuation is refused (AWF_E_BAD_REQUEST), and the
+ * parser pauses (HPE_PAUSED) once the head is complete, before any body byte. For settings:
+ *   static const llhttp_settings_t s = {AWF_HTTP_HEAD_CALLBACKS, .on_message_complete = f}; */
+int awf_http_on_url(llhttp_t *p, const char *at, size_t n);
+int awf_http_on_field(llhttp_t *p, const char *at, size_t n);
+int awf_http_on_value(llhttp_t *p, const char *at, size_t n);
+int awf_http_on_head_done(llhttp_t *p);
+#define AWF_HTTP_HEAD_CALLBACKS                                                                    \
+    .on_url = awf_http_on_url, .on_header_field = awf_http_on_field,                               \
+    .on_header_value = awf_http_on_value, .on_headers_complete = awf_http_on_head_done
+
+/* Runs parser p over d[0, n) with r's position state (any parser: p's data need not be r);
+ * *used is how many bytes belong to what was parsed (up to a pause at a head or message end, or
+ * the error). Clears r->err first; callbacks may set it. */
+llhttp_errno_t awf_http_execute(struct awf_http_reader *r, llhttp_t *p, const char *d, size_t n,
+                                size_t *used);
+
+/* awf_http_execute for request head bytes, which also refuses a bare CR in the bytes the head
+ * took (awf_http_bare_cr) with HPE_INVALID_HEADER_TOKEN. more: d continues head bytes given
+ * before (r->prev is the byte before d); false for a head's first bytes. */
+llhttp_errno_t awf_http_read_head(struct awf_http_reader *r, llhttp_t *p, const char *d, size_t n,
+                                  bool more, size_t *used);
 
 #endif

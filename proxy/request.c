@@ -1,7 +1,9 @@
-/* Request heads: llhttp callbacks collecting the head, the decision (target, Host check,
- * policy, limits) and resolution up to the checked addresses handed to upstream.c. */
+/* Request heads: read with llhttp and proxy/http.c's head callbacks (the ones the fuzz target
+ * drives), the decision (target, Host check, policy, limits) and resolution up to the checked
+ * addresses handed to upstream.c. */
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,57 +13,21 @@
 
 /* ---- request heads ---- */
 
-static int cb_rc(struct awf_conn *c, int rc)
+/* The request parser's data is c->rd, which proxy/http.c's head callbacks use; c is around it. */
+static struct awf_conn *req_conn(llhttp_t *p)
 {
-    if (rc < 0) {
-        c->parse_err = rc;
-        return HPE_USER;
-    }
-    return 0;
-}
-
-static int on_req_url(llhttp_t *p, const char *at, size_t n)
-{
-    struct awf_conn *c = p->data;
-    return cb_rc(c, awf_http_head_url(&c->head, at, n));
-}
-
-static int on_req_field(llhttp_t *p, const char *at, size_t n)
-{
-    struct awf_conn *c = p->data;
-    return cb_rc(c, awf_http_head_name(&c->head, at, n));
-}
-
-static int on_req_value(llhttp_t *p, const char *at, size_t n)
-{
-    struct awf_conn *c = p->data;
-    /* llhttp (8.x, non-lenient) still accepts obs-fold and hands the continuation over as a
-     * second value piece that starts right after a line end. A piece that merely continues a
-     * value split across reads starts at the buffer start with a value byte before it. */
-    char before = at > c->parse_base ? at[-1] : c->parse_prev;
-    if (before == '\n')
-        return cb_rc(c, AWF_E_BAD_REQUEST);
-    return cb_rc(c, awf_http_head_value(&c->head, at, n));
-}
-
-static int on_req_headers_complete(llhttp_t *p)
-{
-    (void)p;
-    return HPE_PAUSED; /* decide before any body byte moves */
+    return (struct awf_conn *)(void *)((char *)p->data - offsetof(struct awf_conn, rd));
 }
 
 static int on_req_message_complete(llhttp_t *p)
 {
-    struct awf_conn *c = p->data;
+    struct awf_conn *c = req_conn(p);
     c->flags |= AWF_CF_MSG_END;
     return HPE_PAUSED; /* what follows is the next request */
 }
 
 static const llhttp_settings_t req_settings = {
-    .on_url = on_req_url,
-    .on_header_field = on_req_field,
-    .on_header_value = on_req_value,
-    .on_headers_complete = on_req_headers_complete,
+    AWF_HTTP_HEAD_CALLBACKS,
     .on_message_complete = on_req_message_complete,
 };
 
@@ -70,10 +36,13 @@ static const llhttp_settings_t req_settings = {
  * size is checked, against the same limit as a head. */
 static int on_trailer_piece(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_conn *c = p->data;
+    struct awf_conn *c = req_conn(p);
     (void)at;
     c->head_bytes += n;
-    return cb_rc(c, c->head_bytes > c->set->limits.header_bytes ? AWF_E_TOO_BIG : 0);
+    if (c->head_bytes <= c->set->limits.header_bytes)
+        return 0;
+    c->rd.err = AWF_E_TOO_BIG;
+    return HPE_USER;
 }
 
 static const llhttp_settings_t req_body_settings = {
@@ -85,7 +54,8 @@ static const llhttp_settings_t req_body_settings = {
 void awf_conn_req_parser_init(struct awf_conn *c)
 {
     llhttp_init(&c->req, HTTP_REQUEST, &req_settings);
-    c->req.data = c;
+    c->req.data = &c->rd;
+    c->rd.head = &c->head;
 }
 
 void awf_request_body_only(struct awf_conn *c)
@@ -98,18 +68,7 @@ void awf_request_body_only(struct awf_conn *c)
 llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
                               size_t *used)
 {
-    c->parse_base = d;
-    c->parse_err = 0;
-    llhttp_errno_t e = llhttp_execute(p, d, n);
-    if (e == HPE_OK) {
-        *used = n;
-    } else {
-        const char *pos = llhttp_get_error_pos(p);
-        *used = pos && pos >= d && pos <= d + n ? (size_t)(pos - d) : n;
-    }
-    if (*used)
-        c->parse_prev = d[*used - 1];
-    return e;
+    return awf_http_execute(&c->rd, p, d, n, used);
 }
 
 static void bad_request(struct awf_conn *c)
@@ -146,13 +105,11 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
     if (!(c->flags & AWF_CF_TXN))
         txn_begin(c);
     size_t used;
-    char prev = c->head_bytes ? c->parse_prev : 0;
-    llhttp_errno_t e = awf_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
-    if (awf_http_bare_cr(b->data + b->off, used, prev, e == HPE_PAUSED))
-        e = HPE_INVALID_HEADER_TOKEN; /* refused below like any malformed head */
+    llhttp_errno_t e =
+        awf_http_read_head(&c->rd, &c->req, b->data + b->off, b->len, c->head_bytes != 0, &used);
     c->head_bytes += used;
     c->bytes_in += used;
-    if (c->parse_err == AWF_E_TOO_BIG || c->head_bytes > c->set->limits.header_bytes) {
+    if (c->rd.err == AWF_E_TOO_BIG || c->head_bytes > c->set->limits.header_bytes) {
         awf_bufpool_put(bp, b);
         c->log_method = "NONE";
         c->log_url = "error:request-too-large";

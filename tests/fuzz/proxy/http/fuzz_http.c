@@ -1,5 +1,5 @@
-/* Fuzzes the HTTP request head path (proxy/http.c driven by llhttp as proxy/request.c drives
- * it), and the response head rewrite.
+/* Fuzzes the HTTP request head path (llhttp with proxy/http.c's head callbacks and
+ * awf_http_read_head, which proxy/request.c uses too), and the response head rewrite.
  *
  * Input: the first bytes of a connection. Starting "HTTP/" it is a response head; otherwise a
  * request. The last byte chooses how the bytes are cut into reads (pieces of 1..64 bytes).
@@ -39,90 +39,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HEAD_MAX   (64 * 1024)
 #define FIELDS_MAX 100
 
-/* One parse: request.c's callbacks over a head. */
+/* One parse: proxy/http.c's head callbacks and reader, as request.c sets them up. */
 struct parse {
     llhttp_t p;
     struct awf_http_head head;
-    const char *base; /* start of the piece being parsed */
-    char prev;        /* the byte before it */
-    int err;
+    struct awf_http_reader rd;
     bool done; /* the head is complete */
 };
 
-static int rc(struct parse *s, int r)
-{
-    if (r < 0) {
-        s->err = r;
-        return HPE_USER;
-    }
-    return 0;
-}
+static const llhttp_settings_t req_settings = {AWF_HTTP_HEAD_CALLBACKS};
 
-static int on_url(llhttp_t *p, const char *at, size_t n)
-{
-    struct parse *s = p->data;
-    return rc(s, awf_http_head_url(&s->head, at, n));
-}
-
-static int on_field(llhttp_t *p, const char *at, size_t n)
-{
-    struct parse *s = p->data;
-    return rc(s, awf_http_head_name(&s->head, at, n));
-}
-
-static int on_value(llhttp_t *p, const char *at, size_t n)
-{
-    struct parse *s = p->data;
-    char before = at > s->base ? at[-1] : s->prev; /* obs-fold, as request.c */
-    if (before == '\n')
-        return rc(s, AWF_E_BAD_REQUEST);
-    return rc(s, awf_http_head_value(&s->head, at, n));
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    ((struct parse *)p->data)->done = true;
-    return HPE_PAUSED;
-}
-
-static const llhttp_settings_t req_settings = {
-    .on_url = on_url,
-    .on_header_field = on_field,
-    .on_header_value = on_value,
-    .on_headers_complete = on_headers_complete,
-};
-
-/* Parses d[0, n) in pieces of step bytes (0: at once). Returns the bytes the head took when it
- * completed, else 0 (incomplete or refused: s->done tells). */
+/* Parses d[0, n) in pieces of step bytes (0: at once), as awf_request_input reads a head.
+ * Returns the bytes the head took when it completed, else 0 (incomplete or refused: s->done
+ * tells). */
 static size_t parse_head(struct parse *s, const char *d, size_t n, size_t step)
 {
     llhttp_init(&s->p, HTTP_REQUEST, &req_settings);
-    s->p.data = s;
+    s->p.data = &s->rd;
     awf_http_head_init(&s->head, HEAD_MAX, FIELDS_MAX);
-    s->prev = 0;
-    s->err = 0;
+    s->rd = (struct awf_http_reader){.head = &s->head};
     s->done = false;
-    size_t off = 0;
-    while (off < n) {
-        size_t k = step && n - off > step ? step : n - off;
-        s->base = d + off;
-        llhttp_errno_t e = llhttp_execute(&s->p, d + off, k);
-        bool paused = e == HPE_PAUSED && s->done;
-        size_t used = paused ? (size_t)(llhttp_get_error_pos(&s->p) - (d + off)) : k;
-        if (e != HPE_OK && !paused)
-            used = 0;
-        if (awf_http_bare_cr(d + off, used, off ? d[off - 1] : 0, paused)) { /* as request.c */
-            s->done = false;
-            return 0;
-        }
-        if (paused)
+    for (size_t off = 0; off < n;) {
+        size_t k = step && n - off > step ? step : n - off, used;
+        llhttp_errno_t e = awf_http_read_head(&s->rd, &s->p, d + off, k, off != 0, &used);
+        if (e == HPE_PAUSED) { /* the head's end: the settings pause nowhere else */
+            s->done = true;
             return off + used;
-        if (e != HPE_OK) {
-            s->done = false;
-            return 0;
         }
+        if (e != HPE_OK)
+            return 0;
         off += k;
-        s->prev = d[off - 1];
     }
     return 0;
 }
