@@ -66,7 +66,7 @@ void policy_quote(char *dst, size_t dstlen, const char *s, size_t len);
 void policy_errf(char *err, size_t errlen, const char *source, unsigned line, unsigned col,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* ---- the builder (builder.c, settings.c) ---- */
+/* ---- the builder (builder.c, settings.c, defaults.c, values.c) ---- */
 
 struct bentry {
     char *text; /* owned */
@@ -182,18 +182,57 @@ int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
 /* A log output from its two parts (YAML's mapping form); format NULL means the default. */
 int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen, const char *path,
                    size_t plen, char *why, size_t whylen);
+
+/* settings.c: the settings' lists, appended to with one growth rule (never realloc them
+ * directly); each returns 0 or -ENOMEM. Strings are copied (text[0..len)). */
+int policy_push_listen(struct awf_settings *s, const char *text, size_t len,
+                       const struct sockaddr_storage *ss, uint16_t intercept_port);
+int policy_push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *text, size_t len,
+                           const struct sockaddr_storage *ss);
+/* where: the origin ("file:line:col", "--flag"), "" for the default output. */
+int policy_push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen,
+                    const char *where);
+int policy_push_str(char ***arr, size_t *n, const char *v, size_t len);
+int policy_push_range(struct awf_settings *s, const struct awf_cidr *c);
+int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r);
+int policy_push_opaque_port(struct awf_tunnel_settings *t, const struct awf_port_range *r);
 void policy_clear_dns_servers(struct awf_settings *s);
+void policy_clear_logs(struct awf_settings *s);
+/* Frees everything s owns and zeroes it. */
+void policy_settings_free(struct awf_settings *s);
 
-/* "443" or "9000-9100": 0, or -1 with the reason in why. */
-int policy_parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
-                            size_t whylen);
-
-int policy_parse_u32(const char *v, size_t len, uint32_t max, uint32_t *out, char *why,
-                     size_t whylen);
-
+/* defaults.c: s as a builder starts (0 or -ENOMEM); dst as a deep copy of src (0 or -ENOMEM,
+ * dst then empty). */
 int policy_settings_defaults(struct awf_settings *s);
 int policy_settings_copy(struct awf_settings *dst, const struct awf_settings *src);
-void policy_settings_free(struct awf_settings *s);
+
+/* values.c: one parser per value type, shared by YAML, flags and squid.conf. Each returns 0, or
+ * -1 with the bare reason in why. */
+/* A decimal integer 0..max, no sign or leading zeros; -1 (no reason) otherwise. */
+int policy_parse_u64(const char *v, size_t len, uint64_t max, uint64_t *out);
+int policy_parse_u32(const char *v, size_t len, uint32_t max, uint32_t *out, char *why,
+                     size_t whylen);
+/* "500ms", "30s", "2m", "8h"; a bare integer is seconds; at most a year. */
+int policy_parse_duration(const char *v, size_t len, uint64_t *ms, char *why, size_t whylen);
+/* "true" or "false", any case. */
+int policy_parse_bool(const char *v, size_t len, bool *out, char *why, size_t whylen);
+/* "443" or "9000-9100". */
+int policy_parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
+                            size_t whylen);
+/* "ADDR:PORT" with a literal IPv4 or bracketed IPv6 address; port 0: any free port. */
+int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
+                        size_t whylen);
+/* "10.0.0.0/8", "fd00::/8", or one address; host bits must be clear. */
+int policy_parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen);
+/* "HOST:PORT" into out (its host replaced, malloc'd). */
+int policy_parse_parent(const char *v, size_t len, struct awf_parent *out, char *why,
+                        size_t whylen);
+/* Bytes with an optional KB/MB/GB suffix (powers of 1024), below 4 GB. */
+int policy_parse_size(const char *v, size_t len, uint32_t *out, char *why, size_t whylen);
+/* A DNS server as c-ares takes it: IP, IP:PORT, [IPv6]:PORT. */
+int policy_check_dns_server(const char *v, size_t len, char *why, size_t whylen);
+/* awf_version: 1..32 of [A-Za-z0-9._-] (it lands in a JSON string of every audit line). */
+int policy_check_version_str(const char *v, size_t len, char *why, size_t whylen);
 
 /* ---- the compiled policy (compile.c, match.c) ---- */
 
@@ -251,7 +290,7 @@ const struct node *policy_node_find(const struct awf_policy *p, uint64_t hash, c
 void policy_match_decide(const struct awf_policy *p, const char *host, size_t host_len,
                          uint16_t port, enum awf_traffic traffic, struct awf_verdict *out);
 
-/* ---- squid.conf ACLs and access rules (acl.c, rules.c, squidconf.c) ---- */
+/* ---- squid.conf ACLs and access rules (acl.c, rules.c, squid*.c) ---- */
 
 enum acl_type {
     ACL_ALL,
@@ -367,6 +406,53 @@ const char *policy_squid_ignored(const char *directive);
 int policy_squid_notice(struct squid_rules *sq, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Reading a squid.conf (squidconf.c → squidset.c → squidacl.c, squidnotes.c): one load's state,
+ * and one logical line cut into words. */
+#define SQUID_MAX_TOKENS 512
+
+struct squid_fmt {
+    char *name, *format; /* owned */
+};
+
+struct squid_ctx {
+    struct awf_policy_builder *b;
+    struct squid_rules *sq;
+    const char *name; /* the file, for messages */
+    unsigned line;
+    char *err;
+    size_t errlen;
+    struct squid_fmt *fmts; /* logformat definitions so far */
+    size_t n_fmts;
+    bool have_parent;
+};
+
+struct squid_line {
+    char *tok[SQUID_MAX_TOKENS]; /* into a scratch copy of the line, NUL-terminated */
+    size_t n;
+    const char *rest1; /* the raw text after the first argument (logformat's format) */
+};
+
+/* squidnotes.c: writes "FILE:LINE: " + the message to c->err and returns code; the same for
+ * -ENOMEM ("out of memory"). */
+int policy_squid_errf(struct squid_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int policy_squid_oom(struct squid_ctx *c);
+
+/* squidset.c: one directive line, whichever it is (an error through policy_squid_errf). */
+int policy_squid_directive(struct squid_ctx *c, struct squid_line *l);
+
+/* squidacl.c: Squid's predefined ACLs (all, localhost, to_localhost, ...), added first; the
+ * acl, http_access/always_direct/never_direct and ssl_bump directives; a rule of "[!]ACL ..."
+ * from l->tok[from..] appended to list (text: how it is shown); whether s may name an ACL or a
+ * logformat. */
+int policy_squid_builtin_acls(struct squid_ctx *c);
+int policy_squid_acl(struct squid_ctx *c, struct squid_line *l);
+int policy_squid_access(struct squid_ctx *c, struct squid_line *l);
+int policy_squid_ssl_bump(struct squid_ctx *c, struct squid_line *l);
+int policy_squid_add_rule(struct squid_ctx *c, struct rule_list *list, bool allow,
+                          struct squid_line *l, size_t from, const char *text);
+bool policy_squid_name_ok(const char *s);
+
 /* url.c: Squid's rfc1738_unescape() of src[0..len) into dst (at least len + 1 bytes): "%XX"
  * with a value from 1 to 255 becomes that byte, "%%" becomes "%", anything else stays.
  * Returns the decoded length; dst is NUL-terminated. */
@@ -400,14 +486,6 @@ bool policy_rules_log_wanted(const struct squid_rules *sq, uint32_t cond,
 bool policy_rules_via_parent(const struct squid_rules *sq, const struct awf_policy_req *rq);
 enum awf_bump_action policy_rules_bump_action(const struct squid_rules *sq,
                                               const struct awf_policy_req *rq);
-
-/* settings.c: a duration in ms and a CIDR, for squidconf.c. */
-int policy_parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen);
-/* Appends to settings lists with their growth rule (never realloc them directly). */
-int policy_push_range(struct awf_settings *s, const struct awf_cidr *c);
-int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r);
-int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
-                        size_t whylen);
 
 /* Whether s is text that awf_policy_print() can write and libyaml read back: well-formed UTF-8
  * of YAML's printable characters (tab and CR allowed; the printer escapes them). */

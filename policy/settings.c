@@ -1,5 +1,6 @@
-/* Settings: defaults, one table of keys shared by YAML and awf_policy_set(), and one parser per
- * value type, so a value means the same from a file and from a flag. */
+/* Settings: one table of keys shared by YAML, awf_policy_set() and squid.conf, storing one value
+ * by its key (read by values.c's parser for its type, so a value means the same from a file and
+ * from a flag), and the settings' lists. Defaults and copies: defaults.c. */
 
 #include "policy/policy_int.h"
 
@@ -82,258 +83,6 @@ const struct skey *policy_key_find(const char *key, size_t len)
     return NULL;
 }
 
-/* ---- value parsers: each returns 0 or -1 with the reason in why ---- */
-
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        snprintf(why, whylen, __VA_ARGS__);                                                        \
-        return -1;                                                                                 \
-    } while (0)
-
-static bool all_digits(const char *v, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (v[i] < '0' || v[i] > '9')
-            return false;
-    return true;
-}
-
-static int parse_u64(const char *v, size_t len, uint64_t max, uint64_t *out)
-{
-    if (!all_digits(v, len) || (len > 1 && v[0] == '0'))
-        return -1;
-    uint64_t x = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (x > (max - (uint64_t)(v[i] - '0')) / 10)
-            return -1;
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
-    *out = x;
-    return 0;
-}
-
-int policy_parse_u32(const char *v, size_t len, uint32_t max, uint32_t *out, char *why,
-                     size_t whylen)
-{
-    uint64_t x;
-    char q[96];
-    if (parse_u64(v, len, max, &x) < 0) {
-        policy_quote(q, sizeof q, v, len);
-        FAIL("invalid number %s: want an integer 0..%u without sign or leading zeros", q, max);
-    }
-    *out = (uint32_t)x;
-    return 0;
-}
-
-/* "500ms", "30s", "2m", "8h"; a bare integer is seconds. */
-static int parse_duration(const char *v, size_t len, uint64_t *ms, char *why, size_t whylen)
-{
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    size_t n = 0;
-    while (n < len && v[n] >= '0' && v[n] <= '9')
-        n++;
-    uint64_t mult = 1000, x;
-    if (n < len) {
-        mult = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strlen(units[i].unit) == len - n && memcmp(units[i].unit, v + n, len - n) == 0)
-                mult = units[i].ms;
-    }
-    char q[96];
-    policy_quote(q, sizeof q, v, len);
-    /* A year is plenty and keeps ms arithmetic far from overflow. */
-    if (mult == 0 || parse_u64(v, n, UINT64_C(31536000000) / mult, &x) < 0)
-        FAIL("invalid duration %s: want an integer with ms, s, m or h (e.g. 500ms, 30s, 2m, 8h), "
-             "at most a year",
-             q);
-    *ms = x * mult;
-    return 0;
-}
-
-static int parse_bool(const char *v, size_t len, bool *out, char *why, size_t whylen)
-{
-    if (len == 4 && strncasecmp(v, "true", 4) == 0)
-        *out = true;
-    else if (len == 5 && strncasecmp(v, "false", 5) == 0)
-        *out = false;
-    else {
-        char q[96];
-        policy_quote(q, sizeof q, v, len);
-        FAIL("invalid boolean %s: want true or false", q);
-    }
-    return 0;
-}
-
-static int parse_port(const char *v, size_t len, uint16_t *out)
-{
-    uint64_t x;
-    if (parse_u64(v, len, 65535, &x) < 0 || x == 0)
-        return -1;
-    *out = (uint16_t)x;
-    return 0;
-}
-
-int policy_parse_port_range(const char *v, size_t len, struct awf_port_range *r, char *why,
-                            size_t whylen)
-{
-    const char *dash = memchr(v, '-', len);
-    char q[96];
-    policy_quote(q, sizeof q, v, len);
-    if (!dash) {
-        if (parse_port(v, len, &r->lo) < 0)
-            FAIL("invalid port %s: want 1..65535 or a range a-b, no leading zeros or spaces", q);
-        r->hi = r->lo;
-        return 0;
-    }
-    if (parse_port(v, (size_t)(dash - v), &r->lo) < 0 ||
-        parse_port(dash + 1, len - (size_t)(dash - v) - 1, &r->hi) < 0)
-        FAIL("invalid port range %s: want a-b with 1 <= a <= b <= 65535, no leading zeros or "
-             "spaces",
-             q);
-    if (r->lo > r->hi)
-        FAIL("invalid port range %s: start above end", q);
-    return 0;
-}
-
-/* "ADDR:PORT" with a literal IPv4 or bracketed IPv6 address; port 0 means any free port. */
-static int parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
-                        size_t whylen)
-{
-    const char *colon = len ? memrchr(v, ':', len) : NULL;
-    char q[96];
-    policy_quote(q, sizeof q, v, len);
-    int family;
-    uint8_t ip[16];
-    uint64_t port;
-    if (!colon || parse_u64(colon + 1, len - (size_t)(colon - v) - 1, 65535, &port) < 0)
-        FAIL("invalid listen address %s: want ADDR:PORT (127.0.0.1:3128, [::]:3128)", q);
-    size_t alen = (size_t)(colon - v);
-    bool bracketed = alen >= 2 && v[0] == '[' && v[alen - 1] == ']';
-    if (policy_ip_parse(v, alen, &family, ip) < 0 || (family == AF_INET6) != bracketed)
-        FAIL("invalid listen address %s: want a literal IPv4 address or an IPv6 one in brackets",
-             q);
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        memcpy(&sin->sin_addr, ip, 4);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        memcpy(&sin6->sin6_addr, ip, 16);
-    }
-    return 0;
-}
-
-/* "1.1.1.1", "1.1.1.1:53", "::1", "[::1]", "[::1]:5353" (what c-ares takes). */
-static int check_dns_server(const char *v, size_t len, char *why, size_t whylen)
-{
-    int family;
-    uint8_t ip[16];
-    uint64_t port;
-    char q[96];
-    policy_quote(q, sizeof q, v, len);
-    if (policy_ip_parse(v, len, &family, ip) == 0)
-        return 0;
-    const char *colon = len ? memrchr(v, ':', len) : NULL;
-    if (colon && parse_u64(colon + 1, len - (size_t)(colon - v) - 1, 65535, &port) == 0 &&
-        port > 0) {
-        size_t alen = (size_t)(colon - v);
-        bool bracketed = alen >= 2 && v[0] == '[';
-        if (policy_ip_parse(v, alen, &family, ip) == 0 && (family == AF_INET6) == bracketed)
-            return 0;
-    }
-    FAIL("invalid DNS server %s: want IP or IP:PORT (IPv6 in brackets when a port is given)", q);
-}
-
-/* "10.0.0.0/8", "fd00::/8", or one address (/32 or /128). Host bits must be clear. */
-static int parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen)
-{
-    const char *slash = memchr(v, '/', len);
-    size_t alen = slash ? (size_t)(slash - v) : len;
-    char q[96];
-    policy_quote(q, sizeof q, v, len);
-    int family;
-    if (policy_ip_parse(v, alen, &family, c->addr) < 0)
-        FAIL("invalid address range %s: want ADDR/PREFIX (172.30.0.0/24, fd00::/8) or ADDR", q);
-    unsigned max = family == AF_INET ? 32 : 128;
-    uint64_t prefix = max;
-    if (slash && parse_u64(slash + 1, len - alen - 1, max, &prefix) < 0)
-        FAIL("invalid address range %s: prefix length must be 0..%u", q, max);
-    if (family == AF_INET6 && prefix >= 96) { /* ::ffff:a.b.c.d/104 is an IPv4 range */
-        int f = family;
-        policy_ip_fold(&f, c->addr);
-        if (f == AF_INET) {
-            family = AF_INET;
-            prefix -= 96;
-        }
-    }
-    max = family == AF_INET ? 32 : 128;
-    for (unsigned bit = (unsigned)prefix; bit < max; bit++)
-        if (c->addr[bit / 8] & (0x80 >> (bit % 8)))
-            FAIL("invalid address range %s: address has bits set beyond the /%u prefix", q,
-                 (unsigned)prefix);
-    c->family = family;
-    c->prefix = (uint8_t)prefix;
-    return 0;
-}
-
-/* AWF_VERSION lands inside a JSON string of every audit line: keep it plain. */
-static int check_version_str(const char *v, size_t len, char *why, size_t whylen)
-{
-    if (len == 0 || len > 32)
-        FAIL("awf_version must be 1 to 32 characters");
-    for (size_t i = 0; i < len; i++)
-        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-              (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '-' || v[i] == '_'))
-            FAIL("awf_version may only hold letters, digits, '.', '-' and '_'");
-    return 0;
-}
-
-/* "HOST:PORT": a name or literal address (IPv6 in brackets) and a port 1..65535. */
-static int parse_parent(const char *v, size_t len, struct awf_parent *out, char *why, size_t whylen)
-{
-    const char *colon = len ? memrchr(v, ':', len) : NULL;
-    char q[96];
-    policy_quote(q, sizeof q, v, len);
-    uint16_t port;
-    if (!colon || colon == v || parse_port(colon + 1, len - (size_t)(colon - v) - 1, &port) < 0)
-        FAIL("invalid parent %s: want HOST:PORT", q);
-    size_t hlen = (size_t)(colon - v);
-    struct host h;
-    if (memchr(v, '\0', len) || policy_host_parse(v, hlen, &h) == HOST_INVALID)
-        FAIL("invalid parent %s: want HOST:PORT", q);
-    char *d = malloc(hlen + 1);
-    if (!d)
-        FAIL("out of memory");
-    memcpy(d, v, hlen);
-    d[hlen] = '\0';
-    free(out->host);
-    out->host = d;
-    out->port = port;
-    return 0;
-}
-
-#undef FAIL
-
-int policy_parse_cidr(const char *v, size_t len, struct awf_cidr *c, char *why, size_t whylen)
-{
-    return parse_cidr(v, len, c, why, whylen);
-}
-
-int policy_parse_listen(const char *v, size_t len, struct sockaddr_storage *ss, char *why,
-                        size_t whylen)
-{
-    return parse_listen(v, len, ss, why, whylen);
-}
-
 /* ---- growing the settings' arrays ---- */
 
 static void *grow(void *arr, size_t n, size_t size)
@@ -381,7 +130,7 @@ static void free_fwd_listen(struct awf_dns_forwarder_settings *f)
     f->n_listen = 0;
 }
 
-static void free_logs(struct awf_settings *s)
+void policy_clear_logs(struct awf_settings *s)
 {
     for (size_t i = 0; i < s->n_logs; i++) {
         free(s->logs[i].format);
@@ -407,7 +156,7 @@ void policy_settings_free(struct awf_settings *s)
     free_listen(s);
     free_fwd_listen(&s->dns.forwarder);
     free(s->dns.forwarder.log);
-    free_logs(s);
+    policy_clear_logs(s);
     policy_clear_dns_servers(s);
     free(s->ports);
     free(s->tunnels.opaque_ports);
@@ -425,7 +174,7 @@ void policy_settings_free(struct awf_settings *s)
     memset(s, 0, sizeof *s);
 }
 
-static int push_listen(struct awf_settings *s, const char *text, size_t len,
+int policy_push_listen(struct awf_settings *s, const char *text, size_t len,
                        const struct sockaddr_storage *ss, uint16_t intercept_port)
 {
     struct awf_listen l = {.addr = *ss, .intercept_port = intercept_port};
@@ -442,7 +191,7 @@ static int push_listen(struct awf_settings *s, const char *text, size_t len,
 }
 
 /* The forwarder's listen list, the same items as the proxy's. */
-static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *text, size_t len,
+int policy_push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *text, size_t len,
                            const struct sockaddr_storage *ss)
 {
     struct awf_listen l = {.addr = *ss};
@@ -458,7 +207,7 @@ static int push_fwd_listen(struct awf_dns_forwarder_settings *f, const char *tex
     return 0;
 }
 
-static int push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen,
+int policy_push_log(struct awf_settings *s, const char *f, size_t flen, const char *p, size_t plen,
                     const char *where)
 {
     struct awf_log_output o = {policy_strndup(f, flen), policy_strndup(p, plen), 0,
@@ -475,7 +224,7 @@ static int push_log(struct awf_settings *s, const char *f, size_t flen, const ch
     return 0;
 }
 
-static int push_str(char ***arr, size_t *n, const char *v, size_t len)
+int policy_push_str(char ***arr, size_t *n, const char *v, size_t len)
 {
     char *d = policy_strndup(v, len);
     void *g = d ? grow(*arr, *n, sizeof **arr) : NULL;
@@ -488,111 +237,6 @@ static int push_str(char ***arr, size_t *n, const char *v, size_t len)
     return 0;
 }
 
-int policy_settings_defaults(struct awf_settings *s)
-{
-    struct sockaddr_storage ss;
-    char why[8];
-    memset(s, 0, sizeof *s);
-    s->strip_query = true;
-    s->threads = 0; /* one loop per core */
-    s->dns.min_ttl_s = 0;
-    s->dns.max_ttl_s = 3600;
-    s->dns.negative_ttl_s = 5;
-    s->tls.sni_in_connect = true;
-    s->ssl_bump.cert_cache_bytes = 16u << 20;
-    s->dns.forwarder.deny_rcode = 5; /* REFUSED */
-    s->dns.forwarder.idle_ms = 10000;
-    s->timeouts = (struct awf_timeouts){
-        .connect_ms = 30000,
-        .read_idle_ms = 30 * 60000,
-        .request_headers_ms = 2 * 60000,
-        .client_idle_ms = 2 * 60000,
-        .upstream_idle_ms = 2 * 60000,
-        .lifetime_ms = 8 * 3600000ull,
-        .client_hello_ms = 10000,
-        .shutdown_drain_ms = 0,
-        .dns_ms = 5000,
-    };
-    s->limits = (struct awf_limits){.header_bytes = 65536, .header_count = 100};
-    if (!(s->awf_version = policy_strndup("1", 1)) ||
-        !(s->dns.hosts_file = policy_strndup("/etc/hosts", 10)) ||
-        !(s->dns.forwarder.log = policy_strndup("stderr", 6)) ||
-        parse_listen("127.0.0.1:3128", 14, &ss, why, sizeof why) < 0 ||
-        push_listen(s, "127.0.0.1:3128", 14, &ss, 0) < 0 ||
-        push_log(s, "firewall_detailed", 17, "-", 1, "") < 0) {
-        policy_settings_free(s);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-static int push_opaque_port(struct awf_tunnel_settings *t, const struct awf_port_range *r)
-{
-    PUSH(t->opaque_ports, t->n_opaque_ports, *r);
-    return 0;
-}
-
-int policy_settings_copy(struct awf_settings *d, const struct awf_settings *s)
-{
-    *d = *s;
-    d->listen = NULL, d->n_listen = 0;
-    d->logs = NULL, d->n_logs = 0;
-    d->dns.servers = NULL, d->dns.n_servers = 0;
-    d->ports = NULL, d->allow_ranges = NULL;
-    d->tunnels = (struct awf_tunnel_settings){0};
-    d->awf_version = NULL, d->dns.hosts_file = NULL;
-    d->dns.forwarder.listen = NULL, d->dns.forwarder.n_listen = 0, d->dns.forwarder.log = NULL;
-    d->pid_file = d->cache_log = d->parent.host = d->admin.text = NULL;
-    int rc = policy_bump_copy(&d->ssl_bump, &s->ssl_bump);
-    if ((s->admin.text &&
-         !(d->admin.text = policy_strndup(s->admin.text, strlen(s->admin.text)))) ||
-        (s->pid_file && !(d->pid_file = policy_strndup(s->pid_file, strlen(s->pid_file)))) ||
-        (s->cache_log && !(d->cache_log = policy_strndup(s->cache_log, strlen(s->cache_log)))) ||
-        (s->parent.host &&
-         !(d->parent.host = policy_strndup(s->parent.host, strlen(s->parent.host)))))
-        rc = -ENOMEM;
-    const struct awf_dns_forwarder_settings *sf = &s->dns.forwarder;
-    for (size_t i = 0; i < sf->n_listen && !rc; i++)
-        rc = push_fwd_listen(&d->dns.forwarder, sf->listen[i].text, strlen(sf->listen[i].text),
-                             &sf->listen[i].addr);
-    if (!rc && !(d->dns.forwarder.log = policy_strndup(sf->log, strlen(sf->log))))
-        rc = -ENOMEM;
-    for (size_t i = 0; i < s->n_listen && !rc; i++)
-        rc = push_listen(d, s->listen[i].text, strlen(s->listen[i].text), &s->listen[i].addr,
-                         s->listen[i].intercept_port);
-    for (size_t i = 0; i < s->n_logs && !rc; i++)
-        if (!(rc = push_log(d, s->logs[i].format, strlen(s->logs[i].format), s->logs[i].path,
-                            strlen(s->logs[i].path), s->logs[i].where)))
-            d->logs[i].cond = s->logs[i].cond;
-    for (size_t i = 0; i < s->dns.n_servers && !rc; i++)
-        rc = push_str(&d->dns.servers, &d->dns.n_servers, s->dns.servers[i],
-                      strlen(s->dns.servers[i]));
-    const struct awf_tunnel_settings *st = &s->tunnels;
-    for (size_t i = 0; i < st->n_opaque_hosts && !rc; i++)
-        rc = push_str(&d->tunnels.opaque_hosts, &d->tunnels.n_opaque_hosts, st->opaque_hosts[i],
-                      strlen(st->opaque_hosts[i]));
-    for (size_t i = 0; i < st->n_opaque_ports && !rc; i++)
-        rc = push_opaque_port(&d->tunnels, &st->opaque_ports[i]);
-    if (!rc && s->n_ports && !(d->ports = malloc(s->n_ports * sizeof *s->ports)))
-        rc = -ENOMEM;
-    if (!rc && s->n_allow_ranges &&
-        !(d->allow_ranges = malloc(s->n_allow_ranges * sizeof *s->allow_ranges)))
-        rc = -ENOMEM;
-    if (!rc &&
-        (!(d->awf_version = policy_strndup(s->awf_version, strlen(s->awf_version))) ||
-         !(d->dns.hosts_file = policy_strndup(s->dns.hosts_file, strlen(s->dns.hosts_file)))))
-        rc = -ENOMEM;
-    if (rc) {
-        policy_settings_free(d);
-        return rc;
-    }
-    if (s->n_ports)
-        memcpy(d->ports, s->ports, s->n_ports * sizeof *s->ports);
-    if (s->n_allow_ranges)
-        memcpy(d->allow_ranges, s->allow_ranges, s->n_allow_ranges * sizeof *s->allow_ranges);
-    return 0;
-}
-
 int policy_push_range(struct awf_settings *s, const struct awf_cidr *c)
 {
     PUSH(s->allow_ranges, s->n_allow_ranges, *c);
@@ -602,6 +246,12 @@ int policy_push_range(struct awf_settings *s, const struct awf_cidr *c)
 int policy_push_ports(struct awf_settings *s, const struct awf_port_range *r)
 {
     PUSH(s->ports, s->n_ports, *r);
+    return 0;
+}
+
+int policy_push_opaque_port(struct awf_tunnel_settings *t, const struct awf_port_range *r)
+{
+    PUSH(t->opaque_ports, t->n_opaque_ports, *r);
     return 0;
 }
 
@@ -621,7 +271,7 @@ int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
                       uint16_t intercept_port, char *why, size_t whylen)
 {
     struct sockaddr_storage ss;
-    if (parse_listen(v, len, &ss, why, whylen) < 0)
+    if (policy_parse_listen(v, len, &ss, why, whylen) < 0)
         return AWF_E_POLICY_INVALID;
     if (b->listen_default) {
         free_listen(&b->s);
@@ -631,7 +281,7 @@ int policy_add_listen(struct awf_policy_builder *b, const char *v, size_t len,
         snprintf(why, whylen, "%.*s given twice", (int)len, v);
         return AWF_E_POLICY_INVALID;
     }
-    return push_listen(&b->s, v, len, &ss, intercept_port);
+    return policy_push_listen(&b->s, v, len, &ss, intercept_port);
 }
 
 int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen, const char *path,
@@ -677,10 +327,10 @@ int policy_add_log(struct awf_policy_builder *b, const char *format, size_t flen
         return AWF_E_POLICY_INVALID;
     }
     if (b->logs_default) {
-        free_logs(&b->s);
+        policy_clear_logs(&b->s);
         b->logs_default = false;
     }
-    return push_log(&b->s, format, flen, path, plen, b->at);
+    return policy_push_log(&b->s, format, flen, path, plen, b->at);
 }
 
 /* "[FORMAT:]PATH": after "logformat=" the format runs to the last ':' (Squid formats hold
@@ -721,12 +371,12 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         snprintf(why, whylen, "unsupported policy version (only 1)");
         return AWF_E_POLICY_INVALID;
     case K_DURATION:
-        if (parse_duration(v, len, &ms, why, whylen) < 0)
+        if (policy_parse_duration(v, len, &ms, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         memcpy(base + k->off, &ms, sizeof ms);
         return 0;
     case K_TTL:
-        if (parse_duration(v, len, &ms, why, whylen) < 0)
+        if (policy_parse_duration(v, len, &ms, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         if (ms % 1000 || ms / 1000 > UINT32_MAX) {
             snprintf(why, whylen, "a DNS TTL is whole seconds");
@@ -753,12 +403,12 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         memcpy(base + k->off, &u, sizeof u);
         return 0;
     case K_BOOL:
-        if (parse_bool(v, len, &flag, why, whylen) < 0)
+        if (policy_parse_bool(v, len, &flag, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         memcpy(base + k->off, &flag, sizeof flag);
         return 0;
     case K_VERSION_STR:
-        if (check_version_str(v, len, why, whylen) < 0)
+        if (policy_check_version_str(v, len, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         /* fallthrough */
     case K_STRING: {
@@ -795,18 +445,20 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         struct parsed_entry e; /* checked here, matched from the text (awf_policy_opaque_allowed) */
         if (policy_entry_parse(v, len, false, &e, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
-        return push_str(&s->tunnels.opaque_hosts, &s->tunnels.n_opaque_hosts, e.text, e.text_len);
+        return policy_push_str(&s->tunnels.opaque_hosts, &s->tunnels.n_opaque_hosts, e.text,
+                               e.text_len);
     }
     case K_SPLICE_HOSTS: {
         struct parsed_entry e; /* checked here, matched from the text (policy_host_listed) */
         if (policy_entry_parse(v, len, false, &e, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
-        return push_str(&s->ssl_bump.splice, &s->ssl_bump.n_splice, e.text, e.text_len);
+        return policy_push_str(&s->ssl_bump.splice, &s->ssl_bump.n_splice, e.text, e.text_len);
     }
     case K_LISTEN: { /* "ADDR:PORT=N": traffic DNAT'd to this listener stood for port N */
         const char *eq = memchr(v, '=', len);
         uint64_t ip = 0;
-        if (eq && (parse_u64(eq + 1, len - (size_t)(eq - v) - 1, 65535, &ip) < 0 || ip == 0)) {
+        if (eq &&
+            (policy_parse_u64(eq + 1, len - (size_t)(eq - v) - 1, 65535, &ip) < 0 || ip == 0)) {
             snprintf(why, whylen, "invalid intercept port after '=': want 1..65535");
             return AWF_E_POLICY_INVALID;
         }
@@ -814,13 +466,13 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
     }
     case K_FWD_LISTEN: {
         struct sockaddr_storage ss;
-        if (parse_listen(v, len, &ss, why, whylen) < 0)
+        if (policy_parse_listen(v, len, &ss, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         if (listen_taken(s->dns.forwarder.listen, s->dns.forwarder.n_listen, &ss)) {
             snprintf(why, whylen, "%.*s given twice", (int)len, v);
             return AWF_E_POLICY_INVALID;
         }
-        return push_fwd_listen(&s->dns.forwarder, v, len, &ss);
+        return policy_push_fwd_listen(&s->dns.forwarder, v, len, &ss);
     }
     case K_RCODE:
         if (len == 7 && strncasecmp(v, "refused", 7) == 0)
@@ -837,7 +489,7 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         return 0;
     case K_ADMIN: {
         struct sockaddr_storage ss;
-        if (parse_listen(v, len, &ss, why, whylen) < 0)
+        if (policy_parse_listen(v, len, &ss, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         char *d = policy_strndup(v, len);
         if (!d)
@@ -848,14 +500,14 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         return 0;
     }
     case K_PARENT:
-        return parse_parent(v, len, &s->parent, why, whylen) < 0 ? AWF_E_POLICY_INVALID : 0;
+        return policy_parse_parent(v, len, &s->parent, why, whylen) < 0 ? AWF_E_POLICY_INVALID : 0;
     case K_DNS_SERVERS:
-        if (check_dns_server(v, len, why, whylen) < 0)
+        if (policy_check_dns_server(v, len, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
-        return push_str(&s->dns.servers, &s->dns.n_servers, v, len);
+        return policy_push_str(&s->dns.servers, &s->dns.n_servers, v, len);
     case K_RANGES: {
         struct awf_cidr c;
-        if (parse_cidr(v, len, &c, why, whylen) < 0)
+        if (policy_parse_cidr(v, len, &c, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
         PUSH(s->allow_ranges, s->n_allow_ranges, c);
         return 0;
@@ -875,29 +527,11 @@ int policy_set_item(struct awf_policy_builder *b, const struct skey *k, const ch
         s->ssl_bump.allow_urls[s->ssl_bump.n_allow_urls++] = pat;
         return 0;
     }
-    case K_SIZE: {
-        /* A byte count with an optional KB/MB/GB suffix (powers of 1024, as Squid reads them). */
-        size_t n = len, mul = 1;
-        if (n >= 2 && (v[n - 1] == 'B' || v[n - 1] == 'b')) {
-            char m = v[n - 2];
-            mul = (m == 'K' || m == 'k')   ? 1u << 10
-                  : (m == 'M' || m == 'm') ? 1u << 20
-                  : (m == 'G' || m == 'g') ? 1u << 30
-                                           : 0;
-            n = mul ? n - 2 : n;
-            mul = mul ? mul : 1;
-        }
-        uint64_t num;
-        if (parse_u64(v, n, UINT32_MAX, &num) < 0 || num * mul > UINT32_MAX) {
-            snprintf(why, whylen,
-                     "invalid size: want bytes, or a number with KB, MB or GB, "
-                     "below 4 GB");
+    case K_SIZE:
+        if (policy_parse_size(v, len, &u, why, whylen) < 0)
             return AWF_E_POLICY_INVALID;
-        }
-        u = (uint32_t)(num * mul);
         memcpy(base + k->off, &u, sizeof u);
         return 0;
-    }
     case K_SECTION:
     case K_ALLOW:
     case K_BLOCK:

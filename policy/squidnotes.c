@@ -1,12 +1,32 @@
-/* squid.conf directives awf-proxy accepts without acting on them, and the notices that say so:
- * nothing in a squid.conf is ignored silently. */
+/* What the squid.conf reader says about a line: an error ("FILE:LINE: reason") that stops the
+ * load, or a notice for a directive accepted without acting on it (nothing in a squid.conf is
+ * ignored silently). */
 
 #include "policy/policy_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int policy_squid_errf(struct squid_ctx *c, int code, const char *fmt, ...)
+{
+    int n = snprintf(c->err, c->errlen, "%s:%u: ", c->name, c->line);
+    if (n >= 0 && (size_t)n < c->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int policy_squid_oom(struct squid_ctx *c)
+{
+    policy_squid_errf(c, -ENOMEM, "out of memory");
+    return -ENOMEM;
+}
 
 /* Accepted and not acted on: each is reported once at start with its line, never silently.
  * They change nothing in awf-proxy; the reason says why. */
