@@ -218,3 +218,46 @@ raw_tsv() { # key side values, for charts and later comparison
     printf 'key\tside\tvalues\n'
     for k in "${!R[@]}"; do printf '%s\t%s\t%s\n' "${k% *}" "${k#* }" "${R[$k]}"; done | sort
 }
+
+# bench/compare.sh's table (run.sh --ab): two awf-proxy builds, sides a and b. Noise is the larger
+# of the two sides' spreads ((max − min) / median over the repetitions); a ratio b / a further
+# from 1 than that is marked "outside noise", in the direction it moved (better or worse).
+ab_report() {
+    local row key label better a b sa sb
+    echo "| measure | ${LABEL[a]} | ${LABEL[b]} | b / a | noise | |"
+    echo "|---|---:|---:|---:|---:|---|"
+    for row in "${ROWS[@]}"; do
+        IFS='|' read -r key label better _ <<<"$row"
+        [ -n "${R["$key a"]:-}${R["$key b"]:-}${MISSED["$key a"]:-}${MISSED["$key b"]:-}" ] ||
+            continue
+        label=${label//@BIG@/$BIG_MIB MiB}
+        label=${label//@IDLE@/$IDLE_N}
+        label=${label//@MANY@/$IDLE_MANY}
+        a=$(med "$key" a) b=$(med "$key" b)
+        sa=$([ -z "$a" ] || echo "${R["$key a"]}" | spread "$a")
+        sb=$([ -z "$b" ] || echo "${R["$key b"]}" | spread "$b")
+        echo "| $label | $(cell "$key" a) | $(cell "$key" b) | $(ratio "$key" b a) |" \
+            "$(ab_noise "$a" "$b" "$sa" "$sb" "$better")"
+    done
+    echo
+    failures
+    echo "- ${#SIDES[@]} awf-proxy processes, one thread each, started anew for every" \
+        "repetition; every benchmark runs on a, then b, then the next; $REPS repetition(s)." \
+        "CPU = utime+stime from /proc/PID/stat over the load, divided by the work done."
+}
+# a b spread_a% spread_b% better: "±noise% | verdict" for one row; no spread (one repetition,
+# or a side n/a): no verdict.
+ab_noise() {
+    awk -v a="$1" -v b="$2" -v sa="$3" -v sb="$4" -v better="$5" 'BEGIN {
+        if (sa == "" || sb == "") { print "— | no noise estimate |"; exit }
+        n = sa + 0 > sb + 0 ? sa + 0 : sb + 0
+        ns = n < 10 ? sprintf("%.1f", n) : sprintf("%d", n)
+        if (a == "" || b == "" || a == 0) { printf "±%s%% | |", ns; exit }
+        d = (b / a - 1) * 100
+        p = n < 10 ? 1 : 0
+        if (d <= n && -d <= n) v = "within noise"
+        else if (better == "-") v = sprintf("outside noise (%+.*f%%)", p, d)
+        else v = sprintf("outside noise (%+.*f%%, %s)", p, d,
+            (d > 0) == (better == "hi") ? "better" : "worse")
+        printf "±%s%% | %s |", ns, v }'
+}

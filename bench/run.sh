@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Side-by-side benchmark: direct vs awf-proxy (1 thread, all threads) vs Squid 5.7, one table.
-# Usage: bench/run.sh [--quick] [--reps N] [--keep]   (see bench/README.md)
+# Usage: bench/run.sh [--quick] [--reps N] [--keep] [--ab BIN_A BIN_B]   (see bench/README.md)
 #
 # Layout: setup from bench/lib.sh (build, config, start servers), then one function per
 # benchmark that measures one side once and records its figures with `record KEY SIDE VALUE`;
@@ -10,12 +10,13 @@
 # Adding a benchmark = one bench_* function, one line in BENCHES, its rows in ROWS.
 set -euo pipefail
 
-QUICK=0 REPS='' KEEP=0
+QUICK=0 REPS='' KEEP=0 AB=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
     --reps) REPS=$2; shift ;;
     --keep) KEEP=1 ;;
+    --ab) AB=("$2" "$3"); shift 2 ;;
     -h | --help) sed -n '3,4p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -38,6 +39,16 @@ PROXIES=(awf awfall squid)
 ALL_THREADS=" bench_get bench_churn bench_tls "
 declare -A LABEL=([direct]=direct [awf]="awf-proxy (1 thread)" [awfall]="awf-proxy all threads"
     [squid]="Squid 5.7")
+# --ab (bench/compare.sh): two awf-proxy binaries, sides a and b, one thread each, on the ports
+# of the two awf-proxy columns; no direct, all-threads or Squid side; nothing is built.
+declare -A BIN=()
+if [ ${#AB[@]} = 2 ]; then
+    SIDES=(a b) PROXIES=(a b) ALL_THREADS=" "
+    BIN=([a]=${AB[0]} [b]=${AB[1]})
+    LABEL=([a]=${AWF_BENCH_LABEL_A:-A} [b]=${AWF_BENCH_LABEL_B:-B})
+    AWF_BENCH_PROXY=${AB[0]}
+fi
+use_bin() { [ -z "${BIN[$1]:-}" ] || AWF_BIN=${BIN[$1]}; } # side: the binary it runs
 
 squid_check() {
     if ! squid -k parse -f "$TMP/squid.conf" >"$TMP/squid-parse.log" 2>&1; then
@@ -50,10 +61,11 @@ squid_check() {
 # are not returned), so RSS at rest and per tunnel mean something only on a new process.
 start_proxies() {
     local side port threads
-    for side in awf awfall; do
-        [ -z "${FAIL[$side]:-}" ] || continue
-        port=$AWF_PORT threads=1
-        [ "$side" = awf ] || port=$AWFALL_PORT threads=0
+    for side in awf awfall a b; do
+        if [[ " ${PROXIES[*]} " != *" $side "* ]] || [ -n "${FAIL[$side]:-}" ]; then continue; fi
+        port=$AWFALL_PORT threads=1
+        case $side in awf | a) port=$AWF_PORT ;; awfall) threads=0 ;; esac
+        use_bin "$side"
         awf_cmd "$port" "$threads" "$side"
         if start "$side" "$port" "${AWF_CMD[@]}"; then
             PID[$side]=$STARTED_PID
@@ -61,7 +73,7 @@ start_proxies() {
             FAIL[$side]="did not start"
         fi
     done
-    if [ -z "${FAIL[squid]:-}" ]; then
+    if [ -z "${BIN[a]:-}" ] && [ -z "${FAIL[squid]:-}" ]; then
         if start squid "$SQUID_PORT" squid -N -f "$TMP/squid.conf"; then
             PID[squid]=$STARTED_PID
         else
@@ -80,8 +92,8 @@ stop_proxies() {
 alive() { [ -z "${FAIL[$1]:-}" ] && [ -n "${PID[$1]:-}" ] && kill -0 "${PID[$1]}" 2>/dev/null; }
 proxy_addr() {
     case $1 in
-    awf) echo "127.0.0.1:$AWF_PORT" ;;
-    awfall) echo "127.0.0.1:$AWFALL_PORT" ;;
+    awf | a) echo "127.0.0.1:$AWF_PORT" ;;
+    awfall | b) echo "127.0.0.1:$AWFALL_PORT" ;;
     *) echo "127.0.0.1:$SQUID_PORT" ;;
     esac
 }
@@ -94,8 +106,9 @@ bench_startup() {
     local side=$1 port=$((BASE + 130)) out
     expect "$side" start_ms stop_ms
     case $side in
-    awf)
-        awf_cmd "$port" 1 awf-startup
+    awf | a | b)
+        use_bin "$side"
+        awf_cmd "$port" 1 "$side-startup"
         out=$("$CLIENT" startup --connect "127.0.0.1:$port" -- "${AWF_CMD[@]}") || return 1
         ;;
     squid)
@@ -236,7 +249,7 @@ bench_tls() {
 bench_tls_intercept() {
     case $1 in
     direct) churn_rows direct tlsi --connect 127.0.0.2:443 --tls "$TLS_HOST" ;;
-    awf) churn_rows awf tlsi --connect "$(proxy_addr awf)" --tls "$TLS_HOST" ;;
+    awf | a | b) churn_rows "$1" tlsi --connect "$(proxy_addr "$1")" --tls "$TLS_HOST" ;;
     squid) expect squid tlsi_per_s tlsi_cpu_us ;; # only with ssl-bump (certificates) and NAT
     esac
 }
@@ -257,13 +270,13 @@ main() {
     build
     [ -z "${FAIL[awf]:-}" ] || FAIL[awfall]=${FAIL[awf]}
     write_configs
-    squid_check
+    [ -n "${BIN[a]:-}" ] || squid_check
     [ -z "$INTERCEPT_LISTEN" ] || BENCHES+=(bench_tls_intercept)
     local side b rep t0=$SECONDS
     log "startup times (cold, separate instances)"
-    for side in awf squid; do
-        [ -n "${FAIL[$side]:-}" ] && continue
-        for rep in $(seq "$REPS"); do
+    for rep in $(seq "$REPS"); do
+        for side in "${PROXIES[@]}"; do
+            if [ "$side" = awfall ] || [ -n "${FAIL[$side]:-}" ]; then continue; fi
             run_bench bench_startup "$side"
         done
     done
@@ -285,6 +298,11 @@ main() {
     done
     BENCH_SECS=$((SECONDS - t0))
     mkdir -p "$RESULTS"
+    if [ -n "${BIN[a]:-}" ]; then
+        ab_report | tee "$RESULTS/ab.md"
+        raw_tsv >"$RESULTS/ab.tsv"
+        return
+    fi
     report | tee "$RESULTS/latest.md"
     raw_tsv >"$RESULTS/latest.tsv"
     chart

@@ -267,6 +267,19 @@ class TestScripts(unittest.TestCase):
         self.assertIn("direct 0.3 s, proxied 0.6 s", out)
         self.assertTrue(out.endswith("= 0.50"), out)
 
+    def test_ab_rows_say_whether_a_ratio_is_within_the_noise(self):
+        out = report_sh('SIDES=(a b) REPS=3; declare -A LABEL=([a]=A [b]=B); '
+                        'R["get_rps a"]="100 110 90"; R["get_rps b"]="70 71 69"; '
+                        'R["get_cpu_us a"]="10 11 9"; R["get_cpu_us b"]="10.5 10 11"; '
+                        'R["start_ms a"]=20; R["start_ms b"]=30; ab_report')
+        rows = {r.split(" | ")[0]: r for r in out.splitlines() if r.startswith("| ")}
+        self.assertIn("| 100 ±20% | 70 ±3% | 0.70× | ±20% | outside noise (-30%, worse) |",
+                      rows["| Small GET keep-alive (100 B, wrk -c50): req/s"])
+        self.assertIn("| 10 ±20% | 10.5 ±10% | 1.05× | ±20% | within noise |",
+                      rows["| **Small GET: proxy CPU per request, µs**"])
+        self.assertIn("| — | no noise estimate |", rows["| exec to first accepted connection, ms"])
+        self.assertNotIn("| Squid", out)
+
 
 if __name__ == "__main__":
     unittest.main()
