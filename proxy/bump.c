@@ -32,7 +32,7 @@ struct awf_bump {
     bool hs_done, notified;
     char name[AWF_HOST_MAX + 1];
     char authority[AWF_HOST_MAX + 10]; /* the Host the upstream gets */
-    char url[8192];                        /* the current request's URL, for the log */
+    char url[8192];                    /* the current request's URL, for the log */
 };
 
 static SSL *ssl_of(struct awf_conn *c, uv_stream_t *s)
@@ -422,6 +422,17 @@ void awf_bump_decide(struct awf_conn *c)
 static void up_failed(struct awf_conn *c, const char *why)
 {
     awf_answer(c, AWF_ANS_TLS_FAIL, why);
+}
+
+void awf_bump_up_eof(struct awf_conn *c, int status)
+{
+    (void)status;
+    awf_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
+}
+
+void awf_bump_up_timeout(struct awf_conn *c)
+{
+    awf_answer(c, AWF_ANS_TIMEOUT, "TLS handshake with the upstream timed out");
 }
 
 static void up_handshake(struct awf_conn *c)

@@ -121,21 +121,81 @@ struct awf_answer_def {
 #define AWF_POOL_BUCKETS  64
 #define AWF_LOCAL_BUCKETS 256
 
-/* The states of a client connection. Only awf_conn_set_state() changes them; it checks the
- * transition against a table (awf_conn_transition_ok). */
+/* The connection's state machine on one screen. Per state: its name; what handles client bytes,
+ * the client's EOF (or a read error), upstream bytes, the upstream's EOF (or a read error), and
+ * its deadline passing; which sides are read (AWF_RD_*); which deadline runs (AWF_DL_*, see
+ * conn.c:deadline); and the states it may go to. Only awf_conn_set_state() (state.c) changes a
+ * state, checking this last column; the handlers are looked up here by the event entry points
+ * (conn.c: client reads, EOF and the timer; dispatch.c: the upstream's events) through
+ * px->phases (conn.c:awf_conn_phases). Names without a prefix are conn.c's generic handlers:
+ * hold (client bytes wait in c->pend), drop, eof_abort / timeout_abort (close, logged _ABORTED
+ * once decided), eof_close / timeout_close, eof_wait (a FIN waits for the answer), eof_flush.
+ *
+ * The paths: SNIFF (first bytes) -> HEAD (a request head) or PEEK (intercepted TLS); HEAD ->
+ * RESOLVING -> CONNECTING -> FORWARD (HTTP; back to HEAD for keep-alive, to CONNECTING when a
+ * pooled upstream failed before answering, to TUNNEL after 101) or TUNNEL (CONNECT) or PEEK (a
+ * CONNECT whose ClientHello is checked before any client byte goes upstream). Through a parent
+ * proxy a tunnel waits in PARENT_WAIT for its answer to our CONNECT (a timeout dials the next
+ * address: back to CONNECTING). ssl-bump: HEAD -> PEEK (the ClientHello decides before anything
+ * is dialled) -> BUMP_CLIENT (the client's handshake; from RESOLVING when intercepted TLS waited
+ * for its addresses) -> HEAD for the requests inside; CONNECTING -> BUMP_UP (the upstream's
+ * handshake) -> FORWARD. Anything before a tunnel may answer (FLUSH); every state may close. */
+// clang-format off
+#define AWF_STATES(X) \
+/*  state        name             client data               client EOF              upstream data         upstream EOF        timeout                reads                                                   deadline        may go to */ \
+  X(SNIFF,       "sniff",         awf_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
+  X(HEAD,        "head",          awf_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
+  X(PEEK,        "peek",          awf_peek_input,           awf_peek_client_eof,    awf_tunnel_up_input,  awf_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_UP,                              AWF_DL_PEEK,    T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
+  X(RESOLVING,   "resolving",     hold,                     eof_wait,               drop,                 eof_close,          awf_request_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_DNS,     T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
+  X(CONNECTING,  "connecting",    hold,                     eof_wait,               drop,                 eof_close,          awf_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(PARENT_WAIT, "parent-wait",   hold,                     eof_wait,               awf_parent_input,     awf_parent_eof,     awf_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(FORWARD,     "forward",       awf_forward_client_input, awf_forward_client_eof, awf_forward_up_input, awf_forward_up_eof, awf_forward_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING)) \
+  X(TUNNEL,      "tunnel",        awf_tunnel_client_input,  awf_tunnel_client_eof,  awf_tunnel_up_input,  awf_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(CLOSING)) \
+  X(BUMP_CLIENT, "bump-client",   hold,                     eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT,                                          AWF_DL_HELLO,   T(HEAD) | T(FLUSH) | T(CLOSING)) \
+  X(BUMP_UP,     "bump-upstream", hold,                     eof_abort,              drop,                 awf_bump_up_eof,    awf_bump_up_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(FORWARD) | T(FLUSH) | T(CLOSING)) \
+  X(FLUSH,       "flush",         drop,                     eof_flush,              drop,                 eof_close,          timeout_close,         AWF_RD_CLIENT | AWF_RD_DROP,                            AWF_DL_FLUSH,   T(CLOSING)) \
+  X(CLOSING,     "closing",       drop,                     ignore_eof,             drop,                 ignore_eof,         ignore_timeout,        0,                                                      AWF_DL_IDLE,    0)
+// clang-format on
+
 enum awf_conn_state {
-    AWF_CS_SNIFF,       /* first bytes of a connection: decides the kind of traffic */
-    AWF_CS_HEAD,        /* reading a request head (or idle between keep-alive requests) */
-    AWF_CS_PEEK,        /* reading a TLS ClientHello (intercepted, or first bytes of a tunnel) */
-    AWF_CS_RESOLVING,   /* waiting for the resolver */
-    AWF_CS_CONNECTING,  /* dialling the upstream */
-    AWF_CS_FORWARD,     /* an HTTP request and its response are crossing */
-    AWF_CS_TUNNEL,      /* bytes both ways (CONNECT, WebSocket after 101) */
-    AWF_CS_BUMP_CLIENT, /* ssl-bump: TLS handshake with the client (minted certificate) */
-    AWF_CS_BUMP_UP,     /* ssl-bump: TLS handshake with the upstream (verified) */
-    AWF_CS_FLUSH,       /* writing the last bytes to the client, then closing */
-    AWF_CS_CLOSING,     /* handles closing; freed in the last close callback */
-    AWF_CS_COUNT
+#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to) AWF_CS_##st,
+    AWF_STATES(AWF_X)
+#undef AWF_X
+        AWF_CS_COUNT
+};
+
+/* Which sides a state reads (awf_conn_sync_reading). A side is never read after its EOF. */
+enum {
+    AWF_RD_CLIENT = 1 << 0, /* the client */
+    AWF_RD_HOLD = 1 << 1,   /* ... except while c->pend holds bytes not yet handled */
+    AWF_RD_DROP = 1 << 2,   /* ... only to drop what it sends (closing after an answer) */
+    AWF_RD_UP = 1 << 3,     /* the upstream (until the response is done) */
+    AWF_RD_WFAIL = 1 << 4,  /* a failed upstream write ends the relay as its EOF would */
+};
+
+/* Which deadline a state runs against (conn.c:deadline; every one bounded by the lifetime). */
+enum awf_deadline {
+    AWF_DL_HEAD,    /* request_headers from the first byte; client_idle between requests */
+    AWF_DL_PEEK,    /* read_idle until a ClientHello starts, then client_hello from its start */
+    AWF_DL_DNS,     /* dns + 1 s */
+    AWF_DL_CONNECT, /* connect, from the dial (a parent's answer and TLS to the upstream too) */
+    AWF_DL_HELLO,   /* client_hello: the client's TLS handshake */
+    AWF_DL_FLUSH,   /* read_idle, capped at request_headers; a short linger after our FIN */
+    AWF_DL_IDLE,    /* read_idle since the last activity */
+};
+
+struct awf_conn;
+struct awf_buf;
+
+/* One row of AWF_STATES: what a state does on each event. */
+struct awf_phase {
+    void (*client_data)(struct awf_conn *c, struct awf_buf *b); /* takes ownership of b */
+    void (*client_eof)(struct awf_conn *c, int status);         /* UV_EOF or a read error */
+    void (*up_data)(struct awf_conn *c, struct awf_buf *b);     /* takes ownership of b */
+    void (*up_eof)(struct awf_conn *c, int status);             /* UV_EOF or a read error */
+    void (*timeout)(struct awf_conn *c);                        /* the state's deadline passed */
+    uint8_t reads;                                              /* AWF_RD_* */
+    uint8_t deadline;                                           /* enum awf_deadline */
 };
 
 /* Flags: what crosses states. One bit each, in this order (AWF_CF_<NAME>, 64 bits);
@@ -179,7 +239,6 @@ enum awf_conn_state {
     X(HAS_ORIG_DST)     /* c->orig_dst holds it: NAT'd in this namespace */                        \
     X(TIMER_ARMED)      /* the timer runs, due at c->timer_due */                                  \
     X(VIA_PARENT)       /* this transaction goes through settings.parent (parent.c) */             \
-    X(PARENT_WAIT)      /* our CONNECT is sent to the parent: waiting for its answer */            \
     X(SPLICE_WAIT)      /* bulk flows but writes are in flight: the kernel relay waits for them */ \
     X(SPLICE_DUE)       /* writes are done: the switch runs from the timer in the next loop turn */
 
@@ -356,6 +415,7 @@ struct awf_proxy {
     bool no_splice;           /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
     struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
     const struct awf_upstream_hooks *up_hooks; /* &awf_conn_up_hooks */
+    const struct awf_phase *phases;            /* awf_conn_phases: AWF_STATES' handlers */
     int pipe_free[AWF_PIPE_MAX_FREE][2];       /* empty pipes for splice.c */
     size_t n_pipe_free;
     void (*done)(void *arg);

@@ -1,8 +1,10 @@
-/* Client connections: accepting, reading and writing the client, timers, keep-alive, closing
- * (the states, their transitions and the flags' names are state.c's). Request heads and the
- * decision are request.c's, log records logline.c's, what an upstream's events mean dispatch.c's;
- * forwarding (forward.c), tunnels (tunnel.c), upstreams (upstream.c) and answers (answer.c) act on
- * the same struct awf_conn and change state only through awf_conn_set_state(). */
+/* Client connections: accepting, reading and writing the client, timers, keep-alive, closing,
+ * and the event entry points (client_read_cb, awf_conn_client_eof, timer_cb) that hand each event
+ * to the current state's handler in awf_conn_phases (conn-t.h: AWF_STATES; the transitions and
+ * the flags' names are state.c's). Request heads and the decision are request.c's, log records
+ * logline.c's, what an upstream's events mean dispatch.c's; forwarding (forward.c), tunnels
+ * (tunnel.c), upstreams (upstream.c) and answers (answer.c) act on the same struct awf_conn and
+ * change state only through awf_conn_set_state(). */
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,16 +35,23 @@ void awf_conn_touch(struct awf_conn *c)
 
 #define LINGER_MS 2000
 
+/* Each state's deadline (AWF_STATES' deadline column) as data, so awf_conn_deadline stays pure
+ * and needs no proxy. */
+static const uint8_t deadline_of[AWF_CS_COUNT] = {
+#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to) [AWF_CS_##st] = dl,
+    AWF_STATES(AWF_X)
+#undef AWF_X
+};
+
 static uint64_t deadline(const struct awf_conn *c)
 {
     const struct awf_timeouts *t = &c->set->timeouts;
-    switch (c->state) {
-    case AWF_CS_SNIFF:
-    case AWF_CS_HEAD:
+    switch ((enum awf_deadline)deadline_of[c->state]) {
+    case AWF_DL_HEAD:
         if (!(c->flags & AWF_CF_TXN))
             return c->state_since + t->client_idle_ms;
         return c->state_since + t->request_headers_ms;
-    case AWF_CS_PEEK:
+    case AWF_DL_PEEK:
         /* A CONNECT tunnel may wait long for its first byte (browsers open tunnels ahead of
          * use); nothing has gone upstream, so only read_idle applies until a ClientHello
          * starts. From its first byte (peek.c restarts state_since) it must be complete
@@ -50,14 +59,13 @@ static uint64_t deadline(const struct awf_conn *c)
         if (!c->hello)
             return c->last_active + t->read_idle_ms;
         return c->state_since + t->client_hello_ms;
-    case AWF_CS_RESOLVING:
+    case AWF_DL_DNS:
         return c->state_since + t->dns_ms + 1000;
-    case AWF_CS_CONNECTING:
-    case AWF_CS_BUMP_UP:
+    case AWF_DL_CONNECT:
         return c->state_since + t->connect_ms;
-    case AWF_CS_BUMP_CLIENT:
+    case AWF_DL_HELLO:
         return c->state_since + t->client_hello_ms;
-    case AWF_CS_FLUSH: {
+    case AWF_DL_FLUSH: {
         if (c->flags & AWF_CF_CLIENT_SHUT_DONE)
             return c->state_since + LINGER_MS;
         /* The last bytes are queued and nothing more is forwarded: a client that does not
@@ -67,6 +75,7 @@ static uint64_t deadline(const struct awf_conn *c)
         uint64_t cap = c->state_since + t->request_headers_ms;
         return idle < cap ? idle : cap;
     }
+    case AWF_DL_IDLE:
     default:
         return c->last_active + t->read_idle_ms;
     }
@@ -124,34 +133,91 @@ static void timer_cb(uv_timer_t *t)
         awf_conn_close(c);
         return;
     }
-    switch (c->state) {
-    case AWF_CS_CONNECTING:
-        c->last_err = -ETIMEDOUT;
-        awf_upstream_release(c, false);
-        if (c->next_addr < c->n_addrs) {
-            awf_conn_dial(c);
-            return;
-        }
-        awf_answer(c, AWF_ANS_TIMEOUT, "connection timed out");
-        return;
-    case AWF_CS_RESOLVING:
-        awf_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
-        return;
-    case AWF_CS_BUMP_UP:
-        awf_answer(c, AWF_ANS_TIMEOUT, "TLS handshake with the upstream timed out");
-        return;
-    case AWF_CS_FORWARD:
-        awf_forward_timeout(c);
-        return;
-    case AWF_CS_FLUSH:
-        awf_conn_close(c);
-        return;
-    default:
-        c->flags |= AWF_CF_ABORTED;
+    awf_conn_phase(c)->timeout(c);
+}
+
+/* ---- the generic handlers of AWF_STATES ---- */
+
+/* Bytes that come while the state cannot take them (resolving, connecting, a handshake) wait in
+ * c->pend; reading stops until they are handled. */
+static void hold(struct awf_conn *c, struct awf_buf *b)
+{
+    if (awf_conn_append(c, &c->pend, b) < 0) {
         awf_conn_close(c);
         return;
     }
+    awf_conn_sync_reading(c);
 }
+
+/* Bytes nobody waits for: after an answer, or from an upstream not in use yet. */
+static void drop(struct awf_conn *c, struct awf_buf *b)
+{
+    awf_bufpool_put(&c->px->bufs, b);
+}
+
+static void ignore_eof(struct awf_conn *c, int status)
+{
+    (void)c;
+    (void)status;
+}
+
+static void ignore_timeout(struct awf_conn *c)
+{
+    (void)c;
+}
+
+/* An EOF that ends the connection: a transaction already decided is cut short. */
+static void eof_abort(struct awf_conn *c, int status)
+{
+    (void)status;
+    if (c->tag != AWF_TAG_UNSET)
+        c->flags |= AWF_CF_ABORTED;
+    awf_conn_close(c);
+}
+
+/* The upstream ended before it was used. */
+static void eof_close(struct awf_conn *c, int status)
+{
+    (void)status;
+    awf_conn_close(c);
+}
+
+/* Resolving or connecting: a client that half-closes after its request (nc, socat, scripts; or
+ * CONNECT, bytes and FIN at once) still gets its answer: the FIN is passed on once the tunnel is
+ * up, or the connection closes after the response. Whether a request body was cut short is known
+ * once it is parsed (forward.c). A read error aborts. */
+static void eof_wait(struct awf_conn *c, int status)
+{
+    if (status == UV_EOF)
+        return;
+    c->flags |= AWF_CF_ABORTED;
+    awf_conn_close(c);
+}
+
+/* Our answer is queued: the client's FIN (after ours) or an error ends it. */
+static void eof_flush(struct awf_conn *c, int status)
+{
+    if (c->flags & AWF_CF_CLIENT_SHUT_DONE || status != UV_EOF)
+        awf_conn_close(c);
+}
+
+static void timeout_abort(struct awf_conn *c)
+{
+    c->flags |= AWF_CF_ABORTED;
+    awf_conn_close(c);
+}
+
+static void timeout_close(struct awf_conn *c)
+{
+    awf_conn_close(c);
+}
+
+const struct awf_phase awf_conn_phases[AWF_CS_COUNT] = {
+#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to)                                           \
+    [AWF_CS_##st] = {cd, ce, ud, ue, tmo, rd, dl},
+    AWF_STATES(AWF_X)
+#undef AWF_X
+};
 
 /* ---- reading and writing ---- */
 
@@ -292,36 +358,15 @@ void awf_conn_sync_reading(struct awf_conn *c)
         uv_timer_start(&c->timer, timer_cb, 0, 0);
         return;
     }
-    switch (c->state) {
-    case AWF_CS_SNIFF:
-    case AWF_CS_HEAD:
-        want = !c->pend && !(c->flags & AWF_CF_CLIENT_EOF);
-        break;
-    case AWF_CS_BUMP_CLIENT:
-        want = !(c->flags & AWF_CF_CLIENT_EOF);
-        break;
-    case AWF_CS_RESOLVING:
-    case AWF_CS_CONNECTING:
-    case AWF_CS_BUMP_UP:
-        /* Kept reading (bytes that come meanwhile wait in pend): stopping and restarting
-         * would cost two epoll_ctl calls per request. */
-    case AWF_CS_FORWARD:
-    case AWF_CS_TUNNEL:
-        /* Also after the request is complete: a client that goes away is noticed, and a
-         * pipelined request is held in pend until the response is done. */
-        want = !c->pend && !(c->flags & AWF_CF_CLIENT_EOF);
-        break;
-    case AWF_CS_PEEK:
-        want = !(c->flags & AWF_CF_CLIENT_EOF);
-        break;
-    case AWF_CS_FLUSH:
-        /* Read and drop what the client still sends, so closing does not reset the
-         * connection before our answer is read. */
-        want = !(c->flags & AWF_CF_CLIENT_EOF);
-        break;
-    default:
-        break;
-    }
+    unsigned reads = awf_conn_phase(c)->reads;
+    /* AWF_RD_HOLD: also reading while resolving, connecting or a handshake with the upstream
+     * (bytes that come meanwhile wait in pend): stopping and restarting would cost two
+     * epoll_ctl calls per request; and after a request is complete, so a client that goes away
+     * is noticed (a pipelined request is held in pend until the response is done).
+     * AWF_RD_DROP: after an answer, what the client still sends is read and dropped, so closing
+     * does not reset the connection before the answer is read. */
+    want = (reads & AWF_RD_CLIENT) && !(c->flags & AWF_CF_CLIENT_EOF) &&
+           !((reads & AWF_RD_HOLD) && c->pend);
     size_t q = up && !up->closing ? uv_stream_get_write_queue_size((uv_stream_t *)&up->tcp) : 0;
     bool rd = (c->flags & AWF_CF_CLIENT_RD) != 0;
     sync_one((uv_stream_t *)&c->client, &rd, want, q, client_alloc_cb, client_read_cb);
@@ -329,10 +374,7 @@ void awf_conn_sync_reading(struct awf_conn *c)
 
     if (!up || up->closing)
         return;
-    want = !(c->flags & AWF_CF_UP_EOF) &&
-           ((c->state == AWF_CS_FORWARD && !(c->flags & AWF_CF_RESP_DONE)) ||
-            c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK || c->state == AWF_CS_BUMP_UP ||
-            (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT)));
+    want = (reads & AWF_RD_UP) && !(c->flags & (AWF_CF_UP_EOF | AWF_CF_RESP_DONE));
     q = uv_stream_get_write_queue_size((uv_stream_t *)&c->client);
     sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, awf_upstream_alloc_cb,
              awf_upstream_read_cb);
@@ -424,53 +466,14 @@ void awf_conn_client_eof(struct awf_conn *c, int status)
     c->flags &= ~AWF_CF_CLIENT_RD; /* libuv stops reading at EOF */
     if (status != UV_EOF)
         uv_read_stop((uv_stream_t *)&c->client);
-    switch (c->state) {
-    case AWF_CS_FORWARD:
-        awf_forward_client_eof(c, status);
-        return;
-    case AWF_CS_TUNNEL:
-        awf_tunnel_eof(c, true, status);
-        return;
-    case AWF_CS_FLUSH:
-        if (c->flags & AWF_CF_CLIENT_SHUT_DONE || status != UV_EOF)
-            awf_conn_close(c);
-        return;
-    case AWF_CS_RESOLVING:
-    case AWF_CS_CONNECTING:
-        if (status == UV_EOF) {
-            /* A client that half-closes after its request (nc, socat, scripts; or CONNECT,
-             * bytes and FIN at once) still gets its answer: the FIN is passed on once the
-             * tunnel is up, or the connection closes after the response. Whether a request
-             * body was cut short is known once it is parsed (forward.c). */
-            return;
-        }
-        c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
-        return;
-    case AWF_CS_PEEK:
-        if (status == UV_EOF && !c->hello && (c->flags & AWF_CF_ESTABLISHED)) {
-            /* CONNECT, the 200, then FIN before any byte: an empty tunnel, which Squid 5.7
-             * logs TCP_TUNNEL (measured), not an abort. The FIN goes on to the upstream. */
-            if (c->up)
-                awf_tunnel_start(c);
-            else
-                awf_conn_close(c);
-            return;
-        }
-        /* fall through */
-    default:
-        if (c->tag != AWF_TAG_UNSET) /* decided: the transaction is cut short */
-            c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
-        return;
-    }
+    awf_conn_phase(c)->client_eof(c, status);
 }
 
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
 {
     struct awf_conn *c = s->data;
     struct awf_buf *b = ub->base ? awf_buf_of(ub->base) : NULL;
-    if (nread <= 0 || c->state == AWF_CS_CLOSING || c->state == AWF_CS_FLUSH) {
+    if (nread <= 0 || c->state == AWF_CS_CLOSING || (awf_conn_phase(c)->reads & AWF_RD_DROP)) {
         awf_bufpool_put(&c->px->bufs, b);
         if (nread < 0 && c->state != AWF_CS_CLOSING)
             awf_conn_client_eof(c, (int)nread);
@@ -485,33 +488,6 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
         return;
     }
     awf_conn_client_input(c, b);
-}
-
-void awf_conn_client_input(struct awf_conn *c, struct awf_buf *b)
-{
-    switch (c->state) {
-    case AWF_CS_SNIFF:
-    case AWF_CS_HEAD:
-        awf_request_input(c, b);
-        return;
-    case AWF_CS_FORWARD:
-        awf_forward_client_input(c, b);
-        return;
-    case AWF_CS_TUNNEL:
-        awf_tunnel_input(c, true, b);
-        return;
-    case AWF_CS_PEEK:
-        awf_peek_input(c, b);
-        return;
-    default:
-        /* Resolving or connecting: the bytes wait (reading stops until they are handled). */
-        if (awf_conn_append(c, &c->pend, b) < 0) {
-            awf_conn_close(c);
-            return;
-        }
-        awf_conn_sync_reading(c);
-        return;
-    }
 }
 
 /* ---- tunnels ---- */
@@ -574,7 +550,7 @@ void awf_conn_next_request(struct awf_conn *c)
     c->flags &= ~AWF_CF_HAS_SERVER;
     c->head_bytes = c->bytes_in = c->bytes_out = 0;
     c->status = c->upstream_status = 0;
-    c->flags &= ~(AWF_CF_VIA_PARENT | AWF_CF_PARENT_WAIT);
+    c->flags &= ~AWF_CF_VIA_PARENT;
     c->tag = AWF_TAG_UNSET;
     c->hier = AWF_HIER_NONE;
     c->log_url = c->log_method = c->mime = NULL;

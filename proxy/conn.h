@@ -39,10 +39,11 @@ void awf_conn_tunnel_release(struct awf_conn *c);
 int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
 /* The same below TLS: b goes to the socket as it is (bump.c's ciphertext). */
 int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
-/* Client bytes (plain text) for the current state's handler; takes ownership of b. */
-void awf_conn_client_input(struct awf_conn *c, struct awf_buf *b);
-/* The client's end of stream (UV_EOF) or a read error. */
+/* The client's end of stream (UV_EOF) or a read error: noted in c->flags, then the current
+ * state's handler. */
 void awf_conn_client_eof(struct awf_conn *c, int status);
+/* The phases (AWF_STATES' handlers), reached through px->phases (set by proxy.c). */
+extern const struct awf_phase awf_conn_phases[AWF_CS_COUNT];
 void awf_conn_sync_reading(struct awf_conn *c);
 /* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
  * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
@@ -77,6 +78,8 @@ void awf_conn_req_parser_init(struct awf_conn *c);
 void awf_request_input(struct awf_conn *c, struct awf_buf *b);
 /* Resolves c->host (state RESOLVING), checks every address, then dials or peeks. */
 void awf_request_resolve(struct awf_conn *c);
+/* The resolver did not answer in time (RESOLVING): 503. */
+void awf_request_timeout(struct awf_conn *c);
 /* What a forwarded request's head says for later (HEAD, a body, a WebSocket upgrade when ws,
  * keep-alive), into c->flags: plain HTTP and requests inside bumped TLS alike. */
 void awf_request_set_flags(struct awf_conn *c, bool ws);
@@ -122,10 +125,8 @@ void awf_conn_dial(struct awf_conn *c);
 /* Starts what the upstream is for once it is usable: TLS to it for a bumped request, the
  * ClientHello check, a tunnel, or forwarding. */
 void awf_conn_up_use(struct awf_conn *c);
-/* Upstream bytes (plain text) for the current state's handler; takes ownership of b. */
-void awf_conn_up_input(struct awf_conn *c, struct awf_buf *b);
-/* The upstream's end of stream (UV_EOF) or a read error, for the current state. */
-void awf_conn_up_eof(struct awf_conn *c, int status);
+/* A dial timed out (CONNECTING, PARENT_WAIT): the next address, else 504. */
+void awf_conn_dial_timeout(struct awf_conn *c);
 
 /* upstream.c: the transport; reports events through px->up_hooks and calls nothing above it */
 /* Dials c->addrs from c->next_addr on; first an idle pooled upstream to one of them when
@@ -172,6 +173,8 @@ void awf_forward_body_spliced(struct awf_conn *c, bool fin);
 void awf_peek_start_connect(struct awf_conn *c);
 void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b);
 void awf_peek_input(struct awf_conn *c, struct awf_buf *b);
+/* The client's EOF while peeking: CONNECT, 200, then FIN before any byte is an empty tunnel. */
+void awf_peek_client_eof(struct awf_conn *c, int status);
 /* Denies TLS traffic (a ClientHello that fails the check, or intercepted TLS whose target is
  * denied): with tls.alert_on_deny an unrecognized_name alert goes out first. Logs TCP_DENIED
  * and closes c (freed only in its last close callback). */
@@ -184,7 +187,7 @@ void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq);
  * its 2xx, awf_conn_up_use; on anything else, a 502 answer (the parent's status logged as
  * %<Hs). May close c (freed only in its last close callback). */
 void awf_parent_connect(struct awf_conn *c);
-/* Bytes and end of the parent's answer while PARENT_WAIT; take ownership of b. May close c. */
+/* Bytes and end of the parent's answer (PARENT_WAIT); take ownership of b. May close c. */
 void awf_parent_input(struct awf_conn *c, struct awf_buf *b);
 void awf_parent_eof(struct awf_conn *c, int status);
 
@@ -207,8 +210,12 @@ uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listene
 /* tunnel.c */
 /* Frees what only HTTP and dialling needed (c->resp, c->addrs), then relays. */
 void awf_tunnel_start(struct awf_conn *c);
-void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
-void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status);
+/* Bytes (taken) and EOF from either side of a tunnel; the upstream's ones also while PEEK (a
+ * server speaking first, or closing first). */
+void awf_tunnel_client_input(struct awf_conn *c, struct awf_buf *b);
+void awf_tunnel_up_input(struct awf_conn *c, struct awf_buf *b);
+void awf_tunnel_client_eof(struct awf_conn *c, int status);
+void awf_tunnel_up_eof(struct awf_conn *c, int status);
 
 /* splice.c: the kernel relay of established tunnels and of response bodies */
 /* From a tunnel's read callback, with the block b just read (from_client: from the client):
@@ -248,6 +255,9 @@ void awf_bump_decide(struct awf_conn *c);
 /* The upstream is connected for a bumped request: TLS to it (state BUMP_UP), verified, then
  * awf_conn_up_use again. A failure answers 503. */
 void awf_bump_up_start(struct awf_conn *c);
+/* The upstream closed, or its deadline passed, during its handshake (BUMP_UP): 503, 504. */
+void awf_bump_up_eof(struct awf_conn *c, int status);
+void awf_bump_up_timeout(struct awf_conn *c);
 /* Ciphertext from a TLS upstream; takes ownership of b. May close c. */
 void awf_bump_up_read(struct awf_conn *c, struct awf_buf *b);
 /* Whether writes to s go through TLS (the bumped client after its handshake, a TLS upstream
@@ -259,6 +269,29 @@ void awf_bump_close_notify(struct awf_conn *c, uv_stream_t *s);
 void awf_bump_free(struct awf_conn *c);
 /* The TLS name[:port] requests of a bumped connection go to (the pool key), NULL otherwise. */
 const char *awf_conn_tls_name(const struct awf_conn *c);
+
+/* The current state's row of AWF_STATES, and its handlers for plain bytes from either side
+ * (taking ownership of b) and the upstream's EOF: how a handler hands an event on without
+ * naming the next one. */
+static inline const struct awf_phase *awf_conn_phase(const struct awf_conn *c)
+{
+    return &c->px->phases[c->state];
+}
+
+static inline void awf_conn_client_input(struct awf_conn *c, struct awf_buf *b)
+{
+    awf_conn_phase(c)->client_data(c, b);
+}
+
+static inline void awf_conn_up_input(struct awf_conn *c, struct awf_buf *b)
+{
+    awf_conn_phase(c)->up_data(c, b);
+}
+
+static inline void awf_conn_up_eof(struct awf_conn *c, int status)
+{
+    awf_conn_phase(c)->up_eof(c, status);
+}
 
 /* proxy.c */
 void awf_proxy_object_gone(struct awf_proxy *px);

@@ -3,6 +3,7 @@
  * awf_conn_up_hooks by proxy.c) instead of calling the parent, peek, tunnel, forward and bump
  * code itself, which tied the proxy's files into one call cycle. */
 
+#include <errno.h>
 #include <string.h>
 
 #include "proxy/conn.h"
@@ -65,32 +66,18 @@ static void dial_failed(struct awf_conn *c, int err)
     awf_answer_errno(c, a, err, strerror(err));
 }
 
-void awf_conn_up_eof(struct awf_conn *c, int status)
+void awf_conn_dial_timeout(struct awf_conn *c)
 {
-    if (c->state == AWF_CS_FORWARD)
-        awf_forward_up_eof(c, status);
-    else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
-        awf_tunnel_eof(c, false, status); /* PEEK: a server that spoke and closed first */
-    else if (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT))
-        awf_parent_eof(c, status);
-    else if (c->state == AWF_CS_BUMP_UP)
-        awf_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
-    else
-        awf_conn_close(c);
+    c->last_err = -ETIMEDOUT;
+    awf_upstream_release(c, false);
+    if (c->next_addr < c->n_addrs) {
+        awf_conn_dial(c);
+        return;
+    }
+    awf_answer(c, AWF_ANS_TIMEOUT, "connection timed out");
 }
 
-void awf_conn_up_input(struct awf_conn *c, struct awf_buf *b)
-{
-    if (c->state == AWF_CS_FORWARD)
-        awf_forward_up_input(c, b);
-    else if (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_PEEK)
-        awf_tunnel_input(c, false, b); /* PEEK: a server speaking first */
-    else if (c->state == AWF_CS_CONNECTING && (c->flags & AWF_CF_PARENT_WAIT))
-        awf_parent_input(c, b);
-    else
-        awf_bufpool_put(&c->px->bufs, b);
-}
-
+/* What an upstream's event means: data and EOF go to the state's handlers (AWF_STATES). */
 static void up_event(struct awf_conn *c, enum awf_up_event ev, int status, struct awf_buf *b)
 {
     switch (ev) {
@@ -118,10 +105,8 @@ static void up_event(struct awf_conn *c, enum awf_up_event ev, int status, struc
         awf_conn_sync_reading(c);
         return;
     case AWF_UP_WRITE_FAILED:
-        if (c->state == AWF_CS_FORWARD)
-            awf_forward_up_eof(c, status);
-        else if (c->state == AWF_CS_TUNNEL)
-            awf_tunnel_eof(c, false, status);
+        if (awf_conn_phase(c)->reads & AWF_RD_WFAIL)
+            awf_conn_up_eof(c, status);
         return;
     case AWF_UP_CLOSED:
         awf_conn_handle_closed(c);

@@ -69,7 +69,11 @@ void awf_parent_connect(struct awf_conn *c)
         refused(c, -rc, "cannot write to the parent proxy");
         return;
     }
-    c->flags |= AWF_CF_PARENT_WAIT; /* still CONNECTING: timeouts.connect covers the answer too */
+    /* timeouts.connect covers the dial and the parent's answer together: the deadline still
+     * runs from the dial. */
+    uint64_t since = c->state_since;
+    awf_conn_set_state(c, AWF_CS_PARENT_WAIT);
+    c->state_since = since;
     awf_conn_sync_reading(c);
 }
 
@@ -102,14 +106,13 @@ void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
         return;
     }
     c->rhead = NULL;
-    c->flags &= ~AWF_CF_PARENT_WAIT;
     h->off += old + used;
     h->len -= old + used;
     awf_conn_up_use(c);
     /* Bytes after the parent's head are the server's, speaking first: they follow our own
      * "200 Connection established" (sent by awf_conn_up_use) to the client. */
     if (h->len && (c->state == AWF_CS_PEEK || c->state == AWF_CS_TUNNEL))
-        awf_tunnel_input(c, false, h);
+        awf_tunnel_up_input(c, h);
     else
         awf_bufpool_put(&c->px->bufs, h);
 }

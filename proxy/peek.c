@@ -423,3 +423,19 @@ void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
     }
     decide_connect(c, rc, &h); /* OK, or NOT_TLS: passes through */
 }
+
+void awf_peek_client_eof(struct awf_conn *c, int status)
+{
+    if (status == UV_EOF && !c->hello && (c->flags & AWF_CF_ESTABLISHED)) {
+        /* CONNECT, the 200, then FIN before any byte: an empty tunnel, which Squid 5.7 logs
+         * TCP_TUNNEL (measured), not an abort. The FIN goes on to the upstream. */
+        if (c->up)
+            awf_tunnel_start(c);
+        else
+            awf_conn_close(c);
+        return;
+    }
+    if (c->tag != AWF_TAG_UNSET) /* decided: the transaction is cut short */
+        c->flags |= AWF_CF_ABORTED;
+    awf_conn_close(c);
+}

@@ -84,6 +84,7 @@ int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct 
     }
     px->loop = loop;
     px->up_hooks = &awf_conn_up_hooks;
+    px->phases = awf_conn_phases;
     px->policy = awf_policy_ref(policy);
     px->log = log;
     px->debug = getenv("AWF_PROXY_DEBUG") != NULL;

@@ -406,6 +406,11 @@ void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct aw
     rq->method = method ? method : c->log_method;
 }
 
+void awf_request_timeout(struct awf_conn *c)
+{
+    awf_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
+}
+
 void awf_request_resolve(struct awf_conn *c)
 {
     awf_conn_sync_reading(c);

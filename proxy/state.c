@@ -1,6 +1,7 @@
-/* The connection's state machine as data: the states' names, the transitions allowed between
- * them (checked in every build by awf_conn_set_state, the one place a state changes), and the
- * names of the flags that cross states, printed when a transition is refused. */
+/* The connection's state machine as data (conn-t.h: AWF_STATES): the states' names, the
+ * transitions allowed between them (checked in every build by awf_conn_set_state, the one place
+ * a state changes), and the names of the flags that cross states, printed when a transition is
+ * refused. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,42 +10,17 @@
 #include "proxy/conn.h"
 
 static const char *const state_names[AWF_CS_COUNT] = {
-    [AWF_CS_SNIFF] = "sniff",
-    [AWF_CS_PEEK] = "peek",
-    [AWF_CS_HEAD] = "head",
-    [AWF_CS_RESOLVING] = "resolving",
-    [AWF_CS_CONNECTING] = "connecting",
-    [AWF_CS_FORWARD] = "forward",
-    [AWF_CS_TUNNEL] = "tunnel",
-    [AWF_CS_BUMP_CLIENT] = "bump-client",
-    [AWF_CS_BUMP_UP] = "bump-upstream",
-    [AWF_CS_FLUSH] = "flush",
-    [AWF_CS_CLOSING] = "closing",
+#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to) [AWF_CS_##st] = name,
+    AWF_STATES(AWF_X)
+#undef AWF_X
 };
 
+/* Allowed transitions, by source state: AWF_STATES' last column (conn-t.h says the paths). */
 #define T(s) (1u << AWF_CS_##s)
-/* Allowed transitions, by source state. ssl-bump: HEAD goes to PEEK for a CONNECT that may be
- * bumped (the ClientHello decides before anything is dialled), PEEK to BUMP_CLIENT (the
- * client's handshake, then HEAD for the requests inside; from RESOLVING when the decision on
- * intercepted TLS waited for the name's addresses), CONNECTING to BUMP_UP (the upstream's
- * handshake, then FORWARD). PEEK comes from SNIFF (intercepted TLS: the ClientHello
- * names the target, then it is resolved) or from CONNECTING (a CONNECT tunnel whose ClientHello
- * is checked before any client byte goes upstream). CONNECTING may
- * restart itself (next address); FORWARD goes back to HEAD (keep-alive), to CONNECTING (a pooled
- * upstream failed before answering) or to TUNNEL (101 Switching Protocols). */
 static const unsigned transitions[AWF_CS_COUNT] = {
-    [AWF_CS_SNIFF] = T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_HEAD] = T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_PEEK] = T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_RESOLVING] = T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_CONNECTING] =
-        T(CONNECTING) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_BUMP_CLIENT] = T(HEAD) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_BUMP_UP] = T(FORWARD) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_FORWARD] = T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING),
-    [AWF_CS_TUNNEL] = T(CLOSING),
-    [AWF_CS_FLUSH] = T(CLOSING),
-    [AWF_CS_CLOSING] = 0,
+#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to) [AWF_CS_##st] = to,
+    AWF_STATES(AWF_X)
+#undef AWF_X
 };
 #undef T
 

@@ -8,6 +8,9 @@
 
 #include "proxy/conn.h"
 
+static void tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
+static void tunnel_eof(struct awf_conn *c, bool from_client, int status);
+
 /* Frees what a tunnel no longer needs: the response parser (its bytes are not parsed) and the
  * addresses to dial (nothing is dialled again). */
 static void trim(struct awf_conn *c)
@@ -44,19 +47,19 @@ void awf_tunnel_start(struct awf_conn *c)
         /* Bytes the client sent right after its request (a ClientHello, WebSocket frames). */
         struct awf_buf *b = c->pend;
         c->pend = NULL;
-        awf_tunnel_input(c, true, b);
+        tunnel_input(c, true, b);
         if (c->state != AWF_CS_TUNNEL)
             return;
     }
     if (c->flags & AWF_CF_CLIENT_EOF) { /* the client's FIN came with its first bytes */
         c->flags &= ~AWF_CF_CLIENT_EOF;
-        awf_tunnel_eof(c, true, UV_EOF);
+        tunnel_eof(c, true, UV_EOF);
         return;
     }
     awf_conn_sync_reading(c);
 }
 
-void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
+static void tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
 {
     uv_stream_t *dst;
     if (from_client) {
@@ -87,7 +90,7 @@ void awf_tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
     awf_conn_sync_reading(c);
 }
 
-void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status)
+static void tunnel_eof(struct awf_conn *c, bool from_client, int status)
 {
     if (status != UV_EOF) {
         c->flags |= AWF_CF_ABORTED;
@@ -122,4 +125,24 @@ void awf_tunnel_eof(struct awf_conn *c, bool from_client, int status)
         }
     }
     awf_conn_sync_reading(c);
+}
+
+void awf_tunnel_client_input(struct awf_conn *c, struct awf_buf *b)
+{
+    tunnel_input(c, true, b);
+}
+
+void awf_tunnel_up_input(struct awf_conn *c, struct awf_buf *b)
+{
+    tunnel_input(c, false, b);
+}
+
+void awf_tunnel_client_eof(struct awf_conn *c, int status)
+{
+    tunnel_eof(c, true, status);
+}
+
+void awf_tunnel_up_eof(struct awf_conn *c, int status)
+{
+    tunnel_eof(c, false, status);
 }

@@ -244,7 +244,6 @@ void awf_upstream_release(struct awf_conn *c, bool reuse)
     if (!up)
         return;
     c->up = NULL;
-    c->flags &= ~AWF_CF_PARENT_WAIT; /* a parent's answer is awaited on this upstream only */
     up->conn = NULL;
     if (reuse && !c->px->shutting_down && up->writes == 0 && !up->closing) {
         pool_put(up, c->set->timeouts.upstream_idle_ms);

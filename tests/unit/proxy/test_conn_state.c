@@ -71,6 +71,23 @@ static void test_conn_state_retry_paths(void **state)
     assert_true(awf_conn_transition_ok(AWF_CS_FORWARD, AWF_CS_TUNNEL));        /* 101 */
 }
 
+/* Through a parent proxy a tunnel waits for the parent's answer to our CONNECT: then it goes on
+ * as a direct one would (peek, tunnel, ssl-bump's upstream handshake), or is answered; a timeout
+ * dials the parent's next address. Nothing is forwarded from there. */
+static void test_conn_state_parent_wait(void **state)
+{
+    (void)state;
+    assert_true(awf_conn_transition_ok(AWF_CS_CONNECTING, AWF_CS_PARENT_WAIT));
+    assert_true(awf_conn_transition_ok(AWF_CS_PARENT_WAIT, AWF_CS_PEEK));
+    assert_true(awf_conn_transition_ok(AWF_CS_PARENT_WAIT, AWF_CS_TUNNEL));
+    assert_true(awf_conn_transition_ok(AWF_CS_PARENT_WAIT, AWF_CS_BUMP_UP));
+    assert_true(awf_conn_transition_ok(AWF_CS_PARENT_WAIT, AWF_CS_CONNECTING));
+    assert_true(awf_conn_transition_ok(AWF_CS_PARENT_WAIT, AWF_CS_FLUSH));
+    assert_false(awf_conn_transition_ok(AWF_CS_PARENT_WAIT, AWF_CS_FORWARD));
+    assert_false(awf_conn_transition_ok(AWF_CS_RESOLVING, AWF_CS_PARENT_WAIT));
+    assert_string_equal(awf_conn_state_name(AWF_CS_PARENT_WAIT), "parent-wait");
+}
+
 static void test_conn_state_peek(void **state)
 {
     (void)state;
@@ -182,7 +199,7 @@ static void test_conn_state_bad_transition_aborts_with_flags(void **state)
         static struct awf_conn c;
         dup2(fds[1], 2);
         c.state = AWF_CS_TUNNEL;
-        c.flags = AWF_CF_TXN | AWF_CF_CONNECT | AWF_CF_PARENT_WAIT;
+        c.flags = AWF_CF_TXN | AWF_CF_CONNECT | AWF_CF_VIA_PARENT;
         awf_conn_set_state(&c, AWF_CS_HEAD);
         _exit(0);
     }
@@ -197,7 +214,7 @@ static void test_conn_state_bad_transition_aborts_with_flags(void **state)
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
-    assert_non_null(strstr(buf, "tunnel -> head, flags TXN|CONNECT|PARENT_WAIT"));
+    assert_non_null(strstr(buf, "tunnel -> head, flags TXN|CONNECT|VIA_PARENT"));
 }
 
 int main(void)
@@ -209,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_conn_state_answers_before_tunnel_only),
         cmocka_unit_test(test_conn_state_forbidden),
         cmocka_unit_test(test_conn_state_retry_paths),
+        cmocka_unit_test(test_conn_state_parent_wait),
         cmocka_unit_test(test_conn_state_peek),
         cmocka_unit_test(test_conn_state_bump),
         cmocka_unit_test(test_conn_state_names),
