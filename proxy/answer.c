@@ -21,6 +21,8 @@ static const char *phrase(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version not supported"; /* Squid's spelling */
     default:
         return "Error";
     }

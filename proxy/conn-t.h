@@ -75,6 +75,8 @@ enum awf_hier {
     X(UP_WRITE_FAIL, 502, ERR_READ_ERROR, AWF_ANS_ERRNO, TCP_MISS, NULL)                           \
     X(INVALID_RESP, 502, ERR_INVALID_RESP, 0, TCP_MISS_ABORTED, NULL)                              \
     X(INVALID_REQ, 400, ERR_INVALID_REQ, 0, NONE_NONE, NULL)                                       \
+    X(PROTOCOL_UNKNOWN, 400, ERR_PROTOCOL_UNKNOWN, 0, NONE_NONE, NULL)                             \
+    X(UNSUP_VERSION, 505, ERR_UNSUP_HTTPVERSION, 0, NONE_NONE, NULL)                               \
     X(INVALID_BODY, 400, ERR_INVALID_REQ, 0, TCP_MISS_ABORTED, NULL)                               \
     X(TOO_BIG, 431, ERR_TOO_BIG, 0, NONE_NONE, NULL)                                               \
     X(OVERLOAD, 503, ERR_CANNOT_FORWARD, 0, NONE_NONE, "Retry-After: 1")                           \

@@ -78,6 +78,105 @@ static void bad_request(struct awf_conn *c)
     awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
 }
 
+/* Squid 5.7's reading of a request line (Http1::RequestParser, relaxed): the method is the run
+ * of token characters (RFC 9110 tchar) at the line's start, at most 32, after any empty lines;
+ * a line with no method or no target after it is not HTTP (its ERR_PROTOCOL_UNKNOWN), any other
+ * it cannot take is an invalid request (ERR_INVALID_REQ). Writes the method, NUL-terminated,
+ * into method (33 bytes; "" for none); returns whether the line is not HTTP. */
+static bool squid_line_not_http(const char *p, size_t n, char *method)
+{
+    static const char tchar_punct[] = "!#$%&'*+-.^_`|~";
+    size_t i = 0, m = 0;
+    while (i < n && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    for (; i < n && m < 32; i++, m++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!(ch >= '0' && ch <= '9') && !((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') &&
+            !(ch && strchr(tchar_punct, ch)))
+            break;
+        method[m] = p[i];
+    }
+    method[m] = '\0';
+    if (m == 0 || i >= n || (p[i] != ' ' && p[i] != '\t'))
+        return true; /* no method, or no delimiter after it: no target was read */
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (i >= n || p[i] == '\r' || p[i] == '\n')
+        return true; /* an empty target */
+    /* A line without an HTTP/ version last is HTTP/0.9 to Squid, which has only GET. */
+    const char *eol = memchr(p + i, '\n', n - i);
+    size_t end = eol ? (size_t)(eol - p) : n, last = i;
+    for (size_t k = i; k < end; k++)
+        if (p[k] == ' ' || p[k] == '\t')
+            last = k + 1;
+    return !(end - last >= 5 && memcmp(p + last, "HTTP/", 5) == 0) && strcmp(method, "GET") != 0;
+}
+
+/* 400 for a request line, with Squid's error page and the method as Squid read it ("": none). */
+static void line_refused(struct awf_conn *c, const char *method, bool not_http)
+{
+    c->log_method = method[0] ? method : "NONE"; /* read while the answer logs, below */
+    c->log_url = "error:invalid-request";
+    awf_answer(c, not_http ? AWF_ANS_PROTOCOL_UNKNOWN : AWF_ANS_INVALID_REQ,
+               not_http ? "not an HTTP request" : "malformed request line");
+    c->log_method = "NONE"; /* method may end with the caller; the line is written */
+}
+
+/* A request line llhttp refused, answered and logged as Squid 5.7 answers it (measured:
+ * tests/integration/squid/test_differential.py): garbage (HELLO, binary bytes, a method over 32
+ * bytes) is 400 ERR_PROTOCOL_UNKNOWN with its first word as the method; a method llhttp does
+ * not know followed by a target, or a bad target, is 400 ERR_INVALID_REQ with the method; a
+ * version llhttp does not read is 505. Errors past the line (fields) stay bad_request().
+ * d[0, n) is the read that failed; more: the head began in an earlier read (its line start is
+ * gone; a line sent in pieces is rare, and logs method "-"). */
+static void unsupported_version(struct awf_conn *c);
+static void refused_line(struct awf_conn *c, llhttp_errno_t e, const char *d, size_t n, size_t used,
+                         bool more)
+{
+    llhttp_t *p = &c->req;
+    char method[33] = "";
+    bool not_http;
+    if (e == HPE_INVALID_METHOD) {
+        not_http = more || squid_line_not_http(d, n, method);
+    } else if (e == HPE_INVALID_VERSION && p->http_major &&
+               !(p->http_major == 1 && p->http_minor <= 1)) {
+        unsupported_version(c); /* HTTP/9.9, 1.2: the digits were read */
+        return;
+    } else if (e == HPE_INVALID_URL || e == HPE_INVALID_CONSTANT || e == HPE_INVALID_VERSION) {
+        snprintf(method, sizeof(method), "%s", llhttp_method_name((llhttp_method_t)p->method));
+        /* "GET \r\n": the method and nothing after it */
+        not_http = awf_http_head_url_slice(&c->head).len == 0 && used < n &&
+                   (d[used] == '\r' || d[used] == '\n');
+    } else {
+        bad_request(c);
+        return;
+    }
+    line_refused(c, method, not_http);
+}
+
+/* A version llhttp does not read (HTTP/9.9, HTTP/1.2) or the proxy does not speak (HTTP/2.0):
+ * 505, logged as Squid 5.7 logs it (measured): the method and the URL as received, version
+ * 1.1, no Host or User-Agent (Squid read no field of it), and then a second row for the
+ * connection, the one of a connection that ends before any request ("- -:- 0.0 - 0 ...
+ * error:transaction-end-before-headers"). */
+static void unsupported_version(struct awf_conn *c)
+{
+    c->log_method = llhttp_method_name((llhttp_method_t)c->req.method);
+    c->log_url = NULL; /* the URL as received (no target was parsed) */
+    c->req.http_major = c->req.http_minor = 1;
+    c->head.n_fields = 0;
+    awf_answer(c, AWF_ANS_UNSUP_VERSION, "HTTP version not supported");
+    /* The second row: an empty transaction, logged when the connection closes (now, if the
+     * answer already closed it). */
+    c->flags &= ~AWF_CF_LOGGED;
+    c->tag = AWF_TAG_UNSET;
+    c->status = 0;
+    c->bytes_in = c->bytes_out = 0;
+    c->log_method = c->log_url = NULL;
+    if (c->state == AWF_CS_CLOSING)
+        awf_conn_log(c);
+}
+
 static void decide(struct awf_conn *c);
 static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs);
 static int fill_req(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
@@ -105,8 +204,8 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
     if (!(c->flags & AWF_CF_TXN))
         txn_begin(c);
     size_t used;
-    llhttp_errno_t e =
-        awf_http_read_head(&c->rd, &c->req, b->data + b->off, b->len, c->head_bytes != 0, &used);
+    bool more = c->head_bytes != 0;
+    llhttp_errno_t e = awf_http_read_head(&c->rd, &c->req, b->data + b->off, b->len, more, &used);
     c->head_bytes += used;
     c->bytes_in += used;
     if (c->rd.err == AWF_E_TOO_BIG || c->head_bytes > c->set->limits.header_bytes) {
@@ -137,8 +236,8 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
         decide(c);
         return;
     }
+    refused_line(c, e, b->data + b->off, b->len, used, more);
     awf_bufpool_put(bp, b);
-    bad_request(c);
 }
 
 /* ---- deciding ---- */
@@ -208,6 +307,14 @@ static void decide(struct awf_conn *c)
     /* Bad framing, or two Host fields (which one a later hop believes is anyone's guess), or
      * not HTTP/1.x: llhttp 8 takes a request line without a version as HTTP/0.9 and still reads
      * fields after it, and passes 2.0; neither is what the head rewrite sends on. */
+    if (p->http_major == 2) { /* HTTP/2.0 in an HTTP/1 request line: Squid's 505 */
+        unsupported_version(c);
+        return;
+    }
+    if (p->http_major == 0) { /* no version: HTTP/0.9, which Squid takes only for GET */
+        line_refused(c, c->log_method, strcmp(c->log_method, "GET") != 0);
+        return;
+    }
     if (bad_framing(p) || awf_http_head_count(&c->head, "Host") > 1 || p->http_major != 1) {
         bad_request(c);
         return;

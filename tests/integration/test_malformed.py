@@ -41,18 +41,28 @@ class MalformedTest(awf.TestCase):
         self.assertEqual((r.code, r.body), (200, pattern(100)), r)
 
     def assertRejected(self, data, status=400, error="ERR_INVALID_REQ 0",
-                       url="error:invalid-request"):
+                       url="error:invalid-request", method="-", version="1.1", empty_row=False):
+        """The answer and its row (then the row of a request that is still served); empty_row:
+        a second, empty row for the rejected connection, as Squid 5.7 writes after a 505."""
         r = self.send(data)
         self.assertIsNotNone(r, "connection closed without an answer")
         self.assertEqual(r.status, status, r)
         self.assertEqual(r.header("X-Squid-Error"), error)
         self.assertStillServes()
-        self.n_logged += 2
+        self.n_logged += 3 if empty_row else 2
         lines = self.px.wait_log(self.n_logged)
         self.assertEqual(len(lines), self.n_logged, "\n".join(lines))
-        bad, good = awf.parse_fd(self, lines[-2]), awf.parse_fd(self, lines[-1])
+        rows = [awf.parse_fd(self, x) for x in lines[-3 if empty_row else -2:]]
+        good = next(e for e in rows if e["status"] == 200)
+        rows.remove(good)
+        bad = next(e for e in rows if e["status"] != 0)
         assert_fields(self, bad, client="127.0.0.1", status=status, tag="NONE_NONE",
-                      hier="HIER_NONE", url=url, server="-", server_port="-")
+                      hier="HIER_NONE", url=url, server="-", server_port="-", method=method,
+                      version=version, host="-", ua="-")
+        if empty_row:
+            (empty,) = [e for e in rows if e is not bad]
+            assert_fields(self, empty, client_port=bad["client_port"], status=0,
+                          method="-", version="0.0", url="error:transaction-end-before-headers")
         assert_fields(self, good, status=200, tag="TCP_MISS")
         return r
 
@@ -75,15 +85,49 @@ class MalformedTest(awf.TestCase):
     def test_space_before_colon(self):
         self.assertRejected(self.request([b"Host : " + self.hp, b"Content-Length: 0"]))
 
+    # Request lines as Squid 5.7 reads them (measured; README "Compatibility with Squid"): not
+    # HTTP when no method (token bytes, at most 32) or no target follows, the method logged.
     def test_garbage(self):
-        self.assertRejected(b"HELLO THERE\r\nthis is not http\r\n\r\n")
+        self.assertRejected(b"HELLO\r\n\r\n", error="ERR_PROTOCOL_UNKNOWN 0", method="HELLO")
+
+    def test_garbage_two_words(self):
+        self.assertRejected(b"HELLO THERE\r\nthis is not http\r\n\r\n",
+                            error="ERR_PROTOCOL_UNKNOWN 0", method="HELLO")
+        # an HTTP/0.9 line (no version) other than GET is not HTTP to Squid either
+        self.assertRejected(b"HELLO world HTTX/1.1\r\n\r\n", error="ERR_PROTOCOL_UNKNOWN 0",
+                            method="HELLO")
 
     def test_binary_garbage(self):
-        self.assertRejected(b"\x00\x01\x02\xff\xfe garbage\r\n\r\n")
+        self.assertRejected(b"\x00\x01\x02\xff\xfe garbage\r\n\r\n",
+                            error="ERR_PROTOCOL_UNKNOWN 0")
+
+    def test_method_over_32_bytes(self):
+        self.assertRejected(b"A" * 33 + b" http://%s/small HTTP/1.1\r\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp), error="ERR_PROTOCOL_UNKNOWN 0", method="A" * 32)
+
+    def test_method_without_target(self):
+        self.assertRejected(b"GET \r\n\r\n", error="ERR_PROTOCOL_UNKNOWN 0", method="GET")
+
+    def test_unknown_method(self):
+        # Squid forwards an extension method; llhttp knows a fixed list (README: stricter).
+        self.assertRejected(b"FOO http://%s/small HTTP/1.1\r\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp), method="FOO")
+
+    def test_bad_target_byte(self):
+        self.assertRejected(b"GET http://%s/a\x01b HTTP/1.1\r\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp), method="GET")
 
     def test_bad_version(self):
         self.assertRejected(b"GET http://%s/small HTTP/9.9\r\nHost: %s\r\n\r\n"
-                            % (self.hp, self.hp))
+                            % (self.hp, self.hp), status=505, error="ERR_UNSUP_HTTPVERSION 0",
+                            method="GET", url="http://%s/small" % self.hp.decode(),
+                            empty_row=True)
+
+    def test_minor_version_over_1(self):
+        self.assertRejected(b"GET http://%s/small HTTP/1.2\r\nHost: %s\r\n\r\n"
+                            % (self.hp, self.hp), status=505, error="ERR_UNSUP_HTTPVERSION 0",
+                            method="GET", url="http://%s/small" % self.hp.decode(),
+                            empty_row=True)
 
     def test_head_ending_in_cr_and_another_byte(self):
         # llhttp 8 takes "\r" and any byte as the empty line that ends a head.
@@ -96,11 +140,16 @@ class MalformedTest(awf.TestCase):
 
     def test_no_version_with_fields(self):
         # llhttp 8 reads a request line without a version as HTTP/0.9, fields and all.
-        self.assertRejected(b"POST http://%s/echo\r\nHost: %s\r\n\r\n" % (self.hp, self.hp))
+        # Squid takes it as HTTP/0.9, which has only GET: not HTTP (a GET it would forward).
+        self.assertRejected(b"POST http://%s/echo\r\nHost: %s\r\n\r\n" % (self.hp, self.hp),
+                            error="ERR_PROTOCOL_UNKNOWN 0", method="POST")
+        self.assertRejected(b"GET http://%s/echo\r\nHost: %s\r\n\r\n" % (self.hp, self.hp),
+                            method="GET")
 
     def test_http2_version(self):
-        self.assertRejected(b"GET http://%s/small HTTP/2.0\r\nHost: %s\r\n\r\n"
-                            % (self.hp, self.hp))
+        self.assertRejected(b"CONNECT %s HTTP/2.0\r\nHost: %s\r\nUser-Agent: x\r\n\r\n"
+                            % (self.hp, self.hp), status=505, error="ERR_UNSUP_HTTPVERSION 0",
+                            method="CONNECT", url=self.hp.decode(), empty_row=True)
 
     def test_host_longer_than_a_dns_name(self):
         # 253 characters and a trailing dot is the longest name (common/host.h): the policy
