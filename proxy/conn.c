@@ -21,13 +21,6 @@
 
 /* ---- time ---- */
 
-int64_t awf_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void awf_conn_touch(struct awf_conn *c)
 {
     c->last_active = uv_now(c->px->loop);

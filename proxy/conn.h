@@ -12,6 +12,21 @@
 bool awf_metrics_txn(struct awf_conn *c, enum awf_tag tag);
 bool awf_proxy_is_loopback(const struct sockaddr *sa);
 
+/* logline.c: log records */
+/* Writes the transaction's log line once; with px->debug, also why it was denied. */
+void awf_conn_log(struct awf_conn *c);
+/* Squid's spelling of a tag ("TCP_MISS"; AWF_TAG_UNSET: "NONE_NONE"), and the form it takes when
+ * a side dropped early ("TCP_MISS_ABORTED"). */
+const char *awf_tag_name(enum awf_tag t);
+enum awf_tag awf_tag_aborted(enum awf_tag t);
+const char *awf_hier_name(enum awf_hier h);
+/* Wall-clock time in microseconds, for log records. */
+int64_t awf_now_us(void);
+/* The policy's request for c's current transaction (host, port, traffic, client, method), for
+ * awf_policy_decide_req, awf_policy_log_wanted and friends; rq borrows c's strings. method NULL:
+ * c->log_method. */
+void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq);
+
 /* conn.c */
 bool awf_conn_transition_ok(enum awf_conn_state from, enum awf_conn_state to);
 const char *awf_conn_state_name(enum awf_conn_state s);
@@ -49,13 +64,6 @@ void awf_conn_sync_reading(struct awf_conn *c);
  * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
 int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b);
 void awf_conn_touch(struct awf_conn *c);
-/* Writes the transaction's log line once; with px->debug, also why it was denied. */
-void awf_conn_log(struct awf_conn *c);
-/* Squid's spelling of a tag ("TCP_MISS"; AWF_TAG_UNSET: "NONE_NONE"), and the form it takes when
- * a side dropped early ("TCP_MISS_ABORTED"). */
-const char *awf_tag_name(enum awf_tag t);
-enum awf_tag awf_tag_aborted(enum awf_tag t);
-const char *awf_hier_name(enum awf_hier h);
 /* A handle the connection counted has closed (frees it after the last one). */
 void awf_conn_handle_closed(struct awf_conn *c);
 /* The transaction is over and the client may send another request. */
@@ -69,8 +77,6 @@ void awf_conn_flush_close(struct awf_conn *c);
  * up->notify in awf_upstream_release, so never close an attached upstream any other way.
  * Returns 0 or a negative code. */
 int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s);
-/* Wall-clock time in microseconds, for log records. */
-int64_t awf_now_us(void);
 
 /* request.c */
 void awf_conn_req_parser_init(struct awf_conn *c);
@@ -94,10 +100,6 @@ llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, si
  * are counted against limits.header_bytes, never stored (the head's buffer must not move while
  * c->target points into it). */
 void awf_request_body_only(struct awf_conn *c);
-/* The policy's request for c's current transaction (host, port, traffic, client, method), for
- * awf_policy_decide_req, awf_policy_log_wanted and friends; rq borrows c's strings. method NULL:
- * c->log_method. */
-void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq);
 /* Decides c's transaction (method NULL: c->log_method) with the URL url_regex ACLs match when
  * the policy has any, and with the target's addresses when addrs_known (addrs NULL: the lookup
  * failed). Returns 0, or -ENOMEM (no verdict). */
@@ -295,6 +297,8 @@ static inline void awf_conn_up_eof(struct awf_conn *c, int status)
 
 /* proxy.c */
 void awf_proxy_object_gone(struct awf_proxy *px);
+
+/* addr.c */
 bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
 /* Whether sa's address (port ignored) is loopback or one of this host's addresses. */
 bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa);

@@ -7,8 +7,27 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "proxy/conn.h"
+
+int64_t awf_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq)
+{
+    *rq = (struct awf_policy_req){0}; /* no URL, addresses not looked up */
+    rq->host = c->host ? c->host : "";
+    rq->host_len = strlen(rq->host);
+    rq->port = c->target.port;
+    rq->traffic = (c->flags & AWF_CF_CONNECT) ? AWF_TRAFFIC_TLS : AWF_TRAFFIC_HTTP;
+    rq->client = &c->peer.sa;
+    rq->method = method ? method : c->log_method;
+}
 
 /* The values the header callback hands the renderer: the Host as Squid logs it. */
 struct logctx {

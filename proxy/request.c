@@ -502,17 +502,6 @@ int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_
     return 0;
 }
 
-void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq)
-{
-    *rq = (struct awf_policy_req){0}; /* no URL, addresses not looked up */
-    rq->host = c->host ? c->host : "";
-    rq->host_len = strlen(rq->host);
-    rq->port = c->target.port;
-    rq->traffic = (c->flags & AWF_CF_CONNECT) ? AWF_TRAFFIC_TLS : AWF_TRAFFIC_HTTP;
-    rq->client = &c->peer.sa;
-    rq->method = method ? method : c->log_method;
-}
-
 void awf_request_timeout(struct awf_conn *c)
 {
     awf_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
