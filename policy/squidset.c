@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Sets a builder setting by key with a value from this line; messages name the line. */
 static int set_key(struct squid_ctx *c, const char *key, const char *v, size_t len)
@@ -26,48 +27,67 @@ static int set_key(struct squid_ctx *c, const char *key, const char *v, size_t l
 
 /* ---- values ---- */
 
-/* Squid's time_t values: "N [unit]" with N possibly fractional; the unit defaults to seconds.
- * Uses up to two tokens from t; returns the count or -1. */
-static int parse_time(char **t, size_t n, uint64_t *ms)
+/* A time as Squid 5.7 reads one (measured against it: squid -k parse): "N UNIT". N is what
+ * strtod takes in full (so "1.5", "0x10" and "1e3" too), UNIT a word starting with one of the
+ * units below, in any case ("seconds", "Second"); "sec", "min" or a missing unit are errors,
+ * except for 0, which needs none. A unit finer than the directive's precision (a second, a
+ * millisecond for dns_timeout) is an error; the value is truncated to that precision and must
+ * not become 0. awf-proxy is stricter where Squid takes nonsense: nan and inf are errors, and
+ * values above a year (the policy's own limit; Squid's is 292 years). Returns the words used
+ * (1 or 2), or -1 with the reason in *why. */
+static int parse_time(char **t, size_t n, bool ms_precision, uint64_t *ms, const char **why)
 {
     static const struct {
         const char *unit;
         double ms;
     } units[] = {
-        {"millisecond", 1}, {"milliseconds", 1}, {"msec", 1},     {"msecs", 1},
-        {"second", 1e3},    {"seconds", 1e3},    {"sec", 1e3},    {"secs", 1e3},
-        {"minute", 6e4},    {"minutes", 6e4},    {"min", 6e4},    {"mins", 6e4},
-        {"hour", 3.6e6},    {"hours", 3.6e6},    {"day", 8.64e7}, {"days", 8.64e7},
-        {"week", 6.048e8},  {"weeks", 6.048e8},
+        {"nanosecond", 1e-6},    {"microsecond", 1e-3}, {"millisecond", 1},   {"second", 1e3},
+        {"minute", 6e4},         {"hour", 3.6e6},       {"day", 8.64e7},      {"week", 6.048e8},
+        {"fortnight", 1.2096e9}, {"month", 2.592e9},    {"year", 3.15576e10}, /* 365.25 days */
+        {"decade", 3.15576e11},
     };
+    *why = "missing time value";
     if (n == 0)
-        return -1;
-    /* Digits with at most one decimal point: strtod alone would also take "0x1p4", "inf" and
-     * "1e3", which Squid's parser does not. */
-    size_t digits = strspn(t[0], "0123456789"), dots = t[0][digits] == '.';
-    if (digits == 0 || t[0][digits + dots + strspn(t[0] + digits + dots, "0123456789")] != '\0')
         return -1;
     char *end;
     errno = 0;
     double x = strtod(t[0], &end);
-    if (end == t[0] || *end || errno || !isfinite(x))
+    *why = "not a number";
+    if (end == t[0] || *end)
         return -1;
-    double mult = 1e3;
-    int used = 1;
-    if (n >= 2) {
-        mult = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strcmp(units[i].unit, t[1]) == 0)
+    *why = "not a finite number";
+    if (!isfinite(x))
+        return -1;
+    *why = "time must have a positive value";
+    if (x < 0)
+        return -1;
+    double mult = 0;
+    if (n >= 2)
+        for (size_t i = 0; i < sizeof units / sizeof units[0] && mult == 0; i++)
+            if (strncasecmp(t[1], units[i].unit, strlen(units[i].unit)) == 0)
                 mult = units[i].ms;
-        if (mult == 0)
-            return -1;
-        used = 2;
+    if (x == 0) { /* Squid needs no unit for 0 */
+        *ms = 0;
+        return mult ? 2 : 1;
     }
-    double v = x * mult;
-    if (v > 31536000000.0) /* a year, as the policy's own durations */
+    *why = n < 2 ? "missing time unit" : "unknown time unit";
+    if (mult == 0)
         return -1;
-    *ms = (uint64_t)(v + 0.5);
-    return used;
+    double precision = ms_precision ? 1 : 1e3;
+    *why = ms_precision ? "time unit too small here (the smallest is millisecond)"
+                        : "time unit too small here (the smallest is second)";
+    if (mult < precision)
+        return -1;
+    double v = floor(x * mult / precision) * precision;
+    *why = "time too large (at most a year)";
+    if (v > 31536000000.0)
+        return -1;
+    *why = ms_precision ? "time too small here (the smallest is 1 millisecond)"
+                        : "time too small here (the smallest is 1 second)";
+    if (v < precision)
+        return -1;
+    *ms = (uint64_t)v;
+    return 2;
 }
 
 /* "N [bytes|KB|MB]", default unit bytes as Squid's request_header_max_size. */
@@ -320,33 +340,39 @@ static int d_cache_peer(struct squid_ctx *c, struct squid_line *l)
     return rc;
 }
 
-/* Timeouts: the Squid directive and the policy key it sets. */
+/* Timeouts: the Squid directive, the policy key it sets, and whether Squid reads it to the
+ * millisecond (dns_timeout) rather than the second. */
 static const struct {
     const char *directive, *key;
+    bool ms;
 } time_keys[] = {
-    {"connect_timeout", "timeouts.connect"},
-    {"read_timeout", "timeouts.read_idle"},
-    {"request_timeout", "timeouts.request_headers"},
-    {"persistent_request_timeout", "timeouts.client_idle"},
-    {"pconn_timeout", "timeouts.upstream_idle"},
-    {"client_lifetime", "timeouts.lifetime"},
-    {"shutdown_lifetime", "timeouts.shutdown_drain"},
-    {"dns_timeout", "timeouts.dns"},
-    {"negative_dns_ttl", "dns.negative_ttl"},
-    {"positive_dns_ttl", "dns.max_ttl"},
+    {"connect_timeout", "timeouts.connect", false},
+    {"read_timeout", "timeouts.read_idle", false},
+    {"request_timeout", "timeouts.request_headers", false},
+    {"persistent_request_timeout", "timeouts.client_idle", false},
+    {"pconn_timeout", "timeouts.upstream_idle", false},
+    {"client_lifetime", "timeouts.lifetime", false},
+    {"shutdown_lifetime", "timeouts.shutdown_drain", false},
+    {"dns_timeout", "timeouts.dns", true},
+    {"negative_dns_ttl", "dns.negative_ttl", false},
+    {"positive_dns_ttl", "dns.max_ttl", false},
 };
 
-static int d_time(struct squid_ctx *c, struct squid_line *l, const char *key)
+static int d_time(struct squid_ctx *c, struct squid_line *l, const char *key, bool ms_precision)
 {
     uint64_t ms;
-    int used = parse_time(l->tok + 1, l->n - 1, &ms);
+    const char *why;
+    int used = parse_time(l->tok + 1, l->n - 1, ms_precision, &ms, &why);
+    if (used > 0 && (size_t)used != l->n - 1)
+        why = "words after the time";
     if (used < 0 || (size_t)used != l->n - 1)
-        return policy_squid_errf(
-            c, AWF_E_POLICY_INVALID,
-            "%s: invalid time (want N [milliseconds|seconds|minutes|hours|days])", l->tok[0]);
+        return policy_squid_errf(c, AWF_E_POLICY_INVALID,
+                                 "%s: invalid time: %s (want N UNIT: N a number, UNIT second(s), "
+                                 "minute(s), hour(s), day(s), week(s)%s...)",
+                                 l->tok[0], why, ms_precision ? ", millisecond(s)" : "");
     char v[32];
-    if (strncmp(key, "dns.", 4) == 0) /* TTLs are whole seconds: round up */
-        snprintf(v, sizeof v, "%llus", (unsigned long long)((ms + 999) / 1000));
+    if (strncmp(key, "dns.", 4) == 0) /* TTLs: whole seconds already (second precision) */
+        snprintf(v, sizeof v, "%llus", (unsigned long long)(ms / 1000));
     else
         snprintf(v, sizeof v, "%llums", (unsigned long long)ms);
     return set_key(c, key, v, strlen(v));
@@ -388,7 +414,7 @@ int policy_squid_directive(struct squid_ctx *c, struct squid_line *l)
                    : 0;
     for (size_t i = 0; i < sizeof time_keys / sizeof time_keys[0]; i++)
         if (strcmp(d, time_keys[i].directive) == 0)
-            return d_time(c, l, time_keys[i].key);
+            return d_time(c, l, time_keys[i].key, time_keys[i].ms);
     if (strcmp(d, "acl") == 0)
         return policy_squid_acl(c, l);
     if (strcmp(d, "http_access") == 0 || strcmp(d, "always_direct") == 0 ||

@@ -422,7 +422,7 @@ static void test_squidconf_syntax(void **state)
                    "acl a dstdomain .a.test \\\n .b.test # trailing comment\n"
                    "hosts_file /tmp/hosts\nvisible_hostname x\ncache_effective_user proxy\n"
                    "request_header_max_size 32 KB\nstrip_query_terms off\n"
-                   "connect_timeout 1.5 seconds\nread_timeout 90\nclient_lifetime 1 day\n"
+                   "connect_timeout 1.5 seconds\nread_timeout 90 seconds\nclient_lifetime 1 day\n"
                    "positive_dns_ttl 2 minutes\nhttp_access allow a\n");
     const struct awf_settings *s = awf_policy_settings(p);
     assert_int_equal(s->n_listen, 1);
@@ -430,7 +430,7 @@ static void test_squidconf_syntax(void **state)
     assert_string_equal(s->dns.hosts_file, "/tmp/hosts");
     assert_int_equal(s->limits.header_bytes, 32768);
     assert_false(s->strip_query);
-    assert_int_equal(s->timeouts.connect_ms, 1500);
+    assert_int_equal(s->timeouts.connect_ms, 1000); /* Squid reads it to the second */
     assert_int_equal(s->timeouts.read_idle_ms, 90000);
     assert_int_equal(s->timeouts.lifetime_ms, 86400000);
     assert_int_equal(s->dns.max_ttl_s, 120);
@@ -497,18 +497,13 @@ static void test_squidconf_errors(void **state)
     squid_fails("http_port localhost:3128\n", I,
                 "s.conf:1: http_port: invalid listen address \"localhost:3128\": want a literal "
                 "IPv4 address or an IPv6 one in brackets");
-    squid_fails("read_timeout 5 fortnights\n", I,
-                "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
-                "hours|days])");
-    squid_fails("read_timeout 0x10 seconds\n", I,
-                "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
-                "hours|days])");
-    squid_fails("read_timeout 1e3\n", I,
-                "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
-                "hours|days])");
-    squid_fails("read_timeout -5\n", I,
-                "s.conf:1: read_timeout: invalid time (want N [milliseconds|seconds|minutes|"
-                "hours|days])");
+    squid_fails("read_timeout 90\n", I,
+                "s.conf:1: read_timeout: invalid time: missing time unit (want N UNIT: N a "
+                "number, UNIT second(s), minute(s), hour(s), day(s), week(s)...)");
+    squid_fails("dns_timeout 5 sec\n", I,
+                "s.conf:1: dns_timeout: invalid time: unknown time unit (want N UNIT: N a "
+                "number, UNIT second(s), minute(s), hour(s), day(s), week(s), "
+                "millisecond(s)...)");
     squid_fails("dns_nameservers 8.8.8.8 dns.google\n", I,
                 "s.conf:1: invalid DNS server \"dns.google\": want IP or IP:PORT (IPv6 in "
                 "brackets when a port is given)");
@@ -711,6 +706,83 @@ static void test_squidconf_text_only(void **state)
     awf_policy_unref(p);
 }
 
+/* Times as Squid 5.7 reads them: each case was given to `squid -k parse` (Debian's 5.7) and
+ * awf-proxy accepts exactly what it accepts, with the value Squid's parser gives, except nan,
+ * values above a year and words after the time, which awf-proxy refuses. */
+static void test_squidconf_times_as_squid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        uint64_t ms; /* UINT64_MAX: Squid refuses the line */
+    } cases[] = {
+        {"connect_timeout 30 seconds", 30000},
+        {"connect_timeout 30 SECONDS", 30000},    /* units in any case */
+        {"connect_timeout 30 secondsfoo", 30000}, /* a word starting with the unit */
+        {"connect_timeout 1 second", 1000},
+        {"connect_timeout 0x10 seconds", 16000}, /* strtod: hex and exponents */
+        {"connect_timeout 1e1 seconds", 10000},
+        {"connect_timeout +5 seconds", 5000},
+        {"connect_timeout .5 minutes", 30000},
+        {"connect_timeout 1.5 seconds", 1000}, /* truncated to the second */
+        {"connect_timeout 3 fortnights", 3 * 1209600000ull},
+        {"connect_timeout 0.5 month", 1296000000},
+        {"connect_timeout 0", 0}, /* 0 needs no unit */
+        {"connect_timeout -0 seconds", 0},
+        {"dns_timeout 1 millisecond", 1}, /* dns_timeout: to the millisecond */
+        {"dns_timeout 1.5 milliseconds", 1},
+        {"dns_timeout 0.001 second", 1},
+        {"connect_timeout 30", UINT64_MAX},      /* missing time unit */
+        {"connect_timeout 30 secs", UINT64_MAX}, /* unknown units */
+        {"connect_timeout 2 min", UINT64_MAX},
+        {"connect_timeout 5 msec", UINT64_MAX},
+        {"connect_timeout 30s", UINT64_MAX}, /* not a number */
+        {"connect_timeout 30x seconds", UINT64_MAX},
+        {"connect_timeout -1 seconds", UINT64_MAX},
+        {"connect_timeout 500 milliseconds", UINT64_MAX}, /* finer than a second */
+        {"connect_timeout 0.9 seconds", UINT64_MAX},      /* truncated to 0 */
+        {"dns_timeout 5000 microseconds", UINT64_MAX},
+        {"dns_timeout 0.5 milliseconds", UINT64_MAX},
+        {"connect_timeout inf seconds", UINT64_MAX},
+    };
+    char text[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "%s\n", cases[i].line);
+        char err[AWF_POLICY_ERRLEN] = "";
+        struct awf_policy_builder *b = awf_policy_builder_create();
+        assert_non_null(b);
+        int rc = awf_policy_load_squid_text(b, "s.conf", text, strlen(text), err, sizeof err);
+        bool dns = strncmp(text, "dns", 3) == 0;
+        if (cases[i].ms == UINT64_MAX) {
+            if (rc != AWF_E_POLICY_INVALID || !strstr(err, "invalid time"))
+                fail_msg("%s: accepted, Squid refuses it (%d %s)", cases[i].line, rc, err);
+        } else {
+            if (rc != 0)
+                fail_msg("%s: %s", cases[i].line, err);
+            struct awf_policy *p = awf_policy_build(b, err, sizeof err);
+            if (!p)
+                fail_msg("%s: build: %s", cases[i].line, err);
+            const struct awf_timeouts *to = &awf_policy_settings(p)->timeouts;
+            uint64_t got = dns ? to->dns_ms : to->connect_ms;
+            awf_policy_unref(p);
+            if (got != cases[i].ms)
+                fail_msg("%s: %llu ms, want %llu", cases[i].line, (unsigned long long)got,
+                         (unsigned long long)cases[i].ms);
+        }
+        awf_policy_builder_destroy(b);
+    }
+    /* stricter than Squid: nonsense Squid takes */
+    squid_fails("connect_timeout nan seconds\n", AWF_E_POLICY_INVALID,
+                "s.conf:1: connect_timeout: invalid time: not a finite number (want N UNIT: N a "
+                "number, UNIT second(s), minute(s), hour(s), day(s), week(s)...)");
+    squid_fails("connect_timeout 30 seconds extra\n", AWF_E_POLICY_INVALID,
+                "s.conf:1: connect_timeout: invalid time: words after the time (want N UNIT: N "
+                "a number, UNIT second(s), minute(s), hour(s), day(s), week(s)...)");
+    squid_fails("client_lifetime 1 decade\n", AWF_E_POLICY_INVALID,
+                "s.conf:1: client_lifetime: invalid time: time too large (at most a year) (want "
+                "N UNIT: N a number, UNIT second(s), minute(s), hour(s), day(s), week(s)...)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_squidconf_parent),
         cmocka_unit_test(test_squidconf_syntax),
         cmocka_unit_test(test_squidconf_errors),
+        cmocka_unit_test(test_squidconf_times_as_squid),
         cmocka_unit_test(test_squidconf_flags_override),
         cmocka_unit_test(test_squidconf_to_policy),
         cmocka_unit_test(test_squidconf_check_prints_rules),
