@@ -88,7 +88,7 @@ static int add_regex(struct acl *a, const char *v, size_t len, char *why, size_t
     int rc = a->type == ACL_DSTDOM_REGEX ? policy_regex_compile(a, v, len, a->icase) : 0;
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    struct acl_regex r = {.text = policy_strndup(v, len)};
+    struct acl_regex r = {.text = policy_strndup(v, len), .icase = a->icase};
     if (!r.text)
         return -ENOMEM;
     int e = regcomp(&r.re, r.text, REG_EXTENDED | REG_NOSUB | (a->icase ? REG_ICASE : 0));

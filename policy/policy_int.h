@@ -319,6 +319,7 @@ struct acl_wild {
 struct acl_regex {
     regex_t re; /* the POSIX fallback: REG_EXTENDED|REG_NOSUB[|REG_ICASE], as Squid compiles */
     char *text; /* owned */
+    bool icase; /* compiled with REG_ICASE (a list may switch: "-i a +i B") */
 };
 
 struct acl {

@@ -164,7 +164,11 @@ static void print_squid_rules(const struct awf_policy *p, FILE *out)
             fprintf(out, " %s%s%s", a->wilds[k].prefix, a->wilds[k].any ? "(.*)" : "*",
                     a->wilds[k].suffix);
         for (size_t k = 0; k < a->n_res; k++)
-            fprintf(out, " regex:%s", a->res[k].text);
+            fprintf(out, " %sregex:%s",
+                    a->res[k].icase == a->icase ? ""
+                    : a->res[k].icase           ? "-i "
+                                                : "+i ",
+                    a->res[k].text);
         for (size_t k = 0; k < a->n_cidrs; k++)
             print_cidr(out, &a->cidrs[k]);
         for (size_t k = 0; k < a->n_ports; k++)

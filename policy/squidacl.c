@@ -136,12 +136,27 @@ int policy_squid_acl(struct squid_ctx *c, struct squid_line *l)
                                  a->origin.line ? "" : " (built in)");
     if (!a && !(a = acl_new(c, name, (enum acl_type)type)))
         return policy_squid_oom(c);
-    a->icase = icase; /* per line in Squid; AWF never mixes */
-    char why[AWF_POLICY_ERRLEN];
-    int rc = policy_acl_add_values(a, l->tok + i, l->n - i, c->sq, c->line, why, sizeof why);
-    if (rc < 0)
-        return rc == -ENOMEM ? policy_squid_oom(c)
-                             : policy_squid_errf(c, AWF_E_POLICY_INVALID, "acl %s: %s", name, why);
+    /* A regex list may switch case between its patterns, as Squid 5.7 reads it: "-i a +i B"
+     * makes a case-insensitive and B case-sensitive. Each run of values is added with its own. */
+    bool re = type == ACL_DSTDOM_REGEX || type == ACL_URL_REGEX;
+    while (i < l->n) {
+        size_t end = i;
+        while (end < l->n &&
+               !(re && (strcmp(l->tok[end], "-i") == 0 || strcmp(l->tok[end], "+i") == 0)))
+            end++;
+        a->icase = icase;
+        char why[AWF_POLICY_ERRLEN];
+        int rc =
+            end > i ? policy_acl_add_values(a, l->tok + i, end - i, c->sq, c->line, why, sizeof why)
+                    : 0;
+        if (rc < 0)
+            return rc == -ENOMEM
+                       ? policy_squid_oom(c)
+                       : policy_squid_errf(c, AWF_E_POLICY_INVALID, "acl %s: %s", name, why);
+        if (end < l->n)
+            icase = l->tok[end][0] == '-';
+        i = end + 1;
+    }
     if (type == ACL_URL_REGEX)
         c->sq->has_url_regex = true;
     return 0;

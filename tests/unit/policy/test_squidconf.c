@@ -329,6 +329,15 @@ static void test_squidconf_rule_semantics(void **state)
     p = from_squid("acl r dstdom_regex +i -i ^Exact\\.test$\nhttp_access allow r\n");
     REQ(p, "127.0.0.1", NULL, "Exact.test", 443, TLS, true, "allowed", 2);
     awf_policy_unref(p);
+    /* ...also between the patterns of one list, as Squid 5.7 reads it (checked with Squid on
+     * loopback: a, c and d allowed, b denied) */
+    p = from_squid("acl r dstdom_regex -i ^A\\.test$ +i ^B\\.test$ ^c\\.test$ -i ^D\\.test$\n"
+                   "http_access allow r\n");
+    REQ(p, "127.0.0.1", NULL, "a.test", 443, TLS, true, "allowed", 2);
+    REQ(p, "127.0.0.1", NULL, "b.test", 443, TLS, false, "not_allowed", 2);
+    REQ(p, "127.0.0.1", NULL, "c.test", 443, TLS, true, "allowed", 2);
+    REQ(p, "127.0.0.1", NULL, "d.test", 443, TLS, true, "allowed", 2);
+    awf_policy_unref(p);
     /* built-in ACLs */
     p = from_squid("http_access deny to_localhost\nhttp_access deny to_linklocal\n"
                    "http_access deny manager\nhttp_access allow localhost\n");
