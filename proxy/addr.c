@@ -41,7 +41,7 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
                   &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr, 16) == 0;
 }
 
-bool awf_proxy_is_loopback(const struct sockaddr *sa)
+bool proxy_is_loopback(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) ==
@@ -50,7 +50,7 @@ bool awf_proxy_is_loopback(const struct sockaddr *sa)
     return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
 }
 
-bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
+bool proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
 {
     uint16_t port = port_of(sa);
     for (size_t i = 0; i < px->n_listeners; i++) {
@@ -63,15 +63,15 @@ bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa)
                        : IN6_IS_ADDR_UNSPECIFIED(
                              &((const struct sockaddr_in6 *)(const void *)l)->sin6_addr);
         /* A wildcard listener is reached through any address of this host. */
-        if (any ? awf_proxy_is_local(px, sa) : same_ip(l, sa))
+        if (any ? proxy_is_local(px, sa) : same_ip(l, sa))
             return true;
     }
     return false;
 }
 
-bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa)
+bool proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa)
 {
-    if (awf_proxy_is_loopback(sa))
+    if (proxy_is_loopback(sa))
         return true;
     for (size_t k = 0; k < px->n_local_addrs; k++)
         if (same_ip((const struct sockaddr *)&px->local_addrs[k], sa))

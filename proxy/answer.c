@@ -62,26 +62,26 @@ static size_t html_escape(const char *s, size_t n, char *out, size_t cap)
     return o;
 }
 
-static const struct awf_answer_def answers[AWF_ANS_COUNT] = {
+static const struct proxy_answer_def answers[AWF_ANS_COUNT] = {
 #define AWF_X(name, status, page, arg, tag, hdr)                                                   \
     [AWF_ANS_##name] = {status, #page, arg, AWF_TAG_##tag, hdr},
     AWF_ANSWERS(AWF_X)
 #undef AWF_X
 };
 
-const struct awf_answer_def *awf_answer_def(enum awf_ans a)
+const struct proxy_answer_def *proxy_answer_def(enum proxy_ans a)
 {
     return (unsigned)a < AWF_ANS_COUNT ? &answers[a] : NULL;
 }
 
-void awf_answer(struct awf_conn *c, enum awf_ans a, const char *why)
+void proxy_answer(struct proxy_conn *c, enum proxy_ans a, const char *why)
 {
-    awf_answer_errno(c, a, 0, why);
+    proxy_answer_errno(c, a, 0, why);
 }
 
-void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *why)
+void proxy_answer_errno(struct proxy_conn *c, enum proxy_ans a, int err, const char *why)
 {
-    const struct awf_answer_def *d = &answers[a];
+    const struct proxy_answer_def *d = &answers[a];
     int status = d->status;
     int err_arg = d->arg == AWF_ANS_ERRNO ? err : d->arg;
     struct awf_proxy *px = c->px;
@@ -93,18 +93,18 @@ void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *w
         c->dns_req = NULL;
     }
     if (c->up)
-        awf_upstream_release(c, false);
+        proxy_upstream_release(c, false);
     if (c->flags & AWF_CF_NO_ANSWER) {
         /* The client already has its "200 Connection established", or speaks TLS to us: an
          * HTTP answer would be garbage to it. The log says what happened. */
         if (status == 403) { /* e.g. intercepted TLS whose name resolves to denied addresses */
-            awf_peek_deny(c);
+            proxy_peek_deny(c);
             return;
         }
         c->status = status;
         c->tag = d->tag;
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if (c->target.host.len) {
@@ -126,7 +126,7 @@ void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *w
     c->status = status;
     c->tag = d->tag;
     c->mime = "text/html";
-    struct awf_buf *b = awf_bufpool_get(&px->bufs, 2048);
+    struct proxy_buf *b = proxy_bufpool_get(&px->bufs, 2048);
     if (b) {
         int n = snprintf(b->data, b->cap,
                          "HTTP/1.1 %d %s\r\n"
@@ -142,10 +142,10 @@ void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *w
         b->len = n > 0 && (size_t)n < b->cap ? (size_t)n : 0;
         c->bytes_out += b->len;
     }
-    awf_conn_log(c);
-    if (b && awf_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
-        awf_conn_close(c);
+    proxy_conn_log(c);
+    if (b && proxy_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_flush_close(c);
+    proxy_conn_flush_close(c);
 }

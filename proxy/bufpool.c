@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-void awf_bufpool_init(struct awf_bufpool *bp, size_t block, size_t max_free)
+void proxy_bufpool_init(struct proxy_bufpool *bp, size_t block, size_t max_free)
 {
     bp->free = NULL;
     bp->n_free = 0;
@@ -11,9 +11,9 @@ void awf_bufpool_init(struct awf_bufpool *bp, size_t block, size_t max_free)
     bp->in_use = 0;
 }
 
-struct awf_buf *awf_bufpool_get(struct awf_bufpool *bp, size_t min_cap)
+struct proxy_buf *proxy_bufpool_get(struct proxy_bufpool *bp, size_t min_cap)
 {
-    struct awf_buf *b;
+    struct proxy_buf *b;
     if (min_cap <= bp->block && bp->free) {
         b = bp->free;
         bp->free = b->next;
@@ -33,7 +33,7 @@ struct awf_buf *awf_bufpool_get(struct awf_bufpool *bp, size_t min_cap)
     return b;
 }
 
-void awf_bufpool_put(struct awf_bufpool *bp, struct awf_buf *b)
+void proxy_bufpool_put(struct proxy_bufpool *bp, struct proxy_buf *b)
 {
     if (!b)
         return;
@@ -49,10 +49,10 @@ void awf_bufpool_put(struct awf_bufpool *bp, struct awf_buf *b)
     bp->n_free++;
 }
 
-void awf_bufpool_cleanup(struct awf_bufpool *bp)
+void proxy_bufpool_cleanup(struct proxy_bufpool *bp)
 {
     while (bp->free) {
-        struct awf_buf *b = bp->free;
+        struct proxy_buf *b = bp->free;
         bp->free = b->next;
         free(b);
     }

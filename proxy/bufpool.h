@@ -9,38 +9,38 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct awf_buf {
-    uv_write_t req;       /* writes this block; req.data is set by the writer */
-    struct awf_buf *next; /* free list link */
-    uv_stream_t *dst;     /* the stream the block was written to */
-    size_t cap;           /* bytes at data */
-    size_t off, len;      /* unconsumed bytes: data[off, off + len) */
+struct proxy_buf {
+    uv_write_t req;         /* writes this block; req.data is set by the writer */
+    struct proxy_buf *next; /* free list link */
+    uv_stream_t *dst;       /* the stream the block was written to */
+    size_t cap;             /* bytes at data */
+    size_t off, len;        /* unconsumed bytes: data[off, off + len) */
     char data[];
 };
 
-struct awf_bufpool {
-    struct awf_buf *free;
+struct proxy_bufpool {
+    struct proxy_buf *free;
     size_t n_free, max_free; /* blocks kept for reuse beyond that are freed */
     size_t block;            /* bytes per pooled block */
     size_t in_use;           /* blocks handed out and not yet returned */
 };
 
-void awf_bufpool_init(struct awf_bufpool *bp, size_t block, size_t max_free);
+void proxy_bufpool_init(struct proxy_bufpool *bp, size_t block, size_t max_free);
 
 /* A block with at least min_cap bytes (a pooled one when min_cap <= block, else a one-off
  * allocation), off and len zero. NULL when out of memory. */
-struct awf_buf *awf_bufpool_get(struct awf_bufpool *bp, size_t min_cap);
+struct proxy_buf *proxy_bufpool_get(struct proxy_bufpool *bp, size_t min_cap);
 
 /* Gives b back (NULL is ignored). */
-void awf_bufpool_put(struct awf_bufpool *bp, struct awf_buf *b);
+void proxy_bufpool_put(struct proxy_bufpool *bp, struct proxy_buf *b);
 
 /* Frees the free list; blocks still in use must be returned first. */
-void awf_bufpool_cleanup(struct awf_bufpool *bp);
+void proxy_bufpool_cleanup(struct proxy_bufpool *bp);
 
 /* The block whose data starts at base (as handed to libuv by the alloc callback). */
-static inline struct awf_buf *awf_buf_of(char *base)
+static inline struct proxy_buf *proxy_buf_of(char *base)
 {
-    return (struct awf_buf *)(void *)(base - offsetof(struct awf_buf, data));
+    return (struct proxy_buf *)(void *)(base - offsetof(struct proxy_buf, data));
 }
 
 #endif

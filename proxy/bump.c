@@ -10,8 +10,9 @@
  *
  * OpenSSL never touches a socket: each SSL has two memory BIOs. Ciphertext read by libuv is
  * written into the read BIO and whatever plain text it completes is handed to the state's usual
- * handler in one buffer, exactly as a raw read would be; plain text written with awf_conn_write
- * is encrypted and what the write BIO holds goes out through awf_conn_write_raw. Nothing blocks. */
+ * handler in one buffer, exactly as a raw read would be; plain text written with proxy_conn_write
+ * is encrypted and what the write BIO holds goes out through proxy_conn_write_raw. Nothing blocks.
+ */
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@
 #include "proxy/conn.h"
 #include "tls/tls.h"
 
-struct awf_bump {
+struct proxy_bump {
     SSL *ssl; /* towards the client; owned */
     enum awf_tls_name kind;
     uint16_t port;
@@ -35,7 +36,7 @@ struct awf_bump {
     char url[8192];                    /* the current request's URL, for the log */
 };
 
-static SSL *ssl_of(struct awf_conn *c, uv_stream_t *s)
+static SSL *ssl_of(struct proxy_conn *c, uv_stream_t *s)
 {
     if (s == (uv_stream_t *)&c->client)
         return c->bump && c->bump->hs_done ? c->bump->ssl : NULL;
@@ -43,29 +44,29 @@ static SSL *ssl_of(struct awf_conn *c, uv_stream_t *s)
 }
 
 /* Moves what the write BIO holds onto the socket. Returns 0 or a negative code. */
-static int flush(struct awf_conn *c, SSL *ssl, uv_stream_t *dst)
+static int flush(struct proxy_conn *c, SSL *ssl, uv_stream_t *dst)
 {
     BIO *w = SSL_get_wbio(ssl);
     size_t pend;
     while ((pend = BIO_ctrl_pending(w)) > 0) {
-        struct awf_buf *o = awf_bufpool_get(&c->px->bufs, 0);
+        struct proxy_buf *o = proxy_bufpool_get(&c->px->bufs, 0);
         if (!o)
             return -ENOMEM;
         int n = BIO_read(w, o->data, (int)(pend < o->cap ? pend : o->cap));
         if (n <= 0) {
-            awf_bufpool_put(&c->px->bufs, o);
+            proxy_bufpool_put(&c->px->bufs, o);
             return -EIO;
         }
         o->off = 0;
         o->len = (size_t)n;
-        int rc = awf_conn_write_raw(c, dst, o);
+        int rc = proxy_conn_write_raw(c, dst, o);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-int awf_bump_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
+int proxy_bump_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b)
 {
     SSL *ssl = ssl_of(c, dst);
     size_t done = 0;
@@ -73,21 +74,21 @@ int awf_bump_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
         int n = SSL_write(ssl, b->data + b->off + done, (int)(b->len - done));
         if (n <= 0) { /* memory BIOs never want more room: the session is broken */
             ERR_clear_error();
-            awf_bufpool_put(&c->px->bufs, b);
+            proxy_bufpool_put(&c->px->bufs, b);
             return -EPROTO;
         }
         done += (size_t)n;
     }
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
     return flush(c, ssl, dst);
 }
 
-bool awf_bump_is_tls(struct awf_conn *c, uv_stream_t *s)
+bool proxy_bump_is_tls(struct proxy_conn *c, uv_stream_t *s)
 {
     return ssl_of(c, s) != NULL;
 }
 
-void awf_bump_close_notify(struct awf_conn *c, uv_stream_t *s)
+void proxy_bump_close_notify(struct proxy_conn *c, uv_stream_t *s)
 {
     SSL *ssl = ssl_of(c, s);
     if (!ssl || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
@@ -111,14 +112,14 @@ static SSL *new_bio_pair(SSL *ssl)
     return ssl;
 }
 
-const char *awf_conn_tls_name(const struct awf_conn *c)
+const char *proxy_conn_tls_name(const struct proxy_conn *c)
 {
     /* name[:port]: through a parent the pooled connection's address is the parent's, so the
      * origin's port must be part of the key too. */
     return c->bump && !(c->flags & AWF_CF_CONNECT) ? c->bump->authority : NULL;
 }
 
-void awf_bump_free(struct awf_conn *c)
+void proxy_bump_free(struct proxy_conn *c)
 {
     if (c->bump) {
         SSL_free(c->bump->ssl);
@@ -129,14 +130,14 @@ void awf_bump_free(struct awf_conn *c)
 
 /* Reads every plain byte the SSL can give now into one buffer (NULL: none). *eof: the peer sent
  * close_notify; *err: the session failed (a negative code). */
-static struct awf_buf *drain(struct awf_conn *c, SSL *ssl, bool *eof, int *err)
+static struct proxy_buf *drain(struct proxy_conn *c, SSL *ssl, bool *eof, int *err)
 {
-    struct awf_buf *out = NULL;
+    struct proxy_buf *out = NULL;
     *eof = false;
     *err = 0;
     for (;;) {
         if (out && out->off + out->len == out->cap) {
-            struct awf_buf *g = awf_bufpool_get(&c->px->bufs, out->cap * 2);
+            struct proxy_buf *g = proxy_bufpool_get(&c->px->bufs, out->cap * 2);
             if (!g) {
                 *err = -ENOMEM;
                 return out;
@@ -144,11 +145,11 @@ static struct awf_buf *drain(struct awf_conn *c, SSL *ssl, bool *eof, int *err)
             memcpy(g->data, out->data + out->off, out->len);
             g->off = 0;
             g->len = out->len;
-            awf_bufpool_put(&c->px->bufs, out);
+            proxy_bufpool_put(&c->px->bufs, out);
             out = g;
         }
         if (!out) {
-            out = awf_bufpool_get(&c->px->bufs, 0);
+            out = proxy_bufpool_get(&c->px->bufs, 0);
             if (!out) {
                 *err = -ENOMEM;
                 return NULL;
@@ -171,7 +172,7 @@ static struct awf_buf *drain(struct awf_conn *c, SSL *ssl, bool *eof, int *err)
         break;
     }
     if (out && out->len == 0) {
-        awf_bufpool_put(&c->px->bufs, out);
+        proxy_bufpool_put(&c->px->bufs, out);
         out = NULL;
     }
     return out;
@@ -179,24 +180,24 @@ static struct awf_buf *drain(struct awf_conn *c, SSL *ssl, bool *eof, int *err)
 
 /* ---- the client side ---- */
 
-static enum awf_bump_action action(struct awf_conn *c)
+static enum awf_bump_action action(struct proxy_conn *c)
 {
     if (!c->px->tls)
         return AWF_BUMP_SPLICE;
     struct awf_policy_req rq;
-    awf_conn_policy_req(c, "CONNECT", &rq);
+    proxy_conn_policy_req(c, "CONNECT", &rq);
     return awf_policy_bump_action(c->policy, &rq);
 }
 
-bool awf_bump_wanted(struct awf_conn *c)
+bool proxy_bump_wanted(struct proxy_conn *c)
 {
     return action(c) != AWF_BUMP_SPLICE;
 }
 
-void awf_bump_take(struct awf_conn *c)
+void proxy_bump_take(struct proxy_conn *c)
 {
     if (action(c) == AWF_BUMP_BUMP) {
-        awf_bump_start(c);
+        proxy_bump_start(c);
         return;
     }
     /* ssl_bump terminate: a fatal alert (access_denied) so the client reports a clear error,
@@ -208,25 +209,25 @@ void awf_bump_take(struct awf_conn *c)
     c->hier = AWF_HIER_NONE;
     c->flags &= ~AWF_CF_HAS_SERVER;
     if (c->up)
-        awf_upstream_release(c, false);
-    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(alert));
+        proxy_upstream_release(c, false);
+    struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(alert));
     if (b) {
         memcpy(b->data, alert, sizeof(alert));
         b->off = 0;
         b->len = sizeof(alert);
         c->bytes_out += b->len;
-        if (awf_conn_write_raw(c, (uv_stream_t *)&c->client, b) == 0) {
-            awf_conn_log(c);
-            awf_conn_flush_close(c);
+        if (proxy_conn_write_raw(c, (uv_stream_t *)&c->client, b) == 0) {
+            proxy_conn_log(c);
+            proxy_conn_flush_close(c);
             return;
         }
     }
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
-static void client_hs_done(struct awf_conn *c)
+static void client_hs_done(struct proxy_conn *c)
 {
-    struct awf_bump *bp = c->bump;
+    struct proxy_bump *bp = c->bump;
     bp->hs_done = true;
     /* The CONNECT (or the intercepted ClientHello) is one transaction of its own, logged now;
      * every request inside gets its own line. */
@@ -235,12 +236,12 @@ static void client_hs_done(struct awf_conn *c)
     c->tag = AWF_TAG_TCP_TUNNEL;
     c->hier = AWF_HIER_NONE;
     c->flags &= ~AWF_CF_HAS_SERVER;
-    awf_conn_log(c);
-    awf_conn_next_request(c);
+    proxy_conn_log(c);
+    proxy_conn_next_request(c);
 }
 
 /* One step of the client handshake; may close c. */
-static void client_handshake(struct awf_conn *c)
+static void client_handshake(struct proxy_conn *c)
 {
     SSL *ssl = c->bump->ssl;
     int rc = SSL_do_handshake(ssl);
@@ -252,7 +253,7 @@ static void client_handshake(struct awf_conn *c)
         return;
     }
     if (e == SSL_ERROR_WANT_READ && frc == 0) {
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return;
     }
     unsigned long why = ERR_peek_error();
@@ -260,28 +261,28 @@ static void client_handshake(struct awf_conn *c)
     ERR_clear_error();
     c->flags |= AWF_CF_ABORTED;
     if (frc == 0 && c->client_writes)
-        awf_conn_flush_close(c);
+        proxy_conn_flush_close(c);
     else
-        awf_conn_close(c);
+        proxy_conn_close(c);
 }
 
-void awf_bump_start(struct awf_conn *c)
+void proxy_bump_start(struct proxy_conn *c)
 {
-    struct awf_bump *bp = calloc(1, sizeof(*bp)); /* owned by c, freed with it */
+    struct proxy_bump *bp = calloc(1, sizeof(*bp)); /* owned by c, freed with it */
     if (!bp) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     c->bump = bp;
     bp->port = c->target.port;
     if (c->up) /* dialled for the tunnel before the decision: requests dial their own */
-        awf_upstream_release(c, false);
+        proxy_upstream_release(c, false);
     int kind = awf_tls_name_canon(c->host, strlen(c->host), bp->name, sizeof(bp->name));
     bool minted = false;
     if (kind < 0) {
         c->why = "the TLS name cannot be put in a certificate";
-        awf_peek_deny(c);
+        proxy_peek_deny(c);
         return;
     }
     bp->kind = (enum awf_tls_name)kind;
@@ -294,23 +295,23 @@ void awf_bump_start(struct awf_conn *c)
         bp->ssl = NULL;
         c->why = "could not make a certificate";
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_set_state(c, AWF_CS_BUMP_CLIENT);
+    proxy_conn_set_state(c, AWF_CS_BUMP_CLIENT);
     if (c->hello) { /* the ClientHello peek.c held */
         BIO_write(SSL_get_rbio(bp->ssl), c->hello->data + c->hello->off, (int)c->hello->len);
-        awf_bufpool_put(&c->px->bufs, c->hello);
+        proxy_bufpool_put(&c->px->bufs, c->hello);
         c->hello = NULL;
     }
     client_handshake(c);
 }
 
-void awf_bump_client_read(struct awf_conn *c, struct awf_buf *b)
+void proxy_bump_client_read(struct proxy_conn *c, struct proxy_buf *b)
 {
-    struct awf_bump *bp = c->bump;
+    struct proxy_bump *bp = c->bump;
     BIO_write(SSL_get_rbio(bp->ssl), b->data + b->off, (int)b->len);
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
     if (c->state == AWF_CS_BUMP_CLIENT) {
         client_handshake(c);
         if (c->state == AWF_CS_BUMP_CLIENT || c->state == AWF_CS_CLOSING ||
@@ -319,45 +320,45 @@ void awf_bump_client_read(struct awf_conn *c, struct awf_buf *b)
     }
     bool eof;
     int err;
-    struct awf_buf *plain = drain(c, bp->ssl, &eof, &err);
+    struct proxy_buf *plain = drain(c, bp->ssl, &eof, &err);
     if (flush(c, bp->ssl, (uv_stream_t *)&c->client) < 0 && !err)
         err = -EIO;
     if (plain)
-        awf_conn_client_input(c, plain);
+        proxy_conn_client_input(c, plain);
     if (c->state == AWF_CS_CLOSING)
         return;
     if (err < 0)
-        awf_conn_client_eof(c, UV_ECONNRESET);
+        proxy_conn_client_eof(c, UV_ECONNRESET);
     else if (eof)
-        awf_conn_client_eof(c, UV_EOF);
+        proxy_conn_client_eof(c, UV_EOF);
 }
 
 /* ---- each request ---- */
 
-static void deny(struct awf_conn *c, const char *why)
+static void deny(struct proxy_conn *c, const char *why)
 {
-    awf_answer(c, AWF_ANS_DENIED, why);
+    proxy_answer(c, AWF_ANS_DENIED, why);
 }
 
-void awf_bump_decide(struct awf_conn *c)
+void proxy_bump_decide(struct proxy_conn *c)
 {
-    struct awf_bump *bp = c->bump;
+    struct proxy_bump *bp = c->bump;
     llhttp_t *p = &c->req;
     c->tag = AWF_TAG_TCP_MISS;
-    bool ws = awf_http_is_websocket(&c->head);
+    bool ws = proxy_http_is_websocket(&c->head);
     if (ws)
-        awf_http_head_compact(&c->head); /* before anything points into the head */
-    struct awf_slice url = awf_http_head_url_slice(&c->head);
-    struct awf_slice path = awf_http_strip_fragment(url);
-    c->target.host = (struct awf_slice){bp->name, strlen(bp->name)};
+        proxy_http_head_compact(&c->head); /* before anything points into the head */
+    struct proxy_slice url = proxy_http_head_url_slice(&c->head);
+    struct proxy_slice path = proxy_http_strip_fragment(url);
+    c->target.host = (struct proxy_slice){bp->name, strlen(bp->name)};
     c->target.port = bp->port;
-    c->target.authority = (struct awf_slice){bp->authority, strlen(bp->authority)};
+    c->target.authority = (struct proxy_slice){bp->authority, strlen(bp->authority)};
     c->target.path = path;
     int n =
         snprintf(bp->url, sizeof(bp->url), "https://%s%.*s", bp->authority, (int)path.len, path.p);
     c->log_url = bp->url;
-    if (awf_conn_set_host(c, bp->name, strlen(bp->name)) < 0) {
-        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
+    if (proxy_conn_set_host(c, bp->name, strlen(bp->name)) < 0) {
+        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
     if (p->method == HTTP_CONNECT || path.len == 0 || path.p[0] != '/' ||
@@ -365,33 +366,33 @@ void awf_bump_decide(struct awf_conn *c)
         /* Inside bumped TLS only origin-form requests make sense (RFC 9112 3.2.1). */
         c->log_method = "NONE";
         c->log_url = "error:invalid-request";
-        awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
+        proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
         return;
     }
-    struct awf_slice hh;
-    struct awf_target ht;
-    if (awf_http_head_get(&c->head, "Host", &hh)) {
-        if (awf_http_parse_authority(hh.p, hh.len, bp->port, &ht) < 0) {
+    struct proxy_slice hh;
+    struct proxy_target ht;
+    if (proxy_http_head_get(&c->head, "Host", &hh)) {
+        if (proxy_http_parse_authority(hh.p, hh.len, bp->port, &ht) < 0) {
             c->log_method = "NONE";
             c->log_url = "error:invalid-request";
-            awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
+            proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
             return;
         }
         /* The policy decided the TLS name; a Host naming another site on a shared server
          * (domain fronting inside the decrypted stream) is not what it allowed. */
-        if (!awf_http_same_host(ht.host, c->target.host)) {
+        if (!proxy_http_same_host(ht.host, c->target.host)) {
             deny(c, "the Host header names another host than the TLS name");
             return;
         }
     }
-    awf_request_set_flags(c, ws);
+    proxy_request_set_flags(c, ws);
     if (c->flags & AWF_CF_OVERLOAD) {
-        awf_answer(c, AWF_ANS_OVERLOAD, "too many connections");
+        proxy_answer(c, AWF_ANS_OVERLOAD, "too many connections");
         return;
     }
     struct awf_policy_req rq;
     struct awf_verdict v;
-    awf_conn_policy_req(c, NULL, &rq);
+    proxy_conn_policy_req(c, NULL, &rq);
     rq.traffic = AWF_TRAFFIC_TLS;
     rq.url = bp->url; /* squid.conf url_regex (AWF's allowed_url_N, DLP) sees the full URL */
     rq.url_len = (size_t)n;
@@ -411,43 +412,43 @@ void awf_bump_decide(struct awf_conn *c)
         return;
     }
     /* The parent choice sees the request as decided: TLS traffic with its https:// URL. */
-    if (!awf_request_admit(c, &rq))
+    if (!proxy_request_admit(c, &rq))
         return;
-    awf_conn_set_state(c, AWF_CS_RESOLVING);
-    awf_request_resolve(c);
+    proxy_conn_set_state(c, AWF_CS_RESOLVING);
+    proxy_request_resolve(c);
 }
 
 /* ---- the upstream side ---- */
 
-static void up_failed(struct awf_conn *c, const char *why)
+static void up_failed(struct proxy_conn *c, const char *why)
 {
-    awf_answer(c, AWF_ANS_TLS_FAIL, why);
+    proxy_answer(c, AWF_ANS_TLS_FAIL, why);
 }
 
-void awf_bump_up_eof(struct awf_conn *c, int status)
+void proxy_bump_up_eof(struct proxy_conn *c, int status)
 {
     (void)status;
-    awf_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
+    proxy_answer(c, AWF_ANS_TLS_FAIL, "the upstream closed during the TLS handshake");
 }
 
-void awf_bump_up_timeout(struct awf_conn *c)
+void proxy_bump_up_timeout(struct proxy_conn *c)
 {
-    awf_answer(c, AWF_ANS_TIMEOUT, "TLS handshake with the upstream timed out");
+    proxy_answer(c, AWF_ANS_TIMEOUT, "TLS handshake with the upstream timed out");
 }
 
-static void up_handshake(struct awf_conn *c)
+static void up_handshake(struct proxy_conn *c)
 {
-    struct awf_upstream *up = c->up;
+    struct proxy_upstream *up = c->up;
     int rc = SSL_do_handshake(up->ssl);
     int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(up->ssl, rc);
     int frc = flush(c, up->ssl, (uv_stream_t *)&up->tcp);
     if (rc == 1 && frc == 0) {
         up->tls_done = true;
-        awf_conn_up_use(c);
+        proxy_conn_up_use(c);
         return;
     }
     if (e == SSL_ERROR_WANT_READ && frc == 0) {
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return;
     }
     long vr = SSL_get_verify_result(up->ssl);
@@ -457,10 +458,10 @@ static void up_handshake(struct awf_conn *c)
                                  : "TLS handshake with the upstream failed");
 }
 
-void awf_bump_up_start(struct awf_conn *c)
+void proxy_bump_up_start(struct proxy_conn *c)
 {
-    struct awf_upstream *up = c->up;
-    struct awf_bump *bp = c->bump;
+    struct proxy_upstream *up = c->up;
+    struct proxy_bump *bp = c->bump;
     if (!up->ssl) {
         up->tls_name = strdup(bp->authority); /* owned by up: its pool key */
         if (!up->tls_name ||
@@ -471,30 +472,30 @@ void awf_bump_up_start(struct awf_conn *c)
             return;
         }
     }
-    awf_conn_set_state(c, AWF_CS_BUMP_UP);
+    proxy_conn_set_state(c, AWF_CS_BUMP_UP);
     up_handshake(c);
 }
 
-void awf_bump_up_read(struct awf_conn *c, struct awf_buf *b)
+void proxy_bump_up_read(struct proxy_conn *c, struct proxy_buf *b)
 {
-    struct awf_upstream *up = c->up;
+    struct proxy_upstream *up = c->up;
     BIO_write(SSL_get_rbio(up->ssl), b->data + b->off, (int)b->len);
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
     if (c->state == AWF_CS_BUMP_UP) {
         up_handshake(c);
         return;
     }
     bool eof;
     int err;
-    struct awf_buf *plain = drain(c, up->ssl, &eof, &err);
+    struct proxy_buf *plain = drain(c, up->ssl, &eof, &err);
     if (flush(c, up->ssl, (uv_stream_t *)&up->tcp) < 0 && !err)
         err = -EIO;
     if (plain)
-        awf_conn_up_input(c, plain);
+        proxy_conn_up_input(c, plain);
     if (c->state == AWF_CS_CLOSING || c->up != up)
         return;
     if (err < 0)
-        awf_conn_up_eof(c, UV_ECONNRESET);
+        proxy_conn_up_eof(c, UV_ECONNRESET);
     else if (eof)
-        awf_conn_up_eof(c, UV_EOF);
+        proxy_conn_up_eof(c, UV_EOF);
 }

@@ -26,7 +26,7 @@
 #define EXT_SUPPORTED_VERSIONS 0x002b
 #define EXT_ECH                0xfe0d
 
-const char *awf_hello_result_name(enum awf_hello_result r)
+const char *proxy_hello_result_name(enum proxy_hello_result r)
 {
     switch (r) {
     case AWF_HELLO_OK:
@@ -43,7 +43,8 @@ const char *awf_hello_result_name(enum awf_hello_result r)
     return "unknown";
 }
 
-static enum awf_hello_result fail(struct awf_hello *out, enum awf_hello_result r, const char *why)
+static enum proxy_hello_result fail(struct proxy_hello *out, enum proxy_hello_result r,
+                                    const char *why)
 {
     out->error = why;
     return r;
@@ -121,8 +122,8 @@ struct gather {
 
 /* Appends one record fragment (possibly partial: the record is still arriving). Checks the
  * handshake header as soon as its bytes are there, so garbage is refused without waiting. */
-static enum awf_hello_result gather_add(struct gather *g, const uint8_t *p, size_t n,
-                                        struct awf_hello *out)
+static enum proxy_hello_result gather_add(struct gather *g, const uint8_t *p, size_t n,
+                                          struct proxy_hello *out)
 {
     while (g->have < HS_HEADER && n > 0) {
         g->scratch[g->have++] = *p++;
@@ -155,8 +156,8 @@ static bool record_version_ok(uint8_t major, uint8_t minor)
 }
 
 /* Walks records from buf[0]. OK means the handshake message is whole in g->scratch. */
-static enum awf_hello_result reassemble(const uint8_t *buf, size_t len, struct gather *g,
-                                        struct awf_hello *out)
+static enum proxy_hello_result reassemble(const uint8_t *buf, size_t len, struct gather *g,
+                                          struct proxy_hello *out)
 {
     if (len == 0)
         return AWF_HELLO_NEED_MORE;
@@ -195,7 +196,7 @@ static enum awf_hello_result reassemble(const uint8_t *buf, size_t len, struct g
         records++;
 
         size_t got = avail - REC_HEADER < rlen ? avail - REC_HEADER : rlen;
-        enum awf_hello_result r = gather_add(g, h + REC_HEADER, got, out);
+        enum proxy_hello_result r = gather_add(g, h + REC_HEADER, got, out);
         if (r != AWF_HELLO_OK)
             return r;
         if (got < rlen)
@@ -241,7 +242,7 @@ static bool host_name_ok(const uint8_t *p, size_t n)
 /* server_name (RFC 6066 §3). Exactly one entry, of type host_name: the RFC forbids two names
  * of one type, no other type was ever defined, and a second name would let a client show the
  * policy one name and the server another. */
-static enum awf_hello_result ext_server_name(struct rd ext, struct awf_hello *out)
+static enum proxy_hello_result ext_server_name(struct rd ext, struct proxy_hello *out)
 {
     struct rd list, name;
     uint8_t type;
@@ -265,7 +266,7 @@ static enum awf_hello_result ext_server_name(struct rd ext, struct awf_hello *ou
 
 /* application_layer_protocol_negotiation (RFC 7301 §3.1): a non-empty list of non-empty
  * names. Names are opaque bytes; only h2 and http/1.1 are looked for. */
-static enum awf_hello_result ext_alpn(struct rd ext, struct awf_hello *out)
+static enum proxy_hello_result ext_alpn(struct rd ext, struct proxy_hello *out)
 {
     struct rd list, name;
     if (!rd_vec(&ext, 2, &list) || ext.left != 0)
@@ -289,7 +290,7 @@ static enum awf_hello_result ext_alpn(struct rd ext, struct awf_hello *out)
 }
 
 /* supported_versions (RFC 8446 §4.2.1), ClientHello form: a list of 1..127 versions. */
-static enum awf_hello_result ext_supported_versions(struct rd ext, struct awf_hello *out)
+static enum proxy_hello_result ext_supported_versions(struct rd ext, struct proxy_hello *out)
 {
     struct rd list;
     uint16_t v;
@@ -316,7 +317,7 @@ static bool seen_add(struct ext_seen *s, uint16_t type)
     return true;
 }
 
-static enum awf_hello_result parse_extensions(struct rd exts, struct awf_hello *out)
+static enum proxy_hello_result parse_extensions(struct rd exts, struct proxy_hello *out)
 {
     struct ext_seen seen;
     memset(&seen, 0, sizeof(seen));
@@ -329,7 +330,7 @@ static enum awf_hello_result parse_extensions(struct rd exts, struct awf_hello *
         if (!seen_add(&seen, type))
             return fail(out, AWF_HELLO_MALFORMED, "duplicate extension");
         n++;
-        enum awf_hello_result r = AWF_HELLO_OK;
+        enum proxy_hello_result r = AWF_HELLO_OK;
         switch (type) {
         case EXT_SERVER_NAME:
             r = ext_server_name(data, out);
@@ -362,7 +363,7 @@ static enum awf_hello_result parse_extensions(struct rd exts, struct awf_hello *
 }
 
 /* The ClientHello body (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2). */
-static enum awf_hello_result parse_body(struct rd r, struct awf_hello *out)
+static enum proxy_hello_result parse_body(struct rd r, struct proxy_hello *out)
 {
     uint16_t version;
     struct rd sid, suites, comp, exts;
@@ -386,12 +387,12 @@ static enum awf_hello_result parse_body(struct rd r, struct awf_hello *out)
     return parse_extensions(exts, out);
 }
 
-enum awf_hello_result awf_hello_parse(const uint8_t *buf, size_t len, uint8_t *scratch,
-                                      struct awf_hello *out)
+enum proxy_hello_result proxy_hello_parse(const uint8_t *buf, size_t len, uint8_t *scratch,
+                                          struct proxy_hello *out)
 {
     memset(out, 0, sizeof(*out));
     struct gather g = {.scratch = scratch, .have = 0, .need = 0};
-    enum awf_hello_result r = reassemble(buf, len, &g, out);
+    enum proxy_hello_result r = reassemble(buf, len, &g, out);
     if (r == AWF_HELLO_OK) {
         out->hello_len = g.need;
         struct rd body = {.p = scratch + HS_HEADER, .left = g.need - HS_HEADER};

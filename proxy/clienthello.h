@@ -4,7 +4,7 @@
 /* A TLS ClientHello parser for intercepted TLS and for the TLS inside CONNECT tunnels (SPEC §2).
  *
  * Pure: no I/O, no allocation, no libuv, no OpenSSL, no state between calls. The caller keeps
- * the bytes a connection has sent so far and calls awf_hello_parse() on all of them after each
+ * the bytes a connection has sent so far and calls proxy_hello_parse() on all of them after each
  * read, HAProxy style: NEED_MORE until a whole ClientHello is there, then one final answer.
  * A call costs O(len) and never reads more than AWF_HELLO_MAX_WIRE bytes of buf.
  * What is accepted and rejected, check by check, is in proxy/clienthello.md. */
@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* Largest ClientHello handshake message accepted (4-byte handshake header included), and the
- * size of the scratch buffer awf_hello_parse() needs. */
+ * size of the scratch buffer proxy_hello_parse() needs. */
 #define AWF_HELLO_MAX 16384
 
 /* Largest run of TLS records (5-byte headers included) that may carry one ClientHello. A
@@ -23,7 +23,7 @@
  * len < AWF_HELLO_MAX_WIRE, so a caller's buffer of this size always reaches an answer. */
 #define AWF_HELLO_MAX_WIRE (2 * AWF_HELLO_MAX)
 
-enum awf_hello_result {
+enum proxy_hello_result {
     AWF_HELLO_OK = 0,        /* a whole, valid ClientHello: *out is filled */
     AWF_HELLO_NEED_MORE = 1, /* valid so far; call again with more bytes */
     AWF_HELLO_NOT_TLS = 2,   /* does not start with 0x16 0x03: try another protocol (HTTP) */
@@ -32,9 +32,9 @@ enum awf_hello_result {
 };
 
 /* What a ClientHello says. Slices (sni, alpn) point into the caller's scratch buffer and stay
- * valid until scratch is written again (the next awf_hello_parse() call with it); they are not
+ * valid until scratch is written again (the next proxy_hello_parse() call with it); they are not
  * NUL-terminated. The SNI keeps the client's case: lower-casing is the caller's job. */
-struct awf_hello {
+struct proxy_hello {
     const char *sni;         /* server_name host_name; NULL when the extension is absent */
     size_t sni_len;          /* 1..254 bytes of [A-Za-z0-9_.-] (a trailing dot is kept) */
     const char *alpn;        /* first ALPN protocol offered; NULL when ALPN is absent */
@@ -61,10 +61,10 @@ struct awf_hello {
  * records, and *out's slices point into it. *out is always reset; on OK it describes the
  * ClientHello, on NOT_TLS/MALFORMED/TOO_BIG out->error names the reason.
  * Bytes after the record that completes the ClientHello are not looked at. */
-enum awf_hello_result awf_hello_parse(const uint8_t *buf, size_t len, uint8_t *scratch,
-                                      struct awf_hello *out);
+enum proxy_hello_result proxy_hello_parse(const uint8_t *buf, size_t len, uint8_t *scratch,
+                                          struct proxy_hello *out);
 
 /* "ok", "need-more", "not-tls", "malformed", "too-big"; "unknown" otherwise. Static. */
-const char *awf_hello_result_name(enum awf_hello_result r);
+const char *proxy_hello_result_name(enum proxy_hello_result r);
 
 #endif

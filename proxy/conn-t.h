@@ -34,7 +34,7 @@
     X(TCP_DENIED, TCP_DENIED)                                                                      \
     X(TCP_DENIED_OPAQUE, TCP_DENIED_OPAQUE)
 
-enum awf_tag {
+enum proxy_tag {
     AWF_TAG_UNSET, /* nothing decided yet: logged NONE_NONE error:transaction-end-before-headers */
 #define AWF_X(name, aborted) AWF_TAG_##name,
     AWF_TAGS(AWF_X)
@@ -49,14 +49,14 @@ enum awf_tag {
     X(ORIGINAL_DST, ORIGINAL_DST)                                                                  \
     X(PARENT, FIRSTUP_PARENT)
 
-enum awf_hier {
+enum proxy_hier {
 #define AWF_X(name, squid) AWF_HIER_##name,
     AWF_HIERS(AWF_X)
 #undef AWF_X
         AWF_HIER_COUNT
 };
 
-/* The number after an answer's error page is the caller's errno (awf_answer_errno). */
+/* The number after an answer's error page is the caller's errno (proxy_answer_errno). */
 #define AWF_ANS_ERRNO (-1)
 
 /* The proxy's own answers: the status, Squid's error page named in X-Squid-Error with the
@@ -82,7 +82,7 @@ enum awf_hier {
     X(OVERLOAD, 503, ERR_CANNOT_FORWARD, 0, NONE_NONE, "Retry-After: 1")                           \
     X(TLS_FAIL, 503, ERR_SECURE_CONNECT_FAIL, 0, TCP_MISS, NULL)
 
-enum awf_ans {
+enum proxy_ans {
 #define AWF_X(name, status, page, arg, tag, hdr) AWF_ANS_##name,
     AWF_ANSWERS(AWF_X)
 #undef AWF_X
@@ -90,11 +90,11 @@ enum awf_ans {
 };
 
 /* One row of AWF_ANSWERS. */
-struct awf_answer_def {
+struct proxy_answer_def {
     int status;
     const char *page; /* Squid's error page, e.g. "ERR_ACCESS_DENIED" */
     int arg;          /* the number after it, or AWF_ANS_ERRNO */
-    enum awf_tag tag;
+    enum proxy_tag tag;
     const char *header; /* one extra header line without CRLF, or NULL */
 };
 
@@ -126,10 +126,10 @@ struct awf_answer_def {
 /* The connection's state machine on one screen. Per state: its name; what handles client bytes,
  * the client's EOF (or a read error), upstream bytes, the upstream's EOF (or a read error), and
  * its deadline passing; which sides are read (AWF_RD_*); which deadline runs (AWF_DL_*, see
- * conn.c:deadline); and the states it may go to. Only awf_conn_set_state() (state.c) changes a
+ * conn.c:deadline); and the states it may go to. Only proxy_conn_set_state() (state.c) changes a
  * state, checking this last column; the handlers are looked up here by the event entry points
  * (conn.c: client reads, EOF and the timer; dispatch.c: the upstream's events) through
- * px->phases (conn.c:awf_conn_phases). Names without a prefix are conn.c's generic handlers:
+ * px->phases (conn.c:proxy_conn_phases). Names without a prefix are conn.c's generic handlers:
  * hold (client bytes wait in c->pend), drop, eof_abort / timeout_abort (close, logged _ABORTED
  * once decided), eof_close / timeout_close, eof_wait (a FIN waits for the answer), eof_flush.
  *
@@ -145,28 +145,28 @@ struct awf_answer_def {
 // clang-format off
 #define AWF_STATES(X) \
 /*  state        name             client data               client EOF              upstream data         upstream EOF        timeout                reads                                                   deadline        may go to */ \
-  X(SNIFF,       "sniff",         awf_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
-  X(HEAD,        "head",          awf_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
-  X(PEEK,        "peek",          awf_peek_input,           awf_peek_client_eof,    awf_tunnel_up_input,  awf_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_UP,                              AWF_DL_PEEK,    T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
-  X(RESOLVING,   "resolving",     hold,                     eof_wait,               drop,                 eof_close,          awf_request_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_DNS,     T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
-  X(CONNECTING,  "connecting",    hold,                     eof_wait,               drop,                 eof_close,          awf_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
-  X(PARENT_WAIT, "parent-wait",   hold,                     eof_wait,               awf_parent_input,     awf_parent_eof,     awf_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
-  X(FORWARD,     "forward",       awf_forward_client_input, awf_forward_client_eof, awf_forward_up_input, awf_forward_up_eof, awf_forward_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING)) \
-  X(TUNNEL,      "tunnel",        awf_tunnel_client_input,  awf_tunnel_client_eof,  awf_tunnel_up_input,  awf_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(CLOSING)) \
+  X(SNIFF,       "sniff",         proxy_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
+  X(HEAD,        "head",          proxy_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
+  X(PEEK,        "peek",          proxy_peek_input,           proxy_peek_client_eof,    proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_UP,                              AWF_DL_PEEK,    T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
+  X(RESOLVING,   "resolving",     hold,                     eof_wait,               drop,                 eof_close,          proxy_request_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_DNS,     T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
+  X(CONNECTING,  "connecting",    hold,                     eof_wait,               drop,                 eof_close,          proxy_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(PARENT_WAIT, "parent-wait",   hold,                     eof_wait,               proxy_parent_input,     proxy_parent_eof,     proxy_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(FORWARD,     "forward",       proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING)) \
+  X(TUNNEL,      "tunnel",        proxy_tunnel_client_input,  proxy_tunnel_client_eof,  proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(CLOSING)) \
   X(BUMP_CLIENT, "bump-client",   hold,                     eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT,                                          AWF_DL_HELLO,   T(HEAD) | T(FLUSH) | T(CLOSING)) \
-  X(BUMP_UP,     "bump-upstream", hold,                     eof_abort,              drop,                 awf_bump_up_eof,    awf_bump_up_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(FORWARD) | T(FLUSH) | T(CLOSING)) \
+  X(BUMP_UP,     "bump-upstream", hold,                     eof_abort,              drop,                 proxy_bump_up_eof,    proxy_bump_up_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(FORWARD) | T(FLUSH) | T(CLOSING)) \
   X(FLUSH,       "flush",         drop,                     eof_flush,              drop,                 eof_close,          timeout_close,         AWF_RD_CLIENT | AWF_RD_DROP,                            AWF_DL_FLUSH,   T(CLOSING)) \
   X(CLOSING,     "closing",       drop,                     ignore_eof,             drop,                 ignore_eof,         ignore_timeout,        0,                                                      AWF_DL_IDLE,    0)
 // clang-format on
 
-enum awf_conn_state {
+enum proxy_conn_state {
 #define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to) AWF_CS_##st,
     AWF_STATES(AWF_X)
 #undef AWF_X
         AWF_CS_COUNT
 };
 
-/* Which sides a state reads (awf_conn_sync_reading). A side is never read after its EOF. */
+/* Which sides a state reads (proxy_conn_sync_reading). A side is never read after its EOF. */
 enum {
     AWF_RD_CLIENT = 1 << 0, /* the client */
     AWF_RD_HOLD = 1 << 1,   /* ... except while c->pend holds bytes not yet handled */
@@ -176,7 +176,7 @@ enum {
 };
 
 /* Which deadline a state runs against (conn.c:deadline; every one bounded by the lifetime). */
-enum awf_deadline {
+enum proxy_deadline {
     AWF_DL_HEAD,    /* request_headers from the first byte; client_idle between requests */
     AWF_DL_PEEK,    /* read_idle until a ClientHello starts, then client_hello from its start */
     AWF_DL_DNS,     /* dns + 1 s */
@@ -186,22 +186,22 @@ enum awf_deadline {
     AWF_DL_IDLE,    /* read_idle since the last activity */
 };
 
-struct awf_conn;
-struct awf_buf;
+struct proxy_conn;
+struct proxy_buf;
 
 /* One row of AWF_STATES: what a state does on each event. */
-struct awf_phase {
-    void (*client_data)(struct awf_conn *c, struct awf_buf *b); /* takes ownership of b */
-    void (*client_eof)(struct awf_conn *c, int status);         /* UV_EOF or a read error */
-    void (*up_data)(struct awf_conn *c, struct awf_buf *b);     /* takes ownership of b */
-    void (*up_eof)(struct awf_conn *c, int status);             /* UV_EOF or a read error */
-    void (*timeout)(struct awf_conn *c);                        /* the state's deadline passed */
-    uint8_t reads;                                              /* AWF_RD_* */
-    uint8_t deadline;                                           /* enum awf_deadline */
+struct proxy_phase {
+    void (*client_data)(struct proxy_conn *c, struct proxy_buf *b); /* takes ownership of b */
+    void (*client_eof)(struct proxy_conn *c, int status);           /* UV_EOF or a read error */
+    void (*up_data)(struct proxy_conn *c, struct proxy_buf *b);     /* takes ownership of b */
+    void (*up_eof)(struct proxy_conn *c, int status);               /* UV_EOF or a read error */
+    void (*timeout)(struct proxy_conn *c); /* the state's deadline passed */
+    uint8_t reads;                         /* AWF_RD_* */
+    uint8_t deadline;                      /* enum proxy_deadline */
 };
 
 /* Flags: what crosses states. One bit each, in this order (AWF_CF_<NAME>, 64 bits);
- * awf_conn_flags_str() prints their names. */
+ * proxy_conn_flags_str() prints their names. */
 #define AWF_CONN_FLAGS(X)                                                                          \
     X(REQ_DONE)         /* the request message is fully read and passed on */                      \
     X(RESP_DONE)        /* the final response is complete */                                       \
@@ -244,13 +244,13 @@ struct awf_phase {
     X(SPLICE_WAIT)      /* bulk flows but writes are in flight: the kernel relay waits for them */ \
     X(SPLICE_DUE)       /* writes are done: the switch runs from the timer in the next loop turn */
 
-enum awf_conn_flag_bit {
+enum proxy_conn_flag_bit {
 #define AWF_X(name) AWF_CFB_##name,
     AWF_CONN_FLAGS(AWF_X)
 #undef AWF_X
         AWF_CFB_COUNT
 };
-_Static_assert(AWF_CFB_COUNT <= 64, "struct awf_conn's flags are 64 bits");
+_Static_assert(AWF_CFB_COUNT <= 64, "struct proxy_conn's flags are 64 bits");
 
 /* Static consts rather than enumerators: C17 enumerators are ints (31 bits), and they fold to
  * constants just the same. */
@@ -259,16 +259,16 @@ AWF_CONN_FLAGS(AWF_X)
 #undef AWF_X
 
 struct awf_proxy;
-struct awf_conn;
-struct awf_splice;
-struct awf_bump;
+struct proxy_conn;
+struct proxy_splice;
+struct proxy_bump;
 struct awf_tls_bump;
 struct ssl_st;
 
 /* What upstream.c reports about an upstream to the connection it serves (status: for EOF,
  * UV_EOF or a read error; for WRITE_FAILED the error; for DIAL_FAILED a positive errno; b: the
  * bytes read, for DATA, owned by the receiver). */
-enum awf_up_event {
+enum proxy_up_event {
     AWF_UP_DIALLING,     /* a dial starts (or a pooled upstream is taken): state CONNECTING */
     AWF_UP_CONNECTED,    /* connected, or taken from the pool */
     AWF_UP_DIAL_FAILED,  /* every address failed */
@@ -281,20 +281,20 @@ enum awf_up_event {
 
 /* How upstream.c reaches the layers above it without calling them by name: the connection's
  * event handler and the proxy's object count. One static instance (dispatch.c). */
-struct awf_upstream_hooks {
-    void (*event)(struct awf_conn *c, enum awf_up_event ev, int status, struct awf_buf *b);
+struct proxy_upstream_hooks {
+    void (*event)(struct proxy_conn *c, enum proxy_up_event ev, int status, struct proxy_buf *b);
     void (*gone)(struct awf_proxy *px); /* an upstream was freed (px->live) */
 };
 
-struct awf_upstream {
+struct proxy_upstream {
     uv_tcp_t tcp;    /* dialled with a uv_connect_t of its own (upstream.c) */
     uv_timer_t idle; /* runs only while pooled */
     struct awf_proxy *px;
-    struct awf_conn *conn;              /* attached connection, NULL while pooled or closing */
-    struct awf_conn *notify;            /* told when tcp has closed (it counted the close) */
-    struct awf_upstream *prev, *next;   /* px idle pool, least recently pooled last */
-    struct awf_upstream *bprev, *bnext; /* px->idle_bucket[] chain, while pooled */
-    struct awf_upstream *lprev, *lnext; /* px->by_local[] chain, while indexed */
+    struct proxy_conn *conn;              /* attached connection, NULL while pooled or closing */
+    struct proxy_conn *notify;            /* told when tcp has closed (it counted the close) */
+    struct proxy_upstream *prev, *next;   /* px idle pool, least recently pooled last */
+    struct proxy_upstream *bprev, *bnext; /* px->idle_bucket[] chain, while pooled */
+    struct proxy_upstream *lprev, *lnext; /* px->by_local[] chain, while indexed */
     union awf_sockaddr addr;
     union awf_sockaddr local; /* our end, once connected: spots our own traffic coming back */
     unsigned handles;         /* open handles; freed at 0 */
@@ -313,7 +313,7 @@ struct awf_upstream {
  * CONNECT (parent.c). Only HTTP needs it: allocated by the first request that goes upstream,
  * kept for the next keep-alive requests, freed when a tunnel starts (its bytes are not parsed)
  * or with the connection. */
-struct awf_resp {
+struct proxy_resp {
     llhttp_t parser;
     char mime[64];  /* the final response's Content-Type, for the log (c->mime points here) */
     char hname[16]; /* the response field name being read, to spot Content-Type */
@@ -322,44 +322,44 @@ struct awf_resp {
 };
 
 /* A client connection. What only some phases need lives apart: the response parser (struct
- * awf_resp) and the addresses to dial are freed when a tunnel starts, a tunnel's request head is
+ * proxy_resp) and the addresses to dial are freed when a tunnel starts, a tunnel's request head is
  * compacted to what it holds (its log line needs it), shutdown requests are allocated when sent.
  * An idle tunnel keeps little more than its two handles and what its log line needs. */
-struct awf_conn {
+struct proxy_conn {
     uv_tcp_t client;
     uv_timer_t timer;
     struct awf_proxy *px;
     struct awf_policy *policy; /* reference taken at accept: kept for the connection's life */
     const struct awf_settings *set;
-    struct awf_conn *prev, *next; /* px->conns */
-    struct awf_upstream *up;
+    struct proxy_conn *prev, *next; /* px->conns */
+    struct proxy_upstream *up;
     struct awf_dns_req *dns_req;
-    enum awf_conn_state state;
-    uint64_t flags;            /* AWF_CF_* */
-    unsigned closes;           /* close callbacks still to come */
-    unsigned requests;         /* transactions started on this connection */
-    struct awf_splice *splice; /* the kernel relay, while bulk flows (splice.c); owned */
-    struct awf_bump *bump;     /* ssl-bump: the client's TLS and the TLS name (bump.c); owned */
+    enum proxy_conn_state state;
+    uint64_t flags;              /* AWF_CF_* */
+    unsigned closes;             /* close callbacks still to come */
+    unsigned requests;           /* transactions started on this connection */
+    struct proxy_splice *splice; /* the kernel relay, while bulk flows (splice.c); owned */
+    struct proxy_bump *bump;     /* ssl-bump: the client's TLS and the TLS name (bump.c); owned */
     union awf_sockaddr peer, local, server;
     llhttp_t req;
-    struct awf_resp *resp;     /* owned; NULL until a request goes upstream, and in a tunnel */
-    struct awf_http_reader rd; /* the parsers' position; req's callbacks fill head through it */
-    struct awf_http_head head;
-    struct awf_target target;
+    struct proxy_resp *resp;     /* owned; NULL until a request goes upstream, and in a tunnel */
+    struct proxy_http_reader rd; /* the parsers' position; req's callbacks fill head through it */
+    struct proxy_http_head head;
+    struct proxy_target target;
     char *host; /* the target's name, NUL-terminated, once decided; owned; NULL or "" before */
-    uint16_t host_cap;             /* bytes at host */
-    struct awf_listener *listener; /* borrowed: listeners outlive connections */
-    struct awf_buf *pend;  /* client bytes read and not yet handled; reading stops meanwhile */
-    struct awf_buf *hello; /* client bytes held while peeking at a ClientHello */
-    char *sni_hp;          /* "sni:port" of intercepted TLS, for the log; owned */
+    uint16_t host_cap;               /* bytes at host */
+    struct proxy_listener *listener; /* borrowed: listeners outlive connections */
+    struct proxy_buf *pend;  /* client bytes read and not yet handled; reading stops meanwhile */
+    struct proxy_buf *hello; /* client bytes held while peeking at a ClientHello */
+    char *sni_hp;            /* "sni:port" of intercepted TLS, for the log; owned */
     union awf_sockaddr orig_dst; /* intercepted: where the client was headed (intercept.c) */
     /* Checked addresses to dial; owned, kept for the next request, freed once a tunnel
      * starts (nothing is dialled again then). */
     union awf_sockaddr *addrs;
     size_t n_addrs, next_addr, cap_addrs;
-    uint64_t timer_due;    /* when the armed timer fires (loop ms); it re-arms if not yet due */
-    struct awf_buf *rhead; /* a response head being collected, before it is rewritten; owned */
-    const char *why;       /* why the transaction was denied (static text), for debugging */
+    uint64_t timer_due;      /* when the armed timer fires (loop ms); it re-arms if not yet due */
+    struct proxy_buf *rhead; /* a response head being collected, before it is rewritten; owned */
+    const char *why;         /* why the transaction was denied (static text), for debugging */
     int last_err;
     unsigned client_writes; /* uv writes to the client in flight */
     /* per transaction */
@@ -367,8 +367,8 @@ struct awf_conn {
     uint64_t last_active, born, state_since; /* loop time, ms */
     uint64_t head_bytes, bytes_in, bytes_out;
     int status, upstream_status;
-    enum awf_tag tag;
-    enum awf_hier hier;
+    enum proxy_tag tag;
+    enum proxy_hier hier;
     const char *log_url, *log_method;
     /* The response's Content-Type for the log: static text for our own answers, or
      * resp->mime while a response is forwarded; NULL or empty: none. */
@@ -378,12 +378,12 @@ struct awf_conn {
 /* The counts limits.max_connections and limits.max_tunnels apply to. Process-wide: the proxies
  * of several loops (threads) share one (awf_proxy_share_limits), so N loops do not allow N times
  * the limit. Freed with the last proxy using it. */
-struct awf_shared_counts {
+struct proxy_shared_counts {
     atomic_uint refs;
     atomic_ulong conns, tunnels;
 };
 
-struct awf_listener {
+struct proxy_listener {
     uv_tcp_t tcp;
     struct awf_proxy *px;
     struct sockaddr_storage addr; /* bound */
@@ -396,29 +396,29 @@ struct awf_proxy {
     struct awf_policy *policy;
     struct awf_log *log;
     struct awf_dns *dns;
-    struct awf_bufpool bufs;
-    struct awf_listener *listeners;
+    struct proxy_bufpool bufs;
+    struct proxy_listener *listeners;
     size_t n_listeners;
     struct sockaddr_storage *local_addrs; /* this host's addresses, for loop detection */
     size_t n_local_addrs;
-    struct awf_conn *conns;
-    struct awf_upstream *idle_head, *idle_tail;
+    struct proxy_conn *conns;
+    struct proxy_upstream *idle_head, *idle_tail;
     size_t n_idle;
     uint64_t accepted, active, tunnels; /* this proxy's (stats) */
     struct awf_proxy_counters *ctr;     /* own_ctr or the creator's (/metrics) */
     struct awf_proxy_counters *own_ctr; /* owned; NULL when the creator gave counters */
-    struct awf_shared_counts *counts;   /* the process's (limits); owned by reference */
+    struct proxy_shared_counts *counts; /* the process's (limits); owned by reference */
     size_t live;                        /* conns, upstreams, listeners and timers not yet closed */
-    struct awf_upstream *idle_bucket[AWF_POOL_BUCKETS];
-    struct awf_upstream *by_local[AWF_LOCAL_BUCKETS];
+    struct proxy_upstream *idle_bucket[AWF_POOL_BUCKETS];
+    struct proxy_upstream *by_local[AWF_LOCAL_BUCKETS];
     uv_timer_t drain;
     bool shutting_down, done_called, draining;
     bool debug;               /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
     bool no_splice;           /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
     struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
-    const struct awf_upstream_hooks *up_hooks; /* &awf_conn_up_hooks */
-    const struct awf_phase *phases;            /* awf_conn_phases: AWF_STATES' handlers */
-    int pipe_free[AWF_PIPE_MAX_FREE][2];       /* empty pipes for splice.c */
+    const struct proxy_upstream_hooks *up_hooks; /* &proxy_conn_up_hooks */
+    const struct proxy_phase *phases;            /* proxy_conn_phases: AWF_STATES' handlers */
+    int pipe_free[AWF_PIPE_MAX_FREE][2];         /* empty pipes for splice.c */
     size_t n_pipe_free;
     void (*done)(void *arg);
     void *done_arg;

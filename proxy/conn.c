@@ -1,10 +1,10 @@
 /* Client connections: accepting, reading and writing the client, timers, keep-alive, closing,
- * and the event entry points (client_read_cb, awf_conn_client_eof, timer_cb) that hand each event
- * to the current state's handler in awf_conn_phases (conn-t.h: AWF_STATES; the transitions and
+ * and the event entry points (client_read_cb, proxy_conn_client_eof, timer_cb) that hand each event
+ * to the current state's handler in proxy_conn_phases (conn-t.h: AWF_STATES; the transitions and
  * the flags' names are state.c's). Request heads and the decision are request.c's, log records
  * logline.c's, what an upstream's events mean dispatch.c's; forwarding (forward.c), tunnels
- * (tunnel.c), upstreams (upstream.c) and answers (answer.c) act on the same struct awf_conn and
- * change state only through awf_conn_set_state(). */
+ * (tunnel.c), upstreams (upstream.c) and answers (answer.c) act on the same struct proxy_conn and
+ * change state only through proxy_conn_set_state(). */
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,14 +21,14 @@
 
 /* ---- time ---- */
 
-void awf_conn_touch(struct awf_conn *c)
+void proxy_conn_touch(struct proxy_conn *c)
 {
     c->last_active = uv_now(c->px->loop);
 }
 
 #define LINGER_MS 2000
 
-/* Each state's deadline (AWF_STATES' deadline column) as data, so awf_conn_deadline stays pure
+/* Each state's deadline (AWF_STATES' deadline column) as data, so proxy_conn_deadline stays pure
  * and needs no proxy. */
 static const uint8_t deadline_of[AWF_CS_COUNT] = {
 #define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to) [AWF_CS_##st] = dl,
@@ -36,10 +36,10 @@ static const uint8_t deadline_of[AWF_CS_COUNT] = {
 #undef AWF_X
 };
 
-static uint64_t deadline(const struct awf_conn *c)
+static uint64_t deadline(const struct proxy_conn *c)
 {
     const struct awf_timeouts *t = &c->set->timeouts;
-    switch ((enum awf_deadline)deadline_of[c->state]) {
+    switch ((enum proxy_deadline)deadline_of[c->state]) {
     case AWF_DL_HEAD:
         if (!(c->flags & AWF_CF_TXN))
             return c->state_since + t->client_idle_ms;
@@ -74,7 +74,7 @@ static uint64_t deadline(const struct awf_conn *c)
     }
 }
 
-uint64_t awf_conn_deadline(const struct awf_conn *c)
+uint64_t proxy_conn_deadline(const struct proxy_conn *c)
 {
     uint64_t d = deadline(c);
     uint64_t life = c->born + c->set->timeouts.lifetime_ms;
@@ -83,9 +83,9 @@ uint64_t awf_conn_deadline(const struct awf_conn *c)
 
 static void timer_cb(uv_timer_t *t);
 
-void awf_conn_arm_timer(struct awf_conn *c)
+void proxy_conn_arm_timer(struct proxy_conn *c)
 {
-    uint64_t due = awf_conn_deadline(c);
+    uint64_t due = proxy_conn_deadline(c);
     if ((c->flags & AWF_CF_TIMER_ARMED) && c->timer_due <= due)
         return; /* fires no later than needed; timer_cb waits for the rest */
     uint64_t now = uv_now(c->px->loop);
@@ -96,116 +96,116 @@ void awf_conn_arm_timer(struct awf_conn *c)
 
 static void timer_cb(uv_timer_t *t)
 {
-    struct awf_conn *c = t->data;
+    struct proxy_conn *c = t->data;
     uint64_t now = uv_now(c->px->loop);
     c->flags &= ~AWF_CF_TIMER_ARMED;
     if (c->state == AWF_CS_CLOSING)
         return;
     if (c->flags & AWF_CF_SPLICE_DUE) {
         c->flags &= ~AWF_CF_SPLICE_DUE;
-        int rc =
-            c->state == AWF_CS_FORWARD ? awf_forward_splice(c) : awf_splice_start(c, false, NULL);
+        int rc = c->state == AWF_CS_FORWARD ? proxy_forward_splice(c)
+                                            : proxy_splice_start(c, false, NULL);
         if (rc < 0) {
             if (rc == -EAGAIN) /* writes again in flight: later */
                 c->flags |= AWF_CF_SPLICE_WAIT;
             else
                 c->flags &= ~AWF_CF_SPLICE_WAIT;
-            awf_conn_sync_reading(c);
+            proxy_conn_sync_reading(c);
         }
         if (c->state == AWF_CS_CLOSING)
             return;
-        awf_conn_arm_timer(c);
+        proxy_conn_arm_timer(c);
         return;
     }
-    if (now < awf_conn_deadline(c)) { /* activity moved the deadline: wait for the rest */
-        awf_conn_arm_timer(c);
+    if (now < proxy_conn_deadline(c)) { /* activity moved the deadline: wait for the rest */
+        proxy_conn_arm_timer(c);
         return;
     }
     if (now >= c->born + c->set->timeouts.lifetime_ms) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_phase(c)->timeout(c);
+    proxy_conn_phase(c)->timeout(c);
 }
 
 /* ---- the generic handlers of AWF_STATES ---- */
 
 /* Bytes that come while the state cannot take them (resolving, connecting, a handshake) wait in
  * c->pend; reading stops until they are handled. */
-static void hold(struct awf_conn *c, struct awf_buf *b)
+static void hold(struct proxy_conn *c, struct proxy_buf *b)
 {
-    if (awf_conn_append(c, &c->pend, b) < 0) {
-        awf_conn_close(c);
+    if (proxy_conn_append(c, &c->pend, b) < 0) {
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
 /* Bytes nobody waits for: after an answer, or from an upstream not in use yet. */
-static void drop(struct awf_conn *c, struct awf_buf *b)
+static void drop(struct proxy_conn *c, struct proxy_buf *b)
 {
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
 }
 
-static void ignore_eof(struct awf_conn *c, int status)
+static void ignore_eof(struct proxy_conn *c, int status)
 {
     (void)c;
     (void)status;
 }
 
-static void ignore_timeout(struct awf_conn *c)
+static void ignore_timeout(struct proxy_conn *c)
 {
     (void)c;
 }
 
 /* An EOF that ends the connection: a transaction already decided is cut short. */
-static void eof_abort(struct awf_conn *c, int status)
+static void eof_abort(struct proxy_conn *c, int status)
 {
     (void)status;
     if (c->tag != AWF_TAG_UNSET)
         c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* The upstream ended before it was used. */
-static void eof_close(struct awf_conn *c, int status)
+static void eof_close(struct proxy_conn *c, int status)
 {
     (void)status;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* Resolving or connecting: a client that half-closes after its request (nc, socat, scripts; or
  * CONNECT, bytes and FIN at once) still gets its answer: the FIN is passed on once the tunnel is
  * up, or the connection closes after the response. Whether a request body was cut short is known
  * once it is parsed (forward.c). A read error aborts. */
-static void eof_wait(struct awf_conn *c, int status)
+static void eof_wait(struct proxy_conn *c, int status)
 {
     if (status == UV_EOF)
         return;
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* Our answer is queued: the client's FIN (after ours) or an error ends it. */
-static void eof_flush(struct awf_conn *c, int status)
+static void eof_flush(struct proxy_conn *c, int status)
 {
     if (c->flags & AWF_CF_CLIENT_SHUT_DONE || status != UV_EOF)
-        awf_conn_close(c);
+        proxy_conn_close(c);
 }
 
-static void timeout_abort(struct awf_conn *c)
+static void timeout_abort(struct proxy_conn *c)
 {
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
-static void timeout_close(struct awf_conn *c)
+static void timeout_close(struct proxy_conn *c)
 {
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
-const struct awf_phase awf_conn_phases[AWF_CS_COUNT] = {
+const struct proxy_phase proxy_conn_phases[AWF_CS_COUNT] = {
 #define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to)                                           \
     [AWF_CS_##st] = {cd, ce, ud, ue, tmo, rd, dl},
     AWF_STATES(AWF_X)
@@ -217,8 +217,8 @@ const struct awf_phase awf_conn_phases[AWF_CS_COUNT] = {
 static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    struct awf_conn *c = h->data;
-    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, 0);
+    struct proxy_conn *c = h->data;
+    struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, 0);
     *buf = b ? uv_buf_init(b->data, (unsigned)b->cap) : uv_buf_init(NULL, 0);
 }
 
@@ -226,29 +226,29 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub);
 
 static void client_write_cb(uv_write_t *req, int status)
 {
-    struct awf_buf *b = (struct awf_buf *)(void *)req;
-    struct awf_conn *c = req->data;
+    struct proxy_buf *b = (struct proxy_buf *)(void *)req;
+    struct proxy_conn *c = req->data;
     c->client_writes--;
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
     if (c->state == AWF_CS_CLOSING)
         return;
     if (status < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_touch(c);
-    awf_conn_sync_reading(c);
+    proxy_conn_touch(c);
+    proxy_conn_sync_reading(c);
 }
 
-int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
+int proxy_conn_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b)
 {
-    if ((c->bump || (c->up && c->up->ssl)) && awf_bump_is_tls(c, dst))
-        return awf_bump_write(c, dst, b);
-    return awf_conn_write_raw(c, dst, b);
+    if ((c->bump || (c->up && c->up->ssl)) && proxy_bump_is_tls(c, dst))
+        return proxy_bump_write(c, dst, b);
+    return proxy_conn_write_raw(c, dst, b);
 }
 
-int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
+int proxy_conn_write_raw(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b)
 {
     uv_buf_t ub = uv_buf_init(b->data + b->off, (unsigned)b->len);
     uv_write_cb cb;
@@ -256,7 +256,7 @@ int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
      * queued write, even one that completes at once; most writes fit the socket buffer. */
     int n = uv_try_write(dst, &ub, 1);
     if (n >= 0 && (size_t)n == b->len) {
-        awf_bufpool_put(&c->px->bufs, b);
+        proxy_bufpool_put(&c->px->bufs, b);
         return 0;
     }
     if (n >= 0) {
@@ -264,7 +264,7 @@ int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
         b->len -= (size_t)n;
         ub = uv_buf_init(b->data + b->off, (unsigned)b->len);
     } else if (n != UV_EAGAIN) {
-        awf_bufpool_put(&c->px->bufs, b);
+        proxy_bufpool_put(&c->px->bufs, b);
         return n;
     }
     b->dst = dst;
@@ -275,7 +275,7 @@ int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
     } else {
         b->req.data = c->up;
         c->up->writes++;
-        cb = awf_upstream_write_cb;
+        cb = proxy_upstream_write_cb;
     }
     int rc = uv_write(&b->req, dst, &ub, 1, cb);
     if (rc < 0) {
@@ -283,32 +283,32 @@ int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b)
             c->up->writes--;
         else
             c->client_writes--;
-        awf_bufpool_put(&c->px->bufs, b);
+        proxy_bufpool_put(&c->px->bufs, b);
     }
     return rc;
 }
 
-int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b)
+int proxy_conn_append(struct proxy_conn *c, struct proxy_buf **dst, struct proxy_buf *b)
 {
-    struct awf_buf *d = *dst;
+    struct proxy_buf *d = *dst;
     if (!d) {
         *dst = b;
         return 0;
     }
     if (d->cap - d->off - d->len < b->len) {
-        struct awf_buf *n = awf_bufpool_get(&c->px->bufs, d->len + b->len);
+        struct proxy_buf *n = proxy_bufpool_get(&c->px->bufs, d->len + b->len);
         if (!n) {
-            awf_bufpool_put(&c->px->bufs, b);
+            proxy_bufpool_put(&c->px->bufs, b);
             return -ENOMEM;
         }
         memcpy(n->data, d->data + d->off, d->len);
         n->len = d->len;
-        awf_bufpool_put(&c->px->bufs, d);
+        proxy_bufpool_put(&c->px->bufs, d);
         *dst = d = n;
     }
     memcpy(d->data + d->off + d->len, b->data + b->off, b->len);
     d->len += b->len;
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
     return 0;
 }
 
@@ -328,11 +328,11 @@ static void sync_one(uv_stream_t *s, bool *reading, bool want, size_t peer_q, uv
     }
 }
 
-void awf_conn_sync_reading(struct awf_conn *c)
+void proxy_conn_sync_reading(struct proxy_conn *c)
 {
     bool want = false;
-    struct awf_upstream *up = c->up;
-    if (awf_splice_active(c) || (c->flags & AWF_CF_SPLICE_DUE))
+    struct proxy_upstream *up = c->up;
+    if (proxy_splice_active(c) || (c->flags & AWF_CF_SPLICE_DUE))
         return; /* poll handles own both sockets now (splice.c), or will soon */
     if ((c->flags & AWF_CF_SPLICE_WAIT) &&
         (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_FORWARD) && up && !up->writes &&
@@ -351,7 +351,7 @@ void awf_conn_sync_reading(struct awf_conn *c)
         uv_timer_start(&c->timer, timer_cb, 0, 0);
         return;
     }
-    unsigned reads = awf_conn_phase(c)->reads;
+    unsigned reads = proxy_conn_phase(c)->reads;
     /* AWF_RD_HOLD: also reading while resolving, connecting or a handshake with the upstream
      * (bytes that come meanwhile wait in pend): stopping and restarting would cost two
      * epoll_ctl calls per request; and after a request is complete, so a client that goes away
@@ -369,8 +369,8 @@ void awf_conn_sync_reading(struct awf_conn *c)
         return;
     want = (reads & AWF_RD_UP) && !(c->flags & (AWF_CF_UP_EOF | AWF_CF_RESP_DONE));
     q = uv_stream_get_write_queue_size((uv_stream_t *)&c->client);
-    sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, awf_upstream_alloc_cb,
-             awf_upstream_read_cb);
+    sync_one((uv_stream_t *)&up->tcp, &up->reading, want, q, proxy_upstream_alloc_cb,
+             proxy_upstream_read_cb);
 }
 
 /* ---- accepting ---- */
@@ -379,7 +379,7 @@ static void conn_closed_cb(uv_handle_t *h);
 
 /* Whether connections accepted on l all have l's bound address as their local end (not a
  * wildcard listener, where the local address is whichever the client reached). */
-static bool bound_to_one_address(const struct awf_listener *l)
+static bool bound_to_one_address(const struct proxy_listener *l)
 {
     if (l->addr.ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&l->addr;
@@ -392,10 +392,10 @@ static bool bound_to_one_address(const struct awf_listener *l)
     return false;
 }
 
-void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
+void proxy_conn_accept(struct awf_proxy *px, struct proxy_listener *l)
 {
     uv_stream_t *server = (uv_stream_t *)&l->tcp;
-    struct awf_conn *c = calloc(1, sizeof(*c));
+    struct proxy_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         /* Take the connection off the queue so the listener does not spin on it. */
         uv_tcp_t *tmp = malloc(sizeof(*tmp));
@@ -415,7 +415,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     c->timer.data = c;
     c->policy = awf_policy_ref(px->policy);
     c->set = awf_policy_settings(c->policy);
-    awf_http_head_init(&c->head, c->set->limits.header_bytes + 1024, c->set->limits.header_count);
+    proxy_http_head_init(&c->head, c->set->limits.header_bytes + 1024, c->set->limits.header_count);
     c->next = px->conns;
     if (px->conns)
         px->conns->prev = c;
@@ -428,7 +428,7 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     c->born = c->last_active = c->state_since = uv_now(px->loop);
     c->state = AWF_CS_SNIFF;
     if (uv_accept(server, (uv_stream_t *)&c->client) < 0) {
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     /* TCP_NODELAY and SO_OOBINLINE come from the listener (proxy.c). */
@@ -444,53 +444,53 @@ void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l)
     /* The first transaction opens with the connection: one that ends before a complete head
      * is logged as Squid does (error:transaction-end-before-headers). */
     c->flags |= AWF_CF_TXN;
-    c->start_us = awf_now_us();
+    c->start_us = proxy_now_us();
     c->requests = 1;
-    awf_conn_req_parser_init(c);
+    proxy_conn_req_parser_init(c);
     if (c->set->limits.max_connections && all > c->set->limits.max_connections)
         c->flags |= AWF_CF_OVERLOAD;
-    awf_conn_arm_timer(c);
-    awf_conn_sync_reading(c);
+    proxy_conn_arm_timer(c);
+    proxy_conn_sync_reading(c);
 }
 
-void awf_conn_client_eof(struct awf_conn *c, int status)
+void proxy_conn_client_eof(struct proxy_conn *c, int status)
 {
     c->flags |= AWF_CF_CLIENT_EOF;
     c->flags &= ~AWF_CF_CLIENT_RD; /* libuv stops reading at EOF */
     if (status != UV_EOF)
         uv_read_stop((uv_stream_t *)&c->client);
-    awf_conn_phase(c)->client_eof(c, status);
+    proxy_conn_phase(c)->client_eof(c, status);
 }
 
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
 {
-    struct awf_conn *c = s->data;
-    struct awf_buf *b = ub->base ? awf_buf_of(ub->base) : NULL;
-    if (nread <= 0 || c->state == AWF_CS_CLOSING || (awf_conn_phase(c)->reads & AWF_RD_DROP)) {
-        awf_bufpool_put(&c->px->bufs, b);
+    struct proxy_conn *c = s->data;
+    struct proxy_buf *b = ub->base ? proxy_buf_of(ub->base) : NULL;
+    if (nread <= 0 || c->state == AWF_CS_CLOSING || (proxy_conn_phase(c)->reads & AWF_RD_DROP)) {
+        proxy_bufpool_put(&c->px->bufs, b);
         if (nread < 0 && c->state != AWF_CS_CLOSING)
-            awf_conn_client_eof(c, (int)nread);
+            proxy_conn_client_eof(c, (int)nread);
         return;
     }
     b->off = 0;
     b->len = (size_t)nread;
-    awf_conn_touch(c);
+    proxy_conn_touch(c);
     c->flags |= AWF_CF_HEARD;
     if (c->bump) {
-        awf_bump_client_read(c, b);
+        proxy_bump_client_read(c, b);
         return;
     }
-    awf_conn_client_input(c, b);
+    proxy_conn_client_input(c, b);
 }
 
 /* ---- tunnels ---- */
 
-int awf_conn_send_established(struct awf_conn *c)
+int proxy_conn_send_established(struct proxy_conn *c)
 {
     static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
     if (c->flags & AWF_CF_ESTABLISHED)
         return 0;
-    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(established) - 1);
+    struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(established) - 1);
     if (!b)
         return -ENOMEM;
     memcpy(b->data, established, sizeof(established) - 1);
@@ -498,10 +498,10 @@ int awf_conn_send_established(struct awf_conn *c)
     c->flags |= AWF_CF_ESTABLISHED;
     c->status = 200;
     c->bytes_out += b->len;
-    return awf_conn_write(c, (uv_stream_t *)&c->client, b);
+    return proxy_conn_write(c, (uv_stream_t *)&c->client, b);
 }
 
-bool awf_conn_tunnel_reserve(struct awf_conn *c)
+bool proxy_conn_tunnel_reserve(struct proxy_conn *c)
 {
     uint32_t max = c->set->limits.max_tunnels;
     if (c->flags & AWF_CF_TUNNEL_CNT)
@@ -518,7 +518,7 @@ bool awf_conn_tunnel_reserve(struct awf_conn *c)
     return true;
 }
 
-void awf_conn_tunnel_release(struct awf_conn *c)
+void proxy_conn_tunnel_release(struct proxy_conn *c)
 {
     if (c->flags & AWF_CF_TUNNEL_CNT) {
         c->px->tunnels--;
@@ -530,13 +530,13 @@ void awf_conn_tunnel_release(struct awf_conn *c)
 
 /* ---- transactions ---- */
 
-void awf_conn_next_request(struct awf_conn *c)
+void proxy_conn_next_request(struct proxy_conn *c)
 {
     const uint64_t keep = AWF_CF_CLIENT_RD | AWF_CF_CLIENT_EOF;
-    awf_conn_tunnel_release(c); /* a WebSocket upgrade the server refused */
+    proxy_conn_tunnel_release(c); /* a WebSocket upgrade the server refused */
     c->flags &= keep;
-    awf_http_head_reset(&c->head);
-    awf_bufpool_put(&c->px->bufs, c->rhead);
+    proxy_http_head_reset(&c->head);
+    proxy_bufpool_put(&c->px->bufs, c->rhead);
     c->rhead = NULL;
     c->n_addrs = c->next_addr = 0; /* c->addrs is kept for the next request */
     c->why = NULL;
@@ -550,41 +550,41 @@ void awf_conn_next_request(struct awf_conn *c)
     memset(&c->target, 0, sizeof(c->target));
     if (c->host)
         c->host[0] = '\0'; /* the buffer stays for the next request */
-    awf_conn_req_parser_init(c);
+    proxy_conn_req_parser_init(c);
     if (c->px->shutting_down || ((c->flags & AWF_CF_CLIENT_EOF) && !c->pend)) {
         /* Shutting down, or the client half-closed and every request it sent is answered. */
-        awf_conn_flush_close(c);
+        proxy_conn_flush_close(c);
         return;
     }
-    awf_conn_set_state(c, AWF_CS_HEAD);
+    proxy_conn_set_state(c, AWF_CS_HEAD);
     if (c->pend) {
-        struct awf_buf *b = c->pend;
+        struct proxy_buf *b = c->pend;
         c->pend = NULL;
-        awf_request_input(c, b);
+        proxy_request_input(c, b);
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
-    struct awf_conn *c = req->data;
+    struct proxy_conn *c = req->data;
     bool to_client = req->handle == (uv_stream_t *)&c->client;
     free(req);
     if (c->state == AWF_CS_CLOSING)
         return;
     if (status < 0) {
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if (to_client) {
         c->flags |= AWF_CF_CLIENT_SHUT_DONE;
         if (c->state == AWF_CS_FLUSH) {
             if (c->flags & AWF_CF_CLIENT_EOF) {
-                awf_conn_close(c);
+                proxy_conn_close(c);
             } else {
                 c->state_since = uv_now(c->px->loop); /* linger for the client's FIN */
-                awf_conn_arm_timer(c);
+                proxy_conn_arm_timer(c);
             }
             return;
         }
@@ -594,12 +594,12 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     const uint32_t all =
         AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
     if (c->state == AWF_CS_TUNNEL && (c->flags & all) == all)
-        awf_conn_close(c);
+        proxy_conn_close(c);
 }
 
-int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s)
+int proxy_conn_shutdown(struct proxy_conn *c, uv_stream_t *s)
 {
-    awf_bump_close_notify(c, s);
+    proxy_bump_close_notify(c, s);
     /* Rare (a FIN passed on, or closing after an answer): not worth 80 bytes in every
      * connection. Freed in shutdown_cb. */
     uv_shutdown_t *req = malloc(sizeof(*req));
@@ -612,27 +612,27 @@ int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s)
     return rc;
 }
 
-void awf_conn_flush_close(struct awf_conn *c)
+void proxy_conn_flush_close(struct proxy_conn *c)
 {
     if (c->up)
-        awf_upstream_release(c, false);
-    awf_bufpool_put(&c->px->bufs, c->pend);
+        proxy_upstream_release(c, false);
+    proxy_bufpool_put(&c->px->bufs, c->pend);
     c->pend = NULL;
     if (c->state != AWF_CS_FLUSH)
-        awf_conn_set_state(c, AWF_CS_FLUSH);
+        proxy_conn_set_state(c, AWF_CS_FLUSH);
     if (!(c->flags & AWF_CF_CLIENT_SHUT)) {
         c->flags |= AWF_CF_CLIENT_SHUT;
-        if (awf_conn_shutdown(c, (uv_stream_t *)&c->client) < 0) {
-            awf_conn_close(c);
+        if (proxy_conn_shutdown(c, (uv_stream_t *)&c->client) < 0) {
+            proxy_conn_close(c);
             return;
         }
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
 /* ---- closing ---- */
 
-static void conn_free(struct awf_conn *c)
+static void conn_free(struct proxy_conn *c)
 {
     struct awf_proxy *px = c->px;
     if (c->prev)
@@ -642,9 +642,9 @@ static void conn_free(struct awf_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     awf_policy_unref(c->policy);
-    awf_http_head_free(&c->head);
-    awf_splice_free(c);
-    awf_bump_free(c);
+    proxy_http_head_free(&c->head);
+    proxy_splice_free(c);
+    proxy_bump_free(c);
     free(c->addrs);
     free(c->resp);
     free(c->host);
@@ -653,10 +653,10 @@ static void conn_free(struct awf_conn *c)
     px->active--;
     awf_counter_inc(&px->ctr->conns_closed);
     atomic_fetch_sub(&px->counts->conns, 1);
-    awf_proxy_object_gone(px);
+    proxy_object_gone(px);
 }
 
-void awf_conn_handle_closed(struct awf_conn *c)
+void proxy_conn_handle_closed(struct proxy_conn *c)
 {
     if (--c->closes == 0 && c->state == AWF_CS_CLOSING)
         conn_free(c);
@@ -664,28 +664,28 @@ void awf_conn_handle_closed(struct awf_conn *c)
 
 static void conn_closed_cb(uv_handle_t *h)
 {
-    awf_conn_handle_closed(h->data);
+    proxy_conn_handle_closed(h->data);
 }
 
-void awf_conn_close(struct awf_conn *c)
+void proxy_conn_close(struct proxy_conn *c)
 {
     if (c->state == AWF_CS_CLOSING)
         return;
-    awf_conn_log(c);
-    awf_conn_set_state(c, AWF_CS_CLOSING);
+    proxy_conn_log(c);
+    proxy_conn_set_state(c, AWF_CS_CLOSING);
     if (c->dns_req) {
         awf_dns_cancel(c->dns_req);
         c->dns_req = NULL;
     }
-    awf_conn_tunnel_release(c);
-    awf_bufpool_put(&c->px->bufs, c->pend);
-    awf_bufpool_put(&c->px->bufs, c->hello);
-    awf_bufpool_put(&c->px->bufs, c->rhead);
+    proxy_conn_tunnel_release(c);
+    proxy_bufpool_put(&c->px->bufs, c->pend);
+    proxy_bufpool_put(&c->px->bufs, c->hello);
+    proxy_bufpool_put(&c->px->bufs, c->rhead);
     c->pend = c->hello = c->rhead = NULL;
     c->closes += 2;
-    awf_splice_close(c); /* before the upstream's socket closes */
+    proxy_splice_close(c); /* before the upstream's socket closes */
     if (c->up)
-        awf_upstream_release(c, false);
+        proxy_upstream_release(c, false);
     uv_close((uv_handle_t *)&c->client, conn_closed_cb);
     uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
 }

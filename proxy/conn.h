@@ -9,298 +9,300 @@
 /* Counts c's ending transaction in px->ctr. True if it is a health probe (a connection from a
  * loopback address that the client closed before sending a byte): counted as such and not
  * logged, as AWF's squid.conf leaves them out (`!healthcheck_localhost`). */
-bool awf_metrics_txn(struct awf_conn *c, enum awf_tag tag);
-bool awf_proxy_is_loopback(const struct sockaddr *sa);
+bool proxy_metrics_txn(struct proxy_conn *c, enum proxy_tag tag);
+bool proxy_is_loopback(const struct sockaddr *sa);
 
 /* logline.c: log records */
 /* Writes the transaction's log line once; with px->debug, also why it was denied. */
-void awf_conn_log(struct awf_conn *c);
+void proxy_conn_log(struct proxy_conn *c);
 /* Squid's spelling of a tag ("TCP_MISS"; AWF_TAG_UNSET: "NONE_NONE"), and the form it takes when
  * a side dropped early ("TCP_MISS_ABORTED"). */
-const char *awf_tag_name(enum awf_tag t);
-enum awf_tag awf_tag_aborted(enum awf_tag t);
-const char *awf_hier_name(enum awf_hier h);
+const char *proxy_tag_name(enum proxy_tag t);
+enum proxy_tag proxy_tag_aborted(enum proxy_tag t);
+const char *proxy_hier_name(enum proxy_hier h);
 /* Wall-clock time in microseconds, for log records. */
-int64_t awf_now_us(void);
+int64_t proxy_now_us(void);
 /* The policy's request for c's current transaction (host, port, traffic, client, method), for
  * awf_policy_decide_req, awf_policy_log_wanted and friends; rq borrows c's strings. method NULL:
  * c->log_method. */
-void awf_conn_policy_req(const struct awf_conn *c, const char *method, struct awf_policy_req *rq);
+void proxy_conn_policy_req(const struct proxy_conn *c, const char *method,
+                           struct awf_policy_req *rq);
 
 /* conn.c */
-bool awf_conn_transition_ok(enum awf_conn_state from, enum awf_conn_state to);
-const char *awf_conn_state_name(enum awf_conn_state s);
+bool proxy_conn_transition_ok(enum proxy_conn_state from, enum proxy_conn_state to);
+const char *proxy_conn_state_name(enum proxy_conn_state s);
 /* Writes the names of the flags set in f to out ("TXN|CONNECT|..."; bits without a name as
  * hex), NUL-terminated and cut to fit cap. Returns out. */
-char *awf_conn_flags_str(uint64_t f, char *out, size_t cap);
-void awf_conn_accept(struct awf_proxy *px, struct awf_listener *l);
-void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to);
+char *proxy_conn_flags_str(uint64_t f, char *out, size_t cap);
+void proxy_conn_accept(struct awf_proxy *px, struct proxy_listener *l);
+void proxy_conn_set_state(struct proxy_conn *c, enum proxy_conn_state to);
 /* Ends the connection: logs the open transaction once, closes every handle. */
-void awf_conn_close(struct awf_conn *c);
+void proxy_conn_close(struct proxy_conn *c);
 /* Makes sure the timer fires by the current deadline. Lazy: a timer already due earlier is left
  * alone (its callback re-arms for the rest), so the hot path rarely touches the timer heap. */
-void awf_conn_arm_timer(struct awf_conn *c);
+void proxy_conn_arm_timer(struct proxy_conn *c);
 /* When the current state's timeout (or the lifetime) is due, in loop ms. Pure: unit-tested. */
-uint64_t awf_conn_deadline(const struct awf_conn *c);
+uint64_t proxy_conn_deadline(const struct proxy_conn *c);
 /* Sends "200 Connection established" to the client (once). Returns 0 or a negative code. */
-int awf_conn_send_established(struct awf_conn *c);
+int proxy_conn_send_established(struct proxy_conn *c);
 /* Reserves a slot under limits.max_tunnels (CONNECT, intercepted TLS, WebSocket) at the
  * decision; false when none is left. Released when the connection closes or, for a WebSocket
  * upgrade that was refused, when the transaction ends. */
-bool awf_conn_tunnel_reserve(struct awf_conn *c);
-void awf_conn_tunnel_release(struct awf_conn *c);
+bool proxy_conn_tunnel_reserve(struct proxy_conn *c);
+void proxy_conn_tunnel_release(struct proxy_conn *c);
 /* Writes b to the client or the upstream; takes ownership of b. Returns 0 or a negative code
  * (b is freed then). */
-int awf_conn_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+int proxy_conn_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b);
 /* The same below TLS: b goes to the socket as it is (bump.c's ciphertext). */
-int awf_conn_write_raw(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+int proxy_conn_write_raw(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b);
 /* The client's end of stream (UV_EOF) or a read error: noted in c->flags, then the current
  * state's handler. */
-void awf_conn_client_eof(struct awf_conn *c, int status);
+void proxy_conn_client_eof(struct proxy_conn *c, int status);
 /* The phases (AWF_STATES' handlers), reached through px->phases (set by proxy.c). */
-extern const struct awf_phase awf_conn_phases[AWF_CS_COUNT];
-void awf_conn_sync_reading(struct awf_conn *c);
+extern const struct proxy_phase proxy_conn_phases[AWF_CS_COUNT];
+void proxy_conn_sync_reading(struct proxy_conn *c);
 /* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
  * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
-int awf_conn_append(struct awf_conn *c, struct awf_buf **dst, struct awf_buf *b);
-void awf_conn_touch(struct awf_conn *c);
+int proxy_conn_append(struct proxy_conn *c, struct proxy_buf **dst, struct proxy_buf *b);
+void proxy_conn_touch(struct proxy_conn *c);
 /* A handle the connection counted has closed (frees it after the last one). */
-void awf_conn_handle_closed(struct awf_conn *c);
+void proxy_conn_handle_closed(struct proxy_conn *c);
 /* The transaction is over and the client may send another request. */
-void awf_conn_next_request(struct awf_conn *c);
+void proxy_conn_next_request(struct proxy_conn *c);
 /* Sends FIN to the client once queued writes are out, then closes (state FLUSH). */
-void awf_conn_flush_close(struct awf_conn *c);
+void proxy_conn_flush_close(struct proxy_conn *c);
 /* Sends FIN on s (the client or the upstream) after its queued writes. The request is
  * allocated here and freed by its callback, which libuv always runs (UV_ECANCELED when s closes
  * first, before s's close callback). c is still there then only because every close of s is
- * counted in c->closes: the client's by awf_conn_close, an attached upstream's through
- * up->notify in awf_upstream_release, so never close an attached upstream any other way.
+ * counted in c->closes: the client's by proxy_conn_close, an attached upstream's through
+ * up->notify in proxy_upstream_release, so never close an attached upstream any other way.
  * Returns 0 or a negative code. */
-int awf_conn_shutdown(struct awf_conn *c, uv_stream_t *s);
+int proxy_conn_shutdown(struct proxy_conn *c, uv_stream_t *s);
 
 /* request.c */
-void awf_conn_req_parser_init(struct awf_conn *c);
+void proxy_conn_req_parser_init(struct proxy_conn *c);
 /* Client bytes while a request head is being read (SNIFF, HEAD); takes ownership of b. */
-void awf_request_input(struct awf_conn *c, struct awf_buf *b);
+void proxy_request_input(struct proxy_conn *c, struct proxy_buf *b);
 /* Resolves c->host (state RESOLVING), checks every address, then dials or peeks. */
-void awf_request_resolve(struct awf_conn *c);
+void proxy_request_resolve(struct proxy_conn *c);
 /* The resolver did not answer in time (RESOLVING): 503. */
-void awf_request_timeout(struct awf_conn *c);
+void proxy_request_timeout(struct proxy_conn *c);
 /* What a forwarded request's head says for later (HEAD, a body, a WebSocket upgrade when ws,
  * keep-alive), into c->flags: plain HTTP and requests inside bumped TLS alike. */
-void awf_request_set_flags(struct awf_conn *c, bool ws);
+void proxy_request_set_flags(struct proxy_conn *c, bool ws);
 /* After an allow, with rq as decided: the parent choice, and the slot of a tunnel (CONNECT or a
  * WebSocket upgrade). Returns false when c was answered. */
-bool awf_request_admit(struct awf_conn *c, const struct awf_policy_req *rq);
+bool proxy_request_admit(struct proxy_conn *c, const struct awf_policy_req *rq);
 /* Runs parser p over d[0, n); *used is how many bytes belong to what was parsed (up to a pause
  * at a head or message end). Parser callbacks may set c->rd.err. */
-llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
-                              size_t *used);
+llhttp_errno_t proxy_conn_parse(struct proxy_conn *c, llhttp_t *p, const char *d, size_t n,
+                                size_t *used);
 /* After the decision the request parser only frames the body: trailer fields of a chunked body
  * are counted against limits.header_bytes, never stored (the head's buffer must not move while
  * c->target points into it). */
-void awf_request_body_only(struct awf_conn *c);
+void proxy_request_body_only(struct proxy_conn *c);
 /* Decides c's transaction (method NULL: c->log_method) with the URL url_regex ACLs match when
  * the policy has any, and with the target's addresses when addrs_known (addrs NULL: the lookup
  * failed). Returns 0, or -ENOMEM (no verdict). */
-int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
-                       bool addrs_known, struct awf_verdict *v);
+int proxy_request_decide(struct proxy_conn *c, const char *method,
+                         const struct awf_dns_addrs *addrs, bool addrs_known,
+                         struct awf_verdict *v);
 /* What follows an allow of an intercepted ClientHello (peek.c): parent choice, ECH, tunnel slot.
  * Returns true to go on resolving, false when c was answered or closed. */
-bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq);
+bool proxy_peek_allowed(struct proxy_conn *c, const struct awf_policy_req *rq);
 /* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (longer than a name and its
  * trailing dot, AWF_HOST_MAX + 1) or -ENOMEM. */
-int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n);
+int proxy_conn_set_host(struct proxy_conn *c, const char *p, size_t n);
 
 /* answer.c: sends answer a (a row of AWF_ANSWERS), logs the transaction and closes after
  * writing. why is a short reason shown in the body (static text). */
-void awf_answer(struct awf_conn *c, enum awf_ans a, const char *why);
+void proxy_answer(struct proxy_conn *c, enum proxy_ans a, const char *why);
 /* The same for an answer whose error page carries an errno (AWF_ANS_ERRNO): err, positive. */
-void awf_answer_errno(struct awf_conn *c, enum awf_ans a, int err, const char *why);
+void proxy_answer_errno(struct proxy_conn *c, enum proxy_ans a, int err, const char *why);
 /* Row a of AWF_ANSWERS; NULL when there is none. */
-const struct awf_answer_def *awf_answer_def(enum awf_ans a);
+const struct proxy_answer_def *proxy_answer_def(enum proxy_ans a);
 
 /* dispatch.c: what an upstream's events mean in the connection's state */
-extern const struct awf_upstream_hooks awf_conn_up_hooks;
+extern const struct proxy_upstream_hooks proxy_conn_up_hooks;
 /* Dials c's target (c->addrs from c->next_addr on; a pooled upstream first when allowed). */
-void awf_conn_dial(struct awf_conn *c);
+void proxy_conn_dial(struct proxy_conn *c);
 /* Starts what the upstream is for once it is usable: TLS to it for a bumped request, the
  * ClientHello check, a tunnel, or forwarding. */
-void awf_conn_up_use(struct awf_conn *c);
+void proxy_conn_up_use(struct proxy_conn *c);
 /* A dial timed out (CONNECTING, PARENT_WAIT): the next address, else 504. */
-void awf_conn_dial_timeout(struct awf_conn *c);
+void proxy_conn_dial_timeout(struct proxy_conn *c);
 
 /* upstream.c: the transport; reports events through px->up_hooks and calls nothing above it */
 /* Dials c->addrs from c->next_addr on; first an idle pooled upstream to one of them when
  * c->next_addr is 0 and the request allows (tls_name: the pool key of a bumped request). */
-void awf_upstream_dial(struct awf_conn *c, const char *tls_name);
-void awf_upstream_release(struct awf_conn *c, bool reuse);
-void awf_upstream_close(struct awf_upstream *up);
-/* Takes a connected upstream into (or out of) the local-port index awf_upstream_is_ours uses. */
-void awf_upstream_index(struct awf_upstream *up);
-void awf_upstream_pool_drain(struct awf_proxy *px);
+void proxy_upstream_dial(struct proxy_conn *c, const char *tls_name);
+void proxy_upstream_release(struct proxy_conn *c, bool reuse);
+void proxy_upstream_close(struct proxy_upstream *up);
+/* Takes a connected upstream into (or out of) the local-port index proxy_upstream_is_ours uses. */
+void proxy_upstream_index(struct proxy_upstream *up);
+void proxy_upstream_pool_drain(struct awf_proxy *px);
 /* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none. */
 /* tls_name: a TLS upstream verified for that name[:port] (ssl-bump), NULL: a plain one. */
-struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
-                                            bool parent, const char *tls_name);
-void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-void awf_upstream_write_cb(uv_write_t *req, int status);
+struct proxy_upstream *proxy_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
+                                                bool parent, const char *tls_name);
+void proxy_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void proxy_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+void proxy_upstream_write_cb(uv_write_t *req, int status);
 /* Whether sa (address and port) is the local end of one of this proxy's connected upstreams: a
  * connection from there is our own traffic redirected back to us. A hash lookup by local port.
  * Only this loop's upstreams are known: with several loops, each sees its own. */
-bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa);
+bool proxy_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa);
 
 /* forward.c: HTTP request body and response relaying */
 /* Makes c->resp ready for a response parsed with settings (allocated on first use; parent.c
  * parses the parent's answer with it too). Returns 0 or -ENOMEM. */
-int awf_conn_resp_init(struct awf_conn *c, const llhttp_settings_t *settings);
-void awf_forward_start(struct awf_conn *c);
-void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b);
-void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b);
-void awf_forward_client_eof(struct awf_conn *c, int status);
-void awf_forward_up_eof(struct awf_conn *c, int status);
-void awf_forward_timeout(struct awf_conn *c);
+int proxy_conn_resp_init(struct proxy_conn *c, const llhttp_settings_t *settings);
+void proxy_forward_start(struct proxy_conn *c);
+void proxy_forward_client_input(struct proxy_conn *c, struct proxy_buf *b);
+void proxy_forward_up_input(struct proxy_conn *c, struct proxy_buf *b);
+void proxy_forward_client_eof(struct proxy_conn *c, int status);
+void proxy_forward_up_eof(struct proxy_conn *c, int status);
+void proxy_forward_timeout(struct proxy_conn *c);
 /* From the timer once writes are done (SPLICE_DUE): moves the rest of the response body to
- * the kernel relay if it still qualifies. Returns 0 or a negative code as awf_splice_body. */
-int awf_forward_splice(struct awf_conn *c);
+ * the kernel relay if it still qualifies. Returns 0 or a negative code as proxy_splice_body. */
+int proxy_forward_splice(struct proxy_conn *c);
 /* The body the kernel relayed has ended: fin, the upstream closed (the end of a body delimited
  * by the close, or a short one); else exactly its Content-Length bytes passed. The message ends
  * as if llhttp had parsed them. May close c (freed only in its last close callback). */
-void awf_forward_body_spliced(struct awf_conn *c, bool fin);
+void proxy_forward_body_spliced(struct proxy_conn *c, bool fin);
 
 /* peek.c: the ClientHello check (SNI inside CONNECT tunnels, intercepted TLS) */
 /* A CONNECT tunnel is dialled: answers 200 and holds client bytes until the ClientHello (or
  * non-TLS first bytes) is checked. */
-void awf_peek_start_connect(struct awf_conn *c);
-void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b);
-void awf_peek_input(struct awf_conn *c, struct awf_buf *b);
+void proxy_peek_start_connect(struct proxy_conn *c);
+void proxy_peek_start_intercept(struct proxy_conn *c, struct proxy_buf *b);
+void proxy_peek_input(struct proxy_conn *c, struct proxy_buf *b);
 /* The client's EOF while peeking: CONNECT, 200, then FIN before any byte is an empty tunnel. */
-void awf_peek_client_eof(struct awf_conn *c, int status);
+void proxy_peek_client_eof(struct proxy_conn *c, int status);
 /* Denies TLS traffic (a ClientHello that fails the check, or intercepted TLS whose target is
  * denied): with tls.alert_on_deny an unrecognized_name alert goes out first. Logs TCP_DENIED
  * and closes c (freed only in its last close callback). */
-void awf_peek_deny(struct awf_conn *c);
+void proxy_peek_deny(struct proxy_conn *c);
 
 /* parent.c: tunnels through the parent proxy (settings.parent) */
 /* Whether the allowed transaction goes through the parent: sets AWF_CF_VIA_PARENT. */
-void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq);
+void proxy_parent_choose(struct proxy_conn *c, const struct awf_policy_req *rq);
 /* Connected to the parent for a tunnel: sends "CONNECT host:port" and waits (PARENT_WAIT). On
- * its 2xx, awf_conn_up_use; on anything else, a 502 answer (the parent's status logged as
+ * its 2xx, proxy_conn_up_use; on anything else, a 502 answer (the parent's status logged as
  * %<Hs). May close c (freed only in its last close callback). */
-void awf_parent_connect(struct awf_conn *c);
+void proxy_parent_connect(struct proxy_conn *c);
 /* Bytes and end of the parent's answer (PARENT_WAIT); take ownership of b. May close c. */
-void awf_parent_input(struct awf_conn *c, struct awf_buf *b);
-void awf_parent_eof(struct awf_conn *c, int status);
+void proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b);
+void proxy_parent_eof(struct proxy_conn *c, int status);
 
 /* intercept.c: where intercepted traffic was headed */
 /* The port intercepted traffic was headed to: the original destination's when the NAT happened
  * in this namespace (SO_ORIGINAL_DST, looked up once and kept in c->orig_dst), else the
  * listener's intercept_port, else fallback. */
-uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback);
+uint16_t proxy_conn_intercept_port(struct proxy_conn *c, uint16_t fallback);
 /* Whether an intercepted connection is one of the proxy's own upstream connections that a
  * REDIRECT in its own namespace sent back to it (a loop): NAT'd here, from a local address, from
  * the local end of one of our upstream connections. */
-bool awf_intercept_is_loop(struct awf_conn *c);
+bool proxy_intercept_is_loop(struct proxy_conn *c);
 /* Pure parts, unit-tested: whether conntrack's original destination differs from the socket's
  * own address (it was NAT'd), and the port chosen from the original destination (NULL: none),
  * the listener's intercept_port (0: none) and the fallback, in that order. */
-bool awf_intercept_is_nat(const struct sockaddr *orig, const struct sockaddr *local);
-uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listener_port,
-                                   uint16_t fallback);
+bool proxy_intercept_is_nat(const struct sockaddr *orig, const struct sockaddr *local);
+uint16_t proxy_intercept_choose_port(const struct sockaddr *orig, uint16_t listener_port,
+                                     uint16_t fallback);
 
 /* tunnel.c */
 /* Frees what only HTTP and dialling needed (c->resp, c->addrs), then relays. */
-void awf_tunnel_start(struct awf_conn *c);
+void proxy_tunnel_start(struct proxy_conn *c);
 /* Bytes (taken) and EOF from either side of a tunnel; the upstream's ones also while PEEK (a
  * server speaking first, or closing first). */
-void awf_tunnel_client_input(struct awf_conn *c, struct awf_buf *b);
-void awf_tunnel_up_input(struct awf_conn *c, struct awf_buf *b);
-void awf_tunnel_client_eof(struct awf_conn *c, int status);
-void awf_tunnel_up_eof(struct awf_conn *c, int status);
+void proxy_tunnel_client_input(struct proxy_conn *c, struct proxy_buf *b);
+void proxy_tunnel_up_input(struct proxy_conn *c, struct proxy_buf *b);
+void proxy_tunnel_client_eof(struct proxy_conn *c, int status);
+void proxy_tunnel_up_eof(struct proxy_conn *c, int status);
 
 /* splice.c: the kernel relay of established tunnels and of response bodies */
 /* From a tunnel's read callback, with the block b just read (from_client: from the client):
  * moves the tunnel to splice(2) and takes b (it is written first; NULL: none). Returns 0 then;
  * else b is still the caller's and the tunnel stays on libuv: -EAGAIN while writes are in
  * flight (try again once they are done), another negative code for good. */
-int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b);
-/* awf_splice_body's left for a body that ends when the upstream closes. */
+int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf *b);
+/* proxy_splice_body's left for a body that ends when the upstream closes. */
 #define AWF_SPLICE_TO_EOF UINT64_MAX
 /* From forward.c once the final response head is sent and the request is complete: moves the
  * next left body bytes (AWF_SPLICE_TO_EOF: up to the upstream's FIN) upstream -> client, b
  * (already counted in bytes_out; NULL: none) written first, then calls
- * awf_forward_body_spliced. Returns 0 then (b taken; c may be closed); else b is still the
+ * proxy_forward_body_spliced. Returns 0 then (b taken; c may be closed); else b is still the
  * caller's and the body stays on user space: -EAGAIN while writes are in flight (try again
  * once they are done), another negative code for now (pipe2 failing, a busy watcher). */
-int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left);
-bool awf_splice_active(const struct awf_conn *c);
+int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left);
+bool proxy_splice_active(const struct proxy_conn *c);
 /* Closes the poll handles (counted in c->closes) and gives the pipes back. */
-void awf_splice_close(struct awf_conn *c);
-void awf_splice_free(struct awf_conn *c);
+void proxy_splice_close(struct proxy_conn *c);
+void proxy_splice_free(struct proxy_conn *c);
 /* Closes the loop's free pipes. */
-void awf_splice_pool_cleanup(struct awf_proxy *px);
+void proxy_splice_pool_cleanup(struct awf_proxy *px);
 
 /* bump.c: ssl-bump */
 /* Whether TLS the policy allowed is bumped or terminated rather than spliced (ssl-bump on and
  * the policy's ssl_bump rules say so). */
-bool awf_bump_wanted(struct awf_conn *c);
-/* After awf_bump_wanted: bumps (awf_bump_start) or terminates (a TLS alert, TCP_DENIED). */
-void awf_bump_take(struct awf_conn *c);
+bool proxy_bump_wanted(struct proxy_conn *c);
+/* After proxy_bump_wanted: bumps (proxy_bump_start) or terminates (a TLS alert, TCP_DENIED). */
+void proxy_bump_take(struct proxy_conn *c);
 /* Answers the client's TLS (its ClientHello in c->hello) with a leaf minted for c->host
  * (state BUMP_CLIENT); then requests are read inside (HEAD). May close c. */
-void awf_bump_start(struct awf_conn *c);
+void proxy_bump_start(struct proxy_conn *c);
 /* Ciphertext from the client of a bumped connection; takes ownership of b. May close c. */
-void awf_bump_client_read(struct awf_conn *c, struct awf_buf *b);
+void proxy_bump_client_read(struct proxy_conn *c, struct proxy_buf *b);
 /* Decides a request read inside bumped TLS (request.c's decide for bumped connections). */
-void awf_bump_decide(struct awf_conn *c);
+void proxy_bump_decide(struct proxy_conn *c);
 /* The upstream is connected for a bumped request: TLS to it (state BUMP_UP), verified, then
- * awf_conn_up_use again. A failure answers 503. */
-void awf_bump_up_start(struct awf_conn *c);
+ * proxy_conn_up_use again. A failure answers 503. */
+void proxy_bump_up_start(struct proxy_conn *c);
 /* The upstream closed, or its deadline passed, during its handshake (BUMP_UP): 503, 504. */
-void awf_bump_up_eof(struct awf_conn *c, int status);
-void awf_bump_up_timeout(struct awf_conn *c);
+void proxy_bump_up_eof(struct proxy_conn *c, int status);
+void proxy_bump_up_timeout(struct proxy_conn *c);
 /* Ciphertext from a TLS upstream; takes ownership of b. May close c. */
-void awf_bump_up_read(struct awf_conn *c, struct awf_buf *b);
+void proxy_bump_up_read(struct proxy_conn *c, struct proxy_buf *b);
 /* Whether writes to s go through TLS (the bumped client after its handshake, a TLS upstream
- * after its handshake), and awf_conn_write for those: b is encrypted. */
-bool awf_bump_is_tls(struct awf_conn *c, uv_stream_t *s);
-int awf_bump_write(struct awf_conn *c, uv_stream_t *dst, struct awf_buf *b);
+ * after its handshake), and proxy_conn_write for those: b is encrypted. */
+bool proxy_bump_is_tls(struct proxy_conn *c, uv_stream_t *s);
+int proxy_bump_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b);
 /* Sends TLS close_notify on s if it speaks TLS (before its TCP shutdown). */
-void awf_bump_close_notify(struct awf_conn *c, uv_stream_t *s);
-void awf_bump_free(struct awf_conn *c);
+void proxy_bump_close_notify(struct proxy_conn *c, uv_stream_t *s);
+void proxy_bump_free(struct proxy_conn *c);
 /* The TLS name[:port] requests of a bumped connection go to (the pool key), NULL otherwise. */
-const char *awf_conn_tls_name(const struct awf_conn *c);
+const char *proxy_conn_tls_name(const struct proxy_conn *c);
 
 /* The current state's row of AWF_STATES, and its handlers for plain bytes from either side
  * (taking ownership of b) and the upstream's EOF: how a handler hands an event on without
  * naming the next one. */
-static inline const struct awf_phase *awf_conn_phase(const struct awf_conn *c)
+static inline const struct proxy_phase *proxy_conn_phase(const struct proxy_conn *c)
 {
     return &c->px->phases[c->state];
 }
 
-static inline void awf_conn_client_input(struct awf_conn *c, struct awf_buf *b)
+static inline void proxy_conn_client_input(struct proxy_conn *c, struct proxy_buf *b)
 {
-    awf_conn_phase(c)->client_data(c, b);
+    proxy_conn_phase(c)->client_data(c, b);
 }
 
-static inline void awf_conn_up_input(struct awf_conn *c, struct awf_buf *b)
+static inline void proxy_conn_up_input(struct proxy_conn *c, struct proxy_buf *b)
 {
-    awf_conn_phase(c)->up_data(c, b);
+    proxy_conn_phase(c)->up_data(c, b);
 }
 
-static inline void awf_conn_up_eof(struct awf_conn *c, int status)
+static inline void proxy_conn_up_eof(struct proxy_conn *c, int status)
 {
-    awf_conn_phase(c)->up_eof(c, status);
+    proxy_conn_phase(c)->up_eof(c, status);
 }
 
 /* proxy.c */
-void awf_proxy_object_gone(struct awf_proxy *px);
+void proxy_object_gone(struct awf_proxy *px);
 
 /* addr.c */
-bool awf_proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
+bool proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
 /* Whether sa's address (port ignored) is loopback or one of this host's addresses. */
-bool awf_proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa);
+bool proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa);
 
 #endif

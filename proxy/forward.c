@@ -15,7 +15,7 @@
 
 static int on_resp_field(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_resp *r = ((struct awf_conn *)p->data)->resp;
+    struct proxy_resp *r = ((struct proxy_conn *)p->data)->resp;
     size_t room = sizeof(r->hname) - r->hname_len;
     size_t k = n < room ? n : room;
     memcpy(r->hname + r->hname_len, at, k);
@@ -25,7 +25,7 @@ static int on_resp_field(llhttp_t *p, const char *at, size_t n)
 
 static int on_resp_field_complete(llhttp_t *p)
 {
-    struct awf_resp *r = ((struct awf_conn *)p->data)->resp;
+    struct proxy_resp *r = ((struct proxy_conn *)p->data)->resp;
     r->hname_ct = p->status_code >= 200 && r->hname_len == 12 &&
                   strncasecmp(r->hname, "content-type", 12) == 0;
     r->hname_len = 0;
@@ -34,7 +34,7 @@ static int on_resp_field_complete(llhttp_t *p)
 
 static int on_resp_value(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_resp *r = ((struct awf_conn *)p->data)->resp;
+    struct proxy_resp *r = ((struct proxy_conn *)p->data)->resp;
     if (r->hname_ct) {
         size_t have = strlen(r->mime), room = sizeof(r->mime) - 1 - have;
         size_t k = n < room ? n : room;
@@ -46,7 +46,7 @@ static int on_resp_value(llhttp_t *p, const char *at, size_t n)
 
 static int on_resp_headers_complete(llhttp_t *p)
 {
-    struct awf_conn *c = p->data;
+    struct proxy_conn *c = p->data;
     int st = p->status_code;
     if (st >= 200 || st == 101) {
         c->upstream_status = st;
@@ -60,7 +60,7 @@ static int on_resp_headers_complete(llhttp_t *p)
 
 static int on_resp_message_complete(llhttp_t *p)
 {
-    struct awf_conn *c = p->data;
+    struct proxy_conn *c = p->data;
     if (p->status_code >= 200 || p->status_code == 101) {
         c->flags |= AWF_CF_MSG_END;
         return HPE_PAUSED;
@@ -76,10 +76,10 @@ static const llhttp_settings_t resp_settings = {
     .on_message_complete = on_resp_message_complete,
 };
 
-int awf_conn_resp_init(struct awf_conn *c, const llhttp_settings_t *settings)
+int proxy_conn_resp_init(struct proxy_conn *c, const llhttp_settings_t *settings)
 {
     if (!c->resp) {
-        c->resp = malloc(sizeof(*c->resp)); /* owned by c: see struct awf_resp */
+        c->resp = malloc(sizeof(*c->resp)); /* owned by c: see struct proxy_resp */
         if (!c->resp)
             return -ENOMEM;
     }
@@ -93,13 +93,13 @@ int awf_conn_resp_init(struct awf_conn *c, const llhttp_settings_t *settings)
 
 /* ---- request ---- */
 
-static void up_failed(struct awf_conn *c, int status, bool sent);
-static bool parse_body(struct awf_conn *c, struct awf_buf *b);
-static void send_body(struct awf_conn *c, struct awf_buf *b);
+static void up_failed(struct proxy_conn *c, int status, bool sent);
+static bool parse_body(struct proxy_conn *c, struct proxy_buf *b);
+static void send_body(struct proxy_conn *c, struct proxy_buf *b);
 
 /* The request body is malformed (bad chunk framing, trailers over the limit). sent: its head
  * has gone upstream. */
-static void bad_body(struct awf_conn *c, bool sent)
+static void bad_body(struct proxy_conn *c, bool sent)
 {
     if (!sent) {
         /* Nothing reached the upstream: logged like a malformed head. */
@@ -107,65 +107,65 @@ static void bad_body(struct awf_conn *c, bool sent)
         c->log_url = "error:invalid-request";
         c->hier = AWF_HIER_NONE;
         c->flags &= ~AWF_CF_HAS_SERVER;
-        awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request body");
+        proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request body");
         return;
     }
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
         /* The upstream has the request's head (its URL, its headers): the line says so, with
          * where it went, as a transaction cut short. */
-        awf_answer(c, AWF_ANS_INVALID_BODY, "malformed request body");
+        proxy_answer(c, AWF_ANS_INVALID_BODY, "malformed request body");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
-void awf_forward_start(struct awf_conn *c)
+void proxy_forward_start(struct proxy_conn *c)
 {
     struct awf_proxy *px = c->px;
     llhttp_t *p = &c->req;
     bool ws = (c->flags & AWF_CF_WEBSOCKET) != 0;
-    struct awf_buf *b =
-        awf_bufpool_get(&px->bufs, awf_http_rewrite_bound(&c->head, c->log_method, &c->target));
-    awf_conn_set_state(c, AWF_CS_FORWARD);
-    int rc = awf_conn_resp_init(c, &resp_settings);
+    struct proxy_buf *b =
+        proxy_bufpool_get(&px->bufs, proxy_http_rewrite_bound(&c->head, c->log_method, &c->target));
+    proxy_conn_set_state(c, AWF_CS_FORWARD);
+    int rc = proxy_conn_resp_init(c, &resp_settings);
     c->mime = rc == 0 ? c->resp->mime : NULL; /* filled while the response head is read */
     c->flags &= ~(AWF_CF_MSG_END | AWF_CF_RESP_DONE | AWF_CF_RESP_STARTED | AWF_CF_UP_EOF |
                   AWF_CF_UP_NOREUSE | AWF_CF_RESP_BODY | AWF_CF_RESP_HDONE | AWF_CF_CLOSE_AFTER);
     c->flags &= ~AWF_CF_SPLICE_WAIT;
     if (!b || rc < 0) {
-        awf_bufpool_put(&px->bufs, b);
+        proxy_bufpool_put(&px->bufs, b);
         up_failed(c, -ENOMEM, false);
         return;
     }
     unsigned how = (ws ? AWF_HTTP_REQ_WEBSOCKET : 0) |
                    ((c->flags & AWF_CF_VIA_PARENT) && !c->bump ? AWF_HTTP_REQ_ABSOLUTE : 0) |
                    (c->bump ? AWF_HTTP_REQ_TLS : 0);
-    b->len = awf_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
-                                   &c->target, how, b->data, b->cap);
+    b->len = proxy_http_rewrite_head(&c->head, c->log_method, p->http_major, p->http_minor,
+                                     &c->target, how, b->data, b->cap);
     /* Body bytes that came with the head (or while dialling) are checked before the head goes
      * out: a body that is bad from its first bytes (a smuggling attempt, usually) never
      * reaches the upstream at all. */
-    struct awf_buf *body = NULL;
+    struct proxy_buf *body = NULL;
     if ((c->flags & AWF_CF_REQ_BODY) && !(c->flags & AWF_CF_REQ_DONE)) {
-        awf_request_body_only(c);
+        proxy_request_body_only(c);
         llhttp_resume(p);
         body = c->pend;
         c->pend = NULL;
         if (body && !parse_body(c, body)) {
-            awf_bufpool_put(&px->bufs, b);
-            awf_bufpool_put(&px->bufs, body);
+            proxy_bufpool_put(&px->bufs, b);
+            proxy_bufpool_put(&px->bufs, body);
             bad_body(c, false);
             return;
         }
         if (c->state != AWF_CS_FORWARD) {
-            awf_bufpool_put(&px->bufs, b);
+            proxy_bufpool_put(&px->bufs, b);
             return;
         }
     }
-    rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
+    rc = proxy_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
     if (rc < 0) {
-        awf_bufpool_put(&px->bufs, body);
+        proxy_bufpool_put(&px->bufs, body);
         up_failed(c, rc, false);
         return;
     }
@@ -175,21 +175,21 @@ void awf_forward_start(struct awf_conn *c)
         send_body(c, body);
         return;
     } else if (!(c->flags & AWF_CF_REQ_DONE) && (c->flags & AWF_CF_CLIENT_EOF)) {
-        awf_forward_client_eof(c, UV_EOF); /* the FIN came before the body */
+        proxy_forward_client_eof(c, UV_EOF); /* the FIN came before the body */
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
 /* Runs the request parser over the body bytes in b; at the message's end, the bytes after it
  * (the next request) move to c->pend and b is cut to the body. Returns false when the body is
  * malformed (b is the caller's), or when out of memory (b freed, c closed: check c->state). */
-static bool parse_body(struct awf_conn *c, struct awf_buf *b)
+static bool parse_body(struct proxy_conn *c, struct proxy_buf *b)
 {
     struct awf_proxy *px = c->px;
     size_t used;
     c->flags &= ~AWF_CF_MSG_END;
-    llhttp_errno_t e = awf_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
+    llhttp_errno_t e = proxy_conn_parse(c, &c->req, b->data + b->off, b->len, &used);
     if (e != HPE_OK && !(e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END)))
         return false;
     if (c->flags & AWF_CF_MSG_END) {
@@ -197,11 +197,11 @@ static bool parse_body(struct awf_conn *c, struct awf_buf *b)
         if (used < b->len) {
             /* Bytes past the body: the next request. Copied so the block being written
              * upstream has one owner. */
-            struct awf_buf *rest = awf_bufpool_get(&px->bufs, b->len - used);
+            struct proxy_buf *rest = proxy_bufpool_get(&px->bufs, b->len - used);
             if (!rest) { /* dropping the next request silently would desynchronise */
-                awf_bufpool_put(&px->bufs, b);
+                proxy_bufpool_put(&px->bufs, b);
                 c->flags |= AWF_CF_ABORTED;
-                awf_conn_close(c);
+                proxy_conn_close(c);
                 return true;
             }
             memcpy(rest->data, b->data + b->off + used, b->len - used);
@@ -214,40 +214,40 @@ static bool parse_body(struct awf_conn *c, struct awf_buf *b)
 }
 
 /* Writes parsed body bytes b upstream (takes ownership), then goes on reading the client. */
-static void send_body(struct awf_conn *c, struct awf_buf *b)
+static void send_body(struct proxy_conn *c, struct proxy_buf *b)
 {
     c->bytes_in += b->len;
     if (b->len == 0) {
-        awf_bufpool_put(&c->px->bufs, b);
+        proxy_bufpool_put(&c->px->bufs, b);
     } else {
-        int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
+        int rc = proxy_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
         if (rc < 0) {
             up_failed(c, rc, true);
             return;
         }
     }
     if ((c->flags & AWF_CF_CLIENT_EOF) && !(c->flags & AWF_CF_REQ_DONE)) {
-        awf_forward_client_eof(c, UV_EOF); /* half-closed before the body was complete */
+        proxy_forward_client_eof(c, UV_EOF); /* half-closed before the body was complete */
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
-void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_forward_client_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     struct awf_proxy *px = c->px;
     if (c->flags & AWF_CF_REQ_DONE) {
         /* A pipelined request (or the first bytes of a WebSocket stream): held until the
          * response is done; reading stops meanwhile. */
-        if (awf_conn_append(c, &c->pend, b) < 0) {
-            awf_conn_close(c);
+        if (proxy_conn_append(c, &c->pend, b) < 0) {
+            proxy_conn_close(c);
             return;
         }
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return;
     }
     if (!parse_body(c, b)) {
-        awf_bufpool_put(&px->bufs, b);
+        proxy_bufpool_put(&px->bufs, b);
         bad_body(c, true);
         return;
     }
@@ -255,61 +255,61 @@ void awf_forward_client_input(struct awf_conn *c, struct awf_buf *b)
         send_body(c, b);
 }
 
-void awf_forward_client_eof(struct awf_conn *c, int status)
+void proxy_forward_client_eof(struct proxy_conn *c, int status)
 {
     /* A client that half-closes after a complete request (nc, socat, some scripts) still gets
      * its response, and the connection closes after it. A client that leaves mid-request, or
      * with an error, aborts the transaction. */
     if (status == UV_EOF && (c->flags & AWF_CF_REQ_DONE)) {
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return;
     }
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* ---- response ---- */
 
 /* The final response is complete; parser_ka: what llhttp_should_keep_alive said of it. */
-static void response_done(struct awf_conn *c, bool parser_ka)
+static void response_done(struct proxy_conn *c, bool parser_ka)
 {
     c->flags |= AWF_CF_RESP_DONE;
     c->flags &= ~AWF_CF_SPLICE_WAIT;
     bool ka = parser_ka && (c->flags & AWF_CF_REQ_DONE);
     bool up_ka = ka && !(c->flags & (AWF_CF_UP_NOREUSE | AWF_CF_UP_EOF));
     /* Whether the client may go on was said in the response head (CLOSE_AFTER); a FIN or a
-     * shutdown since then is handled by awf_conn_next_request. */
+     * shutdown since then is handled by proxy_conn_next_request. */
     bool client_ka = ka && !(c->flags & AWF_CF_CLOSE_AFTER);
-    awf_upstream_release(c, up_ka);
-    awf_conn_log(c);
+    proxy_upstream_release(c, up_ka);
+    proxy_conn_log(c);
     if (client_ka)
-        awf_conn_next_request(c);
+        proxy_conn_next_request(c);
     else
-        awf_conn_flush_close(c);
+        proxy_conn_flush_close(c);
 }
 
-static void to_client(struct awf_conn *c, struct awf_buf *b)
+static void to_client(struct proxy_conn *c, struct proxy_buf *b)
 {
     c->flags |= AWF_CF_RESP_STARTED;
     c->bytes_out += b->len;
-    if (awf_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
+    if (proxy_conn_write(c, (uv_stream_t *)&c->client, b) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
     }
 }
 
-static void bad_response(struct awf_conn *c)
+static void bad_response(struct proxy_conn *c)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
-        awf_answer(c, AWF_ANS_INVALID_RESP, "invalid response from upstream");
+        proxy_answer(c, AWF_ANS_INVALID_RESP, "invalid response from upstream");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* Whether the client connection closes after this final response: said in its head. */
-static bool closes_after(const struct awf_conn *c)
+static bool closes_after(const struct proxy_conn *c)
 {
     bool eof_only = (c->flags & AWF_CF_CLIENT_EOF) && !c->pend; /* nothing more to answer */
     return !llhttp_should_keep_alive(&c->resp->parser) || !(c->flags & AWF_CF_KEEPALIVE) ||
@@ -320,8 +320,8 @@ static bool closes_after(const struct awf_conn *c)
  * proxy's own Connection), followed by the rest bytes after it in h (body bytes: a small
  * response stays one write). *prefix is the rewritten head's length. Returns NULL when out of
  * memory (c is closed then); h is left to the caller. */
-static struct awf_buf *rewrite_head(struct awf_conn *c, const struct awf_buf *h, size_t n,
-                                    size_t rest, size_t *prefix)
+static struct proxy_buf *rewrite_head(struct proxy_conn *c, const struct proxy_buf *h, size_t n,
+                                      size_t rest, size_t *prefix)
 {
     unsigned flags = 0;
     if (c->resp->parser.status_code >= 200) {
@@ -332,14 +332,14 @@ static struct awf_buf *rewrite_head(struct awf_conn *c, const struct awf_buf *h,
             flags = AWF_HTTP_RESP_KEEP_ALIVE; /* HTTP/1.0 closes unless told otherwise */
         }
     }
-    /* The rewrite needs at most n + 32 bytes (awf_http_rewrite_response). */
-    struct awf_buf *o = awf_bufpool_get(&c->px->bufs, n + 64 + rest);
+    /* The rewrite needs at most n + 32 bytes (proxy_http_rewrite_response). */
+    struct proxy_buf *o = proxy_bufpool_get(&c->px->bufs, n + 64 + rest);
     if (!o) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return NULL;
     }
-    o->len = awf_http_rewrite_response(h->data + h->off, n, flags, o->data, o->cap);
+    o->len = proxy_http_rewrite_response(h->data + h->off, n, flags, o->data, o->cap);
     memcpy(o->data + o->len, h->data + h->off + n, rest);
     *prefix = o->len;
     o->len += rest;
@@ -350,19 +350,19 @@ static struct awf_buf *rewrite_head(struct awf_conn *c, const struct awf_buf *h,
  * Returns the bytes to go on with: after a final head, the rewritten head and the body bytes
  * that came with it (*prefix: the head's length, not to be parsed again); after a 1xx (sent at
  * once), the bytes after it. NULL when more are needed or c changed state. */
-static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t *prefix)
+static struct proxy_buf *head_input(struct proxy_conn *c, struct proxy_buf *b, size_t *prefix)
 {
     size_t old = c->rhead ? c->rhead->len : 0, used;
     *prefix = 0;
-    if (awf_conn_append(c, &c->rhead, b) < 0) {
+    if (proxy_conn_append(c, &c->rhead, b) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return NULL;
     }
-    struct awf_buf *h = c->rhead, *o;
+    struct proxy_buf *h = c->rhead, *o;
     c->flags &= ~AWF_CF_RESP_HDONE;
     llhttp_errno_t e =
-        awf_conn_parse(c, &c->resp->parser, h->data + h->off + old, h->len - old, &used);
+        proxy_conn_parse(c, &c->resp->parser, h->data + h->off + old, h->len - old, &used);
     if (e == HPE_OK) {
         if (h->len > c->set->limits.header_bytes)
             bad_response(c);
@@ -370,7 +370,7 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
     }
     size_t hlen = old + used;
     if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE) ||
-        awf_http_bare_cr(h->data + h->off, hlen, 0, true)) {
+        proxy_http_bare_cr(h->data + h->off, hlen, 0, true)) {
         bad_response(c);
         return NULL;
     }
@@ -378,21 +378,21 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
     llhttp_resume(&c->resp->parser);
     if (c->resp->parser.status_code == 101) {
         if (!(c->flags & AWF_CF_WEBSOCKET)) { /* an upgrade we did not forward */
-            awf_bufpool_put(&c->px->bufs, h);
+            proxy_bufpool_put(&c->px->bufs, h);
             c->flags |= AWF_CF_ABORTED;
-            awf_conn_close(c);
+            proxy_conn_close(c);
             return NULL;
         }
         /* Upgrade and Connection must reach the client; what follows the head is already
          * WebSocket data from the server. */
         to_client(c, h);
         if (c->state == AWF_CS_FORWARD)
-            awf_tunnel_start(c);
+            proxy_tunnel_start(c);
         return NULL;
     }
     if (c->resp->parser.status_code >= 200) {
         o = rewrite_head(c, h, hlen, h->len - hlen, prefix);
-        awf_bufpool_put(&c->px->bufs, h);
+        proxy_bufpool_put(&c->px->bufs, h);
         if (o)
             c->flags |= AWF_CF_RESP_BODY;
         return o;
@@ -403,7 +403,7 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
     if (o)
         to_client(c, o);
     if (c->state != AWF_CS_FORWARD) {
-        awf_bufpool_put(&c->px->bufs, h);
+        proxy_bufpool_put(&c->px->bufs, h);
         return NULL;
     }
     h->off += hlen;
@@ -418,13 +418,13 @@ static struct awf_buf *head_input(struct awf_conn *c, struct awf_buf *b, size_t 
  * not yet counted in bytes_out; 0 when it stays on user space: chunked (llhttp must see the
  * framing), no body (HEAD, 1xx, 204, 304), a request still being sent (its body crosses on
  * libuv), or too little left to pay for the switch. */
-static uint64_t splice_left(const struct awf_conn *c, size_t pending)
+static uint64_t splice_left(const struct proxy_conn *c, size_t pending)
 {
     const llhttp_t *p = &c->resp->parser;
     const uint64_t need = AWF_CF_RESP_BODY | AWF_CF_REQ_DONE;
     if (c->px->no_splice || c->bump || c->state != AWF_CS_FORWARD || (c->flags & need) != need ||
         (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)) || (c->flags & AWF_CF_SPLICE_WAIT) ||
-        awf_splice_active(c))
+        proxy_splice_active(c))
         return 0;
     if (p->status_code < 200 || p->status_code == 204 || p->status_code == 304 ||
         (p->flags & (F_SKIPBODY | F_CHUNKED)))
@@ -438,19 +438,19 @@ static uint64_t splice_left(const struct awf_conn *c, size_t pending)
 
 /* Moves the rest of the body to the kernel relay with b (parsed, NULL: none) written first.
  * Returns 0 (b taken; c may be closed) or a negative code (b is still the caller's). */
-static int try_splice(struct awf_conn *c, struct awf_buf *b)
+static int try_splice(struct proxy_conn *c, struct proxy_buf *b)
 {
     size_t n = b ? b->len : 0;
     uint64_t left = splice_left(c, n);
     if (!left)
         return -ENOTSUP;
-    /* Counted first: the body may end, and be logged, before awf_splice_body returns. */
+    /* Counted first: the body may end, and be logged, before proxy_splice_body returns. */
     c->flags |= AWF_CF_RESP_STARTED;
     c->bytes_out += n;
-    int rc = awf_splice_body(c, b, left);
+    int rc = proxy_splice_body(c, b, left);
     if (rc < 0) {
         c->bytes_out -= n;
-        /* Writes in flight: the switch waits for them (awf_conn_sync_reading). */
+        /* Writes in flight: the switch waits for them (proxy_conn_sync_reading). */
         if (rc == -EAGAIN)
             c->flags |= AWF_CF_SPLICE_WAIT;
         else
@@ -459,17 +459,17 @@ static int try_splice(struct awf_conn *c, struct awf_buf *b)
     return rc;
 }
 
-int awf_forward_splice(struct awf_conn *c)
+int proxy_forward_splice(struct proxy_conn *c)
 {
     return try_splice(c, NULL);
 }
 
-void awf_forward_body_spliced(struct awf_conn *c, bool fin)
+void proxy_forward_body_spliced(struct proxy_conn *c, bool fin)
 {
     if (fin) {
         /* The upstream closed: llhttp ends a body delimited by the close, and finds a body
          * with a Content-Length short, as if it had read every byte. */
-        awf_forward_up_eof(c, UV_EOF);
+        proxy_forward_up_eof(c, UV_EOF);
         return;
     }
     /* Exactly the Content-Length bytes passed: the message is complete. The parser did not
@@ -482,15 +482,15 @@ void awf_forward_body_spliced(struct awf_conn *c, bool fin)
 
 /* Body bytes pass as they came; the parser only finds where the response ends. The first
  * prefix bytes of b are the rewritten head, sent along but not parsed. */
-static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
+static void body_input(struct proxy_conn *c, struct proxy_buf *b, size_t prefix)
 {
     size_t used;
     c->flags &= ~AWF_CF_MSG_END;
     llhttp_errno_t e =
-        awf_conn_parse(c, &c->resp->parser, b->data + b->off + prefix, b->len - prefix, &used);
+        proxy_conn_parse(c, &c->resp->parser, b->data + b->off + prefix, b->len - prefix, &used);
     if (e == HPE_OK) {
         if (!b->len)
-            awf_bufpool_put(&c->px->bufs, b);
+            proxy_bufpool_put(&c->px->bufs, b);
         else if (try_splice(c, b) < 0)
             to_client(c, b);
         return;
@@ -502,34 +502,34 @@ static void body_input(struct awf_conn *c, struct awf_buf *b, size_t prefix)
         if (b->len)
             to_client(c, b);
         else
-            awf_bufpool_put(&c->px->bufs, b);
+            proxy_bufpool_put(&c->px->bufs, b);
         if (c->state == AWF_CS_FORWARD)
             response_done(c, llhttp_should_keep_alive(&c->resp->parser));
         return;
     }
-    awf_bufpool_put(&c->px->bufs, b);
+    proxy_bufpool_put(&c->px->bufs, b);
     bad_response(c);
 }
 
-void awf_forward_up_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_forward_up_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     size_t prefix = 0;
     while (b && !(c->flags & AWF_CF_RESP_BODY)) {
         b = head_input(c, b, &prefix);
         if (c->state != AWF_CS_FORWARD) {
-            awf_bufpool_put(&c->px->bufs, b);
+            proxy_bufpool_put(&c->px->bufs, b);
             return;
         }
     }
     if (b)
         body_input(c, b, prefix);
     if (c->state == AWF_CS_FORWARD)
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
 }
 
 /* Only requests that change nothing are sent twice (RFC 9110 9.2.2 allows PUT and DELETE too;
  * being conservative costs a 502 at worst, never a second side effect). */
-static bool retry_safe(const struct awf_conn *c)
+static bool retry_safe(const struct proxy_conn *c)
 {
     unsigned m = c->req.method;
     return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS;
@@ -538,32 +538,32 @@ static bool retry_safe(const struct awf_conn *c)
 /* The upstream failed (status < 0) or ended (UV_EOF) before the response was complete. sent:
  * the request head had gone upstream; the transaction is then logged _ABORTED (as a read
  * timeout is, SPEC §5), since the upstream may have acted on it. */
-static void up_failed(struct awf_conn *c, int status, bool sent)
+static void up_failed(struct proxy_conn *c, int status, bool sent)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED) && !c->rhead && (c->flags & AWF_CF_REUSED) &&
         !(c->flags & AWF_CF_REQ_BODY) && retry_safe(c)) {
         /* A pooled connection the server had closed meanwhile: the request can be sent
          * again on a fresh connection, not one byte of it was answered. */
-        awf_upstream_release(c, false);
+        proxy_upstream_release(c, false);
         c->flags |= AWF_CF_NOPOOL;
         c->flags &= ~(AWF_CF_REUSED | AWF_CF_UP_EOF);
         c->next_addr = 0;
-        awf_conn_dial(c);
+        proxy_conn_dial(c);
         return;
     }
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
         /* Before the head went upstream only a failed write can get here (never UV_EOF). */
-        enum awf_ans a = !sent              ? AWF_ANS_UP_WRITE_FAIL
-                         : status == UV_EOF ? AWF_ANS_UP_CLOSED
-                                            : AWF_ANS_UP_RESET;
-        awf_answer_errno(c, a, -status, "the upstream closed the connection without an answer");
+        enum proxy_ans a = !sent              ? AWF_ANS_UP_WRITE_FAIL
+                           : status == UV_EOF ? AWF_ANS_UP_CLOSED
+                                              : AWF_ANS_UP_RESET;
+        proxy_answer_errno(c, a, -status, "the upstream closed the connection without an answer");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
-void awf_forward_up_eof(struct awf_conn *c, int status)
+void proxy_forward_up_eof(struct proxy_conn *c, int status)
 {
     c->flags |= AWF_CF_UP_EOF;
     if (status == UV_EOF && !(c->flags & AWF_CF_RESP_DONE)) {
@@ -578,12 +578,12 @@ void awf_forward_up_eof(struct awf_conn *c, int status)
     up_failed(c, status, true);
 }
 
-void awf_forward_timeout(struct awf_conn *c)
+void proxy_forward_timeout(struct proxy_conn *c)
 {
     if (!(c->flags & AWF_CF_RESP_STARTED)) {
-        awf_answer(c, AWF_ANS_TIMEOUT, "the upstream did not answer");
+        proxy_answer(c, AWF_ANS_TIMEOUT, "the upstream did not answer");
         return;
     }
     c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }

@@ -27,7 +27,7 @@ enum { END_HEADERS = 0x4, PADDED = 0x8, PRIO = 0x20 };
 
 static int field(void *arg, const char *name, size_t nl, const char *value, size_t vl)
 {
-    struct awf_h2c_req *r = arg;
+    struct proxy_h2c_req *r = arg;
     char *dst;
     size_t *len;
     if (nl == 10 && memcmp(name, ":authority", 10) == 0) {
@@ -49,15 +49,15 @@ static int field(void *arg, const char *name, size_t nl, const char *value, size
     return 0;
 }
 
-static enum awf_h2c_result bad(struct awf_h2c_req *out, const char *why)
+static enum proxy_h2c_result bad(struct proxy_h2c_req *out, const char *why)
 {
     out->error = why;
     return AWF_H2C_BAD;
 }
 
 /* Decodes the block made of the fragments of frames [first, last] (all complete). */
-static enum awf_h2c_result decode(const uint8_t *p, size_t first, size_t end,
-                                  struct awf_h2c_req *out)
+static enum proxy_h2c_result decode(const uint8_t *p, size_t first, size_t end,
+                                    struct proxy_h2c_req *out)
 {
     uint8_t *block = malloc(end - first); /* the fragments joined; freed below */
     if (!block)
@@ -86,18 +86,18 @@ static enum awf_h2c_result decode(const uint8_t *p, size_t first, size_t end,
         bl += fl - skip - pad;
         pos += 9 + len;
     }
-    struct awf_hpack h;
-    awf_hpack_init(&h, 65536);
-    int rc = awf_hpack_decode(&h, block, bl, field, out);
-    awf_hpack_free(&h);
+    struct proxy_hpack h;
+    proxy_hpack_init(&h, 65536);
+    int rc = proxy_hpack_decode(&h, block, bl, field, out);
+    proxy_hpack_free(&h);
     free(block);
     if (rc == 1)
         return bad(out, "an h2c :authority or host too long");
     return rc ? bad(out, "an h2c header block HPACK cannot decode") : AWF_H2C_OK;
 }
 
-enum awf_h2c_result awf_h2c_first_request(const uint8_t *p, size_t n, size_t max,
-                                          struct awf_h2c_req *out)
+enum proxy_h2c_result proxy_h2c_first_request(const uint8_t *p, size_t n, size_t max,
+                                              struct proxy_h2c_req *out)
 {
     memset(out, 0, sizeof(*out));
     size_t pos = PREFACE_LEN, block_start = 0;

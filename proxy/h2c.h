@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum awf_h2c_result {
+enum proxy_h2c_result {
     AWF_H2C_NEED_MORE, /* the first header block is not complete yet */
     AWF_H2C_OK,        /* decoded: out is filled */
     AWF_H2C_BAD,       /* not a valid h2c start, or a block HPACK cannot decode: out->error */
@@ -19,7 +19,7 @@ enum awf_h2c_result {
 
 #define AWF_H2C_VALUE_MAX 255
 
-struct awf_h2c_req {
+struct proxy_h2c_req {
     char authority[AWF_H2C_VALUE_MAX + 1]; /* the first :authority, NUL-terminated */
     char host[AWF_H2C_VALUE_MAX + 1];      /* the first host field */
     size_t authority_len, host_len;
@@ -30,7 +30,7 @@ struct awf_h2c_req {
 };
 
 /* p[0..n) starts with the preface (borrowed for the call). max bounds the bytes read. */
-enum awf_h2c_result awf_h2c_first_request(const uint8_t *p, size_t n, size_t max,
-                                          struct awf_h2c_req *out);
+enum proxy_h2c_result proxy_h2c_first_request(const uint8_t *p, size_t n, size_t max,
+                                              struct proxy_h2c_req *out);
 
 #endif

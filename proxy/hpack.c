@@ -109,7 +109,7 @@ static const uint16_t huff_sym[257] = {
     29,  30,  31,  127, 220, 249, 10,  13,  22,  256,
 };
 
-long awf_hpack_huffman(const uint8_t *p, size_t n, char *out)
+long proxy_hpack_huffman(const uint8_t *p, size_t n, char *out)
 {
     long len = 0;
     uint32_t code = 0;
@@ -171,7 +171,7 @@ static int read_str(const uint8_t **pp, const uint8_t *end, char *buf, const cha
     if (read_int(pp, end, 7, &n) < 0 || n > (size_t)(end - *pp))
         return -1;
     if (huff) {
-        long l = awf_hpack_huffman(*pp, n, buf);
+        long l = proxy_hpack_huffman(*pp, n, buf);
         if (l < 0)
             return -1;
         *s = buf;
@@ -184,16 +184,16 @@ static int read_str(const uint8_t **pp, const uint8_t *end, char *buf, const cha
     return 0;
 }
 
-static void evict_to(struct awf_hpack *h, size_t max)
+static void evict_to(struct proxy_hpack *h, size_t max)
 {
     while (h->n && h->size > max) {
-        struct awf_hpack_entry *e = &h->ents[--h->n];
+        struct proxy_hpack_entry *e = &h->ents[--h->n];
         h->size -= e->name_len + e->value_len + 32;
         free(e->name);
     }
 }
 
-static int insert(struct awf_hpack *h, const char *name, size_t nl, const char *value, size_t vl)
+static int insert(struct proxy_hpack *h, const char *name, size_t nl, const char *value, size_t vl)
 {
     size_t sz = nl + vl + 32;
     if (sz > h->max_size) { /* 4.4: an entry larger than the table empties it */
@@ -209,7 +209,7 @@ static int insert(struct awf_hpack *h, const char *name, size_t nl, const char *
     evict_to(h, h->max_size - sz);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        struct awf_hpack_entry *g = realloc(h->ents, cap * sizeof *g);
+        struct proxy_hpack_entry *g = realloc(h->ents, cap * sizeof *g);
         if (!g) {
             free(m);
             return -ENOMEM;
@@ -218,14 +218,14 @@ static int insert(struct awf_hpack *h, const char *name, size_t nl, const char *
         h->cap = cap;
     }
     memmove(h->ents + 1, h->ents, h->n * sizeof *h->ents);
-    h->ents[0] = (struct awf_hpack_entry){m, m + nl, nl, vl};
+    h->ents[0] = (struct proxy_hpack_entry){m, m + nl, nl, vl};
     h->n++;
     h->size += sz;
     return 0;
 }
 
 /* Index i (1-based, 2.3.3): static 1..61, then the dynamic table newest first. */
-static int lookup(const struct awf_hpack *h, size_t i, const char **name, size_t *nl,
+static int lookup(const struct proxy_hpack *h, size_t i, const char **name, size_t *nl,
                   const char **value, size_t *vl)
 {
     if (i >= 1 && i <= 61) {
@@ -237,27 +237,27 @@ static int lookup(const struct awf_hpack *h, size_t i, const char **name, size_t
     }
     if (i < 62 || i - 62 >= h->n)
         return -1;
-    const struct awf_hpack_entry *e = &h->ents[i - 62];
+    const struct proxy_hpack_entry *e = &h->ents[i - 62];
     *name = e->name, *nl = e->name_len, *value = e->value, *vl = e->value_len;
     return 0;
 }
 
-void awf_hpack_init(struct awf_hpack *h, size_t limit)
+void proxy_hpack_init(struct proxy_hpack *h, size_t limit)
 {
     memset(h, 0, sizeof *h);
     h->max_size = limit < 4096 ? limit : 4096; /* SETTINGS_HEADER_TABLE_SIZE's default */
     h->limit = limit;
 }
 
-void awf_hpack_free(struct awf_hpack *h)
+void proxy_hpack_free(struct proxy_hpack *h)
 {
     evict_to(h, 0);
     free(h->ents);
     memset(h, 0, sizeof *h);
 }
 
-int awf_hpack_decode(struct awf_hpack *h, const uint8_t *p, size_t n, awf_hpack_field_cb cb,
-                     void *arg)
+int proxy_hpack_decode(struct proxy_hpack *h, const uint8_t *p, size_t n, proxy_hpack_field_cb cb,
+                       void *arg)
 {
     const uint8_t *end = p + n;
     char *buf = malloc(2 * (n * 8 / 5 + 1)); /* Huffman-decoded name and value; freed below */

@@ -9,14 +9,14 @@
 
 #include "common/error.h"
 
-void awf_http_head_init(struct awf_http_head *h, size_t max_bytes, size_t max_fields)
+void proxy_http_head_init(struct proxy_http_head *h, size_t max_bytes, size_t max_fields)
 {
     memset(h, 0, sizeof(*h));
     h->max_bytes = max_bytes;
     h->max_fields = max_fields;
 }
 
-void awf_http_head_reset(struct awf_http_head *h)
+void proxy_http_head_reset(struct proxy_http_head *h)
 {
     /* Heads of one connection are alike in size, so the memory is kept; a head that grew large
      * (a one-off big cookie) is released so an idle keep-alive connection stays small. */
@@ -36,7 +36,7 @@ void awf_http_head_reset(struct awf_http_head *h)
     h->in_value = false;
 }
 
-void awf_http_head_free(struct awf_http_head *h)
+void proxy_http_head_free(struct proxy_http_head *h)
 {
     free(h->buf);
     free(h->fields);
@@ -45,7 +45,7 @@ void awf_http_head_free(struct awf_http_head *h)
     h->cap = h->cap_fields = h->len = h->n_fields = 0;
 }
 
-void awf_http_head_compact(struct awf_http_head *h)
+void proxy_http_head_compact(struct proxy_http_head *h)
 {
     /* A failed shrink leaves the larger block, which is as good. */
     if (h->len == 0) {
@@ -64,7 +64,7 @@ void awf_http_head_compact(struct awf_http_head *h)
         h->fields = NULL;
         h->cap_fields = 0;
     } else if (h->n_fields < h->cap_fields) {
-        struct awf_http_field *nf = realloc(h->fields, h->n_fields * sizeof(*nf));
+        struct proxy_http_field *nf = realloc(h->fields, h->n_fields * sizeof(*nf));
         if (nf) {
             h->fields = nf;
             h->cap_fields = h->n_fields;
@@ -72,7 +72,7 @@ void awf_http_head_compact(struct awf_http_head *h)
     }
 }
 
-static int append(struct awf_http_head *h, const char *p, size_t n)
+static int append(struct proxy_http_head *h, const char *p, size_t n)
 {
     if (h->len + n > h->max_bytes)
         return AWF_E_TOO_BIG;
@@ -95,7 +95,7 @@ static int append(struct awf_http_head *h, const char *p, size_t n)
     return 0;
 }
 
-int awf_http_head_url(struct awf_http_head *h, const char *p, size_t n)
+int proxy_http_head_url(struct proxy_http_head *h, const char *p, size_t n)
 {
     if (h->url_len == 0)
         h->url_off = (uint32_t)h->len;
@@ -105,7 +105,7 @@ int awf_http_head_url(struct awf_http_head *h, const char *p, size_t n)
     return rc;
 }
 
-int awf_http_head_name(struct awf_http_head *h, const char *p, size_t n)
+int proxy_http_head_name(struct proxy_http_head *h, const char *p, size_t n)
 {
     /* llhttp lets whitespace before the colon through ("Host : x"); RFC 9112 says reject. */
     for (size_t i = 0; i < n; i++)
@@ -116,20 +116,20 @@ int awf_http_head_name(struct awf_http_head *h, const char *p, size_t n)
             return AWF_E_TOO_BIG;
         if (h->n_fields == h->cap_fields) {
             size_t cap = h->cap_fields >= 16 ? h->cap_fields * 2 : 16;
-            struct awf_http_field *nf = realloc(h->fields, cap * sizeof(*nf));
+            struct proxy_http_field *nf = realloc(h->fields, cap * sizeof(*nf));
             if (!nf)
                 return -ENOMEM;
             h->fields = nf;
             h->cap_fields = cap;
         }
-        struct awf_http_field *f = &h->fields[h->n_fields++];
+        struct proxy_http_field *f = &h->fields[h->n_fields++];
         f->name_off = (uint32_t)h->len;
         f->name_len = 0;
         f->value_off = 0;
         f->value_len = 0;
         h->in_value = false;
     }
-    struct awf_http_field *f = &h->fields[h->n_fields - 1];
+    struct proxy_http_field *f = &h->fields[h->n_fields - 1];
     int rc = append(h, p, n);
     if (rc == 0) {
         f->name_len += (uint32_t)n;
@@ -138,11 +138,11 @@ int awf_http_head_name(struct awf_http_head *h, const char *p, size_t n)
     return rc;
 }
 
-int awf_http_head_value(struct awf_http_head *h, const char *p, size_t n)
+int proxy_http_head_value(struct proxy_http_head *h, const char *p, size_t n)
 {
     if (h->n_fields == 0)
         return AWF_E_BAD_REQUEST;
-    struct awf_http_field *f = &h->fields[h->n_fields - 1];
+    struct proxy_http_field *f = &h->fields[h->n_fields - 1];
     if (!h->in_value) {
         h->in_value = true;
         f->value_off = (uint32_t)h->len;
@@ -153,17 +153,17 @@ int awf_http_head_value(struct awf_http_head *h, const char *p, size_t n)
     return rc;
 }
 
-struct awf_slice awf_http_head_url_slice(const struct awf_http_head *h)
+struct proxy_slice proxy_http_head_url_slice(const struct proxy_http_head *h)
 {
-    return (struct awf_slice){h->buf ? h->buf + h->url_off : "", h->url_len};
+    return (struct proxy_slice){h->buf ? h->buf + h->url_off : "", h->url_len};
 }
 
-struct awf_slice awf_http_field_name(const struct awf_http_head *h, size_t i)
+struct proxy_slice proxy_http_field_name(const struct proxy_http_head *h, size_t i)
 {
-    return (struct awf_slice){h->buf + h->fields[i].name_off, h->fields[i].name_len};
+    return (struct proxy_slice){h->buf + h->fields[i].name_off, h->fields[i].name_len};
 }
 
-static struct awf_slice trim(struct awf_slice s)
+static struct proxy_slice trim(struct proxy_slice s)
 {
     while (s.len && (s.p[0] == ' ' || s.p[0] == '\t')) {
         s.p++;
@@ -174,39 +174,39 @@ static struct awf_slice trim(struct awf_slice s)
     return s;
 }
 
-struct awf_slice awf_http_field_value(const struct awf_http_head *h, size_t i)
+struct proxy_slice proxy_http_field_value(const struct proxy_http_head *h, size_t i)
 {
-    struct awf_slice v = {h->buf + h->fields[i].value_off, h->fields[i].value_len};
+    struct proxy_slice v = {h->buf + h->fields[i].value_off, h->fields[i].value_len};
     return trim(v);
 }
 
-static bool slice_ieq(struct awf_slice s, const char *lit)
+static bool slice_ieq(struct proxy_slice s, const char *lit)
 {
     size_t n = strlen(lit);
     return s.len == n && strncasecmp(s.p, lit, n) == 0;
 }
 
-bool awf_http_head_get(const struct awf_http_head *h, const char *name, struct awf_slice *out)
+bool proxy_http_head_get(const struct proxy_http_head *h, const char *name, struct proxy_slice *out)
 {
     for (size_t i = 0; i < h->n_fields; i++) {
-        if (slice_ieq(awf_http_field_name(h, i), name)) {
-            *out = awf_http_field_value(h, i);
+        if (slice_ieq(proxy_http_field_name(h, i), name)) {
+            *out = proxy_http_field_value(h, i);
             return true;
         }
     }
     return false;
 }
 
-size_t awf_http_head_count(const struct awf_http_head *h, const char *name)
+size_t proxy_http_head_count(const struct proxy_http_head *h, const char *name)
 {
     size_t n = 0;
     for (size_t i = 0; i < h->n_fields; i++)
-        n += slice_ieq(awf_http_field_name(h, i), name);
+        n += slice_ieq(proxy_http_field_name(h, i), name);
     return n;
 }
 
 /* Calls fn for each trimmed, non-empty element of a comma-separated list; stops on true. */
-static bool list_any(struct awf_slice list, bool (*fn)(struct awf_slice, const void *),
+static bool list_any(struct proxy_slice list, bool (*fn)(struct proxy_slice, const void *),
                      const void *arg)
 {
     size_t i = 0;
@@ -214,7 +214,7 @@ static bool list_any(struct awf_slice list, bool (*fn)(struct awf_slice, const v
         size_t j = i;
         while (j < list.len && list.p[j] != ',')
             j++;
-        struct awf_slice el = trim((struct awf_slice){list.p + i, j - i});
+        struct proxy_slice el = trim((struct proxy_slice){list.p + i, j - i});
         if (el.len && fn(el, arg))
             return true;
         i = j + 1;
@@ -222,12 +222,12 @@ static bool list_any(struct awf_slice list, bool (*fn)(struct awf_slice, const v
     return false;
 }
 
-static bool el_is(struct awf_slice el, const void *token)
+static bool el_is(struct proxy_slice el, const void *token)
 {
     return slice_ieq(el, token);
 }
 
-bool awf_http_has_token(struct awf_slice list, const char *token)
+bool proxy_http_has_token(struct proxy_slice list, const char *token)
 {
     return list_any(list, el_is, token);
 }
@@ -245,10 +245,10 @@ static bool v6_char(unsigned char ch)
 }
 
 /* Parses "host[:port]" exactly (the whole of s). */
-static int parse_hostport(const char *s, size_t n, uint16_t default_port, struct awf_target *t)
+static int parse_hostport(const char *s, size_t n, uint16_t default_port, struct proxy_target *t)
 {
     size_t i = 0;
-    t->authority = (struct awf_slice){s, n};
+    t->authority = (struct proxy_slice){s, n};
     if (n == 0)
         return AWF_E_BAD_REQUEST;
     if (s[0] == '[') {
@@ -268,7 +268,7 @@ static int parse_hostport(const char *s, size_t n, uint16_t default_port, struct
         a[j - 1] = '\0';
         if (inet_pton(AF_INET6, a, &a6) != 1)
             return AWF_E_BAD_REQUEST;
-        t->host = (struct awf_slice){s + 1, j - 1};
+        t->host = (struct proxy_slice){s + 1, j - 1};
         i = j + 1;
     } else {
         while (i < n && s[i] != ':') {
@@ -278,7 +278,7 @@ static int parse_hostport(const char *s, size_t n, uint16_t default_port, struct
         }
         if (i == 0)
             return AWF_E_BAD_REQUEST;
-        t->host = (struct awf_slice){s, i};
+        t->host = (struct proxy_slice){s, i};
     }
     if (i == n) {
         if (default_port == 0)
@@ -300,13 +300,14 @@ static int parse_hostport(const char *s, size_t n, uint16_t default_port, struct
     return 0;
 }
 
-int awf_http_parse_authority(const char *s, size_t n, uint16_t default_port, struct awf_target *out)
+int proxy_http_parse_authority(const char *s, size_t n, uint16_t default_port,
+                               struct proxy_target *out)
 {
     memset(out, 0, sizeof(*out));
     return parse_hostport(s, n, default_port, out);
 }
 
-int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out)
+int proxy_http_parse_absolute(const char *s, size_t n, struct proxy_target *out)
 {
     static const char scheme[] = "http://";
     const size_t sl = sizeof(scheme) - 1;
@@ -324,20 +325,20 @@ int awf_http_parse_absolute(const char *s, size_t n, struct awf_target *out)
         for (size_t j = a; j < i - 1; j++)
             if ((unsigned char)s[j] <= 0x20 || (unsigned char)s[j] >= 0x7f)
                 return AWF_E_BAD_REQUEST;
-        out->userinfo = (struct awf_slice){s + a, i - 1 - a};
+        out->userinfo = (struct proxy_slice){s + a, i - 1 - a};
         a = i;
         break;
     }
-    struct awf_slice ui = out->userinfo;
+    struct proxy_slice ui = out->userinfo;
     int rc = parse_hostport(s + a, e - a, 80, out);
     out->userinfo = ui;
     if (rc < 0)
         return rc;
-    out->path = awf_http_strip_fragment((struct awf_slice){s + e, n - e});
+    out->path = proxy_http_strip_fragment((struct proxy_slice){s + e, n - e});
     return 0;
 }
 
-struct awf_slice awf_http_strip_fragment(struct awf_slice target)
+struct proxy_slice proxy_http_strip_fragment(struct proxy_slice target)
 {
     const char *hash = target.len ? memchr(target.p, '#', target.len) : NULL;
     if (hash)
@@ -345,7 +346,7 @@ struct awf_slice awf_http_strip_fragment(struct awf_slice target)
     return target;
 }
 
-static struct awf_slice host_norm(struct awf_slice h)
+static struct proxy_slice host_norm(struct proxy_slice h)
 {
     if (h.len >= 2 && h.p[0] == '[' && h.p[h.len - 1] == ']') {
         h.p++;
@@ -374,9 +375,9 @@ static bool lenient_ipv4(const char *s, size_t n, struct in_addr *a)
     return inet_aton(buf, a) != 0;
 }
 
-size_t awf_http_canon_host(struct awf_slice host, char *out, size_t cap)
+size_t proxy_http_canon_host(struct proxy_slice host, char *out, size_t cap)
 {
-    struct awf_slice h = host_norm(host);
+    struct proxy_slice h = host_norm(host);
     char tmp[INET6_ADDRSTRLEN + 2];
     struct in6_addr a6;
     struct in_addr a4;
@@ -419,10 +420,10 @@ size_t awf_http_canon_host(struct awf_slice host, char *out, size_t cap)
     return h.len;
 }
 
-size_t awf_http_canon_authority(struct awf_slice host, uint16_t port, uint16_t default_port,
-                                char *out, size_t cap)
+size_t proxy_http_canon_authority(struct proxy_slice host, uint16_t port, uint16_t default_port,
+                                  char *out, size_t cap)
 {
-    size_t n = awf_http_canon_host(host, out, cap);
+    size_t n = proxy_http_canon_host(host, out, cap);
     if (n == 0 || port == default_port)
         return n;
     int m = snprintf(out + n, cap - n, ":%u", (unsigned)port);
@@ -431,23 +432,23 @@ size_t awf_http_canon_authority(struct awf_slice host, uint16_t port, uint16_t d
     return n + (size_t)m;
 }
 
-bool awf_http_same_host(struct awf_slice a, struct awf_slice b)
+bool proxy_http_same_host(struct proxy_slice a, struct proxy_slice b)
 {
     a = host_norm(a);
     b = host_norm(b);
     return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
 }
 
-bool awf_http_is_websocket(const struct awf_http_head *h)
+bool proxy_http_is_websocket(const struct proxy_http_head *h)
 {
-    struct awf_slice up, conn;
+    struct proxy_slice up, conn;
     bool has_conn_upgrade = false;
-    if (!awf_http_head_get(h, "Upgrade", &up) || !awf_http_has_token(up, "websocket"))
+    if (!proxy_http_head_get(h, "Upgrade", &up) || !proxy_http_has_token(up, "websocket"))
         return false;
     for (size_t i = 0; i < h->n_fields; i++) {
-        if (slice_ieq(awf_http_field_name(h, i), "Connection")) {
-            conn = awf_http_field_value(h, i);
-            if (awf_http_has_token(conn, "upgrade"))
+        if (slice_ieq(proxy_http_field_name(h, i), "Connection")) {
+            conn = proxy_http_field_value(h, i);
+            if (proxy_http_has_token(conn, "upgrade"))
                 has_conn_upgrade = true;
         }
     }
@@ -460,12 +461,12 @@ bool awf_http_is_websocket(const struct awf_http_head *h)
 #define AWF_CONN_TOKENS 16
 
 struct conn_tokens {
-    struct awf_slice tok[AWF_CONN_TOKENS];
+    struct proxy_slice tok[AWF_CONN_TOKENS];
     size_t n;
     bool overflow;
 };
 
-static bool add_token(struct awf_slice el, const void *arg)
+static bool add_token(struct proxy_slice el, const void *arg)
 {
     struct conn_tokens *ct = (struct conn_tokens *)(uintptr_t)arg;
     if (ct->n == AWF_CONN_TOKENS)
@@ -475,7 +476,7 @@ static bool add_token(struct awf_slice el, const void *arg)
     return false;
 }
 
-static bool token_named(const struct conn_tokens *ct, struct awf_slice name)
+static bool token_named(const struct conn_tokens *ct, struct proxy_slice name)
 {
     for (size_t i = 0; i < ct->n; i++)
         if (ct->tok[i].len == name.len && strncasecmp(ct->tok[i].p, name.p, name.len) == 0)
@@ -483,16 +484,16 @@ static bool token_named(const struct conn_tokens *ct, struct awf_slice name)
     return false;
 }
 
-static bool el_is_slice(struct awf_slice el, const void *name)
+static bool el_is_slice(struct proxy_slice el, const void *name)
 {
-    const struct awf_slice *n = name;
+    const struct proxy_slice *n = name;
     return el.len == n->len && strncasecmp(el.p, n->p, el.len) == 0;
 }
 
 /* Whether name is a hop-by-hop field of a request (extra) or of any message. Host is in the
  * request list because the rewritten head carries its own. X-Forwarded-For is dropped as AWF's
  * `forwarded_for delete` does: it would tell the origin the agent's address. */
-static bool hop_by_hop(struct awf_slice name, bool request, bool keep_upgrade)
+static bool hop_by_hop(struct proxy_slice name, bool request, bool keep_upgrade)
 {
     static const char *const hop[] = {"Connection", "Proxy-Connection", "Keep-Alive", "TE",
                                       "Trailer"};
@@ -507,22 +508,22 @@ static bool hop_by_hop(struct awf_slice name, bool request, bool keep_upgrade)
     return slice_ieq(name, "Upgrade") && !keep_upgrade;
 }
 
-static bool framing(struct awf_slice name)
+static bool framing(struct proxy_slice name)
 {
     return slice_ieq(name, "Content-Length") || slice_ieq(name, "Transfer-Encoding");
 }
 
-static void request_tokens(const struct awf_http_head *h, struct conn_tokens *ct)
+static void request_tokens(const struct proxy_http_head *h, struct conn_tokens *ct)
 {
     ct->n = 0;
     ct->overflow = false;
     for (size_t i = 0; i < h->n_fields; i++)
-        if (slice_ieq(awf_http_field_name(h, i), "Connection"))
-            list_any(awf_http_field_value(h, i), add_token, ct);
+        if (slice_ieq(proxy_http_field_name(h, i), "Connection"))
+            list_any(proxy_http_field_value(h, i), add_token, ct);
 }
 
-static bool drop_field(const struct awf_http_head *h, const struct conn_tokens *ct,
-                       struct awf_slice name, bool websocket)
+static bool drop_field(const struct proxy_http_head *h, const struct conn_tokens *ct,
+                       struct proxy_slice name, bool websocket)
 {
     if (hop_by_hop(name, true, websocket))
         return true;
@@ -535,8 +536,8 @@ static bool drop_field(const struct awf_http_head *h, const struct conn_tokens *
     if (!ct->overflow)
         return false;
     for (size_t i = 0; i < h->n_fields; i++)
-        if (slice_ieq(awf_http_field_name(h, i), "Connection") &&
-            list_any(awf_http_field_value(h, i), el_is_slice, &name))
+        if (slice_ieq(proxy_http_field_name(h, i), "Connection") &&
+            list_any(proxy_http_field_value(h, i), el_is_slice, &name))
             return true;
     return false;
 }
@@ -576,8 +577,8 @@ static void put_base64(struct out *o, const char *s, size_t n)
     }
 }
 
-size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
-                              const struct awf_target *t)
+size_t proxy_http_rewrite_bound(const struct proxy_http_head *h, const char *method,
+                                const struct proxy_target *t)
 {
     /* Every field is written at most once with ": " and CRLF (4 bytes) around its name and
      * value, both already counted in h->len, as the path is (it is part of the URL). */
@@ -588,9 +589,9 @@ size_t awf_http_rewrite_bound(const struct awf_http_head *h, const char *method,
            t->path.len + 4 * (t->userinfo.len / 3 + 1) + 136;
 }
 
-size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, unsigned major,
-                             unsigned minor, const struct awf_target *t, unsigned flags, char *out,
-                             size_t cap)
+size_t proxy_http_rewrite_head(const struct proxy_http_head *h, const char *method, unsigned major,
+                               unsigned minor, const struct proxy_target *t, unsigned flags,
+                               char *out, size_t cap)
 {
     struct out o = {out, cap, 0};
     struct conn_tokens ct;
@@ -623,8 +624,8 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
     /* As Squid sends it (measured, 5.7): "ALLOWED.test.:8080" goes on as "allowed.test:8080" and
      * "h:80" as "h", so a virtual host sees one spelling whatever the client wrote. */
     char auth[320]; /* a longer host (no DNS name is) goes on as written */
-    size_t an = awf_http_canon_authority(t->host, t->port, (flags & AWF_HTTP_REQ_TLS) ? 443 : 80,
-                                         auth, sizeof(auth));
+    size_t an = proxy_http_canon_authority(t->host, t->port, (flags & AWF_HTTP_REQ_TLS) ? 443 : 80,
+                                           auth, sizeof(auth));
     if (an)
         put(&o, auth, an);
     else
@@ -632,17 +633,17 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
     put(&o, "\r\n", 2);
     bool auth_sent = false;
     for (size_t i = 0; i < h->n_fields && !auth_sent; i++)
-        auth_sent = slice_ieq(awf_http_field_name(h, i), "Authorization");
+        auth_sent = slice_ieq(proxy_http_field_name(h, i), "Authorization");
     if (t->userinfo.len && !auth_sent && !(flags & AWF_HTTP_REQ_ABSOLUTE)) {
         puts_(&o, "Authorization: Basic ");
         put_base64(&o, t->userinfo.p, t->userinfo.len);
         put(&o, "\r\n", 2);
     }
     for (size_t i = 0; i < h->n_fields; i++) {
-        struct awf_slice name = awf_http_field_name(h, i);
+        struct proxy_slice name = proxy_http_field_name(h, i);
         if (drop_field(h, &ct, name, websocket))
             continue;
-        struct awf_slice v = awf_http_field_value(h, i);
+        struct proxy_slice v = proxy_http_field_value(h, i);
         put(&o, name.p, name.len);
         put(&o, ": ", 2);
         put(&o, v.p, v.len);
@@ -657,7 +658,7 @@ size_t awf_http_rewrite_head(const struct awf_http_head *h, const char *method, 
 /* ---- response heads ---- */
 
 /* The next line of a head: [*pos, end of line), CRLF or LF excluded; *pos moves past it. */
-static struct awf_slice next_line(const char *head, size_t n, size_t *pos)
+static struct proxy_slice next_line(const char *head, size_t n, size_t *pos)
 {
     size_t i = *pos, j = i;
     while (j < n && head[j] != '\n')
@@ -665,24 +666,26 @@ static struct awf_slice next_line(const char *head, size_t n, size_t *pos)
     *pos = j < n ? j + 1 : n;
     if (j > i && head[j - 1] == '\r')
         j--;
-    return (struct awf_slice){head + i, j - i};
+    return (struct proxy_slice){head + i, j - i};
 }
 
-static bool split_field(struct awf_slice line, struct awf_slice *name, struct awf_slice *value)
+static bool split_field(struct proxy_slice line, struct proxy_slice *name,
+                        struct proxy_slice *value)
 {
     const char *colon = memchr(line.p, ':', line.len);
     if (!colon)
         return false;
-    *name = (struct awf_slice){line.p, (size_t)(colon - line.p)};
-    *value = trim((struct awf_slice){colon + 1, line.len - name->len - 1});
+    *name = (struct proxy_slice){line.p, (size_t)(colon - line.p)};
+    *value = trim((struct proxy_slice){colon + 1, line.len - name->len - 1});
     return true;
 }
 
-size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out, size_t cap)
+size_t proxy_http_rewrite_response(const char *head, size_t n, unsigned flags, char *out,
+                                   size_t cap)
 {
     struct out o = {out, cap, 0};
     struct conn_tokens ct = {.n = 0};
-    struct awf_slice line, name, value;
+    struct proxy_slice line, name, value;
     size_t pos = 0;
     next_line(head, n, &pos); /* the status line */
     size_t fields = pos;
@@ -725,7 +728,7 @@ size_t awf_http_rewrite_response(const char *head, size_t n, unsigned flags, cha
     return o.len;
 }
 
-bool awf_http_bare_cr(const char *p, size_t n, char prev, bool last)
+bool proxy_http_bare_cr(const char *p, size_t n, char prev, bool last)
 {
     if (n && prev == '\r' && p[0] != '\n')
         return true;
@@ -741,7 +744,7 @@ bool awf_http_bare_cr(const char *p, size_t n, char prev, bool last)
 
 /* ---- a request head read with llhttp ---- */
 
-static int reader_rc(struct awf_http_reader *r, int rc)
+static int reader_rc(struct proxy_http_reader *r, int rc)
 {
     if (rc < 0) {
         r->err = rc;
@@ -750,38 +753,38 @@ static int reader_rc(struct awf_http_reader *r, int rc)
     return 0;
 }
 
-int awf_http_on_url(llhttp_t *p, const char *at, size_t n)
+int proxy_http_on_url(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_http_reader *r = p->data;
-    return reader_rc(r, awf_http_head_url(r->head, at, n));
+    struct proxy_http_reader *r = p->data;
+    return reader_rc(r, proxy_http_head_url(r->head, at, n));
 }
 
-int awf_http_on_field(llhttp_t *p, const char *at, size_t n)
+int proxy_http_on_field(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_http_reader *r = p->data;
-    return reader_rc(r, awf_http_head_name(r->head, at, n));
+    struct proxy_http_reader *r = p->data;
+    return reader_rc(r, proxy_http_head_name(r->head, at, n));
 }
 
-int awf_http_on_value(llhttp_t *p, const char *at, size_t n)
+int proxy_http_on_value(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_http_reader *r = p->data;
+    struct proxy_http_reader *r = p->data;
     /* llhttp (8.x, non-lenient) still accepts obs-fold and hands the continuation over as a
      * second value piece that starts right after a line end. A piece that merely continues a
      * value split across reads starts at the buffer start with a value byte before it. */
     char before = at > r->base ? at[-1] : r->prev;
     if (before == '\n')
         return reader_rc(r, AWF_E_BAD_REQUEST);
-    return reader_rc(r, awf_http_head_value(r->head, at, n));
+    return reader_rc(r, proxy_http_head_value(r->head, at, n));
 }
 
-int awf_http_on_head_done(llhttp_t *p)
+int proxy_http_on_head_done(llhttp_t *p)
 {
     (void)p;
     return HPE_PAUSED; /* decide before any body byte moves */
 }
 
-llhttp_errno_t awf_http_execute(struct awf_http_reader *r, llhttp_t *p, const char *d, size_t n,
-                                size_t *used)
+llhttp_errno_t proxy_http_execute(struct proxy_http_reader *r, llhttp_t *p, const char *d, size_t n,
+                                  size_t *used)
 {
     r->base = d;
     r->err = 0;
@@ -797,12 +800,12 @@ llhttp_errno_t awf_http_execute(struct awf_http_reader *r, llhttp_t *p, const ch
     return e;
 }
 
-llhttp_errno_t awf_http_read_head(struct awf_http_reader *r, llhttp_t *p, const char *d, size_t n,
-                                  bool more, size_t *used)
+llhttp_errno_t proxy_http_read_head(struct proxy_http_reader *r, llhttp_t *p, const char *d,
+                                    size_t n, bool more, size_t *used)
 {
     char prev = more ? r->prev : 0;
-    llhttp_errno_t e = awf_http_execute(r, p, d, n, used);
-    if (awf_http_bare_cr(d, *used, prev, e == HPE_PAUSED))
+    llhttp_errno_t e = proxy_http_execute(r, p, d, n, used);
+    if (proxy_http_bare_cr(d, *used, prev, e == HPE_PAUSED))
         e = HPE_INVALID_HEADER_TOKEN; /* refused like any malformed head */
     return e;
 }

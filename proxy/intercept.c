@@ -19,7 +19,7 @@
 #define AWF_SO_ORIGINAL_DST      80
 #define AWF_IP6T_SO_ORIGINAL_DST 80
 
-bool awf_intercept_is_nat(const struct sockaddr *orig, const struct sockaddr *local)
+bool proxy_intercept_is_nat(const struct sockaddr *orig, const struct sockaddr *local)
 {
     if (orig->sa_family != local->sa_family)
         return orig->sa_family == AF_INET || orig->sa_family == AF_INET6;
@@ -35,8 +35,8 @@ bool awf_intercept_is_nat(const struct sockaddr *orig, const struct sockaddr *lo
     return false;
 }
 
-uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listener_port,
-                                   uint16_t fallback)
+uint16_t proxy_intercept_choose_port(const struct sockaddr *orig, uint16_t listener_port,
+                                     uint16_t fallback)
 {
     if (orig && orig->sa_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)(const void *)orig)->sin_port);
@@ -47,7 +47,7 @@ uint16_t awf_intercept_choose_port(const struct sockaddr *orig, uint16_t listene
 
 /* Asks conntrack once per connection; a connection that was not NAT'd here (no entry, or one
  * whose original destination is the listener itself) has no original destination. */
-static void lookup(struct awf_conn *c)
+static void lookup(struct proxy_conn *c)
 {
     uv_os_fd_t fd;
     struct sockaddr_storage ss; /* what the kernel writes; kept as the compact form */
@@ -68,23 +68,23 @@ static void lookup(struct awf_conn *c)
     /* The IPv4 call fills a sockaddr_in without always setting the family on old kernels. */
     if (c->local.sa.sa_family == AF_INET)
         ss.ss_family = AF_INET;
-    if (!awf_intercept_is_nat((struct sockaddr *)&ss, &c->local.sa))
+    if (!proxy_intercept_is_nat((struct sockaddr *)&ss, &c->local.sa))
         return;
     awf_sockaddr_copy(&c->orig_dst, (struct sockaddr *)&ss);
     c->flags |= AWF_CF_HAS_ORIG_DST;
 }
 
-uint16_t awf_conn_intercept_port(struct awf_conn *c, uint16_t fallback)
+uint16_t proxy_conn_intercept_port(struct proxy_conn *c, uint16_t fallback)
 {
     lookup(c);
-    return awf_intercept_choose_port((c->flags & AWF_CF_HAS_ORIG_DST) ? &c->orig_dst.sa : NULL,
-                                     c->listener ? c->listener->intercept_port : 0, fallback);
+    return proxy_intercept_choose_port((c->flags & AWF_CF_HAS_ORIG_DST) ? &c->orig_dst.sa : NULL,
+                                       c->listener ? c->listener->intercept_port : 0, fallback);
 }
 
-bool awf_intercept_is_loop(struct awf_conn *c)
+bool proxy_intercept_is_loop(struct proxy_conn *c)
 {
     lookup(c);
     /* Cheap tests first: remote clients and DNAT elsewhere never scan the connections. */
-    return (c->flags & AWF_CF_HAS_ORIG_DST) && awf_proxy_is_local(c->px, &c->peer.sa) &&
-           awf_upstream_is_ours(c->px, &c->peer);
+    return (c->flags & AWF_CF_HAS_ORIG_DST) && proxy_is_local(c->px, &c->peer.sa) &&
+           proxy_upstream_is_ours(c->px, &c->peer);
 }

@@ -8,13 +8,13 @@
  * (`access_log ... !healthcheck_localhost`); so do we, in every mode, and count them instead.
  * A client that sends nothing and waits (a slowloris, a stuck agent) is not one: it is closed
  * by the header timeout and logged. */
-static bool is_probe(const struct awf_conn *c)
+static bool is_probe(const struct proxy_conn *c)
 {
     return !(c->flags & AWF_CF_HEARD) && c->requests == 1 && c->tag == AWF_TAG_UNSET &&
-           (c->flags & AWF_CF_CLIENT_EOF) && awf_proxy_is_loopback(&c->peer.sa);
+           (c->flags & AWF_CF_CLIENT_EOF) && proxy_is_loopback(&c->peer.sa);
 }
 
-bool awf_metrics_txn(struct awf_conn *c, enum awf_tag tag)
+bool proxy_metrics_txn(struct proxy_conn *c, enum proxy_tag tag)
 {
     struct awf_proxy_counters *m = c->px->ctr;
     if (is_probe(c)) {

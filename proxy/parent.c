@@ -20,7 +20,7 @@
 #include "common/error.h"
 #include "proxy/conn.h"
 
-void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq)
+void proxy_parent_choose(struct proxy_conn *c, const struct awf_policy_req *rq)
 {
     c->flags &= ~AWF_CF_VIA_PARENT;
     if (c->set->parent.host && awf_policy_via_parent(c->policy, rq))
@@ -29,7 +29,7 @@ void awf_parent_choose(struct awf_conn *c, const struct awf_policy_req *rq)
 
 static int on_answer_head(llhttp_t *p)
 {
-    struct awf_conn *c = p->data;
+    struct proxy_conn *c = p->data;
     c->flags |= AWF_CF_RESP_HDONE;
     return HPE_PAUSED; /* what follows the head is the tunnel's */
 }
@@ -39,32 +39,32 @@ static const llhttp_settings_t answer_settings = {
 };
 
 /* The parent did not give us a tunnel: the client gets 502 (Squid's ERR_CONNECT_FAIL for a
- * peer's refusal); an intercepted TLS client is closed (awf_answer knows). */
-static void refused(struct awf_conn *c, int err, const char *why)
+ * peer's refusal); an intercepted TLS client is closed (proxy_answer knows). */
+static void refused(struct proxy_conn *c, int err, const char *why)
 {
-    awf_answer_errno(c, AWF_ANS_PARENT_FAIL, err, why);
+    proxy_answer_errno(c, AWF_ANS_PARENT_FAIL, err, why);
 }
 
-void awf_parent_connect(struct awf_conn *c)
+void proxy_parent_connect(struct proxy_conn *c)
 {
     /* c->host is at most AWF_HOST_MAX + 1 bytes: two copies with brackets and a port fit. */
     char hp[300], req[700];
     bool v6 = strchr(c->host, ':') != NULL;
     snprintf(hp, sizeof(hp), v6 ? "[%s]:%u" : "%s:%u", c->host, (unsigned)c->target.port);
     int n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", hp, hp);
-    struct awf_buf *b = awf_bufpool_get(&c->px->bufs, (size_t)n);
+    struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, (size_t)n);
     if (!b) {
         refused(c, ENOMEM, "out of memory");
         return;
     }
     memcpy(b->data, req, (size_t)n);
     b->len = (size_t)n;
-    if (awf_conn_resp_init(c, &answer_settings) < 0) {
-        awf_bufpool_put(&c->px->bufs, b);
+    if (proxy_conn_resp_init(c, &answer_settings) < 0) {
+        proxy_bufpool_put(&c->px->bufs, b);
         refused(c, ENOMEM, "out of memory");
         return;
     }
-    int rc = awf_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
+    int rc = proxy_conn_write(c, (uv_stream_t *)&c->up->tcp, b);
     if (rc < 0) {
         refused(c, -rc, "cannot write to the parent proxy");
         return;
@@ -72,27 +72,27 @@ void awf_parent_connect(struct awf_conn *c)
     /* timeouts.connect covers the dial and the parent's answer together: the deadline still
      * runs from the dial. */
     uint64_t since = c->state_since;
-    awf_conn_set_state(c, AWF_CS_PARENT_WAIT);
+    proxy_conn_set_state(c, AWF_CS_PARENT_WAIT);
     c->state_since = since;
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
-void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     size_t old = c->rhead ? c->rhead->len : 0, used;
-    if (awf_conn_append(c, &c->rhead, b) < 0) {
+    if (proxy_conn_append(c, &c->rhead, b) < 0) {
         refused(c, ENOMEM, "out of memory");
         return;
     }
-    struct awf_buf *h = c->rhead;
+    struct proxy_buf *h = c->rhead;
     c->flags &= ~AWF_CF_RESP_HDONE;
     llhttp_errno_t e =
-        awf_conn_parse(c, &c->resp->parser, h->data + h->off + old, h->len - old, &used);
+        proxy_conn_parse(c, &c->resp->parser, h->data + h->off + old, h->len - old, &used);
     if (e == HPE_OK) {
         if (h->len > c->set->limits.header_bytes)
             refused(c, 0, "the parent proxy's answer is too large");
         else
-            awf_conn_sync_reading(c);
+            proxy_conn_sync_reading(c);
         return;
     }
     if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE)) {
@@ -108,16 +108,16 @@ void awf_parent_input(struct awf_conn *c, struct awf_buf *b)
     c->rhead = NULL;
     h->off += old + used;
     h->len -= old + used;
-    awf_conn_up_use(c);
+    proxy_conn_up_use(c);
     /* Bytes after the parent's head are the server's, speaking first: they follow our own
-     * "200 Connection established" (sent by awf_conn_up_use) to the client. */
+     * "200 Connection established" (sent by proxy_conn_up_use) to the client. */
     if (h->len && (c->state == AWF_CS_PEEK || c->state == AWF_CS_TUNNEL))
-        awf_tunnel_up_input(c, h);
+        proxy_tunnel_up_input(c, h);
     else
-        awf_bufpool_put(&c->px->bufs, h);
+        proxy_bufpool_put(&c->px->bufs, h);
 }
 
-void awf_parent_eof(struct awf_conn *c, int status)
+void proxy_parent_eof(struct proxy_conn *c, int status)
 {
     refused(c, status == UV_EOF ? 0 : -status,
             "the parent proxy closed the connection without an answer");

@@ -19,7 +19,7 @@
 #include "proxy/h2c.h"
 #include "proxy/sniff.h"
 
-static void deny_common(struct awf_conn *c)
+static void deny_common(struct proxy_conn *c)
 {
     c->tag = AWF_TAG_TCP_DENIED;
     c->status = 403;
@@ -28,112 +28,112 @@ static void deny_common(struct awf_conn *c)
     c->flags &= ~AWF_CF_ABORTED;
 }
 
-void awf_peek_deny(struct awf_conn *c)
+void proxy_peek_deny(struct proxy_conn *c)
 {
     deny_common(c);
     if (c->set->tls.alert_on_deny) {
         /* A fatal unrecognized_name alert, so TLS clients report a clear error. The record
          * version is TLS 1.0's, which every client accepts before a ServerHello. */
         static const char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x70};
-        struct awf_buf *b = awf_bufpool_get(&c->px->bufs, sizeof(alert));
+        struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(alert));
         if (b) {
             memcpy(b->data, alert, sizeof(alert));
             b->len = sizeof(alert);
             c->bytes_out += b->len;
-            if (awf_conn_write(c, (uv_stream_t *)&c->client, b) == 0) {
-                awf_conn_log(c);
-                awf_conn_flush_close(c);
+            if (proxy_conn_write(c, (uv_stream_t *)&c->client, b) == 0) {
+                proxy_conn_log(c);
+                proxy_conn_flush_close(c);
                 return;
             }
         }
     }
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* The log line says that it was denied through its tag (TCP_DENIED) and keeps the URL Squid
  * would show (host:port): Squid's formats have no reason field, and its error: URLs belong to
  * NONE_NONE lines that AWF's tools read as "no request". Why is kept in c->why, printed with
  * AWF_PROXY_DEBUG; nothing more can reach a TLS client than the alert. */
-static void deny(struct awf_conn *c, const char *why)
+static void deny(struct proxy_conn *c, const char *why)
 {
     c->why = why;
-    awf_peek_deny(c);
+    proxy_peek_deny(c);
 }
 
 /* A plain-text tunnel (HTTP inside CONNECT) is closed without the TLS alert. */
-static void deny_plain(struct awf_conn *c, const char *why)
+static void deny_plain(struct proxy_conn *c, const char *why)
 {
     c->why = why;
     deny_common(c);
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
-void awf_peek_start_connect(struct awf_conn *c)
+void proxy_peek_start_connect(struct proxy_conn *c)
 {
     c->flags |= AWF_CF_NO_ANSWER;
-    if (awf_conn_send_established(c) < 0) {
+    if (proxy_conn_send_established(c) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_set_state(c, AWF_CS_PEEK);
+    proxy_conn_set_state(c, AWF_CS_PEEK);
     if (c->pend) {
-        struct awf_buf *p = c->pend;
+        struct proxy_buf *p = c->pend;
         c->pend = NULL;
-        awf_peek_input(c, p);
+        proxy_peek_input(c, p);
         return;
     }
     if (c->flags & AWF_CF_CLIENT_EOF) { /* CONNECT and FIN, no byte: nothing to check */
         if (!c->up) { /* ssl-bump peeks before dialling: nothing to pass on either */
-            awf_conn_close(c);
+            proxy_conn_close(c);
             return;
         }
-        awf_tunnel_start(c);
+        proxy_tunnel_start(c);
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
 /* The held bytes may go on as a tunnel: through the upstream already dialled, or, when ssl-bump
  * peeked before dialling, once it is resolved and dialled (they go first then). */
-static void pass_on(struct awf_conn *c)
+static void pass_on(struct proxy_conn *c)
 {
     c->pend = c->hello;
     c->hello = NULL;
     if (c->up) {
-        awf_tunnel_start(c);
+        proxy_tunnel_start(c);
         return;
     }
-    awf_conn_set_state(c, AWF_CS_RESOLVING);
-    awf_request_resolve(c);
+    proxy_conn_set_state(c, AWF_CS_RESOLVING);
+    proxy_request_resolve(c);
 }
 
 /* The first bytes are incomplete: read on, unless the client already sent its FIN (nothing can
  * complete them, and incomplete bytes are not let through unchecked). */
-static void wait_more(struct awf_conn *c)
+static void wait_more(struct proxy_conn *c)
 {
     if (c->flags & AWF_CF_CLIENT_EOF) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
-void awf_peek_start_intercept(struct awf_conn *c, struct awf_buf *b)
+void proxy_peek_start_intercept(struct proxy_conn *c, struct proxy_buf *b)
 {
     c->flags |= AWF_CF_INTERCEPT | AWF_CF_NO_ANSWER;
     c->log_method = "CONNECT";
-    awf_conn_set_state(c, AWF_CS_PEEK);
-    awf_peek_input(c, b);
+    proxy_conn_set_state(c, AWF_CS_PEEK);
+    proxy_peek_input(c, b);
 }
 
 /* The ClientHello of an intercepted connection names the target. */
-static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
+static void decide_intercept(struct proxy_conn *c, const struct proxy_hello *h)
 {
     struct awf_verdict v;
-    uint16_t port = awf_conn_intercept_port(c, 443); /* also logged when denied: %la:%lp */
-    if (!h->sni || h->sni_len > AWF_HOST_MAX + 1) {  /* with a trailing dot */
+    uint16_t port = proxy_conn_intercept_port(c, 443); /* also logged when denied: %la:%lp */
+    if (!h->sni || h->sni_len > AWF_HOST_MAX + 1) {    /* with a trailing dot */
         /* Nothing names a target, and the original destination IP is never dialled. */
         c->log_url = "error:no-sni";
         deny(c, "ClientHello without SNI");
@@ -142,26 +142,26 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
     size_t hp_cap = h->sni_len + sizeof(":65535");
     free(c->sni_hp);
     c->sni_hp = malloc(hp_cap); /* owned by c, freed with it */
-    if (!c->sni_hp || awf_conn_set_host(c, h->sni, h->sni_len) < 0) {
+    if (!c->sni_hp || proxy_conn_set_host(c, h->sni, h->sni_len) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    c->target.host = (struct awf_slice){c->host, h->sni_len};
+    c->target.host = (struct proxy_slice){c->host, h->sni_len};
     c->target.port = port;
     int n = snprintf(c->sni_hp, hp_cap, "%s:%u", c->host, (unsigned)c->target.port);
-    c->target.authority = (struct awf_slice){c->sni_hp, n > 0 ? (size_t)n : 0};
+    c->target.authority = (struct proxy_slice){c->sni_hp, n > 0 ? (size_t)n : 0};
     c->log_url = c->sni_hp;
     c->tag = AWF_TAG_TCP_TUNNEL;
     c->hier = AWF_HIER_NONE;
     c->flags |= AWF_CF_CONNECT; /* from here on a tunnel like any other */
-    if (awf_intercept_is_loop(c)) {
+    if (proxy_intercept_is_loop(c)) {
         deny(c, "the target is this proxy");
         return;
     }
-    if (awf_request_decide(c, "CONNECT", NULL, false, &v) < 0) {
+    if (proxy_request_decide(c, "CONNECT", NULL, false, &v) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if (!v.allow && !v.need_addrs) {
@@ -174,32 +174,32 @@ static void decide_intercept(struct awf_conn *c, const struct awf_hello *h)
     }
     if (v.need_addrs) { /* a squid.conf dst ACL: request.c decides again with the addresses */
         c->flags |= AWF_CF_DECIDE_ADDRS;
-        awf_conn_set_state(c, AWF_CS_RESOLVING);
-        awf_request_resolve(c);
+        proxy_conn_set_state(c, AWF_CS_RESOLVING);
+        proxy_request_resolve(c);
         return;
     }
     struct awf_policy_req rq;
-    awf_conn_policy_req(c, "CONNECT", &rq);
+    proxy_conn_policy_req(c, "CONNECT", &rq);
     rq.addrs_known = true;
-    if (!awf_peek_allowed(c, &rq))
+    if (!proxy_peek_allowed(c, &rq))
         return;
-    if (awf_bump_wanted(c)) {
+    if (proxy_bump_wanted(c)) {
         c->hello = c->pend; /* the ClientHello is answered here, not passed on */
         c->pend = NULL;
-        awf_bump_take(c);
+        proxy_bump_take(c);
         return;
     }
-    awf_conn_set_state(c, AWF_CS_RESOLVING);
-    awf_request_resolve(c);
+    proxy_conn_set_state(c, AWF_CS_RESOLVING);
+    proxy_request_resolve(c);
 }
 
-bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq)
+bool proxy_peek_allowed(struct proxy_conn *c, const struct awf_policy_req *rq)
 {
-    awf_parent_choose(c, rq);
-    if ((c->flags & AWF_CF_OVERLOAD) || !awf_conn_tunnel_reserve(c)) {
+    proxy_parent_choose(c, rq);
+    if ((c->flags & AWF_CF_OVERLOAD) || !proxy_conn_tunnel_reserve(c)) {
         c->tag = AWF_TAG_NONE_NONE;
         c->status = 503;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return false;
     }
     c->pend = c->hello; /* sent first once the tunnel is up */
@@ -208,7 +208,7 @@ bool awf_peek_allowed(struct awf_conn *c, const struct awf_policy_req *rq)
 }
 
 /* Whether the CONNECT target is an IP address (any spelling the policy treats as one). */
-static bool target_is_ip(const struct awf_conn *c)
+static bool target_is_ip(const struct proxy_conn *c)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -217,18 +217,18 @@ static bool target_is_ip(const struct awf_conn *c)
 
 /* The ClientHello inside a CONNECT tunnel must name the CONNECT host and be allowed itself.
  * Returns NULL when the tunnel may go on, else why not. */
-static const char *check_connect(struct awf_conn *c, enum awf_hello_result rc,
-                                 const struct awf_hello *h)
+static const char *check_connect(struct proxy_conn *c, enum proxy_hello_result rc,
+                                 const struct proxy_hello *h)
 {
     struct awf_verdict v;
     if (rc != AWF_HELLO_OK)
         return NULL; /* not TLS: non-TLS tunnels pass through */
     if (!h->sni)     /* clients send no SNI for an IP address; a name needs one */
         return target_is_ip(c) ? NULL : "ClientHello without SNI";
-    if (!awf_http_same_host((struct awf_slice){h->sni, h->sni_len}, c->target.host))
+    if (!proxy_http_same_host((struct proxy_slice){h->sni, h->sni_len}, c->target.host))
         return "SNI names another host than CONNECT";
     struct awf_policy_req rq;
-    awf_conn_policy_req(c, "CONNECT", &rq);
+    proxy_conn_policy_req(c, "CONNECT", &rq);
     rq.host = h->sni; /* the same host as CONNECT's, maybe spelt otherwise: decided as sent */
     rq.host_len = h->sni_len;
     awf_policy_decide_req(c->policy, &rq, &v);
@@ -240,15 +240,16 @@ static const char *check_connect(struct awf_conn *c, enum awf_hello_result rc,
     return NULL;
 }
 
-static void decide_connect(struct awf_conn *c, enum awf_hello_result rc, const struct awf_hello *h)
+static void decide_connect(struct proxy_conn *c, enum proxy_hello_result rc,
+                           const struct proxy_hello *h)
 {
     const char *why = check_connect(c, rc, h);
     if (why) {
         deny(c, why);
         return;
     }
-    if (rc == AWF_HELLO_OK && awf_bump_wanted(c)) {
-        awf_bump_take(c);
+    if (rc == AWF_HELLO_OK && proxy_bump_wanted(c)) {
+        proxy_bump_take(c);
         return;
     }
     pass_on(c); /* the held bytes go first */
@@ -256,21 +257,21 @@ static void decide_connect(struct awf_conn *c, enum awf_hello_result rc, const s
 
 /* Whether a host named inside the tunnel (Host value or absolute URI authority) is the CONNECT
  * host: case-insensitive, port ignored (the port is the tunnel's anyway). */
-static bool names_connect_host(const struct awf_conn *c, struct awf_slice s, bool uri)
+static bool names_connect_host(const struct proxy_conn *c, struct proxy_slice s, bool uri)
 {
-    struct awf_target t;
-    int rc = uri ? awf_http_parse_absolute(s.p, s.len, &t)
-                 : awf_http_parse_authority(s.p, s.len, 80, &t);
-    return rc == 0 && awf_http_same_host(t.host, c->target.host);
+    struct proxy_target t;
+    int rc = uri ? proxy_http_parse_absolute(s.p, s.len, &t)
+                 : proxy_http_parse_authority(s.p, s.len, 80, &t);
+    return rc == 0 && proxy_http_same_host(t.host, c->target.host);
 }
 
 /* An HTTP request as a tunnel's first bytes: a server on a shared address (a CDN) picks the
  * site from its Host header or absolute URI, so both must name the CONNECT host, or
  * `CONNECT allowed.test:80` could carry `Host: evil.test`. Returns NULL or why not. Only the
  * first request is looked at; later ones on the same tunnel pass unchecked. */
-static const char *check_tunnel_http(const struct awf_conn *c, const struct awf_sniffed *sn)
+static const char *check_tunnel_http(const struct proxy_conn *c, const struct proxy_sniffed *sn)
 {
-    struct awf_slice t = sn->target;
+    struct proxy_slice t = sn->target;
     if (sn->suspect)
         return sn->suspect;
     if (sn->n_host > 1)
@@ -286,32 +287,32 @@ static const char *check_tunnel_http(const struct awf_conn *c, const struct awf_
  * pass only where the policy lets opaque bytes through (tunnels.opaque_ports/opaque_hosts);
  * elsewhere the tunnel is closed and logged with its own tag, so that an operator sees at once
  * which setting would let it through. */
-static bool opaque_ok(const struct awf_conn *c)
+static bool opaque_ok(const struct proxy_conn *c)
 {
     return awf_policy_opaque_allowed(c->policy, c->target.host.p, c->target.host.len,
                                      c->target.port);
 }
 
-static void deny_opaque(struct awf_conn *c, const char *why)
+static void deny_opaque(struct proxy_conn *c, const char *why)
 {
     c->why = why;
     deny_common(c);
     c->tag = AWF_TAG_TCP_DENIED_OPAQUE;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }
 
 /* An h2c prior-knowledge connection: its first request's :authority and host must name the
  * CONNECT host, as Host does for HTTP/1.x. Returns true when the tunnel may go on; otherwise
  * the connection is closed or waits for more bytes. Later streams are not decoded. */
-static bool decide_h2c(struct awf_conn *c, const char *p, size_t n)
+static bool decide_h2c(struct proxy_conn *c, const char *p, size_t n)
 {
-    struct awf_h2c_req rq;
-    enum awf_h2c_result r =
-        awf_h2c_first_request((const uint8_t *)p, n, c->set->limits.header_bytes, &rq);
+    struct proxy_h2c_req rq;
+    enum proxy_h2c_result r =
+        proxy_h2c_first_request((const uint8_t *)p, n, c->set->limits.header_bytes, &rq);
     const char *why = NULL;
     if (r == AWF_H2C_NEED_MORE && !(c->flags & AWF_CF_CLIENT_EOF)) {
         c->flags &= ~AWF_CF_PEEKED;
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return false;
     }
     if (r != AWF_H2C_OK) {
@@ -322,10 +323,11 @@ static bool decide_h2c(struct awf_conn *c, const char *p, size_t n)
     } else if (rq.n_authority > 1 || rq.n_host > 1) {
         why = "two :authority or host fields in an h2c request";
     } else if (rq.n_authority &&
-               !names_connect_host(c, (struct awf_slice){rq.authority, rq.authority_len}, false)) {
+               !names_connect_host(c, (struct proxy_slice){rq.authority, rq.authority_len},
+                                   false)) {
         why = "the h2c :authority names another host than CONNECT";
     } else if (rq.n_host &&
-               !names_connect_host(c, (struct awf_slice){rq.host, rq.host_len}, false)) {
+               !names_connect_host(c, (struct proxy_slice){rq.host, rq.host_len}, false)) {
         why = "the h2c host field names another host than CONNECT";
     }
     if (why) {
@@ -337,15 +339,15 @@ static bool decide_h2c(struct awf_conn *c, const char *p, size_t n)
 
 /* Non-TLS first bytes of a CONNECT tunnel: HTTP is checked, an SSLv2 ClientHello is denied (no
  * SNI), anything else passes only where opaque bytes are allowed. */
-static void decide_plain(struct awf_conn *c)
+static void decide_plain(struct proxy_conn *c)
 {
-    struct awf_sniffed sn;
-    enum awf_sniff s = awf_sniff_tunnel(c->hello->data + c->hello->off, c->hello->len,
-                                        c->set->limits.header_bytes, &sn);
+    struct proxy_sniffed sn;
+    enum proxy_sniff s = proxy_sniff_tunnel(c->hello->data + c->hello->off, c->hello->len,
+                                            c->set->limits.header_bytes, &sn);
     const char *p = c->hello->data + c->hello->off;
     if (s == AWF_SNIFF_NEED_MORE && !(c->flags & AWF_CF_CLIENT_EOF) &&
-        (awf_sniff_strict_start(p, c->hello->len) || !opaque_ok(c))) {
-        awf_conn_sync_reading(c);
+        (proxy_sniff_strict_start(p, c->hello->len) || !opaque_ok(c))) {
+        proxy_conn_sync_reading(c);
         return;
     }
     /* Still undecided: where opaque bytes may pass, only what starts like a client's request
@@ -381,21 +383,21 @@ static void decide_plain(struct awf_conn *c)
     pass_on(c);
 }
 
-void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_peek_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     if (!c->hello) {
         /* The ClientHello starts: it must be complete within client_hello from here. */
         c->state_since = uv_now(c->px->loop);
         c->hello = b;
-        awf_conn_arm_timer(c);
-    } else if (awf_conn_append(c, &c->hello, b) < 0) {
-        awf_conn_close(c);
+        proxy_conn_arm_timer(c);
+    } else if (proxy_conn_append(c, &c->hello, b) < 0) {
+        proxy_conn_close(c);
         return;
     }
     uint8_t scratch[AWF_HELLO_MAX]; /* the reassembled message; h points into it */
-    struct awf_hello h;
-    enum awf_hello_result rc = awf_hello_parse((const uint8_t *)c->hello->data + c->hello->off,
-                                               c->hello->len, scratch, &h);
+    struct proxy_hello h;
+    enum proxy_hello_result rc = proxy_hello_parse((const uint8_t *)c->hello->data + c->hello->off,
+                                                   c->hello->len, scratch, &h);
     if (rc == AWF_HELLO_NEED_MORE) {
         wait_more(c);
         return;
@@ -411,7 +413,7 @@ void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
             c->tag = AWF_TAG_NONE_NONE;
             c->log_url = "error:invalid-request";
             c->flags |= AWF_CF_ABORTED;
-            awf_conn_close(c);
+            proxy_conn_close(c);
             return;
         }
         decide_intercept(c, &h);
@@ -424,18 +426,18 @@ void awf_peek_input(struct awf_conn *c, struct awf_buf *b)
     decide_connect(c, rc, &h); /* OK, or NOT_TLS: passes through */
 }
 
-void awf_peek_client_eof(struct awf_conn *c, int status)
+void proxy_peek_client_eof(struct proxy_conn *c, int status)
 {
     if (status == UV_EOF && !c->hello && (c->flags & AWF_CF_ESTABLISHED)) {
         /* CONNECT, the 200, then FIN before any byte: an empty tunnel, which Squid 5.7 logs
          * TCP_TUNNEL (measured), not an abort. The FIN goes on to the upstream. */
         if (c->up)
-            awf_tunnel_start(c);
+            proxy_tunnel_start(c);
         else
-            awf_conn_close(c);
+            proxy_conn_close(c);
         return;
     }
     if (c->tag != AWF_TAG_UNSET) /* decided: the transaction is cut short */
         c->flags |= AWF_CF_ABORTED;
-    awf_conn_close(c);
+    proxy_conn_close(c);
 }

@@ -17,8 +17,8 @@ static void maybe_done(struct awf_proxy *px)
     px->done_called = true;
     void (*done)(void *) = px->done;
     void *arg = px->done_arg;
-    awf_bufpool_cleanup(&px->bufs);
-    awf_splice_pool_cleanup(px);
+    proxy_bufpool_cleanup(&px->bufs);
+    proxy_splice_pool_cleanup(px);
     awf_policy_unref(px->policy);
     if (atomic_fetch_sub(&px->counts->refs, 1) == 1)
         free(px->counts);
@@ -32,7 +32,7 @@ static void maybe_done(struct awf_proxy *px)
 
 static void drain_cb(uv_timer_t *t);
 
-void awf_proxy_object_gone(struct awf_proxy *px)
+void proxy_object_gone(struct awf_proxy *px)
 {
     px->live--;
     /* Draining and the last connection is gone: nothing is left to wait for. */
@@ -83,21 +83,21 @@ int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct 
         return rc;
     }
     px->loop = loop;
-    px->up_hooks = &awf_conn_up_hooks;
-    px->phases = awf_conn_phases;
+    px->up_hooks = &proxy_conn_up_hooks;
+    px->phases = proxy_conn_phases;
     px->policy = awf_policy_ref(policy);
     px->log = log;
     px->debug = getenv("AWF_PROXY_DEBUG") != NULL;
     px->no_splice = getenv("AWF_PROXY_NO_SPLICE") != NULL;
-    awf_bufpool_init(&px->bufs, AWF_BUF_BLOCK, AWF_BUF_MAX_FREE);
+    proxy_bufpool_init(&px->bufs, AWF_BUF_BLOCK, AWF_BUF_MAX_FREE);
     *out = px;
     return 0;
 }
 
 static void listener_closed(uv_handle_t *h)
 {
-    struct awf_listener *l = h->data;
-    awf_proxy_object_gone(l->px);
+    struct proxy_listener *l = h->data;
+    proxy_object_gone(l->px);
 }
 
 static void close_listeners(struct awf_proxy *px)
@@ -112,14 +112,14 @@ static void close_listeners(struct awf_proxy *px)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct awf_listener *l = server->data;
+    struct proxy_listener *l = server->data;
     if (status < 0 || l->px->shutting_down)
         return;
-    awf_conn_accept(l->px, l);
+    proxy_conn_accept(l->px, l);
 }
 
 /* This host's addresses, for spotting requests aimed at a wildcard listener and intercepted
- * connections coming from this host (awf_proxy_is_local). Taken once, at listen time. */
+ * connections coming from this host (proxy_is_local). Taken once, at listen time. */
 static void gather_local_addrs(struct awf_proxy *px)
 {
     uv_interface_address_t *ifs = NULL;
@@ -148,7 +148,7 @@ static int listen_on(struct awf_proxy *px, const struct sockaddr_storage *addrs,
         return -ENOMEM;
     }
     for (size_t i = 0; i < s->n_listen; i++) {
-        struct awf_listener *l = &px->listeners[i];
+        struct proxy_listener *l = &px->listeners[i];
         const struct sockaddr *sa =
             (const struct sockaddr *)(addrs ? &addrs[i] : &s->listen[i].addr);
         l->px = px;
@@ -254,18 +254,18 @@ void awf_proxy_set_hosts(struct awf_proxy *px, struct awf_dns_hosts_file *h)
 
 static void close_all(struct awf_proxy *px)
 {
-    struct awf_conn *c = px->conns;
+    struct proxy_conn *c = px->conns;
     while (c) {
-        struct awf_conn *next = c->next;
+        struct proxy_conn *next = c->next;
         if (c->state != AWF_CS_CLOSING) {
             /* Cut off mid-transaction by the shutdown. */
             if (c->state != AWF_CS_HEAD && c->state != AWF_CS_SNIFF)
                 c->flags |= AWF_CF_ABORTED;
-            awf_conn_close(c);
+            proxy_conn_close(c);
         }
         c = next;
     }
-    awf_upstream_pool_drain(px);
+    proxy_upstream_pool_drain(px);
     if (px->dns) {
         awf_dns_destroy(px->dns);
         px->dns = NULL;
@@ -274,7 +274,7 @@ static void close_all(struct awf_proxy *px)
 
 static void drain_closed(uv_handle_t *h)
 {
-    awf_proxy_object_gone(h->data);
+    proxy_object_gone(h->data);
 }
 
 static void drain_cb(uv_timer_t *t)
@@ -284,7 +284,7 @@ static void drain_cb(uv_timer_t *t)
     px->live++; /* hold px while closing everything */
     close_all(px);
     uv_close((uv_handle_t *)&px->drain, drain_closed);
-    awf_proxy_object_gone(px);
+    proxy_object_gone(px);
 }
 
 void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(void *arg), void *arg)
@@ -295,12 +295,12 @@ void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(vo
     px->done = done;
     px->done_arg = arg;
     close_listeners(px);
-    awf_upstream_pool_drain(px);
+    proxy_upstream_pool_drain(px);
     /* Idle keep-alive clients have nothing to finish. */
-    for (struct awf_conn *c = px->conns, *next; c; c = next) {
+    for (struct proxy_conn *c = px->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == AWF_CS_HEAD && !(c->flags & AWF_CF_TXN))
-            awf_conn_close(c);
+            proxy_conn_close(c);
     }
     if (drain_ms > 0 && px->conns) {
         uv_timer_init(px->loop, &px->drain);
@@ -312,7 +312,7 @@ void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(vo
     }
     px->live++; /* hold px while closing everything */
     close_all(px);
-    awf_proxy_object_gone(px);
+    proxy_object_gone(px);
 }
 
 void awf_proxy_stats(const struct awf_proxy *px, struct awf_proxy_stats *out)

@@ -14,14 +14,14 @@
 /* ---- request heads ---- */
 
 /* The request parser's data is c->rd, which proxy/http.c's head callbacks use; c is around it. */
-static struct awf_conn *req_conn(llhttp_t *p)
+static struct proxy_conn *req_conn(llhttp_t *p)
 {
-    return (struct awf_conn *)(void *)((char *)p->data - offsetof(struct awf_conn, rd));
+    return (struct proxy_conn *)(void *)((char *)p->data - offsetof(struct proxy_conn, rd));
 }
 
 static int on_req_message_complete(llhttp_t *p)
 {
-    struct awf_conn *c = req_conn(p);
+    struct proxy_conn *c = req_conn(p);
     c->flags |= AWF_CF_MSG_END;
     return HPE_PAUSED; /* what follows is the next request */
 }
@@ -36,7 +36,7 @@ static const llhttp_settings_t req_settings = {
  * size is checked, against the same limit as a head. */
 static int on_trailer_piece(llhttp_t *p, const char *at, size_t n)
 {
-    struct awf_conn *c = req_conn(p);
+    struct proxy_conn *c = req_conn(p);
     (void)at;
     c->head_bytes += n;
     if (c->head_bytes <= c->set->limits.header_bytes)
@@ -51,31 +51,31 @@ static const llhttp_settings_t req_body_settings = {
     .on_message_complete = on_req_message_complete,
 };
 
-void awf_conn_req_parser_init(struct awf_conn *c)
+void proxy_conn_req_parser_init(struct proxy_conn *c)
 {
     llhttp_init(&c->req, HTTP_REQUEST, &req_settings);
     c->req.data = &c->rd;
     c->rd.head = &c->head;
 }
 
-void awf_request_body_only(struct awf_conn *c)
+void proxy_request_body_only(struct proxy_conn *c)
 {
     /* llhttp reads its callbacks from the settings pointer at each call; swapping it between
      * two executions is what llhttp_init would do, without resetting the parser's state. */
     c->req.settings = (void *)&req_body_settings;
 }
 
-llhttp_errno_t awf_conn_parse(struct awf_conn *c, llhttp_t *p, const char *d, size_t n,
-                              size_t *used)
+llhttp_errno_t proxy_conn_parse(struct proxy_conn *c, llhttp_t *p, const char *d, size_t n,
+                                size_t *used)
 {
-    return awf_http_execute(&c->rd, p, d, n, used);
+    return proxy_http_execute(&c->rd, p, d, n, used);
 }
 
-static void bad_request(struct awf_conn *c)
+static void bad_request(struct proxy_conn *c)
 {
     c->log_method = "NONE";
     c->log_url = "error:invalid-request";
-    awf_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
+    proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
 }
 
 /* Squid 5.7's reading of a request line (Http1::RequestParser, relaxed): the method is the run
@@ -113,12 +113,12 @@ static bool squid_line_not_http(const char *p, size_t n, char *method)
 }
 
 /* 400 for a request line, with Squid's error page and the method as Squid read it ("": none). */
-static void line_refused(struct awf_conn *c, const char *method, bool not_http)
+static void line_refused(struct proxy_conn *c, const char *method, bool not_http)
 {
     c->log_method = method[0] ? method : "NONE"; /* read while the answer logs, below */
     c->log_url = "error:invalid-request";
-    awf_answer(c, not_http ? AWF_ANS_PROTOCOL_UNKNOWN : AWF_ANS_INVALID_REQ,
-               not_http ? "not an HTTP request" : "malformed request line");
+    proxy_answer(c, not_http ? AWF_ANS_PROTOCOL_UNKNOWN : AWF_ANS_INVALID_REQ,
+                 not_http ? "not an HTTP request" : "malformed request line");
     c->log_method = "NONE"; /* method may end with the caller; the line is written */
 }
 
@@ -129,9 +129,9 @@ static void line_refused(struct awf_conn *c, const char *method, bool not_http)
  * version llhttp does not read is 505. Errors past the line (fields) stay bad_request().
  * d[0, n) is the read that failed; more: the head began in an earlier read (its line start is
  * gone; a line sent in pieces is rare, and logs method "-"). */
-static void unsupported_version(struct awf_conn *c);
-static void refused_line(struct awf_conn *c, llhttp_errno_t e, const char *d, size_t n, size_t used,
-                         bool more)
+static void unsupported_version(struct proxy_conn *c);
+static void refused_line(struct proxy_conn *c, llhttp_errno_t e, const char *d, size_t n,
+                         size_t used, bool more)
 {
     llhttp_t *p = &c->req;
     char method[33] = "";
@@ -145,7 +145,7 @@ static void refused_line(struct awf_conn *c, llhttp_errno_t e, const char *d, si
     } else if (e == HPE_INVALID_URL || e == HPE_INVALID_CONSTANT || e == HPE_INVALID_VERSION) {
         snprintf(method, sizeof(method), "%s", llhttp_method_name((llhttp_method_t)p->method));
         /* "GET \r\n": the method and nothing after it */
-        not_http = awf_http_head_url_slice(&c->head).len == 0 && used < n &&
+        not_http = proxy_http_head_url_slice(&c->head).len == 0 && used < n &&
                    (d[used] == '\r' || d[used] == '\n');
     } else {
         bad_request(c);
@@ -159,13 +159,13 @@ static void refused_line(struct awf_conn *c, llhttp_errno_t e, const char *d, si
  * 1.1, no Host or User-Agent (Squid read no field of it), and then a second row for the
  * connection, the one of a connection that ends before any request ("- -:- 0.0 - 0 ...
  * error:transaction-end-before-headers"). */
-static void unsupported_version(struct awf_conn *c)
+static void unsupported_version(struct proxy_conn *c)
 {
     c->log_method = llhttp_method_name((llhttp_method_t)c->req.method);
     c->log_url = NULL; /* the URL as received (no target was parsed) */
     c->req.http_major = c->req.http_minor = 1;
     c->head.n_fields = 0;
-    awf_answer(c, AWF_ANS_UNSUP_VERSION, "HTTP version not supported");
+    proxy_answer(c, AWF_ANS_UNSUP_VERSION, "HTTP version not supported");
     /* The second row: an empty transaction, logged when the connection closes (now, if the
      * answer already closed it). */
     c->flags &= ~AWF_CF_LOGGED;
@@ -174,56 +174,56 @@ static void unsupported_version(struct awf_conn *c)
     c->bytes_in = c->bytes_out = 0;
     c->log_method = c->log_url = NULL;
     if (c->state == AWF_CS_CLOSING)
-        awf_conn_log(c);
+        proxy_conn_log(c);
 }
 
-static void decide(struct awf_conn *c);
-static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs);
-static int fill_req(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+static void decide(struct proxy_conn *c);
+static bool request_allowed(struct proxy_conn *c, const struct awf_dns_addrs *addrs);
+static int fill_req(struct proxy_conn *c, const char *method, const struct awf_dns_addrs *addrs,
                     bool addrs_known, struct awf_policy_req *rq_out, char **url_out);
 
-static void txn_begin(struct awf_conn *c)
+static void txn_begin(struct proxy_conn *c)
 {
     c->flags |= AWF_CF_TXN;
-    c->start_us = awf_now_us();
+    c->start_us = proxy_now_us();
     c->requests++;
     c->state_since = uv_now(c->px->loop); /* the header deadline runs from the first byte */
-    awf_conn_arm_timer(c);
+    proxy_conn_arm_timer(c);
 }
 
-void awf_request_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_request_input(struct proxy_conn *c, struct proxy_buf *b)
 {
-    struct awf_bufpool *bp = &c->px->bufs;
+    struct proxy_bufpool *bp = &c->px->bufs;
     if (c->state == AWF_CS_SNIFF && b->len && (uint8_t)b->data[b->off] == 0x16) {
         /* A TLS handshake record: intercepted TLS, decided on the ClientHello's SNI. */
-        awf_peek_start_intercept(c, b);
+        proxy_peek_start_intercept(c, b);
         return;
     }
     if (c->state == AWF_CS_SNIFF) /* HTTP: absolute form, CONNECT, or origin form */
-        awf_conn_set_state(c, AWF_CS_HEAD);
+        proxy_conn_set_state(c, AWF_CS_HEAD);
     if (!(c->flags & AWF_CF_TXN))
         txn_begin(c);
     size_t used;
     bool more = c->head_bytes != 0;
-    llhttp_errno_t e = awf_http_read_head(&c->rd, &c->req, b->data + b->off, b->len, more, &used);
+    llhttp_errno_t e = proxy_http_read_head(&c->rd, &c->req, b->data + b->off, b->len, more, &used);
     c->head_bytes += used;
     c->bytes_in += used;
     if (c->rd.err == AWF_E_TOO_BIG || c->head_bytes > c->set->limits.header_bytes) {
-        awf_bufpool_put(bp, b);
+        proxy_bufpool_put(bp, b);
         c->log_method = "NONE";
         c->log_url = "error:request-too-large";
-        awf_answer(c, AWF_ANS_TOO_BIG, "request headers too large");
+        proxy_answer(c, AWF_ANS_TOO_BIG, "request headers too large");
         return;
     }
     if (e == HPE_OK) {
-        awf_bufpool_put(bp, b);
+        proxy_bufpool_put(bp, b);
         if (c->flags & AWF_CF_CLIENT_EOF) {
             /* A partial head from a client that already half-closed: nothing can complete
              * it (a pipelined rest read before the FIN). */
-            awf_conn_close(c);
+            proxy_conn_close(c);
             return;
         }
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return;
     }
     if (e == HPE_PAUSED) {
@@ -232,17 +232,17 @@ void awf_request_input(struct awf_conn *c, struct awf_buf *b)
         if (b->len)
             c->pend = b;
         else
-            awf_bufpool_put(bp, b);
+            proxy_bufpool_put(bp, b);
         decide(c);
         return;
     }
     refused_line(c, e, b->data + b->off, b->len, used, more);
-    awf_bufpool_put(bp, b);
+    proxy_bufpool_put(bp, b);
 }
 
 /* ---- deciding ---- */
 
-int awf_conn_set_host(struct awf_conn *c, const char *p, size_t n)
+int proxy_conn_set_host(struct proxy_conn *c, const char *p, size_t n)
 {
     if (n > AWF_HOST_MAX + 1) /* a name and its trailing dot: no valid host is longer */
         return AWF_E_BAD_REQUEST;
@@ -268,23 +268,23 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs);
  * port is the original destination's, else the listener's intercept_port, else the Host
  * header's, else 80. The name is resolved here and that address dialled, never the client's
  * original destination address. */
-static int intercepted_target(struct awf_conn *c)
+static int intercepted_target(struct proxy_conn *c)
 {
-    struct awf_slice hh, url = awf_http_head_url_slice(&c->head);
-    if (!awf_http_head_get(&c->head, "Host", &hh))
+    struct proxy_slice hh, url = proxy_http_head_url_slice(&c->head);
+    if (!proxy_http_head_get(&c->head, "Host", &hh))
         return AWF_E_BAD_REQUEST;
-    int rc = awf_http_parse_authority(hh.p, hh.len, 80, &c->target);
+    int rc = proxy_http_parse_authority(hh.p, hh.len, 80, &c->target);
     if (rc < 0)
         return rc;
-    c->target.port = awf_conn_intercept_port(c, c->target.port);
-    c->target.path = awf_http_strip_fragment(url);
+    c->target.port = proxy_conn_intercept_port(c, c->target.port);
+    c->target.path = proxy_http_strip_fragment(url);
     c->flags |= AWF_CF_INTERCEPT;
     return 0;
 }
 
-static void deny(struct awf_conn *c, const char *why)
+static void deny(struct proxy_conn *c, const char *why)
 {
-    awf_answer(c, AWF_ANS_DENIED, why);
+    proxy_answer(c, AWF_ANS_DENIED, why);
 }
 
 /* Framing llhttp cannot check for a request it is paused on at its head: a Transfer-Encoding
@@ -297,7 +297,7 @@ static bool bad_framing(const llhttp_t *p)
     return !(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0);
 }
 
-static void decide(struct awf_conn *c)
+static void decide(struct proxy_conn *c)
 {
     llhttp_t *p = &c->req;
     enum awf_traffic traffic;
@@ -315,25 +315,25 @@ static void decide(struct awf_conn *c)
         line_refused(c, c->log_method, strcmp(c->log_method, "GET") != 0);
         return;
     }
-    if (bad_framing(p) || awf_http_head_count(&c->head, "Host") > 1 || p->http_major != 1) {
+    if (bad_framing(p) || proxy_http_head_count(&c->head, "Host") > 1 || p->http_major != 1) {
         bad_request(c);
         return;
     }
     if (c->bump) { /* a request inside bumped TLS */
-        awf_bump_decide(c);
+        proxy_bump_decide(c);
         return;
     }
     /* A tunnel (CONNECT, or a WebSocket upgrade once answered) keeps its head for the log line
      * as long as it lasts: only what the head holds is kept. The memory moves, so this comes
      * before anything points into it (c->target). */
-    bool ws = p->method != HTTP_CONNECT && awf_http_is_websocket(&c->head);
+    bool ws = p->method != HTTP_CONNECT && proxy_http_is_websocket(&c->head);
     if (p->method == HTTP_CONNECT || ws)
-        awf_http_head_compact(&c->head);
-    struct awf_slice url = awf_http_head_url_slice(&c->head);
+        proxy_http_head_compact(&c->head);
+    struct proxy_slice url = proxy_http_head_url_slice(&c->head);
     if (p->method == HTTP_CONNECT) {
         c->flags |= AWF_CF_CONNECT;
         c->tag = AWF_TAG_TCP_TUNNEL;
-        if (awf_http_parse_authority(url.p, url.len, 0, &c->target) < 0) {
+        if (proxy_http_parse_authority(url.p, url.len, 0, &c->target) < 0) {
             bad_request(c);
             return;
         }
@@ -345,55 +345,55 @@ static void decide(struct awf_conn *c)
                 bad_request(c);
                 return;
             }
-        } else if (awf_http_parse_absolute(url.p, url.len, &c->target) < 0) {
+        } else if (proxy_http_parse_absolute(url.p, url.len, &c->target) < 0) {
             bad_request(c);
             return;
         }
         traffic = AWF_TRAFFIC_HTTP;
-        awf_request_set_flags(c, ws);
+        proxy_request_set_flags(c, ws);
     }
-    int rc = awf_conn_set_host(c, c->target.host.p, c->target.host.len);
+    int rc = proxy_conn_set_host(c, c->target.host.p, c->target.host.len);
     if (rc == -ENOMEM) {
-        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
+        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
     if (rc < 0) {
         bad_request(c);
         return;
     }
-    if ((c->flags & AWF_CF_INTERCEPT) && awf_intercept_is_loop(c)) {
+    if ((c->flags & AWF_CF_INTERCEPT) && proxy_intercept_is_loop(c)) {
         deny(c, "the target is this proxy");
         return;
     }
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT))) {
         /* A Host header naming another host than the URI could steer a later hop (or a
          * virtual host) elsewhere than the policy decided: deny rather than pick one. */
-        struct awf_slice hh;
-        struct awf_target ht;
-        if (awf_http_head_get(&c->head, "Host", &hh)) {
-            if (awf_http_parse_authority(hh.p, hh.len, 80, &ht) < 0) {
+        struct proxy_slice hh;
+        struct proxy_target ht;
+        if (proxy_http_head_get(&c->head, "Host", &hh)) {
+            if (proxy_http_parse_authority(hh.p, hh.len, 80, &ht) < 0) {
                 bad_request(c); /* not a host at all: malformed, not a policy matter */
                 return;
             }
-            if (!awf_http_same_host(ht.host, c->target.host)) {
+            if (!proxy_http_same_host(ht.host, c->target.host)) {
                 deny(c, "the Host header names another host");
                 return;
             }
         }
     }
     if (c->flags & AWF_CF_OVERLOAD) {
-        awf_answer(c, AWF_ANS_OVERLOAD, "too many connections");
+        proxy_answer(c, AWF_ANS_OVERLOAD, "too many connections");
         return;
     }
     (void)traffic; /* c->flags say it now (AWF_CF_CONNECT) */
-    if (awf_request_decide(c, NULL, NULL, false, &v) < 0) {
-        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
+    if (proxy_request_decide(c, NULL, NULL, false, &v) < 0) {
+        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
     if (v.need_addrs) { /* a squid.conf dst ACL asks for the name's addresses first */
         c->flags |= AWF_CF_DECIDE_ADDRS;
-        awf_conn_set_state(c, AWF_CS_RESOLVING);
-        awf_request_resolve(c);
+        proxy_conn_set_state(c, AWF_CS_RESOLVING);
+        proxy_request_resolve(c);
         return;
     }
     if (!v.allow) {
@@ -405,14 +405,14 @@ static void decide(struct awf_conn *c)
     if ((c->flags & AWF_CF_CONNECT) && c->px->tls && c->set->ssl_bump.enabled) {
         /* ssl-bump: the ClientHello says whether to bump or splice before anything is
          * dialled (Squid's peek at step 1); peek.c resolves and dials for a splice. */
-        awf_peek_start_connect(c);
+        proxy_peek_start_connect(c);
         return;
     }
-    awf_conn_set_state(c, AWF_CS_RESOLVING);
-    awf_request_resolve(c);
+    proxy_conn_set_state(c, AWF_CS_RESOLVING);
+    proxy_request_resolve(c);
 }
 
-void awf_request_set_flags(struct awf_conn *c, bool ws)
+void proxy_request_set_flags(struct proxy_conn *c, bool ws)
 {
     llhttp_t *p = &c->req;
     if (p->method == HTTP_HEAD)
@@ -425,30 +425,30 @@ void awf_request_set_flags(struct awf_conn *c, bool ws)
         c->flags |= AWF_CF_KEEPALIVE;
 }
 
-bool awf_request_admit(struct awf_conn *c, const struct awf_policy_req *rq)
+bool proxy_request_admit(struct proxy_conn *c, const struct awf_policy_req *rq)
 {
-    awf_parent_choose(c, rq);
+    proxy_parent_choose(c, rq);
     /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
      * all pass the check. A WebSocket upgrade becomes a tunnel too. */
-    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !awf_conn_tunnel_reserve(c)) {
-        awf_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
+    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !proxy_conn_tunnel_reserve(c)) {
+        proxy_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
         return false;
     }
     return true;
 }
 
-/* awf_request_admit with c's request as the policy saw it. addrs: the target's addresses when
+/* proxy_request_admit with c's request as the policy saw it. addrs: the target's addresses when
  * the decision needed them. Returns false when c was answered. */
-static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addrs)
+static bool request_allowed(struct proxy_conn *c, const struct awf_dns_addrs *addrs)
 {
     struct awf_policy_req rq;
     char *url = NULL;
     /* known, or not needed by any rule so far */
     if (fill_req(c, NULL, addrs, true, &rq, &url) < 0) {
-        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
+        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return false;
     }
-    bool ok = awf_request_admit(c, &rq);
+    bool ok = proxy_request_admit(c, &rq);
     free(url);
     return ok;
 }
@@ -456,15 +456,15 @@ static bool request_allowed(struct awf_conn *c, const struct awf_dns_addrs *addr
 /* c's request for the policy, with the URL url_regex ACLs match when the policy has any (*url
  * then owns it: the caller frees it after deciding) and the addresses if known. Returns 0 or
  * -ENOMEM. */
-static int fill_req(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
+static int fill_req(struct proxy_conn *c, const char *method, const struct awf_dns_addrs *addrs,
                     bool addrs_known, struct awf_policy_req *rq_out, char **url_out)
 {
     struct awf_policy_req rq;
-    awf_conn_policy_req(c, method, &rq);
+    proxy_conn_policy_req(c, method, &rq);
     char *url = NULL;
     *url_out = NULL;
     if (rq.traffic == AWF_TRAFFIC_HTTP && awf_policy_wants_url(c->policy)) {
-        struct awf_slice path = awf_http_strip_fragment(c->target.path);
+        struct proxy_slice path = proxy_http_strip_fragment(c->target.path);
         size_t cap = rq.host_len + path.len + 32;
         int n = (url = malloc(cap)) ? awf_policy_request_url(url, cap, "http", rq.host, rq.host_len,
                                                              rq.port, path.p, path.len)
@@ -490,8 +490,8 @@ static int fill_req(struct awf_conn *c, const char *method, const struct awf_dns
     return 0;
 }
 
-int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_dns_addrs *addrs,
-                       bool addrs_known, struct awf_verdict *v)
+int proxy_request_decide(struct proxy_conn *c, const char *method,
+                         const struct awf_dns_addrs *addrs, bool addrs_known, struct awf_verdict *v)
 {
     struct awf_policy_req rq;
     char *url; /* owned here, only while deciding */
@@ -502,14 +502,14 @@ int awf_request_decide(struct awf_conn *c, const char *method, const struct awf_
     return 0;
 }
 
-void awf_request_timeout(struct awf_conn *c)
+void proxy_request_timeout(struct proxy_conn *c)
 {
-    awf_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
+    proxy_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
 }
 
-void awf_request_resolve(struct awf_conn *c)
+void proxy_request_resolve(struct proxy_conn *c)
 {
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
     struct awf_dns_req *req = NULL;
     /* Through a parent, only the parent's address is ever dialled: the target's name is its
      * business (Squid does not resolve it either). */
@@ -518,7 +518,7 @@ void awf_request_resolve(struct awf_conn *c)
                            : c->host;
     int rc = awf_dns_resolve(c->px->dns, name, dns_cb, c, &req);
     if (rc < 0) {
-        awf_answer(c, AWF_ANS_DNS_FAIL, "name does not resolve");
+        proxy_answer(c, AWF_ANS_DNS_FAIL, "name does not resolve");
         return;
     }
     if (c->state == AWF_CS_RESOLVING)
@@ -537,15 +537,15 @@ static void set_port(union awf_sockaddr *a, uint16_t port)
  * decide again with them, as Squid does after its lookup. Returns true when the request goes
  * on direct with these same addresses (the ones the rules saw are the ones dialled), false when
  * c was answered or now resolves its parent. */
-static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *addrs)
+static bool decide_with_addrs(struct proxy_conn *c, const struct awf_dns_addrs *addrs)
 {
     struct awf_verdict v;
     /* intercepted TLS: its ClientHello waits in c->hello to be sent once the tunnel is up */
     bool tls_intercept =
         (c->flags & (AWF_CF_INTERCEPT | AWF_CF_CONNECT)) == (AWF_CF_INTERCEPT | AWF_CF_CONNECT);
     c->flags &= ~AWF_CF_DECIDE_ADDRS;
-    if (awf_request_decide(c, tls_intercept ? "CONNECT" : NULL, addrs, true, &v) < 0) {
-        awf_answer(c, AWF_ANS_NOMEM, "out of memory");
+    if (proxy_request_decide(c, tls_intercept ? "CONNECT" : NULL, addrs, true, &v) < 0) {
+        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return false;
     }
     if (!v.allow) {
@@ -554,24 +554,24 @@ static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *ad
     }
     if (tls_intercept) {
         struct awf_policy_req rq;
-        awf_conn_policy_req(c, "CONNECT", &rq);
+        proxy_conn_policy_req(c, "CONNECT", &rq);
         rq.addrs = addrs ? addrs->addr : NULL;
         rq.addr_size = sizeof addrs->addr[0];
         rq.n_addrs = addrs ? addrs->n : 0;
         rq.addrs_known = true;
-        if (!awf_peek_allowed(c, &rq))
+        if (!proxy_peek_allowed(c, &rq))
             return false;
-        if (awf_bump_wanted(c)) { /* ssl-bump: the held ClientHello is answered here */
+        if (proxy_bump_wanted(c)) { /* ssl-bump: the held ClientHello is answered here */
             c->hello = c->pend;
             c->pend = NULL;
-            awf_bump_take(c);
+            proxy_bump_take(c);
             return false;
         }
     } else if (!request_allowed(c, addrs)) {
         return false;
     }
     if (c->flags & AWF_CF_VIA_PARENT) {
-        awf_request_resolve(c);
+        proxy_request_resolve(c);
         return false;
     }
     return true;
@@ -579,22 +579,23 @@ static bool decide_with_addrs(struct awf_conn *c, const struct awf_dns_addrs *ad
 
 static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
 {
-    struct awf_conn *c = arg;
+    struct proxy_conn *c = arg;
     c->dns_req = NULL;
     if (c->state != AWF_CS_RESOLVING)
         return;
     if ((c->flags & AWF_CF_DECIDE_ADDRS) && !decide_with_addrs(c, status == 0 ? addrs : NULL))
         return;
     if (status < 0 || !addrs || addrs->n == 0) {
-        awf_answer(c, AWF_ANS_DNS_FAIL,
-                   status == AWF_E_DNS_TIMEOUT ? "name lookup timed out" : "name does not resolve");
+        proxy_answer(c, AWF_ANS_DNS_FAIL,
+                     status == AWF_E_DNS_TIMEOUT ? "name lookup timed out"
+                                                 : "name does not resolve");
         return;
     }
     c->n_addrs = c->next_addr = 0;
     if (addrs->n > c->cap_addrs) { /* kept across requests: keep-alive clients reuse it */
         union awf_sockaddr *a = realloc(c->addrs, addrs->n * sizeof(*a));
         if (!a) {
-            awf_answer(c, AWF_ANS_NOMEM, "out of memory");
+            proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
             return;
         }
         c->addrs = a;
@@ -606,7 +607,7 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         const char *w = NULL;
         awf_sockaddr_copy(&sa, (const struct sockaddr *)&addrs->addr[i]);
         set_port(&sa, (c->flags & AWF_CF_VIA_PARENT) ? c->set->parent.port : c->target.port);
-        if (awf_proxy_is_self(c->px, &sa.sa)) {
+        if (proxy_is_self(c->px, &sa.sa)) {
             why = "the target is this proxy";
             continue;
         }
@@ -624,5 +625,5 @@ static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
         deny(c, why);
         return;
     }
-    awf_conn_dial(c);
+    proxy_conn_dial(c);
 }

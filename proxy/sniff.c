@@ -34,18 +34,18 @@ static bool version_word(const char *w, size_t n)
     return i > 0 && i + 1 < n && w[i] == '/' && w[i + 1] >= '0' && w[i + 1] <= '9';
 }
 
-static struct awf_slice trim(const char *p, size_t n)
+static struct proxy_slice trim(const char *p, size_t n)
 {
     while (n && (p[0] == ' ' || p[0] == '\t'))
         p++, n--;
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
         n--;
-    return (struct awf_slice){p, n};
+    return (struct proxy_slice){p, n};
 }
 
 /* The request line p[0..n) (its LF and one CR before it removed): method, target and whether
  * it is a request at all (1: HTTP/1.x, 2: HTTP/0.9, 0: no server takes it as a request). */
-static int request_line(const char *p, size_t n, struct awf_sniffed *out)
+static int request_line(const char *p, size_t n, struct proxy_sniffed *out)
 {
     size_t i = 0, nw = 0, prev_end = 0;
     while (i < n) {
@@ -57,9 +57,9 @@ static int request_line(const char *p, size_t n, struct awf_sniffed *out)
         if (i == s)
             break;
         if (nw == 0)
-            out->method = (struct awf_slice){p + s, i - s};
+            out->method = (struct proxy_slice){p + s, i - s};
         else if (nw == 1)
-            out->target = (struct awf_slice){p + s, i - s};
+            out->target = (struct proxy_slice){p + s, i - s};
         else if (version_word(p + s, i - s)) {
             /* HTTP/1.x: the target runs to the version (nginx keeps spaces in it). */
             out->target.len = prev_end - (size_t)(out->target.p - p);
@@ -82,7 +82,7 @@ static int request_line(const char *p, size_t n, struct awf_sniffed *out)
 }
 
 /* The fields after the request line, p[0..n) ending with the empty line. */
-static void fields(const char *p, size_t n, struct awf_sniffed *out)
+static void fields(const char *p, size_t n, struct proxy_sniffed *out)
 {
     bool last_host = false;
     size_t pos = 0;
@@ -106,7 +106,7 @@ static void fields(const char *p, size_t n, struct awf_sniffed *out)
         last_host = false;
         if (!colon)
             continue;
-        struct awf_slice name = trim(l, (size_t)(colon - l));
+        struct proxy_slice name = trim(l, (size_t)(colon - l));
         if (name.len == 4 && strncasecmp(name.p, "host", 4) == 0) {
             last_host = true;
             if (out->n_host++ == 0)
@@ -130,7 +130,7 @@ static size_t head_end(const char *p, size_t n, size_t from)
     return 0;
 }
 
-enum awf_sniff awf_sniff_tunnel(const char *p, size_t n, size_t max, struct awf_sniffed *out)
+enum proxy_sniff proxy_sniff_tunnel(const char *p, size_t n, size_t max, struct proxy_sniffed *out)
 {
     memset(out, 0, sizeof(*out));
     const unsigned char *u = (const unsigned char *)p;
@@ -180,7 +180,7 @@ enum awf_sniff awf_sniff_tunnel(const char *p, size_t n, size_t max, struct awf_
     return AWF_SNIFF_HTTP;
 }
 
-bool awf_sniff_strict_start(const char *p, size_t n)
+bool proxy_sniff_strict_start(const char *p, size_t n)
 {
     size_t i = 0;
     while (i < n && i <= 24 && ((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '-' || p[i] == '_'))
@@ -188,7 +188,7 @@ bool awf_sniff_strict_start(const char *p, size_t n)
     return i > 0 && i <= 24 && (i == n || p[i] == ' ');
 }
 
-const char *awf_sniff_name(enum awf_sniff s)
+const char *proxy_sniff_name(enum proxy_sniff s)
 {
     switch (s) {
     case AWF_SNIFF_OPAQUE:

@@ -18,7 +18,7 @@
 
 #include "proxy/http.h"
 
-enum awf_sniff {
+enum proxy_sniff {
     AWF_SNIFF_OPAQUE,    /* cannot be an HTTP request, h2c or TLS: opaque bytes */
     AWF_SNIFF_NEED_MORE, /* could still be a request line, head or preface: wait */
     AWF_SNIFF_HTTP,      /* a complete HTTP/1.x (or /0.9) request head: out is filled */
@@ -27,26 +27,26 @@ enum awf_sniff {
     AWF_SNIFF_TOO_BIG,   /* could be a request, but its head does not end within max bytes */
 };
 
-struct awf_sniffed {
-    size_t skip;             /* whitespace and empty lines before the request line or preface */
-    size_t head_len;         /* HTTP: bytes up to the end of the empty line (skip included) */
-    struct awf_slice method; /* HTTP: the first word */
-    struct awf_slice target; /* HTTP: from the second word to the version (may hold spaces) */
-    struct awf_slice host;   /* HTTP: the first Host value, trimmed */
-    unsigned n_host;         /* HTTP: how many Host fields (names compared ignoring case and
-                                whitespace before the colon) */
-    const char *suspect;     /* HTTP: why a lenient server might read it otherwise, or NULL */
+struct proxy_sniffed {
+    size_t skip;               /* whitespace and empty lines before the request line or preface */
+    size_t head_len;           /* HTTP: bytes up to the end of the empty line (skip included) */
+    struct proxy_slice method; /* HTTP: the first word */
+    struct proxy_slice target; /* HTTP: from the second word to the version (may hold spaces) */
+    struct proxy_slice host;   /* HTTP: the first Host value, trimmed */
+    unsigned n_host;           /* HTTP: how many Host fields (names compared ignoring case and
+                                  whitespace before the colon) */
+    const char *suspect;       /* HTTP: why a lenient server might read it otherwise, or NULL */
 };
 
 /* Classifies p[0..n) (borrowed for the call; out's slices point into it). max bounds the head. */
-enum awf_sniff awf_sniff_tunnel(const char *p, size_t n, size_t max, struct awf_sniffed *out);
+enum proxy_sniff proxy_sniff_tunnel(const char *p, size_t n, size_t max, struct proxy_sniffed *out);
 
 /* Whether p[0..n) starts like a request line as clients write them: an upper-case method of at
  * most 24 of [A-Z_-], then a space or the end. Where opaque bytes are allowed, only such a start
  * is waited on (a line-less protocol that speaks first, "ping", must not hang on us). */
-bool awf_sniff_strict_start(const char *p, size_t n);
+bool proxy_sniff_strict_start(const char *p, size_t n);
 
 /* "opaque", "need-more", "http", "h2c", "sslv2", "too-big". Static. */
-const char *awf_sniff_name(enum awf_sniff s);
+const char *proxy_sniff_name(enum proxy_sniff s);
 
 #endif

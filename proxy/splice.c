@@ -7,7 +7,7 @@
  * the next read callback hands the tunnel over here. A response body comes here from forward.c
  * once its head is sent, when the rest is framed by Content-Length (at least AWF_SPLICE_AFTER
  * bytes left: exactly that many are moved) or by the upstream closing; when they have passed,
- * forward.c ends the message as llhttp would have (awf_forward_body_spliced) and the sockets go
+ * forward.c ends the message as llhttp would have (proxy_forward_body_spliced) and the sockets go
  * back to libuv for the next request.
  *
  * Either way uv reading stops on both sockets and one uv_poll_t per socket drives splice. libuv
@@ -35,26 +35,26 @@
 
 #include "proxy/conn.h"
 
-struct awf_splice_dir {
-    int rd, wr;           /* the pipe's ends; -1 while none is held */
-    size_t queued;        /* bytes in the pipe */
-    struct awf_buf *lead; /* bytes libuv read just before the switch: written first; owned */
-    bool eof;             /* the source sent FIN (a body: the client side is never read) */
+struct proxy_splice_dir {
+    int rd, wr;             /* the pipe's ends; -1 while none is held */
+    size_t queued;          /* bytes in the pipe */
+    struct proxy_buf *lead; /* bytes libuv read just before the switch: written first; owned */
+    bool eof;               /* the source sent FIN (a body: the client side is never read) */
 };
 
-struct awf_splice {
+struct proxy_splice {
     uv_poll_t poll[2]; /* 0: the client's socket, 1: the upstream's */
     int fd[2];
-    struct awf_splice_dir dir[2]; /* 0: client -> upstream, 1: upstream -> client */
-    int events[2];                /* what poll[i] watches now */
-    unsigned inited;              /* bit i: poll[i] is initialised and not closing */
-    unsigned closing;             /* bit i: poll[i] is closing: libuv still holds it */
-    bool active;                  /* the kernel relays this connection's bytes now */
-    bool body;                    /* a response body (upstream -> client), not a tunnel */
-    bool refused;                 /* a tunnel that could not switch: it stays on libuv */
-    bool no_pipe;                 /* a tunnel found no pipe (pipe2 failed): back to libuv */
-    bool client_fin;              /* a body: the client's FIN was seen (it may still read) */
-    uint64_t left;                /* a body: bytes still to read from the upstream */
+    struct proxy_splice_dir dir[2]; /* 0: client -> upstream, 1: upstream -> client */
+    int events[2];                  /* what poll[i] watches now */
+    unsigned inited;                /* bit i: poll[i] is initialised and not closing */
+    unsigned closing;               /* bit i: poll[i] is closing: libuv still holds it */
+    bool active;                    /* the kernel relays this connection's bytes now */
+    bool body;                      /* a response body (upstream -> client), not a tunnel */
+    bool refused;                   /* a tunnel that could not switch: it stays on libuv */
+    bool no_pipe;                   /* a tunnel found no pipe (pipe2 failed): back to libuv */
+    bool client_fin;                /* a body: the client's FIN was seen (it may still read) */
+    uint64_t left;                  /* a body: bytes still to read from the upstream */
 };
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
@@ -67,7 +67,7 @@ static void poll_cb(uv_poll_t *h, int status, int events);
 
 /* ---- the per-loop pipe pool ---- */
 
-static int pipe_get(struct awf_proxy *px, struct awf_splice_dir *d)
+static int pipe_get(struct awf_proxy *px, struct proxy_splice_dir *d)
 {
     if (px->n_pipe_free) {
         px->n_pipe_free--;
@@ -88,7 +88,7 @@ static int pipe_get(struct awf_proxy *px, struct awf_splice_dir *d)
 }
 
 /* Gives d's pipe back: to the free list when empty, else closed (its bytes are dropped). */
-static void pipe_put(struct awf_proxy *px, struct awf_splice_dir *d)
+static void pipe_put(struct awf_proxy *px, struct proxy_splice_dir *d)
 {
     if (d->rd < 0)
         return;
@@ -104,7 +104,7 @@ static void pipe_put(struct awf_proxy *px, struct awf_splice_dir *d)
     d->queued = 0;
 }
 
-void awf_splice_pool_cleanup(struct awf_proxy *px)
+void proxy_splice_pool_cleanup(struct awf_proxy *px)
 {
     for (size_t i = 0; i < px->n_pipe_free; i++) {
         close(px->pipe_free[i][0]);
@@ -116,16 +116,16 @@ void awf_splice_pool_cleanup(struct awf_proxy *px)
 /* ---- relaying ---- */
 
 /* Whether direction i's source has nothing more to give: its FIN, or a body's last byte. */
-static bool src_done(const struct awf_splice *s, int i)
+static bool src_done(const struct proxy_splice *s, int i)
 {
     return s->dir[i].eof || (s->body && s->left == 0);
 }
 
-static void sync_polls(struct awf_conn *c)
+static void sync_polls(struct proxy_conn *c)
 {
-    struct awf_splice *s = c->splice;
+    struct proxy_splice *s = c->splice;
     for (int i = 0; i < 2; i++) {
-        const struct awf_splice_dir *out = &s->dir[i], *in = &s->dir[!i];
+        const struct proxy_splice_dir *out = &s->dir[i], *in = &s->dir[!i];
         int ev = 0;
         if (!src_done(s, i) && !out->queued && !out->lead && !s->no_pipe)
             ev |= UV_READABLE;
@@ -147,10 +147,10 @@ static void sync_polls(struct awf_conn *c)
 }
 
 /* Moves what direction i can move now. Returns 0 or a negative errno (the relay is broken). */
-static int pump(struct awf_conn *c, int i)
+static int pump(struct proxy_conn *c, int i)
 {
-    struct awf_splice *s = c->splice;
-    struct awf_splice_dir *d = &s->dir[i];
+    struct proxy_splice *s = c->splice;
+    struct proxy_splice_dir *d = &s->dir[i];
     int src = s->fd[i], dst = s->fd[!i];
     bool moved = false;
     for (int round = 0; round < PUMP_ROUNDS; round++) {
@@ -163,7 +163,7 @@ static int pump(struct awf_conn *c, int i)
             d->lead->len -= (size_t)n;
             if (d->lead->len)
                 return 0; /* the socket is full: wait for it to drain */
-            awf_bufpool_put(&c->px->bufs, d->lead);
+            proxy_bufpool_put(&c->px->bufs, d->lead);
             d->lead = NULL;
             continue;
         }
@@ -207,11 +207,11 @@ static int pump(struct awf_conn *c, int i)
              * as a lead of one byte, and splicing carries on. */
             char urg;
             if (recv(src, &urg, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
-                struct awf_buf *b = awf_bufpool_get(&c->px->bufs, 1);
+                struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, 1);
                 if (!b)
                     return -ENOMEM;
                 if (recv(src, b->data, 1, MSG_DONTWAIT) != 1) {
-                    awf_bufpool_put(&c->px->bufs, b);
+                    proxy_bufpool_put(&c->px->bufs, b);
                     return -EIO;
                 }
                 b->len = 1;
@@ -225,7 +225,7 @@ static int pump(struct awf_conn *c, int i)
                 continue;
             }
             d->eof = true;
-            if (!s->body) { /* a body's end is forward.c's to judge (awf_forward_up_eof) */
+            if (!s->body) { /* a body's end is forward.c's to judge (proxy_forward_up_eof) */
                 c->flags |= i == 0 ? AWF_CF_CLIENT_EOF : AWF_CF_UP_EOF;
                 pipe_put(c->px, d);
             }
@@ -241,7 +241,7 @@ static int pump(struct awf_conn *c, int i)
             c->bytes_out += (uint64_t)n;
     }
     if (moved)
-        awf_conn_touch(c);
+        proxy_conn_touch(c);
     uint64_t shut = i == 0 ? AWF_CF_UP_SHUT : AWF_CF_CLIENT_SHUT;
     if (!s->body && d->eof && !d->queued && !d->lead && !(c->flags & shut)) {
         /* The FIN goes on after every byte before it. Synchronous: uv_shutdown would start
@@ -255,23 +255,23 @@ static int pump(struct awf_conn *c, int i)
 
 static void poll_closed_cb(uv_handle_t *h)
 {
-    struct awf_conn *c = h->data;
-    struct awf_splice *s = c->splice;
+    struct proxy_conn *c = h->data;
+    struct proxy_splice *s = c->splice;
     s->closing &= h == (uv_handle_t *)&s->poll[0] ? ~1u : ~2u;
     /* Idle again: freed, so a later tunnel on this connection (a WebSocket upgrade after a
-     * spliced body) may switch too. A closing connection frees it itself (awf_splice_free). */
+     * spliced body) may switch too. A closing connection frees it itself (proxy_splice_free). */
     if (!s->closing && !s->inited && !s->refused && c->state != AWF_CS_CLOSING) {
         free(s);
         c->splice = NULL;
     }
-    awf_conn_handle_closed(c);
+    proxy_conn_handle_closed(c);
 }
 
 /* Closes the poll handles (counted in c->closes) and gives the pipes back: the streams own
  * their fds again at once. */
-static void detach(struct awf_conn *c)
+static void detach(struct proxy_conn *c)
 {
-    struct awf_splice *s = c->splice;
+    struct proxy_splice *s = c->splice;
     for (int i = 0; i < 2; i++) {
         if (s->inited & (1u << i)) {
             c->closes++;
@@ -279,7 +279,7 @@ static void detach(struct awf_conn *c)
             uv_close((uv_handle_t *)&s->poll[i], poll_closed_cb);
         }
         pipe_put(c->px, &s->dir[i]);
-        awf_bufpool_put(&c->px->bufs, s->dir[i].lead);
+        proxy_bufpool_put(&c->px->bufs, s->dir[i].lead);
         s->dir[i].lead = NULL;
     }
     s->inited = 0;
@@ -289,35 +289,35 @@ static void detach(struct awf_conn *c)
 /* After pumping (rc: pump's result): aborts on an error, ends what is done, else polls for
  * what is next. May close c (state CLOSING after; freed later, in its last close callback): the
  * caller checks the state before going on. */
-static void settle(struct awf_conn *c, int rc)
+static void settle(struct proxy_conn *c, int rc)
 {
-    struct awf_splice *s = c->splice;
+    struct proxy_splice *s = c->splice;
     if (rc < 0) {
         c->last_err = rc;
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if (s->body) {
-        const struct awf_splice_dir *d = &s->dir[1];
+        const struct proxy_splice_dir *d = &s->dir[1];
         if (src_done(s, 1) && !d->queued && !d->lead) {
             bool fin = d->eof;
             detach(c);
-            awf_forward_body_spliced(c, fin);
+            proxy_forward_body_spliced(c, fin);
             return;
         }
     } else {
         const uint32_t all =
             AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
         if ((c->flags & all) == all) {
-            awf_conn_close(c);
+            proxy_conn_close(c);
             return;
         }
         if (s->no_pipe && !s->dir[0].queued && !s->dir[1].queued && !s->dir[0].lead &&
             !s->dir[1].lead) {
             detach(c);
             s->refused = true;
-            awf_conn_sync_reading(c);
+            proxy_conn_sync_reading(c);
             return;
         }
     }
@@ -326,8 +326,8 @@ static void settle(struct awf_conn *c, int rc)
 
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
-    struct awf_conn *c = h->data;
-    struct awf_splice *s = c->splice;
+    struct proxy_conn *c = h->data;
+    struct proxy_splice *s = c->splice;
     if (c->state == AWF_CS_CLOSING || !s->active)
         return;
     int i = h == &s->poll[0] ? 0 : 1;
@@ -358,9 +358,9 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 /* ---- switching over and closing ---- */
 
 /* The connection's relay state, reused when idle; NULL when out of memory. */
-static struct awf_splice *splice_get(struct awf_conn *c)
+static struct proxy_splice *splice_get(struct proxy_conn *c)
 {
-    struct awf_splice *s = c->splice;
+    struct proxy_splice *s = c->splice;
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s)
@@ -368,7 +368,7 @@ static struct awf_splice *splice_get(struct awf_conn *c)
         c->splice = s; /* freed when idle again (poll_closed_cb) or with the connection */
     }
     for (int i = 0; i < 2; i++) {
-        s->dir[i] = (struct awf_splice_dir){.rd = -1, .wr = -1};
+        s->dir[i] = (struct proxy_splice_dir){.rd = -1, .wr = -1};
         s->events[i] = 0;
     }
     s->body = s->client_fin = false;
@@ -378,10 +378,10 @@ static struct awf_splice *splice_get(struct awf_conn *c)
 
 /* Stops libuv reading both sockets and puts a poll handle on each. Returns 0, or -EBUSY when a
  * libuv watcher still holds one of the fds (libuv reading is restored then). */
-static int attach(struct awf_conn *c)
+static int attach(struct proxy_conn *c)
 {
-    struct awf_splice *s = c->splice;
-    struct awf_upstream *up = c->up;
+    struct proxy_splice *s = c->splice;
+    struct proxy_upstream *up = c->up;
     uv_stream_t *st[2] = {(uv_stream_t *)&c->client, (uv_stream_t *)&up->tcp};
     uv_read_stop(st[0]);
     uv_read_stop(st[1]);
@@ -398,7 +398,7 @@ static int attach(struct awf_conn *c)
     }
     if (s->inited != 3u) {
         detach(c);
-        awf_conn_sync_reading(c);
+        proxy_conn_sync_reading(c);
         return -EBUSY;
     }
     s->active = true;
@@ -406,9 +406,9 @@ static int attach(struct awf_conn *c)
 }
 
 /* Whether a switch may be tried now: 0, -EAGAIN (later), or -ENOTSUP (not on this connection). */
-static int may_switch(const struct awf_conn *c)
+static int may_switch(const struct proxy_conn *c)
 {
-    const struct awf_splice *s = c->splice;
+    const struct proxy_splice *s = c->splice;
     if (c->px->no_splice || !c->up || c->up->closing || (s && (s->active || s->refused)))
         return -ENOTSUP;
     if ((s && s->closing) || c->up->writes || c->client_writes)
@@ -417,7 +417,7 @@ static int may_switch(const struct awf_conn *c)
 }
 
 /* The relay state for a switch now (*out), or why not: may_switch's codes, -ENOMEM. */
-static int prepare(struct awf_conn *c, struct awf_splice **out)
+static int prepare(struct proxy_conn *c, struct proxy_splice **out)
 {
     int rc = may_switch(c);
     if (rc < 0)
@@ -426,12 +426,12 @@ static int prepare(struct awf_conn *c, struct awf_splice **out)
     return *out ? 0 : -ENOMEM;
 }
 
-int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
+int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf *b)
 {
     const uint64_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
     if (c->state != AWF_CS_TUNNEL || (c->flags & ends) || c->pend)
         return -ENOTSUP;
-    struct awf_splice *s;
+    struct proxy_splice *s;
     int rc = prepare(c, &s);
     if (rc < 0)
         return rc;
@@ -445,11 +445,11 @@ int awf_splice_start(struct awf_conn *c, bool from_client, struct awf_buf *b)
     return 0;
 }
 
-int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left)
+int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left)
 {
     if (c->state != AWF_CS_FORWARD || !left)
         return -ENOTSUP;
-    struct awf_splice *s;
+    struct proxy_splice *s;
     int rc = prepare(c, &s);
     if (rc < 0)
         return rc;
@@ -471,18 +471,18 @@ int awf_splice_body(struct awf_conn *c, struct awf_buf *b, uint64_t left)
     return 0;
 }
 
-bool awf_splice_active(const struct awf_conn *c)
+bool proxy_splice_active(const struct proxy_conn *c)
 {
     return c->splice && c->splice->active;
 }
 
-void awf_splice_close(struct awf_conn *c)
+void proxy_splice_close(struct proxy_conn *c)
 {
     if (c->splice)
         detach(c);
 }
 
-void awf_splice_free(struct awf_conn *c)
+void proxy_splice_free(struct proxy_conn *c)
 {
     free(c->splice);
     c->splice = NULL;

@@ -1,5 +1,5 @@
 /* The connection's state machine as data (conn-t.h: AWF_STATES): the states' names, the
- * transitions allowed between them (checked in every build by awf_conn_set_state, the one place
+ * transitions allowed between them (checked in every build by proxy_conn_set_state, the one place
  * a state changes), and the names of the flags that cross states, printed when a transition is
  * refused. */
 
@@ -24,14 +24,14 @@ static const unsigned transitions[AWF_CS_COUNT] = {
 };
 #undef T
 
-bool awf_conn_transition_ok(enum awf_conn_state from, enum awf_conn_state to)
+bool proxy_conn_transition_ok(enum proxy_conn_state from, enum proxy_conn_state to)
 {
     if ((unsigned)from >= AWF_CS_COUNT || (unsigned)to >= AWF_CS_COUNT)
         return false;
     return (transitions[from] & (1u << to)) != 0;
 }
 
-const char *awf_conn_state_name(enum awf_conn_state s)
+const char *proxy_conn_state_name(enum proxy_conn_state s)
 {
     return (unsigned)s < AWF_CS_COUNT ? state_names[s] : "?";
 }
@@ -42,7 +42,7 @@ static const char *const flag_names[AWF_CFB_COUNT] = {
 #undef AWF_X
 };
 
-char *awf_conn_flags_str(uint64_t f, char *out, size_t cap)
+char *proxy_conn_flags_str(uint64_t f, char *out, size_t cap)
 {
     size_t o = 0;
     if (!cap)
@@ -67,19 +67,19 @@ char *awf_conn_flags_str(uint64_t f, char *out, size_t cap)
     return out;
 }
 
-void awf_conn_set_state(struct awf_conn *c, enum awf_conn_state to)
+void proxy_conn_set_state(struct proxy_conn *c, enum proxy_conn_state to)
 {
     /* An invalid transition is a bug that would leave handles or the log line inconsistent:
      * stop here in every build rather than run on in an unknown state. The flags say what the
      * connection was doing. */
-    if (!awf_conn_transition_ok(c->state, to)) {
+    if (!proxy_conn_transition_ok(c->state, to)) {
         char flags[700];
-        awf_diag("BUG: connection state %s -> %s, flags %s", awf_conn_state_name(c->state),
-                 awf_conn_state_name(to), awf_conn_flags_str(c->flags, flags, sizeof(flags)));
+        awf_diag("BUG: connection state %s -> %s, flags %s", proxy_conn_state_name(c->state),
+                 proxy_conn_state_name(to), proxy_conn_flags_str(c->flags, flags, sizeof(flags)));
         abort();
     }
     c->state = to;
     c->state_since = uv_now(c->px->loop);
     if (to != AWF_CS_CLOSING)
-        awf_conn_arm_timer(c);
+        proxy_conn_arm_timer(c);
 }

@@ -8,12 +8,12 @@
 
 #include "proxy/conn.h"
 
-static void tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b);
-static void tunnel_eof(struct awf_conn *c, bool from_client, int status);
+static void tunnel_input(struct proxy_conn *c, bool from_client, struct proxy_buf *b);
+static void tunnel_eof(struct proxy_conn *c, bool from_client, int status);
 
 /* Frees what a tunnel no longer needs: the response parser (its bytes are not parsed) and the
  * addresses to dial (nothing is dialled again). */
-static void trim(struct awf_conn *c)
+static void trim(struct proxy_conn *c)
 {
     /* c->mime may point into resp: of the responses forward.c reads, only a 101 leads to a
      * tunnel, and a 101's Content-Type is never collected, so nothing logged is lost. */
@@ -25,27 +25,27 @@ static void trim(struct awf_conn *c)
     c->n_addrs = c->next_addr = c->cap_addrs = 0;
 }
 
-void awf_tunnel_start(struct awf_conn *c)
+void proxy_tunnel_start(struct proxy_conn *c)
 {
     /* Every path reserves at its decision; this only counts one that did not (no limit). */
-    if (!(c->flags & AWF_CF_TUNNEL_CNT) && !awf_conn_tunnel_reserve(c)) {
+    if (!(c->flags & AWF_CF_TUNNEL_CNT) && !proxy_conn_tunnel_reserve(c)) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if ((c->flags & AWF_CF_CONNECT) && !(c->flags & AWF_CF_INTERCEPT) &&
-        awf_conn_send_established(c) < 0) {
+        proxy_conn_send_established(c) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if (!c->status) /* intercepted TLS: logged as a spliced tunnel, as Squid does */
         c->status = 200;
     trim(c);
-    awf_conn_set_state(c, AWF_CS_TUNNEL);
+    proxy_conn_set_state(c, AWF_CS_TUNNEL);
     if (c->pend) {
         /* Bytes the client sent right after its request (a ClientHello, WebSocket frames). */
-        struct awf_buf *b = c->pend;
+        struct proxy_buf *b = c->pend;
         c->pend = NULL;
         tunnel_input(c, true, b);
         if (c->state != AWF_CS_TUNNEL)
@@ -56,10 +56,10 @@ void awf_tunnel_start(struct awf_conn *c)
         tunnel_eof(c, true, UV_EOF);
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
-static void tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b)
+static void tunnel_input(struct proxy_conn *c, bool from_client, struct proxy_buf *b)
 {
     uv_stream_t *dst;
     if (from_client) {
@@ -73,28 +73,28 @@ static void tunnel_input(struct awf_conn *c, bool from_client, struct awf_buf *b
     if (!c->splice && !(c->flags & AWF_CF_SPLICE_WAIT) &&
         c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER && c->state == AWF_CS_TUNNEL &&
         !c->px->no_splice && !c->bump) {
-        int rc = awf_splice_start(c, from_client, b);
+        int rc = proxy_splice_start(c, from_client, b);
         if (rc == 0)
             return;
-        /* Writes in flight: the switch waits for them (awf_conn_sync_reading). */
+        /* Writes in flight: the switch waits for them (proxy_conn_sync_reading). */
         if (rc == -EAGAIN)
             c->flags |= AWF_CF_SPLICE_WAIT;
         else
             c->flags &= ~AWF_CF_SPLICE_WAIT;
     }
-    if (awf_conn_write(c, dst, b) < 0) {
+    if (proxy_conn_write(c, dst, b) < 0) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
-static void tunnel_eof(struct awf_conn *c, bool from_client, int status)
+static void tunnel_eof(struct proxy_conn *c, bool from_client, int status)
 {
     if (status != UV_EOF) {
         c->flags |= AWF_CF_ABORTED;
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     uv_stream_t *dst;
@@ -113,36 +113,36 @@ static void tunnel_eof(struct awf_conn *c, bool from_client, int status)
         /* Both sides have sent FIN and every byte is out of libuv: closing sends our FIN on
          * both sockets, so a shutdown here would only cost a syscall and a loop turn. Nothing
          * unread is left either side (each was read to its FIN), so close() does not reset. */
-        awf_conn_close(c);
+        proxy_conn_close(c);
         return;
     }
     if (!(c->flags & sent)) {
         /* The shutdown goes out after the writes already queued on dst. */
         c->flags |= sent;
-        if (awf_conn_shutdown(c, dst) < 0) {
-            awf_conn_close(c);
+        if (proxy_conn_shutdown(c, dst) < 0) {
+            proxy_conn_close(c);
             return;
         }
     }
-    awf_conn_sync_reading(c);
+    proxy_conn_sync_reading(c);
 }
 
-void awf_tunnel_client_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_tunnel_client_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     tunnel_input(c, true, b);
 }
 
-void awf_tunnel_up_input(struct awf_conn *c, struct awf_buf *b)
+void proxy_tunnel_up_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     tunnel_input(c, false, b);
 }
 
-void awf_tunnel_client_eof(struct awf_conn *c, int status)
+void proxy_tunnel_client_eof(struct proxy_conn *c, int status)
 {
     tunnel_eof(c, true, status);
 }
 
-void awf_tunnel_up_eof(struct awf_conn *c, int status)
+void proxy_tunnel_up_eof(struct proxy_conn *c, int status)
 {
     tunnel_eof(c, false, status);
 }

@@ -17,12 +17,12 @@
 
 #include "proxy/conn.h"
 
-static void report(struct awf_conn *c, enum awf_up_event ev, int status, struct awf_buf *b)
+static void report(struct proxy_conn *c, enum proxy_up_event ev, int status, struct proxy_buf *b)
 {
     c->px->up_hooks->event(c, ev, status, b);
 }
 
-static void up_unref(struct awf_upstream *up)
+static void up_unref(struct proxy_upstream *up)
 {
     if (--up->handles == 0) {
         struct awf_proxy *px = up->px;
@@ -35,8 +35,8 @@ static void up_unref(struct awf_upstream *up)
 
 static void up_tcp_closed(uv_handle_t *h)
 {
-    struct awf_upstream *up = h->data;
-    struct awf_conn *c = up->notify;
+    struct proxy_upstream *up = h->data;
+    struct proxy_conn *c = up->notify;
     up->notify = NULL;
     if (c)
         report(c, AWF_UP_CLOSED, 0, NULL);
@@ -48,9 +48,9 @@ static void up_timer_closed(uv_handle_t *h)
     up_unref(h->data);
 }
 
-static struct awf_upstream *upstream_new(struct awf_proxy *px)
+static struct proxy_upstream *upstream_new(struct awf_proxy *px)
 {
-    struct awf_upstream *up = calloc(1, sizeof(*up));
+    struct proxy_upstream *up = calloc(1, sizeof(*up));
     if (!up)
         return NULL;
     up->px = px;
@@ -84,19 +84,19 @@ static uint32_t addr_hash(const union awf_sockaddr *a)
     return h ^ (h >> 16);
 }
 
-static struct awf_upstream **idle_bucket(struct awf_proxy *px, const union awf_sockaddr *a)
+static struct proxy_upstream **idle_bucket(struct awf_proxy *px, const union awf_sockaddr *a)
 {
     return &px->idle_bucket[addr_hash(a) & (AWF_POOL_BUCKETS - 1)];
 }
 
-static struct awf_upstream **local_bucket(struct awf_proxy *px, const union awf_sockaddr *a)
+static struct proxy_upstream **local_bucket(struct awf_proxy *px, const union awf_sockaddr *a)
 {
     return &px->by_local[awf_sockaddr_port(a) & (AWF_LOCAL_BUCKETS - 1)];
 }
 
-void awf_upstream_index(struct awf_upstream *up)
+void proxy_upstream_index(struct proxy_upstream *up)
 {
-    struct awf_upstream **head = local_bucket(up->px, &up->local);
+    struct proxy_upstream **head = local_bucket(up->px, &up->local);
     if (up->indexed) { /* out */
         if (up->lprev)
             up->lprev->lnext = up->lnext;
@@ -118,7 +118,7 @@ void awf_upstream_index(struct awf_upstream *up)
     up->indexed = true;
 }
 
-static void pool_unlink(struct awf_upstream *up)
+static void pool_unlink(struct proxy_upstream *up)
 {
     struct awf_proxy *px = up->px;
     if (up->bprev)
@@ -141,7 +141,7 @@ static void pool_unlink(struct awf_upstream *up)
     px->n_idle--;
 }
 
-void awf_upstream_close(struct awf_upstream *up)
+void proxy_upstream_close(struct proxy_upstream *up)
 {
     if (up->closing)
         return;
@@ -149,25 +149,25 @@ void awf_upstream_close(struct awf_upstream *up)
     if (up->pooled)
         pool_unlink(up);
     if (up->indexed)
-        awf_upstream_index(up);
+        proxy_upstream_index(up);
     uv_close((uv_handle_t *)&up->tcp, up_tcp_closed);
     uv_close((uv_handle_t *)&up->idle, up_timer_closed);
 }
 
 static void idle_cb(uv_timer_t *t)
 {
-    awf_upstream_close(t->data);
+    proxy_upstream_close(t->data);
 }
 
-void awf_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void proxy_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    struct awf_upstream *up = h->data;
-    struct awf_buf *b = awf_bufpool_get(&up->px->bufs, 0);
+    struct proxy_upstream *up = h->data;
+    struct proxy_buf *b = proxy_bufpool_get(&up->px->bufs, 0);
     *buf = b ? uv_buf_init(b->data, (unsigned)b->cap) : uv_buf_init(NULL, 0);
 }
 
-static void pool_put(struct awf_upstream *up, uint64_t idle_ms)
+static void pool_put(struct proxy_upstream *up, uint64_t idle_ms)
 {
     struct awf_proxy *px = up->px;
     up->pooled = true;
@@ -178,7 +178,7 @@ static void pool_put(struct awf_upstream *up, uint64_t idle_ms)
     else
         px->idle_tail = up;
     px->idle_head = up;
-    struct awf_upstream **bucket = idle_bucket(px, &up->addr);
+    struct proxy_upstream **bucket = idle_bucket(px, &up->addr);
     up->bprev = NULL;
     up->bnext = *bucket;
     if (*bucket)
@@ -187,12 +187,12 @@ static void pool_put(struct awf_upstream *up, uint64_t idle_ms)
     px->n_idle++;
     /* Keep reading while idle: a byte or a FIN from an idle server means it is not reusable,
      * and no buffer is taken until something arrives. */
-    if (!up->reading &&
-        uv_read_start((uv_stream_t *)&up->tcp, awf_upstream_alloc_cb, awf_upstream_read_cb) == 0)
+    if (!up->reading && uv_read_start((uv_stream_t *)&up->tcp, proxy_upstream_alloc_cb,
+                                      proxy_upstream_read_cb) == 0)
         up->reading = true;
     uv_timer_start(&up->idle, idle_cb, idle_ms ? idle_ms : 1, 0);
     if (px->n_idle > AWF_POOL_MAX_IDLE)
-        awf_upstream_close(px->idle_tail);
+        proxy_upstream_close(px->idle_tail);
 }
 
 static bool same_addr(const union awf_sockaddr *a, const union awf_sockaddr *b)
@@ -209,20 +209,20 @@ static bool same_addr(const union awf_sockaddr *a, const union awf_sockaddr *b)
 
 /* A pooled TLS upstream was verified for its tls_name: it serves that name only, and a plain
  * request never gets a TLS one. */
-static bool same_tls(const struct awf_upstream *up, const char *tls_name)
+static bool same_tls(const struct proxy_upstream *up, const char *tls_name)
 {
     if (!up->tls_name || !tls_name)
         return !up->tls_name && !tls_name;
     return up->tls_done && strcmp(up->tls_name, tls_name) == 0;
 }
 
-struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
-                                            bool parent, const char *tls_name)
+struct proxy_upstream *proxy_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
+                                                bool parent, const char *tls_name)
 {
     /* The first match is the most recently pooled one: least likely stale. A parent proxy's
      * address may also be dialled direct (it may serve pages too): its connections are kept
      * apart, as a parent gets absolute-form requests. */
-    for (struct awf_upstream *up = *idle_bucket(px, sa); up; up = up->bnext) {
+    for (struct proxy_upstream *up = *idle_bucket(px, sa); up; up = up->bnext) {
         if (same_addr(&up->addr, sa) && up->parent == parent && same_tls(up, tls_name)) {
             pool_unlink(up);
             uv_timer_stop(&up->idle);
@@ -232,15 +232,15 @@ struct awf_upstream *awf_upstream_pool_take(struct awf_proxy *px, const union aw
     return NULL;
 }
 
-void awf_upstream_pool_drain(struct awf_proxy *px)
+void proxy_upstream_pool_drain(struct awf_proxy *px)
 {
     while (px->idle_head)
-        awf_upstream_close(px->idle_head);
+        proxy_upstream_close(px->idle_head);
 }
 
-void awf_upstream_release(struct awf_conn *c, bool reuse)
+void proxy_upstream_release(struct proxy_conn *c, bool reuse)
 {
-    struct awf_upstream *up = c->up;
+    struct proxy_upstream *up = c->up;
     if (!up)
         return;
     c->up = NULL;
@@ -255,21 +255,21 @@ void awf_upstream_release(struct awf_conn *c, bool reuse)
         up->notify = c;
         c->closes++;
     }
-    awf_upstream_close(up);
+    proxy_upstream_close(up);
 }
 
-static void dial_next(struct awf_conn *c);
+static void dial_next(struct proxy_conn *c);
 
 static void connect_cb(uv_connect_t *req, int status)
 {
-    struct awf_upstream *up = req->data;
-    struct awf_conn *c = up->conn;
+    struct proxy_upstream *up = req->data;
+    struct proxy_conn *c = up->conn;
     free(req);
     if (!c || up->closing || c->up != up || c->state != AWF_CS_CONNECTING)
         return;
     if (status < 0) {
         c->last_err = status;
-        awf_upstream_release(c, false);
+        proxy_upstream_release(c, false);
         dial_next(c);
         return;
     }
@@ -280,18 +280,18 @@ static void connect_cb(uv_connect_t *req, int status)
         setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
     int len = sizeof(up->local);
     up->has_local = uv_tcp_getsockname(&up->tcp, &up->local.sa, &len) == 0;
-    awf_sockaddr_unmap(&up->local); /* as awf_upstream_is_ours compares */
-    awf_upstream_index(up);
+    awf_sockaddr_unmap(&up->local); /* as proxy_upstream_is_ours compares */
+    proxy_upstream_index(up);
     report(c, AWF_UP_CONNECTED, 0, NULL);
 }
 
-bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa)
+bool proxy_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa)
 {
     /* Our end may be ::ffff:a.b.c.d (dialled from an IPv6 socket) and come back to an IPv4
      * listener as a.b.c.d, or the other way round: both sides are compared unmapped. */
     union awf_sockaddr peer = *sa;
     awf_sockaddr_unmap(&peer);
-    for (const struct awf_upstream *up =
+    for (const struct proxy_upstream *up =
              px->by_local[awf_sockaddr_port(&peer) & (AWF_LOCAL_BUCKETS - 1)];
          up; up = up->lnext)
         if (same_addr(&up->local, &peer))
@@ -300,12 +300,12 @@ bool awf_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *
 }
 
 /* Dials c's next address (none left: AWF_UP_DIAL_FAILED). */
-static void dial_next(struct awf_conn *c)
+static void dial_next(struct proxy_conn *c)
 {
     struct awf_proxy *px = c->px;
     while (c->next_addr < c->n_addrs) {
         const union awf_sockaddr *sa = &c->addrs[c->next_addr++];
-        struct awf_upstream *up = upstream_new(px);
+        struct proxy_upstream *up = upstream_new(px);
         if (!up) {
             c->last_err = -ENOMEM;
             break;
@@ -328,18 +328,18 @@ static void dial_next(struct awf_conn *c)
             return;
         free(req);
         c->last_err = rc;
-        awf_upstream_release(c, false);
+        proxy_upstream_release(c, false);
     }
     report(c, AWF_UP_DIAL_FAILED, c->last_err < 0 ? -c->last_err : ECONNREFUSED, NULL);
 }
 
-void awf_upstream_dial(struct awf_conn *c, const char *tls_name)
+void proxy_upstream_dial(struct proxy_conn *c, const char *tls_name)
 {
     struct awf_proxy *px = c->px;
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
         for (size_t i = 0; i < c->n_addrs; i++) {
-            struct awf_upstream *up =
-                awf_upstream_pool_take(px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), tls_name);
+            struct proxy_upstream *up = proxy_upstream_pool_take(
+                px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), tls_name);
             if (up) {
                 up->conn = c;
                 c->up = up;
@@ -353,35 +353,35 @@ void awf_upstream_dial(struct awf_conn *c, const char *tls_name)
     dial_next(c);
 }
 
-void awf_upstream_write_cb(uv_write_t *req, int status)
+void proxy_upstream_write_cb(uv_write_t *req, int status)
 {
-    struct awf_buf *b = (struct awf_buf *)(void *)req;
-    struct awf_upstream *up = req->data;
-    struct awf_conn *c = up->conn;
+    struct proxy_buf *b = (struct proxy_buf *)(void *)req;
+    struct proxy_upstream *up = req->data;
+    struct proxy_conn *c = up->conn;
     up->writes--;
-    awf_bufpool_put(&up->px->bufs, b);
+    proxy_bufpool_put(&up->px->bufs, b);
     if (!c || c->state == AWF_CS_CLOSING)
         return;
     report(c, status < 0 ? AWF_UP_WRITE_FAILED : AWF_UP_WRITTEN, status, NULL);
 }
 
-void awf_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
+void proxy_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
 {
-    struct awf_upstream *up = s->data;
-    struct awf_buf *b = ub->base ? awf_buf_of(ub->base) : NULL;
-    struct awf_conn *c = up->conn;
+    struct proxy_upstream *up = s->data;
+    struct proxy_buf *b = ub->base ? proxy_buf_of(ub->base) : NULL;
+    struct proxy_conn *c = up->conn;
     if (nread == 0 || up->closing) {
-        awf_bufpool_put(&up->px->bufs, b);
+        proxy_bufpool_put(&up->px->bufs, b);
         return;
     }
     if (!c) {
         /* Idle in the pool: a byte or a FIN means the server moved on; not reusable. */
-        awf_bufpool_put(&up->px->bufs, b);
-        awf_upstream_close(up);
+        proxy_bufpool_put(&up->px->bufs, b);
+        proxy_upstream_close(up);
         return;
     }
     if (nread < 0) {
-        awf_bufpool_put(&up->px->bufs, b);
+        proxy_bufpool_put(&up->px->bufs, b);
         up->reading = false;
         uv_read_stop(s);
         report(c, AWF_UP_EOF, (int)nread, NULL);

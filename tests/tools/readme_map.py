@@ -4,7 +4,7 @@ optionally with "()") must be a file that exists and defines that function, so a
 point at code that moved or was renamed.
 
 A path is read relative to the README's folder first, then to the repository root
-(`forwarder.c:on_query` in dns/README.md, or `proxy/conn.c:awf_conn_close` anywhere). A .c file
+(`forwarder.c:on_query` in dns/README.md, or `proxy/conn.c:proxy_conn_close` anywhere). A .c file
 must define the function (its name and parameter list at the start of a line, followed by a
 body); a .h file must declare it (or define it as a macro). Several names may share one file:
 `resolver.c:lookup_start/on_answer`.

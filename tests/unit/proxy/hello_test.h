@@ -24,23 +24,23 @@ static inline struct bld *bld_new(void)
 }
 
 /* Parses an exact-size heap copy, so ASan sees any read past len. */
-static inline enum awf_hello_result parse(const uint8_t *p, size_t len, struct awf_hello *h)
+static inline enum proxy_hello_result parse(const uint8_t *p, size_t len, struct proxy_hello *h)
 {
     uint8_t *copy = malloc(len ? len : 1);
     assert_non_null(copy);
     if (len)
         memcpy(copy, p, len);
-    enum awf_hello_result r = awf_hello_parse(copy, len, scratch, h);
+    enum proxy_hello_result r = proxy_hello_parse(copy, len, scratch, h);
     free(copy);
     return r;
 }
 
-static inline enum awf_hello_result parse_b(const struct bld *b, struct awf_hello *h)
+static inline enum proxy_hello_result parse_b(const struct bld *b, struct proxy_hello *h)
 {
     return parse(b->b, b->n, h);
 }
 
-static inline void assert_sni(const struct awf_hello *h, const char *want)
+static inline void assert_sni(const struct proxy_hello *h, const char *want)
 {
     if (!want) {
         assert_false(h->has_sni);
@@ -56,12 +56,12 @@ static inline void assert_sni(const struct awf_hello *h, const char *want)
 }
 
 /* A synthetic single-record ClientHello with exts (NULL: no extensions block). */
-static inline enum awf_hello_result parse_exts(const struct bld *exts, struct awf_hello *h)
+static inline enum proxy_hello_result parse_exts(const struct bld *exts, struct proxy_hello *h)
 {
     struct bld *hs = bld_new(), *w = bld_new();
     put_hello(hs, exts);
     put_records(w, hs->b, hs->n, 16384, 0x0301);
-    enum awf_hello_result r = parse_b(w, h);
+    enum proxy_hello_result r = parse_b(w, h);
     free(hs);
     free(w);
     return r;

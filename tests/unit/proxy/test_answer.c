@@ -93,9 +93,9 @@ static size_t read_readme(struct row *rows)
     return n;
 }
 
-static void from_map(enum awf_ans a, struct row *r)
+static void from_map(enum proxy_ans a, struct row *r)
 {
-    const struct awf_answer_def *d = awf_answer_def(a);
+    const struct proxy_answer_def *d = proxy_answer_def(a);
     assert_non_null(d);
     memset(r, 0, sizeof(*r));
     r->status = d->status;
@@ -104,7 +104,7 @@ static void from_map(enum awf_ans a, struct row *r)
         snprintf(r->arg, sizeof(r->arg), "<errno>");
     else
         snprintf(r->arg, sizeof(r->arg), "%d", d->arg);
-    snprintf(r->tag, sizeof(r->tag), "%s", awf_tag_name(d->tag));
+    snprintf(r->tag, sizeof(r->tag), "%s", proxy_tag_name(d->tag));
     snprintf(r->header, sizeof(r->header), "%s", d->header ? d->header : "");
 }
 
@@ -121,7 +121,7 @@ static void test_answer_map_matches_readme(void **state)
     size_t n = read_readme(rows);
     assert_true(n >= AWF_ANS_COUNT / 2);
     for (int a = 0; a < AWF_ANS_COUNT; a++) {
-        from_map((enum awf_ans)a, &m);
+        from_map((enum proxy_ans)a, &m);
         bool found = false;
         for (size_t i = 0; i < n && !found; i++)
             found = same(&m, &rows[i]);
@@ -132,7 +132,7 @@ static void test_answer_map_matches_readme(void **state)
     for (size_t i = 0; i < n; i++) {
         bool found = false;
         for (int a = 0; a < AWF_ANS_COUNT && !found; a++) {
-            from_map((enum awf_ans)a, &m);
+            from_map((enum proxy_ans)a, &m);
             found = same(&m, &rows[i]);
         }
         if (!found)
@@ -144,22 +144,22 @@ static void test_answer_map_matches_readme(void **state)
 static void test_answer_tags_and_aborted_forms(void **state)
 {
     (void)state;
-    assert_string_equal(awf_tag_name(AWF_TAG_UNSET), "NONE_NONE");
-    assert_string_equal(awf_tag_name(AWF_TAG_TCP_MISS), "TCP_MISS");
-    assert_int_equal(awf_tag_aborted(AWF_TAG_TCP_MISS), AWF_TAG_TCP_MISS_ABORTED);
-    assert_int_equal(awf_tag_aborted(AWF_TAG_TCP_TUNNEL), AWF_TAG_TCP_TUNNEL_ABORTED);
-    assert_int_equal(awf_tag_aborted(AWF_TAG_TCP_DENIED), AWF_TAG_TCP_DENIED);
-    assert_int_equal(awf_tag_aborted(AWF_TAG_UNSET), AWF_TAG_NONE_NONE);
-    assert_string_equal(awf_hier_name(AWF_HIER_NONE), "HIER_NONE");
-    assert_string_equal(awf_hier_name(AWF_HIER_PARENT), "FIRSTUP_PARENT");
+    assert_string_equal(proxy_tag_name(AWF_TAG_UNSET), "NONE_NONE");
+    assert_string_equal(proxy_tag_name(AWF_TAG_TCP_MISS), "TCP_MISS");
+    assert_int_equal(proxy_tag_aborted(AWF_TAG_TCP_MISS), AWF_TAG_TCP_MISS_ABORTED);
+    assert_int_equal(proxy_tag_aborted(AWF_TAG_TCP_TUNNEL), AWF_TAG_TCP_TUNNEL_ABORTED);
+    assert_int_equal(proxy_tag_aborted(AWF_TAG_TCP_DENIED), AWF_TAG_TCP_DENIED);
+    assert_int_equal(proxy_tag_aborted(AWF_TAG_UNSET), AWF_TAG_NONE_NONE);
+    assert_string_equal(proxy_hier_name(AWF_HIER_NONE), "HIER_NONE");
+    assert_string_equal(proxy_hier_name(AWF_HIER_PARENT), "FIRSTUP_PARENT");
     for (int t = 1; t < AWF_TAG_COUNT; t++) {
         /* An aborted form is its own aborted form, and says so in its name when it differs. */
-        enum awf_tag ab = awf_tag_aborted((enum awf_tag)t);
-        assert_int_equal(awf_tag_aborted(ab), ab);
-        if (ab != (enum awf_tag)t) {
+        enum proxy_tag ab = proxy_tag_aborted((enum proxy_tag)t);
+        assert_int_equal(proxy_tag_aborted(ab), ab);
+        if (ab != (enum proxy_tag)t) {
             char want[64];
-            snprintf(want, sizeof(want), "%s_ABORTED", awf_tag_name((enum awf_tag)t));
-            assert_string_equal(awf_tag_name(ab), want);
+            snprintf(want, sizeof(want), "%s_ABORTED", proxy_tag_name((enum proxy_tag)t));
+            assert_string_equal(proxy_tag_name(ab), want);
         }
     }
 }

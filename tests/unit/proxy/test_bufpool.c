@@ -13,65 +13,65 @@
 static void test_bufpool_reuses_blocks(void **state)
 {
     (void)state;
-    struct awf_bufpool bp;
-    awf_bufpool_init(&bp, 1024, 4);
-    struct awf_buf *a = awf_bufpool_get(&bp, 0);
+    struct proxy_bufpool bp;
+    proxy_bufpool_init(&bp, 1024, 4);
+    struct proxy_buf *a = proxy_bufpool_get(&bp, 0);
     assert_non_null(a);
     assert_int_equal(a->cap, 1024);
     assert_int_equal(bp.in_use, 1);
-    awf_bufpool_put(&bp, a);
+    proxy_bufpool_put(&bp, a);
     assert_int_equal(bp.in_use, 0);
     assert_int_equal(bp.n_free, 1);
-    struct awf_buf *b = awf_bufpool_get(&bp, 10);
+    struct proxy_buf *b = proxy_bufpool_get(&bp, 10);
     assert_ptr_equal(a, b);
     assert_int_equal(b->off, 0);
     assert_int_equal(b->len, 0);
-    awf_bufpool_put(&bp, b);
-    awf_bufpool_cleanup(&bp);
+    proxy_bufpool_put(&bp, b);
+    proxy_bufpool_cleanup(&bp);
     assert_int_equal(bp.n_free, 0);
 }
 
 static void test_bufpool_large_blocks_are_one_off(void **state)
 {
     (void)state;
-    struct awf_bufpool bp;
-    awf_bufpool_init(&bp, 1024, 4);
-    struct awf_buf *big = awf_bufpool_get(&bp, 5000);
+    struct proxy_bufpool bp;
+    proxy_bufpool_init(&bp, 1024, 4);
+    struct proxy_buf *big = proxy_bufpool_get(&bp, 5000);
     assert_non_null(big);
     assert_true(big->cap >= 5000);
     memset(big->data, 'x', 5000);
-    awf_bufpool_put(&bp, big);
+    proxy_bufpool_put(&bp, big);
     assert_int_equal(bp.n_free, 0); /* freed, not kept */
     assert_int_equal(bp.in_use, 0);
-    awf_bufpool_cleanup(&bp);
+    proxy_bufpool_cleanup(&bp);
 }
 
 static void test_bufpool_keeps_at_most_max_free(void **state)
 {
     (void)state;
-    struct awf_bufpool bp;
-    struct awf_buf *b[6];
-    awf_bufpool_init(&bp, 256, 2);
+    struct proxy_bufpool bp;
+    struct proxy_buf *b[6];
+    proxy_bufpool_init(&bp, 256, 2);
     for (int i = 0; i < 6; i++)
-        b[i] = awf_bufpool_get(&bp, 0);
+        b[i] = proxy_bufpool_get(&bp, 0);
     assert_int_equal(bp.in_use, 6);
     for (int i = 0; i < 6; i++)
-        awf_bufpool_put(&bp, b[i]);
+        proxy_bufpool_put(&bp, b[i]);
     assert_int_equal(bp.n_free, 2);
     assert_int_equal(bp.in_use, 0);
-    awf_bufpool_put(&bp, NULL);
-    awf_bufpool_cleanup(&bp);
+    proxy_bufpool_put(&bp, NULL);
+    proxy_bufpool_cleanup(&bp);
 }
 
 static void test_bufpool_buf_of_data(void **state)
 {
     (void)state;
-    struct awf_bufpool bp;
-    awf_bufpool_init(&bp, 256, 2);
-    struct awf_buf *b = awf_bufpool_get(&bp, 0);
-    assert_ptr_equal(awf_buf_of(b->data), b);
-    awf_bufpool_put(&bp, b);
-    awf_bufpool_cleanup(&bp);
+    struct proxy_bufpool bp;
+    proxy_bufpool_init(&bp, 256, 2);
+    struct proxy_buf *b = proxy_bufpool_get(&bp, 0);
+    assert_ptr_equal(proxy_buf_of(b->data), b);
+    proxy_bufpool_put(&bp, b);
+    proxy_bufpool_cleanup(&bp);
 }
 
 int main(void)

@@ -43,7 +43,7 @@ static const struct capture captures[] = {
 };
 #define NCAPTURES (sizeof(captures) / sizeof(captures[0]))
 
-static void check_capture(const struct capture *c, const struct awf_hello *h)
+static void check_capture(const struct capture *c, const struct proxy_hello *h)
 {
     assert_sni(h, c->sni);
     if (c->alpn) {
@@ -68,10 +68,10 @@ static void test_clienthello_captures_whole(void **state)
     (void)state;
     for (size_t i = 0; i < NCAPTURES; i++) {
         struct bld *w = load(captures[i].file);
-        struct awf_hello h;
-        enum awf_hello_result r = parse_b(w, &h);
+        struct proxy_hello h;
+        enum proxy_hello_result r = parse_b(w, &h);
         if (r != AWF_HELLO_OK)
-            fail_msg("%s: %s (%s)", captures[i].file, awf_hello_result_name(r), h.error);
+            fail_msg("%s: %s (%s)", captures[i].file, proxy_hello_result_name(r), h.error);
         check_capture(&captures[i], &h);
         assert_int_equal(h.consumed, w->n);
         assert_int_equal(h.n_records, 1);
@@ -92,11 +92,11 @@ static void test_clienthello_captures_every_prefix(void **state)
     (void)state;
     for (size_t i = 0; i < NCAPTURES; i++) {
         struct bld *w = load(captures[i].file);
-        struct awf_hello h;
+        struct proxy_hello h;
         for (size_t n = 0; n < w->n; n++) {
-            enum awf_hello_result r = parse(w->b, n, &h);
+            enum proxy_hello_result r = parse(w->b, n, &h);
             if (r != AWF_HELLO_NEED_MORE)
-                fail_msg("%s: prefix %zu: %s", captures[i].file, n, awf_hello_result_name(r));
+                fail_msg("%s: prefix %zu: %s", captures[i].file, n, proxy_hello_result_name(r));
             assert_null(h.error);
         }
         assert_int_equal(parse_b(w, &h), AWF_HELLO_OK);
@@ -115,11 +115,11 @@ static void test_clienthello_captures_reframed(void **state)
         for (size_t rs = 1; rs <= hs->n; rs++) {
             struct bld *re = bld_new();
             put_records(re, hs->b, hs->n, rs, i % 2 ? 0x0301 : 0x0303);
-            struct awf_hello h;
-            enum awf_hello_result r = parse_b(re, &h);
+            struct proxy_hello h;
+            enum proxy_hello_result r = parse_b(re, &h);
             if (r != AWF_HELLO_OK)
                 fail_msg("%s: records of %zu: %s (%s)", captures[i].file, rs,
-                         awf_hello_result_name(r), h.error);
+                         proxy_hello_result_name(r), h.error);
             check_capture(&captures[i], &h);
             assert_int_equal(h.consumed, re->n);
             assert_int_equal(h.hello_len, hs->n);
@@ -153,14 +153,14 @@ static void test_clienthello_truncated_body(void **state)
         put24(t, (unsigned)body);
         put(t, hs->b + 4, body);
         put_records(re, t->b, t->n, 16384, 0x0301);
-        struct awf_hello h;
-        enum awf_hello_result r = parse_b(re, &h);
+        struct proxy_hello h;
+        enum proxy_hello_result r = parse_b(re, &h);
         if (body == no_exts) {
             assert_int_equal(r, AWF_HELLO_OK);
             assert_sni(&h, NULL);
             assert_int_equal(h.n_extensions, 0);
         } else if (r != AWF_HELLO_MALFORMED) {
-            fail_msg("body of %zu: %s", body, awf_hello_result_name(r));
+            fail_msg("body of %zu: %s", body, proxy_hello_result_name(r));
         } else {
             assert_non_null(h.error);
         }
@@ -176,7 +176,7 @@ static void test_clienthello_truncated_records(void **state)
 {
     (void)state;
     struct bld *w = load("openssl_tls13_sni");
-    struct awf_hello h;
+    struct proxy_hello h;
     /* Announced longer than sent: waits (a read deadline, not the parser, ends this). */
     w->b[4] = (uint8_t)(w->b[4] + 1);
     assert_int_equal(parse_b(w, &h), AWF_HELLO_NEED_MORE);
@@ -219,7 +219,7 @@ static struct bld *hello_of_size(size_t total)
 static void test_clienthello_oversized(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     /* Exactly AWF_HELLO_MAX: accepted, in one full record or in two. */
     struct bld *hs = hello_of_size(AWF_HELLO_MAX), *w = bld_new();
     for (size_t rs = 10000; rs <= 16384; rs += 6384) {
@@ -259,7 +259,7 @@ static void test_clienthello_oversized(void **state)
     assert_true(w->n > AWF_HELLO_MAX_WIRE);
     assert_int_equal(parse_b(w, &h), AWF_HELLO_TOO_BIG);
     for (size_t n = AWF_HELLO_MAX_WIRE - 20; n <= AWF_HELLO_MAX_WIRE + 20; n++) {
-        enum awf_hello_result r = parse(w->b, n, &h);
+        enum proxy_hello_result r = parse(w->b, n, &h);
         assert_true(r == AWF_HELLO_TOO_BIG || (r == AWF_HELLO_NEED_MORE && n < AWF_HELLO_MAX_WIRE));
     }
     free(w);
@@ -283,7 +283,7 @@ static void test_clienthello_record_overflow(void **state)
     (void)state;
     struct bld *hs = hello_of_size(16385), *w = bld_new();
     put_records(w, hs->b, hs->n, 16385, 0x0303);
-    struct awf_hello h;
+    struct proxy_hello h;
     assert_int_equal(parse_b(w, &h), AWF_HELLO_MALFORMED); /* the record is checked first */
     assert_string_equal(h.error, "record longer than 2^14");
     free(hs);
@@ -302,7 +302,7 @@ static void test_clienthello_record_overflow(void **state)
 static void test_clienthello_record_rules(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     struct bld *e = bld_new(), *hs = bld_new(), *w = bld_new();
     put_sni(e, "rec.example.test");
     put_hello(hs, e);
@@ -368,7 +368,7 @@ static void test_clienthello_record_rules(void **state)
 static void test_clienthello_not_tls(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     static const char *text[] = {
         "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
         "CONNECT example.com:443 HTTP/1.1\r\n\r\n",
@@ -407,7 +407,7 @@ static void test_clienthello_garbage(void **state)
     (void)state;
     uint32_t seed = 0x2545f491;
     struct bld *w = bld_new(), *base = load("curl_http2");
-    struct awf_hello h;
+    struct proxy_hello h;
     for (int round = 0; round < 20000; round++) {
         w->n = 0;
         if (round % 2) { /* random bytes behind a plausible record header */
@@ -421,7 +421,7 @@ static void test_clienthello_garbage(void **state)
             for (int k = rnd(&seed) % 4 + 1; k > 0; k--)
                 w->b[rnd(&seed) % w->n] ^= (uint8_t)(1u << rnd(&seed) % 8);
         }
-        enum awf_hello_result r = parse_b(w, &h);
+        enum proxy_hello_result r = parse_b(w, &h);
         switch (r) {
         case AWF_HELLO_OK:
             assert_true(h.consumed <= w->n);
@@ -449,12 +449,12 @@ static void test_clienthello_garbage(void **state)
 static void test_clienthello_result_names(void **state)
 {
     (void)state;
-    assert_string_equal(awf_hello_result_name(AWF_HELLO_OK), "ok");
-    assert_string_equal(awf_hello_result_name(AWF_HELLO_NEED_MORE), "need-more");
-    assert_string_equal(awf_hello_result_name(AWF_HELLO_NOT_TLS), "not-tls");
-    assert_string_equal(awf_hello_result_name(AWF_HELLO_MALFORMED), "malformed");
-    assert_string_equal(awf_hello_result_name(AWF_HELLO_TOO_BIG), "too-big");
-    assert_string_equal(awf_hello_result_name((enum awf_hello_result)42), "unknown");
+    assert_string_equal(proxy_hello_result_name(AWF_HELLO_OK), "ok");
+    assert_string_equal(proxy_hello_result_name(AWF_HELLO_NEED_MORE), "need-more");
+    assert_string_equal(proxy_hello_result_name(AWF_HELLO_NOT_TLS), "not-tls");
+    assert_string_equal(proxy_hello_result_name(AWF_HELLO_MALFORMED), "malformed");
+    assert_string_equal(proxy_hello_result_name(AWF_HELLO_TOO_BIG), "too-big");
+    assert_string_equal(proxy_hello_result_name((enum proxy_hello_result)42), "unknown");
 }
 int main(void)
 {

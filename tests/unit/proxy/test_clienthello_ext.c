@@ -19,7 +19,7 @@
 static void test_clienthello_zero_length_extensions(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     struct bld *e = bld_new();
     put_ext(e, 0x0a0a, NULL, 0); /* GREASE */
     put_ext(e, 23, NULL, 0);     /* extended_master_secret */
@@ -60,23 +60,23 @@ static void test_clienthello_zero_length_extensions(void **state)
     free(e);
 }
 
-static enum awf_hello_result parse_sni_ext(const void *data, size_t n, struct awf_hello *h)
+static enum proxy_hello_result parse_sni_ext(const void *data, size_t n, struct proxy_hello *h)
 {
     struct bld *e = bld_new();
     put_ext(e, 0, data, n);
-    enum awf_hello_result r = parse_exts(e, h);
+    enum proxy_hello_result r = parse_exts(e, h);
     free(e);
     return r;
 }
 
-static enum awf_hello_result parse_name(const char *name, size_t n, struct awf_hello *h)
+static enum proxy_hello_result parse_name(const char *name, size_t n, struct proxy_hello *h)
 {
     struct bld *d = bld_new();
     put16(d, (unsigned)n + 3);
     put8(d, 0);
     put16(d, (unsigned)n);
     put(d, name, n);
-    enum awf_hello_result r = parse_sni_ext(d->b, d->n, h);
+    enum proxy_hello_result r = parse_sni_ext(d->b, d->n, h);
     free(d);
     return r;
 }
@@ -84,7 +84,7 @@ static enum awf_hello_result parse_name(const char *name, size_t n, struct awf_h
 static void test_clienthello_sni_names(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     static const char *good[] = {
         "a",       "Example.COM", "xn--bcher-kva.example", "_acme.example.test", "example.com.",
         "1.2.3.4", "a-b.c-d",
@@ -127,7 +127,7 @@ static void test_clienthello_sni_names(void **state)
 static void test_clienthello_sni_list(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     /* Two host names: which one the server uses is up to it, so refuse. */
     static const uint8_t two[] = {0, 12, 0, 0, 3, 'a', '.', 'b', 0, 0, 3, 'c', '.', 'd'};
     assert_int_equal(parse_sni_ext(two, sizeof(two), &h), AWF_HELLO_MALFORMED);
@@ -153,7 +153,7 @@ static void test_clienthello_sni_list(void **state)
 static void test_clienthello_alpn(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     struct bld *e = bld_new();
     static const uint8_t list[] = {0, 16,  6,   's', 'p', 'd', 'y', '/', '3',
                                    8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -191,7 +191,7 @@ static void test_clienthello_alpn(void **state)
 static void test_clienthello_ech(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     struct bld *e = bld_new();
     static const uint8_t ech[] = {0, 0, 1, 0, 1, 7, 0, 0, 0, 2, 0xaa, 0xbb};
     put_sni(e, "public.example.test");
@@ -205,7 +205,7 @@ static void test_clienthello_ech(void **state)
 static void test_clienthello_extension_rules(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     struct bld *e = bld_new();
     /* Duplicates, empty or not. */
     put_ext(e, 23, NULL, 0);
@@ -273,7 +273,7 @@ static void test_clienthello_extension_rules(void **state)
 static void test_clienthello_body_fields(void **state)
 {
     (void)state;
-    struct awf_hello h;
+    struct proxy_hello h;
     struct bld *e = bld_new(), *hs = bld_new(), *w = bld_new();
     put_sni(e, "body.example.test");
     put_hello(hs, e);

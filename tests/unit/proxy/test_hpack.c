@@ -41,19 +41,19 @@ static size_t unhex(const char *hex, uint8_t *out)
     return n;
 }
 
-static int decode(struct awf_hpack *h, const char *hex)
+static int decode(struct proxy_hpack *h, const char *hex)
 {
     uint8_t b[512];
     size_t n = unhex(hex, b);
     got[0] = '\0';
-    return awf_hpack_decode(h, b, n, collect, NULL);
+    return proxy_hpack_decode(h, b, n, collect, NULL);
 }
 
 static void test_hpack_c2_single_fields(void **state)
 {
     (void)state;
-    struct awf_hpack h;
-    awf_hpack_init(&h, 4096);
+    struct proxy_hpack h;
+    proxy_hpack_init(&h, 4096);
     assert_int_equal(decode(&h, "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"),
                      0);
     assert_string_equal(got, "custom-key: custom-header\n");
@@ -65,14 +65,14 @@ static void test_hpack_c2_single_fields(void **state)
     assert_int_equal(decode(&h, "82"), 0);
     assert_string_equal(got, ":method: GET\n");
     assert_int_equal(h.n, 1); /* only the first was indexed */
-    awf_hpack_free(&h);
+    proxy_hpack_free(&h);
 }
 
 static void test_hpack_c3_requests_without_huffman(void **state)
 {
     (void)state;
-    struct awf_hpack h;
-    awf_hpack_init(&h, 4096);
+    struct proxy_hpack h;
+    proxy_hpack_init(&h, 4096);
     assert_int_equal(decode(&h, "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"), 0);
     assert_string_equal(got,
                         ":method: GET\n:scheme: http\n:path: /\n:authority: www.example.com\n");
@@ -87,14 +87,14 @@ static void test_hpack_c3_requests_without_huffman(void **state)
     assert_string_equal(got, ":method: GET\n:scheme: https\n:path: /index.html\n"
                              ":authority: www.example.com\ncustom-key: custom-value\n");
     assert_int_equal(h.size, 164);
-    awf_hpack_free(&h);
+    proxy_hpack_free(&h);
 }
 
 static void test_hpack_c4_requests_with_huffman(void **state)
 {
     (void)state;
-    struct awf_hpack h;
-    awf_hpack_init(&h, 4096);
+    struct proxy_hpack h;
+    proxy_hpack_init(&h, 4096);
     assert_int_equal(decode(&h, "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"), 0);
     assert_string_equal(got,
                         ":method: GET\n:scheme: http\n:path: /\n:authority: www.example.com\n");
@@ -105,14 +105,14 @@ static void test_hpack_c4_requests_with_huffman(void **state)
     assert_string_equal(got, ":method: GET\n:scheme: https\n:path: /index.html\n"
                              ":authority: www.example.com\ncustom-key: custom-value\n");
     assert_int_equal(h.size, 164);
-    awf_hpack_free(&h);
+    proxy_hpack_free(&h);
 }
 
 static void test_hpack_eviction_and_errors(void **state)
 {
     (void)state;
-    struct awf_hpack h;
-    awf_hpack_init(&h, 4096);
+    struct proxy_hpack h;
+    proxy_hpack_init(&h, 4096);
     /* Size update to 64 (5-bit prefix: 31 + 33), then two 55-byte entries: one stays. */
     assert_int_equal(decode(&h, "3f21 400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 "
                                 "6572 400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 "
@@ -130,7 +130,7 @@ static void test_hpack_eviction_and_errors(void **state)
     assert_int_equal(decode(&h, "7e0d 6375 7374 6f6d 2d68 6561 6465 72"), 0);
     assert_string_equal(got, "custom-key: custom-header\n");
     assert_int_equal(h.n, 1);
-    awf_hpack_free(&h);
+    proxy_hpack_free(&h);
 }
 
 static void test_hpack_huffman(void **state)
@@ -139,11 +139,11 @@ static void test_hpack_huffman(void **state)
     uint8_t b[32];
     char out[64];
     size_t n = unhex("f1e3 c2e5 f23a 6ba0 ab90 f4ff", b);
-    long l = awf_hpack_huffman(b, n, out);
+    long l = proxy_hpack_huffman(b, n, out);
     assert_int_equal(l, 15);
     assert_memory_equal(out, "www.example.com", 15);
     n = unhex("ffff ffff", b); /* 30 ones: EOS */
-    assert_int_equal(awf_hpack_huffman(b, n, out), -1);
+    assert_int_equal(proxy_hpack_huffman(b, n, out), -1);
 }
 
 static size_t frame(uint8_t *o, uint8_t type, uint8_t flags, uint32_t stream, const uint8_t *pl,
@@ -171,31 +171,31 @@ static void test_h2c_first_request(void **state)
     n += frame(buf + n, 1, 0x01, 1, block, 5);
     size_t c1 = n;
     n += frame(buf + n, 9, 0x04, 1, block + 5, bl - 5);
-    struct awf_h2c_req rq;
-    assert_int_equal(awf_h2c_first_request(buf, n, 4096, &rq), AWF_H2C_OK);
+    struct proxy_h2c_req rq;
+    assert_int_equal(proxy_h2c_first_request(buf, n, 4096, &rq), AWF_H2C_OK);
     assert_string_equal(rq.authority, "www.example.com");
     assert_int_equal(rq.n_authority, 1);
     assert_int_equal(rq.n_host, 0);
     assert_int_equal(rq.end, n);
-    assert_int_equal(awf_h2c_first_request(buf, c1 + 3, 4096, &rq), AWF_H2C_NEED_MORE);
-    assert_int_equal(awf_h2c_first_request(buf, n, 40, &rq), AWF_H2C_TOO_BIG);
+    assert_int_equal(proxy_h2c_first_request(buf, c1 + 3, 4096, &rq), AWF_H2C_NEED_MORE);
+    assert_int_equal(proxy_h2c_first_request(buf, n, 40, &rq), AWF_H2C_TOO_BIG);
     /* Another frame between HEADERS and CONTINUATION. */
     uint8_t bad[256];
     memcpy(bad, buf, c1);
     size_t m = c1 + frame(bad + c1, 4, 0, 0, NULL, 0);
-    assert_int_equal(awf_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_BAD);
+    assert_int_equal(proxy_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_BAD);
     /* DATA before any HEADERS; HEADERS on an even stream. */
     memcpy(bad, buf, h1);
     m = h1 + frame(bad + h1, 0, 0, 1, block, 2);
-    assert_int_equal(awf_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_BAD);
+    assert_int_equal(proxy_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_BAD);
     m = h1 + frame(bad + h1, 1, 0x04, 2, block, bl);
-    assert_int_equal(awf_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_BAD);
+    assert_int_equal(proxy_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_BAD);
     /* Padded and with priority: pad length 2, 5 priority bytes, the block, 2 pad bytes. */
     uint8_t pp[64] = {2, 0, 0, 0, 0, 16};
     memcpy(pp + 6, block, bl);
     memset(pp + 6 + bl, 0, 2);
     m = h1 + frame(bad + h1, 1, 0x04 | 0x08 | 0x20, 3, pp, 6 + bl + 2);
-    assert_int_equal(awf_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_OK);
+    assert_int_equal(proxy_h2c_first_request(bad, m, 4096, &rq), AWF_H2C_OK);
     assert_string_equal(rq.authority, "www.example.com");
 }
 

@@ -12,23 +12,23 @@
 #include "proxy/http.h"
 
 /* Builds a head from "Name: value" pairs, as llhttp would hand them over. */
-static void head_of(struct awf_http_head *h, const char *url, const char *const *fields)
+static void head_of(struct proxy_http_head *h, const char *url, const char *const *fields)
 {
-    awf_http_head_init(h, 65536, 100);
-    assert_int_equal(awf_http_head_url(h, url, strlen(url)), 0);
+    proxy_http_head_init(h, 65536, 100);
+    assert_int_equal(proxy_http_head_url(h, url, strlen(url)), 0);
     for (size_t i = 0; fields[i]; i += 2) {
-        assert_int_equal(awf_http_head_name(h, fields[i], strlen(fields[i])), 0);
-        assert_int_equal(awf_http_head_value(h, fields[i + 1], strlen(fields[i + 1])), 0);
+        assert_int_equal(proxy_http_head_name(h, fields[i], strlen(fields[i])), 0);
+        assert_int_equal(proxy_http_head_value(h, fields[i + 1], strlen(fields[i + 1])), 0);
     }
 }
 
-static char *rewrite(const struct awf_http_head *h, const char *method, bool ws, char *out,
+static char *rewrite(const struct proxy_http_head *h, const char *method, bool ws, char *out,
                      size_t cap)
 {
-    struct awf_target t;
-    struct awf_slice u = awf_http_head_url_slice(h);
-    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
-    size_t n = awf_http_rewrite_head(h, method, 1, 1, &t, ws, out, cap);
+    struct proxy_target t;
+    struct proxy_slice u = proxy_http_head_url_slice(h);
+    assert_int_equal(proxy_http_parse_absolute(u.p, u.len, &t), 0);
+    size_t n = proxy_http_rewrite_head(h, method, 1, 1, &t, ws, out, cap);
     assert_true(n < cap);
     out[n] = '\0';
     return out;
@@ -37,29 +37,29 @@ static char *rewrite(const struct awf_http_head *h, const char *method, bool ws,
 static void test_http_rewrite_origin_form_and_host(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char out[1024];
     const char *f[] = {"Host", "example.com:8080", "Accept", "*/*", NULL};
     head_of(&h, "http://example.com:8080/a/b?q=1", f);
     assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
                         "GET /a/b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_rewrite_empty_path(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char out[1024];
     const char *f[] = {NULL};
     head_of(&h, "http://example.com", f);
     assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
                         "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
     head_of(&h, "http://example.com?x=1", f);
     assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
                         "GET /?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 /* A parent proxy gets the absolute form, written from the decided host and port (":80" left
@@ -67,8 +67,8 @@ static void test_http_rewrite_empty_path(void **state)
 static void test_http_rewrite_absolute_form_for_a_parent(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    struct awf_target t;
+    struct proxy_http_head h;
+    struct proxy_target t;
     char out[1024];
     const char *f[] = {"Host", "Example.com:8080", "Proxy-Connection", "keep-alive", NULL};
     const char *urls[] = {"http://Example.com:8080/a?q=1", "http://example.com",
@@ -80,22 +80,22 @@ static void test_http_rewrite_absolute_form_for_a_parent(void **state)
     };
     for (size_t i = 0; i < 3; i++) {
         head_of(&h, urls[i], i == 0 ? f : f + 4);
-        struct awf_slice u = awf_http_head_url_slice(&h);
-        assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+        struct proxy_slice u = proxy_http_head_url_slice(&h);
+        assert_int_equal(proxy_http_parse_absolute(u.p, u.len, &t), 0);
         size_t n =
-            awf_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_ABSOLUTE, out, sizeof(out));
+            proxy_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_ABSOLUTE, out, sizeof(out));
         assert_true(n < sizeof(out));
-        assert_true(n <= awf_http_rewrite_bound(&h, "GET", &t));
+        assert_true(n <= proxy_http_rewrite_bound(&h, "GET", &t));
         out[n] = '\0';
         assert_string_equal(out, want[i]);
-        awf_http_head_free(&h);
+        proxy_http_head_free(&h);
     }
 }
 
 static void test_http_rewrite_drops_hop_by_hop(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char out[2048];
     const char *f[] = {"Connection",
                        "keep-alive, X-Secret, Content-Length",
@@ -125,163 +125,163 @@ static void test_http_rewrite_drops_hop_by_hop(void **state)
     assert_string_equal(rewrite(&h, "POST", false, out, sizeof(out)),
                         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nVia: 1.1 other\r\n"
                         "X-Keep: yes\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_rewrite_websocket_keeps_upgrade(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char out[1024];
     const char *f[] = {"Host",    "h",         "Connection",        "Upgrade",
                        "Upgrade", "websocket", "Sec-WebSocket-Key", "k",
                        NULL};
     head_of(&h, "http://h/ws", f);
-    assert_true(awf_http_is_websocket(&h));
+    assert_true(proxy_http_is_websocket(&h));
     assert_string_equal(rewrite(&h, "GET", true, out, sizeof(out)),
                         "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
                         "Sec-WebSocket-Key: k\r\nConnection: Upgrade\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_websocket_needs_both_headers(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     const char *f1[] = {"Upgrade", "websocket", NULL};
     head_of(&h, "http://h/", f1);
-    assert_false(awf_http_is_websocket(&h));
-    awf_http_head_free(&h);
+    assert_false(proxy_http_is_websocket(&h));
+    proxy_http_head_free(&h);
     const char *f2[] = {"Connection", "keep-alive, Upgrade", "Upgrade", "WebSocket", NULL};
     head_of(&h, "http://h/", f2);
-    assert_true(awf_http_is_websocket(&h));
-    awf_http_head_free(&h);
+    assert_true(proxy_http_is_websocket(&h));
+    proxy_http_head_free(&h);
 }
 
 static void test_http_rewrite_reports_needed_length(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char small[8];
     const char *f[] = {"A", "b", NULL};
     head_of(&h, "http://h/", f);
-    struct awf_target t;
-    struct awf_slice u = awf_http_head_url_slice(&h);
-    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
-    size_t need = awf_http_rewrite_head(&h, "GET", 1, 0, &t, false, small, sizeof(small));
+    struct proxy_target t;
+    struct proxy_slice u = proxy_http_head_url_slice(&h);
+    assert_int_equal(proxy_http_parse_absolute(u.p, u.len, &t), 0);
+    size_t need = proxy_http_rewrite_head(&h, "GET", 1, 0, &t, false, small, sizeof(small));
     assert_int_equal(need, strlen("GET / HTTP/1.0\r\nHost: h\r\nA: b\r\n\r\n"));
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_head_pieces_join(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    struct awf_slice v;
-    awf_http_head_init(&h, 1024, 10);
-    assert_int_equal(awf_http_head_url(&h, "http://a", 8), 0);
-    assert_int_equal(awf_http_head_url(&h, "/b", 2), 0);
-    assert_int_equal(awf_http_head_name(&h, "Us", 2), 0);
-    assert_int_equal(awf_http_head_name(&h, "er-Agent", 8), 0);
-    assert_int_equal(awf_http_head_value(&h, "cu", 2), 0);
-    assert_int_equal(awf_http_head_value(&h, "rl ", 3), 0);
-    assert_int_equal(awf_http_head_name(&h, "Empty", 5), 0);
-    assert_int_equal(awf_http_head_value(&h, "", 0), 0);
-    v = awf_http_head_url_slice(&h);
+    struct proxy_http_head h;
+    struct proxy_slice v;
+    proxy_http_head_init(&h, 1024, 10);
+    assert_int_equal(proxy_http_head_url(&h, "http://a", 8), 0);
+    assert_int_equal(proxy_http_head_url(&h, "/b", 2), 0);
+    assert_int_equal(proxy_http_head_name(&h, "Us", 2), 0);
+    assert_int_equal(proxy_http_head_name(&h, "er-Agent", 8), 0);
+    assert_int_equal(proxy_http_head_value(&h, "cu", 2), 0);
+    assert_int_equal(proxy_http_head_value(&h, "rl ", 3), 0);
+    assert_int_equal(proxy_http_head_name(&h, "Empty", 5), 0);
+    assert_int_equal(proxy_http_head_value(&h, "", 0), 0);
+    v = proxy_http_head_url_slice(&h);
     assert_int_equal(v.len, 10);
     assert_memory_equal(v.p, "http://a/b", 10);
-    assert_true(awf_http_head_get(&h, "user-agent", &v));
+    assert_true(proxy_http_head_get(&h, "user-agent", &v));
     assert_int_equal(v.len, 4);
     assert_memory_equal(v.p, "curl", 4);
-    assert_true(awf_http_head_get(&h, "EMPTY", &v));
+    assert_true(proxy_http_head_get(&h, "EMPTY", &v));
     assert_int_equal(v.len, 0);
-    assert_false(awf_http_head_get(&h, "Host", &v));
-    awf_http_head_free(&h);
+    assert_false(proxy_http_head_get(&h, "Host", &v));
+    proxy_http_head_free(&h);
 }
 
 static void test_http_head_limits(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    awf_http_head_init(&h, 16, 2);
-    assert_int_equal(awf_http_head_url(&h, "0123456789", 10), 0);
-    assert_int_equal(awf_http_head_url(&h, "0123456789", 10), AWF_E_TOO_BIG);
-    awf_http_head_free(&h);
-    awf_http_head_init(&h, 1024, 2);
-    assert_int_equal(awf_http_head_name(&h, "A", 1), 0);
-    assert_int_equal(awf_http_head_value(&h, "1", 1), 0);
-    assert_int_equal(awf_http_head_name(&h, "B", 1), 0);
-    assert_int_equal(awf_http_head_value(&h, "1", 1), 0);
-    assert_int_equal(awf_http_head_name(&h, "C", 1), AWF_E_TOO_BIG);
-    awf_http_head_free(&h);
+    struct proxy_http_head h;
+    proxy_http_head_init(&h, 16, 2);
+    assert_int_equal(proxy_http_head_url(&h, "0123456789", 10), 0);
+    assert_int_equal(proxy_http_head_url(&h, "0123456789", 10), AWF_E_TOO_BIG);
+    proxy_http_head_free(&h);
+    proxy_http_head_init(&h, 1024, 2);
+    assert_int_equal(proxy_http_head_name(&h, "A", 1), 0);
+    assert_int_equal(proxy_http_head_value(&h, "1", 1), 0);
+    assert_int_equal(proxy_http_head_name(&h, "B", 1), 0);
+    assert_int_equal(proxy_http_head_value(&h, "1", 1), 0);
+    assert_int_equal(proxy_http_head_name(&h, "C", 1), AWF_E_TOO_BIG);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_head_rejects_space_in_name(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    awf_http_head_init(&h, 1024, 10);
-    assert_int_equal(awf_http_head_name(&h, "Host ", 5), AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_http_head_name(&h, "Ho\tst", 5), AWF_E_BAD_REQUEST);
-    awf_http_head_free(&h);
+    struct proxy_http_head h;
+    proxy_http_head_init(&h, 1024, 10);
+    assert_int_equal(proxy_http_head_name(&h, "Host ", 5), AWF_E_BAD_REQUEST);
+    assert_int_equal(proxy_http_head_name(&h, "Ho\tst", 5), AWF_E_BAD_REQUEST);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_head_reset_reuses(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    struct awf_slice v;
-    awf_http_head_init(&h, 1024, 10);
-    assert_int_equal(awf_http_head_name(&h, "A", 1), 0);
-    assert_int_equal(awf_http_head_value(&h, "1", 1), 0);
-    awf_http_head_reset(&h);
-    assert_false(awf_http_head_get(&h, "A", &v));
-    assert_int_equal(awf_http_head_name(&h, "B", 1), 0);
-    assert_int_equal(awf_http_head_value(&h, "2", 1), 0);
-    assert_true(awf_http_head_get(&h, "B", &v));
+    struct proxy_http_head h;
+    struct proxy_slice v;
+    proxy_http_head_init(&h, 1024, 10);
+    assert_int_equal(proxy_http_head_name(&h, "A", 1), 0);
+    assert_int_equal(proxy_http_head_value(&h, "1", 1), 0);
+    proxy_http_head_reset(&h);
+    assert_false(proxy_http_head_get(&h, "A", &v));
+    assert_int_equal(proxy_http_head_name(&h, "B", 1), 0);
+    assert_int_equal(proxy_http_head_value(&h, "2", 1), 0);
+    assert_true(proxy_http_head_get(&h, "B", &v));
     assert_memory_equal(v.p, "2", 1);
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_head_compact_keeps_content(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    struct awf_slice v;
+    struct proxy_http_head h;
+    struct proxy_slice v;
     const char *f[] = {"Host", "a.test:443", "User-Agent", "x/1", NULL};
     head_of(&h, "a.test:443", f);
-    awf_http_head_compact(&h);
+    proxy_http_head_compact(&h);
     assert_int_equal(h.cap, h.len);
     assert_int_equal(h.cap_fields, 2);
-    v = awf_http_head_url_slice(&h);
+    v = proxy_http_head_url_slice(&h);
     assert_int_equal(v.len, 10);
     assert_memory_equal(v.p, "a.test:443", 10);
-    assert_true(awf_http_head_get(&h, "User-Agent", &v));
+    assert_true(proxy_http_head_get(&h, "User-Agent", &v));
     assert_memory_equal(v.p, "x/1", 3);
     /* A compacted head grows again: a refused WebSocket upgrade is followed by a request. */
-    awf_http_head_reset(&h);
+    proxy_http_head_reset(&h);
     const char *big[] = {"Cookie", "c", "A", "1", "B", "2", "C", "3", "D", "4", "E",
                          "5",      "F", "6", "G", "7", "H", "8", "I", "9", NULL};
     for (size_t i = 0; big[i]; i += 2) {
-        assert_int_equal(awf_http_head_name(&h, big[i], strlen(big[i])), 0);
-        assert_int_equal(awf_http_head_value(&h, big[i + 1], strlen(big[i + 1])), 0);
+        assert_int_equal(proxy_http_head_name(&h, big[i], strlen(big[i])), 0);
+        assert_int_equal(proxy_http_head_value(&h, big[i + 1], strlen(big[i + 1])), 0);
     }
-    assert_true(awf_http_head_get(&h, "I", &v));
+    assert_true(proxy_http_head_get(&h, "I", &v));
     assert_memory_equal(v.p, "9", 1);
-    assert_int_equal(awf_http_head_count(&h, "Cookie"), 1);
-    awf_http_head_free(&h);
+    assert_int_equal(proxy_http_head_count(&h, "Cookie"), 1);
+    proxy_http_head_free(&h);
     /* An empty head holds no memory once compacted. */
-    awf_http_head_init(&h, 1024, 10);
-    awf_http_head_compact(&h);
+    proxy_http_head_init(&h, 1024, 10);
+    proxy_http_head_compact(&h);
     assert_null(h.buf);
     assert_null(h.fields);
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void parse_ok(const char *url, const char *host, unsigned port, const char *path)
 {
-    struct awf_target t;
-    assert_int_equal(awf_http_parse_absolute(url, strlen(url), &t), 0);
+    struct proxy_target t;
+    assert_int_equal(proxy_http_parse_absolute(url, strlen(url), &t), 0);
     assert_int_equal(t.host.len, strlen(host));
     assert_memory_equal(t.host.p, host, t.host.len);
     assert_int_equal(t.port, port);
@@ -306,40 +306,40 @@ static void test_http_parse_absolute_ok(void **state)
 static void test_http_userinfo_and_canonical_host(void **state)
 {
     (void)state;
-    struct awf_http_head h;
-    struct awf_target t;
+    struct proxy_http_head h;
+    struct proxy_target t;
     char out[1024];
     const char *f[] = {"Host", "H.Test.", NULL};
     head_of(&h, "http://u:p@x@H.Test./a", f);
-    struct awf_slice u = awf_http_head_url_slice(&h);
-    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
+    struct proxy_slice u = proxy_http_head_url_slice(&h);
+    assert_int_equal(proxy_http_parse_absolute(u.p, u.len, &t), 0);
     assert_int_equal(t.userinfo.len, 5);
     assert_memory_equal(t.userinfo.p, "u:p@x", 5);
     assert_int_equal(t.authority.len, 7);
     assert_memory_equal(t.authority.p, "H.Test.", 7);
-    size_t n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, 0, out, sizeof(out));
-    assert_true(n < sizeof(out) && n <= awf_http_rewrite_bound(&h, "GET", &t));
+    size_t n = proxy_http_rewrite_head(&h, "GET", 1, 1, &t, 0, out, sizeof(out));
+    assert_true(n < sizeof(out) && n <= proxy_http_rewrite_bound(&h, "GET", &t));
     out[n] = '\0';
     assert_string_equal(out, "GET /a HTTP/1.1\r\nHost: h.test\r\n"
                              "Authorization: Basic dTpwQHg=\r\n\r\n");
     /* to a parent: no Authorization; over TLS (ssl-bump) :443 is the default port */
-    n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_ABSOLUTE, out, sizeof(out));
+    n = proxy_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_ABSOLUTE, out, sizeof(out));
     out[n] = '\0';
     assert_string_equal(out, "GET http://H.Test./a HTTP/1.1\r\nHost: h.test\r\n\r\n");
     t.port = 443;
-    n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_TLS, out, sizeof(out));
+    n = proxy_http_rewrite_head(&h, "GET", 1, 1, &t, AWF_HTTP_REQ_TLS, out, sizeof(out));
     out[n] = '\0';
     assert_string_equal(out, "GET /a HTTP/1.1\r\nHost: h.test\r\n"
                              "Authorization: Basic dTpwQHg=\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
     const char *g[] = {"Authorization", "Bearer z", NULL};
     head_of(&h, "http://u@h/", g);
-    u = awf_http_head_url_slice(&h);
-    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
-    n = awf_http_rewrite_head(&h, "GET", 1, 1, &t, 0, out, sizeof(out));
+    u = proxy_http_head_url_slice(&h);
+    assert_int_equal(proxy_http_parse_absolute(u.p, u.len, &t), 0);
+    n = proxy_http_rewrite_head(&h, "GET", 1, 1, &t, 0, out, sizeof(out));
     out[n] = '\0';
     assert_string_equal(out, "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer z\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_parse_absolute_bad(void **state)
@@ -350,37 +350,37 @@ static void test_http_parse_absolute_bad(void **state)
                          "http://u\x01@h/", "http://h h/",     "http://[::1/", "http://[]/",
                          "http://h%2e/",    "/origin",         "http://h:/",   "http://h:123456/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct awf_target t;
-        assert_int_equal(awf_http_parse_absolute(bad[i], strlen(bad[i]), &t), AWF_E_BAD_REQUEST);
+        struct proxy_target t;
+        assert_int_equal(proxy_http_parse_absolute(bad[i], strlen(bad[i]), &t), AWF_E_BAD_REQUEST);
     }
 }
 
 static void test_http_parse_authority(void **state)
 {
     (void)state;
-    struct awf_target t;
-    assert_int_equal(awf_http_parse_authority("github.com:443", 14, 0, &t), 0);
+    struct proxy_target t;
+    assert_int_equal(proxy_http_parse_authority("github.com:443", 14, 0, &t), 0);
     assert_int_equal(t.port, 443);
     assert_int_equal(t.host.len, 10);
-    assert_int_equal(awf_http_parse_authority("[::1]:8443", 10, 0, &t), 0);
+    assert_int_equal(proxy_http_parse_authority("[::1]:8443", 10, 0, &t), 0);
     assert_int_equal(t.port, 8443);
     assert_memory_equal(t.host.p, "::1", 3);
-    assert_int_equal(awf_http_parse_authority("github.com", 10, 0, &t), AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_http_parse_authority("github.com", 10, 80, &t), 0);
+    assert_int_equal(proxy_http_parse_authority("github.com", 10, 0, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(proxy_http_parse_authority("github.com", 10, 80, &t), 0);
     assert_int_equal(t.port, 80);
-    assert_int_equal(awf_http_parse_authority("a:1:2", 5, 0, &t), AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_http_parse_authority("", 0, 80, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(proxy_http_parse_authority("a:1:2", 5, 0, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(proxy_http_parse_authority("", 0, 80, &t), AWF_E_BAD_REQUEST);
 }
 
 static void test_http_same_host(void **state)
 {
     (void)state;
-#define S(x) ((struct awf_slice){x, sizeof(x) - 1})
-    assert_true(awf_http_same_host(S("Example.com"), S("example.COM")));
-    assert_true(awf_http_same_host(S("example.com."), S("example.com")));
-    assert_true(awf_http_same_host(S("[::1]"), S("::1")));
-    assert_false(awf_http_same_host(S("example.com"), S("example.org")));
-    assert_false(awf_http_same_host(S("a.example.com"), S("example.com")));
+#define S(x) ((struct proxy_slice){x, sizeof(x) - 1})
+    assert_true(proxy_http_same_host(S("Example.com"), S("example.COM")));
+    assert_true(proxy_http_same_host(S("example.com."), S("example.com")));
+    assert_true(proxy_http_same_host(S("[::1]"), S("::1")));
+    assert_false(proxy_http_same_host(S("example.com"), S("example.org")));
+    assert_false(proxy_http_same_host(S("a.example.com"), S("example.com")));
 #undef S
 }
 
@@ -392,7 +392,7 @@ static void test_http_canon_host(void **state)
 #define C(in, want)                                                                                \
     do {                                                                                           \
         assert_int_equal(                                                                          \
-            awf_http_canon_host((struct awf_slice){in, sizeof(in) - 1}, out, sizeof(out)),         \
+            proxy_http_canon_host((struct proxy_slice){in, sizeof(in) - 1}, out, sizeof(out)),     \
             sizeof(want) - 1);                                                                     \
         assert_string_equal(out, want);                                                            \
     } while (0)
@@ -413,55 +413,55 @@ static void test_http_canon_host(void **state)
     C("[::FFFF:127.0.0.1]", "127.0.0.1");
     C("git_hub.com", "git_hub.com");
 #undef C
-    assert_int_equal(awf_http_canon_host((struct awf_slice){"", 0}, out, sizeof(out)), 0);
-    assert_int_equal(awf_http_canon_host((struct awf_slice){"github.com", 10}, out, 10), 0);
-    struct awf_slice h = {"GitHub.com.", 11};
-    assert_int_equal(awf_http_canon_authority(h, 80, 80, out, sizeof(out)), 10);
+    assert_int_equal(proxy_http_canon_host((struct proxy_slice){"", 0}, out, sizeof(out)), 0);
+    assert_int_equal(proxy_http_canon_host((struct proxy_slice){"github.com", 10}, out, 10), 0);
+    struct proxy_slice h = {"GitHub.com.", 11};
+    assert_int_equal(proxy_http_canon_authority(h, 80, 80, out, sizeof(out)), 10);
     assert_string_equal(out, "github.com");
-    assert_int_equal(awf_http_canon_authority(h, 8080, 80, out, sizeof(out)), 15);
+    assert_int_equal(proxy_http_canon_authority(h, 8080, 80, out, sizeof(out)), 15);
     assert_string_equal(out, "github.com:8080");
-    assert_int_equal(awf_http_canon_authority(h, 443, 0, out, sizeof(out)), 14);
+    assert_int_equal(proxy_http_canon_authority(h, 443, 0, out, sizeof(out)), 14);
     assert_string_equal(out, "github.com:443");
-    h = (struct awf_slice){"::1", 3};
-    awf_http_canon_authority(h, 443, 0, out, sizeof(out));
+    h = (struct proxy_slice){"::1", 3};
+    proxy_http_canon_authority(h, 443, 0, out, sizeof(out));
     assert_string_equal(out, "[::1]:443");
-    assert_int_equal(awf_http_canon_authority(h, 443, 0, out, 8), 0);
+    assert_int_equal(proxy_http_canon_authority(h, 443, 0, out, 8), 0);
 }
 
 static void test_http_has_token(void **state)
 {
     (void)state;
-    struct awf_slice l = {" keep-alive ,Upgrade,, x ", 25};
-    assert_true(awf_http_has_token(l, "upgrade"));
-    assert_true(awf_http_has_token(l, "KEEP-ALIVE"));
-    assert_true(awf_http_has_token(l, "x"));
-    assert_false(awf_http_has_token(l, "close"));
-    assert_false(awf_http_has_token(l, "keep"));
+    struct proxy_slice l = {" keep-alive ,Upgrade,, x ", 25};
+    assert_true(proxy_http_has_token(l, "upgrade"));
+    assert_true(proxy_http_has_token(l, "KEEP-ALIVE"));
+    assert_true(proxy_http_has_token(l, "x"));
+    assert_false(proxy_http_has_token(l, "close"));
+    assert_false(proxy_http_has_token(l, "keep"));
 }
 
 static void test_http_rewrite_drops_forwarded_for_keeps_via(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char out[1024];
     head_of(&h, "http://h/",
             (const char *const[]){"X-Forwarded-For", "10.0.0.1", "Via", "1.1 a", "Connection",
                                   "x-a, X-B", "X-A", "1", "x-b", "2", "X-C", "3", NULL});
     assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
                         "GET / HTTP/1.1\r\nHost: h\r\nVia: 1.1 a\r\nX-C: 3\r\n\r\n");
-    struct awf_target t;
-    struct awf_slice u = awf_http_head_url_slice(&h);
-    assert_int_equal(awf_http_parse_absolute(u.p, u.len, &t), 0);
-    assert_true(awf_http_rewrite_bound(&h, "GET", &t) >= strlen(out));
-    assert_int_equal(awf_http_head_count(&h, "via"), 1);
-    assert_int_equal(awf_http_head_count(&h, "host"), 0);
-    awf_http_head_free(&h);
+    struct proxy_target t;
+    struct proxy_slice u = proxy_http_head_url_slice(&h);
+    assert_int_equal(proxy_http_parse_absolute(u.p, u.len, &t), 0);
+    assert_true(proxy_http_rewrite_bound(&h, "GET", &t) >= strlen(out));
+    assert_int_equal(proxy_http_head_count(&h, "via"), 1);
+    assert_int_equal(proxy_http_head_count(&h, "host"), 0);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_rewrite_many_connection_tokens(void **state)
 {
     (void)state;
-    struct awf_http_head h;
+    struct proxy_http_head h;
     char out[2048];
     /* More names than gathered at once: the last one is still dropped. */
     head_of(&h, "http://h/",
@@ -471,33 +471,33 @@ static void test_http_rewrite_many_connection_tokens(void **state)
                                   "A20", "x", "A1", "y", "Keep", "z", NULL});
     assert_string_equal(rewrite(&h, "GET", false, out, sizeof(out)),
                         "GET / HTTP/1.1\r\nHost: h\r\nKeep: z\r\n\r\n");
-    awf_http_head_free(&h);
+    proxy_http_head_free(&h);
 }
 
 static void test_http_fragment_and_ipv6(void **state)
 {
     (void)state;
-    struct awf_target t;
+    struct proxy_target t;
     const char *u = "http://h/p?q#frag";
-    assert_int_equal(awf_http_parse_absolute(u, strlen(u), &t), 0);
+    assert_int_equal(proxy_http_parse_absolute(u, strlen(u), &t), 0);
     assert_int_equal(t.path.len, 4);
     assert_memory_equal(t.path.p, "/p?q", 4);
     u = "http://h#frag";
-    assert_int_equal(awf_http_parse_absolute(u, strlen(u), &t), 0);
+    assert_int_equal(proxy_http_parse_absolute(u, strlen(u), &t), 0);
     assert_int_equal(t.path.len, 0);
-    struct awf_slice s = awf_http_strip_fragment((struct awf_slice){"/a#b", 4});
+    struct proxy_slice s = proxy_http_strip_fragment((struct proxy_slice){"/a#b", 4});
     assert_int_equal(s.len, 2);
-    assert_int_equal(awf_http_parse_authority("[cafe]:443", 10, 0, &t), AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_http_parse_authority("[::1:2:3:4:5:6:7:8:9]:1", 23, 0, &t),
+    assert_int_equal(proxy_http_parse_authority("[cafe]:443", 10, 0, &t), AWF_E_BAD_REQUEST);
+    assert_int_equal(proxy_http_parse_authority("[::1:2:3:4:5:6:7:8:9]:1", 23, 0, &t),
                      AWF_E_BAD_REQUEST);
-    assert_int_equal(awf_http_parse_authority("[::cafe]:443", 12, 0, &t), 0);
-    assert_int_equal(awf_http_parse_authority("[::ffff:1.2.3.4]", 16, 80, &t), 0);
+    assert_int_equal(proxy_http_parse_authority("[::cafe]:443", 12, 0, &t), 0);
+    assert_int_equal(proxy_http_parse_authority("[::ffff:1.2.3.4]", 16, 80, &t), 0);
     assert_int_equal(t.port, 80);
 }
 
 static char *resp(const char *head, unsigned flags, char *out, size_t cap)
 {
-    size_t n = awf_http_rewrite_response(head, strlen(head), flags, out, cap);
+    size_t n = proxy_http_rewrite_response(head, strlen(head), flags, out, cap);
     assert_true(n < cap && n <= strlen(head) + 32);
     out[n] = '\0';
     return out;
@@ -526,7 +526,7 @@ static void test_http_rewrite_response(void **state)
         "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n");
     /* Too small: reports what it needs, writes no more than cap. */
     char small[8];
-    assert_int_equal(awf_http_rewrite_response(h, strlen(h), 0, small, sizeof(small)),
+    assert_int_equal(proxy_http_rewrite_response(h, strlen(h), 0, small, sizeof(small)),
                      strlen("HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n"
                             "X-End: kept\r\n\r\n"));
 }
@@ -534,7 +534,7 @@ static void test_http_rewrite_response(void **state)
 static void test_http_bare_cr(void **state)
 {
     (void)state;
-#define BARE(s, prev, last) awf_http_bare_cr(s, sizeof(s) - 1, prev, last)
+#define BARE(s, prev, last) proxy_http_bare_cr(s, sizeof(s) - 1, prev, last)
     assert_false(BARE("GET / HTTP/1.1\r\nA: b\r\n\r\n", 0, true));
     assert_true(BARE("A: \r1\n", 0, false));
     assert_true(BARE("A: b\r\n\rX", 0, true));

@@ -46,19 +46,19 @@ static void test_intercept_is_nat(void **state)
     struct sockaddr_storage same = v4("10.0.0.1", 3128);
     struct sockaddr_storage port = v4("10.0.0.1", 443);
     struct sockaddr_storage addr = v4("93.184.216.34", 3128);
-    assert_false(awf_intercept_is_nat(SA(same), SA(local)));
-    assert_true(awf_intercept_is_nat(SA(port), SA(local)));
-    assert_true(awf_intercept_is_nat(SA(addr), SA(local)));
+    assert_false(proxy_intercept_is_nat(SA(same), SA(local)));
+    assert_true(proxy_intercept_is_nat(SA(port), SA(local)));
+    assert_true(proxy_intercept_is_nat(SA(addr), SA(local)));
 
     struct sockaddr_storage l6 = v6("fd00::1", 3128);
     struct sockaddr_storage s6 = v6("fd00::1", 3128);
     struct sockaddr_storage o6 = v6("2001:db8::1", 443);
-    assert_false(awf_intercept_is_nat(SA(s6), SA(l6)));
-    assert_true(awf_intercept_is_nat(SA(o6), SA(l6)));
+    assert_false(proxy_intercept_is_nat(SA(s6), SA(l6)));
+    assert_true(proxy_intercept_is_nat(SA(o6), SA(l6)));
 
     struct sockaddr_storage none;
     memset(&none, 0, sizeof(none));
-    assert_false(awf_intercept_is_nat(SA(none), SA(local)));
+    assert_false(proxy_intercept_is_nat(SA(none), SA(local)));
 }
 
 static void test_intercept_port_order(void **state)
@@ -67,12 +67,12 @@ static void test_intercept_port_order(void **state)
     struct sockaddr_storage o4 = v4("93.184.216.34", 8443);
     struct sockaddr_storage o6 = v6("2001:db8::1", 8080);
     /* The original destination wins: it is what the client asked for. */
-    assert_int_equal(awf_intercept_choose_port(SA(o4), 9443, 443), 8443);
-    assert_int_equal(awf_intercept_choose_port(SA(o6), 0, 80), 8080);
+    assert_int_equal(proxy_intercept_choose_port(SA(o4), 9443, 443), 8443);
+    assert_int_equal(proxy_intercept_choose_port(SA(o6), 0, 80), 8080);
     /* Then the listener's intercept_port, then the fallback (Host's port, 80, 443). */
-    assert_int_equal(awf_intercept_choose_port(NULL, 9443, 443), 9443);
-    assert_int_equal(awf_intercept_choose_port(NULL, 0, 443), 443);
-    assert_int_equal(awf_intercept_choose_port(NULL, 0, 8080), 8080);
+    assert_int_equal(proxy_intercept_choose_port(NULL, 9443, 443), 9443);
+    assert_int_equal(proxy_intercept_choose_port(NULL, 0, 443), 443);
+    assert_int_equal(proxy_intercept_choose_port(NULL, 0, 8080), 8080);
 }
 
 /* A real loopback connection made straight to a listener: conntrack (if loaded) says its
@@ -95,20 +95,20 @@ static void test_intercept_lookup_without_nat(void **state)
     int as = accept(ls, NULL, NULL);
     assert_true(as >= 0);
 
-    struct awf_listener l;
+    struct proxy_listener l;
     memset(&l, 0, sizeof(l));
-    struct awf_conn c;
+    struct proxy_conn c;
     memset(&c, 0, sizeof(c));
     c.listener = &l;
     awf_sockaddr_copy(&c.local, (const struct sockaddr *)&bound);
     assert_int_equal(uv_tcp_init(&loop, &c.client), 0);
     assert_int_equal(uv_tcp_open(&c.client, as), 0);
 
-    assert_int_equal(awf_conn_intercept_port(&c, 443), 443);
+    assert_int_equal(proxy_conn_intercept_port(&c, 443), 443);
     assert_true(c.flags & AWF_CF_ORIG_LOOKED);
     assert_false(c.flags & AWF_CF_HAS_ORIG_DST);
     l.intercept_port = 8443; /* looked up once: the listener's port now stands for it */
-    assert_int_equal(awf_conn_intercept_port(&c, 443), 8443);
+    assert_int_equal(proxy_conn_intercept_port(&c, 443), 8443);
 
     uv_close((uv_handle_t *)&c.client, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -104,16 +104,16 @@ static void test_shared_tunnel_limit(void **state)
     assert_int_equal(awf_proxy_create(&loop, p, NULL, &b, err, sizeof(err)), 0);
     awf_proxy_share_limits(b, a);
     /* Connections of two loops: a tunnel on one takes the only slot of both. */
-    static struct awf_conn ca, cb;
+    static struct proxy_conn ca, cb;
     ca.px = a;
     cb.px = b;
     ca.set = cb.set = awf_policy_settings(p);
-    assert_true(awf_conn_tunnel_reserve(&ca));
-    assert_false(awf_conn_tunnel_reserve(&cb));
-    awf_conn_tunnel_release(&ca);
-    assert_true(awf_conn_tunnel_reserve(&cb));
-    assert_false(awf_conn_tunnel_reserve(&ca));
-    awf_conn_tunnel_release(&cb);
+    assert_true(proxy_conn_tunnel_reserve(&ca));
+    assert_false(proxy_conn_tunnel_reserve(&cb));
+    proxy_conn_tunnel_release(&ca);
+    assert_true(proxy_conn_tunnel_reserve(&cb));
+    assert_false(proxy_conn_tunnel_reserve(&ca));
+    proxy_conn_tunnel_release(&cb);
     struct awf_proxy_stats st;
     awf_proxy_stats(a, &st);
     assert_int_equal(st.tunnels, 0);

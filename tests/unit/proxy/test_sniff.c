@@ -11,14 +11,14 @@
 
 #include "proxy/sniff.h"
 
-static struct awf_sniffed sn;
+static struct proxy_sniffed sn;
 
-static enum awf_sniff sniff(const char *s)
+static enum proxy_sniff sniff(const char *s)
 {
-    return awf_sniff_tunnel(s, strlen(s), 4096, &sn);
+    return proxy_sniff_tunnel(s, strlen(s), 4096, &sn);
 }
 
-static void assert_slice(struct awf_slice s, const char *want)
+static void assert_slice(struct proxy_slice s, const char *want)
 {
     assert_int_equal(s.len, strlen(want));
     assert_memory_equal(s.p, want, s.len);
@@ -100,27 +100,27 @@ static void test_sniff_waits_for_a_whole_head(void **state)
     assert_int_equal(sniff("PRI * HTTP/2.0\r\n"), AWF_SNIFF_NEED_MORE);
     assert_int_equal(sniff("\x80"), AWF_SNIFF_NEED_MORE);
     /* No end within max. */
-    assert_int_equal(awf_sniff_tunnel("GET / HTTP/1.1\r\nA: b\r\n", 22, 22, &sn),
+    assert_int_equal(proxy_sniff_tunnel("GET / HTTP/1.1\r\nA: b\r\n", 22, 22, &sn),
                      AWF_SNIFF_TOO_BIG);
-    assert_int_equal(awf_sniff_tunnel("\r\n\r\n", 4, 4, &sn), AWF_SNIFF_TOO_BIG);
-    assert_int_equal(awf_sniff_tunnel("ABCDEFGH", 8, 8, &sn), AWF_SNIFF_TOO_BIG);
+    assert_int_equal(proxy_sniff_tunnel("\r\n\r\n", 4, 4, &sn), AWF_SNIFF_TOO_BIG);
+    assert_int_equal(proxy_sniff_tunnel("ABCDEFGH", 8, 8, &sn), AWF_SNIFF_TOO_BIG);
 }
 
 static void test_sniff_h2c_and_sslv2(void **state)
 {
     (void)state;
     static const char pre[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04";
-    assert_int_equal(awf_sniff_tunnel(pre, sizeof(pre) - 1, 4096, &sn), AWF_SNIFF_H2C);
+    assert_int_equal(proxy_sniff_tunnel(pre, sizeof(pre) - 1, 4096, &sn), AWF_SNIFF_H2C);
     assert_int_equal(sn.skip, 0);
-    assert_int_equal(awf_sniff_tunnel("\r\n"
-                                      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-                                      26, 4096, &sn),
+    assert_int_equal(proxy_sniff_tunnel("\r\n"
+                                        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+                                        26, 4096, &sn),
                      AWF_SNIFF_H2C);
     assert_int_equal(sn.skip, 2);
     /* An SSLv2 CLIENT-HELLO: 2-byte length with the top bit, msg type 1, version 3.1. */
     static const char v2[] = "\x80\x2e\x01\x03\x01\x00\x15";
-    assert_int_equal(awf_sniff_tunnel(v2, sizeof(v2) - 1, 4096, &sn), AWF_SNIFF_SSL2);
-    assert_int_equal(awf_sniff_tunnel("\x80\x2e\x02", 3, 4096, &sn), AWF_SNIFF_OPAQUE);
+    assert_int_equal(proxy_sniff_tunnel(v2, sizeof(v2) - 1, 4096, &sn), AWF_SNIFF_SSL2);
+    assert_int_equal(proxy_sniff_tunnel("\x80\x2e\x02", 3, 4096, &sn), AWF_SNIFF_OPAQUE);
 }
 
 static void test_sniff_opaque(void **state)
@@ -133,23 +133,23 @@ static void test_sniff_opaque(void **state)
     assert_int_equal(sniff("a001 CAPABILITY\r\n"), AWF_SNIFF_OPAQUE);
     assert_int_equal(sniff("*1\r\n$4\r\nPING\r\n"), AWF_SNIFF_OPAQUE);
     assert_int_equal(sniff("GET\r\n"), AWF_SNIFF_OPAQUE);
-    assert_int_equal(awf_sniff_tunnel("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8, 4096, &sn),
+    assert_int_equal(proxy_sniff_tunnel("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8, 4096, &sn),
                      AWF_SNIFF_OPAQUE);
     assert_int_equal(sniff("{\"a\":1}"), AWF_SNIFF_OPAQUE);
-    assert_string_equal(awf_sniff_name(AWF_SNIFF_OPAQUE), "opaque");
+    assert_string_equal(proxy_sniff_name(AWF_SNIFF_OPAQUE), "opaque");
 }
 
 /* Where opaque bytes may pass, only a client-style request start is waited on. */
 static void test_sniff_strict_start(void **state)
 {
     (void)state;
-    assert_true(awf_sniff_strict_start("GE", 2));
-    assert_true(awf_sniff_strict_start("GET /x", 6));
-    assert_true(awf_sniff_strict_start("M-SEARCH ", 9));
-    assert_false(awf_sniff_strict_start("ping", 4));
-    assert_false(awf_sniff_strict_start("hello there", 11));
-    assert_false(awf_sniff_strict_start("", 0));
-    assert_false(awf_sniff_strict_start("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26));
+    assert_true(proxy_sniff_strict_start("GE", 2));
+    assert_true(proxy_sniff_strict_start("GET /x", 6));
+    assert_true(proxy_sniff_strict_start("M-SEARCH ", 9));
+    assert_false(proxy_sniff_strict_start("ping", 4));
+    assert_false(proxy_sniff_strict_start("hello there", 11));
+    assert_false(proxy_sniff_strict_start("", 0));
+    assert_false(proxy_sniff_strict_start("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26));
 }
 
 int main(void)

@@ -35,7 +35,7 @@ static bool inside(const char *p, size_t n, const uint8_t *buf)
     return u >= buf && u + n <= buf + AWF_HELLO_MAX;
 }
 
-static bool same(const struct awf_hello *a, const uint8_t *abuf, const struct awf_hello *b,
+static bool same(const struct proxy_hello *a, const uint8_t *abuf, const struct proxy_hello *b,
                  const uint8_t *bbuf)
 {
     if (a->has_sni != b->has_sni || a->sni_len != b->sni_len || a->has_alpn != b->has_alpn ||
@@ -54,7 +54,7 @@ static bool same(const struct awf_hello *a, const uint8_t *abuf, const struct aw
     return true;
 }
 
-static void check_ok(const uint8_t *data, size_t size, const struct awf_hello *h)
+static void check_ok(const uint8_t *data, size_t size, const struct proxy_hello *h)
 {
     CHECK(h->error == NULL);
     CHECK(h->consumed >= 5 + h->hello_len && h->consumed <= size);
@@ -73,10 +73,10 @@ static void check_ok(const uint8_t *data, size_t size, const struct awf_hello *h
     if (h->has_alpn)
         CHECK(inside(h->alpn, h->alpn_len, scratch) && h->alpn_len >= 1);
 
-    struct awf_hello again;
-    CHECK(awf_hello_parse(data, h->consumed, scratch2, &again) == AWF_HELLO_OK);
+    struct proxy_hello again;
+    CHECK(proxy_hello_parse(data, h->consumed, scratch2, &again) == AWF_HELLO_OK);
     CHECK(same(h, scratch, &again, scratch2));
-    CHECK(awf_hello_parse(data, h->consumed - 1, scratch2, &again) == AWF_HELLO_NEED_MORE);
+    CHECK(proxy_hello_parse(data, h->consumed - 1, scratch2, &again) == AWF_HELLO_NEED_MORE);
 
     /* Re-frame: records of 1..256 bytes of the same version. */
     memcpy(hs, scratch, h->hello_len);
@@ -91,7 +91,7 @@ static void check_ok(const uint8_t *data, size_t size, const struct awf_hello *h
         memcpy(wire + n, hs + i, k);
         n += k;
     }
-    enum awf_hello_result r = awf_hello_parse(wire, n, scratch2, &again);
+    enum proxy_hello_result r = proxy_hello_parse(wire, n, scratch2, &again);
     if (n <= AWF_HELLO_MAX_WIRE) {
         CHECK(r == AWF_HELLO_OK);
         CHECK(again.consumed == n);
@@ -103,8 +103,8 @@ static void check_ok(const uint8_t *data, size_t size, const struct awf_hello *h
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct awf_hello h;
-    enum awf_hello_result r = awf_hello_parse(data, size, scratch, &h);
+    struct proxy_hello h;
+    enum proxy_hello_result r = proxy_hello_parse(data, size, scratch, &h);
     switch (r) {
     case AWF_HELLO_OK:
         check_ok(data, size, &h);

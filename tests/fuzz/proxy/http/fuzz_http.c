@@ -1,5 +1,5 @@
 /* Fuzzes the HTTP request head path (llhttp with proxy/http.c's head callbacks and
- * awf_http_read_head, which proxy/request.c uses too), and the response head rewrite.
+ * proxy_http_read_head, which proxy/request.c uses too), and the response head rewrite.
  *
  * Input: the first bytes of a connection. Starting "HTTP/" it is a response head; otherwise a
  * request. The last byte chooses how the bytes are cut into reads (pieces of 1..64 bytes).
@@ -8,7 +8,7 @@
  *     parser stops (or fails) alike: a request cannot depend on how TCP segmented it;
  *   - a head the proxy would forward (the checks of request.c's decide()) parses to a target
  *     whose host holds no byte a name or address cannot hold, and rewrites within
- *     awf_http_rewrite_bound(), snprintf-like for smaller buffers;
+ *     proxy_http_rewrite_bound(), snprintf-like for smaller buffers;
  *   - the rewritten head is one complete request for llhttp (strict), ending exactly where it
  *     ends, with the same method and version, the path as URL, one Host naming the target, no
  *     hop-by-hop field, and every other field one the client sent (same name, same value), with
@@ -42,26 +42,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* One parse: proxy/http.c's head callbacks and reader, as request.c sets them up. */
 struct parse {
     llhttp_t p;
-    struct awf_http_head head;
-    struct awf_http_reader rd;
+    struct proxy_http_head head;
+    struct proxy_http_reader rd;
     bool done; /* the head is complete */
 };
 
 static const llhttp_settings_t req_settings = {AWF_HTTP_HEAD_CALLBACKS};
 
-/* Parses d[0, n) in pieces of step bytes (0: at once), as awf_request_input reads a head.
+/* Parses d[0, n) in pieces of step bytes (0: at once), as proxy_request_input reads a head.
  * Returns the bytes the head took when it completed, else 0 (incomplete or refused: s->done
  * tells). */
 static size_t parse_head(struct parse *s, const char *d, size_t n, size_t step)
 {
     llhttp_init(&s->p, HTTP_REQUEST, &req_settings);
     s->p.data = &s->rd;
-    awf_http_head_init(&s->head, HEAD_MAX, FIELDS_MAX);
-    s->rd = (struct awf_http_reader){.head = &s->head};
+    proxy_http_head_init(&s->head, HEAD_MAX, FIELDS_MAX);
+    s->rd = (struct proxy_http_reader){.head = &s->head};
     s->done = false;
     for (size_t off = 0; off < n;) {
         size_t k = step && n - off > step ? step : n - off, used;
-        llhttp_errno_t e = awf_http_read_head(&s->rd, &s->p, d + off, k, off != 0, &used);
+        llhttp_errno_t e = proxy_http_read_head(&s->rd, &s->p, d + off, k, off != 0, &used);
         if (e == HPE_PAUSED) { /* the head's end: the settings pause nowhere else */
             s->done = true;
             return off + used;
@@ -73,29 +73,29 @@ static size_t parse_head(struct parse *s, const char *d, size_t n, size_t step)
     return 0;
 }
 
-static bool slice_eq(struct awf_slice a, struct awf_slice b)
+static bool slice_eq(struct proxy_slice a, struct proxy_slice b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
-static bool same_head(const struct awf_http_head *a, const struct awf_http_head *b)
+static bool same_head(const struct proxy_http_head *a, const struct proxy_http_head *b)
 {
-    if (!slice_eq(awf_http_head_url_slice(a), awf_http_head_url_slice(b)) ||
+    if (!slice_eq(proxy_http_head_url_slice(a), proxy_http_head_url_slice(b)) ||
         a->n_fields != b->n_fields)
         return false;
     for (size_t i = 0; i < a->n_fields; i++)
-        if (!slice_eq(awf_http_field_name(a, i), awf_http_field_name(b, i)) ||
-            !slice_eq(awf_http_field_value(a, i), awf_http_field_value(b, i)))
+        if (!slice_eq(proxy_http_field_name(a, i), proxy_http_field_name(b, i)) ||
+            !slice_eq(proxy_http_field_value(a, i), proxy_http_field_value(b, i)))
             return false;
     return true;
 }
 
-static bool is(struct awf_slice s, const char *name)
+static bool is(struct proxy_slice s, const char *name)
 {
     return s.len == strlen(name) && strncasecmp(s.p, name, s.len) == 0;
 }
 
-static bool hop_by_hop(struct awf_slice name)
+static bool hop_by_hop(struct proxy_slice name)
 {
     static const char *const hop[] = {"Proxy-Connection", "Keep-Alive",          "TE",
                                       "Trailer",          "Proxy-Authorization", "X-Forwarded-For"};
@@ -107,36 +107,36 @@ static bool hop_by_hop(struct awf_slice name)
 
 /* What decide() in request.c does before a head is forwarded: the target, and the checks that
  * refuse or deny. False: the head is never forwarded. */
-static bool decide(const struct parse *s, struct awf_target *t, bool *ws)
+static bool decide(const struct parse *s, struct proxy_target *t, bool *ws)
 {
     const llhttp_t *p = &s->p;
     if ((p->flags & F_TRANSFER_ENCODING) &&
         (!(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0)))
         return false;
-    if (awf_http_head_count(&s->head, "Host") > 1 || p->method == HTTP_CONNECT ||
+    if (proxy_http_head_count(&s->head, "Host") > 1 || p->method == HTTP_CONNECT ||
         p->http_major != 1)
         return false;
-    struct awf_slice url = awf_http_head_url_slice(&s->head), hh;
-    bool has_host = awf_http_head_get(&s->head, "Host", &hh);
+    struct proxy_slice url = proxy_http_head_url_slice(&s->head), hh;
+    bool has_host = proxy_http_head_get(&s->head, "Host", &hh);
     if (url.len && url.p[0] == '/') {
-        if (!has_host || awf_http_parse_authority(hh.p, hh.len, 80, t) < 0)
+        if (!has_host || proxy_http_parse_authority(hh.p, hh.len, 80, t) < 0)
             return false;
-        t->path = awf_http_strip_fragment(url);
+        t->path = proxy_http_strip_fragment(url);
     } else {
-        if (awf_http_parse_absolute(url.p, url.len, t) < 0)
+        if (proxy_http_parse_absolute(url.p, url.len, t) < 0)
             return false;
-        struct awf_target ht;
-        if (has_host && (awf_http_parse_authority(hh.p, hh.len, 80, &ht) < 0 ||
-                         !awf_http_same_host(ht.host, t->host)))
+        struct proxy_target ht;
+        if (has_host && (proxy_http_parse_authority(hh.p, hh.len, 80, &ht) < 0 ||
+                         !proxy_http_same_host(ht.host, t->host)))
             return false;
     }
     if (t->host.len == 0 || t->host.len > 255)
         return false;
-    *ws = awf_http_is_websocket(&s->head);
+    *ws = proxy_http_is_websocket(&s->head);
     return true;
 }
 
-static void check_target(const struct awf_target *t)
+static void check_target(const struct proxy_target *t)
 {
     CHECK(t->port > 0);
     for (size_t i = 0; i < t->host.len; i++) {
@@ -149,25 +149,25 @@ static void check_target(const struct awf_target *t)
     }
 }
 
-static size_t count(const struct awf_http_head *h, const char *name)
+static size_t count(const struct proxy_http_head *h, const char *name)
 {
-    return awf_http_head_count(h, name);
+    return proxy_http_head_count(h, name);
 }
 
-static void check_rewrite(const struct parse *s, const struct awf_target *t, bool ws)
+static void check_rewrite(const struct parse *s, const struct proxy_target *t, bool ws)
 {
     const char *method = llhttp_method_name((llhttp_method_t)s->p.method);
-    size_t bound = awf_http_rewrite_bound(&s->head, method, t);
+    size_t bound = proxy_http_rewrite_bound(&s->head, method, t);
     char *out = malloc(bound);
     CHECK(out);
     unsigned how = ws ? AWF_HTTP_REQ_WEBSOCKET : 0;
-    size_t n = awf_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how,
-                                     out, bound);
+    size_t n = proxy_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how,
+                                       out, bound);
     CHECK(n <= bound);
     char *small = malloc(n / 2 + 1); /* snprintf-like: same length, nothing past cap */
     CHECK(small);
-    CHECK(awf_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how, small,
-                                n / 2) == n);
+    CHECK(proxy_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how, small,
+                                  n / 2) == n);
     free(small);
 
     struct parse r;
@@ -175,21 +175,21 @@ static void check_rewrite(const struct parse *s, const struct awf_target *t, boo
     CHECK(r.done && used == n); /* one request, ending where the rewrite ends */
     CHECK(r.p.method == s->p.method && r.p.http_major == s->p.http_major &&
           r.p.http_minor == s->p.http_minor);
-    struct awf_slice url = awf_http_head_url_slice(&r.head), host;
+    struct proxy_slice url = proxy_http_head_url_slice(&r.head), host;
     CHECK(url.len >= 1 && url.p[0] == '/');
     CHECK(url.len == t->path.len + (t->path.len && t->path.p[0] == '/' ? 0 : 1));
-    CHECK(count(&r.head, "Host") == 1 && awf_http_head_get(&r.head, "Host", &host));
+    CHECK(count(&r.head, "Host") == 1 && proxy_http_head_get(&r.head, "Host", &host));
     char canon[320]; /* the Host goes on canonical (Squid's spelling), else as written */
-    size_t cn = awf_http_canon_authority(t->host, t->port, 80, canon, sizeof(canon));
-    CHECK(cn ? slice_eq(host, (struct awf_slice){canon, cn}) : slice_eq(host, t->authority));
+    size_t cn = proxy_http_canon_authority(t->host, t->port, 80, canon, sizeof(canon));
+    CHECK(cn ? slice_eq(host, (struct proxy_slice){canon, cn}) : slice_eq(host, t->authority));
     CHECK(count(&r.head, "Content-Length") == count(&s->head, "Content-Length"));
     CHECK(count(&r.head, "Transfer-Encoding") == count(&s->head, "Transfer-Encoding"));
     CHECK((r.p.flags & (F_CHUNKED | F_CONTENT_LENGTH)) ==
           (s->p.flags & (F_CHUNKED | F_CONTENT_LENGTH)));
     CHECK(!(s->p.flags & F_CONTENT_LENGTH) || r.p.content_length == s->p.content_length);
     for (size_t i = 0; i < r.head.n_fields; i++) {
-        struct awf_slice name = awf_http_field_name(&r.head, i);
-        struct awf_slice value = awf_http_field_value(&r.head, i);
+        struct proxy_slice name = proxy_http_field_name(&r.head, i);
+        struct proxy_slice value = proxy_http_field_value(&r.head, i);
         CHECK(!hop_by_hop(name));
         if (is(name, "Host"))
             continue;
@@ -201,11 +201,11 @@ static void check_rewrite(const struct parse *s, const struct awf_target *t, boo
         }
         bool sent = false;
         for (size_t j = 0; j < s->head.n_fields && !sent; j++)
-            sent = slice_eq(name, awf_http_field_name(&s->head, j)) &&
-                   slice_eq(value, awf_http_field_value(&s->head, j));
+            sent = slice_eq(name, proxy_http_field_name(&s->head, j)) &&
+                   slice_eq(value, proxy_http_field_value(&s->head, j));
         CHECK(sent);
     }
-    awf_http_head_free(&r.head);
+    proxy_http_head_free(&r.head);
     free(out);
 }
 
@@ -218,15 +218,15 @@ static void fuzz_request(const char *d, size_t n, size_t step)
     if (whole.done) {
         CHECK(used == used_cut && used <= n);
         CHECK(same_head(&whole.head, &cut.head));
-        struct awf_target t;
+        struct proxy_target t;
         bool ws = false;
         if (decide(&whole, &t, &ws)) {
             check_target(&t);
             check_rewrite(&whole, &t, ws);
         }
     }
-    awf_http_head_free(&whole.head);
-    awf_http_head_free(&cut.head);
+    proxy_http_head_free(&whole.head);
+    proxy_http_head_free(&cut.head);
 }
 
 /* ---- responses ---- */
@@ -250,7 +250,7 @@ static size_t response_head(const char *d, size_t n, llhttp_t *p)
 
 /* The fields of a response head as (name, value) by line; calls f on each. */
 static void each_field(const char *d, size_t n,
-                       void (*f)(struct awf_slice, struct awf_slice, void *), void *arg)
+                       void (*f)(struct proxy_slice, struct proxy_slice, void *), void *arg)
 {
     size_t i = 0;
     while (i < n && d[i] != '\n') /* the status line */
@@ -262,13 +262,13 @@ static void each_field(const char *d, size_t n,
         size_t end = j > i && d[j - 1] == '\r' ? j - 1 : j;
         const char *colon = memchr(d + i, ':', end - i);
         if (colon) {
-            struct awf_slice name = {d + i, (size_t)(colon - (d + i))};
+            struct proxy_slice name = {d + i, (size_t)(colon - (d + i))};
             const char *v = colon + 1, *ve = d + end;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
             while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
-            f(name, (struct awf_slice){v, (size_t)(ve - v)}, arg);
+            f(name, (struct proxy_slice){v, (size_t)(ve - v)}, arg);
         }
         i = j + 1;
     }
@@ -278,7 +278,7 @@ struct resp_check {
     unsigned connection;
 };
 
-static void check_resp_field(struct awf_slice name, struct awf_slice value, void *arg)
+static void check_resp_field(struct proxy_slice name, struct proxy_slice value, void *arg)
 {
     struct resp_check *rc_ = arg;
     CHECK(!is(name, "Keep-Alive") && !is(name, "Proxy-Connection") && !is(name, "TE") &&
@@ -295,13 +295,13 @@ static void fuzz_response(const char *d, size_t size)
     size_t n = response_head(d, size, &p);
     if (!n || p.status_code == 101)
         return;
-    if (awf_http_bare_cr(d, n, 0, true)) /* refused by forward.c */
+    if (proxy_http_bare_cr(d, n, 0, true)) /* refused by forward.c */
         return;
     int status = p.status_code;
     char *out = malloc(n + 32);
     CHECK(out);
     for (unsigned flags = 0; flags < 3; flags++) {
-        size_t m = awf_http_rewrite_response(d, n, flags, out, n + 32);
+        size_t m = proxy_http_rewrite_response(d, n, flags, out, n + 32);
         CHECK(m <= n + 32);
         llhttp_t q;
         CHECK(response_head(out, m, &q) == m && q.status_code == status);
