@@ -6,6 +6,8 @@
  *   left on device); 17 since start
  *   2026-12-05T09:01:03.125Z awf-proxy: access log /var/log/a.log: writing again
  *   2026-12-05T09:01:04.130Z awf-proxy: access log /var/log/a.log was deleted; created it again
+ *   2026-12-05T09:01:05.002Z awf-proxy: access log /run/awf.fifo: a reader opened the FIFO;
+ *   writing
  */
 
 #include <errno.h>
@@ -60,6 +62,8 @@ static const char *reason(int err, char *buf, size_t len)
     }
     if (err == -EAGAIN)
         return "no reader at exit: it took nothing for 0.5 s";
+    if (err == -ENXIO) /* only the writer's wait_reader() gives it */
+        return "no reader at exit: nobody opened the FIFO";
     return strerror(err < 0 ? -err : err);
 }
 
@@ -82,6 +86,9 @@ static void report(struct awf_log *log)
     for (size_t i = 0; i < log->n; i++) {
         struct log_output *o = &log->outs[i];
         const char *path = o->path ? o->path : "-";
+        if (__atomic_exchange_n(&o->attached, false, __ATOMIC_RELAXED))
+            fprintf(stderr, "%s awf-proxy: access log %s: a reader opened the FIFO; writing\n",
+                    when, path);
         if (__atomic_exchange_n(&o->recreated, false, __ATOMIC_RELAXED))
             fprintf(stderr, "%s awf-proxy: access log %s was deleted; created it again\n", when,
                     path);

@@ -23,15 +23,17 @@ struct log_output {
     struct awf_logformat *fmt; /* owned */
     char *path;                /* owned; NULL for stdout */
     int fd;
-    bool regular;  /* fd is a regular file: a cut line can be truncated off, deletion noticed */
-    bool gave_up;  /* writer thread: at exit, the FIFO's reader took nothing for too long */
-    struct qbuf q; /* guarded by awf_log.mu */
+    bool regular;   /* fd is a regular file: a cut line can be truncated off, deletion noticed */
+    bool gave_up;   /* writer thread: at exit, the FIFO's reader took nothing for too long */
+    bool no_reader; /* writer thread: fd is -1, the FIFO has had no reader to open it yet */
+    struct qbuf q;  /* guarded by awf_log.mu */
     /* Counters, any thread, __atomic: */
     uint64_t written;
     uint64_t dropped;
     int error;      /* why lines were last lost: -errno or AWF_LOG_E_QUEUE_FULL */
     bool failing;   /* the last line for this output was lost; cleared by a good write */
     bool recreated; /* the file was deleted and created again; cleared by the reporter */
+    bool attached;  /* a first reader opened the FIFO; cleared by the reporter */
     /* The reporter's own: */
     uint64_t reported;     /* dropped lines already reported */
     bool reported_failing; /* a loss was reported and no "writing again" since */

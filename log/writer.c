@@ -31,22 +31,33 @@
 /* At exit, a FIFO whose reader took nothing for this long is given up on (the rest counted and
  * reported lost), so that SIGTERM ends the process well within a second. */
 #define STUCK_AT_EXIT_MS 500
+/* How often the writer tries again to open a FIFO that has no reader yet, while lines wait. */
+#define NO_READER_RETRY_MS 100
 /* Lines up to this size render on the stack; longer ones get one malloc. */
 #define LOG_LINE_STACK 4096
 
-/* A FIFO is made non-blocking once open: a reader that stops reading must not pin the writer
- * in write(2) beyond what write_all() decides (at exit, STUCK_AT_EXIT_MS). */
-static int open_path(const char *path)
+/* Opened non-blocking, so that a FIFO with no reader yet fails at once (ENXIO) instead of
+ * blocking open(2) until one comes: the proxy must start and serve, and SIGTERM must end it,
+ * whatever the log shipper on the other end does. A FIFO stays non-blocking (a reader that stops
+ * reading must not pin the writer in write(2) beyond what write_all() decides); anything else
+ * (a file, a tty, /dev/full) goes back to blocking writes. Returns the fd or -errno; -ENXIO with
+ * *no_reader set is a FIFO that nobody has open for reading (ENXIO is also what a socket or a
+ * missing device gives: those are errors). */
+static int open_path(const char *path, bool *no_reader)
 {
     int fd;
+    *no_reader = false;
     do {
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0)
-        return -errno;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
-        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (fd < 0) {
+        int err = errno;
+        *no_reader = err == ENXIO && stat(path, &st) == 0 && S_ISFIFO(st.st_mode);
+        return -err;
+    }
+    if (fstat(fd, &st) == 0 && !S_ISFIFO(st.st_mode))
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
 
@@ -99,6 +110,41 @@ static int write_all(struct awf_log *log, int fd, const char *p, size_t n, size_
     return 0;
 }
 
+/* o now writes to fd (the old one, if any, closed). Writer thread, or create before it runs. */
+static void set_fd(struct awf_log *log, struct log_output *o, int fd)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = fd;
+    o->regular = is_regular(fd);
+    if (o->no_reader) {
+        o->no_reader = false;
+        __atomic_store_n(&o->attached, true, __ATOMIC_RELAXED);
+        log_report_wake(log);
+    }
+}
+
+/* A FIFO with no reader yet (the proxy started before its log shipper): the writer waits for
+ * one as it waits for a slow reader, trying the open every NO_READER_RETRY_MS, while new lines
+ * queue (the queue cap applies). Once the log is stopping, a reader that did not come within
+ * STUCK_AT_EXIT_MS is given up on (-ENXIO). Returns 0 with o->fd open, or -errno. */
+static int wait_reader(struct awf_log *log, struct log_output *o)
+{
+    for (int idle_ms = 0;; idle_ms += NO_READER_RETRY_MS) {
+        bool no_reader;
+        int fd = open_path(o->path, &no_reader);
+        if (fd >= 0) {
+            set_fd(log, o, fd);
+            return 0;
+        }
+        if (!no_reader)
+            return fd;
+        if (__atomic_load_n(&log->stop, __ATOMIC_RELAXED) && idle_ms >= STUCK_AT_EXIT_MS)
+            return -ENXIO;
+        nanosleep(&(struct timespec){.tv_nsec = NO_READER_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
 /* A file that was deleted under us is created again (with a note on stderr) rather than
  * filling an invisible inode; if that fails, the batch is lost and counted. fstat per batch,
  * not per line: at most one every LOG_BATCH_NS. Returns 0 or -errno. */
@@ -107,12 +153,11 @@ static int check_deleted(struct awf_log *log, struct log_output *o)
     struct stat st;
     if (!o->path || !o->regular || fstat(o->fd, &st) != 0 || st.st_nlink > 0)
         return 0;
-    int fd = open_path(o->path);
+    bool no_reader;
+    int fd = open_path(o->path, &no_reader);
     if (fd < 0)
         return fd;
-    close(o->fd);
-    o->fd = fd;
-    o->regular = is_regular(fd);
+    set_fd(log, o, fd);
     __atomic_store_n(&o->recreated, true, __ATOMIC_RELAXED);
     log_report_wake(log);
     return 0;
@@ -128,10 +173,10 @@ static void write_batch(struct awf_log *log, struct log_output *o, const struct 
         count_dropped(log, o, b->lines, -EAGAIN);
         return;
     }
-    int rc = check_deleted(log, o);
+    int rc = o->fd < 0 ? wait_reader(log, o) : check_deleted(log, o);
     if (rc == 0)
         rc = write_all(log, o->fd, b->p, b->len, &done);
-    o->gave_up = rc == -EAGAIN;
+    o->gave_up = rc == -EAGAIN || (rc == -ENXIO && o->no_reader);
     if (rc == 0) {
         __atomic_add_fetch(&o->written, b->lines, __ATOMIC_RELAXED);
         if (__atomic_exchange_n(&o->failing, false, __ATOMIC_RELAXED))
@@ -158,21 +203,22 @@ static void write_batch(struct awf_log *log, struct log_output *o, const struct 
 }
 
 /* Opens the new file before closing the old one: if the directory is gone, lines keep going to
- * the old file rather than nowhere. */
+ * the old file rather than nowhere. A FIFO with no reader now keeps what it has (its old
+ * descriptor, or the wait for a first reader): there is nothing to rotate. */
 static void reopen_outputs(struct awf_log *log)
 {
     for (size_t i = 0; i < log->n; i++) {
         struct log_output *o = &log->outs[i];
         if (!o->path)
             continue;
-        int fd = open_path(o->path);
+        bool no_reader;
+        int fd = open_path(o->path, &no_reader);
         if (fd < 0) {
-            awf_diag("cannot reopen access log %s: %s", o->path, strerror(-fd));
+            if (!no_reader)
+                awf_diag("cannot reopen access log %s: %s", o->path, strerror(-fd));
             continue;
         }
-        close(o->fd);
-        o->fd = fd;
-        o->regular = is_regular(fd);
+        set_fd(log, o, fd);
     }
 }
 
@@ -298,10 +344,17 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
             rc = -ENOMEM;
             break;
         }
-        o->fd = open_path(path);
-        o->regular = o->fd >= 0 && is_regular(o->fd);
-        if (o->fd < 0) {
-            rc = o->fd;
+        int fd = open_path(path, &o->no_reader);
+        if (fd >= 0) {
+            o->fd = fd;
+            o->regular = is_regular(fd);
+        } else if (o->no_reader) {
+            /* Start anyway: the writer opens it when a reader comes (wait_reader). */
+            awf_diag("access log %s: no reader on this FIFO yet; lines wait for one (up to %u "
+                     "MiB, then they are counted lost)",
+                     path, AWF_LOG_QUEUE_CAP >> 20);
+        } else {
+            rc = fd;
             if (err && errlen)
                 snprintf(err, errlen, "cannot open access log %s: %s", path, strerror(-rc));
         }

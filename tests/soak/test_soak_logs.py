@@ -4,6 +4,8 @@ and reported on stderr with an ISO-8601 timestamp at most once a second, never s
 lines that are written are whole, and written + reported lost = requests made (issue 13, #14)."""
 
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -210,6 +212,14 @@ class LogFaultTest(awf.TestCase):
         soak.figure("log blocked writer: lines written / lost of %d" % n,
                     "%d / %d" % (got["lines"], lost))
 
+    def stop_promptly(self, px, figure):
+        """SIGTERM ends px with exit 0 (within 10 s); the time it took is a figure."""
+        t0 = time.monotonic()
+        rc = px.stop(timeout=10)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, "no exit after SIGTERM: " + px.stderr)
+        soak.figure(figure, "%.2f" % took)
+
     def test_sigterm_with_a_stuck_reader_exits(self):
         # The reader of a FIFO log stopped reading for good: SIGTERM must still end the
         # process promptly (once no byte could be written for half a second), with the lines
@@ -221,13 +231,59 @@ class LogFaultTest(awf.TestCase):
         fmt = " ".join(["%4096ts"] * 16)
         px = self.start("--access-log", "logformat=%s:%s" % (fmt, fifo), logs=())
         self.requests(px, 10)  # 640 KiB of lines: far more than the pipe holds
-        t0 = time.monotonic()
-        rc = px.stop(timeout=10)
-        took = time.monotonic() - t0
-        self.assertEqual(rc, 0, "no exit after SIGTERM: " + px.stderr)
-        soak.figure("log stuck reader: SIGTERM to exit, s", "%.2f" % took)
+        self.stop_promptly(px, "log stuck reader: SIGTERM to exit, s")
         self.assertGreater(soak.lost_total(px, fifo), 0, px.stderr)
         self.assertIn("no reader", soak.loss_reports(px, fifo)[-1][2])
+
+    def read_lines(self, fd, n):
+        """n whole lines from a non-blocking FIFO reader, waiting up to awf.WAIT for them."""
+        data, deadline = b"", time.monotonic() + awf.WAIT
+        while data.count(b"\n") < n and time.monotonic() < deadline:
+            select.select([fd], [], [], 0.2)
+            try:
+                data += os.read(fd, 1 << 16)
+            except BlockingIOError:
+                pass
+        lines = data.decode().splitlines()
+        self.assertEqual(len(lines), n, data)
+        for line in lines:
+            awf.parse_fd(self, line)
+        return lines
+
+    def test_fifo_without_reader_starts_and_serves(self):
+        # A FIFO whose reader (a log shipper) starts after the proxy: open(2) must not hold up
+        # start-up (it used to block until a reader came). Lines wait in the queue, and every
+        # one arrives once the reader opens the FIFO; the two moments are said on stderr.
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo)
+        t0 = time.monotonic()
+        px = self.start("--access-log", "firewall_detailed:" + fifo, logs=())
+        soak.figure("log FIFO with no reader: start to listening, s",
+                    "%.2f" % (time.monotonic() - t0))
+        self.assertTrue(px.wait_line(r"access log %s: no reader on this FIFO yet; lines wait"
+                                     % re.escape(fifo), timeout=0), px.stderr)
+        self.requests(px, 5)
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, rfd)
+        self.read_lines(rfd, 5)
+        self.assertTrue(px.wait_line(awf.STAMP + r"awf-proxy: access log %s: a reader opened the "
+                                     r"FIFO; writing$" % re.escape(fifo)), px.stderr)
+        self.requests(px, 3)
+        self.read_lines(rfd, 3)
+        self.assertEqual(px.stop(), 0, px.stderr)
+        self.assertEqual(soak.lost_total(px, fifo), 0, px.stderr)
+
+    def test_sigterm_with_a_fifo_nobody_opened_exits(self):
+        # No reader ever comes: SIGTERM still ends the process within a second or so, and the
+        # lines that waited are reported lost with the reason.
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo)
+        px = self.start("--access-log", "firewall_detailed:" + fifo, logs=())
+        self.requests(px, 3)
+        self.stop_promptly(px, "log FIFO never opened: SIGTERM to exit, s")
+        self.assertEqual(soak.lost_total(px, fifo), 3, px.stderr)
+        self.assertEqual(soak.loss_reports(px, fifo)[-1][2],
+                         "no reader at exit: nobody opened the FIFO")
 
 
 if __name__ == "__main__":

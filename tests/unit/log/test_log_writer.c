@@ -14,10 +14,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -241,6 +244,18 @@ static void test_log_writer_errors_name_the_path(void **state)
     assert_non_null(strstr(err, t->a));
     assert_non_null(strstr(err, "character 5"));
 
+    /* A unix socket also fails open(2) with ENXIO, as a FIFO with no reader does: an error,
+     * not a FIFO to wait on. */
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", t->dir);
+    int sfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(sfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    struct awf_log_output_spec sock[] = {{"squid", sun.sun_path}};
+    assert_int_equal(awf_log_create(sock, 1, true, NULL, &log, err, sizeof(err)), -ENXIO);
+    assert_null(log);
+    assert_non_null(strstr(err, "No such device or address"));
+    close(sfd);
+
     /* No outputs at all is a valid, silent log. */
     assert_int_equal(awf_log_create(NULL, 0, true, NULL, &log, err, sizeof(err)), 0);
     write_n(log, "x", 3);
@@ -364,6 +379,118 @@ static void test_log_writer_full_queue_drops_are_counted(void **state)
     assert_int_equal(d.lines + dropped_before, written);
 }
 
+/* stderr to a file from now on; returns the original, for restore_stderr(). */
+static int capture_stderr(const char *path)
+{
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int efd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(saved >= 0 && efd >= 0);
+    dup2(efd, STDERR_FILENO);
+    close(efd);
+    return saved;
+}
+
+static void restore_stderr(int saved)
+{
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct fifo_log {
+    char fifo[160];
+    char errpath[160]; /* where stderr goes until restore_stderr(saved) */
+    int saved;
+    struct awf_log *log;
+};
+
+/* A log on a new FIFO that nobody has opened (plus t->a when two), stderr captured. Create must
+ * not block in open(2): SIGALRM ends the test if it does. */
+static void fifo_log_create(struct tmpdir *t, struct fifo_log *f, size_t n)
+{
+    snprintf(f->fifo, sizeof(f->fifo), "%s/fifo", t->dir);
+    snprintf(f->errpath, sizeof(f->errpath), "%s/stderr", t->dir);
+    assert_int_equal(mkfifo(f->fifo, 0600), 0);
+    f->saved = capture_stderr(f->errpath);
+    struct awf_log_output_spec outs[] = {{"%ru", f->fifo}, {"%ru", t->a}};
+    alarm(20);
+    assert_int_equal(awf_log_create(outs, n, false, NULL, &f->log, NULL, 0), 0);
+    alarm(0);
+}
+
+/* A FIFO that nobody has opened yet (the log shipper starts after the proxy): create must not
+ * block in open(2) (SIGALRM ends the test if it does); lines wait, and all of them arrive once
+ * a reader comes, which is said on stderr. */
+static void test_log_writer_fifo_reader_comes_later(void **state)
+{
+    struct tmpdir *t = *state;
+    struct fifo_log f;
+    fifo_log_create(t, &f, 2);
+    struct awf_log *log = f.log;
+    struct awf_log_record r = {.url = "http://h.test/0123456789"};
+    for (int i = 0; i < 5; i++)
+        awf_log_write(log, &r);
+    usleep(300000); /* the writer tries, finds no reader, waits */
+    assert_int_equal(awf_log_dropped(log), 0);
+
+    int rfd = open(f.fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(rfd >= 0);
+    /* Blocking reads only once the writer has it open: before, read(2) says EOF at once. */
+    assert_int_equal(poll(&(struct pollfd){.fd = rfd, .events = POLLIN}, 1, 10000), 1);
+    assert_int_equal(fcntl(rfd, F_SETFL, 0), 0);
+    struct drain d = {.fd = rfd, .line_len = strlen(r.url) + 1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drain_fifo, &d), 0);
+    for (int i = 0; i < 5; i++)
+        awf_log_write(log, &r);
+    awf_log_destroy(log);
+    pthread_join(th, NULL);
+    close(rfd);
+    restore_stderr(f.saved);
+    assert_int_equal(d.lines, 10);
+    assert_int_equal(d.bad, 0);
+    char *text = slurp(f.errpath, NULL);
+    assert_non_null(strstr(text, "no reader on this FIFO yet"));
+    assert_non_null(strstr(text, "a reader opened the FIFO; writing\n"));
+    assert_null(strstr(text, "lost ("));
+    free(text);
+    text = slurp(t->a, NULL);
+    assert_int_equal(strlen(text), 10 * d.line_len); /* the other output waited, lost nothing */
+    free(text);
+}
+
+/* A FIFO that no reader ever opens: destroy gives up within a second, and the lines it could
+ * not write are reported lost with the reason. */
+static void test_log_writer_fifo_never_read_destroy_ends(void **state)
+{
+    struct tmpdir *t = *state;
+    struct fifo_log f;
+    fifo_log_create(t, &f, 1);
+    struct awf_log *log = f.log;
+    struct awf_log_record r = {.url = "http://h.test/"};
+    for (int i = 0; i < 3; i++)
+        awf_log_write(log, &r);
+    long long t0 = mono_ms();
+    alarm(20);
+    awf_log_destroy(log);
+    alarm(0);
+    long long took = mono_ms() - t0;
+    restore_stderr(f.saved);
+    assert_true(took < 2000);
+    char *text = slurp(f.errpath, NULL);
+    assert_non_null(strstr(text, "3 lines lost (no reader at exit: nobody opened the FIFO); 3 "
+                                 "since start\n"));
+    free(text);
+}
+
 /* A write that fails (/dev/full: ENOSPC) loses its lines: counted per output in
  * awf_log_stats(), and reported on stderr with an ISO-8601 timestamp without further traffic;
  * destroy reports what is left. */
@@ -372,12 +499,7 @@ static void test_log_writer_losses_counted_and_reported(void **state)
     struct tmpdir *t = *state;
     char errpath[160];
     snprintf(errpath, sizeof(errpath), "%s/stderr", t->dir);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    int efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(saved >= 0 && efd >= 0);
-    dup2(efd, STDERR_FILENO);
-    close(efd);
+    int saved = capture_stderr(errpath);
 
     struct awf_log_output_spec outs[] = {{"%ru", "/dev/full"}, {"%ru", t->a}};
     struct awf_log *log = NULL;
@@ -406,9 +528,7 @@ static void test_log_writer_losses_counted_and_reported(void **state)
     awf_log_write(log, &r);
     awf_log_destroy(log);
 
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
+    restore_stderr(saved);
     assert_non_null(text);
     int y, mo, d, h, mi, s, ms, n;
     char tail[64];
@@ -440,6 +560,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_writer_full_queue_drops_are_counted, setup_dir,
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_log_writer_losses_counted_and_reported, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_log_writer_fifo_reader_comes_later, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_log_writer_fifo_never_read_destroy_ends, setup_dir,
                                         teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
