@@ -16,16 +16,16 @@
 int cli_logformats_check(const struct awf_settings *s)
 {
     for (size_t i = 0; i < s->n_logs; i++) {
-        struct awf_logformat *f = NULL;
+        struct awf_log_format *f = NULL;
         char err[256] = "";
-        if (awf_logformat_compile(s->logs[i].format, s->awf_version, &f, err, sizeof(err)) != 0) {
+        if (awf_log_format_compile(s->logs[i].format, s->awf_version, &f, err, sizeof(err)) != 0) {
             if (s->logs[i].where && s->logs[i].where[0])
                 awf_diag("%s: log format: %s", s->logs[i].where, err);
             else
                 awf_diag("log output %s: log format: %s", s->logs[i].path, err);
             return -1;
         }
-        awf_logformat_free(f);
+        awf_log_format_free(f);
     }
     return 0;
 }
@@ -118,13 +118,14 @@ static int check_json(const struct cli_policy_opts *o)
     if (p != NULL) {
         const struct awf_settings *s = awf_policy_settings(p);
         for (size_t i = 0; i < s->n_logs && !err[0]; i++) {
-            struct awf_logformat *f = NULL;
+            struct awf_log_format *f = NULL;
             char why[256] = "";
-            if (awf_logformat_compile(s->logs[i].format, s->awf_version, &f, why, sizeof(why)) != 0)
+            if (awf_log_format_compile(s->logs[i].format, s->awf_version, &f, why, sizeof(why)) !=
+                0)
                 snprintf(err, sizeof(err), "%s: log format: %s",
                          s->logs[i].where && s->logs[i].where[0] ? s->logs[i].where : "policy",
                          why);
-            awf_logformat_free(f);
+            awf_log_format_free(f);
         }
     }
     bool ok = p != NULL && !err[0];

@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 
-struct awf_logformat;
+struct awf_log_format;
 struct awf_log;
 
 /* One finished transaction. Every pointer may be NULL and every string may be absent (rendered
@@ -48,14 +48,9 @@ struct awf_log_record {
  * "firewall_detailed", "audit_jsonl", "squid" are accepted too. Returns 0 and *out, or
  * AWF_E_LOGFORMAT with err naming the offset and code at fault. awf_version fills
  * ${AWF_VERSION} in audit_jsonl. */
-int awf_logformat_compile(const char *fmt, const char *awf_version, struct awf_logformat **out,
-                          char *err, size_t errlen);
-void awf_logformat_free(struct awf_logformat *f);
-
-/* Renders one line (with its '\n') into buf; returns the length it needed (like snprintf: if it
- * is >= cap the line was cut). strip_query renders a URL's query as "?". */
-size_t awf_logformat_render(const struct awf_logformat *f, const struct awf_log_record *r,
-                            bool strip_query, char *buf, size_t cap);
+int awf_log_format_compile(const char *fmt, const char *awf_version, struct awf_log_format **out,
+                           char *err, size_t errlen);
+void awf_log_format_free(struct awf_log_format *f);
 
 struct awf_log_output_spec {
     const char *format; /* built-in name or logformat string */
@@ -81,10 +76,6 @@ void awf_log_destroy(struct awf_log *log);
 #define AWF_LOG_QUEUE_CAP (64u << 20)
 /* The error of a line lost because its output's queue was full (the writer is blocked). */
 #define AWF_LOG_E_QUEUE_FULL AWF_E_LIMIT
-
-/* Lines lost, all outputs together: queue over its cap, a failed write (ENOSPC, EFBIG, EIO,
- * EPIPE...), out of memory. Should stay 0. Any thread. */
-uint64_t awf_log_dropped(const struct awf_log *log);
 
 /* One output's counters, for metrics and health checks. Losses are also reported on stderr, at
  * most once a second, with an ISO-8601 UTC timestamp (log/README.md). */

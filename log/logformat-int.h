@@ -1,13 +1,16 @@
 #ifndef AWF_LOG_LOGFORMAT_INT_H
 #define AWF_LOG_LOGFORMAT_INT_H
 
-/* What the logformat compiler hands the renderer; shared only inside log/. A compiled format is
- * a flat array of ops, each a literal run or one % code with its modifiers resolved, so
- * rendering a line is one pass over the array and never re-reads the format string. */
+/* What the logformat compiler hands the renderer, and the renderer the writer; shared only inside
+ * log/ (and with its tests). A compiled format is a flat array of ops, each a literal run or one
+ * % code with its modifiers resolved, so rendering a line is one pass over the array and never
+ * re-reads the format string. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "log/log.h"
 
 enum lf_code {
     LF_LITERAL,
@@ -59,17 +62,23 @@ struct lf_op {
     bool zero;          /* '0': pad with zeros */
     uint32_t width_min; /* 0: none */
     uint32_t width_max; /* 0: none; strings only, cut before escaping */
-    size_t arg;         /* offset in awf_logformat.pool: literal text, header name, strftime */
+    size_t arg;         /* offset in awf_log_format.pool: literal text, header name, strftime */
     size_t arg_len;     /* pool holds a NUL after every arg */
     bool has_arg;
 };
 
-struct awf_logformat {
+struct awf_log_format {
     struct lf_op *ops;
     size_t nops;
     char *pool; /* owned: literal runs and {args}, each NUL-terminated */
     size_t pool_len;
     bool json; /* the format starts with '{': every value is JSON-escaped */
 };
+
+/* render.c: renders one line (with its '\n') into buf; returns the length it needed (like
+ * snprintf: if it is >= cap the line was cut). strip_query renders a URL's query as "?". The
+ * writer calls it for each output; the tests and the fuzz target call it directly. */
+size_t log_format_render(const struct awf_log_format *f, const struct awf_log_record *r,
+                         bool strip_query, char *buf, size_t cap);
 
 #endif

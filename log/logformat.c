@@ -86,7 +86,7 @@ static const struct builtin builtins[] = {
 static const char version_var[] = "${AWF_VERSION}";
 
 struct compiler {
-    struct awf_logformat *f;
+    struct awf_log_format *f;
     size_t ops_cap;
     size_t pool_cap;
     bool in_literal; /* the last op is a literal still being extended */
@@ -109,7 +109,7 @@ static int fail(struct compiler *c, const char *fmt, ...)
 
 static int pool_reserve(struct compiler *c, size_t n)
 {
-    struct awf_logformat *f = c->f;
+    struct awf_log_format *f = c->f;
     if (f->pool_len + n <= c->pool_cap)
         return 0;
     size_t cap = c->pool_cap ? c->pool_cap : 64;
@@ -125,7 +125,7 @@ static int pool_reserve(struct compiler *c, size_t n)
 
 static struct lf_op *new_op(struct compiler *c)
 {
-    struct awf_logformat *f = c->f;
+    struct awf_log_format *f = c->f;
     if (f->nops == c->ops_cap) {
         size_t cap = c->ops_cap ? c->ops_cap * 2 : 16;
         struct lf_op *ops = realloc(f->ops, cap * sizeof(*ops));
@@ -143,7 +143,7 @@ static struct lf_op *new_op(struct compiler *c)
  * the run, rewritten as the run grows. */
 static int add_literal(struct compiler *c, const char *s, size_t n)
 {
-    struct awf_logformat *f = c->f;
+    struct awf_log_format *f = c->f;
     if (n == 0)
         return 0;
     if (pool_reserve(c, n + 1) < 0)
@@ -349,8 +349,8 @@ static int compile(struct compiler *c, const char *fmt, const char *version)
     return 0;
 }
 
-int awf_logformat_compile(const char *fmt, const char *awf_version, struct awf_logformat **out,
-                          char *err, size_t errlen)
+int awf_log_format_compile(const char *fmt, const char *awf_version, struct awf_log_format **out,
+                           char *err, size_t errlen)
 {
     *out = NULL;
     if (err && errlen)
@@ -364,7 +364,7 @@ int awf_logformat_compile(const char *fmt, const char *awf_version, struct awf_l
         }
     }
 
-    struct awf_logformat *f = calloc(1, sizeof(*f));
+    struct awf_log_format *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
     struct compiler c = {.f = f, .err = err, .errlen = errlen};
@@ -374,14 +374,14 @@ int awf_logformat_compile(const char *fmt, const char *awf_version, struct awf_l
     f->json = *s == '{';
     int rc = compile(&c, fmt, awf_version ? awf_version : AWF_VERSION_STRING);
     if (rc < 0) {
-        awf_logformat_free(f);
+        awf_log_format_free(f);
         return rc;
     }
     *out = f;
     return 0;
 }
 
-void awf_logformat_free(struct awf_logformat *f)
+void awf_log_format_free(struct awf_log_format *f)
 {
     if (!f)
         return;

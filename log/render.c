@@ -329,8 +329,8 @@ static void emit_header(struct out *o, const struct lf_op *op, const char *pool,
     emit(o, op, v, v ? len : 0, false, false);
 }
 
-size_t awf_logformat_render(const struct awf_logformat *f, const struct awf_log_record *r,
-                            bool strip_query, char *buf, size_t cap)
+size_t log_format_render(const struct awf_log_format *f, const struct awf_log_record *r,
+                         bool strip_query, char *buf, size_t cap)
 {
     struct out o = {buf, cap, 0};
     for (size_t k = 0; k < f->nops; k++) {

@@ -177,7 +177,7 @@ size_t awf_log_stats(const struct awf_log *log, struct awf_log_output_stats *out
     return n;
 }
 
-uint64_t awf_log_dropped(const struct awf_log *log)
+uint64_t log_dropped(const struct awf_log *log)
 {
     uint64_t d = 0;
     for (size_t i = 0; log && i < log->n; i++)

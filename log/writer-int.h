@@ -20,8 +20,8 @@ struct qbuf {
 };
 
 struct log_output {
-    struct awf_logformat *fmt; /* owned */
-    char *path;                /* owned; NULL for stdout */
+    struct awf_log_format *fmt; /* owned */
+    char *path;                 /* owned; NULL for stdout */
     int fd;
     bool regular;   /* fd is a regular file: a cut line can be truncated off, deletion noticed */
     bool gave_up;   /* writer thread: at exit, the FIFO's reader took nothing for too long */
@@ -67,5 +67,10 @@ int log_report_start(struct awf_log *log);
 void log_report_wake(struct awf_log *log);
 void log_report_stop(struct awf_log *log);
 void log_report_fini(struct awf_log *log);
+
+/* Lines lost, all outputs together: queue over its cap, a failed write (ENOSPC, EFBIG, EIO,
+ * EPIPE...), out of memory. Should stay 0. Any thread. For the tests: the proxy reads the
+ * per-output counters of awf_log_stats(). */
+uint64_t log_dropped(const struct awf_log *log);
 
 #endif

@@ -5,6 +5,7 @@
  * and reported on stderr by a third thread (report.c), never silently. */
 
 #include "log/log.h"
+#include "log/logformat-int.h"
 #include "log/writer-int.h"
 #include "common/diag.h"
 
@@ -299,7 +300,7 @@ static void destroy_outputs(struct awf_log *log)
             close(o->fd);
         free(o->path);
         free(o->q.p);
-        awf_logformat_free(o->fmt);
+        awf_log_format_free(o->fmt);
     }
     log_report_fini(log);
     pthread_mutex_destroy(&log->mu);
@@ -329,7 +330,7 @@ int awf_log_create(const struct awf_log_output_spec *outs, size_t n, bool strip_
         struct log_output *o = &log->outs[i];
         const char *path = outs[i].path ? outs[i].path : "-";
         char ferr[256];
-        rc = awf_logformat_compile(outs[i].format, awf_version, &o->fmt, ferr, sizeof(ferr));
+        rc = awf_log_format_compile(outs[i].format, awf_version, &o->fmt, ferr, sizeof(ferr));
         if (rc < 0) {
             if (err && errlen)
                 snprintf(err, errlen, "access log %s: %s", path, ferr);
@@ -415,14 +416,14 @@ void awf_log_write(struct awf_log *log, const struct awf_log_record *r)
         char stack[LOG_LINE_STACK];
         char *line = stack;
         /* Render outside the lock: the mutex only covers the memcpy into the queue. */
-        size_t len = awf_logformat_render(o->fmt, r, log->strip_query, stack, sizeof(stack));
+        size_t len = log_format_render(o->fmt, r, log->strip_query, stack, sizeof(stack));
         if (len >= sizeof(stack)) {
             line = malloc(len + 1);
             if (!line) {
                 count_dropped(log, o, 1, -ENOMEM);
                 continue;
             }
-            awf_logformat_render(o->fmt, r, log->strip_query, line, len + 1);
+            log_format_render(o->fmt, r, log->strip_query, line, len + 1);
         }
         pthread_mutex_lock(&log->mu);
         bool ok = enqueue(&o->q, line, len);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log/log.h"
+#include "log/logformat-int.h"
 
 struct test_hdr {
     const char *name;
@@ -60,12 +60,12 @@ static inline const char *test_render(const char *fmt, const struct awf_log_reco
                                       bool strip_query)
 {
     static char buf[8192];
-    struct awf_logformat *f = NULL;
+    struct awf_log_format *f = NULL;
     static char err[256];
-    if (awf_logformat_compile(fmt, "9.8.7", &f, err, sizeof(err)) != 0)
+    if (awf_log_format_compile(fmt, "9.8.7", &f, err, sizeof(err)) != 0)
         return err;
-    size_t n = awf_logformat_render(f, r, strip_query, buf, sizeof(buf));
-    awf_logformat_free(f);
+    size_t n = log_format_render(f, r, strip_query, buf, sizeof(buf));
+    awf_log_format_free(f);
     if (n >= sizeof(buf))
         return "<cut>";
     return buf;

@@ -26,6 +26,7 @@
 
 #include "common/error.h"
 #include "log/log.h"
+#include "log/writer-int.h"
 #include "log_test_util.h"
 
 #define THREADS    4
@@ -152,7 +153,7 @@ static void test_log_writer_threads_all_lines_whole(void **state)
     }
     for (int k = 0; k < THREADS; k++)
         pthread_join(th[k], NULL);
-    assert_int_equal(awf_log_dropped(log), 0);
+    assert_int_equal(log_dropped(log), 0);
     awf_log_destroy(log); /* must write everything still queued */
 
     struct stat st;
@@ -355,18 +356,18 @@ static void test_log_writer_full_queue_drops_are_counted(void **state)
     struct awf_log_record r = {.url = url};
     uint64_t written = 0;
     /* 64 MiB of 1 KiB lines is ~65k lines; stop at the first drop, give up far beyond. */
-    while (awf_log_dropped(log) == 0 && written < 1000000) {
+    while (log_dropped(log) == 0 && written < 1000000) {
         awf_log_write(log, &r);
         written++;
     }
-    assert_true(awf_log_dropped(log) > 0);
+    assert_true(log_dropped(log) > 0);
     for (int k = 0; k < 100; k++, written++)
         awf_log_write(log, &r); /* more drops while still full */
 
     struct drain d = {.fd = rfd, .line_len = sizeof(url)};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, drain_fifo, &d), 0);
-    uint64_t dropped_before = awf_log_dropped(log);
+    uint64_t dropped_before = log_dropped(log);
     /* destroy gives up on a reader idle for 0.5 s; on a loaded machine a new thread may not
      * run that soon, which is not what this test is about. */
     while (!atomic_load(&d.reading))
@@ -524,7 +525,7 @@ static void test_log_writer_losses_counted_and_reported(void **state)
     assert_true(st[0].failing);
     assert_int_equal(st[1].dropped, 0);
     assert_false(st[1].failing);
-    assert_int_equal(awf_log_dropped(log), 10);
+    assert_int_equal(log_dropped(log), 10);
     awf_log_write(log, &r);
     awf_log_destroy(log);
 

@@ -326,9 +326,9 @@ static void test_logformat_widths(void **state)
 
 static void expect_error(const char *fmt, const char *offset_text, const char *code_text)
 {
-    struct awf_logformat *f = (struct awf_logformat *)1;
+    struct awf_log_format *f = (struct awf_log_format *)1;
     char err[256] = "";
-    assert_int_equal(awf_logformat_compile(fmt, NULL, &f, err, sizeof(err)), AWF_E_LOGFORMAT);
+    assert_int_equal(awf_log_format_compile(fmt, NULL, &f, err, sizeof(err)), AWF_E_LOGFORMAT);
     assert_null(f);
     if (!strstr(err, offset_text) || !strstr(err, code_text))
         fail_msg("format \"%s\": error \"%s\" lacks \"%s\" or \"%s\"", fmt, err, offset_text,
@@ -349,26 +349,26 @@ static void test_logformat_errors_name_offset_and_code(void **state)
     expect_error("%-0 ts", "character 1", "unknown code");
     expect_error("ok %\"zz", "character 4", "\"%zz\"");
     /* A NULL err buffer is allowed. */
-    struct awf_logformat *f = NULL;
-    assert_int_equal(awf_logformat_compile("%q", NULL, &f, NULL, 0), AWF_E_LOGFORMAT);
+    struct awf_log_format *f = NULL;
+    assert_int_equal(awf_log_format_compile("%q", NULL, &f, NULL, 0), AWF_E_LOGFORMAT);
 }
 
 /* snprintf semantics: the needed length is returned, the buffer is cut and terminated. */
 static void test_logformat_render_cut(void **state)
 {
     (void)state;
-    struct awf_logformat *f = NULL;
-    assert_int_equal(awf_logformat_compile("%rm %ru", NULL, &f, NULL, 0), 0);
+    struct awf_log_format *f = NULL;
+    assert_int_equal(awf_log_format_compile("%rm %ru", NULL, &f, NULL, 0), 0);
     struct awf_log_record r = {.method = "GET", .url = "http://a/b"};
     char buf[8];
-    assert_int_equal(awf_logformat_render(f, &r, false, buf, sizeof(buf)), 15);
+    assert_int_equal(log_format_render(f, &r, false, buf, sizeof(buf)), 15);
     assert_string_equal(buf, "GET htt");
     char full[16];
-    assert_int_equal(awf_logformat_render(f, &r, false, full, sizeof(full)), 15);
+    assert_int_equal(log_format_render(f, &r, false, full, sizeof(full)), 15);
     assert_string_equal(full, "GET http://a/b\n");
-    assert_int_equal(awf_logformat_render(f, &r, false, NULL, 0), 15);
-    awf_logformat_free(f);
-    awf_logformat_free(NULL);
+    assert_int_equal(log_format_render(f, &r, false, NULL, 0), 15);
+    awf_log_format_free(f);
+    awf_log_format_free(NULL);
 }
 
 int main(void)

@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "common/error.h"
-#include "log/log.h"
+#include "log/logformat-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,20 +52,20 @@ static size_t count_controls(const char *s, size_t n)
     return c;
 }
 
-static size_t render_checked(const struct awf_logformat *f, const struct awf_log_record *r,
+static size_t render_checked(const struct awf_log_format *f, const struct awf_log_record *r,
                              bool strip, char **out)
 {
-    size_t need = awf_logformat_render(f, r, strip, NULL, 0);
+    size_t need = log_format_render(f, r, strip, NULL, 0);
     char *buf = malloc(need + 1);
     if (!buf)
         abort();
-    if (awf_logformat_render(f, r, strip, buf, need + 1) != need || buf[need] != '\0' ||
-        need == 0 || buf[need - 1] != '\n')
+    if (log_format_render(f, r, strip, buf, need + 1) != need || buf[need] != '\0' || need == 0 ||
+        buf[need - 1] != '\n')
         abort();
     if (need > 1) {
         /* Cut one byte short: same length returned, terminated over the last byte. */
         char *cut = malloc(need);
-        if (!cut || awf_logformat_render(f, r, strip, cut, need) != need || cut[need - 1] != '\0' ||
+        if (!cut || log_format_render(f, r, strip, cut, need) != need || cut[need - 1] != '\0' ||
             memcmp(cut, buf, need - 1) != 0)
             abort();
         free(cut);
@@ -103,9 +103,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    struct awf_logformat *f = NULL;
+    struct awf_log_format *f = NULL;
     char err[256];
-    int rc = awf_logformat_compile(fmt, "1.2.3", &f, err, sizeof(err));
+    int rc = awf_log_format_compile(fmt, "1.2.3", &f, err, sizeof(err));
     if (rc != 0) {
         if (rc != AWF_E_LOGFORMAT || f || !err[0])
             abort();
@@ -153,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(a);
         free(b);
     }
-    awf_logformat_free(f);
+    awf_log_format_free(f);
 out:
     for (int i = 0; i < NVALUES; i++)
         free(vals[i]);
