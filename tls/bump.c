@@ -16,7 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/error.h"
-#include "tls/tls.h"
+#include "tls/tls-int.h"
 
 struct awf_tls_bump {
     /* ca and client are replaced by a reload: read under the read lock, swapped under the
@@ -25,7 +25,7 @@ struct awf_tls_bump {
     pthread_rwlock_t lock;
     struct awf_tls_ca *ca;
     EVP_PKEY *leaf_key;
-    struct awf_tls_cache *cache;
+    struct tls_cache *cache;
     SSL_CTX *server; /* towards clients */
     SSL_CTX *client; /* towards upstreams */
 };
@@ -53,7 +53,7 @@ void awf_tls_bump_destroy(struct awf_tls_bump *b)
         return;
     SSL_CTX_free(b->server);
     SSL_CTX_free(b->client);
-    awf_tls_cache_destroy(b->cache);
+    tls_cache_destroy(b->cache);
     EVP_PKEY_free(b->leaf_key);
     awf_tls_ca_free(b->ca);
     pthread_rwlock_destroy(&b->lock);
@@ -116,7 +116,7 @@ int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump *
         free(b);
         return -ENOMEM;
     }
-    int rc = awf_tls_ca_load(o->ca_cert, o->ca_key, &b->ca, err, errlen);
+    int rc = tls_ca_load(o->ca_cert, o->ca_key, &b->ca, err, errlen);
     if (rc < 0) {
         pthread_rwlock_destroy(&b->lock);
         free(b);
@@ -125,7 +125,7 @@ int awf_tls_bump_create(const struct awf_tls_bump_opts *o, struct awf_tls_bump *
     b->leaf_key = awf_tls_key_new(AWF_TLS_KEY_P256);
     if (!b->leaf_key)
         return fail(b, err, errlen, "making the leaf key");
-    b->cache = awf_tls_cache_create(o->cache_bytes ? o->cache_bytes : 16u << 20);
+    b->cache = tls_cache_create(o->cache_bytes ? o->cache_bytes : 16u << 20);
     if (!b->cache)
         return fail(b, err, errlen, "out of memory");
 
@@ -152,7 +152,7 @@ int awf_tls_bump_reload(struct awf_tls_bump *b, const struct awf_tls_bump_opts *
 {
     struct awf_tls_ca *ca;
     SSL_CTX *client = NULL;
-    int rc = awf_tls_ca_load(o->ca_cert, o->ca_key, &ca, err, errlen);
+    int rc = tls_ca_load(o->ca_cert, o->ca_key, &ca, err, errlen);
     if (rc < 0)
         return rc;
     const char *what = upstream_ctx(o, &client);
@@ -167,16 +167,11 @@ int awf_tls_bump_reload(struct awf_tls_bump *b, const struct awf_tls_bump_opts *
     SSL_CTX *old_client = b->client;
     b->ca = ca;
     b->client = client;
-    awf_tls_cache_clear(b->cache);
+    tls_cache_clear(b->cache);
     pthread_rwlock_unlock(&b->lock);
     awf_tls_ca_free(old_ca);
     SSL_CTX_free(old_client); /* upstream sessions made from it hold their own reference */
     return 0;
-}
-
-struct awf_tls_cache *awf_tls_bump_cache(struct awf_tls_bump *b)
-{
-    return b->cache;
 }
 
 int awf_tls_bump_client_ssl(struct awf_tls_bump *b, const char *canon, enum awf_tls_name kind,
@@ -184,11 +179,11 @@ int awf_tls_bump_client_ssl(struct awf_tls_bump *b, const char *canon, enum awf_
 {
     *minted = false;
     pthread_rwlock_rdlock(&b->lock);
-    X509 *leaf = awf_tls_cache_get(b->cache, canon);
+    X509 *leaf = tls_cache_get(b->cache, canon);
     if (!leaf) {
         int rc = awf_tls_mint(b->ca, b->leaf_key, canon, kind, &leaf);
         if (rc == 0)
-            rc = awf_tls_cache_put(b->cache, canon, leaf);
+            rc = tls_cache_put(b->cache, canon, leaf);
         if (rc < 0) {
             pthread_rwlock_unlock(&b->lock);
             X509_free(leaf);

@@ -20,7 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/error.h"
-#include "tls/tls.h"
+#include "tls/tls-int.h"
 
 struct awf_tls_ca {
     X509 *cert;
@@ -132,13 +132,13 @@ void awf_tls_ca_free(struct awf_tls_ca *ca)
     free(ca);
 }
 
-X509 *awf_tls_ca_cert(const struct awf_tls_ca *ca)
+X509 *tls_ca_cert(const struct awf_tls_ca *ca)
 {
     return ca->cert;
 }
 
-int awf_tls_ca_load(const char *cert_path, const char *key_path, struct awf_tls_ca **out, char *err,
-                    size_t errlen)
+int tls_ca_load(const char *cert_path, const char *key_path, struct awf_tls_ca **out, char *err,
+                size_t errlen)
 {
     struct awf_tls_ca *ca = calloc(1, sizeof(*ca));
     if (!ca)

@@ -35,11 +35,6 @@ int awf_tls_name_canon(const char *name, size_t len, char *out, size_t outlen);
 
 struct awf_tls_ca;
 
-/* Reads a CA certificate and its private key (PEM; the key unencrypted) and checks that they
- * belong together and that the certificate may sign (CA:TRUE, keyCertSign when keyUsage is
- * present). Returns 0, or a negative code with err naming the file and why. */
-int awf_tls_ca_load(const char *cert_path, const char *key_path, struct awf_tls_ca **out, char *err,
-                    size_t errlen);
 /* A new CA: a P-256 key, CA:TRUE with pathlen 0, keyCertSign and cRLSign, valid from one hour
  * ago (clock skew) for days days. cn NULL: "awf-proxy per-run CA <16 random hex digits>". */
 int awf_tls_ca_new(unsigned days, const char *cn, struct awf_tls_ca **out, char *err,
@@ -48,8 +43,6 @@ int awf_tls_ca_new(unsigned days, const char *cn, struct awf_tls_ca **out, char 
  * exists: a key is never world-readable, not even for a moment, and never overwritten). */
 int awf_tls_ca_write(const struct awf_tls_ca *ca, const char *dir, char *err, size_t errlen);
 void awf_tls_ca_free(struct awf_tls_ca *ca);
-/* Borrowed; valid as long as ca. */
-X509 *awf_tls_ca_cert(const struct awf_tls_ca *ca);
 
 /* ---- minting ---- */
 
@@ -67,30 +60,6 @@ EVP_PKEY *awf_tls_key_new(enum awf_tls_keytype t);
  * and *out (the caller owns it), or a negative code. */
 int awf_tls_mint(const struct awf_tls_ca *ca, EVP_PKEY *leaf_key, const char *canon,
                  enum awf_tls_name kind, X509 **out);
-
-/* ---- the leaf cache ---- */
-
-struct awf_tls_cache;
-
-/* An LRU of minted certificates by canonical name, bounded by max_bytes (an estimate of each
- * entry's memory: its DER size times three plus the name and bookkeeping). Guarded by a mutex:
- * every loop shares one. NULL on failure. */
-struct awf_tls_cache *awf_tls_cache_create(size_t max_bytes);
-void awf_tls_cache_destroy(struct awf_tls_cache *c);
-/* The cached certificate for name with a reference for the caller (X509_free it), or NULL. */
-X509 *awf_tls_cache_get(struct awf_tls_cache *c, const char *name);
-/* Adds cert under name (takes its own reference), evicting the least recently used entries
- * beyond the bound. An entry larger than the whole bound is not kept. Returns 0 or -ENOMEM. */
-int awf_tls_cache_put(struct awf_tls_cache *c, const char *name, X509 *cert);
-
-/* Drops every entry (a CA reload: no leaf of the old CA is handed out again). */
-void awf_tls_cache_clear(struct awf_tls_cache *c);
-
-struct awf_tls_cache_stats {
-    size_t entries, bytes;
-    uint64_t hits, misses, evictions;
-};
-void awf_tls_cache_stats(struct awf_tls_cache *c, struct awf_tls_cache_stats *out);
 
 /* ---- the bump context: one per process, shared by every loop ---- */
 
@@ -126,6 +95,5 @@ int awf_tls_bump_client_ssl(struct awf_tls_bump *b, const char *canon, enum awf_
  * checked. Thread-safe. Returns 0 and *out (the caller owns it), or a negative code. */
 int awf_tls_bump_upstream_ssl(struct awf_tls_bump *b, const char *canon, enum awf_tls_name kind,
                               SSL **out);
-struct awf_tls_cache *awf_tls_bump_cache(struct awf_tls_bump *b);
 
 #endif

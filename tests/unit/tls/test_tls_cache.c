@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "tls/tls.h"
+#include "tls/tls-int.h"
 
 static struct awf_tls_ca *ca;
 static EVP_PKEY *key;
@@ -23,92 +23,92 @@ static X509 *mint(const char *name)
 static void test_tls_cache_hit_and_replace(void **state)
 {
     (void)state;
-    struct awf_tls_cache *c = awf_tls_cache_create(1u << 20);
-    assert_null(awf_tls_cache_get(c, "a.test"));
+    struct tls_cache *c = tls_cache_create(1u << 20);
+    assert_null(tls_cache_get(c, "a.test"));
     X509 *a = mint("a.test"), *a2 = mint("a.test");
-    assert_int_equal(awf_tls_cache_put(c, "a.test", a), 0);
-    X509 *got = awf_tls_cache_get(c, "a.test");
+    assert_int_equal(tls_cache_put(c, "a.test", a), 0);
+    X509 *got = tls_cache_get(c, "a.test");
     assert_ptr_equal(got, a);
     X509_free(got);
-    assert_int_equal(awf_tls_cache_put(c, "a.test", a2), 0); /* replaces */
-    got = awf_tls_cache_get(c, "a.test");
+    assert_int_equal(tls_cache_put(c, "a.test", a2), 0); /* replaces */
+    got = tls_cache_get(c, "a.test");
     assert_ptr_equal(got, a2);
     X509_free(got);
-    struct awf_tls_cache_stats st;
-    awf_tls_cache_stats(c, &st);
+    struct tls_cache_stats st;
+    tls_cache_stats(c, &st);
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.hits, 2);
     assert_int_equal(st.misses, 1);
     X509_free(a);
     X509_free(a2);
-    awf_tls_cache_destroy(c);
+    tls_cache_destroy(c);
 }
 
 static void test_tls_cache_clear(void **state)
 {
     (void)state;
-    struct awf_tls_cache *c = awf_tls_cache_create(1u << 20);
+    struct tls_cache *c = tls_cache_create(1u << 20);
     X509 *a = mint("a.test"), *b = mint("b.test");
-    assert_int_equal(awf_tls_cache_put(c, "a.test", a), 0);
-    assert_int_equal(awf_tls_cache_put(c, "b.test", b), 0);
-    awf_tls_cache_clear(c); /* a CA reload: no leaf of the old CA is handed out again */
-    assert_null(awf_tls_cache_get(c, "a.test"));
-    assert_null(awf_tls_cache_get(c, "b.test"));
-    struct awf_tls_cache_stats st;
-    awf_tls_cache_stats(c, &st);
+    assert_int_equal(tls_cache_put(c, "a.test", a), 0);
+    assert_int_equal(tls_cache_put(c, "b.test", b), 0);
+    tls_cache_clear(c); /* a CA reload: no leaf of the old CA is handed out again */
+    assert_null(tls_cache_get(c, "a.test"));
+    assert_null(tls_cache_get(c, "b.test"));
+    struct tls_cache_stats st;
+    tls_cache_stats(c, &st);
     assert_int_equal(st.entries, 0);
     assert_int_equal(st.bytes, 0);
-    assert_int_equal(awf_tls_cache_put(c, "a.test", a), 0); /* usable afterwards */
-    X509 *got = awf_tls_cache_get(c, "a.test");
+    assert_int_equal(tls_cache_put(c, "a.test", a), 0); /* usable afterwards */
+    X509 *got = tls_cache_get(c, "a.test");
     assert_ptr_equal(got, a);
     X509_free(got);
     X509_free(a);
     X509_free(b);
-    awf_tls_cache_destroy(c);
+    tls_cache_destroy(c);
 }
 
 static void test_tls_cache_bound_evicts_lru(void **state)
 {
     (void)state;
     X509 *x = mint("probe.test");
-    struct awf_tls_cache *c = awf_tls_cache_create(1u << 20);
-    assert_int_equal(awf_tls_cache_put(c, "probe.test", x), 0);
-    struct awf_tls_cache_stats st;
-    awf_tls_cache_stats(c, &st);
+    struct tls_cache *c = tls_cache_create(1u << 20);
+    assert_int_equal(tls_cache_put(c, "probe.test", x), 0);
+    struct tls_cache_stats st;
+    tls_cache_stats(c, &st);
     size_t one = st.bytes;
-    awf_tls_cache_destroy(c);
+    tls_cache_destroy(c);
     /* Room for about four entries. */
-    c = awf_tls_cache_create(one * 4 + one / 2);
+    c = tls_cache_create(one * 4 + one / 2);
     char name[32];
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof(name), "n%d.test", i);
-        assert_int_equal(awf_tls_cache_put(c, name, x), 0);
+        assert_int_equal(tls_cache_put(c, name, x), 0);
     }
-    X509 *g = awf_tls_cache_get(c, "n0.test"); /* n0 is now the most recent: n1 goes first */
+    X509 *g = tls_cache_get(c, "n0.test"); /* n0 is now the most recent: n1 goes first */
     X509_free(g);
-    assert_int_equal(awf_tls_cache_put(c, "n4.test", x), 0);
-    assert_null(awf_tls_cache_get(c, "n1.test"));
-    g = awf_tls_cache_get(c, "n0.test");
+    assert_int_equal(tls_cache_put(c, "n4.test", x), 0);
+    assert_null(tls_cache_get(c, "n1.test"));
+    g = tls_cache_get(c, "n0.test");
     assert_non_null(g);
     X509_free(g);
     for (int i = 5; i < 1000; i++) {
         snprintf(name, sizeof(name), "n%d.test", i);
-        assert_int_equal(awf_tls_cache_put(c, name, x), 0);
+        assert_int_equal(tls_cache_put(c, name, x), 0);
     }
-    awf_tls_cache_stats(c, &st);
+    tls_cache_stats(c, &st);
     assert_true(st.bytes <= one * 4 + one / 2);
     assert_true(st.entries >= 3 && st.entries <= 4);
     assert_true(st.evictions >= 996);
-    awf_tls_cache_destroy(c);
+    tls_cache_destroy(c);
     /* A bound smaller than one entry keeps nothing. */
-    c = awf_tls_cache_create(16);
-    assert_int_equal(awf_tls_cache_put(c, "a.test", x), 0);
-    assert_null(awf_tls_cache_get(c, "a.test"));
-    awf_tls_cache_destroy(c);
+    c = tls_cache_create(16);
+    assert_int_equal(tls_cache_put(c, "a.test", x), 0);
+    assert_null(tls_cache_get(c, "a.test"));
+    tls_cache_destroy(c);
     X509_free(x);
 }
 
-static struct awf_tls_cache *shared;
+static struct tls_cache *shared;
 static X509 *shared_x;
 
 static void *worker(void *arg)
@@ -116,10 +116,10 @@ static void *worker(void *arg)
     char name[32];
     for (int i = 0; i < 2000; i++) {
         snprintf(name, sizeof(name), "t%d-%d.test", (int)(size_t)arg, i % 50);
-        X509 *g = awf_tls_cache_get(shared, name);
+        X509 *g = tls_cache_get(shared, name);
         if (g)
             X509_free(g);
-        else if (awf_tls_cache_put(shared, name, shared_x) != 0)
+        else if (tls_cache_put(shared, name, shared_x) != 0)
             return (void *)1;
     }
     return NULL;
@@ -129,7 +129,7 @@ static void test_tls_cache_threads(void **state)
 {
     (void)state;
     shared_x = mint("t.test");
-    shared = awf_tls_cache_create(64u << 10);
+    shared = tls_cache_create(64u << 10);
     pthread_t t[4];
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&t[i], NULL, worker, (void *)i), 0);
@@ -138,11 +138,11 @@ static void test_tls_cache_threads(void **state)
         pthread_join(t[i], &r);
         assert_null(r);
     }
-    struct awf_tls_cache_stats st;
-    awf_tls_cache_stats(shared, &st);
+    struct tls_cache_stats st;
+    tls_cache_stats(shared, &st);
     assert_true(st.bytes <= 64u << 10);
     assert_int_equal(st.hits + st.misses, 8000);
-    awf_tls_cache_destroy(shared);
+    tls_cache_destroy(shared);
     X509_free(shared_x);
 }
 

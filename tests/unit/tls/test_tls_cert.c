@@ -14,7 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/error.h"
-#include "tls/tls.h"
+#include "tls/tls-int.h"
 
 static void test_tls_name_canon_forms(void **state)
 {
@@ -95,31 +95,31 @@ static void test_tls_mint_verifies_against_ca(void **state)
     assert_non_null(key);
     X509 *leaf, *leaf2, *ipleaf;
     assert_int_equal(awf_tls_mint(ca, key, "api.github.com", AWF_TLS_NAME_DNS, &leaf), 0);
-    assert_int_equal(verify(awf_tls_ca_cert(ca), leaf, "api.github.com", false), 0);
+    assert_int_equal(verify(tls_ca_cert(ca), leaf, "api.github.com", false), 0);
     /* The SAN names exactly that host. */
-    assert_int_equal(verify(awf_tls_ca_cert(ca), leaf, "github.com", false),
+    assert_int_equal(verify(tls_ca_cert(ca), leaf, "github.com", false),
                      X509_V_ERR_HOSTNAME_MISMATCH);
-    assert_int_equal(verify(awf_tls_ca_cert(ca), leaf, "evil.api.github.com", false),
+    assert_int_equal(verify(tls_ca_cert(ca), leaf, "evil.api.github.com", false),
                      X509_V_ERR_HOSTNAME_MISMATCH);
     /* Serials are random: two mints of one name differ. */
     assert_int_equal(awf_tls_mint(ca, key, "api.github.com", AWF_TLS_NAME_DNS, &leaf2), 0);
     assert_int_not_equal(
         ASN1_INTEGER_cmp(X509_get0_serialNumber(leaf), X509_get0_serialNumber(leaf2)), 0);
     /* Within the CA's validity: the CA lasts one day, the leaf would last 30. */
+    assert_true(ASN1_TIME_compare(X509_get0_notAfter(leaf), X509_get0_notAfter(tls_ca_cert(ca))) <=
+                0);
     assert_true(
-        ASN1_TIME_compare(X509_get0_notAfter(leaf), X509_get0_notAfter(awf_tls_ca_cert(ca))) <= 0);
-    assert_true(ASN1_TIME_compare(X509_get0_notBefore(leaf),
-                                  X509_get0_notBefore(awf_tls_ca_cert(ca))) >= 0);
+        ASN1_TIME_compare(X509_get0_notBefore(leaf), X509_get0_notBefore(tls_ca_cert(ca))) >= 0);
     assert_int_equal(X509_check_ca(leaf), 0);
     /* An address gets an IP SAN. */
     assert_int_equal(awf_tls_mint(ca, key, "127.0.0.1", AWF_TLS_NAME_IPV4, &ipleaf), 0);
-    assert_int_equal(verify(awf_tls_ca_cert(ca), ipleaf, "127.0.0.1", true), 0);
-    assert_int_equal(verify(awf_tls_ca_cert(ca), ipleaf, "127.0.0.2", true),
+    assert_int_equal(verify(tls_ca_cert(ca), ipleaf, "127.0.0.1", true), 0);
+    assert_int_equal(verify(tls_ca_cert(ca), ipleaf, "127.0.0.2", true),
                      X509_V_ERR_IP_ADDRESS_MISMATCH);
     /* Another CA's leaf does not verify. */
     struct awf_tls_ca *other;
     assert_int_equal(awf_tls_ca_new(1, "other", &other, err, sizeof(err)), 0);
-    assert_int_not_equal(verify(awf_tls_ca_cert(other), leaf, "api.github.com", false), 0);
+    assert_int_not_equal(verify(tls_ca_cert(other), leaf, "api.github.com", false), 0);
     X509_free(leaf);
     X509_free(leaf2);
     X509_free(ipleaf);
@@ -137,7 +137,7 @@ static void test_tls_mint_rsa_leaf(void **state)
     EVP_PKEY *key = awf_tls_key_new(AWF_TLS_KEY_RSA2048);
     X509 *leaf;
     assert_int_equal(awf_tls_mint(ca, key, "x.test", AWF_TLS_NAME_DNS, &leaf), 0);
-    assert_int_equal(verify(awf_tls_ca_cert(ca), leaf, "x.test", false), 0);
+    assert_int_equal(verify(tls_ca_cert(ca), leaf, "x.test", false), 0);
     X509_free(leaf);
     EVP_PKEY_free(key);
     awf_tls_ca_free(ca);
@@ -163,8 +163,8 @@ static void test_tls_ca_write_and_load(void **state)
     /* A second write never replaces the key. */
     assert_int_equal(awf_tls_ca_write(ca, dir, err, sizeof(err)), -EEXIST);
     assert_non_null(strstr(err, "ca-key.pem"));
-    assert_int_equal(awf_tls_ca_load(cert, key, &loaded, err, sizeof(err)), 0);
-    assert_int_equal(X509_cmp(awf_tls_ca_cert(ca), awf_tls_ca_cert(loaded)), 0);
+    assert_int_equal(tls_ca_load(cert, key, &loaded, err, sizeof(err)), 0);
+    assert_int_equal(X509_cmp(tls_ca_cert(ca), tls_ca_cert(loaded)), 0);
     awf_tls_ca_free(loaded);
     /* A key of another CA is refused with both names. */
     struct awf_tls_ca *other;
@@ -173,13 +173,12 @@ static void test_tls_ca_write_and_load(void **state)
     assert_int_equal(awf_tls_ca_new(1, NULL, &other, err, sizeof(err)), 0);
     assert_int_equal(awf_tls_ca_write(other, dir2, err, sizeof(err)), 0);
     snprintf(key2, sizeof(key2), "%s/ca-key.pem", dir2);
-    assert_int_equal(awf_tls_ca_load(cert, key2, &loaded, err, sizeof(err)), AWF_E_USAGE);
+    assert_int_equal(tls_ca_load(cert, key2, &loaded, err, sizeof(err)), AWF_E_USAGE);
     assert_non_null(strstr(err, "does not belong"));
     /* Missing files name the file. */
-    assert_int_equal(awf_tls_ca_load("/nonexistent/ca.pem", key, &loaded, err, sizeof(err)),
-                     -ENOENT);
+    assert_int_equal(tls_ca_load("/nonexistent/ca.pem", key, &loaded, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "/nonexistent/ca.pem"));
-    assert_int_equal(awf_tls_ca_load(key, key, &loaded, err, sizeof(err)), AWF_E_USAGE);
+    assert_int_equal(tls_ca_load(key, key, &loaded, err, sizeof(err)), AWF_E_USAGE);
     assert_non_null(strstr(err, "not a PEM certificate"));
     char cmd[1300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir, dir2);
@@ -208,7 +207,7 @@ static void test_tls_bump_ssl_objects(void **state)
     assert_int_equal(awf_tls_bump_client_ssl(b, "a.test", AWF_TLS_NAME_DNS, &s2, &minted), 0);
     assert_false(minted); /* the second visit is a cache hit */
     assert_int_equal(X509_cmp(SSL_get_certificate(s1), SSL_get_certificate(s2)), 0);
-    assert_int_equal(verify(awf_tls_ca_cert(ca), SSL_get_certificate(s1), "a.test", false), 0);
+    assert_int_equal(verify(tls_ca_cert(ca), SSL_get_certificate(s1), "a.test", false), 0);
     assert_int_equal(awf_tls_bump_upstream_ssl(b, "a.test", AWF_TLS_NAME_DNS, &up), 0);
     assert_string_equal(SSL_get_servername(up, TLSEXT_NAMETYPE_host_name), "a.test");
     SSL_free(s1);
