@@ -1,7 +1,7 @@
 /* Applying a ruleset: iptables-save / iptables-restore run with fork+exec, text on stdin, no
  * shell. Each table of each family is one `iptables-restore --noflush` (one kernel transaction);
  * a table that fails rolls back those loaded before it from their saved copies. */
-#include "netfilter/netfilter.h"
+#include "netfilter/netfilter-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,13 +57,13 @@ static int drain(int fd, struct awf_nf_text *t)
         return errno == EINTR || errno == EAGAIN ? 0 : 1;
     if (n == 0)
         return 1;
-    if (t && awf_netfilter_text_append(t, buf, (size_t)n) < 0)
+    if (t && netfilter_text_append(t, buf, (size_t)n) < 0)
         return 1;
     return 0;
 }
 
-int awf_netfilter_exec(const char *const argv[], const char *in, size_t inlen,
-                       struct awf_nf_text *out, struct awf_nf_text *errout)
+int netfilter_exec(const char *const argv[], const char *in, size_t inlen, struct awf_nf_text *out,
+                   struct awf_nf_text *errout)
 {
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     sigset_t pipe_set, old_set;
@@ -162,10 +162,10 @@ static int plan_table(const struct awf_nf_opts *o, struct awf_nf_plan *plan, enu
     if (!save)
         save = ""; /* a table that saved to nothing */
     if (plan->action == AWF_NF_REMOVE)
-        return awf_netfilter_build_remove(save, o->side, t, &plan->load[f][t]);
+        return netfilter_build_remove(save, o->side, t, &plan->load[f][t]);
     struct awf_nf_table_state st;
-    awf_netfilter_scan(save, o, t, &st);
-    return awf_netfilter_build(o, f, t, &st, &plan->load[f][t]);
+    netfilter_scan(save, o, t, &st);
+    return netfilter_build(o, f, t, &st, &plan->load[f][t]);
 }
 
 /* Saves one table into plan->saved. Returns 0, or a positive exit status / negative code with
@@ -175,7 +175,7 @@ static int save_table(struct awf_nf_plan *plan, enum awf_nf_family f, enum awf_n
 {
     const char *argv[] = {save_tool[f], "-t", table_name[t], NULL};
     struct awf_nf_text errout = {0};
-    int rc = awf_netfilter_exec(argv, NULL, 0, &plan->saved[f][t], &errout);
+    int rc = netfilter_exec(argv, NULL, 0, &plan->saved[f][t], &errout);
     if (rc != 0)
         first_line(&errout, why, whylen);
     else
@@ -196,7 +196,7 @@ int awf_netfilter_plan(const struct awf_nf_opts *o, enum awf_nf_action action,
              o->side == AWF_NF_HOST ? o->bridge : "all");
 
     for (int t = 0; t < 2; t++) {
-        if (!awf_netfilter_chain(o->side, t))
+        if (!netfilter_chain(o->side, t))
             continue;
         rc = save_table(plan, AWF_NF_V4, t, why, sizeof(why));
         if (rc != 0 && action != AWF_NF_PRINT) {
@@ -219,7 +219,7 @@ int awf_netfilter_plan(const struct awf_nf_opts *o, enum awf_nf_action action,
     }
     plan->v6_rules = true;
     for (int t = 0; t < 2 && plan->v6_rules; t++) {
-        if (!awf_netfilter_chain(o->side, t))
+        if (!netfilter_chain(o->side, t))
             continue;
         rc = save_table(plan, AWF_NF_V6, t, why, sizeof(why));
         if (rc != 0 && plan->state_unknown) {
@@ -263,18 +263,17 @@ int awf_netfilter_plan_text(const struct awf_nf_plan *plan, struct awf_nf_text *
             const struct awf_nf_text *l = &plan->load[f][t];
             if (l->len == 0)
                 continue;
-            rc = awf_netfilter_text_printf(out, "# %s table %s\n%s", fam_name[f], table_name[t],
-                                           l->p);
+            rc = netfilter_text_printf(out, "# %s table %s\n%s", fam_name[f], table_name[t], l->p);
         }
     if (rc == 0 && plan->v6_sysctl) {
         bool all = strcmp(plan->sysctl_scope, "all") == 0;
-        rc = awf_netfilter_text_printf(
+        rc = netfilter_text_printf(
             out, "# IPv6: %s: IPv6 is disabled by sysctl instead:", plan->v6_reason);
         for (int i = 0; i < (all ? 2 : 1) && rc == 0; i++)
-            rc = awf_netfilter_text_printf(out, " net.ipv6.conf.%s.disable_ipv6=1",
-                                           all ? sysctl_keys_all[i] : plan->sysctl_scope);
+            rc = netfilter_text_printf(out, " net.ipv6.conf.%s.disable_ipv6=1",
+                                       all ? sysctl_keys_all[i] : plan->sysctl_scope);
         if (rc == 0)
-            rc = awf_netfilter_text_printf(out, "\n");
+            rc = netfilter_text_printf(out, "\n");
     }
     return rc;
 }
@@ -288,7 +287,7 @@ static int restore(enum awf_nf_family f, const struct awf_nf_text *text, bool no
     /* rollback: the saved table replaces the table as a whole, as it was */
     const char *argv_full[] = {restore_tool[f], "-w", "-T", table, NULL};
     struct awf_nf_text errout = {0};
-    int rc = awf_netfilter_exec(noflush ? argv_nf : argv_full, text->p, text->len, NULL, &errout);
+    int rc = netfilter_exec(noflush ? argv_nf : argv_full, text->p, text->len, NULL, &errout);
     if (rc != 0) {
         if (rc < 0)
             snprintf(why, whylen, "cannot run %s: %s", restore_tool[f], strerror(-rc));

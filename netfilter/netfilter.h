@@ -5,7 +5,7 @@
  * loaded with one `iptables-restore --noflush` per table and family.
  *
  * Two halves kept apart on purpose:
- *  - building is pure: options in, iptables-restore text out (opts.c, rules.c, scan.c). The text
+ *  - building is pure: options in, iptables-restore text out (opts.c, rules.c). The text
  *    is written in the canonical form iptables-save prints, so what `print` shows is byte for byte
  *    what the kernel reports back after `apply`.
  *  - applying runs iptables-save / iptables-restore with fork+exec, text on stdin, no shell
@@ -107,55 +107,12 @@ int awf_netfilter_opts_set(struct awf_nf_opts *o, const char *name, const char *
  * Returns 0 or AWF_E_USAGE with err filled. */
 int awf_netfilter_opts_check(struct awf_nf_opts *o, char *err, size_t errlen);
 
-/* Parsers, exposed for the CLI and tests. Return 0 or AWF_E_USAGE. An endpoint is
- * "ADDR:PORT" or "[ADDR6]:PORT"; a port is 1..65535 in decimal. */
-int awf_netfilter_parse_addr(const char *s, struct awf_nf_addr *out);
-int awf_netfilter_parse_endpoint(const char *s, struct awf_nf_endpoint *out);
-int awf_netfilter_parse_port(const char *s, uint16_t *out);
-
 /* A growable text buffer. Zero-initialised it owns nothing; awf_netfilter_text_free releases it. */
 struct awf_nf_text {
     char *p; /* NUL-terminated when len > 0 */
     size_t len, cap;
 };
-int awf_netfilter_text_append(struct awf_nf_text *t, const char *s, size_t n);
-int awf_netfilter_text_printf(struct awf_nf_text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 void awf_netfilter_text_free(struct awf_nf_text *t);
-
-/* What a table looks like now, read from `iptables-save -t TABLE` (see awf_netfilter_scan). */
-struct awf_nf_table_state {
-    bool chain_present;       /* our chain exists */
-    bool jump_present;        /* the jump to it from the hook chain exists */
-    bool docker_user_present; /* filter: a DOCKER-USER chain exists (host side hook) */
-};
-
-/* Our chain in a table for a side ("AWF_OUTPUT", "AWF_NAT", "FW_WRAPPER"), or NULL when the side
- * has nothing in that table (the host side has no nat rules). */
-const char *awf_netfilter_chain(enum awf_nf_side side, enum awf_nf_table table);
-
-/* The chain our jump lives in: OUTPUT (agent); DOCKER-USER, or FORWARD when there is no
- * DOCKER-USER in that family (host). */
-const char *awf_netfilter_hook(enum awf_nf_side side, const struct awf_nf_table_state *st);
-
-/* Reads iptables-save output of one table (borrowed for the call): is our chain there, is the
- * exact jump build would add there (hook, bridge and chain as o gives them). Pure. */
-void awf_netfilter_scan(const char *save, const struct awf_nf_opts *o, enum awf_nf_table table,
-                        struct awf_nf_table_state *st);
-
-/* Appends the iptables-restore --noflush input for one family and table to out: "*table", our
- * chain declared (which creates or flushes it), the jump inserted at the top of the hook chain
- * unless st says it is there, the rules, "COMMIT". Appends nothing when the side has no rules in
- * that table. Pure. Returns 0 or -ENOMEM. */
-int awf_netfilter_build(const struct awf_nf_opts *o, enum awf_nf_family fam,
-                        enum awf_nf_table table, const struct awf_nf_table_state *st,
-                        struct awf_nf_text *out);
-
-/* Appends the input that takes out exactly what build put in, given the table's iptables-save
- * output: every jump to our chain deleted (-D with the rule as saved), our chain flushed and
- * deleted. Appends nothing when neither is there. Pure. Returns 0 or -ENOMEM. */
-int awf_netfilter_build_remove(const char *save, enum awf_nf_side side, enum awf_nf_table table,
-                               struct awf_nf_text *out);
 
 /* ---- applying (apply.c): runs the tools; needs root. ---- */
 
@@ -191,11 +148,5 @@ int awf_netfilter_plan_text(const struct awf_nf_plan *plan, struct awf_nf_text *
 int awf_netfilter_commit(const struct awf_nf_plan *plan, char *err, size_t errlen);
 
 void awf_netfilter_plan_free(struct awf_nf_plan *plan);
-
-/* Runs argv (argv[0] looked up in PATH) with in on stdin (may be NULL), collects stdout into out
- * (may be NULL) and stderr into errout (may be NULL). No shell. Returns the exit status (0..255),
- * or a negative code when it could not be run or was killed. */
-int awf_netfilter_exec(const char *const argv[], const char *in, size_t inlen,
-                       struct awf_nf_text *out, struct awf_nf_text *errout);
 
 #endif

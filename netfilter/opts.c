@@ -1,6 +1,6 @@
 /* Options of the netfilter ruleset: parsing and checking. Pure: no I/O. Every rejected value is
  * named in the message, and nothing is applied after a rejection (the CLI stops first). */
-#include "netfilter/netfilter.h"
+#include "netfilter/netfilter-int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,7 +32,7 @@ static int text_reserve(struct awf_nf_text *t, size_t extra)
     return 0;
 }
 
-int awf_netfilter_text_append(struct awf_nf_text *t, const char *s, size_t n)
+int netfilter_text_append(struct awf_nf_text *t, const char *s, size_t n)
 {
     if (text_reserve(t, n) < 0)
         return -ENOMEM;
@@ -42,7 +42,7 @@ int awf_netfilter_text_append(struct awf_nf_text *t, const char *s, size_t n)
     return 0;
 }
 
-int awf_netfilter_text_printf(struct awf_nf_text *t, const char *fmt, ...)
+int netfilter_text_printf(struct awf_nf_text *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,7 +66,7 @@ void awf_netfilter_text_free(struct awf_nf_text *t)
 
 /* ------------------------------------------------------------------ parsers */
 
-int awf_netfilter_parse_addr(const char *s, struct awf_nf_addr *out)
+int netfilter_parse_addr(const char *s, struct awf_nf_addr *out)
 {
     memset(out, 0, sizeof(*out));
     if (inet_pton(AF_INET, s, &out->u.v4) == 1) {
@@ -80,7 +80,7 @@ int awf_netfilter_parse_addr(const char *s, struct awf_nf_addr *out)
     return AWF_E_USAGE;
 }
 
-int awf_netfilter_parse_port(const char *s, uint16_t *out)
+int netfilter_parse_port(const char *s, uint16_t *out)
 {
     unsigned long v = 0;
     if (!*s || strlen(s) > 5)
@@ -96,7 +96,7 @@ int awf_netfilter_parse_port(const char *s, uint16_t *out)
     return 0;
 }
 
-int awf_netfilter_parse_endpoint(const char *s, struct awf_nf_endpoint *out)
+int netfilter_parse_endpoint(const char *s, struct awf_nf_endpoint *out)
 {
     char host[INET6_ADDRSTRLEN + 1];
     const char *port;
@@ -122,11 +122,11 @@ int awf_netfilter_parse_endpoint(const char *s, struct awf_nf_endpoint *out)
         return AWF_E_USAGE;
     memcpy(host, s, hl);
     host[hl] = '\0';
-    if (awf_netfilter_parse_addr(host, &out->addr) < 0)
+    if (netfilter_parse_addr(host, &out->addr) < 0)
         return AWF_E_USAGE;
     if (bracketed && out->addr.family != AWF_NF_V6)
         return AWF_E_USAGE;
-    return awf_netfilter_parse_port(port, &out->port);
+    return netfilter_parse_port(port, &out->port);
 }
 
 /* ------------------------------------------------------------------ options */
@@ -199,7 +199,7 @@ static int add_addr(struct awf_nf_opts *o, const char *name, const char *item, c
 {
     struct awf_nf_addr_list *l = list_for(o, name);
     struct awf_nf_addr a;
-    if (awf_netfilter_parse_addr(item, &a) < 0)
+    if (netfilter_parse_addr(item, &a) < 0)
         return fail(err, errlen, "--%s: \"%s\" is not an IPv4 or IPv6 address", name, item);
     for (size_t i = 0; i < l->n; i++)
         if (memcmp(&l->a[i], &a, sizeof(a)) == 0)
@@ -231,7 +231,7 @@ static int add_proxy_port(struct awf_nf_opts *o, const char *name, const char *i
                           size_t errlen)
 {
     uint16_t port;
-    if (awf_netfilter_parse_port(item, &port) < 0)
+    if (netfilter_parse_port(item, &port) < 0)
         return fail(err, errlen, "--%s: \"%s\" is not a port (1-65535)", name, item);
     return add_redirect(o, port, 0, name, item, err, errlen);
 }
@@ -246,7 +246,7 @@ static int add_redirect_map(struct awf_nf_opts *o, const char *name, const char 
         return fail(err, errlen, "--%s: \"%s\" is not PORT=LISTENER_PORT", name, item);
     memcpy(buf, item, (size_t)(eq - item));
     buf[eq - item] = '\0';
-    if (awf_netfilter_parse_port(buf, &port) < 0 || awf_netfilter_parse_port(eq + 1, &listener) < 0)
+    if (netfilter_parse_port(buf, &port) < 0 || netfilter_parse_port(eq + 1, &listener) < 0)
         return fail(err, errlen, "--%s: \"%s\": ports must be 1-65535", name, item);
     return add_redirect(o, port, listener, name, item, err, errlen);
 }
@@ -255,7 +255,7 @@ static int add_dangerous(struct awf_nf_opts *o, const char *name, const char *it
                          size_t errlen)
 {
     uint16_t port;
-    if (awf_netfilter_parse_port(item, &port) < 0)
+    if (netfilter_parse_port(item, &port) < 0)
         return fail(err, errlen, "--%s: \"%s\" is not a port (1-65535)", name, item);
     for (size_t i = 0; i < o->n_dangerous; i++)
         if (o->dangerous[i] == port)
@@ -279,7 +279,7 @@ static int add_host_port(struct awf_nf_opts *o, const char *name, const char *it
         lo_s[n] = '\0';
         strcpy(hi_s, dash ? dash + 1 : lo_s);
     }
-    if (awf_netfilter_parse_port(lo_s, &r.lo) < 0 || awf_netfilter_parse_port(hi_s, &r.hi) < 0 ||
+    if (netfilter_parse_port(lo_s, &r.lo) < 0 || netfilter_parse_port(hi_s, &r.hi) < 0 ||
         r.lo > r.hi)
         return fail(err, errlen, "--%s: \"%s\" is not a port or a range LO-HI (1-65535)", name,
                     item);
@@ -296,7 +296,7 @@ static int set_endpoint(struct awf_nf_endpoint *slots, bool *have, const char *n
                         const char *value, char *err, size_t errlen)
 {
     struct awf_nf_endpoint ep;
-    if (awf_netfilter_parse_endpoint(value, &ep) < 0)
+    if (netfilter_parse_endpoint(value, &ep) < 0)
         return fail(err, errlen, "--%s: \"%s\" is not ADDR:PORT or [ADDR6]:PORT (port 1-65535)",
                     name, value);
     if (have[ep.addr.family])
@@ -367,7 +367,7 @@ int awf_netfilter_opts_check(struct awf_nf_opts *o, char *err, size_t errlen)
 {
     if (!o->have_proxy[AWF_NF_V4] && !o->have_proxy[AWF_NF_V6]) {
         /* AWF's topology (SPEC §9): the proxy container at 172.30.0.10:3128 */
-        awf_netfilter_parse_endpoint("172.30.0.10:3128", &o->proxy[AWF_NF_V4]);
+        netfilter_parse_endpoint("172.30.0.10:3128", &o->proxy[AWF_NF_V4]);
         o->have_proxy[AWF_NF_V4] = true;
     }
     for (size_t i = 0; i < o->n_redirects; i++)

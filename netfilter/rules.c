@@ -4,7 +4,7 @@
  * Every rule is written the way iptables-save prints it back (-m tcp after -p tcp, 60/min as
  * 1/sec, /32 on addresses, the default LOG level left out), so the text `print` shows can be
  * compared byte for byte with what the kernel holds after `apply`. */
-#include "netfilter/netfilter.h"
+#include "netfilter/netfilter-int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,7 +38,7 @@ __attribute__((format(printf, 2, 3))) static void rule(struct out *w, const char
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     if (w->rc == 0)
-        w->rc = awf_netfilter_text_printf(w->t, "-A %s %s\n", w->chain, line);
+        w->rc = netfilter_text_printf(w->t, "-A %s %s\n", w->chain, line);
 }
 
 /* "1.2.3.4/32" or "fd00::1/128": how iptables-save prints a host address. */
@@ -67,14 +67,14 @@ static const char *dnat_to(const struct awf_nf_addr *a, uint16_t port, char *buf
     return buf;
 }
 
-const char *awf_netfilter_chain(enum awf_nf_side side, enum awf_nf_table table)
+const char *netfilter_chain(enum awf_nf_side side, enum awf_nf_table table)
 {
     if (side == AWF_NF_HOST)
         return table == AWF_NF_FILTER ? "FW_WRAPPER" : NULL;
     return table == AWF_NF_FILTER ? "AWF_OUTPUT" : "AWF_NAT";
 }
 
-const char *awf_netfilter_hook(enum awf_nf_side side, const struct awf_nf_table_state *st)
+const char *netfilter_hook(enum awf_nf_side side, const struct awf_nf_table_state *st)
 {
     if (side == AWF_NF_AGENT)
         return "OUTPUT";
@@ -87,8 +87,8 @@ const char *awf_netfilter_hook(enum awf_nf_side side, const struct awf_nf_table_
 static void jump_spec(const struct awf_nf_opts *o, enum awf_nf_table table,
                       const struct awf_nf_table_state *st, char *buf, size_t len)
 {
-    const char *hook = awf_netfilter_hook(o->side, st);
-    const char *chain = awf_netfilter_chain(o->side, table);
+    const char *hook = netfilter_hook(o->side, st);
+    const char *chain = netfilter_chain(o->side, table);
     if (chain == NULL) { /* a table this side does not use: no jump */
         buf[0] = '\0';
         return;
@@ -313,11 +313,10 @@ static void host_filter(struct out *w, const struct awf_nf_opts *o)
 
 /* ------------------------------------------------------------------ tables */
 
-int awf_netfilter_build(const struct awf_nf_opts *o, enum awf_nf_family fam,
-                        enum awf_nf_table table, const struct awf_nf_table_state *st,
-                        struct awf_nf_text *out)
+int netfilter_build(const struct awf_nf_opts *o, enum awf_nf_family fam, enum awf_nf_table table,
+                    const struct awf_nf_table_state *st, struct awf_nf_text *out)
 {
-    const char *chain = awf_netfilter_chain(o->side, table);
+    const char *chain = netfilter_chain(o->side, table);
     if (!chain)
         return 0;
     struct out w = {.t = out, .chain = chain, .fam = fam, .rc = 0};
@@ -326,12 +325,12 @@ int awf_netfilter_build(const struct awf_nf_opts *o, enum awf_nf_family fam,
 
     /* Declaring our chain in --noflush mode creates it, or flushes it when it exists: the
      * rules below replace the previous ones in the same transaction. */
-    w.rc = awf_netfilter_text_printf(out, "*%s\n:%s - [0:0]\n",
-                                     table == AWF_NF_FILTER ? "filter" : "nat", chain);
+    w.rc = netfilter_text_printf(out, "*%s\n:%s - [0:0]\n",
+                                 table == AWF_NF_FILTER ? "filter" : "nat", chain);
     if (w.rc == 0 && !st->jump_present) {
         /* "-I HOOK 1 ..." (saved back as "-A HOOK ..."): ahead of whatever else is there */
         const char *sp = strchr(jump, ' ');
-        w.rc = awf_netfilter_text_printf(out, "-I %.*s 1%s\n", (int)(sp - jump), jump, sp);
+        w.rc = netfilter_text_printf(out, "-I %.*s 1%s\n", (int)(sp - jump), jump, sp);
     }
     if (o->side == AWF_NF_HOST)
         host_filter(&w, o);
@@ -340,7 +339,7 @@ int awf_netfilter_build(const struct awf_nf_opts *o, enum awf_nf_family fam,
     else
         agent_nat(&w, o);
     if (w.rc == 0)
-        w.rc = awf_netfilter_text_printf(out, "COMMIT\n");
+        w.rc = netfilter_text_printf(out, "COMMIT\n");
     return w.rc;
 }
 
@@ -399,11 +398,11 @@ static void scan_line(const char *line, size_t n, void *arg)
     }
 }
 
-void awf_netfilter_scan(const char *save, const struct awf_nf_opts *o, enum awf_nf_table table,
-                        struct awf_nf_table_state *st)
+void netfilter_scan(const char *save, const struct awf_nf_opts *o, enum awf_nf_table table,
+                    struct awf_nf_table_state *st)
 {
     memset(st, 0, sizeof(*st));
-    struct scan_arg a = {.chain = awf_netfilter_chain(o->side, table), .jump = NULL, .st = st};
+    struct scan_arg a = {.chain = netfilter_chain(o->side, table), .jump = NULL, .st = st};
     if (!a.chain)
         return;
     each_line(save, scan_line, &a);
@@ -431,15 +430,15 @@ static void remove_line(const char *line, size_t n, void *arg)
     size_t k = strlen(a->chain);
     bool own = n > 3 + k && memcmp(line + 3, a->chain, k) == 0 && line[3 + k] == ' ';
     if (jumps_to(line, n, a->chain) && !own && a->rc == 0) {
-        a->rc = awf_netfilter_text_printf(a->out, "-D %.*s\n", (int)(n - 3), line + 3);
+        a->rc = netfilter_text_printf(a->out, "-D %.*s\n", (int)(n - 3), line + 3);
         a->any = true;
     }
 }
 
-int awf_netfilter_build_remove(const char *save, enum awf_nf_side side, enum awf_nf_table table,
-                               struct awf_nf_text *out)
+int netfilter_build_remove(const char *save, enum awf_nf_side side, enum awf_nf_table table,
+                           struct awf_nf_text *out)
 {
-    const char *chain = awf_netfilter_chain(side, table);
+    const char *chain = netfilter_chain(side, table);
     if (!chain)
         return 0;
     /* the deletions are collected apart so nothing is appended when there is nothing to do */
@@ -448,10 +447,10 @@ int awf_netfilter_build_remove(const char *save, enum awf_nf_side side, enum awf
     each_line(save, remove_line, &a);
     int rc = a.rc;
     if (rc == 0 && a.chain_present)
-        rc = awf_netfilter_text_printf(&body, "-F %s\n-X %s\n", chain, chain);
+        rc = netfilter_text_printf(&body, "-F %s\n-X %s\n", chain, chain);
     if (rc == 0 && body.len > 0)
-        rc = awf_netfilter_text_printf(out, "*%s\n%sCOMMIT\n",
-                                       table == AWF_NF_FILTER ? "filter" : "nat", body.p);
+        rc = netfilter_text_printf(out, "*%s\n%sCOMMIT\n",
+                                   table == AWF_NF_FILTER ? "filter" : "nat", body.p);
     awf_netfilter_text_free(&body);
     return rc;
 }

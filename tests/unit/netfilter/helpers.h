@@ -9,7 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "netfilter/netfilter.h"
+#include "netfilter/netfilter-int.h"
 
 /* Options from pairs of name, value (NULL-terminated), checked; fails the test on error. */
 static inline void opts_from(struct awf_nf_opts *o, ...)

@@ -16,7 +16,7 @@ static void test_netfilter_exec_roundtrip(void **state)
         in[i] = (char)('a' + i % 26);
     const char *argv[] = {"cat", NULL};
     struct awf_nf_text out = {0}, err = {0};
-    assert_int_equal(awf_netfilter_exec(argv, in, n, &out, &err), 0);
+    assert_int_equal(netfilter_exec(argv, in, n, &out, &err), 0);
     assert_int_equal(out.len, n);
     assert_memory_equal(out.p, in, n);
     assert_int_equal(err.len, 0);
@@ -29,14 +29,14 @@ static void test_netfilter_exec_status_and_stderr(void **state)
     (void)state;
     const char *argv[] = {"ls", "/nonexistent-awf-netfilter-test", NULL};
     struct awf_nf_text err = {0};
-    int rc = awf_netfilter_exec(argv, NULL, 0, NULL, &err);
+    int rc = netfilter_exec(argv, NULL, 0, NULL, &err);
     assert_true(rc > 0);
     assert_true(err.len > 0);
     awf_netfilter_text_free(&err);
     /* arguments are not a shell line: the ; is passed as-is */
     const char *echo[] = {"echo", "a;", "b", NULL};
     struct awf_nf_text out = {0};
-    assert_int_equal(awf_netfilter_exec(echo, NULL, 0, &out, NULL), 0);
+    assert_int_equal(netfilter_exec(echo, NULL, 0, &out, NULL), 0);
     assert_string_equal(out.p, "a; b\n");
     awf_netfilter_text_free(&out);
 }
@@ -46,7 +46,7 @@ static void test_netfilter_exec_missing_tool(void **state)
     (void)state;
     const char *argv[] = {"awf-no-such-tool-here", NULL};
     struct awf_nf_text err = {0};
-    assert_int_equal(awf_netfilter_exec(argv, "x\n", 2, NULL, &err), 127);
+    assert_int_equal(netfilter_exec(argv, "x\n", 2, NULL, &err), 127);
     assert_non_null(strstr(err.p, "awf-no-such-tool-here"));
     awf_netfilter_text_free(&err);
 }
@@ -59,7 +59,7 @@ static void test_netfilter_exec_unread_stdin(void **state)
     char *in = calloc(1, n);
     assert_non_null(in);
     const char *argv[] = {"true", NULL};
-    assert_int_equal(awf_netfilter_exec(argv, in, n, NULL, NULL), 0);
+    assert_int_equal(netfilter_exec(argv, in, n, NULL, NULL), 0);
     free(in);
 }
 

@@ -9,44 +9,44 @@ static void test_netfilter_opts_parse_addr(void **state)
 {
     (void)state;
     struct awf_nf_addr a;
-    assert_int_equal(awf_netfilter_parse_addr("172.30.0.10", &a), 0);
+    assert_int_equal(netfilter_parse_addr("172.30.0.10", &a), 0);
     assert_int_equal(a.family, AWF_NF_V4);
-    assert_int_equal(awf_netfilter_parse_addr("fd00::10", &a), 0);
+    assert_int_equal(netfilter_parse_addr("fd00::10", &a), 0);
     assert_int_equal(a.family, AWF_NF_V6);
     const char *bad[] = {"",         "172.30.0", "172.30.0.256", "172.30.0.10/24", "example.com",
                          " 1.2.3.4", "1.2.3.4 ", "fd00::10::1",  "[fd00::10]",     "::g"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(awf_netfilter_parse_addr(bad[i], &a), AWF_E_USAGE);
+        assert_int_equal(netfilter_parse_addr(bad[i], &a), AWF_E_USAGE);
 }
 
 static void test_netfilter_opts_parse_port(void **state)
 {
     (void)state;
     uint16_t p;
-    assert_int_equal(awf_netfilter_parse_port("1", &p), 0);
+    assert_int_equal(netfilter_parse_port("1", &p), 0);
     assert_int_equal(p, 1);
-    assert_int_equal(awf_netfilter_parse_port("65535", &p), 0);
+    assert_int_equal(netfilter_parse_port("65535", &p), 0);
     assert_int_equal(p, 65535);
     const char *bad[] = {"", "0", "65536", "99999", "123456", "-1", "+80", "8o", "80 ", "0x50"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(awf_netfilter_parse_port(bad[i], &p), AWF_E_USAGE);
+        assert_int_equal(netfilter_parse_port(bad[i], &p), AWF_E_USAGE);
 }
 
 static void test_netfilter_opts_parse_endpoint(void **state)
 {
     (void)state;
     struct awf_nf_endpoint e;
-    assert_int_equal(awf_netfilter_parse_endpoint("172.30.0.10:3128", &e), 0);
+    assert_int_equal(netfilter_parse_endpoint("172.30.0.10:3128", &e), 0);
     assert_int_equal(e.addr.family, AWF_NF_V4);
     assert_int_equal(e.port, 3128);
-    assert_int_equal(awf_netfilter_parse_endpoint("[fd00::10]:53", &e), 0);
+    assert_int_equal(netfilter_parse_endpoint("[fd00::10]:53", &e), 0);
     assert_int_equal(e.addr.family, AWF_NF_V6);
     assert_int_equal(e.port, 53);
     const char *bad[] = {"172.30.0.10",   "172.30.0.10:",   ":3128",        "172.30.0.10:0",
                          "1.2.3.4:65536", "fd00::10:3128",  "[fd00::10]",   "[fd00::10]3128",
                          "[1.2.3.4]:80",  "host.test:3128", "[fd00::10:80", "1.2.3.4:80:81"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(awf_netfilter_parse_endpoint(bad[i], &e), AWF_E_USAGE);
+        assert_int_equal(netfilter_parse_endpoint(bad[i], &e), AWF_E_USAGE);
 }
 
 /* One bad value per option: rejected, with the offending text in the message. */

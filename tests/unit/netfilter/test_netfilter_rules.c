@@ -11,7 +11,7 @@ static char *build(const struct awf_nf_opts *o, enum awf_nf_family f, enum awf_n
 {
     struct awf_nf_text out = {0};
     struct awf_nf_table_state none = {0};
-    assert_int_equal(awf_netfilter_build(o, f, t, st ? st : &none, &out), 0);
+    assert_int_equal(netfilter_build(o, f, t, st ? st : &none, &out), 0);
     return out.p ? out.p : strdup("");
 }
 

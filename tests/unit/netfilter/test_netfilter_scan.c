@@ -29,16 +29,16 @@ static void test_netfilter_scan_agent(void **state)
     struct awf_nf_opts o;
     struct awf_nf_table_state st;
     opts_from(&o, NULL);
-    awf_netfilter_scan(saved_nat, &o, AWF_NF_NAT, &st);
+    netfilter_scan(saved_nat, &o, AWF_NF_NAT, &st);
     assert_true(st.chain_present);
     assert_true(st.jump_present);
     assert_false(st.docker_user_present);
     /* the filter chain is another chain: not there */
-    awf_netfilter_scan(saved_nat, &o, AWF_NF_FILTER, &st);
+    netfilter_scan(saved_nat, &o, AWF_NF_FILTER, &st);
     assert_false(st.chain_present);
     assert_false(st.jump_present);
     /* nothing saved at all */
-    awf_netfilter_scan("", &o, AWF_NF_NAT, &st);
+    netfilter_scan("", &o, AWF_NF_NAT, &st);
     assert_false(st.chain_present || st.jump_present);
 }
 
@@ -49,8 +49,8 @@ static void test_netfilter_scan_exact_names(void **state)
     struct awf_nf_opts o;
     struct awf_nf_table_state st;
     opts_from(&o, NULL);
-    awf_netfilter_scan("*nat\n:AWF_NAT_OLD - [0:0]\n-A OUTPUT -p tcp -j AWF_NAT\nCOMMIT\n", &o,
-                       AWF_NF_NAT, &st);
+    netfilter_scan("*nat\n:AWF_NAT_OLD - [0:0]\n-A OUTPUT -p tcp -j AWF_NAT\nCOMMIT\n", &o,
+                   AWF_NF_NAT, &st);
     assert_false(st.chain_present);
     assert_false(st.jump_present);
 }
@@ -71,25 +71,25 @@ static void test_netfilter_scan_host(void **state)
                                 "-A DOCKER-USER -i fw-bridge -j FW_WRAPPER\n"
                                 "-A DOCKER-USER -j RETURN\n"
                                 "COMMIT\n";
-    awf_netfilter_scan(saved, &o, AWF_NF_FILTER, &st);
+    netfilter_scan(saved, &o, AWF_NF_FILTER, &st);
     assert_true(st.docker_user_present);
     assert_true(st.chain_present);
     assert_true(st.jump_present);
-    assert_string_equal(awf_netfilter_hook(o.side, &st), "DOCKER-USER");
+    assert_string_equal(netfilter_hook(o.side, &st), "DOCKER-USER");
     /* another bridge: that jump is not the one this apply would add */
     opts_from(&o, "side", "host", "bridge", "br-other", NULL);
-    awf_netfilter_scan(saved, &o, AWF_NF_FILTER, &st);
+    netfilter_scan(saved, &o, AWF_NF_FILTER, &st);
     assert_false(st.jump_present);
     /* no DOCKER-USER: the hook is FORWARD */
-    awf_netfilter_scan("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", &o, AWF_NF_FILTER, &st);
-    assert_string_equal(awf_netfilter_hook(o.side, &st), "FORWARD");
-    assert_null(awf_netfilter_chain(AWF_NF_HOST, AWF_NF_NAT));
+    netfilter_scan("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", &o, AWF_NF_FILTER, &st);
+    assert_string_equal(netfilter_hook(o.side, &st), "FORWARD");
+    assert_null(netfilter_chain(AWF_NF_HOST, AWF_NF_NAT));
 }
 
 static char *remove_text(const char *save, enum awf_nf_side side, enum awf_nf_table t)
 {
     struct awf_nf_text out = {0};
-    assert_int_equal(awf_netfilter_build_remove(save, side, t, &out), 0);
+    assert_int_equal(netfilter_build_remove(save, side, t, &out), 0);
     return out.p ? out.p : strdup("");
 }
 
