@@ -32,7 +32,9 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-bool policy_cidr_match(const struct awf_cidr *c, int family, const uint8_t *ip)
+static int regex_compile(struct acl *a, const char *re, size_t len, bool icase);
+
+static bool cidr_match(const struct awf_cidr *c, int family, const uint8_t *ip)
 {
     if (c->family != family)
         return false;
@@ -85,7 +87,7 @@ static int add_domain(struct acl *a, const char *v, size_t len, char *why, size_
 static int add_regex(struct acl *a, const char *v, size_t len, char *why, size_t whylen)
 {
     /* url_regex patterns are matched against whole URLs: only dstdom_regex has fast forms. */
-    int rc = a->type == ACL_DSTDOM_REGEX ? policy_regex_compile(a, v, len, a->icase) : 0;
+    int rc = a->type == ACL_DSTDOM_REGEX ? regex_compile(a, v, len, a->icase) : 0;
     if (rc != 0)
         return rc < 0 ? rc : 0;
     struct acl_regex r = {.text = policy_strndup(v, len), .icase = a->icase};
@@ -284,7 +286,7 @@ static int push_wild(struct acl *a, const char *p, size_t pl, const char *s, siz
  *   ^LIT.*LIT$                     one any-character star (older AWF)
  *   ^([a-zA-Z0-9.-]*\.)?LIT$       LIT and its subdomains (subdomain part of domain chars)
  * LIT: a-z 0-9 - _ and "\." (A-Z with -i). Returns 1 compiled, 0 not of these shapes. */
-int policy_regex_compile(struct acl *a, const char *re, size_t len, bool icase)
+static int regex_compile(struct acl *a, const char *re, size_t len, bool icase)
 {
     char pre[AWF_HOST_MAX + 2], suf[AWF_HOST_MAX + 2];
     size_t pl = 0, sl = 0;
@@ -379,7 +381,7 @@ static bool match_domain(const struct acl *a, const char *name, size_t len)
 static bool match_cidrs(const struct acl *a, int family, const uint8_t *ip)
 {
     for (size_t i = 0; i < a->n_cidrs; i++)
-        if (policy_cidr_match(&a->cidrs[i], family, ip))
+        if (cidr_match(&a->cidrs[i], family, ip))
             return true;
     return false;
 }
@@ -435,7 +437,7 @@ enum acl_result policy_acl_match(const struct acl *a, const struct rule_req *rq)
         if (!rq->have_client)
             return ACL_YES; /* unknown client: see awf_policy_decide_req() */
         for (size_t i = 0; i < a->n_cidrs; i++)
-            if (policy_cidr_match(&a->cidrs[i], rq->cfamily, rq->cip))
+            if (cidr_match(&a->cidrs[i], rq->cfamily, rq->cip))
                 return ACL_YES;
         return ACL_NO;
     case ACL_PORT:

@@ -162,8 +162,7 @@ static bool v4_allowed(const struct awf_policy *p, const uint8_t *v4)
     return !r || r->allow;
 }
 
-bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa,
-                             const char **why)
+bool policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa, const char **why)
 {
     return awf_policy_addr_check(p, sa, AWF_ADDR_DNS, why);
 }

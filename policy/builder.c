@@ -50,7 +50,8 @@ void policy_builder_at(struct awf_policy_builder *b, const char *source, unsigne
         snprintf(b->at, sizeof b->at, "%s:%u:%u", source, line, col);
 }
 
-const char *policy_builder_source(struct awf_policy_builder *b, const char *name)
+/* Interns a source name; the pointer stays valid until the builder is destroyed. */
+static const char *builder_source(struct awf_policy_builder *b, const char *name)
 {
     for (size_t i = 0; i < b->n_sources; i++)
         if (strcmp(b->sources[i], name) == 0)
@@ -81,7 +82,7 @@ int policy_builder_add_entry(struct awf_policy_builder *b, bool block, const cha
         policy_errf(err, errlen, source, line, col, "invalid entry %s: %s", q, why);
         return AWF_E_POLICY_INVALID;
     }
-    const char *src = policy_builder_source(b, source);
+    const char *src = builder_source(b, source);
     if (!src)
         return -ENOMEM;
     if (b->n_entries == b->cap_entries) {

@@ -100,7 +100,8 @@ static bool split(const char *u, size_t n, size_t *path_at)
     return true;
 }
 
-bool policy_url_match(const char *pattern, const char *url, size_t len)
+/* Whether a normalized pattern (policy_url_pattern) matches a URL. */
+static bool url_match(const char *pattern, const char *url, size_t len)
 {
     size_t pp, up;
     size_t pn = strlen(pattern);
@@ -145,7 +146,7 @@ bool awf_policy_url_allowed(const struct awf_policy *p, const char *url, size_t 
     if (!split(url, len, &at) || unsafe_path(url + at, len - at))
         return false;
     for (size_t i = 0; i < b->n_allow_urls; i++) {
-        if (policy_url_match(b->allow_urls[i], url, len)) {
+        if (url_match(b->allow_urls[i], url, len)) {
             if (rule)
                 *rule = b->allow_urls[i];
             return true;

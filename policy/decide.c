@@ -5,7 +5,7 @@
  * this file, so the policy/ call graph stays one-way (callcycles_policy checks it).
  *
  * Checks that do not depend on the engine stay next to their data and are asked directly:
- * awf_policy_addr_allowed() (addr.c, the private ranges) and awf_policy_url_allowed() (bump.c,
+ * awf_policy_addr_check() (addr.c, the private ranges) and awf_policy_url_allowed() (bump.c,
  * allow_urls inside a bumped tunnel). */
 
 #include "policy/policy_int.h"

@@ -195,13 +195,8 @@ void awf_policy_builder_destroy(struct awf_policy_builder *b);
  * On error the builder may hold part of the input: destroy it rather than build it. */
 int awf_policy_load_file(struct awf_policy_builder *b, const char *path, char *err, size_t errlen);
 
-/* Same for YAML text already in memory; name is used in messages (e.g. "<default>"). */
-int awf_policy_load_yaml(struct awf_policy_builder *b, const char *name, const char *yaml,
-                         size_t len, char *err, size_t errlen);
-
 /* The embedded default policy (SPEC: GitHub's own domains, listen 127.0.0.1:3128). */
 int awf_policy_load_default(struct awf_policy_builder *b, char *err, size_t errlen);
-extern const char awf_policy_default_yaml[];
 
 /* AWF's list forms. list: entries separated by commas; each is trimmed, empty ones are skipped
  * (as AWF does), whitespace inside one is an error. origin names the flag for messages and
@@ -395,26 +390,23 @@ bool awf_policy_is_squid(const struct awf_policy *p);
  * (one "FILE:LINE: ..." line each) and left out. Returns the number of warnings, or -ENOMEM. */
 int awf_policy_to_yaml(const struct awf_policy *p, FILE *out, FILE *warn);
 
-/* Checks a resolved address against the denied ranges of SPEC §3 and IANA's special-purpose
- * registries (policy/README.md) less the policy's allowed ranges. IPv4-mapped IPv6 is checked
- * as the IPv4 it maps; an IPv6 address that carries an IPv4 one (IPv4-compatible, SIIT, NAT64,
- * 6to4, Teredo) is denied while that IPv4 address is, even in an allowed IPv6 range. Returns true
- * if it may be dialled; else false and *why (if not NULL) names the range, e.g. "10.0.0.0/8
- * private" (a static string). p may be NULL: no allowed ranges. */
-bool awf_policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa,
-                             const char **why);
-
 /* Where a resolved address came from, for awf_policy_addr_check(). */
 enum awf_addr_origin {
     AWF_ADDR_DNS = 0, /* a DNS answer (or a literal): the agent may steer it */
     AWF_ADDR_HOSTS,   /* the proxy's own hosts file, written by the operator or the runtime */
 };
 
-/* awf_policy_addr_allowed() with the address's origin. An address the proxy's own hosts file
- * gives for a name the policy allowed may be in a private-use range (10/8, 172.16/12,
- * 192.168/16, 100.64/10, fc00::/7): Docker's host.docker.internal, sibling containers. Every
- * other denied range (link-local and cloud metadata, loopback, ...) stays denied for it too
- * unless the policy's allowed ranges (or a squid.conf dst ACL) re-open it. */
+/* Checks a resolved address against the denied ranges of SPEC §3 and IANA's special-purpose
+ * registries (policy/README.md) less the policy's allowed ranges. IPv4-mapped IPv6 is checked
+ * as the IPv4 it maps; an IPv6 address that carries an IPv4 one (IPv4-compatible, SIIT, NAT64,
+ * 6to4, Teredo) is denied while that IPv4 address is, even in an allowed IPv6 range. Returns true
+ * if it may be dialled; else false and *why (if not NULL) names the range, e.g. "10.0.0.0/8
+ * private" (a static string). p may be NULL: no allowed ranges.
+ * An address the proxy's own hosts file gives (AWF_ADDR_HOSTS) for a name the policy allowed
+ * may be in a private-use range (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): Docker's
+ * host.docker.internal, sibling containers. Every other denied range (link-local and cloud
+ * metadata, loopback, ...) stays denied for it too unless the policy's allowed ranges (or a
+ * squid.conf dst ACL) re-open it. */
 bool awf_policy_addr_check(const struct awf_policy *p, const struct sockaddr *sa,
                            enum awf_addr_origin origin, const char **why);
 

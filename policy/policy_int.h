@@ -105,9 +105,6 @@ struct awf_policy_builder {
 void policy_builder_at(struct awf_policy_builder *b, const char *source, unsigned line,
                        unsigned col);
 
-/* Interns a source name; the pointer stays valid until the builder is destroyed. */
-const char *policy_builder_source(struct awf_policy_builder *b, const char *name);
-
 /* Reads a whole file (NUL-terminated too); err gets "path: cannot ...". Caller frees *out. */
 int policy_read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen);
 
@@ -385,7 +382,7 @@ struct rule_req {
     int cfamily;
     uint8_t cip[16];
     const char *url; /* url_regex: percent-decoded, NUL-terminated; NULL: none wanted */
-    char *url_heap;  /* url when it did not fit url_small; freed by policy_rule_req_done */
+    char *url_heap;  /* url when it did not fit url_small; freed by rules.c */
     char url_small[512];
     const void *addrs; /* as awf_policy_req's */
     size_t addr_size, n_addrs;
@@ -459,24 +456,8 @@ bool policy_squid_name_ok(const char *s);
  * Returns the decoded length; dst is NUL-terminated. */
 size_t policy_url_unescape(char *dst, const char *src, size_t len);
 void policy_acl_free(struct acl *a);
-/* Compiles an AWF-shaped regex into a; returns 1 if compiled, 0 if not of those shapes. */
-int policy_regex_compile(struct acl *a, const char *re, size_t len, bool icase);
-bool policy_cidr_match(const struct awf_cidr *c, int family, const uint8_t *ip);
 
 /* rules.c */
-/* Fills out from in; with sq having url_regex ACLs also the decoded URL (which may allocate:
- * call policy_rule_req_done after). */
-void policy_rule_req(const struct squid_rules *sq, const struct awf_policy_req *in, struct host *h,
-                     struct rule_req *out);
-void policy_rule_req_done(struct rule_req *r);
-/* The first matching rule, or NULL; *matched_addr: that rule has a positive
- * dst/dstdomain/dstdom_regex term (it matched, as all its terms did). *need (if not NULL): the
- * rules stopped at a dst ACL that needs the name's addresses (NULL returned); with need NULL
- * such an ACL counts as not matching. */
-const struct rule *policy_rules_first(const struct squid_rules *sq, const struct rule_list *l,
-                                      const struct rule_req *rq, bool *matched_addr, bool *need);
-bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
-                        const struct rule_req *rq, bool none);
 /* The squid.conf halves of decide.c's questions (awf_policy_decide_req, _log_wanted for output
  * condition cond (1-based, in range), _via_parent with a parent set, _bump_action with ssl_bump
  * rules); the same contracts as theirs in policy.h. Only decide.c calls them. */
@@ -488,6 +469,14 @@ bool policy_rules_via_parent(const struct squid_rules *sq, const struct awf_poli
 enum awf_bump_action policy_rules_bump_action(const struct squid_rules *sq,
                                               const struct awf_policy_req *rq);
 
+/* yaml.c: awf_policy_load_file() for YAML text already in memory (the embedded default, the
+ * tests); name is used in messages (e.g. "<default>"). */
+int policy_load_yaml(struct awf_policy_builder *b, const char *name, const char *yaml, size_t len,
+                     char *err, size_t errlen);
+
+/* addr.c: awf_policy_addr_check() for an address from DNS (AWF_ADDR_DNS); the tests call it. */
+bool policy_addr_allowed(const struct awf_policy *p, const struct sockaddr *sa, const char **why);
+
 /* Whether s is text that awf_policy_print() can write and libyaml read back: well-formed UTF-8
  * of YAML's printable characters (tab and CR allowed; the printer escapes them). */
 bool policy_yaml_printable(const char *s);
@@ -497,13 +486,12 @@ char *policy_strndup(const char *s, size_t n);
 
 /* policy/bump.c: ssl-bump settings. A URL pattern checked and normalized (scheme and authority
  * lower-cased, the default port dropped, "/" for an empty path) into *out (malloc'd), or -1 with
- * why. Whether a normalized pattern matches a URL. Copy and free of struct awf_bump_settings. */
+ * why. Copy and free of struct awf_bump_settings. */
 int policy_url_pattern(const char *v, size_t len, char **out, char *why, size_t whylen);
-bool policy_url_match(const char *pattern, const char *url, size_t len);
 int policy_bump_copy(struct awf_bump_settings *d, const struct awf_bump_settings *s);
+void policy_bump_free(struct awf_bump_settings *s);
 /* policy/opaque.c: whether host matches one of n allow-list entries kept as written (the
  * entries are parsed on each call: for short lists asked once per tunnel). */
 bool policy_host_listed(char *const *list, size_t n, const char *host, size_t host_len);
-void policy_bump_free(struct awf_bump_settings *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* awf_policy_print(): the normalized policy as YAML that awf_policy_load_yaml() reads back to
+/* awf_policy_print(): the normalized policy as YAML that policy_load_yaml() reads back to
  * the same policy (tested as a round trip). Every setting is written, defaults included, so
  * `awf-proxy check` shows exactly what will run; a squid.conf policy's rules and ACLs follow as
  * comments (the lists above them are not used then). */

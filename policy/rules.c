@@ -69,8 +69,10 @@ static void set_url(const struct awf_policy_req *in, struct rule_req *out)
     out->url = dst;
 }
 
-void policy_rule_req(const struct squid_rules *sq, const struct awf_policy_req *in, struct host *h,
-                     struct rule_req *out)
+/* Fills out from in; with sq having url_regex ACLs also the decoded URL (which may allocate:
+ * call rule_req_done after). */
+static void fill_rule_req(const struct squid_rules *sq, const struct awf_policy_req *in,
+                          struct host *h, struct rule_req *out)
 {
     out->url = NULL;
     out->url_heap = NULL;
@@ -102,7 +104,7 @@ void policy_rule_req(const struct squid_rules *sq, const struct awf_policy_req *
     }
 }
 
-void policy_rule_req_done(struct rule_req *r)
+static void rule_req_done(struct rule_req *r)
 {
     free(r->url_heap);
     r->url_heap = NULL;
@@ -140,8 +142,12 @@ static enum acl_result rule_matches(const struct squid_rules *sq, const struct r
     return ACL_YES;
 }
 
-const struct rule *policy_rules_first(const struct squid_rules *sq, const struct rule_list *l,
-                                      const struct rule_req *rq, bool *matched_addr, bool *need)
+/* The first matching rule, or NULL; *matched_addr: that rule has a positive
+ * dst/dstdomain/dstdom_regex term (it matched, as all its terms did). *need (if not NULL): the
+ * rules stopped at a dst ACL that needs the name's addresses (NULL returned); with need NULL
+ * such an ACL counts as not matching. */
+static const struct rule *first_rule(const struct squid_rules *sq, const struct rule_list *l,
+                                     const struct rule_req *rq, bool *matched_addr, bool *need)
 {
     if (need)
         *need = false;
@@ -157,12 +163,14 @@ const struct rule *policy_rules_first(const struct squid_rules *sq, const struct
     return NULL;
 }
 
-bool policy_rules_allow(const struct squid_rules *sq, const struct rule_list *l,
+/* Squid's answer of an allow/deny list (always_direct, never_direct): the first matching rule's,
+ * else the opposite of the last rule's; none for an empty list. */
+static bool rules_allow(const struct squid_rules *sq, const struct rule_list *l,
                         const struct rule_req *rq, bool none)
 {
     if (l->n == 0)
         return none;
-    const struct rule *r = policy_rules_first(sq, l, rq, NULL, NULL);
+    const struct rule *r = first_rule(sq, l, rq, NULL, NULL);
     return r ? r->pub.allow : !l->v[l->n - 1].pub.allow;
 }
 
@@ -171,7 +179,7 @@ void policy_rules_decide(const struct squid_rules *sq, const struct awf_policy_r
 {
     struct host h;
     struct rule_req r;
-    policy_rule_req(sq, rq, &h, &r);
+    fill_rule_req(sq, rq, &h, &r);
     out->allow = false;
     out->need_addrs = false;
     out->entry = NULL;
@@ -181,8 +189,8 @@ void policy_rules_decide(const struct squid_rules *sq, const struct awf_policy_r
         return;
     }
     bool addr = false, need = false;
-    const struct rule *m = policy_rules_first(sq, &sq->http_access, &r, &addr, &need);
-    policy_rule_req_done(&r);
+    const struct rule *m = first_rule(sq, &sq->http_access, &r, &addr, &need);
+    rule_req_done(&r);
     if (need) {
         out->need_addrs = true;
         out->reason = AWF_REASON_NOT_ALLOWED;
@@ -212,9 +220,9 @@ bool policy_rules_log_wanted(const struct squid_rules *sq, uint32_t cond,
 {
     struct host h;
     struct rule_req r;
-    policy_rule_req(sq, rq, &h, &r);
+    fill_rule_req(sq, rq, &h, &r);
     bool yes = rule_matches(sq, &sq->log_conds.v[cond - 1], &r, NULL, false) == ACL_YES;
-    policy_rule_req_done(&r);
+    rule_req_done(&r);
     return yes;
 }
 
@@ -222,12 +230,12 @@ bool policy_rules_via_parent(const struct squid_rules *sq, const struct awf_poli
 {
     struct host h;
     struct rule_req r;
-    policy_rule_req(sq, rq, &h, &r);
+    fill_rule_req(sq, rq, &h, &r);
     if (r.kind == HOST_INVALID)
         return false;
-    bool direct = policy_rules_allow(sq, &sq->always_direct, &r, false);
-    bool never = !direct && policy_rules_allow(sq, &sq->never_direct, &r, false);
-    policy_rule_req_done(&r);
+    bool direct = rules_allow(sq, &sq->always_direct, &r, false);
+    bool never = !direct && rules_allow(sq, &sq->never_direct, &r, false);
+    rule_req_done(&r);
     if (direct)
         return false;
     if (never)
@@ -245,10 +253,10 @@ enum awf_bump_action policy_rules_bump_action(const struct squid_rules *sq,
     struct host h;
     struct rule_req r;
     bool need = false;
-    policy_rule_req(sq, rq, &h, &r);
+    fill_rule_req(sq, rq, &h, &r);
     r.bump_step = (1u << 2) | (1u << 3);
-    const struct rule *m = policy_rules_first(sq, &sq->ssl_bump, &r, NULL, &need);
-    policy_rule_req_done(&r);
+    const struct rule *m = first_rule(sq, &sq->ssl_bump, &r, NULL, &need);
+    rule_req_done(&r);
     if (need)
         return AWF_BUMP_TERMINATE; /* a dst ACL would need a lookup here: never let it pass */
     if (!m)

@@ -9,14 +9,14 @@
 #include <string.h>
 #include <yaml.h>
 
-const char awf_policy_default_yaml[] = "# awf-proxy's embedded default policy: GitHub only.\n"
-                                       "version: 1\n"
-                                       "listen: [\"127.0.0.1:3128\"]\n"
-                                       "allow:\n"
-                                       "  - github.com\n"
-                                       "  - githubusercontent.com\n"
-                                       "  - githubassets.com\n"
-                                       "  - ghcr.io\n";
+static const char default_yaml[] = "# awf-proxy's embedded default policy: GitHub only.\n"
+                                   "version: 1\n"
+                                   "listen: [\"127.0.0.1:3128\"]\n"
+                                   "allow:\n"
+                                   "  - github.com\n"
+                                   "  - githubusercontent.com\n"
+                                   "  - githubassets.com\n"
+                                   "  - ghcr.io\n";
 
 struct ctx {
     struct awf_policy_builder *b;
@@ -275,8 +275,8 @@ static void offset_position(const char *text, size_t len, size_t off, unsigned *
     }
 }
 
-int awf_policy_load_yaml(struct awf_policy_builder *b, const char *name, const char *yaml,
-                         size_t len, char *err, size_t errlen)
+int policy_load_yaml(struct awf_policy_builder *b, const char *name, const char *yaml, size_t len,
+                     char *err, size_t errlen)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -345,13 +345,12 @@ int awf_policy_load_file(struct awf_policy_builder *b, const char *path, char *e
     int rc = policy_read_file(path, &buf, &len, err, errlen);
     if (rc < 0)
         return rc;
-    rc = awf_policy_load_yaml(b, path, buf, len, err, errlen);
+    rc = policy_load_yaml(b, path, buf, len, err, errlen);
     free(buf);
     return rc;
 }
 
 int awf_policy_load_default(struct awf_policy_builder *b, char *err, size_t errlen)
 {
-    return awf_policy_load_yaml(b, "<default>", awf_policy_default_yaml,
-                                sizeof awf_policy_default_yaml - 1, err, errlen);
+    return policy_load_yaml(b, "<default>", default_yaml, sizeof default_yaml - 1, err, errlen);
 }

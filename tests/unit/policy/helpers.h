@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
 /* Builds from comma lists (NULL for none); fails the test on any error. */
 static inline struct awf_policy *from_lists(const char *allow, const char *block)
@@ -38,7 +38,7 @@ static inline struct awf_policy *from_yaml(const char *yaml)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_non_null(b);
-    if (awf_policy_load_yaml(b, "t.yml", yaml, strlen(yaml), err, sizeof err) != 0)
+    if (policy_load_yaml(b, "t.yml", yaml, strlen(yaml), err, sizeof err) != 0)
         fail_msg("load: %s", err);
     struct awf_policy *p = awf_policy_build(b, err, sizeof err);
     if (!p)
@@ -53,7 +53,7 @@ static inline void yaml_fails(const char *yaml, int code, const char *want)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_non_null(b);
-    int rc = awf_policy_load_yaml(b, "t.yml", yaml, strlen(yaml), err, sizeof err);
+    int rc = policy_load_yaml(b, "t.yml", yaml, strlen(yaml), err, sizeof err);
     if (rc != code || strcmp(err, want) != 0)
         fail_msg("yaml %s\n  got  %d %s\n  want %d %s", yaml, rc, err, code, want);
     awf_policy_builder_destroy(b);

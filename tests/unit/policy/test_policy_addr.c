@@ -1,4 +1,4 @@
-/* awf_policy_addr_allowed(): the first and last address of every range of SPEC §3 and IANA's
+/* policy_addr_allowed(): the first and last address of every range of SPEC §3 and IANA's
  * special-purpose registries and their neighbours outside it, IPv6 forms that carry an IPv4
  * address (issue #13), v4-mapped IPv6, and the policy's allowed ranges. */
 
@@ -110,7 +110,7 @@ static bool check(const struct awf_policy *p, const struct addr *a, const char *
         sin6->sin6_family = AF_INET6;
         memcpy(&sin6->sin6_addr, a->b, 16);
     }
-    return awf_policy_addr_allowed(p, (const struct sockaddr *)&ss, why);
+    return policy_addr_allowed(p, (const struct sockaddr *)&ss, why);
 }
 
 static bool check_text(const struct awf_policy *p, const char *text, const char **why)
@@ -323,9 +323,9 @@ static void test_addr_other_family(void **state)
     (void)state;
     struct sockaddr sa = {.sa_family = AF_UNIX};
     const char *why = NULL;
-    assert_false(awf_policy_addr_allowed(NULL, &sa, &why));
+    assert_false(policy_addr_allowed(NULL, &sa, &why));
     assert_non_null(why);
-    assert_false(awf_policy_addr_allowed(NULL, NULL, NULL));
+    assert_false(policy_addr_allowed(NULL, NULL, NULL));
 }
 
 int main(void)

@@ -185,8 +185,7 @@ static void test_settings_listen_flag_replaces_file(void **state)
 {
     struct fixture *f = *state;
     static const char y[] = "version: 1\nlisten: [\"127.0.0.1:3128\", \"[::1]:3128\"]\n";
-    assert_int_equal(awf_policy_load_yaml(f->b, "p.yml", y, sizeof y - 1, f->err, sizeof f->err),
-                     0);
+    assert_int_equal(policy_load_yaml(f->b, "p.yml", y, sizeof y - 1, f->err, sizeof f->err), 0);
     SET_OK(f, "listen", "127.0.0.1:0");
     SET_OK(f, "listen", "127.0.0.2:0");
     const struct awf_settings *s = built(f);
@@ -321,8 +320,7 @@ static void test_settings_dns_forwarder(void **state)
                                "    deny_rcode: nxdomain\n"
                                "    log: \"-\"\n";
     struct awf_policy_builder *b = awf_policy_builder_create();
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", yaml, sizeof yaml - 1, f->err, sizeof f->err),
-                     0);
+    assert_int_equal(policy_load_yaml(b, "t.yml", yaml, sizeof yaml - 1, f->err, sizeof f->err), 0);
     struct awf_policy *p = awf_policy_build(b, f->err, sizeof f->err);
     assert_non_null(p);
     s = awf_policy_settings(p);
@@ -331,7 +329,7 @@ static void test_settings_dns_forwarder(void **state)
     assert_string_equal(s->dns.forwarder.log, "-");
     awf_policy_unref(p);
     static const char bad[] = "version: 1\ndns:\n  forwarder:\n    port: 53\n";
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", bad, sizeof bad - 1, f->err, sizeof f->err),
+    assert_int_equal(policy_load_yaml(b, "t.yml", bad, sizeof bad - 1, f->err, sizeof f->err),
                      AWF_E_POLICY_INVALID);
     assert_string_equal(f->err, "t.yml:4:5: unknown key \"port\" in dns.forwarder");
     awf_policy_builder_destroy(b);

@@ -196,17 +196,17 @@ static void test_yaml_syntax_errors(void **state)
     char err[AWF_POLICY_ERRLEN];
     struct awf_policy_builder *b = awf_policy_builder_create();
     const char *y = "version: 1\nallow: [a.com\n";
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
+    assert_int_equal(policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
                      AWF_E_POLICY_SYNTAX);
     assert_memory_equal(err, "t.yml:3:1: YAML syntax error: ", 30);
     /* an unquoted wildcard is a YAML alias: the message says to quote it */
     y = "version: 1\nallow:\n  - *.github.com\n";
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
+    assert_int_equal(policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
                      AWF_E_POLICY_SYNTAX);
     assert_memory_equal(err, "t.yml:3:", 8);
     assert_non_null(strstr(err, "quote entries that start with '*'"));
     y = "version: 1\n\tallow: []\n";
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
+    assert_int_equal(policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
                      AWF_E_POLICY_SYNTAX);
     awf_policy_builder_destroy(b);
 }
@@ -252,8 +252,8 @@ static void test_yaml_merge_and_flags_override(void **state)
                      "dns: {servers: [1.1.1.1, 8.8.8.8]}\ntimeouts: {connect: 10s}\n";
     const char *y2 = "version: 1\nallow: [b.test]\nlisten: [\"127.0.0.1:2\"]\n"
                      "dns: {servers: [9.9.9.9]}\n";
-    assert_int_equal(awf_policy_load_yaml(b, "one.yml", y1, strlen(y1), err, sizeof err), 0);
-    assert_int_equal(awf_policy_load_yaml(b, "two.yml", y2, strlen(y2), err, sizeof err), 0);
+    assert_int_equal(policy_load_yaml(b, "one.yml", y1, strlen(y1), err, sizeof err), 0);
+    assert_int_equal(policy_load_yaml(b, "two.yml", y2, strlen(y2), err, sizeof err), 0);
     assert_int_equal(
         awf_policy_set(b, "timeouts.connect", "5s", "--connect-timeout", err, sizeof err), 0);
     assert_int_equal(awf_policy_add_list(b, false, "c.test", NULL, err, sizeof err), 0);
@@ -357,14 +357,14 @@ static void test_yaml_build_checks(void **state)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     const char *y = "version: 1\ndns: {min_ttl: 2h}\n";
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err), 0);
+    assert_int_equal(policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err), 0);
     assert_null(awf_policy_build(b, err, sizeof err));
     assert_string_equal(err, "t.yml:2:16: dns.min_ttl (7200s) is above dns.max_ttl (3600s)");
     awf_policy_builder_destroy(b);
     b = awf_policy_builder_create();
     y = "version: 1\nlisten: [\"127.0.0.1:3128\", \"127.0.0.1:3128\"]\n";
     /* A second listener on one address is refused where it is given. */
-    assert_int_equal(awf_policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
+    assert_int_equal(policy_load_yaml(b, "t.yml", y, strlen(y), err, sizeof err),
                      AWF_E_POLICY_INVALID);
     assert_string_equal(err, "t.yml:2:28: listen: 127.0.0.1:3128 given twice");
     awf_policy_builder_destroy(b);

@@ -225,8 +225,8 @@ static void test_squidconf_awf_shape_settings(void **state)
     /* the allowed dst re-opens its address past the private-range check */
     assert_int_equal(s->n_allow_ranges, 1);
     struct sockaddr_storage a = addr("172.30.0.30"), b = addr("172.30.0.31");
-    assert_true(awf_policy_addr_allowed(p, (struct sockaddr *)&a, NULL));
-    assert_false(awf_policy_addr_allowed(p, (struct sockaddr *)&b, NULL));
+    assert_true(policy_addr_allowed(p, (struct sockaddr *)&a, NULL));
+    assert_false(policy_addr_allowed(p, (struct sockaddr *)&b, NULL));
     awf_policy_unref(p);
 }
 

@@ -1,7 +1,7 @@
 /* Fuzz target for the policy parsers: the input is tried as a YAML policy, as an AWF list, and
  * as a request host. Whatever loads must build, print, and load back from what it printed. */
 
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ static void round_trip(const struct awf_policy *p)
     awf_policy_print(p, f);
     fclose(f);
     struct awf_policy_builder *b = awf_policy_builder_create();
-    if (!b || awf_policy_load_yaml(b, "<printed>", buf, len, err, sizeof err) != 0) {
+    if (!b || policy_load_yaml(b, "<printed>", buf, len, err, sizeof err) != 0) {
         fprintf(stderr, "printed policy does not load: %s\n%s", err, buf);
         abort();
     }
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct awf_policy_builder *b = awf_policy_builder_create();
     if (!b)
         return 0;
-    if (awf_policy_load_yaml(b, "<fuzz>", text, size, err, sizeof err) == 0) {
+    if (policy_load_yaml(b, "<fuzz>", text, size, err, sizeof err) == 0) {
         struct awf_policy *p = awf_policy_build(b, err, sizeof err);
         if (p) {
             round_trip(p);

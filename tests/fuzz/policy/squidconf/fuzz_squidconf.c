@@ -10,7 +10,7 @@
  *   - awf_policy_to_yaml() succeeds and what it writes loads and builds as a YAML policy. */
 
 #include "common/error.h"
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -141,7 +141,7 @@ static void must_load(const char *what, const char *yaml, size_t len)
     struct awf_policy_builder *b = awf_policy_builder_create();
     if (!b)
         return;
-    if (awf_policy_load_yaml(b, what, yaml, len, err, sizeof err) != 0) {
+    if (policy_load_yaml(b, what, yaml, len, err, sizeof err) != 0) {
         fprintf(stderr, "%s does not load: %s\n%.*s", what, err, (int)len, yaml);
         abort();
     }
@@ -192,7 +192,8 @@ static void to_yaml(const struct awf_policy *p)
 /* glibc's regcomp() expands a repetition by copying its operand, so stacked repetitions take
  * memory exponential in their depth ("a+++++", "((a+)+)+", "(a{99}){99}"); Squid compiles
  * dstdom_regex the same way. squid.conf is trusted configuration, so this is a known limit
- * (tests/fuzz/policy/squidconf/README.md), not a finding to report again: such inputs are skipped. */
+ * (tests/fuzz/policy/squidconf/README.md), not a finding to report again: such inputs are skipped.
+ */
 static bool regex_bomb(const uint8_t *d, size_t n)
 {
     unsigned stacked = 0, intervals = 0;
