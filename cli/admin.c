@@ -148,7 +148,9 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
             (unsigned long long)v);
 }
 
-char *cli_admin_metrics(struct cli_admin_state *st)
+/* The response bodies: each a malloc'd, NUL-terminated string (the caller frees), or NULL when
+ * out of memory. */
+static char *metrics_body(struct cli_admin_state *st)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -237,7 +239,8 @@ char *cli_admin_metrics(struct cli_admin_state *st)
     return buf;
 }
 
-char *cli_admin_health(struct cli_admin_state *st, bool *healthy)
+/* healthy: whether /healthz answers 200. */
+static char *health_body(struct cli_admin_state *st, bool *healthy)
 {
     uint64_t dropped;
     bool log_ok = log_healthy(st, &dropped);
@@ -274,7 +277,7 @@ void cli_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
     }
 }
 
-char *cli_admin_status(struct cli_admin_state *st)
+static char *status_body(struct cli_admin_state *st)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -447,14 +450,13 @@ static void handle(struct admin_conn *c)
         return;
     }
     if (strcmp(target, "/metrics") == 0) {
-        respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", cli_admin_metrics(st),
-                head);
+        respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", metrics_body(st), head);
     } else if (strcmp(target, "/healthz") == 0) {
         bool ok;
-        char *body = cli_admin_health(st, &ok);
+        char *body = health_body(st, &ok);
         respond(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", body, head);
     } else if (strcmp(target, "/status") == 0) {
-        respond(c, 200, "OK", "application/json", cli_admin_status(st), head);
+        respond(c, 200, "OK", "application/json", status_body(st), head);
     } else {
         respond(c, 404, "Not Found", "text/plain",
                 strdup("not found: /metrics, /healthz and /status are served here\n"), head);

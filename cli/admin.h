@@ -50,13 +50,6 @@ void cli_admin_close(struct cli_admin *a);
 /* Fills st->policy_sha256 from the policy's normalized form. */
 void cli_admin_hash_policy(struct cli_admin_state *st, const struct awf_policy *p);
 
-/* The response bodies, for tests and for the admin itself; each returns a malloc'd,
- * NUL-terminated string (caller frees) or NULL when out of memory. healthy says whether
- * /healthz answers 200. */
-char *cli_admin_metrics(struct cli_admin_state *st);
-char *cli_admin_status(struct cli_admin_state *st);
-char *cli_admin_health(struct cli_admin_state *st, bool *healthy);
-
 /* "127.0.0.1:3128" or "[::1]:3128", for messages and /status. */
 void cli_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len);
 

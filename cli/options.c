@@ -57,7 +57,8 @@ enum {
     OPT_SET_FIRST, /* OPT_SET_FIRST + i is set_flags[i] */
 };
 
-const struct option cli_policy_longopts[] = {
+/* The long options of the shared set, terminated; cli_parse adds --help and a subcommand's. */
+static const struct option policy_longopts[] = {
     {"policy", required_argument, NULL, 'p'},
     {"allow-domains", required_argument, NULL, OPT_ALLOW},
     {"allow-domains-file", required_argument, NULL, OPT_ALLOW_FILE},
@@ -153,7 +154,9 @@ static int push(struct cli_policy_opts *o, struct cli_item it)
     return 1;
 }
 
-int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg)
+/* Handles one getopt_long result if it is a policy option. Returns 1 if handled, 0 if not a
+ * policy option, -1 on error (message printed). */
+static int policy_opt(struct cli_policy_opts *o, int c, const char *arg)
 {
     switch (c) {
     case 'p':
@@ -312,9 +315,9 @@ int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usag
               const struct cli_extra *extra, int *first_arg)
 {
     struct option
-        longopts[sizeof(cli_policy_longopts) / sizeof(cli_policy_longopts[0]) + CLI_EXTRA_MAX + 1];
+        longopts[sizeof(policy_longopts) / sizeof(policy_longopts[0]) + CLI_EXTRA_MAX + 1];
     size_t n = 0;
-    for (const struct option *s = cli_policy_longopts; s->name; s++)
+    for (const struct option *s = policy_longopts; s->name; s++)
         longopts[n++] = *s;
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     size_t first_extra = n;
@@ -336,7 +339,7 @@ int cli_parse(int argc, char **argv, struct cli_policy_opts *o, const char *usag
                 extra->take(extra->ctx, c, optarg);
                 taken = true;
             }
-        if (!taken && cli_policy_opt(o, c, optarg) <= 0)
+        if (!taken && policy_opt(o, c, optarg) <= 0)
             return -1;
     }
     *first_arg = optind;

@@ -33,13 +33,9 @@ struct cli_policy_opts {
     bool have_lists; /* any allow/block flag: the embedded default is then not used */
 };
 
-/* The long options of the shared set, terminated; subcommands append their own. */
-extern const struct option cli_policy_longopts[];
+/* getopt values of the policy options start here; a subcommand's own options (struct cli_extra
+ * below) take values under it. */
 #define CLI_POLICY_OPT_BASE 1000
-
-/* Handles one getopt_long result if it is a policy option. Returns 1 if handled, 0 if not a
- * policy option, -1 on error (message printed). */
-int cli_policy_opt(struct cli_policy_opts *o, int c, const char *arg);
 
 /* Builds a policy from the recorded options; on error prints "awf-proxy: WHERE: reason" to
  * stderr and returns NULL. */
