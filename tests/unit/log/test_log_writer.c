@@ -440,7 +440,7 @@ static void test_log_writer_fifo_reader_comes_later(void **state)
     for (int i = 0; i < 5; i++)
         awf_log_write(log, &r);
     usleep(300000); /* the writer tries, finds no reader, waits */
-    assert_int_equal(awf_log_dropped(log), 0);
+    assert_int_equal(log_dropped(log), 0);
 
     int rfd = open(f.fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     assert_true(rfd >= 0);
