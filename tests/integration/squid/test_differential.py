@@ -60,6 +60,11 @@ STRICTER_ADDR = ("stricter: the name resolves to an address awf-proxy does not d
                  "link-local and private ranges): 403 before any connect, where Squid dials it")
 PARENT_CLOSES = ("the parent proxy (here a small one that closes when it cannot connect) "
                  "closes without answering: ")
+UNANSWERED = (
+    "a request that reached an upstream (direct or a parent) and got no answer (closed or "
+    "reset): both answer 502 with the same error page (ERR_ZERO_SIZE_OBJECT, ERR_READ_ERROR "
+    "104); Squid logs TCP_MISS, awf-proxy TCP_MISS_ABORTED, issue #13's rule that every request "
+    "whose head reached an upstream is logged _ABORTED when it is cut short (README Traffic)")
 KNOWN = {
     ("*", "CONNECT SNI names another host", "*"): (
         "stricter: inside a CONNECT tunnel the TLS SNI must name the CONNECT host (no domain "
@@ -95,16 +100,19 @@ KNOWN = {
         "stricter: Squid reads HTTP/1.2 as 1.1 and forwards it; llhttp reads only 1.0 and 1.1 "
         "(and 2.0), so awf-proxy answers 505 ERR_UNSUP_HTTPVERSION, logged as Squid logs a 505"),
     ("*", "GET HTTP/1.0", "up.version"): (
-        "awf-proxy forwards an HTTP/1.0 request as HTTP/1.0 (its framing unchanged); Squid "
-        "speaks HTTP/1.1 upstream"),
+        "not a decision or a log field: awf-proxy forwards an HTTP/1.0 request as HTTP/1.0, so "
+        "the server answers a 1.0 client in 1.0 framing (never chunked) and the reply passes "
+        "byte for byte; Squid speaks HTTP/1.1 upstream and then has to de-chunk a chunked reply "
+        "for the 1.0 client (or close), a body rewrite awf-proxy does not do"),
+    ("*", "GET upstream resets", "fd.tag"): UNANSWERED,
+    ("*", "GET upstream resets", "jsonl.decision"): "see fd.tag",
 }
 for _k in ("upstream_ip", "upstream_name"):
-    KNOWN[(_k, "GET nothing listens on :80", "fd.tag")] = PARENT_CLOSES + (
-        "both 502, Squid logs TCP_MISS, awf-proxy TCP_MISS_ABORTED (a request that reached an "
-        "upstream and got no answer, README Traffic)")
+    KNOWN[(_k, "GET nothing listens on :80", "fd.tag")] = PARENT_CLOSES + UNANSWERED
     KNOWN[(_k, "GET nothing listens on :80", "jsonl.decision")] = "see fd.tag"
     KNOWN[(_k, "CONNECT nothing listens on :443", "*")] = PARENT_CLOSES + (
-        "Squid answers the CONNECT 200 and closes, awf-proxy 502 ERR_CONNECT_FAIL")
+        "Squid answers the CONNECT 200 and closes; awf-proxy answers 502 ERR_CONNECT_FAIL, as "
+        "the parent established no tunnel (a 200 would tell the client one exists)")
 
 
 def known(kind, label, field):
@@ -174,6 +182,7 @@ def requests(up, up2):
         ("HEAD", AGENT, "http", get("http://%s/small" % hp, method=b"HEAD"), None),
         ("DELETE", AGENT, "http", get("http://%s/echo" % hp, method=b"DELETE"), None),
         ("GET upstream 404", AGENT, "http", get("http://%s/status/404" % hp), None),
+        ("GET upstream resets", AGENT, "http", get("http://%s/reset" % hp), None),
         ("GET NXDOMAIN name", AGENT, "http", get("http://nx.allowed.test:%d/echo" % h), None),
         ("GET resolves to an undialled address", AGENT, "http",
          get("http://addr.allowed.test:%d/echo" % h), None),
