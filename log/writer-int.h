@@ -24,7 +24,7 @@ struct log_output {
     char *path;                 /* owned; NULL for stdout */
     int fd;
     bool regular;   /* fd is a regular file: a cut line can be truncated off, deletion noticed */
-    bool gave_up;   /* writer thread: at exit, the FIFO's reader took nothing for too long */
+    int gave_up;    /* writer thread: at exit, why the FIFO was given up on (-errno), else 0 */
     bool no_reader; /* writer thread: fd is -1, the FIFO has had no reader to open it yet */
     struct qbuf q;  /* guarded by awf_log.mu */
     /* Counters, any thread, __atomic: */

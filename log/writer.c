@@ -171,13 +171,14 @@ static void write_batch(struct awf_log *log, struct log_output *o, const struct 
 {
     size_t done = 0;
     if (o->gave_up) { /* the rest of the final flush goes the same way, without waiting again */
-        count_dropped(log, o, b->lines, -EAGAIN);
+        count_dropped(log, o, b->lines, o->gave_up);
         return;
     }
     int rc = o->fd < 0 ? wait_reader(log, o) : check_deleted(log, o);
     if (rc == 0)
         rc = write_all(log, o->fd, b->p, b->len, &done);
-    o->gave_up = rc == -EAGAIN || (rc == -ENXIO && o->no_reader);
+    if (rc == -EAGAIN || (rc == -ENXIO && o->no_reader))
+        o->gave_up = rc;
     if (rc == 0) {
         __atomic_add_fetch(&o->written, b->lines, __ATOMIC_RELAXED);
         if (__atomic_exchange_n(&o->failing, false, __ATOMIC_RELAXED))

@@ -492,6 +492,31 @@ static void test_log_writer_fifo_never_read_destroy_ends(void **state)
     free(text);
 }
 
+/* Lines that queue while the writer waits for a first reader make a second batch: once the
+ * first is given up on, that one is lost for the same reason (it used to say the reader "took
+ * nothing", as if one had come). */
+static void test_log_writer_fifo_never_read_later_batches_same_reason(void **state)
+{
+    struct tmpdir *t = *state;
+    struct fifo_log f;
+    fifo_log_create(t, &f, 1);
+    struct awf_log *log = f.log;
+    struct awf_log_record r = {.url = "http://h.test/"};
+    for (int i = 0; i < 3; i++)
+        awf_log_write(log, &r);
+    usleep(300000); /* the writer holds those 3 and waits for a reader */
+    for (int i = 0; i < 2; i++)
+        awf_log_write(log, &r);
+    alarm(20);
+    awf_log_destroy(log);
+    alarm(0);
+    restore_stderr(f.saved);
+    char *text = slurp(f.errpath, NULL);
+    assert_non_null(strstr(text, "(no reader at exit: nobody opened the FIFO); 5 since start\n"));
+    assert_null(strstr(text, "took nothing"));
+    free(text);
+}
+
 /* A write that fails (/dev/full: ENOSPC) loses its lines: counted per output in
  * awf_log_stats(), and reported on stderr with an ISO-8601 timestamp without further traffic;
  * destroy reports what is left. */
@@ -566,6 +591,8 @@ int main(void)
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_log_writer_fifo_never_read_destroy_ends, setup_dir,
                                         teardown_dir),
+        cmocka_unit_test_setup_teardown(test_log_writer_fifo_never_read_later_batches_same_reason,
+                                        setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
