@@ -22,8 +22,10 @@ void dns_answers_free(struct dns_answers *c)
     dns_ttl_free(&c->table);
 }
 
-bool dns_answers_copy(struct dns_answers *c, const char *key, uint32_t hash, uint64_t now_ms,
-                      int *status, union dns_sa *sa, size_t *n)
+/* dns_answers_get for a caller holding a lock: hash is dns_table_hash(key), and the addresses
+ * are copied in their compact form to sa (AWF_DNS_MAX_ADDRS of room), *n of them. */
+static bool answers_copy(struct dns_answers *c, const char *key, uint32_t hash, uint64_t now_ms,
+                         int *status, union dns_sa *sa, size_t *n)
 {
     struct dns_ttl_entry *t = dns_ttl_find(&c->table, key, hash, now_ms);
     if (!t)
@@ -49,7 +51,7 @@ bool dns_answers_get(struct dns_answers *c, const char *key, uint64_t now_ms, in
 {
     union dns_sa sa[AWF_DNS_MAX_ADDRS];
     size_t n;
-    if (!dns_answers_copy(c, key, dns_table_hash(key), now_ms, status, sa, &n))
+    if (!answers_copy(c, key, dns_table_hash(key), now_ms, status, sa, &n))
         return false;
     expand(sa, n, out);
     return true;
@@ -114,7 +116,7 @@ static int cache_new(size_t max, bool shared, struct awf_dns_cache **out)
     return 0;
 }
 
-int awf_dns_cache_create(size_t max_entries, struct awf_dns_cache **out)
+int dns_cache_create(size_t max_entries, struct awf_dns_cache **out)
 {
     if (!out)
         return -EINVAL;
@@ -144,7 +146,7 @@ void dns_cache_unref(struct awf_dns_cache *c)
     free(c);
 }
 
-void awf_dns_cache_destroy(struct awf_dns_cache *cache)
+void dns_cache_destroy(struct awf_dns_cache *cache)
 {
     dns_cache_unref(cache);
 }
@@ -175,7 +177,7 @@ bool dns_cache_get(struct awf_dns_cache *c, const char *key, uint64_t now_ms, in
     union dns_sa sa[AWF_DNS_MAX_ADDRS];
     size_t n = 0;
     lock(c);
-    bool hit = dns_answers_copy(&c->answers, key, hash, now_ms, status, sa, &n);
+    bool hit = answers_copy(&c->answers, key, hash, now_ms, status, sa, &n);
     unlock(c);
     if (hit)
         expand(sa, n, out);
@@ -191,7 +193,7 @@ int dns_cache_put(struct awf_dns_cache *c, const char *key, int status, const un
     return rc;
 }
 
-size_t awf_dns_cache_count(struct awf_dns_cache *cache)
+size_t dns_cache_count(struct awf_dns_cache *cache)
 {
     lock(cache);
     size_t n = dns_answers_size(&cache->answers);

@@ -37,17 +37,25 @@ bool dns_answers_get(struct dns_answers *c, const char *key, uint64_t now_ms, in
 /* Stores (replacing any entry for key) an answer valid until expires_ms: status 0 with n >= 1
  * addresses (copied; at most AWF_DNS_MAX_ADDRS kept), or AWF_E_DNS_FAIL with n 0. Returns 0 or
  * -ENOMEM (the cache is left without an entry for key then). */
-/* The same, for a caller holding a lock: hash is dns_table_hash(key), and the addresses
- * are copied in their compact form to sa (AWF_DNS_MAX_ADDRS of room), *n of them. */
-bool dns_answers_copy(struct dns_answers *c, const char *key, uint32_t hash, uint64_t now_ms,
-                      int *status, union dns_sa *sa, size_t *n);
-
 int dns_answers_put(struct dns_answers *c, const char *key, int status, const union dns_sa *addrs,
                     size_t n, uint64_t expires_ms);
 
 size_t dns_answers_size(const struct dns_answers *c);
 
 /* ---- the cache a resolver holds (see dns.h for the public half) ---- */
+
+/* A cache of answers that the resolvers of several loops (threads) share (the public way is
+ * awf_dns_share_cache; tests also pass one as awf_dns_config.shared_cache): a mutex around each
+ * lookup and insert, a reference per resolver. Expiry uses each loop's uv_now(), one monotonic
+ * clock for the whole process. max_entries 0: 10000. Returns 0 and *out, or -ENOMEM. */
+int dns_cache_create(size_t max_entries, struct awf_dns_cache **out);
+
+/* Drops the creator's reference: resolvers still using the cache keep it until they are freed.
+ * Any thread. */
+void dns_cache_destroy(struct awf_dns_cache *cache);
+
+/* Entries held now, expired ones not yet dropped included (for tests). Any thread. */
+size_t dns_cache_count(struct awf_dns_cache *cache);
 
 /* A cache for one resolver alone: no lock taken. Returns 0 or -ENOMEM. */
 int dns_cache_create_private(size_t max, struct awf_dns_cache **out);

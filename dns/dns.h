@@ -4,7 +4,7 @@
 /* Asynchronous name resolution for one event loop: c-ares driven by libuv poll handles, a hosts
  * file answered first, a TTL cache (clamped) with short negative caching, and one query in flight
  * per name however many callers wait for it. Not thread-safe: one awf_dns per loop. The cache
- * alone may be shared by the resolvers of several loops (struct awf_dns_cache below); lookups in
+ * alone may be shared by the resolvers of several loops (awf_dns_share_cache below); lookups in
  * flight are not: each loop sends at most one query per name at a time, its own. */
 
 #include <stdbool.h>
@@ -26,7 +26,7 @@ struct awf_dns_stats {
     uint64_t cache_hits;
     uint64_t joined; /* requests that waited on a lookup already in flight */
     uint64_t hosts_hits;
-    uint64_t raw_sent; /* awf_dns_query_raw calls that went to c-ares */
+    uint64_t raw_sent; /* dns_query_raw calls (raw.h) that went to c-ares */
     uint64_t failures; /* lookups that ended without an address (NXDOMAIN, timeout, ...) */
 };
 
@@ -37,8 +37,9 @@ struct awf_dns_config {
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
     uint64_t timeout_ms;      /* whole lookup, both families; 0: 5000 */
     size_t max_cache_entries; /* 0: 10000; the oldest entry goes first past it */
-    /* NULL: a cache of the resolver's own (max_cache_entries). Else this cache, shared with
-     * whoever else uses it (max_cache_entries ignored); the resolver takes its own reference. */
+    /* NULL: a cache of the resolver's own (max_cache_entries). Else this cache (made by
+     * cache.h's dns_cache_create, inside dns/ and its tests), shared with whoever else uses it
+     * (max_cache_entries ignored); the resolver takes its own reference. */
     struct awf_dns_cache *shared_cache;
     /* NULL: counters of the resolver's own. Else where to count (owned by the caller, must
      * outlive the resolver), written as common/counter.h says so another thread may read them. */
@@ -49,19 +50,6 @@ struct awf_dns_config {
  * timeouts.dns); the rest zero, for the caller to set. out borrows s's strings: s must outlive
  * the awf_dns_create call (the resolver copies what it keeps). */
 void awf_dns_config_from_settings(const struct awf_settings *s, struct awf_dns_config *out);
-
-/* A cache of answers that the resolvers of several loops (threads) share, so that a name
- * resolved on one loop is a cache hit on every other: a mutex around each lookup and insert, a
- * reference per resolver. Expiry uses each loop's uv_now(), one monotonic clock for the whole
- * process. max_entries 0: 10000. Returns 0 and *out, or -ENOMEM. */
-int awf_dns_cache_create(size_t max_entries, struct awf_dns_cache **out);
-
-/* Drops the creator's reference: resolvers still using the cache keep it until they are freed.
- * Any thread. */
-void awf_dns_cache_destroy(struct awf_dns_cache *cache);
-
-/* Entries held now, expired ones not yet dropped included (for tests). Any thread. */
-size_t awf_dns_cache_count(struct awf_dns_cache *cache);
 
 /* Makes dns use with's cache from now on, sharing it (whatever dns had cached is dropped).
  * For resolvers created with private caches, e.g. one per loop by awf_proxy_create: call from
@@ -129,24 +117,6 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
 
 /* cb will not be called for req. */
 void awf_dns_cancel(struct awf_dns_req *req);
-
-/* One query of any type through the resolver's channel (its servers, timeouts and retries),
- * for the DNS forwarder, which answers from the server's own records. No hosts file, no cache,
- * no joining: the caller caches. status: 0 with msg, the server's response whatever its rcode
- * (NOERROR with or without records, NXDOMAIN); AWF_E_DNS_TIMEOUT; or AWF_E_DNS_FAIL (SERVFAIL
- * or REFUSED from every server, unreachable servers, a malformed name) with msg NULL. msg is
- * borrowed for the callback only and has not been validated beyond its header. */
-struct awf_dns_raw;
-typedef void (*awf_dns_raw_cb)(void *arg, int status, const unsigned char *msg, size_t len);
-
-/* Sends the query (class IN, RD set). *raw is written before cb may run, and cb may run before
- * this returns (no usable server): the caller must not touch what cb may free after calling.
- * Returns 0, or a negative code (cb not called). */
-int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_dns_raw_cb cb,
-                      void *arg, struct awf_dns_raw **raw);
-
-/* cb will not be called for raw. Not for use once cb has run. */
-void awf_dns_raw_cancel(struct awf_dns_raw *raw);
 
 void awf_dns_stats(const struct awf_dns *dns, struct awf_dns_stats *out);
 

@@ -90,7 +90,7 @@ static void drop_pending(struct dns_link *list)
 {
     while (!dns_list_empty(list)) {
         struct fwd_pending *p = AWF_DNS_CONTAINER_OF(list->next, struct fwd_pending, link);
-        awf_dns_raw_cancel(p->raw);
+        dns_raw_cancel(p->raw);
         pending_free(p);
     }
 }
@@ -195,7 +195,7 @@ static int on_packet(struct awf_dns_fwd *f, struct fwd_listener *l, struct fwd_c
     }
     f->stats.upstream++;
     /* on_upstream may run (and free p) before this returns: p is not touched after. */
-    if (awf_dns_query_raw(f->dns, p->host, q.qtype, on_upstream, p, &p->raw) < 0)
+    if (dns_query_raw(f->dns, p->host, q.qtype, on_upstream, p, &p->raw) < 0)
         on_upstream(p, AWF_E_DNS_FAIL, NULL, 0);
     return 0;
 }
@@ -317,7 +317,7 @@ size_t awf_dns_fwd_bound(const struct awf_dns_fwd *f, struct sockaddr_storage *o
     return n;
 }
 
-void awf_dns_fwd_stats(const struct awf_dns_fwd *f, struct awf_dns_fwd_stats *out)
+void dns_fwd_stats(const struct awf_dns_fwd *f, struct dns_fwd_stats *out)
 {
     *out = f->stats;
     if (f->log_ok && !f->closing)

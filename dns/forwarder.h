@@ -44,18 +44,4 @@ void awf_dns_fwd_reopen_log(struct awf_dns_fwd *fwd);
  * max written). */
 size_t awf_dns_fwd_bound(const struct awf_dns_fwd *fwd, struct sockaddr_storage *out, size_t max);
 
-struct awf_dns_fwd_stats {
-    uint64_t queries;    /* well-formed queries */
-    uint64_t allowed;    /* answered for an allowed name (any rcode) */
-    uint64_t denied;     /* answered REFUSED / NXDOMAIN by policy */
-    uint64_t malformed;  /* packets dropped, TCP connections closed on a bad frame */
-    uint64_t upstream;   /* queries sent upstream */
-    uint64_t cache_hits; /* answered from the cache */
-    uint64_t servfail;   /* upstream timed out or failed */
-    uint64_t truncated;  /* UDP answers sent with TC */
-    uint64_t tcp_conns;  /* TCP connections accepted */
-    uint64_t log_dropped;
-};
-void awf_dns_fwd_stats(const struct awf_dns_fwd *fwd, struct awf_dns_fwd_stats *out);
-
 #endif

@@ -78,8 +78,3 @@ int dns_fwd_cache_put(struct dns_fwd_cache *c, const char *host, uint16_t type,
     dns_ttl_insert(&c->table, &e->ttl, k, now_ms + (uint64_t)ttl_s * 1000);
     return 0;
 }
-
-size_t dns_fwd_cache_size(const struct dns_fwd_cache *c)
-{
-    return dns_ttl_size(&c->table);
-}

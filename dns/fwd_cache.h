@@ -40,6 +40,4 @@ bool dns_fwd_cache_get(struct dns_fwd_cache *c, const char *host, uint16_t type,
 int dns_fwd_cache_put(struct dns_fwd_cache *c, const char *host, uint16_t type,
                       const struct dns_wire_answer *a, uint32_t ttl_s, uint64_t now_ms);
 
-size_t dns_fwd_cache_size(const struct dns_fwd_cache *c);
-
 #endif

@@ -16,7 +16,23 @@
 #include "dns/fwd_cache.h"
 #include "dns/fwd_log.h"
 #include "dns/list.h"
+#include "dns/raw.h"
 #include "dns/wire.h"
+
+/* The forwarder's counters (tests read them). */
+struct dns_fwd_stats {
+    uint64_t queries;    /* well-formed queries */
+    uint64_t allowed;    /* answered for an allowed name (any rcode) */
+    uint64_t denied;     /* answered REFUSED / NXDOMAIN by policy */
+    uint64_t malformed;  /* packets dropped, TCP connections closed on a bad frame */
+    uint64_t upstream;   /* queries sent upstream */
+    uint64_t cache_hits; /* answered from the cache */
+    uint64_t servfail;   /* upstream timed out or failed */
+    uint64_t truncated;  /* UDP answers sent with TC */
+    uint64_t tcp_conns;  /* TCP connections accepted */
+    uint64_t log_dropped;
+};
+void dns_fwd_stats(const struct awf_dns_fwd *fwd, struct dns_fwd_stats *out);
 
 struct fwd_listener {
     struct awf_dns_fwd *fwd;
@@ -48,7 +64,7 @@ struct fwd_pending {
     struct fwd_conn *conn;  /* NULL: UDP */
     struct fwd_listener *l; /* UDP: the socket to answer from */
     struct sockaddr_storage peer;
-    struct awf_dns_raw *raw;
+    struct dns_raw *raw;
     struct dns_wire_query q;
     char host[AWF_DNS_WIRE_NAME_MAX];
 };
@@ -71,7 +87,7 @@ struct awf_dns_fwd {
     int deny_rcode;
     uint64_t idle_ms;
     uint32_t min_ttl_s, max_ttl_s, negative_ttl_s;
-    struct awf_dns_fwd_stats stats;
+    struct dns_fwd_stats stats;
     int refs; /* what must finish before free: handles, connections, a log write */
     bool closing;
     uint8_t udp_buf[65536];

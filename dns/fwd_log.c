@@ -126,7 +126,8 @@ static void start_write(struct dns_fwd_log *l)
         l->out_done = l->out_len;
 }
 
-void dns_fwd_log_line(struct dns_fwd_log *l, const char *line, size_t len)
+/* Queues one line (with its '\n'); never blocks. */
+static void queue_line(struct dns_fwd_log *l, const char *line, size_t len)
 {
     if (l->closing)
         return;
@@ -184,7 +185,7 @@ void dns_fwd_log_query(struct dns_fwd_log *l, const struct sockaddr_storage *pee
                        q ? dns_wire_type_name(q->qtype, tb) : "-", decision,
                        q ? dns_wire_rcode_name(rcode, rb) : "-", n);
     if (len > 0 && (size_t)len < sizeof(line))
-        dns_fwd_log_line(l, line, (size_t)len);
+        queue_line(l, line, (size_t)len);
 }
 
 void dns_fwd_log_reopen(struct dns_fwd_log *l)

@@ -32,9 +32,6 @@ struct dns_fwd_log {
 int dns_fwd_log_open(struct dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
                      size_t errlen);
 
-/* Queues one line (with its '\n'); never blocks. */
-void dns_fwd_log_line(struct dns_fwd_log *l, const char *line, size_t len);
-
 /* Queues the line of one query: "TIME CLIENT NAME TYPE DECISION RCODE ANSWERS" (README.md);
  * q NULL for a malformed packet (name, type and rcode "-"). */
 void dns_fwd_log_query(struct dns_fwd_log *l, const struct sockaddr_storage *peer,

@@ -26,6 +26,7 @@
 #include "dns/hosts.h"
 #include "dns/list.h"
 #include "dns/name.h"
+#include "dns/raw.h"
 #include "dns/table.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -517,8 +518,8 @@ int awf_dns_resolve(struct awf_dns *dns, const char *name, awf_dns_cb cb, void *
 
 /* ---- raw queries (the forwarder) ------------------------------------------------------------ */
 
-struct awf_dns_raw {
-    awf_dns_raw_cb cb; /* NULL once cancelled; the struct lives until c-ares calls back */
+struct dns_raw {
+    dns_raw_cb cb; /* NULL once cancelled; the struct lives until c-ares calls back */
     void *arg;
     struct awf_dns *dns;
 };
@@ -526,8 +527,8 @@ struct awf_dns_raw {
 static void on_raw_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     (void)timeouts;
-    struct awf_dns_raw *r = arg;
-    awf_dns_raw_cb cb = r->cb;
+    struct dns_raw *r = arg;
+    dns_raw_cb cb = r->cb;
     bool drop = !cb || r->dns->closing || status == ARES_EDESTRUCTION || status == ARES_ECANCELLED;
     if (!drop) {
         /* ares_query turns the rcode into a status but still hands over the message. */
@@ -542,14 +543,14 @@ static void on_raw_answer(void *arg, int status, int timeouts, unsigned char *ab
     free(r);
 }
 
-int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_dns_raw_cb cb,
-                      void *arg, struct awf_dns_raw **raw)
+int dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, dns_raw_cb cb, void *arg,
+                  struct dns_raw **raw)
 {
     if (!dns || !name || !cb || !raw)
         return -EINVAL;
     if (dns->closing)
         return AWF_E_CANCELED;
-    struct awf_dns_raw *r = calloc(1, sizeof(*r)); /* freed in on_raw_answer, always called */
+    struct dns_raw *r = calloc(1, sizeof(*r)); /* freed in on_raw_answer, always called */
     if (!r)
         return -ENOMEM;
     r->cb = cb;
@@ -565,7 +566,7 @@ int awf_dns_query_raw(struct awf_dns *dns, const char *name, uint16_t type, awf_
     return 0;
 }
 
-void awf_dns_raw_cancel(struct awf_dns_raw *raw)
+void dns_raw_cancel(struct dns_raw *raw)
 {
     if (raw)
         raw->cb = NULL;

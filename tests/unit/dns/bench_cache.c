@@ -106,7 +106,7 @@ static void job_main(void *arg)
 static void run(const char *label, bool whole_path, bool shared, int threads)
 {
     struct awf_dns_cache *c = NULL;
-    if (shared && awf_dns_cache_create(0, &c) != 0)
+    if (shared && dns_cache_create(0, &c) != 0)
         abort();
     struct job j[2];
     uv_thread_t t[2];
@@ -121,7 +121,7 @@ static void run(const char *label, bool whole_path, bool shared, int threads)
         printf(" %6.1f ns/hit%s", j[i].ns_per_hit, j[i].errors ? " (ERRORS)" : "");
     }
     printf("\n");
-    awf_dns_cache_destroy(c);
+    dns_cache_destroy(c);
 }
 
 int main(void)

@@ -86,7 +86,7 @@ static void test_cache_shared_and_private_alike(void **state)
 {
     (void)state;
     struct awf_dns_cache *caches[2];
-    assert_int_equal(awf_dns_cache_create(2, &caches[0]), 0);
+    assert_int_equal(dns_cache_create(2, &caches[0]), 0);
     assert_int_equal(dns_cache_create_private(2, &caches[1]), 0);
     for (int i = 0; i < 2; i++) {
         struct awf_dns_cache *c = caches[i];
@@ -102,14 +102,14 @@ static void test_cache_shared_and_private_alike(void **state)
         assert_true(dns_cache_get(c, "nx.test", 10, &status, &out));
         assert_int_equal(status, AWF_E_DNS_FAIL);
         assert_false(dns_cache_get(c, "nx.test", 500, &status, &out)); /* expired */
-        assert_int_equal(awf_dns_cache_count(c), 1);
+        assert_int_equal(dns_cache_count(c), 1);
         assert_int_equal(dns_cache_put(c, "b.test", 0, &sa, 1, 1000), 0);
         assert_int_equal(dns_cache_put(c, "c.test", 0, &sa, 1, 1000), 0); /* a.test out */
-        assert_int_equal(awf_dns_cache_count(c), 2);
+        assert_int_equal(dns_cache_count(c), 2);
         assert_false(dns_cache_get(c, "a.test", 0, &status, &out));
         /* A second holder keeps it alive past the first one's release. */
         struct awf_dns_cache *held = dns_cache_ref(c);
-        awf_dns_cache_destroy(c);
+        dns_cache_destroy(c);
         assert_true(dns_cache_get(held, "c.test", 0, &status, &out));
         dns_cache_unref(held);
     }

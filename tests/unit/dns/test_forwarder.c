@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "dns/forwarder.h"
+#include "dns/fwd_int.h"
 #include "dns/wire.h"
 #include "policy/policy.h"
 #include "tests/unit/dns/fixture.h"
@@ -36,7 +37,7 @@ struct fx {
     pthread_t thread;
     struct awf_policy *policy;
     struct awf_dns_fwd *fwd;
-    struct awf_dns_fwd_stats stats; /* filled when stopped */
+    struct dns_fwd_stats stats; /* filled when stopped */
     struct dns_test_silent silent;
     bool use_silent;
     uint16_t port;
@@ -46,7 +47,7 @@ struct fx {
 static void on_stop(uv_async_t *a)
 {
     struct fx *fx = a->data;
-    awf_dns_fwd_stats(fx->fwd, &fx->stats);
+    dns_fwd_stats(fx->fwd, &fx->stats);
     awf_dns_fwd_destroy(fx->fwd);
     fx->fwd = NULL;
     uv_close((uv_handle_t *)&fx->stop, NULL);

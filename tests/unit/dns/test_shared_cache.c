@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "dns/cache.h"
 #include "dns/dns.h"
 #include "tests/unit/dns/fixture.h"
 
@@ -175,11 +176,11 @@ static void test_shared_cache_answer_of_one_loop_is_a_hit_on_the_other(void **st
     (void)state;
     require_server();
     struct awf_dns_cache *cache = NULL;
-    assert_int_equal(awf_dns_cache_create(0, &cache), 0);
+    assert_int_equal(dns_cache_create(0, &cache), 0);
     struct side a, b;
     side_open(&a, cache, 0);
     side_open(&b, cache, 0);
-    awf_dns_cache_destroy(cache); /* the resolvers hold their own references */
+    dns_cache_destroy(cache); /* the resolvers hold their own references */
 
     side_resolve(&a, "a.test");
     side_resolve(&a, "nx-shared.test");
@@ -267,7 +268,7 @@ static void test_shared_cache_expiry_seen_by_every_loop(void **state)
     (void)state;
     require_server();
     struct awf_dns_cache *cache = NULL;
-    assert_int_equal(awf_dns_cache_create(0, &cache), 0);
+    assert_int_equal(dns_cache_create(0, &cache), 0);
     struct side a, b;
     side_open(&a, cache, 0);
     side_open(&b, cache, 0);
@@ -288,7 +289,7 @@ static void test_shared_cache_expiry_seen_by_every_loop(void **state)
     assert_int_equal(dns_test_logged(&srv, "A", "long.test"), 1);
     side_close(&a);
     side_close(&b);
-    awf_dns_cache_destroy(cache); /* last: after the resolvers */
+    dns_cache_destroy(cache); /* last: after the resolvers */
 }
 
 static void test_shared_cache_bounded_oldest_evicted(void **state)
@@ -296,16 +297,16 @@ static void test_shared_cache_bounded_oldest_evicted(void **state)
     (void)state;
     require_server();
     struct awf_dns_cache *cache = NULL;
-    assert_int_equal(awf_dns_cache_create(2, &cache), 0);
+    assert_int_equal(dns_cache_create(2, &cache), 0);
     struct side a, b;
     side_open(&a, cache, 100); /* max_cache_entries is the private cache's: ignored here */
     side_open(&b, cache, 100);
 
     side_resolve(&a, "orphan.test");
     side_resolve(&b, "peer.test");
-    assert_int_equal(awf_dns_cache_count(cache), 2);
+    assert_int_equal(dns_cache_count(cache), 2);
     side_resolve(&a, "evict-1.test"); /* orphan.test, the oldest, goes */
-    assert_int_equal(awf_dns_cache_count(cache), 2);
+    assert_int_equal(dns_cache_count(cache), 2);
     side_resolve(&b, "peer.test"); /* still there */
     assert_int_equal(stats(&b).cache_hits, 1);
     side_resolve(&b, "orphan.test"); /* gone: asked again */
@@ -313,7 +314,7 @@ static void test_shared_cache_bounded_oldest_evicted(void **state)
     marker(&b);
     assert_int_equal(dns_test_logged(&srv, "A", "orphan.test"), 2);
     assert_int_equal(dns_test_logged(&srv, "A", "peer.test"), 1);
-    awf_dns_cache_destroy(cache);
+    dns_cache_destroy(cache);
     side_close(&a);
     side_close(&b);
 }
@@ -332,11 +333,11 @@ static void test_shared_cache_concurrent_threads(void **state)
     enum { N = sizeof(names) / sizeof(names[0]) };
     for (size_t max = 4; max <= 64; max *= 16) { /* 4: constant eviction; 64: all hits */
         struct awf_dns_cache *cache = NULL;
-        assert_int_equal(awf_dns_cache_create(max, &cache), 0);
+        assert_int_equal(dns_cache_create(max, &cache), 0);
         struct side s[2];
         side_open(&s[0], cache, 0);
         side_open(&s[1], cache, 0);
-        awf_dns_cache_destroy(cache);
+        dns_cache_destroy(cache);
         uv_thread_t t[2];
         for (int i = 0; i < 2; i++) {
             s[i].names = names;
@@ -359,8 +360,8 @@ static void test_shared_cache_concurrent_threads(void **state)
 static void test_shared_cache_create_rejects_null(void **state)
 {
     (void)state;
-    assert_int_equal(awf_dns_cache_create(0, NULL), -EINVAL);
-    awf_dns_cache_destroy(NULL);
+    assert_int_equal(dns_cache_create(0, NULL), -EINVAL);
+    dns_cache_destroy(NULL);
 }
 
 int main(void)
