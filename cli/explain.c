@@ -518,7 +518,7 @@ int cli_cmd_explain(int argc, char **argv)
                  "(the proxy answers 403)";
     } else {
         rp.decision = v.allow ? "allow" : "deny";
-        rp.reason = awf_reason_name(v.reason);
+        rp.reason = awf_policy_reason_name(v.reason);
         rp.why = why_text(p, &v, t.traffic);
     }
     if (via_parent)

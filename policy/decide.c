@@ -10,7 +10,7 @@
 
 #include "policy/policy_int.h"
 
-const char *awf_reason_name(enum awf_reason r)
+const char *awf_policy_reason_name(enum awf_reason r)
 {
     switch (r) {
     case AWF_REASON_ALLOWED:

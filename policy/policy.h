@@ -254,7 +254,7 @@ enum awf_reason {
  * matched), not_allowed (no rule matched and the last one allows, or there are no rules),
  * raw_ip, invalid_host. */
 /* "allowed", "blocked", "not_allowed", ... stable tokens for logs and tests. */
-const char *awf_reason_name(enum awf_reason r);
+const char *awf_policy_reason_name(enum awf_reason r);
 
 /* One squid.conf access rule (`http_access allow CONNECT allowed_https_only`). */
 struct awf_policy_rule {
@@ -377,9 +377,6 @@ bool awf_policy_url_allowed(const struct awf_policy *p, const char *url, size_t 
  * At most one squid.conf per builder. */
 int awf_policy_load_squid_conf(struct awf_policy_builder *b, const char *path, char *err,
                                size_t errlen);
-/* Same for text in memory; name is used in messages. */
-int awf_policy_load_squid_text(struct awf_policy_builder *b, const char *name, const char *text,
-                               size_t len, char *err, size_t errlen);
 
 /* True if the policy came from a squid.conf (decisions run its rules). */
 bool awf_policy_is_squid(const struct awf_policy *p);

@@ -493,5 +493,9 @@ void policy_bump_free(struct awf_bump_settings *s);
 /* policy/opaque.c: whether host matches one of n allow-list entries kept as written (the
  * entries are parsed on each call: for short lists asked once per tunnel). */
 bool policy_host_listed(char *const *list, size_t n, const char *host, size_t host_len);
+/* policy/squidconf.c: awf_policy_load_squid_conf for text in memory (its tests and fuzz target);
+ * name is used in messages. */
+int policy_load_squid_text(struct awf_policy_builder *b, const char *name, const char *text,
+                           size_t len, char *err, size_t errlen);
 
 #endif

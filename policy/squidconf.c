@@ -122,8 +122,8 @@ static int open_dst_ranges(struct squid_ctx *c)
     return 0;
 }
 
-int awf_policy_load_squid_text(struct awf_policy_builder *b, const char *name, const char *text,
-                               size_t len, char *err, size_t errlen)
+int policy_load_squid_text(struct awf_policy_builder *b, const char *name, const char *text,
+                           size_t len, char *err, size_t errlen)
 {
     struct squid_ctx c = {.b = b, .name = name, .err = err, .errlen = errlen};
     if (b->squid) {
@@ -157,7 +157,7 @@ int awf_policy_load_squid_conf(struct awf_policy_builder *b, const char *path, c
     int rc = policy_read_file(path, &buf, &len, err, errlen);
     if (rc < 0)
         return rc;
-    rc = awf_policy_load_squid_text(b, path, buf, len, err, errlen);
+    rc = policy_load_squid_text(b, path, buf, len, err, errlen);
     free(buf);
     return rc;
 }

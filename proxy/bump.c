@@ -404,7 +404,7 @@ void proxy_bump_decide(struct proxy_conn *c)
         return;
     }
     if (!v.allow) {
-        deny(c, awf_reason_name(v.reason));
+        deny(c, awf_policy_reason_name(v.reason));
         return;
     }
     if (!awf_policy_url_allowed(c->policy, bp->url, (size_t)n, NULL)) {

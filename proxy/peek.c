@@ -165,7 +165,7 @@ static void decide_intercept(struct proxy_conn *c, const struct proxy_hello *h)
         return;
     }
     if (!v.allow && !v.need_addrs) {
-        deny(c, awf_reason_name(v.reason));
+        deny(c, awf_policy_reason_name(v.reason));
         return;
     }
     if (h->ech_offered && c->set->tls.deny_ech) {
@@ -234,7 +234,7 @@ static const char *check_connect(struct proxy_conn *c, enum proxy_hello_result r
     awf_policy_decide_req(c->policy, &rq, &v);
     /* need_addrs: the CONNECT's decision waited for this same host's addresses and allowed */
     if (!v.allow && !v.need_addrs)
-        return awf_reason_name(v.reason);
+        return awf_policy_reason_name(v.reason);
     if (h->ech_offered && c->set->tls.deny_ech)
         return "encrypted client hello";
     return NULL;

@@ -397,7 +397,7 @@ static void decide(struct proxy_conn *c)
         return;
     }
     if (!v.allow) {
-        deny(c, awf_reason_name(v.reason));
+        deny(c, awf_policy_reason_name(v.reason));
         return;
     }
     if (!request_allowed(c, NULL))
@@ -549,7 +549,7 @@ static bool decide_with_addrs(struct proxy_conn *c, const struct awf_dns_addrs *
         return false;
     }
     if (!v.allow) {
-        deny(c, awf_reason_name(v.reason));
+        deny(c, awf_policy_reason_name(v.reason));
         return false;
     }
     if (tls_intercept) {

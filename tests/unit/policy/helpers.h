@@ -70,11 +70,11 @@ static inline void expect_at(int line, const struct awf_policy *p, const char *h
     struct awf_verdict v;
     awf_policy_decide(p, host, strlen(host), port, traffic, &v);
     const char *got_entry = v.entry ? v.entry->text : "(none)";
-    if (v.allow != allow || strcmp(awf_reason_name(v.reason), reason) != 0 ||
+    if (v.allow != allow || strcmp(awf_policy_reason_name(v.reason), reason) != 0 ||
         strcmp(got_entry, entry ? entry : "(none)") != 0)
         fail_msg("line %d: %s:%u %s: got %s %s %s, want %s %s %s", line, host, port,
                  traffic == AWF_TRAFFIC_HTTP ? "http" : "tls", v.allow ? "allow" : "deny",
-                 awf_reason_name(v.reason), got_entry, allow ? "allow" : "deny", reason,
+                 awf_policy_reason_name(v.reason), got_entry, allow ? "allow" : "deny", reason,
                  entry ? entry : "(none)");
 }
 

@@ -340,7 +340,7 @@ static void test_match_reason_names(void **state)
     const char *want[] = {"allowed",     "allowed_ip", "blocked", "not_allowed", "wrong_scope",
                           "empty_allow", "raw_ip",     "port",    "invalid_host"};
     for (int r = AWF_REASON_ALLOWED; r <= AWF_REASON_INVALID_HOST; r++)
-        assert_string_equal(awf_reason_name((enum awf_reason)r), want[r]);
+        assert_string_equal(awf_policy_reason_name((enum awf_reason)r), want[r]);
 }
 
 static void test_match_refcount(void **state)

@@ -77,7 +77,7 @@ static struct awf_policy *from_squid(const char *text)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_non_null(b);
-    if (awf_policy_load_squid_text(b, "squid.conf", text, strlen(text), err, sizeof err) != 0)
+    if (policy_load_squid_text(b, "squid.conf", text, strlen(text), err, sizeof err) != 0)
         fail_msg("load: %s", err);
     struct awf_policy *p = awf_policy_build(b, err, sizeof err);
     if (!p)
@@ -91,7 +91,7 @@ static void squid_fails(const char *text, int code, const char *want)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_non_null(b);
-    int rc = awf_policy_load_squid_text(b, "s.conf", text, strlen(text), err, sizeof err);
+    int rc = policy_load_squid_text(b, "s.conf", text, strlen(text), err, sizeof err);
     if (rc != code || strcmp(err, want) != 0)
         fail_msg("conf %s\n  got  %d %s\n  want %d %s", text, rc, err, code, want);
     awf_policy_builder_destroy(b);
@@ -140,10 +140,10 @@ static void req_at(int at, const struct awf_policy *p, const char *client, const
         assert_false(v.need_addrs);
     }
     unsigned got = v.rule ? v.rule->origin.line : 0;
-    if (v.allow != allow || strcmp(awf_reason_name(v.reason), reason) != 0 || got != line)
+    if (v.allow != allow || strcmp(awf_policy_reason_name(v.reason), reason) != 0 || got != line)
         fail_msg("line %d: %s %s:%u: got %s %s rule line %u, want %s %s line %u", at,
                  method ? method : "-", host, port, v.allow ? "allow" : "deny",
-                 awf_reason_name(v.reason), got, allow ? "allow" : "deny", reason, line);
+                 awf_policy_reason_name(v.reason), got, allow ? "allow" : "deny", reason, line);
 }
 
 static void test_squidconf_awf_shape_decisions(void **state)
@@ -546,12 +546,12 @@ static void test_squidconf_errors(void **state)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_int_equal(
-        awf_policy_load_squid_text(b, "s.conf", "http_access allow all\n", 22, err, sizeof err), 0);
+        policy_load_squid_text(b, "s.conf", "http_access allow all\n", 22, err, sizeof err), 0);
     assert_int_equal(awf_policy_add_list(b, false, "a.test", NULL, err, sizeof err), 0);
     assert_null(awf_policy_build(b, err, sizeof err));
     assert_string_equal(err, "--allow-domains: allow/block entries cannot be combined with a "
                              "squid.conf (its http_access rules decide)");
-    assert_int_equal(awf_policy_load_squid_text(b, "t.conf", "", 0, err, sizeof err), AWF_E_USAGE);
+    assert_int_equal(policy_load_squid_text(b, "t.conf", "", 0, err, sizeof err), AWF_E_USAGE);
     awf_policy_builder_destroy(b);
     b = awf_policy_builder_create();
     assert_int_equal(awf_policy_load_squid_conf(b, "/nonexistent/squid.conf", err, sizeof err),
@@ -567,8 +567,7 @@ static void test_squidconf_flags_override(void **state)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     const char *conf = "hosts_file /etc/hosts\ndns_nameservers 8.8.8.8\nhttp_access allow all\n";
-    assert_int_equal(awf_policy_load_squid_text(b, "s.conf", conf, strlen(conf), err, sizeof err),
-                     0);
+    assert_int_equal(policy_load_squid_text(b, "s.conf", conf, strlen(conf), err, sizeof err), 0);
     assert_int_equal(awf_policy_set(b, "dns.hosts_file", "/tmp/h", "--hosts-file", err, sizeof err),
                      0);
     assert_int_equal(awf_policy_set(b, "dns.servers", "127.0.0.1:53", NULL, err, sizeof err), 0);
@@ -760,7 +759,7 @@ static void test_squidconf_times_as_squid(void **state)
         char err[AWF_POLICY_ERRLEN] = "";
         struct awf_policy_builder *b = awf_policy_builder_create();
         assert_non_null(b);
-        int rc = awf_policy_load_squid_text(b, "s.conf", text, strlen(text), err, sizeof err);
+        int rc = policy_load_squid_text(b, "s.conf", text, strlen(text), err, sizeof err);
         bool dns = strncmp(text, "dns", 3) == 0;
         if (cases[i].ms == UINT64_MAX) {
             if (rc != AWF_E_POLICY_INVALID || !strstr(err, "invalid time"))

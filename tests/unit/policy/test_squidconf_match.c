@@ -14,7 +14,7 @@ static struct awf_policy *from_squid(const char *text)
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_non_null(b);
-    if (awf_policy_load_squid_text(b, "squid.conf", text, strlen(text), err, sizeof err) != 0)
+    if (policy_load_squid_text(b, "squid.conf", text, strlen(text), err, sizeof err) != 0)
         fail_msg("load: %s", err);
     struct awf_policy *p = awf_policy_build(b, err, sizeof err);
     if (!p)

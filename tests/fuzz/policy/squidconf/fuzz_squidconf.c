@@ -217,9 +217,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!b)
         return 0;
     memset(err, 'x', sizeof err); /* so the check below sees whether a message was written */
-    int rc = awf_policy_load_squid_text(b, "<fuzz>", (const char *)data, size, err, sizeof err);
+    int rc = policy_load_squid_text(b, "<fuzz>", (const char *)data, size, err, sizeof err);
     if (rc == 0) {
-        if (awf_policy_load_squid_text(b, "<again>", "", 0, err, sizeof err) != AWF_E_USAGE)
+        if (policy_load_squid_text(b, "<again>", "", 0, err, sizeof err) != AWF_E_USAGE)
             abort(); /* at most one squid.conf per builder */
         struct awf_policy *p = awf_policy_build(b, err, sizeof err);
         if (p) {
