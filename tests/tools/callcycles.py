@@ -16,25 +16,16 @@ symbol per step) on stderr; 2 when nm fails or FILE names no object."""
 import argparse
 import os
 import re
-import subprocess
 import sys
+
+from nmread import nm_symbols
 
 
 def nm_members(path):
     """{member name: (defined symbols, undefined symbols)} of an object file or an archive."""
-    out = subprocess.run(["nm", "-A", path], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"callcycles: nm {path}: {out.stderr.strip()}")
     members = {}
-    # nm -A: "lib.a:member.o:0000 T sym", "file.o:0000 T sym", "lib.a:member.o:         U sym"
-    for line in out.stdout.splitlines():
-        m = re.match(r"^(.*?):\s*(?:[0-9a-fA-F]+)?\s+([A-Za-z])\s+(\S+)$", line)
-        if not m:
-            continue
-        where, kind, sym = m.groups()
-        member = where.split(":")[-1] if path.endswith(".a") else os.path.basename(where)
-        name = re.sub(r"\.(c\.)?o(bj)?$", "", member)
-        d, u = members.setdefault(name, (set(), set()))
+    for member, kind, sym in nm_symbols(path, "callcycles"):
+        d, u = members.setdefault(re.sub(r"\.c$", "", member), (set(), set()))
         if kind == "U":
             u.add(sym)
         elif kind in "TDBRVWGSiu":

@@ -27,26 +27,18 @@ wrong) on stderr; 2 when nm fails or FILE names no object."""
 import argparse
 import os
 import re
-import subprocess
 import sys
+
+from nmread import nm_symbols
 
 
 def nm_members(path):
     """{source file: (exported definitions, undefined references)} of an object or archive."""
-    out = subprocess.run(["nm", "-A", path], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"names: nm {path}: {out.stderr.strip()}")
     members = {}
-    for line in out.stdout.splitlines():
-        m = re.match(r"^(.*?):\s*(?:[0-9a-fA-F]+)?\s+([A-Za-z])\s+(\S+)$", line)
-        if not m:
-            continue
-        where, kind, sym = m.groups()
+    for name, kind, sym in nm_symbols(path, "names"):
         # sanitizer bookkeeping (__odr_asan.x, __asan_*) is the compiler's, not ours
         if sym.startswith("__") or "." in sym:
             continue
-        member = where.split(":")[-1] if path.endswith(".a") else os.path.basename(where)
-        name = re.sub(r"\.o(bj)?$", "", member)
         d, u = members.setdefault(name, (set(), set()))
         if kind == "U":
             u.add(sym)
