@@ -418,7 +418,11 @@ struct awf_proxy {
     struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
     const struct proxy_upstream_hooks *up_hooks; /* &proxy_conn_up_hooks */
     const struct proxy_phase *phases;            /* proxy_conn_phases: AWF_STATES' handlers */
-    int pipe_free[AWF_PIPE_MAX_FREE][2];         /* empty pipes for splice.c */
+    /* object_gone (proxy.c): a conn, upstream or handle of px has closed (live--; may
+     * end the drain or the shutdown). A pointer so conn.c and dispatch.c call nothing in
+     * proxy.c, which sits above them. */
+    void (*object_gone)(struct awf_proxy *px);
+    int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
     size_t n_pipe_free;
     void (*done)(void *arg);
     void *done_arg;

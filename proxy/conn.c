@@ -653,7 +653,7 @@ static void conn_free(struct proxy_conn *c)
     px->active--;
     awf_counter_inc(&px->ctr->conns_closed);
     atomic_fetch_sub(&px->counts->conns, 1);
-    proxy_object_gone(px);
+    px->object_gone(px);
 }
 
 void proxy_conn_handle_closed(struct proxy_conn *c)

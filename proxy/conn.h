@@ -297,9 +297,6 @@ static inline void proxy_conn_up_eof(struct proxy_conn *c, int status)
     proxy_conn_phase(c)->up_eof(c, status);
 }
 
-/* proxy.c */
-void proxy_object_gone(struct awf_proxy *px);
-
 /* addr.c */
 bool proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
 /* Whether sa's address (port ignored) is loopback or one of this host's addresses. */

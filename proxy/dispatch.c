@@ -114,7 +114,12 @@ static void up_event(struct proxy_conn *c, enum proxy_up_event ev, int status, s
     }
 }
 
+static void up_gone(struct awf_proxy *px)
+{
+    px->object_gone(px);
+}
+
 const struct proxy_upstream_hooks proxy_conn_up_hooks = {
     .event = up_event,
-    .gone = proxy_object_gone,
+    .gone = up_gone,
 };

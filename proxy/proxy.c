@@ -32,7 +32,7 @@ static void maybe_done(struct awf_proxy *px)
 
 static void drain_cb(uv_timer_t *t);
 
-void proxy_object_gone(struct awf_proxy *px)
+static void object_gone(struct awf_proxy *px)
 {
     px->live--;
     /* Draining and the last connection is gone: nothing is left to wait for. */
@@ -84,6 +84,7 @@ int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct 
     }
     px->loop = loop;
     px->up_hooks = &proxy_conn_up_hooks;
+    px->object_gone = object_gone;
     px->phases = proxy_conn_phases;
     px->policy = awf_policy_ref(policy);
     px->log = log;
@@ -97,7 +98,7 @@ int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct 
 static void listener_closed(uv_handle_t *h)
 {
     struct proxy_listener *l = h->data;
-    proxy_object_gone(l->px);
+    object_gone(l->px);
 }
 
 static void close_listeners(struct awf_proxy *px)
@@ -274,7 +275,7 @@ static void close_all(struct awf_proxy *px)
 
 static void drain_closed(uv_handle_t *h)
 {
-    proxy_object_gone(h->data);
+    object_gone(h->data);
 }
 
 static void drain_cb(uv_timer_t *t)
@@ -284,7 +285,7 @@ static void drain_cb(uv_timer_t *t)
     px->live++; /* hold px while closing everything */
     close_all(px);
     uv_close((uv_handle_t *)&px->drain, drain_closed);
-    proxy_object_gone(px);
+    object_gone(px);
 }
 
 void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(void *arg), void *arg)
@@ -312,7 +313,7 @@ void awf_proxy_shutdown(struct awf_proxy *px, uint64_t drain_ms, void (*done)(vo
     }
     px->live++; /* hold px while closing everything */
     close_all(px);
-    proxy_object_gone(px);
+    object_gone(px);
 }
 
 void awf_proxy_stats(const struct awf_proxy *px, struct awf_proxy_stats *out)
