@@ -194,10 +194,12 @@ bool proxy_bump_wanted(struct proxy_conn *c)
     return action(c) != AWF_BUMP_SPLICE;
 }
 
+static void bump_start(struct proxy_conn *c);
+
 void proxy_bump_take(struct proxy_conn *c)
 {
     if (action(c) == AWF_BUMP_BUMP) {
-        proxy_bump_start(c);
+        bump_start(c);
         return;
     }
     /* ssl_bump terminate: a fatal alert (access_denied) so the client reports a clear error,
@@ -266,7 +268,9 @@ static void client_handshake(struct proxy_conn *c)
         proxy_conn_close(c);
 }
 
-void proxy_bump_start(struct proxy_conn *c)
+/* Answers the client's TLS (its ClientHello in c->hello) with a leaf minted for c->host
+ * (state BUMP_CLIENT); then requests are read inside (HEAD). May close c. */
+static void bump_start(struct proxy_conn *c)
 {
     struct proxy_bump *bp = calloc(1, sizeof(*bp)); /* owned by c, freed with it */
     if (!bp) {

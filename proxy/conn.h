@@ -137,14 +137,7 @@ void proxy_conn_dial_timeout(struct proxy_conn *c);
  * c->next_addr is 0 and the request allows (tls_name: the pool key of a bumped request). */
 void proxy_upstream_dial(struct proxy_conn *c, const char *tls_name);
 void proxy_upstream_release(struct proxy_conn *c, bool reuse);
-void proxy_upstream_close(struct proxy_upstream *up);
-/* Takes a connected upstream into (or out of) the local-port index proxy_upstream_is_ours uses. */
-void proxy_upstream_index(struct proxy_upstream *up);
 void proxy_upstream_pool_drain(struct awf_proxy *px);
-/* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none. */
-/* tls_name: a TLS upstream verified for that name[:port] (ssl-bump), NULL: a plain one. */
-struct proxy_upstream *proxy_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
-                                                bool parent, const char *tls_name);
 void proxy_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void proxy_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void proxy_upstream_write_cb(uv_write_t *req, int status);
@@ -247,11 +240,9 @@ void proxy_splice_pool_cleanup(struct awf_proxy *px);
 /* Whether TLS the policy allowed is bumped or terminated rather than spliced (ssl-bump on and
  * the policy's ssl_bump rules say so). */
 bool proxy_bump_wanted(struct proxy_conn *c);
-/* After proxy_bump_wanted: bumps (proxy_bump_start) or terminates (a TLS alert, TCP_DENIED). */
+/* After proxy_bump_wanted: bumps (answers the client's TLS with a leaf minted for c->host,
+ * state BUMP_CLIENT) or terminates (a TLS alert, TCP_DENIED). */
 void proxy_bump_take(struct proxy_conn *c);
-/* Answers the client's TLS (its ClientHello in c->hello) with a leaf minted for c->host
- * (state BUMP_CLIENT); then requests are read inside (HEAD). May close c. */
-void proxy_bump_start(struct proxy_conn *c);
 /* Ciphertext from the client of a bumped connection; takes ownership of b. May close c. */
 void proxy_bump_client_read(struct proxy_conn *c, struct proxy_buf *b);
 /* Decides a request read inside bumped TLS (request.c's decide for bumped connections). */

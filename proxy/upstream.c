@@ -94,7 +94,8 @@ static struct proxy_upstream **local_bucket(struct awf_proxy *px, const union aw
     return &px->by_local[awf_sockaddr_port(a) & (AWF_LOCAL_BUCKETS - 1)];
 }
 
-void proxy_upstream_index(struct proxy_upstream *up)
+/* Takes a connected upstream into (or out of) the local-port index proxy_upstream_is_ours uses. */
+static void upstream_index(struct proxy_upstream *up)
 {
     struct proxy_upstream **head = local_bucket(up->px, &up->local);
     if (up->indexed) { /* out */
@@ -141,7 +142,7 @@ static void pool_unlink(struct proxy_upstream *up)
     px->n_idle--;
 }
 
-void proxy_upstream_close(struct proxy_upstream *up)
+static void upstream_close(struct proxy_upstream *up)
 {
     if (up->closing)
         return;
@@ -149,14 +150,14 @@ void proxy_upstream_close(struct proxy_upstream *up)
     if (up->pooled)
         pool_unlink(up);
     if (up->indexed)
-        proxy_upstream_index(up);
+        upstream_index(up);
     uv_close((uv_handle_t *)&up->tcp, up_tcp_closed);
     uv_close((uv_handle_t *)&up->idle, up_timer_closed);
 }
 
 static void idle_cb(uv_timer_t *t)
 {
-    proxy_upstream_close(t->data);
+    upstream_close(t->data);
 }
 
 void proxy_upstream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -192,7 +193,7 @@ static void pool_put(struct proxy_upstream *up, uint64_t idle_ms)
         up->reading = true;
     uv_timer_start(&up->idle, idle_cb, idle_ms ? idle_ms : 1, 0);
     if (px->n_idle > AWF_POOL_MAX_IDLE)
-        proxy_upstream_close(px->idle_tail);
+        upstream_close(px->idle_tail);
 }
 
 static bool same_addr(const union awf_sockaddr *a, const union awf_sockaddr *b)
@@ -216,8 +217,10 @@ static bool same_tls(const struct proxy_upstream *up, const char *tls_name)
     return up->tls_done && strcmp(up->tls_name, tls_name) == 0;
 }
 
-struct proxy_upstream *proxy_upstream_pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
-                                                bool parent, const char *tls_name)
+/* An idle upstream to sa, to the parent proxy (parent) or direct (!parent); NULL if none.
+ * tls_name: a TLS upstream verified for that name[:port] (ssl-bump), NULL: a plain one. */
+static struct proxy_upstream *pool_take(struct awf_proxy *px, const union awf_sockaddr *sa,
+                                        bool parent, const char *tls_name)
 {
     /* The first match is the most recently pooled one: least likely stale. A parent proxy's
      * address may also be dialled direct (it may serve pages too): its connections are kept
@@ -235,7 +238,7 @@ struct proxy_upstream *proxy_upstream_pool_take(struct awf_proxy *px, const unio
 void proxy_upstream_pool_drain(struct awf_proxy *px)
 {
     while (px->idle_head)
-        proxy_upstream_close(px->idle_head);
+        upstream_close(px->idle_head);
 }
 
 void proxy_upstream_release(struct proxy_conn *c, bool reuse)
@@ -255,7 +258,7 @@ void proxy_upstream_release(struct proxy_conn *c, bool reuse)
         up->notify = c;
         c->closes++;
     }
-    proxy_upstream_close(up);
+    upstream_close(up);
 }
 
 static void dial_next(struct proxy_conn *c);
@@ -281,7 +284,7 @@ static void connect_cb(uv_connect_t *req, int status)
     int len = sizeof(up->local);
     up->has_local = uv_tcp_getsockname(&up->tcp, &up->local.sa, &len) == 0;
     awf_sockaddr_unmap(&up->local); /* as proxy_upstream_is_ours compares */
-    proxy_upstream_index(up);
+    upstream_index(up);
     report(c, AWF_UP_CONNECTED, 0, NULL);
 }
 
@@ -338,8 +341,8 @@ void proxy_upstream_dial(struct proxy_conn *c, const char *tls_name)
     struct awf_proxy *px = c->px;
     if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_NOPOOL)) && c->next_addr == 0) {
         for (size_t i = 0; i < c->n_addrs; i++) {
-            struct proxy_upstream *up = proxy_upstream_pool_take(
-                px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), tls_name);
+            struct proxy_upstream *up =
+                pool_take(px, &c->addrs[i], (c->flags & AWF_CF_VIA_PARENT), tls_name);
             if (up) {
                 up->conn = c;
                 c->up = up;
@@ -377,7 +380,7 @@ void proxy_upstream_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     if (!c) {
         /* Idle in the pool: a byte or a FIN means the server moved on; not reusable. */
         proxy_bufpool_put(&up->px->bufs, b);
-        proxy_upstream_close(up);
+        upstream_close(up);
         return;
     }
     if (nread < 0) {
