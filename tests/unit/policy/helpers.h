@@ -1,7 +1,7 @@
 #ifndef AWF_TESTS_UNIT_POLICY_HELPERS_H
 #define AWF_TESTS_UNIT_POLICY_HELPERS_H
 
-/* Shared by the policy tests: build a policy from lists or YAML and check verdicts. */
+/* Shared by the policy tests: build a policy from lists, YAML or squid.conf and check verdicts. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/error.h"
 #include "policy/policy_int.h"
@@ -33,18 +37,47 @@ static inline struct awf_policy *from_lists(const char *allow, const char *block
     return p;
 }
 
-static inline struct awf_policy *from_yaml(const char *yaml)
+/* A policy from text in one of the loaders' formats; fails the test on any error. */
+static inline struct awf_policy *from_text(int (*load)(struct awf_policy_builder *, const char *,
+                                                       const char *, size_t, char *, size_t),
+                                           const char *name, const char *text)
 {
     char err[AWF_POLICY_ERRLEN] = "";
     struct awf_policy_builder *b = awf_policy_builder_create();
     assert_non_null(b);
-    if (policy_load_yaml(b, "t.yml", yaml, strlen(yaml), err, sizeof err) != 0)
+    if (load(b, name, text, strlen(text), err, sizeof err) != 0)
         fail_msg("load: %s", err);
     struct awf_policy *p = awf_policy_build(b, err, sizeof err);
     if (!p)
         fail_msg("build: %s", err);
     awf_policy_builder_destroy(b);
     return p;
+}
+
+static inline struct awf_policy *from_yaml(const char *yaml)
+{
+    return from_text(policy_load_yaml, "t.yml", yaml);
+}
+
+static inline struct awf_policy *from_squid(const char *text)
+{
+    return from_text(policy_load_squid_text, "squid.conf", text);
+}
+
+/* An IPv4 or IPv6 address (port 0) from its text; fails the test on a bad one. */
+static inline struct sockaddr_storage sockaddr_of(const char *ip)
+{
+    struct sockaddr_storage ss = {0};
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
+    }
+    return ss;
 }
 
 /* Loads YAML expected to fail; checks the code and that err equals want exactly. */

@@ -72,20 +72,6 @@ static const char awf_conf[] =
     "shutdown_lifetime 0 seconds\n"
     "coredump_dir /tmp\n";
 
-static struct awf_policy *from_squid(const char *text)
-{
-    char err[AWF_POLICY_ERRLEN] = "";
-    struct awf_policy_builder *b = awf_policy_builder_create();
-    assert_non_null(b);
-    if (policy_load_squid_text(b, "squid.conf", text, strlen(text), err, sizeof err) != 0)
-        fail_msg("load: %s", err);
-    struct awf_policy *p = awf_policy_build(b, err, sizeof err);
-    if (!p)
-        fail_msg("build: %s", err);
-    awf_policy_builder_destroy(b);
-    return p;
-}
-
 static void squid_fails(const char *text, int code, const char *want)
 {
     char err[AWF_POLICY_ERRLEN] = "";
@@ -97,21 +83,6 @@ static void squid_fails(const char *text, int code, const char *want)
     awf_policy_builder_destroy(b);
 }
 
-static struct sockaddr_storage addr(const char *ip)
-{
-    struct sockaddr_storage ss = {0};
-    if (strchr(ip, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
-    }
-    return ss;
-}
-
 /* Decides host:port from client with method (NULL: from traffic); checks allow, reason and
  * the deciding rule's line (0: none). */
 #define REQ(p, client, method, host, port, traffic, allow, reason, line)                           \
@@ -121,7 +92,7 @@ static void req_at(int at, const struct awf_policy *p, const char *client, const
                    const char *host, uint16_t port, enum awf_traffic traffic, bool allow,
                    const char *reason, unsigned line)
 {
-    struct sockaddr_storage ss = client ? addr(client) : (struct sockaddr_storage){0};
+    struct sockaddr_storage ss = client ? sockaddr_of(client) : (struct sockaddr_storage){0};
     struct awf_policy_req rq = {.host = host,
                                 .host_len = strlen(host),
                                 .port = port,
@@ -131,7 +102,7 @@ static void req_at(int at, const struct awf_policy *p, const char *client, const
     struct awf_verdict v;
     awf_policy_decide_req(p, &rq, &v);
     if (v.need_addrs) { /* as the proxy does: resolve (here to a public address), decide again */
-        struct sockaddr_storage pub = addr("198.51.100.7");
+        struct sockaddr_storage pub = sockaddr_of("198.51.100.7");
         rq.addrs = &pub;
         rq.addr_size = sizeof pub;
         rq.n_addrs = 1;
@@ -224,7 +195,7 @@ static void test_squidconf_awf_shape_settings(void **state)
     assert_null(s->parent.host);
     /* the allowed dst re-opens its address past the private-range check */
     assert_int_equal(s->n_allow_ranges, 1);
-    struct sockaddr_storage a = addr("172.30.0.30"), b = addr("172.30.0.31");
+    struct sockaddr_storage a = sockaddr_of("172.30.0.30"), b = sockaddr_of("172.30.0.31");
     assert_true(policy_addr_allowed(p, (struct sockaddr *)&a, NULL));
     assert_false(policy_addr_allowed(p, (struct sockaddr *)&b, NULL));
     awf_policy_unref(p);
@@ -234,7 +205,8 @@ static void test_squidconf_log_conditions(void **state)
 {
     (void)state;
     struct awf_policy *p = from_squid(awf_conf);
-    struct sockaddr_storage lo = addr("127.0.0.1"), lo6 = addr("::1"), agent = addr("172.30.0.20");
+    struct sockaddr_storage lo = sockaddr_of("127.0.0.1"), lo6 = sockaddr_of("::1"),
+                            agent = sockaddr_of("172.30.0.20");
     struct awf_policy_req rq = {.host = "github.com",
                                 .host_len = 10,
                                 .port = 443,

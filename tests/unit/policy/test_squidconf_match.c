@@ -9,35 +9,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 
-static struct awf_policy *from_squid(const char *text)
-{
-    char err[AWF_POLICY_ERRLEN] = "";
-    struct awf_policy_builder *b = awf_policy_builder_create();
-    assert_non_null(b);
-    if (policy_load_squid_text(b, "squid.conf", text, strlen(text), err, sizeof err) != 0)
-        fail_msg("load: %s", err);
-    struct awf_policy *p = awf_policy_build(b, err, sizeof err);
-    if (!p)
-        fail_msg("build: %s", err);
-    awf_policy_builder_destroy(b);
-    return p;
-}
-
-static struct sockaddr_storage addr(const char *ip)
-{
-    struct sockaddr_storage ss = {0};
-    if (strchr(ip, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
-    }
-    return ss;
-}
-
 /* One decision: method (NULL: from traffic), url (NULL: built by the policy). */
 static struct awf_verdict decide(const struct awf_policy *p, const char *method, const char *host,
                                  uint16_t port, enum awf_traffic traffic, const char *url)
@@ -203,7 +174,7 @@ static struct awf_verdict decide_addrs(const struct awf_policy *p, const char *h
 {
     struct sockaddr_storage ss[4];
     for (size_t i = 0; i < n; i++)
-        ss[i] = addr(ips[i]);
+        ss[i] = sockaddr_of(ips[i]);
     struct awf_policy_req rq = {.host = host,
                                 .host_len = strlen(host),
                                 .port = 443,
@@ -298,7 +269,7 @@ static void test_squidconf_directive_notices(void **state)
 
 static bool check(const struct awf_policy *p, const char *ip, enum awf_addr_origin o)
 {
-    struct sockaddr_storage ss = addr(ip);
+    struct sockaddr_storage ss = sockaddr_of(ip);
     const char *why = NULL;
     bool ok = awf_policy_addr_check(p, (struct sockaddr *)&ss, o, &why);
     assert_true(ok == (why == NULL));
