@@ -1,5 +1,7 @@
 /* The proxy's own answers: a status line, X-Squid-Error for AWF's tooling, and a short HTML body
- * naming the target and the reason. The connection closes after an answer. */
+ * naming the target and the reason; to a client that cannot take one (it speaks TLS to us, or
+ * has its 200 already), a denial is the log line, a TLS alert at most, and the close. The
+ * connection closes after an answer. */
 
 #include <stdio.h>
 #include <string.h>
@@ -98,7 +100,7 @@ void proxy_answer_errno(struct proxy_conn *c, enum proxy_ans a, int err, const c
         /* The client already has its "200 Connection established", or speaks TLS to us: an
          * HTTP answer would be garbage to it. The log says what happened. */
         if (status == 403) { /* e.g. intercepted TLS whose name resolves to denied addresses */
-            proxy_peek_deny(c);
+            proxy_answer_close_denied(c, AWF_TAG_TCP_DENIED, true);
             return;
         }
         c->status = status;
@@ -148,4 +150,29 @@ void proxy_answer_errno(struct proxy_conn *c, enum proxy_ans a, int err, const c
         return;
     }
     proxy_conn_flush_close(c);
+}
+
+void proxy_answer_close_denied(struct proxy_conn *c, enum proxy_tag tag, bool alert)
+{
+    c->tag = tag;
+    c->status = 403;
+    c->hier = AWF_HIER_NONE;
+    c->flags &= ~(AWF_CF_HAS_SERVER | AWF_CF_ABORTED);
+    if (alert && c->set->tls.alert_on_deny) {
+        /* A fatal unrecognized_name alert, so TLS clients report a clear error. The record
+         * version is TLS 1.0's, which every client accepts before a ServerHello. */
+        static const char rec[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x70};
+        struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(rec));
+        if (b) {
+            memcpy(b->data, rec, sizeof(rec));
+            b->len = sizeof(rec);
+            c->bytes_out += b->len;
+            if (proxy_conn_write(c, (uv_stream_t *)&c->client, b) == 0) {
+                proxy_conn_log(c);
+                proxy_conn_flush_close(c);
+                return;
+            }
+        }
+    }
+    proxy_conn_close(c);
 }

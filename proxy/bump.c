@@ -2,16 +2,19 @@
  *
  * After the ClientHello check (peek.c) the policy says bump: the client's TLS is answered with a
  * leaf minted for the SNI (or the CONNECT host) by tls/ (state BUMP_CLIENT), then the connection
- * reads plain request heads as any keep-alive client (HEAD). Each request is decided here by the
- * host (the TLS name; a Host header naming another host is denied) and its full https:// URL
- * (allow_urls), resolved and dialled as plain HTTP would be, and the upstream gets TLS of its own
- * (state BUMP_UP), verified against the system store plus the extra CA file and the name, before
- * forward.c relays the request. Verified upstreams are pooled per address and TLS name.
+ * reads plain request heads as any keep-alive client (HEAD). Each request is decided by the host
+ * (the TLS name; a Host header naming another host is denied) and its full https:// URL
+ * (allow_urls) in request.c, resolved and dialled as plain HTTP would be, and the upstream gets
+ * TLS of its own (state BUMP_UP), verified against the system store plus the extra CA file and
+ * the name, before forward.c relays the request. Verified upstreams are pooled per address and TLS
+ * name.
  *
  * OpenSSL never touches a socket: each SSL has two memory BIOs. Ciphertext read by libuv is
  * written into the read BIO and whatever plain text it completes is handed to the state's usual
  * handler in one buffer, exactly as a raw read would be; plain text written with proxy_conn_write
  * is encrypted and what the write BIO holds goes out through proxy_conn_write_raw. Nothing blocks.
+ * conn.c reads, writes and closes through this record layer by px->tls_io (proxy_bump_tls_io, set
+ * by proxy.c), so that it names nothing here: the decisions in this file sit above it.
  */
 
 #include <errno.h>
@@ -25,16 +28,6 @@
 #include "common/error.h"
 #include "proxy/conn.h"
 #include "tls/tls.h"
-
-struct proxy_bump {
-    SSL *ssl; /* towards the client; owned */
-    enum awf_tls_name kind;
-    uint16_t port;
-    bool hs_done, notified;
-    char name[AWF_HOST_MAX + 1];
-    char authority[AWF_HOST_MAX + 10]; /* the Host the upstream gets */
-    char url[8192];                    /* the current request's URL, for the log */
-};
 
 static SSL *ssl_of(struct proxy_conn *c, uv_stream_t *s)
 {
@@ -66,7 +59,7 @@ static int flush(struct proxy_conn *c, SSL *ssl, uv_stream_t *dst)
     return 0;
 }
 
-int proxy_bump_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b)
+static int tls_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b)
 {
     SSL *ssl = ssl_of(c, dst);
     size_t done = 0;
@@ -83,12 +76,12 @@ int proxy_bump_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b
     return flush(c, ssl, dst);
 }
 
-bool proxy_bump_is_tls(struct proxy_conn *c, uv_stream_t *s)
+static bool speaks_tls(struct proxy_conn *c, uv_stream_t *s)
 {
     return ssl_of(c, s) != NULL;
 }
 
-void proxy_bump_close_notify(struct proxy_conn *c, uv_stream_t *s)
+static void tls_close_notify(struct proxy_conn *c, uv_stream_t *s)
 {
     SSL *ssl = ssl_of(c, s);
     if (!ssl || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
@@ -112,14 +105,7 @@ static SSL *new_bio_pair(SSL *ssl)
     return ssl;
 }
 
-const char *proxy_conn_tls_name(const struct proxy_conn *c)
-{
-    /* name[:port]: through a parent the pooled connection's address is the parent's, so the
-     * origin's port must be part of the key too. */
-    return c->bump && !(c->flags & AWF_CF_CONNECT) ? c->bump->authority : NULL;
-}
-
-void proxy_bump_free(struct proxy_conn *c)
+static void tls_free(struct proxy_conn *c)
 {
     if (c->bump) {
         SSL_free(c->bump->ssl);
@@ -286,7 +272,7 @@ static void bump_start(struct proxy_conn *c)
     bool minted = false;
     if (kind < 0) {
         c->why = "the TLS name cannot be put in a certificate";
-        proxy_peek_deny(c);
+        proxy_answer_close_denied(c, AWF_TAG_TCP_DENIED, true);
         return;
     }
     bp->kind = (enum awf_tls_name)kind;
@@ -311,7 +297,7 @@ static void bump_start(struct proxy_conn *c)
     client_handshake(c);
 }
 
-void proxy_bump_client_read(struct proxy_conn *c, struct proxy_buf *b)
+static void tls_client_read(struct proxy_conn *c, struct proxy_buf *b)
 {
     struct proxy_bump *bp = c->bump;
     BIO_write(SSL_get_rbio(bp->ssl), b->data + b->off, (int)b->len);
@@ -335,91 +321,6 @@ void proxy_bump_client_read(struct proxy_conn *c, struct proxy_buf *b)
         proxy_conn_client_eof(c, UV_ECONNRESET);
     else if (eof)
         proxy_conn_client_eof(c, UV_EOF);
-}
-
-/* ---- each request ---- */
-
-static void deny(struct proxy_conn *c, const char *why)
-{
-    proxy_answer(c, AWF_ANS_DENIED, why);
-}
-
-void proxy_bump_decide(struct proxy_conn *c)
-{
-    struct proxy_bump *bp = c->bump;
-    llhttp_t *p = &c->req;
-    c->tag = AWF_TAG_TCP_MISS;
-    bool ws = proxy_http_is_websocket(&c->head);
-    if (ws)
-        proxy_http_head_compact(&c->head); /* before anything points into the head */
-    struct proxy_slice url = proxy_http_head_url_slice(&c->head);
-    struct proxy_slice path = proxy_http_strip_fragment(url);
-    c->target.host = (struct proxy_slice){bp->name, strlen(bp->name)};
-    c->target.port = bp->port;
-    c->target.authority = (struct proxy_slice){bp->authority, strlen(bp->authority)};
-    c->target.path = path;
-    int n =
-        snprintf(bp->url, sizeof(bp->url), "https://%s%.*s", bp->authority, (int)path.len, path.p);
-    c->log_url = bp->url;
-    if (proxy_conn_set_host(c, bp->name, strlen(bp->name)) < 0) {
-        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
-        return;
-    }
-    if (p->method == HTTP_CONNECT || path.len == 0 || path.p[0] != '/' ||
-        n >= (int)sizeof(bp->url)) {
-        /* Inside bumped TLS only origin-form requests make sense (RFC 9112 3.2.1). */
-        c->log_method = "NONE";
-        c->log_url = "error:invalid-request";
-        proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
-        return;
-    }
-    struct proxy_slice hh;
-    struct proxy_target ht;
-    if (proxy_http_head_get(&c->head, "Host", &hh)) {
-        if (proxy_http_parse_authority(hh.p, hh.len, bp->port, &ht) < 0) {
-            c->log_method = "NONE";
-            c->log_url = "error:invalid-request";
-            proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
-            return;
-        }
-        /* The policy decided the TLS name; a Host naming another site on a shared server
-         * (domain fronting inside the decrypted stream) is not what it allowed. */
-        if (!proxy_http_same_host(ht.host, c->target.host)) {
-            deny(c, "the Host header names another host than the TLS name");
-            return;
-        }
-    }
-    proxy_request_set_flags(c, ws);
-    if (c->flags & AWF_CF_OVERLOAD) {
-        proxy_answer(c, AWF_ANS_OVERLOAD, "too many connections");
-        return;
-    }
-    struct awf_policy_req rq;
-    struct awf_verdict v;
-    proxy_conn_policy_req(c, NULL, &rq);
-    rq.traffic = AWF_TRAFFIC_TLS;
-    rq.url = bp->url; /* squid.conf url_regex (AWF's allowed_url_N, DLP) sees the full URL */
-    rq.url_len = (size_t)n;
-    awf_policy_decide_req(c->policy, &rq, &v);
-    if (v.need_addrs) {
-        /* A dst ACL on the name: not looked up inside bumped TLS (yet); refusing is the side
-         * that never lets out what the rules deny. */
-        deny(c, "a dst ACL decides this request: not supported inside ssl-bump");
-        return;
-    }
-    if (!v.allow) {
-        deny(c, awf_policy_reason_name(v.reason));
-        return;
-    }
-    if (!awf_policy_url_allowed(c->policy, bp->url, (size_t)n, NULL)) {
-        deny(c, "the URL matches no allow_urls pattern");
-        return;
-    }
-    /* The parent choice sees the request as decided: TLS traffic with its https:// URL. */
-    if (!proxy_request_admit(c, &rq))
-        return;
-    proxy_conn_set_state(c, AWF_CS_RESOLVING);
-    proxy_request_resolve(c);
 }
 
 /* ---- the upstream side ---- */
@@ -447,8 +348,10 @@ static void up_handshake(struct proxy_conn *c)
     int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(up->ssl, rc);
     int frc = flush(c, up->ssl, (uv_stream_t *)&up->tcp);
     if (rc == 1 && frc == 0) {
+        /* What dispatch.c:proxy_conn_up_use starts for a request inside bumped TLS once its
+         * upstream speaks TLS: forwarding. */
         up->tls_done = true;
-        proxy_conn_up_use(c);
+        proxy_forward_start(c);
         return;
     }
     if (e == SSL_ERROR_WANT_READ && frc == 0) {
@@ -503,3 +406,11 @@ void proxy_bump_up_read(struct proxy_conn *c, struct proxy_buf *b)
     else if (eof)
         proxy_conn_up_eof(c, UV_EOF);
 }
+
+const struct proxy_tls_io proxy_bump_tls_io = {
+    .client_read = tls_client_read,
+    .is_tls = speaks_tls,
+    .write = tls_write,
+    .close_notify = tls_close_notify,
+    .free = tls_free,
+};

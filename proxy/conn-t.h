@@ -286,6 +286,33 @@ struct proxy_upstream_hooks {
     void (*gone)(struct awf_proxy *px); /* an upstream was freed (px->live) */
 };
 
+/* ssl-bump's TLS record layer between the sockets and the connection (bump.c): conn.c reads,
+ * writes and closes through it without naming bump.c, whose decisions sit above conn.c. One
+ * static instance, proxy_bump_tls_io. */
+struct proxy_tls_io {
+    /* Ciphertext from the client of a bumped connection; takes ownership of b. May close c. */
+    void (*client_read)(struct proxy_conn *c, struct proxy_buf *b);
+    /* Whether writes to s go through TLS (the bumped client, a TLS upstream, after their
+     * handshakes), and proxy_conn_write for those: b is encrypted (taken). */
+    bool (*is_tls)(struct proxy_conn *c, uv_stream_t *s);
+    int (*write)(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b);
+    /* Sends TLS close_notify on s if it speaks TLS (before its TCP shutdown). */
+    void (*close_notify)(struct proxy_conn *c, uv_stream_t *s);
+    void (*free)(struct proxy_conn *c); /* frees c->bump */
+};
+
+/* ssl-bump's side of a connection (bump.c makes it; request.c decides each request inside with
+ * its name and port; conn.c keys pooled upstreams by its authority). */
+struct proxy_bump {
+    struct ssl_st *ssl; /* towards the client; owned */
+    uint8_t kind;       /* enum awf_tls_name (tls/tls.h) */
+    uint16_t port;
+    bool hs_done;
+    char name[AWF_HOST_MAX + 1];
+    char authority[AWF_HOST_MAX + 10]; /* the Host the upstream gets */
+    char url[8192];                    /* the current request's URL, for the log */
+};
+
 struct proxy_upstream {
     uv_tcp_t tcp;    /* dialled with a uv_connect_t of its own (upstream.c) */
     uv_timer_t idle; /* runs only while pooled */
@@ -418,6 +445,7 @@ struct awf_proxy {
     struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
     const struct proxy_upstream_hooks *up_hooks; /* &proxy_conn_up_hooks */
     const struct proxy_phase *phases;            /* proxy_conn_phases: AWF_STATES' handlers */
+    const struct proxy_tls_io *tls_io;           /* &proxy_bump_tls_io */
     /* object_gone (proxy.c): a conn, upstream or handle of px has closed (live--; may
      * end the drain or the shutdown). A pointer so conn.c and dispatch.c call nothing in
      * proxy.c, which sits above them. */

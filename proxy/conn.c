@@ -94,6 +94,23 @@ void proxy_conn_arm_timer(struct proxy_conn *c)
     uv_timer_start(&c->timer, timer_cb, c->timer_due - now, 0);
 }
 
+void proxy_conn_set_state(struct proxy_conn *c, enum proxy_conn_state to)
+{
+    /* An invalid transition is a bug that would leave handles or the log line inconsistent:
+     * stop here in every build rather than run on in an unknown state. The flags say what the
+     * connection was doing. */
+    if (!proxy_conn_transition_ok(c->state, to)) {
+        char flags[700];
+        awf_diag("BUG: connection state %s -> %s, flags %s", proxy_conn_state_name(c->state),
+                 proxy_conn_state_name(to), proxy_conn_flags_str(c->flags, flags, sizeof(flags)));
+        abort();
+    }
+    c->state = to;
+    c->state_since = uv_now(c->px->loop);
+    if (to != AWF_CS_CLOSING)
+        proxy_conn_arm_timer(c);
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     struct proxy_conn *c = t->data;
@@ -243,8 +260,9 @@ static void client_write_cb(uv_write_t *req, int status)
 
 int proxy_conn_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b)
 {
-    if ((c->bump || (c->up && c->up->ssl)) && proxy_bump_is_tls(c, dst))
-        return proxy_bump_write(c, dst, b);
+    const struct proxy_tls_io *tls = c->px->tls_io;
+    if ((c->bump || (c->up && c->up->ssl)) && tls->is_tls(c, dst))
+        return tls->write(c, dst, b);
     return proxy_conn_write_raw(c, dst, b);
 }
 
@@ -477,7 +495,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
     proxy_conn_touch(c);
     c->flags |= AWF_CF_HEARD;
     if (c->bump) {
-        proxy_bump_client_read(c, b);
+        c->px->tls_io->client_read(c, b);
         return;
     }
     proxy_conn_client_input(c, b);
@@ -528,6 +546,21 @@ void proxy_conn_tunnel_release(struct proxy_conn *c)
     }
 }
 
+/* ---- upstreams ---- */
+
+/* The TLS name[:port] requests of a bumped connection go to (the pool key), NULL otherwise. */
+static const char *tls_name(const struct proxy_conn *c)
+{
+    /* name[:port]: through a parent the pooled connection's address is the parent's, so the
+     * origin's port must be part of the key too. */
+    return c->bump && !(c->flags & AWF_CF_CONNECT) ? c->bump->authority : NULL;
+}
+
+void proxy_conn_dial(struct proxy_conn *c)
+{
+    proxy_upstream_dial(c, tls_name(c));
+}
+
 /* ---- transactions ---- */
 
 void proxy_conn_next_request(struct proxy_conn *c)
@@ -560,7 +593,7 @@ void proxy_conn_next_request(struct proxy_conn *c)
     if (c->pend) {
         struct proxy_buf *b = c->pend;
         c->pend = NULL;
-        proxy_request_input(c, b);
+        proxy_conn_client_input(c, b); /* a pipelined request: HEAD's handler */
         return;
     }
     proxy_conn_sync_reading(c);
@@ -599,7 +632,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 
 int proxy_conn_shutdown(struct proxy_conn *c, uv_stream_t *s)
 {
-    proxy_bump_close_notify(c, s);
+    c->px->tls_io->close_notify(c, s);
     /* Rare (a FIN passed on, or closing after an answer): not worth 80 bytes in every
      * connection. Freed in shutdown_cb. */
     uv_shutdown_t *req = malloc(sizeof(*req));
@@ -644,7 +677,7 @@ static void conn_free(struct proxy_conn *c)
     awf_policy_unref(c->policy);
     proxy_http_head_free(&c->head);
     proxy_splice_free(c);
-    proxy_bump_free(c);
+    px->tls_io->free(c);
     free(c->addrs);
     free(c->resp);
     free(c->host);

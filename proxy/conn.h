@@ -28,13 +28,31 @@ int64_t proxy_now_us(void);
 void proxy_conn_policy_req(const struct proxy_conn *c, const char *method,
                            struct awf_policy_req *rq);
 
-/* conn.c */
+/* state.c: the state machine as data */
 bool proxy_conn_transition_ok(enum proxy_conn_state from, enum proxy_conn_state to);
 const char *proxy_conn_state_name(enum proxy_conn_state s);
 /* Writes the names of the flags set in f to out ("TXN|CONNECT|..."; bits without a name as
  * hex), NUL-terminated and cut to fit cap. Returns out. */
 char *proxy_conn_flags_str(uint64_t f, char *out, size_t cap);
+
+/* parse.c: the connection's llhttp parsers */
+void proxy_conn_req_parser_init(struct proxy_conn *c);
+/* Runs parser p over d[0, n); *used is how many bytes belong to what was parsed (up to a pause
+ * at a head or message end). Parser callbacks may set c->rd.err. */
+llhttp_errno_t proxy_conn_parse(struct proxy_conn *c, llhttp_t *p, const char *d, size_t n,
+                                size_t *used);
+/* After the decision the request parser only frames the body: trailer fields of a chunked body
+ * are counted against limits.header_bytes, never stored (the head's buffer must not move while
+ * c->target points into it). */
+void proxy_request_body_only(struct proxy_conn *c);
+/* Makes c->resp ready for a response parsed with settings (allocated on first use; forward.c's
+ * responses, parent.c's answer to CONNECT). Returns 0 or -ENOMEM. */
+int proxy_conn_resp_init(struct proxy_conn *c, const llhttp_settings_t *settings);
+
+/* conn.c: the connection's mechanics, below every phase */
 void proxy_conn_accept(struct awf_proxy *px, struct proxy_listener *l);
+/* The one place a state changes: checks the transition against AWF_STATES (aborts on a bad one,
+ * in every build) and runs the new state's deadline. */
 void proxy_conn_set_state(struct proxy_conn *c, enum proxy_conn_state to);
 /* Ends the connection: logs the open transaction once, closes every handle. */
 void proxy_conn_close(struct proxy_conn *c);
@@ -80,36 +98,29 @@ void proxy_conn_flush_close(struct proxy_conn *c);
 int proxy_conn_shutdown(struct proxy_conn *c, uv_stream_t *s);
 
 /* request.c */
-void proxy_conn_req_parser_init(struct proxy_conn *c);
 /* Client bytes while a request head is being read (SNIFF, HEAD); takes ownership of b. */
 void proxy_request_input(struct proxy_conn *c, struct proxy_buf *b);
+
+/* resolve.c: deciding and resolving a request whose target is known */
 /* Resolves c->host (state RESOLVING), checks every address, then dials or peeks. */
 void proxy_request_resolve(struct proxy_conn *c);
 /* The resolver did not answer in time (RESOLVING): 503. */
 void proxy_request_timeout(struct proxy_conn *c);
-/* What a forwarded request's head says for later (HEAD, a body, a WebSocket upgrade when ws,
- * keep-alive), into c->flags: plain HTTP and requests inside bumped TLS alike. */
-void proxy_request_set_flags(struct proxy_conn *c, bool ws);
 /* After an allow, with rq as decided: the parent choice, and the slot of a tunnel (CONNECT or a
  * WebSocket upgrade). Returns false when c was answered. */
 bool proxy_request_admit(struct proxy_conn *c, const struct awf_policy_req *rq);
-/* Runs parser p over d[0, n); *used is how many bytes belong to what was parsed (up to a pause
- * at a head or message end). Parser callbacks may set c->rd.err. */
-llhttp_errno_t proxy_conn_parse(struct proxy_conn *c, llhttp_t *p, const char *d, size_t n,
-                                size_t *used);
-/* After the decision the request parser only frames the body: trailer fields of a chunked body
- * are counted against limits.header_bytes, never stored (the head's buffer must not move while
- * c->target points into it). */
-void proxy_request_body_only(struct proxy_conn *c);
+/* proxy_request_admit with c's request as the policy saw it. addrs: the target's addresses when
+ * the decision needed them. Returns false when c was answered. */
+bool proxy_request_allowed(struct proxy_conn *c, const struct awf_dns_addrs *addrs);
 /* Decides c's transaction (method NULL: c->log_method) with the URL url_regex ACLs match when
  * the policy has any, and with the target's addresses when addrs_known (addrs NULL: the lookup
  * failed). Returns 0, or -ENOMEM (no verdict). */
 int proxy_request_decide(struct proxy_conn *c, const char *method,
                          const struct awf_dns_addrs *addrs, bool addrs_known,
                          struct awf_verdict *v);
-/* What follows an allow of an intercepted ClientHello (peek.c): parent choice, ECH, tunnel slot.
- * Returns true to go on resolving, false when c was answered or closed. */
-bool proxy_peek_allowed(struct proxy_conn *c, const struct awf_policy_req *rq);
+/* What follows an allow of an intercepted ClientHello (peek.c): parent choice, tunnel slot, the
+ * held ClientHello to go first. Returns true to go on resolving, false when c was closed. */
+bool proxy_request_admit_hello(struct proxy_conn *c, const struct awf_policy_req *rq);
 /* c->host := a copy of p[0, n). Returns 0, AWF_E_BAD_REQUEST (longer than a name and its
  * trailing dot, AWF_HOST_MAX + 1) or -ENOMEM. */
 int proxy_conn_set_host(struct proxy_conn *c, const char *p, size_t n);
@@ -121,6 +132,11 @@ void proxy_answer(struct proxy_conn *c, enum proxy_ans a, const char *why);
 void proxy_answer_errno(struct proxy_conn *c, enum proxy_ans a, int err, const char *why);
 /* Row a of AWF_ANSWERS; NULL when there is none. */
 const struct proxy_answer_def *proxy_answer_def(enum proxy_ans a);
+/* Denies a client that cannot take an HTTP answer (it speaks TLS to us, or has its "200
+ * Connection established"; a plain tunnel's bytes): logs tag (TCP_DENIED, TCP_DENIED_OPAQUE),
+ * with alert and tls.alert_on_deny after a TLS unrecognized_name alert, and closes c (freed
+ * only in its last close callback). */
+void proxy_answer_close_denied(struct proxy_conn *c, enum proxy_tag tag, bool alert);
 
 /* dispatch.c: what an upstream's events mean in the connection's state */
 extern const struct proxy_upstream_hooks proxy_conn_up_hooks;
@@ -147,9 +163,6 @@ void proxy_upstream_write_cb(uv_write_t *req, int status);
 bool proxy_upstream_is_ours(const struct awf_proxy *px, const union awf_sockaddr *sa);
 
 /* forward.c: HTTP request body and response relaying */
-/* Makes c->resp ready for a response parsed with settings (allocated on first use; parent.c
- * parses the parent's answer with it too). Returns 0 or -ENOMEM. */
-int proxy_conn_resp_init(struct proxy_conn *c, const llhttp_settings_t *settings);
 void proxy_forward_start(struct proxy_conn *c);
 void proxy_forward_client_input(struct proxy_conn *c, struct proxy_buf *b);
 void proxy_forward_up_input(struct proxy_conn *c, struct proxy_buf *b);
@@ -172,10 +185,6 @@ void proxy_peek_start_intercept(struct proxy_conn *c, struct proxy_buf *b);
 void proxy_peek_input(struct proxy_conn *c, struct proxy_buf *b);
 /* The client's EOF while peeking: CONNECT, 200, then FIN before any byte is an empty tunnel. */
 void proxy_peek_client_eof(struct proxy_conn *c, int status);
-/* Denies TLS traffic (a ClientHello that fails the check, or intercepted TLS whose target is
- * denied): with tls.alert_on_deny an unrecognized_name alert goes out first. Logs TCP_DENIED
- * and closes c (freed only in its last close callback). */
-void proxy_peek_deny(struct proxy_conn *c);
 
 /* parent.c: tunnels through the parent proxy (settings.parent) */
 /* Whether the allowed transaction goes through the parent: sets AWF_CF_VIA_PARENT. */
@@ -243,27 +252,16 @@ bool proxy_bump_wanted(struct proxy_conn *c);
 /* After proxy_bump_wanted: bumps (answers the client's TLS with a leaf minted for c->host,
  * state BUMP_CLIENT) or terminates (a TLS alert, TCP_DENIED). */
 void proxy_bump_take(struct proxy_conn *c);
-/* Ciphertext from the client of a bumped connection; takes ownership of b. May close c. */
-void proxy_bump_client_read(struct proxy_conn *c, struct proxy_buf *b);
-/* Decides a request read inside bumped TLS (request.c's decide for bumped connections). */
-void proxy_bump_decide(struct proxy_conn *c);
 /* The upstream is connected for a bumped request: TLS to it (state BUMP_UP), verified, then
- * proxy_conn_up_use again. A failure answers 503. */
+ * proxy_forward_start (what proxy_conn_up_use starts for it next). A failure answers 503. */
 void proxy_bump_up_start(struct proxy_conn *c);
 /* The upstream closed, or its deadline passed, during its handshake (BUMP_UP): 503, 504. */
 void proxy_bump_up_eof(struct proxy_conn *c, int status);
 void proxy_bump_up_timeout(struct proxy_conn *c);
 /* Ciphertext from a TLS upstream; takes ownership of b. May close c. */
 void proxy_bump_up_read(struct proxy_conn *c, struct proxy_buf *b);
-/* Whether writes to s go through TLS (the bumped client after its handshake, a TLS upstream
- * after its handshake), and proxy_conn_write for those: b is encrypted. */
-bool proxy_bump_is_tls(struct proxy_conn *c, uv_stream_t *s);
-int proxy_bump_write(struct proxy_conn *c, uv_stream_t *dst, struct proxy_buf *b);
-/* Sends TLS close_notify on s if it speaks TLS (before its TCP shutdown). */
-void proxy_bump_close_notify(struct proxy_conn *c, uv_stream_t *s);
-void proxy_bump_free(struct proxy_conn *c);
-/* The TLS name[:port] requests of a bumped connection go to (the pool key), NULL otherwise. */
-const char *proxy_conn_tls_name(const struct proxy_conn *c);
+/* The TLS record layer conn.c reads and writes through (px->tls_io). */
+extern const struct proxy_tls_io proxy_bump_tls_io;
 
 /* The current state's row of AWF_STATES, and its handlers for plain bytes from either side
  * (taking ownership of b) and the upstream's EOF: how a handler hands an event on without

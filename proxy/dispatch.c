@@ -8,11 +8,6 @@
 
 #include "proxy/conn.h"
 
-void proxy_conn_dial(struct proxy_conn *c)
-{
-    proxy_upstream_dial(c, proxy_conn_tls_name(c));
-}
-
 void proxy_conn_up_use(struct proxy_conn *c)
 {
     if (c->bump && !(c->flags & AWF_CF_CONNECT) && !(c->up->ssl && c->up->tls_done)) {

@@ -76,21 +76,6 @@ static const llhttp_settings_t resp_settings = {
     .on_message_complete = on_resp_message_complete,
 };
 
-int proxy_conn_resp_init(struct proxy_conn *c, const llhttp_settings_t *settings)
-{
-    if (!c->resp) {
-        c->resp = malloc(sizeof(*c->resp)); /* owned by c: see struct proxy_resp */
-        if (!c->resp)
-            return -ENOMEM;
-    }
-    llhttp_init(&c->resp->parser, HTTP_RESPONSE, settings);
-    c->resp->parser.data = c;
-    c->resp->mime[0] = '\0';
-    c->resp->hname_len = 0;
-    c->resp->hname_ct = false;
-    return 0;
-}
-
 /* ---- request ---- */
 
 static void up_failed(struct proxy_conn *c, int status, bool sent);

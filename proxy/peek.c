@@ -19,37 +19,6 @@
 #include "proxy/h2c.h"
 #include "proxy/sniff.h"
 
-static void deny_common(struct proxy_conn *c)
-{
-    c->tag = AWF_TAG_TCP_DENIED;
-    c->status = 403;
-    c->hier = AWF_HIER_NONE;
-    c->flags &= ~AWF_CF_HAS_SERVER;
-    c->flags &= ~AWF_CF_ABORTED;
-}
-
-void proxy_peek_deny(struct proxy_conn *c)
-{
-    deny_common(c);
-    if (c->set->tls.alert_on_deny) {
-        /* A fatal unrecognized_name alert, so TLS clients report a clear error. The record
-         * version is TLS 1.0's, which every client accepts before a ServerHello. */
-        static const char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x70};
-        struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(alert));
-        if (b) {
-            memcpy(b->data, alert, sizeof(alert));
-            b->len = sizeof(alert);
-            c->bytes_out += b->len;
-            if (proxy_conn_write(c, (uv_stream_t *)&c->client, b) == 0) {
-                proxy_conn_log(c);
-                proxy_conn_flush_close(c);
-                return;
-            }
-        }
-    }
-    proxy_conn_close(c);
-}
-
 /* The log line says that it was denied through its tag (TCP_DENIED) and keeps the URL Squid
  * would show (host:port): Squid's formats have no reason field, and its error: URLs belong to
  * NONE_NONE lines that AWF's tools read as "no request". Why is kept in c->why, printed with
@@ -57,15 +26,14 @@ void proxy_peek_deny(struct proxy_conn *c)
 static void deny(struct proxy_conn *c, const char *why)
 {
     c->why = why;
-    proxy_peek_deny(c);
+    proxy_answer_close_denied(c, AWF_TAG_TCP_DENIED, true);
 }
 
 /* A plain-text tunnel (HTTP inside CONNECT) is closed without the TLS alert. */
 static void deny_plain(struct proxy_conn *c, const char *why)
 {
     c->why = why;
-    deny_common(c);
-    proxy_conn_close(c);
+    proxy_answer_close_denied(c, AWF_TAG_TCP_DENIED, false);
 }
 
 void proxy_peek_start_connect(struct proxy_conn *c)
@@ -181,7 +149,7 @@ static void decide_intercept(struct proxy_conn *c, const struct proxy_hello *h)
     struct awf_policy_req rq;
     proxy_conn_policy_req(c, "CONNECT", &rq);
     rq.addrs_known = true;
-    if (!proxy_peek_allowed(c, &rq))
+    if (!proxy_request_admit_hello(c, &rq))
         return;
     if (proxy_bump_wanted(c)) {
         c->hello = c->pend; /* the ClientHello is answered here, not passed on */
@@ -191,20 +159,6 @@ static void decide_intercept(struct proxy_conn *c, const struct proxy_hello *h)
     }
     proxy_conn_set_state(c, AWF_CS_RESOLVING);
     proxy_request_resolve(c);
-}
-
-bool proxy_peek_allowed(struct proxy_conn *c, const struct awf_policy_req *rq)
-{
-    proxy_parent_choose(c, rq);
-    if ((c->flags & AWF_CF_OVERLOAD) || !proxy_conn_tunnel_reserve(c)) {
-        c->tag = AWF_TAG_NONE_NONE;
-        c->status = 503;
-        proxy_conn_close(c);
-        return false;
-    }
-    c->pend = c->hello; /* sent first once the tunnel is up */
-    c->hello = NULL;
-    return true;
 }
 
 /* Whether the CONNECT target is an IP address (any spelling the policy treats as one). */
@@ -296,9 +250,7 @@ static bool opaque_ok(const struct proxy_conn *c)
 static void deny_opaque(struct proxy_conn *c, const char *why)
 {
     c->why = why;
-    deny_common(c);
-    c->tag = AWF_TAG_TCP_DENIED_OPAQUE;
-    proxy_conn_close(c);
+    proxy_answer_close_denied(c, AWF_TAG_TCP_DENIED_OPAQUE, false);
 }
 
 /* An h2c prior-knowledge connection: its first request's :authority and host must name the

@@ -1,6 +1,8 @@
 /* Request heads: read with llhttp and proxy/http.c's head callbacks (the ones the fuzz target
- * drives), the decision (target, Host check, policy, limits) and resolution up to the checked
- * addresses handed to upstream.c. */
+ * drives; the parser itself is parse.c's), answered as Squid does when malformed, and decided:
+ * the target (absolute form, CONNECT, the Host of intercepted HTTP, the TLS name of a bumped
+ * connection), the Host check, the policy, the limits. What follows is resolve.c's, or peek.c's
+ * for TLS: this file calls down into both, and nothing calls it but the phase table. */
 
 #include <errno.h>
 #include <stddef.h>
@@ -12,64 +14,6 @@
 #include "proxy/conn.h"
 
 /* ---- request heads ---- */
-
-/* The request parser's data is c->rd, which proxy/http.c's head callbacks use; c is around it. */
-static struct proxy_conn *req_conn(llhttp_t *p)
-{
-    return (struct proxy_conn *)(void *)((char *)p->data - offsetof(struct proxy_conn, rd));
-}
-
-static int on_req_message_complete(llhttp_t *p)
-{
-    struct proxy_conn *c = req_conn(p);
-    c->flags |= AWF_CF_MSG_END;
-    return HPE_PAUSED; /* what follows is the next request */
-}
-
-static const llhttp_settings_t req_settings = {
-    AWF_HTTP_HEAD_CALLBACKS,
-    .on_message_complete = on_req_message_complete,
-};
-
-/* Trailer fields of a chunked body arrive through the same field callbacks as the head. They
- * are not forwarded as fields of their own (the body bytes pass as they came), so only their
- * size is checked, against the same limit as a head. */
-static int on_trailer_piece(llhttp_t *p, const char *at, size_t n)
-{
-    struct proxy_conn *c = req_conn(p);
-    (void)at;
-    c->head_bytes += n;
-    if (c->head_bytes <= c->set->limits.header_bytes)
-        return 0;
-    c->rd.err = AWF_E_TOO_BIG;
-    return HPE_USER;
-}
-
-static const llhttp_settings_t req_body_settings = {
-    .on_header_field = on_trailer_piece,
-    .on_header_value = on_trailer_piece,
-    .on_message_complete = on_req_message_complete,
-};
-
-void proxy_conn_req_parser_init(struct proxy_conn *c)
-{
-    llhttp_init(&c->req, HTTP_REQUEST, &req_settings);
-    c->req.data = &c->rd;
-    c->rd.head = &c->head;
-}
-
-void proxy_request_body_only(struct proxy_conn *c)
-{
-    /* llhttp reads its callbacks from the settings pointer at each call; swapping it between
-     * two executions is what llhttp_init would do, without resetting the parser's state. */
-    c->req.settings = (void *)&req_body_settings;
-}
-
-llhttp_errno_t proxy_conn_parse(struct proxy_conn *c, llhttp_t *p, const char *d, size_t n,
-                                size_t *used)
-{
-    return proxy_http_execute(&c->rd, p, d, n, used);
-}
 
 static void bad_request(struct proxy_conn *c)
 {
@@ -178,9 +122,6 @@ static void unsupported_version(struct proxy_conn *c)
 }
 
 static void decide(struct proxy_conn *c);
-static bool request_allowed(struct proxy_conn *c, const struct awf_dns_addrs *addrs);
-static int fill_req(struct proxy_conn *c, const char *method, const struct awf_dns_addrs *addrs,
-                    bool addrs_known, struct awf_policy_req *rq_out, char **url_out);
 
 static void txn_begin(struct proxy_conn *c)
 {
@@ -242,28 +183,6 @@ void proxy_request_input(struct proxy_conn *c, struct proxy_buf *b)
 
 /* ---- deciding ---- */
 
-int proxy_conn_set_host(struct proxy_conn *c, const char *p, size_t n)
-{
-    if (n > AWF_HOST_MAX + 1) /* a name and its trailing dot: no valid host is longer */
-        return AWF_E_BAD_REQUEST;
-    if (c->host_cap < n + 1) {
-        /* Owned by c and kept across keep-alive requests (most name the same host): a request
-         * allocates only when its name is longer than any before. */
-        size_t cap = n + 1 < 32 ? 32 : n + 1;
-        char *h = malloc(cap);
-        if (!h)
-            return -ENOMEM;
-        free(c->host);
-        c->host = h;
-        c->host_cap = (uint16_t)cap;
-    }
-    memcpy(c->host, p, n);
-    c->host[n] = '\0';
-    return 0;
-}
-
-static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs);
-
 /* Origin-form request (what an iptables DNAT delivers): the Host header names the target, the
  * port is the original destination's, else the listener's intercept_port, else the Host
  * header's, else 80. The name is resolved here and that address dialled, never the client's
@@ -297,6 +216,102 @@ static bool bad_framing(const llhttp_t *p)
     return !(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0);
 }
 
+/* What a forwarded request's head says for later (HEAD, a body, a WebSocket upgrade when ws,
+ * keep-alive), into c->flags: plain HTTP and requests inside bumped TLS alike. */
+static void set_flags(struct proxy_conn *c, bool ws)
+{
+    llhttp_t *p = &c->req;
+    if (p->method == HTTP_HEAD)
+        c->flags |= AWF_CF_HEAD_REQ;
+    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+        c->flags |= AWF_CF_REQ_BODY;
+    if (ws)
+        c->flags |= AWF_CF_WEBSOCKET;
+    if (llhttp_should_keep_alive(p))
+        c->flags |= AWF_CF_KEEPALIVE;
+}
+
+/* A request read inside bumped TLS: decided by the host (the TLS name; a Host header naming
+ * another host is denied) and its full https:// URL (allow_urls), then resolved and dialled as
+ * plain HTTP would be (bump.c gives the upstream TLS of its own before forward.c relays). */
+static void decide_bumped(struct proxy_conn *c)
+{
+    struct proxy_bump *bp = c->bump;
+    llhttp_t *p = &c->req;
+    c->tag = AWF_TAG_TCP_MISS;
+    bool ws = proxy_http_is_websocket(&c->head);
+    if (ws)
+        proxy_http_head_compact(&c->head); /* before anything points into the head */
+    struct proxy_slice url = proxy_http_head_url_slice(&c->head);
+    struct proxy_slice path = proxy_http_strip_fragment(url);
+    c->target.host = (struct proxy_slice){bp->name, strlen(bp->name)};
+    c->target.port = bp->port;
+    c->target.authority = (struct proxy_slice){bp->authority, strlen(bp->authority)};
+    c->target.path = path;
+    int n =
+        snprintf(bp->url, sizeof(bp->url), "https://%s%.*s", bp->authority, (int)path.len, path.p);
+    c->log_url = bp->url;
+    if (proxy_conn_set_host(c, bp->name, strlen(bp->name)) < 0) {
+        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
+        return;
+    }
+    if (p->method == HTTP_CONNECT || path.len == 0 || path.p[0] != '/' ||
+        n >= (int)sizeof(bp->url)) {
+        /* Inside bumped TLS only origin-form requests make sense (RFC 9112 3.2.1). */
+        c->log_method = "NONE";
+        c->log_url = "error:invalid-request";
+        proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
+        return;
+    }
+    struct proxy_slice hh;
+    struct proxy_target ht;
+    if (proxy_http_head_get(&c->head, "Host", &hh)) {
+        if (proxy_http_parse_authority(hh.p, hh.len, bp->port, &ht) < 0) {
+            c->log_method = "NONE";
+            c->log_url = "error:invalid-request";
+            proxy_answer(c, AWF_ANS_INVALID_REQ, "malformed request");
+            return;
+        }
+        /* The policy decided the TLS name; a Host naming another site on a shared server
+         * (domain fronting inside the decrypted stream) is not what it allowed. */
+        if (!proxy_http_same_host(ht.host, c->target.host)) {
+            deny(c, "the Host header names another host than the TLS name");
+            return;
+        }
+    }
+    set_flags(c, ws);
+    if (c->flags & AWF_CF_OVERLOAD) {
+        proxy_answer(c, AWF_ANS_OVERLOAD, "too many connections");
+        return;
+    }
+    struct awf_policy_req rq;
+    struct awf_verdict v;
+    proxy_conn_policy_req(c, NULL, &rq);
+    rq.traffic = AWF_TRAFFIC_TLS;
+    rq.url = bp->url; /* squid.conf url_regex (AWF's allowed_url_N, DLP) sees the full URL */
+    rq.url_len = (size_t)n;
+    awf_policy_decide_req(c->policy, &rq, &v);
+    if (v.need_addrs) {
+        /* A dst ACL on the name: not looked up inside bumped TLS (yet); refusing is the side
+         * that never lets out what the rules deny. */
+        deny(c, "a dst ACL decides this request: not supported inside ssl-bump");
+        return;
+    }
+    if (!v.allow) {
+        deny(c, awf_policy_reason_name(v.reason));
+        return;
+    }
+    if (!awf_policy_url_allowed(c->policy, bp->url, (size_t)n, NULL)) {
+        deny(c, "the URL matches no allow_urls pattern");
+        return;
+    }
+    /* The parent choice sees the request as decided: TLS traffic with its https:// URL. */
+    if (!proxy_request_admit(c, &rq))
+        return;
+    proxy_conn_set_state(c, AWF_CS_RESOLVING);
+    proxy_request_resolve(c);
+}
+
 static void decide(struct proxy_conn *c)
 {
     llhttp_t *p = &c->req;
@@ -320,7 +335,7 @@ static void decide(struct proxy_conn *c)
         return;
     }
     if (c->bump) { /* a request inside bumped TLS */
-        proxy_bump_decide(c);
+        decide_bumped(c);
         return;
     }
     /* A tunnel (CONNECT, or a WebSocket upgrade once answered) keeps its head for the log line
@@ -350,7 +365,7 @@ static void decide(struct proxy_conn *c)
             return;
         }
         traffic = AWF_TRAFFIC_HTTP;
-        proxy_request_set_flags(c, ws);
+        set_flags(c, ws);
     }
     int rc = proxy_conn_set_host(c, c->target.host.p, c->target.host.len);
     if (rc == -ENOMEM) {
@@ -400,7 +415,7 @@ static void decide(struct proxy_conn *c)
         deny(c, awf_policy_reason_name(v.reason));
         return;
     }
-    if (!request_allowed(c, NULL))
+    if (!proxy_request_allowed(c, NULL))
         return;
     if ((c->flags & AWF_CF_CONNECT) && c->px->tls && c->set->ssl_bump.enabled) {
         /* ssl-bump: the ClientHello says whether to bump or splice before anything is
@@ -410,220 +425,4 @@ static void decide(struct proxy_conn *c)
     }
     proxy_conn_set_state(c, AWF_CS_RESOLVING);
     proxy_request_resolve(c);
-}
-
-void proxy_request_set_flags(struct proxy_conn *c, bool ws)
-{
-    llhttp_t *p = &c->req;
-    if (p->method == HTTP_HEAD)
-        c->flags |= AWF_CF_HEAD_REQ;
-    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
-        c->flags |= AWF_CF_REQ_BODY;
-    if (ws)
-        c->flags |= AWF_CF_WEBSOCKET;
-    if (llhttp_should_keep_alive(p))
-        c->flags |= AWF_CF_KEEPALIVE;
-}
-
-bool proxy_request_admit(struct proxy_conn *c, const struct awf_policy_req *rq)
-{
-    proxy_parent_choose(c, rq);
-    /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
-     * all pass the check. A WebSocket upgrade becomes a tunnel too. */
-    if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !proxy_conn_tunnel_reserve(c)) {
-        proxy_answer(c, AWF_ANS_OVERLOAD, "too many tunnels");
-        return false;
-    }
-    return true;
-}
-
-/* proxy_request_admit with c's request as the policy saw it. addrs: the target's addresses when
- * the decision needed them. Returns false when c was answered. */
-static bool request_allowed(struct proxy_conn *c, const struct awf_dns_addrs *addrs)
-{
-    struct awf_policy_req rq;
-    char *url = NULL;
-    /* known, or not needed by any rule so far */
-    if (fill_req(c, NULL, addrs, true, &rq, &url) < 0) {
-        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
-        return false;
-    }
-    bool ok = proxy_request_admit(c, &rq);
-    free(url);
-    return ok;
-}
-
-/* c's request for the policy, with the URL url_regex ACLs match when the policy has any (*url
- * then owns it: the caller frees it after deciding) and the addresses if known. Returns 0 or
- * -ENOMEM. */
-static int fill_req(struct proxy_conn *c, const char *method, const struct awf_dns_addrs *addrs,
-                    bool addrs_known, struct awf_policy_req *rq_out, char **url_out)
-{
-    struct awf_policy_req rq;
-    proxy_conn_policy_req(c, method, &rq);
-    char *url = NULL;
-    *url_out = NULL;
-    if (rq.traffic == AWF_TRAFFIC_HTTP && awf_policy_wants_url(c->policy)) {
-        struct proxy_slice path = proxy_http_strip_fragment(c->target.path);
-        size_t cap = rq.host_len + path.len + 32;
-        int n = (url = malloc(cap)) ? awf_policy_request_url(url, cap, "http", rq.host, rq.host_len,
-                                                             rq.port, path.p, path.len)
-                                    : -ENOMEM;
-        if (n == -ENOMEM) {
-            return -ENOMEM;
-        }
-        if (n > 0) { /* an invalid host fails the decision on its own */
-            rq.url = url;
-            rq.url_len = (size_t)n;
-        }
-    }
-    if (addrs_known) {
-        rq.addrs_known = true;
-        if (addrs) {
-            rq.addrs = addrs->addr;
-            rq.addr_size = sizeof addrs->addr[0];
-            rq.n_addrs = addrs->n;
-        }
-    }
-    *rq_out = rq;
-    *url_out = url;
-    return 0;
-}
-
-int proxy_request_decide(struct proxy_conn *c, const char *method,
-                         const struct awf_dns_addrs *addrs, bool addrs_known, struct awf_verdict *v)
-{
-    struct awf_policy_req rq;
-    char *url; /* owned here, only while deciding */
-    if (fill_req(c, method, addrs, addrs_known, &rq, &url) < 0)
-        return -ENOMEM;
-    awf_policy_decide_req(c->policy, &rq, v);
-    free(url);
-    return 0;
-}
-
-void proxy_request_timeout(struct proxy_conn *c)
-{
-    proxy_answer(c, AWF_ANS_DNS_FAIL, "name lookup timed out");
-}
-
-void proxy_request_resolve(struct proxy_conn *c)
-{
-    proxy_conn_sync_reading(c);
-    struct awf_dns_req *req = NULL;
-    /* Through a parent, only the parent's address is ever dialled: the target's name is its
-     * business (Squid does not resolve it either). */
-    const char *name = (c->flags & AWF_CF_VIA_PARENT) && !(c->flags & AWF_CF_DECIDE_ADDRS)
-                           ? c->set->parent.host
-                           : c->host;
-    int rc = awf_dns_resolve(c->px->dns, name, dns_cb, c, &req);
-    if (rc < 0) {
-        proxy_answer(c, AWF_ANS_DNS_FAIL, "name does not resolve");
-        return;
-    }
-    if (c->state == AWF_CS_RESOLVING)
-        c->dns_req = req; /* NULL when the answer came at once (cache, literal) */
-}
-
-static void set_port(union awf_sockaddr *a, uint16_t port)
-{
-    if (a->sa.sa_family == AF_INET)
-        a->in.sin_port = htons(port);
-    else if (a->sa.sa_family == AF_INET6)
-        a->in6.sin6_port = htons(port);
-}
-
-/* The target's addresses arrived for a decision that waited on them (a squid.conf dst ACL):
- * decide again with them, as Squid does after its lookup. Returns true when the request goes
- * on direct with these same addresses (the ones the rules saw are the ones dialled), false when
- * c was answered or now resolves its parent. */
-static bool decide_with_addrs(struct proxy_conn *c, const struct awf_dns_addrs *addrs)
-{
-    struct awf_verdict v;
-    /* intercepted TLS: its ClientHello waits in c->hello to be sent once the tunnel is up */
-    bool tls_intercept =
-        (c->flags & (AWF_CF_INTERCEPT | AWF_CF_CONNECT)) == (AWF_CF_INTERCEPT | AWF_CF_CONNECT);
-    c->flags &= ~AWF_CF_DECIDE_ADDRS;
-    if (proxy_request_decide(c, tls_intercept ? "CONNECT" : NULL, addrs, true, &v) < 0) {
-        proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
-        return false;
-    }
-    if (!v.allow) {
-        deny(c, awf_policy_reason_name(v.reason));
-        return false;
-    }
-    if (tls_intercept) {
-        struct awf_policy_req rq;
-        proxy_conn_policy_req(c, "CONNECT", &rq);
-        rq.addrs = addrs ? addrs->addr : NULL;
-        rq.addr_size = sizeof addrs->addr[0];
-        rq.n_addrs = addrs ? addrs->n : 0;
-        rq.addrs_known = true;
-        if (!proxy_peek_allowed(c, &rq))
-            return false;
-        if (proxy_bump_wanted(c)) { /* ssl-bump: the held ClientHello is answered here */
-            c->hello = c->pend;
-            c->pend = NULL;
-            proxy_bump_take(c);
-            return false;
-        }
-    } else if (!request_allowed(c, addrs)) {
-        return false;
-    }
-    if (c->flags & AWF_CF_VIA_PARENT) {
-        proxy_request_resolve(c);
-        return false;
-    }
-    return true;
-}
-
-static void dns_cb(void *arg, int status, const struct awf_dns_addrs *addrs)
-{
-    struct proxy_conn *c = arg;
-    c->dns_req = NULL;
-    if (c->state != AWF_CS_RESOLVING)
-        return;
-    if ((c->flags & AWF_CF_DECIDE_ADDRS) && !decide_with_addrs(c, status == 0 ? addrs : NULL))
-        return;
-    if (status < 0 || !addrs || addrs->n == 0) {
-        proxy_answer(c, AWF_ANS_DNS_FAIL,
-                     status == AWF_E_DNS_TIMEOUT ? "name lookup timed out"
-                                                 : "name does not resolve");
-        return;
-    }
-    c->n_addrs = c->next_addr = 0;
-    if (addrs->n > c->cap_addrs) { /* kept across requests: keep-alive clients reuse it */
-        union awf_sockaddr *a = realloc(c->addrs, addrs->n * sizeof(*a));
-        if (!a) {
-            proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
-            return;
-        }
-        c->addrs = a;
-        c->cap_addrs = addrs->n;
-    }
-    const char *why = NULL;
-    for (size_t i = 0; i < addrs->n; i++) {
-        union awf_sockaddr sa;
-        const char *w = NULL;
-        awf_sockaddr_copy(&sa, (const struct sockaddr *)&addrs->addr[i]);
-        set_port(&sa, (c->flags & AWF_CF_VIA_PARENT) ? c->set->parent.port : c->target.port);
-        if (proxy_is_self(c->px, &sa.sa)) {
-            why = "the target is this proxy";
-            continue;
-        }
-        /* The parent is configuration, not a destination: it is typically on a private
-         * address (AWF's api-proxy sidecar), and the private-address check is for targets. */
-        enum awf_addr_origin origin = addrs->from_hosts ? AWF_ADDR_HOSTS : AWF_ADDR_DNS;
-        if (!(c->flags & AWF_CF_VIA_PARENT) &&
-            !awf_policy_addr_check(c->policy, &sa.sa, origin, &w)) {
-            why = w ? w : "address denied";
-            continue;
-        }
-        c->addrs[c->n_addrs++] = sa;
-    }
-    if (c->n_addrs == 0) {
-        deny(c, why);
-        return;
-    }
-    proxy_conn_dial(c);
 }

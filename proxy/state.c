@@ -1,12 +1,10 @@
 /* The connection's state machine as data (conn-t.h: AWF_STATES): the states' names, the
- * transitions allowed between them (checked in every build by proxy_conn_set_state, the one place
- * a state changes), and the names of the flags that cross states, printed when a transition is
- * refused. */
+ * transitions allowed between them (checked in every build by conn.c:proxy_conn_set_state, the
+ * one place a state changes), and the names of the flags that cross states, printed when a
+ * transition is refused. Pure: calls nothing in proxy/. */
 
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "common/diag.h"
 #include "proxy/conn.h"
 
 static const char *const state_names[AWF_CS_COUNT] = {
@@ -65,21 +63,4 @@ char *proxy_conn_flags_str(uint64_t f, char *out, size_t cap)
         o += (size_t)n;
     }
     return out;
-}
-
-void proxy_conn_set_state(struct proxy_conn *c, enum proxy_conn_state to)
-{
-    /* An invalid transition is a bug that would leave handles or the log line inconsistent:
-     * stop here in every build rather than run on in an unknown state. The flags say what the
-     * connection was doing. */
-    if (!proxy_conn_transition_ok(c->state, to)) {
-        char flags[700];
-        awf_diag("BUG: connection state %s -> %s, flags %s", proxy_conn_state_name(c->state),
-                 proxy_conn_state_name(to), proxy_conn_flags_str(c->flags, flags, sizeof(flags)));
-        abort();
-    }
-    c->state = to;
-    c->state_since = uv_now(c->px->loop);
-    if (to != AWF_CS_CLOSING)
-        proxy_conn_arm_timer(c);
 }
