@@ -187,8 +187,6 @@ void proxy_peek_input(struct proxy_conn *c, struct proxy_buf *b);
 void proxy_peek_client_eof(struct proxy_conn *c, int status);
 
 /* parent.c: tunnels through the parent proxy (settings.parent) */
-/* Whether the allowed transaction goes through the parent: sets AWF_CF_VIA_PARENT. */
-void proxy_parent_choose(struct proxy_conn *c, const struct awf_policy_req *rq);
 /* Connected to the parent for a tunnel: sends "CONNECT host:port" and waits (PARENT_WAIT). On
  * its 2xx, proxy_conn_up_use; on anything else, a 502 answer (the parent's status logged as
  * %<Hs). May close c (freed only in its last close callback). */

@@ -1,7 +1,8 @@
 /* The parent proxy (settings.parent: squid.conf `cache_peer HOST parent PORT ...`, YAML
- * `parent`). After an allow, awf_policy_via_parent() says whether a transaction goes through it.
- * Then only the parent is resolved and dialled (without the private-address check: it is
- * configuration, e.g. AWF's api-proxy sidecar on a private address), and:
+ * `parent`). After an allow, awf_policy_via_parent() says whether a transaction goes through it
+ * (resolve.c:choose_parent). Then only the parent is resolved and dialled (without the
+ * private-address check: it is configuration, e.g. AWF's api-proxy sidecar on a private
+ * address), and:
  *
  * - plain HTTP is sent in absolute form (forward.c, AWF_HTTP_REQ_ABSOLUTE), on connections
  *   pooled apart from direct ones;
@@ -19,13 +20,6 @@
 
 #include "common/error.h"
 #include "proxy/conn.h"
-
-void proxy_parent_choose(struct proxy_conn *c, const struct awf_policy_req *rq)
-{
-    c->flags &= ~AWF_CF_VIA_PARENT;
-    if (c->set->parent.host && awf_policy_via_parent(c->policy, rq))
-        c->flags |= AWF_CF_VIA_PARENT;
-}
 
 static int on_answer_head(llhttp_t *p)
 {

@@ -40,9 +40,17 @@ int proxy_conn_set_host(struct proxy_conn *c, const char *p, size_t n)
     return 0;
 }
 
+/* Whether the allowed transaction goes through the parent proxy (parent.c): AWF_CF_VIA_PARENT. */
+static void choose_parent(struct proxy_conn *c, const struct awf_policy_req *rq)
+{
+    c->flags &= ~AWF_CF_VIA_PARENT;
+    if (c->set->parent.host && awf_policy_via_parent(c->policy, rq))
+        c->flags |= AWF_CF_VIA_PARENT;
+}
+
 bool proxy_request_admit(struct proxy_conn *c, const struct awf_policy_req *rq)
 {
-    proxy_parent_choose(c, rq);
+    choose_parent(c, rq);
     /* The tunnel's slot is taken now, not once it is up: requests deciding meanwhile must not
      * all pass the check. A WebSocket upgrade becomes a tunnel too. */
     if ((c->flags & (AWF_CF_CONNECT | AWF_CF_WEBSOCKET)) && !proxy_conn_tunnel_reserve(c)) {
@@ -68,7 +76,7 @@ bool proxy_request_allowed(struct proxy_conn *c, const struct awf_dns_addrs *add
 
 bool proxy_request_admit_hello(struct proxy_conn *c, const struct awf_policy_req *rq)
 {
-    proxy_parent_choose(c, rq);
+    choose_parent(c, rq);
     if ((c->flags & AWF_CF_OVERLOAD) || !proxy_conn_tunnel_reserve(c)) {
         c->tag = AWF_TAG_NONE_NONE;
         c->status = 503;
