@@ -141,22 +141,39 @@ struct proxy_answer_def {
  * address: back to CONNECTING). ssl-bump: HEAD -> PEEK (the ClientHello decides before anything
  * is dialled) -> BUMP_CLIENT (the client's handshake; from RESOLVING when intercepted TLS waited
  * for its addresses) -> HEAD for the requests inside; CONNECTING -> BUMP_UP (the upstream's
- * handshake) -> FORWARD. Anything before a tunnel may answer (FLUSH); every state may close. */
+ * handshake) -> FORWARD. Anything before a tunnel may answer (FLUSH); every state may close.
+ *
+ * The kernel relay (splice.c) takes over a tunnel once AWF_SPLICE_AFTER bytes have crossed, and
+ * a large response body once its head is sent: TUNNEL -> TUNNEL_SPLICED, FORWARD ->
+ * BODY_SPLICED (poll handles own both sockets; nothing is read through libuv, and a body goes
+ * back to FORWARD when it ends, a tunnel that finds no pipe back to TUNNEL). libuv allows one
+ * watcher per socket, so while writes are in flight the hand-over waits (*_SPLICE_WAIT, which
+ * relays as its family does); once they are done it is due (*_SPLICE_DUE: reads nothing so no
+ * write starts, and its deadline is now, as libuv drops a watcher's POLLOUT only after the write
+ * callback returns): its timeout is the switch, back to waiting if writes started again, or to
+ * the family's first state if the relay is not to be had. proxy_conn_in_forward/in_tunnel
+ * (conn.h) say whether a state is of the forward (FORWARD, BODY_*) or the tunnel family. */
 // clang-format off
 #define AWF_STATES(X) \
-/*  state        name             client data               client EOF              upstream data         upstream EOF        timeout                reads                                                   deadline        may go to */ \
-  X(SNIFF,       "sniff",         proxy_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
-  X(HEAD,        "head",          proxy_request_input,        eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
-  X(PEEK,        "peek",          proxy_peek_input,           proxy_peek_client_eof,    proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_UP,                              AWF_DL_PEEK,    T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
-  X(RESOLVING,   "resolving",     hold,                     eof_wait,               drop,                 eof_close,          proxy_request_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_DNS,     T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
-  X(CONNECTING,  "connecting",    hold,                     eof_wait,               drop,                 eof_close,          proxy_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
-  X(PARENT_WAIT, "parent-wait",   hold,                     eof_wait,               proxy_parent_input,     proxy_parent_eof,     proxy_conn_dial_timeout, AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
-  X(FORWARD,     "forward",       proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(FLUSH) | T(CLOSING)) \
-  X(TUNNEL,      "tunnel",        proxy_tunnel_client_input,  proxy_tunnel_client_eof,  proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,         AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(CLOSING)) \
-  X(BUMP_CLIENT, "bump-client",   hold,                     eof_abort,              drop,                 eof_close,          timeout_abort,         AWF_RD_CLIENT,                                          AWF_DL_HELLO,   T(HEAD) | T(FLUSH) | T(CLOSING)) \
-  X(BUMP_UP,     "bump-upstream", hold,                     eof_abort,              drop,                 proxy_bump_up_eof,    proxy_bump_up_timeout,   AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(FORWARD) | T(FLUSH) | T(CLOSING)) \
-  X(FLUSH,       "flush",         drop,                     eof_flush,              drop,                 eof_close,          timeout_close,         AWF_RD_CLIENT | AWF_RD_DROP,                            AWF_DL_FLUSH,   T(CLOSING)) \
-  X(CLOSING,     "closing",       drop,                     ignore_eof,             drop,                 ignore_eof,         ignore_timeout,        0,                                                      AWF_DL_IDLE,    0)
+/*  state               name                  client data                 client EOF                upstream data           upstream EOF          timeout                   reads                                                   deadline        may go to */ \
+  X(SNIFF,              "sniff",              proxy_request_input,        eof_abort,                drop,                   eof_close,            timeout_abort,            AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(HEAD) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
+  X(HEAD,               "head",               proxy_request_input,        eof_abort,                drop,                   eof_close,            timeout_abort,            AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
+  X(PEEK,               "peek",               proxy_peek_input,           proxy_peek_client_eof,    proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,            AWF_RD_CLIENT | AWF_RD_UP,                              AWF_DL_PEEK,    T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
+  X(RESOLVING,          "resolving",          hold,                       eof_wait,                 drop,                   eof_close,            proxy_request_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_DNS,     T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
+  X(CONNECTING,         "connecting",         hold,                       eof_wait,                 drop,                   eof_close,            proxy_conn_dial_timeout,  AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(PARENT_WAIT,        "parent-wait",        hold,                       eof_wait,                 proxy_parent_input,     proxy_parent_eof,     proxy_conn_dial_timeout,  AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(FORWARD,            "forward",            proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(BODY_SPLICE_WAIT) | T(BODY_SPLICED) | T(FLUSH) | T(CLOSING)) \
+  X(BODY_SPLICE_WAIT,   "body-splice-wait",   proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(BODY_SPLICE_DUE) | T(FLUSH) | T(CLOSING)) \
+  X(BODY_SPLICE_DUE,    "body-splice-due",    proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_splice_due, 0,                                                      AWF_DL_NOW,     T(FORWARD) | T(BODY_SPLICE_WAIT) | T(BODY_SPLICED) | T(CLOSING)) \
+  X(BODY_SPLICED,       "body-spliced",       proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,    0,                                                      AWF_DL_IDLE,    T(FORWARD) | T(CLOSING)) \
+  X(TUNNEL,             "tunnel",             proxy_tunnel_client_input,  proxy_tunnel_client_eof,  proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,            AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(TUNNEL_SPLICE_WAIT) | T(TUNNEL_SPLICED) | T(CLOSING)) \
+  X(TUNNEL_SPLICE_WAIT, "tunnel-splice-wait", proxy_tunnel_client_input,  proxy_tunnel_client_eof,  proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,            AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(TUNNEL_SPLICE_DUE) | T(CLOSING)) \
+  X(TUNNEL_SPLICE_DUE,  "tunnel-splice-due",  proxy_tunnel_client_input,  proxy_tunnel_client_eof,  proxy_tunnel_up_input,  proxy_tunnel_up_eof,  proxy_tunnel_splice_due,  0,                                                      AWF_DL_NOW,     T(TUNNEL) | T(TUNNEL_SPLICE_WAIT) | T(TUNNEL_SPLICED) | T(CLOSING)) \
+  X(TUNNEL_SPLICED,     "tunnel-spliced",     proxy_tunnel_client_input,  proxy_tunnel_client_eof,  proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,            0,                                                      AWF_DL_IDLE,    T(TUNNEL) | T(CLOSING)) \
+  X(BUMP_CLIENT,        "bump-client",        hold,                       eof_abort,                drop,                   eof_close,            timeout_abort,            AWF_RD_CLIENT,                                          AWF_DL_HELLO,   T(HEAD) | T(FLUSH) | T(CLOSING)) \
+  X(BUMP_UP,            "bump-upstream",      hold,                       eof_abort,                drop,                   proxy_bump_up_eof,    proxy_bump_up_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(FORWARD) | T(FLUSH) | T(CLOSING)) \
+  X(FLUSH,              "flush",              drop,                       eof_flush,                drop,                   eof_close,            timeout_close,            AWF_RD_CLIENT | AWF_RD_DROP,                            AWF_DL_FLUSH,   T(CLOSING)) \
+  X(CLOSING,            "closing",            drop,                       ignore_eof,               drop,                   ignore_eof,           ignore_timeout,           0,                                                      AWF_DL_IDLE,    0)
 // clang-format on
 
 enum proxy_conn_state {
@@ -184,6 +201,7 @@ enum proxy_deadline {
     AWF_DL_HELLO,   /* client_hello: the client's TLS handshake */
     AWF_DL_FLUSH,   /* read_idle, capped at request_headers; a short linger after our FIN */
     AWF_DL_IDLE,    /* read_idle since the last activity */
+    AWF_DL_NOW,     /* at once, in the next loop turn: the state's timeout is its work */
 };
 
 struct proxy_conn;
@@ -240,9 +258,7 @@ struct proxy_phase {
     X(ORIG_LOOKED)      /* the original destination was looked up (intercept.c) */                 \
     X(HAS_ORIG_DST)     /* c->orig_dst holds it: NAT'd in this namespace */                        \
     X(TIMER_ARMED)      /* the timer runs, due at c->timer_due */                                  \
-    X(VIA_PARENT)       /* this transaction goes through settings.parent (parent.c) */             \
-    X(SPLICE_WAIT)      /* bulk flows but writes are in flight: the kernel relay waits for them */ \
-    X(SPLICE_DUE)       /* writes are done: the switch runs from the timer in the next loop turn */
+    X(VIA_PARENT)       /* this transaction goes through settings.parent (parent.c) */
 
 enum proxy_conn_flag_bit {
 #define AWF_X(name) AWF_CFB_##name,

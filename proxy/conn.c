@@ -68,6 +68,8 @@ static uint64_t deadline(const struct proxy_conn *c)
         uint64_t cap = c->state_since + t->request_headers_ms;
         return idle < cap ? idle : cap;
     }
+    case AWF_DL_NOW:
+        return c->state_since;
     case AWF_DL_IDLE:
     default:
         return c->last_active + t->read_idle_ms;
@@ -89,7 +91,12 @@ void proxy_conn_arm_timer(struct proxy_conn *c)
     if ((c->flags & AWF_CF_TIMER_ARMED) && c->timer_due <= due)
         return; /* fires no later than needed; timer_cb waits for the rest */
     uint64_t now = uv_now(c->px->loop);
-    c->timer_due = due > now ? due : now + 1;
+    /* A deadline that has passed fires within a millisecond; AWF_DL_NOW in the next loop turn,
+     * after the callback that set it has returned. */
+    if (due > now)
+        c->timer_due = due;
+    else
+        c->timer_due = deadline_of[c->state] == AWF_DL_NOW ? now : now + 1;
     c->flags |= AWF_CF_TIMER_ARMED;
     uv_timer_start(&c->timer, timer_cb, c->timer_due - now, 0);
 }
@@ -118,22 +125,6 @@ static void timer_cb(uv_timer_t *t)
     c->flags &= ~AWF_CF_TIMER_ARMED;
     if (c->state == AWF_CS_CLOSING)
         return;
-    if (c->flags & AWF_CF_SPLICE_DUE) {
-        c->flags &= ~AWF_CF_SPLICE_DUE;
-        int rc = c->state == AWF_CS_FORWARD ? proxy_forward_splice(c)
-                                            : proxy_splice_start(c, false, NULL);
-        if (rc < 0) {
-            if (rc == -EAGAIN) /* writes again in flight: later */
-                c->flags |= AWF_CF_SPLICE_WAIT;
-            else
-                c->flags &= ~AWF_CF_SPLICE_WAIT;
-            proxy_conn_sync_reading(c);
-        }
-        if (c->state == AWF_CS_CLOSING)
-            return;
-        proxy_conn_arm_timer(c);
-        return;
-    }
     if (now < proxy_conn_deadline(c)) { /* activity moved the deadline: wait for the rest */
         proxy_conn_arm_timer(c);
         return;
@@ -350,25 +341,15 @@ void proxy_conn_sync_reading(struct proxy_conn *c)
 {
     bool want = false;
     struct proxy_upstream *up = c->up;
-    if (proxy_splice_active(c) || (c->flags & AWF_CF_SPLICE_DUE))
-        return; /* poll handles own both sockets now (splice.c), or will soon */
-    if ((c->flags & AWF_CF_SPLICE_WAIT) &&
-        (c->state == AWF_CS_TUNNEL || c->state == AWF_CS_FORWARD) && up && !up->writes &&
-        !c->client_writes) {
+    if ((c->state == AWF_CS_TUNNEL_SPLICE_WAIT || c->state == AWF_CS_BODY_SPLICE_WAIT) && up &&
+        !up->writes && !c->client_writes) {
         /* The last write is done, but libuv clears its watcher's POLLOUT only after this
-         * callback returns: switch to splice in the next loop turn, reading neither side
-         * meanwhile so no new write starts. */
-        c->flags &= ~AWF_CF_SPLICE_WAIT;
-        c->flags |= AWF_CF_SPLICE_DUE;
-        uv_read_stop((uv_stream_t *)&c->client);
-        uv_read_stop((uv_stream_t *)&up->tcp);
-        c->flags &= ~AWF_CF_CLIENT_RD;
-        up->reading = false;
-        c->flags |= AWF_CF_TIMER_ARMED;
-        c->timer_due = uv_now(c->px->loop);
-        uv_timer_start(&c->timer, timer_cb, 0, 0);
-        return;
+         * callback returns: the switch to splice is due in the next loop turn (the DUE state's
+         * timeout), and the DUE state reads neither side meanwhile so no new write starts. */
+        proxy_conn_set_state(c, c->state == AWF_CS_TUNNEL_SPLICE_WAIT ? AWF_CS_TUNNEL_SPLICE_DUE
+                                                                      : AWF_CS_BODY_SPLICE_DUE);
     }
+    /* A spliced state reads nothing either: poll handles own both sockets (splice.c). */
     unsigned reads = proxy_conn_phase(c)->reads;
     /* AWF_RD_HOLD: also reading while resolving, connecting or a handshake with the upstream
      * (bytes that come meanwhile wait in pend): stopping and restarting would cost two
@@ -626,7 +607,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     }
     const uint32_t all =
         AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
-    if (c->state == AWF_CS_TUNNEL && (c->flags & all) == all)
+    if (proxy_conn_in_tunnel(c) && (c->flags & all) == all)
         proxy_conn_close(c);
 }
 

@@ -169,9 +169,10 @@ void proxy_forward_up_input(struct proxy_conn *c, struct proxy_buf *b);
 void proxy_forward_client_eof(struct proxy_conn *c, int status);
 void proxy_forward_up_eof(struct proxy_conn *c, int status);
 void proxy_forward_timeout(struct proxy_conn *c);
-/* From the timer once writes are done (SPLICE_DUE): moves the rest of the response body to
- * the kernel relay if it still qualifies. Returns 0 or a negative code as proxy_splice_body. */
-int proxy_forward_splice(struct proxy_conn *c);
+/* BODY_SPLICE_DUE's timeout (the writes are done): moves the rest of the response body to the
+ * kernel relay if it still qualifies (BODY_SPLICED); else back to BODY_SPLICE_WAIT when writes
+ * are in flight again, or to FORWARD. May close c (freed only in its last close callback). */
+void proxy_forward_splice_due(struct proxy_conn *c);
 /* The body the kernel relayed has ended: fin, the upstream closed (the end of a body delimited
  * by the close, or a short one); else exactly its Content-Length bytes passed. The message ends
  * as if llhttp had parsed them. May close c (freed only in its last close callback). */
@@ -220,23 +221,29 @@ void proxy_tunnel_client_input(struct proxy_conn *c, struct proxy_buf *b);
 void proxy_tunnel_up_input(struct proxy_conn *c, struct proxy_buf *b);
 void proxy_tunnel_client_eof(struct proxy_conn *c, int status);
 void proxy_tunnel_up_eof(struct proxy_conn *c, int status);
+/* TUNNEL_SPLICE_DUE's timeout (the writes are done): moves the tunnel to the kernel relay
+ * (TUNNEL_SPLICED); else back to TUNNEL_SPLICE_WAIT when writes are in flight again, or to
+ * TUNNEL. May close c (freed only in its last close callback). */
+void proxy_tunnel_splice_due(struct proxy_conn *c);
 
 /* splice.c: the kernel relay of established tunnels and of response bodies */
-/* From a tunnel's read callback, with the block b just read (from_client: from the client):
- * moves the tunnel to splice(2) and takes b (it is written first; NULL: none). Returns 0 then;
- * else b is still the caller's and the tunnel stays on libuv: -EAGAIN while writes are in
- * flight (try again once they are done), another negative code for good. */
+/* From a tunnel's read callback (TUNNEL), with the block b just read (from_client: from the
+ * client), or from TUNNEL_SPLICE_DUE's timeout (b NULL): moves the tunnel to splice(2)
+ * (TUNNEL_SPLICED) and takes b (it is written first; NULL: none). Returns 0 then (c may be
+ * closed); else b is still the caller's, the state unchanged, and the tunnel stays on libuv:
+ * -EAGAIN while writes are in flight (try again once they are done), another negative code for
+ * good. */
 int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf *b);
 /* proxy_splice_body's left for a body that ends when the upstream closes. */
 #define AWF_SPLICE_TO_EOF UINT64_MAX
-/* From forward.c once the final response head is sent and the request is complete: moves the
- * next left body bytes (AWF_SPLICE_TO_EOF: up to the upstream's FIN) upstream -> client, b
- * (already counted in bytes_out; NULL: none) written first, then calls
- * proxy_forward_body_spliced. Returns 0 then (b taken; c may be closed); else b is still the
- * caller's and the body stays on user space: -EAGAIN while writes are in flight (try again
- * once they are done), another negative code for now (pipe2 failing, a busy watcher). */
+/* From forward.c once the final response head is sent and the request is complete (FORWARD,
+ * or BODY_SPLICE_DUE): moves the next left body bytes (AWF_SPLICE_TO_EOF: up to the upstream's
+ * FIN) upstream -> client (BODY_SPLICED), b (already counted in bytes_out; NULL: none) written
+ * first, then goes back to FORWARD and calls proxy_forward_body_spliced. Returns 0 then (b
+ * taken; c may be closed); else b is still the caller's, the state unchanged, and the body
+ * stays on user space: -EAGAIN while writes are in flight (try again once they are done),
+ * another negative code for now (pipe2 failing, a busy watcher). */
 int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left);
-bool proxy_splice_active(const struct proxy_conn *c);
 /* Closes the poll handles (counted in c->closes) and gives the pipes back. */
 void proxy_splice_close(struct proxy_conn *c);
 void proxy_splice_free(struct proxy_conn *c);
@@ -260,6 +267,22 @@ void proxy_bump_up_timeout(struct proxy_conn *c);
 void proxy_bump_up_read(struct proxy_conn *c, struct proxy_buf *b);
 /* The TLS record layer conn.c reads and writes through (px->tls_io). */
 extern const struct proxy_tls_io proxy_bump_tls_io;
+
+/* Whether c is in the forward family of states (FORWARD, or a response body's hand-over to the
+ * kernel relay and after: BODY_SPLICE_WAIT, BODY_SPLICE_DUE, BODY_SPLICED), or in the tunnel
+ * family (TUNNEL and its TUNNEL_SPLICE_WAIT, TUNNEL_SPLICE_DUE, TUNNEL_SPLICED): a handler
+ * that may have closed or answered c checks this before going on. */
+static inline bool proxy_conn_in_forward(const struct proxy_conn *c)
+{
+    return c->state == AWF_CS_FORWARD || c->state == AWF_CS_BODY_SPLICE_WAIT ||
+           c->state == AWF_CS_BODY_SPLICE_DUE || c->state == AWF_CS_BODY_SPLICED;
+}
+
+static inline bool proxy_conn_in_tunnel(const struct proxy_conn *c)
+{
+    return c->state == AWF_CS_TUNNEL || c->state == AWF_CS_TUNNEL_SPLICE_WAIT ||
+           c->state == AWF_CS_TUNNEL_SPLICE_DUE || c->state == AWF_CS_TUNNEL_SPLICED;
+}
 
 /* The current state's row of AWF_STATES, and its handlers for plain bytes from either side
  * (taking ownership of b) and the upstream's EOF: how a handler hands an event on without

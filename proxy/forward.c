@@ -117,7 +117,6 @@ void proxy_forward_start(struct proxy_conn *c)
     c->mime = rc == 0 ? c->resp->mime : NULL; /* filled while the response head is read */
     c->flags &= ~(AWF_CF_MSG_END | AWF_CF_RESP_DONE | AWF_CF_RESP_STARTED | AWF_CF_UP_EOF |
                   AWF_CF_UP_NOREUSE | AWF_CF_RESP_BODY | AWF_CF_RESP_HDONE | AWF_CF_CLOSE_AFTER);
-    c->flags &= ~AWF_CF_SPLICE_WAIT;
     if (!b || rc < 0) {
         proxy_bufpool_put(&px->bufs, b);
         up_failed(c, -ENOMEM, false);
@@ -143,7 +142,7 @@ void proxy_forward_start(struct proxy_conn *c)
             bad_body(c, false);
             return;
         }
-        if (c->state != AWF_CS_FORWARD) {
+        if (!proxy_conn_in_forward(c)) {
             proxy_bufpool_put(&px->bufs, b);
             return;
         }
@@ -236,7 +235,7 @@ void proxy_forward_client_input(struct proxy_conn *c, struct proxy_buf *b)
         bad_body(c, true);
         return;
     }
-    if (c->state == AWF_CS_FORWARD)
+    if (proxy_conn_in_forward(c))
         send_body(c, b);
 }
 
@@ -259,7 +258,6 @@ void proxy_forward_client_eof(struct proxy_conn *c, int status)
 static void response_done(struct proxy_conn *c, bool parser_ka)
 {
     c->flags |= AWF_CF_RESP_DONE;
-    c->flags &= ~AWF_CF_SPLICE_WAIT;
     bool ka = parser_ka && (c->flags & AWF_CF_REQ_DONE);
     bool up_ka = ka && !(c->flags & (AWF_CF_UP_NOREUSE | AWF_CF_UP_EOF));
     /* Whether the client may go on was said in the response head (CLOSE_AFTER); a FIN or a
@@ -371,7 +369,7 @@ static struct proxy_buf *head_input(struct proxy_conn *c, struct proxy_buf *b, s
         /* Upgrade and Connection must reach the client; what follows the head is already
          * WebSocket data from the server. */
         to_client(c, h);
-        if (c->state == AWF_CS_FORWARD)
+        if (proxy_conn_in_forward(c))
             proxy_tunnel_start(c);
         return NULL;
     }
@@ -387,7 +385,7 @@ static struct proxy_buf *head_input(struct proxy_conn *c, struct proxy_buf *b, s
     o = rewrite_head(c, h, hlen, 0, &head_len);
     if (o)
         to_client(c, o);
-    if (c->state != AWF_CS_FORWARD) {
+    if (!proxy_conn_in_forward(c)) {
         proxy_bufpool_put(&c->px->bufs, h);
         return NULL;
     }
@@ -402,14 +400,15 @@ static struct proxy_buf *head_input(struct proxy_conn *c, struct proxy_buf *b, s
  * go through the kernel relay (AWF_SPLICE_TO_EOF: up to its FIN), pending: bytes parsed but
  * not yet counted in bytes_out; 0 when it stays on user space: chunked (llhttp must see the
  * framing), no body (HEAD, 1xx, 204, 304), a request still being sent (its body crosses on
- * libuv), or too little left to pay for the switch. */
+ * libuv), or too little left to pay for the switch; and 0 while the hand-over waits
+ * (BODY_SPLICE_WAIT: BODY_SPLICE_DUE tries again). */
 static uint64_t splice_left(const struct proxy_conn *c, size_t pending)
 {
     const llhttp_t *p = &c->resp->parser;
     const uint64_t need = AWF_CF_RESP_BODY | AWF_CF_REQ_DONE;
-    if (c->px->no_splice || c->bump || c->state != AWF_CS_FORWARD || (c->flags & need) != need ||
-        (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)) || (c->flags & AWF_CF_SPLICE_WAIT) ||
-        proxy_splice_active(c))
+    if (c->px->no_splice || c->bump ||
+        (c->state != AWF_CS_FORWARD && c->state != AWF_CS_BODY_SPLICE_DUE) ||
+        (c->flags & need) != need || (c->flags & (AWF_CF_RESP_DONE | AWF_CF_HEAD_REQ)))
         return 0;
     if (p->status_code < 200 || p->status_code == 204 || p->status_code == 304 ||
         (p->flags & (F_SKIPBODY | F_CHUNKED)))
@@ -422,7 +421,8 @@ static uint64_t splice_left(const struct proxy_conn *c, size_t pending)
 }
 
 /* Moves the rest of the body to the kernel relay with b (parsed, NULL: none) written first.
- * Returns 0 (b taken; c may be closed) or a negative code (b is still the caller's). */
+ * Returns 0 (b taken; c may be closed) or a negative code (b is still the caller's, the state
+ * unchanged): -EAGAIN while writes are in flight. */
 static int try_splice(struct proxy_conn *c, struct proxy_buf *b)
 {
     size_t n = b ? b->len : 0;
@@ -433,20 +433,18 @@ static int try_splice(struct proxy_conn *c, struct proxy_buf *b)
     c->flags |= AWF_CF_RESP_STARTED;
     c->bytes_out += n;
     int rc = proxy_splice_body(c, b, left);
-    if (rc < 0) {
+    if (rc < 0)
         c->bytes_out -= n;
-        /* Writes in flight: the switch waits for them (proxy_conn_sync_reading). */
-        if (rc == -EAGAIN)
-            c->flags |= AWF_CF_SPLICE_WAIT;
-        else
-            c->flags &= ~AWF_CF_SPLICE_WAIT;
-    }
     return rc;
 }
 
-int proxy_forward_splice(struct proxy_conn *c)
+void proxy_forward_splice_due(struct proxy_conn *c)
 {
-    return try_splice(c, NULL);
+    int rc = try_splice(c, NULL);
+    if (rc == 0)
+        return;
+    proxy_conn_set_state(c, rc == -EAGAIN ? AWF_CS_BODY_SPLICE_WAIT : AWF_CS_FORWARD);
+    proxy_conn_sync_reading(c);
 }
 
 void proxy_forward_body_spliced(struct proxy_conn *c, bool fin)
@@ -474,10 +472,15 @@ static void body_input(struct proxy_conn *c, struct proxy_buf *b, size_t prefix)
     llhttp_errno_t e =
         proxy_conn_parse(c, &c->resp->parser, b->data + b->off + prefix, b->len - prefix, &used);
     if (e == HPE_OK) {
-        if (!b->len)
+        int rc;
+        if (!b->len) {
             proxy_bufpool_put(&c->px->bufs, b);
-        else if (try_splice(c, b) < 0)
+        } else if ((rc = try_splice(c, b)) < 0) {
+            /* Writes in flight: the switch waits for them (proxy_conn_sync_reading). */
+            if (rc == -EAGAIN)
+                proxy_conn_set_state(c, AWF_CS_BODY_SPLICE_WAIT);
             to_client(c, b);
+        }
         return;
     }
     if (e == HPE_PAUSED && (c->flags & AWF_CF_MSG_END)) {
@@ -488,7 +491,7 @@ static void body_input(struct proxy_conn *c, struct proxy_buf *b, size_t prefix)
             to_client(c, b);
         else
             proxy_bufpool_put(&c->px->bufs, b);
-        if (c->state == AWF_CS_FORWARD)
+        if (proxy_conn_in_forward(c))
             response_done(c, llhttp_should_keep_alive(&c->resp->parser));
         return;
     }
@@ -501,14 +504,14 @@ void proxy_forward_up_input(struct proxy_conn *c, struct proxy_buf *b)
     size_t prefix = 0;
     while (b && !(c->flags & AWF_CF_RESP_BODY)) {
         b = head_input(c, b, &prefix);
-        if (c->state != AWF_CS_FORWARD) {
+        if (!proxy_conn_in_forward(c)) {
             proxy_bufpool_put(&c->px->bufs, b);
             return;
         }
     }
     if (b)
         body_input(c, b, prefix);
-    if (c->state == AWF_CS_FORWARD)
+    if (proxy_conn_in_forward(c))
         proxy_conn_sync_reading(c);
 }
 

@@ -105,7 +105,7 @@ void proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b)
     proxy_conn_up_use(c);
     /* Bytes after the parent's head are the server's, speaking first: they follow our own
      * "200 Connection established" (sent by proxy_conn_up_use) to the client. */
-    if (h->len && (c->state == AWF_CS_PEEK || c->state == AWF_CS_TUNNEL))
+    if (h->len && (c->state == AWF_CS_PEEK || proxy_conn_in_tunnel(c)))
         proxy_tunnel_up_input(c, h);
     else
         proxy_bufpool_put(&c->px->bufs, h);

@@ -10,9 +10,11 @@
  * forward.c ends the message as llhttp would have (proxy_forward_body_spliced) and the sockets go
  * back to libuv for the next request.
  *
- * Either way uv reading stops on both sockets and one uv_poll_t per socket drives splice. libuv
- * allows one watcher per fd, so the switch happens only when neither stream has a write in
- * flight (no POLLOUT left on its watcher); uv_poll_init refuses (UV_EEXIST) otherwise and the
+ * Either way uv reading stops on both sockets and one uv_poll_t per socket drives splice (states
+ * TUNNEL_SPLICED, BODY_SPLICED). libuv allows one watcher per fd, so the switch happens only
+ * when neither stream has a write in flight (no POLLOUT left on its watcher): the hand-over
+ * waits for them in TUNNEL_SPLICE_WAIT / BODY_SPLICE_WAIT and runs from the *_SPLICE_DUE state's
+ * timeout (conn-t.h); uv_poll_init refuses (UV_EEXIST) if a watcher is still busy, and the
  * bytes stay on libuv. Going back, closing the poll handles stops their watchers at once, so the
  * streams may read again in the same callback; the handles' memory is libuv's until their close
  * callbacks, so a new switch on the connection waits for those (-EAGAIN).
@@ -303,6 +305,7 @@ static void settle(struct proxy_conn *c, int rc)
         if (src_done(s, 1) && !d->queued && !d->lead) {
             bool fin = d->eof;
             detach(c);
+            proxy_conn_set_state(c, AWF_CS_FORWARD);
             proxy_forward_body_spliced(c, fin);
             return;
         }
@@ -317,6 +320,7 @@ static void settle(struct proxy_conn *c, int rc)
             !s->dir[1].lead) {
             detach(c);
             s->refused = true;
+            proxy_conn_set_state(c, AWF_CS_TUNNEL);
             proxy_conn_sync_reading(c);
             return;
         }
@@ -429,7 +433,8 @@ static int prepare(struct proxy_conn *c, struct proxy_splice **out)
 int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf *b)
 {
     const uint64_t ends = AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT | AWF_CF_UP_SHUT;
-    if (c->state != AWF_CS_TUNNEL || (c->flags & ends) || c->pend)
+    if ((c->state != AWF_CS_TUNNEL && c->state != AWF_CS_TUNNEL_SPLICE_DUE) || (c->flags & ends) ||
+        c->pend)
         return -ENOTSUP;
     struct proxy_splice *s;
     int rc = prepare(c, &s);
@@ -439,6 +444,7 @@ int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf 
         s->refused = true; /* stays on libuv for good, as before the relay existed */
         return -EBUSY;
     }
+    proxy_conn_set_state(c, AWF_CS_TUNNEL_SPLICED);
     int i = from_client ? 0 : 1;
     s->dir[i].lead = b;
     settle(c, pump(c, i));
@@ -447,7 +453,7 @@ int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf 
 
 int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left)
 {
-    if (c->state != AWF_CS_FORWARD || !left)
+    if ((c->state != AWF_CS_FORWARD && c->state != AWF_CS_BODY_SPLICE_DUE) || !left)
         return -ENOTSUP;
     struct proxy_splice *s;
     int rc = prepare(c, &s);
@@ -463,17 +469,13 @@ int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left)
     }
     if ((rc = attach(c)) < 0) /* gave the pipe back */
         return rc;
+    proxy_conn_set_state(c, AWF_CS_BODY_SPLICED);
     s->body = true;
     s->left = left;
     s->dir[0].eof = true; /* the client's bytes (a pipelined request) wait in its socket */
     s->dir[1].lead = b;
     settle(c, pump(c, 1));
     return 0;
-}
-
-bool proxy_splice_active(const struct proxy_conn *c)
-{
-    return c->splice && c->splice->active;
 }
 
 void proxy_splice_close(struct proxy_conn *c)

@@ -48,7 +48,7 @@ void proxy_tunnel_start(struct proxy_conn *c)
         struct proxy_buf *b = c->pend;
         c->pend = NULL;
         tunnel_input(c, true, b);
-        if (c->state != AWF_CS_TUNNEL)
+        if (!proxy_conn_in_tunnel(c))
             return;
     }
     if (c->flags & AWF_CF_CLIENT_EOF) { /* the client's FIN came with its first bytes */
@@ -69,18 +69,16 @@ static void tunnel_input(struct proxy_conn *c, bool from_client, struct proxy_bu
         c->bytes_out += b->len;
         dst = (uv_stream_t *)&c->client;
     }
-    /* Bulk is flowing: the kernel relays from here (splice.c), taking b. */
-    if (!c->splice && !(c->flags & AWF_CF_SPLICE_WAIT) &&
-        c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER && c->state == AWF_CS_TUNNEL &&
+    /* Bulk is flowing: the kernel relays from here (splice.c), taking b. Not while the
+     * hand-over already waits (TUNNEL_SPLICE_WAIT), nor after a refusal (c->splice kept). */
+    if (!c->splice && c->bytes_in + c->bytes_out >= AWF_SPLICE_AFTER && c->state == AWF_CS_TUNNEL &&
         !c->px->no_splice && !c->bump) {
         int rc = proxy_splice_start(c, from_client, b);
         if (rc == 0)
             return;
         /* Writes in flight: the switch waits for them (proxy_conn_sync_reading). */
         if (rc == -EAGAIN)
-            c->flags |= AWF_CF_SPLICE_WAIT;
-        else
-            c->flags &= ~AWF_CF_SPLICE_WAIT;
+            proxy_conn_set_state(c, AWF_CS_TUNNEL_SPLICE_WAIT);
     }
     if (proxy_conn_write(c, dst, b) < 0) {
         c->flags |= AWF_CF_ABORTED;
@@ -145,4 +143,13 @@ void proxy_tunnel_client_eof(struct proxy_conn *c, int status)
 void proxy_tunnel_up_eof(struct proxy_conn *c, int status)
 {
     tunnel_eof(c, false, status);
+}
+
+void proxy_tunnel_splice_due(struct proxy_conn *c)
+{
+    int rc = proxy_splice_start(c, false, NULL);
+    if (rc == 0)
+        return;
+    proxy_conn_set_state(c, rc == -EAGAIN ? AWF_CS_TUNNEL_SPLICE_WAIT : AWF_CS_TUNNEL);
+    proxy_conn_sync_reading(c);
 }

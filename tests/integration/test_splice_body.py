@@ -2,7 +2,8 @@
 Content-Length or by the upstream's close moves upstream -> client with splice(2) and the
 message then ends as if llhttp had seen it. Byte-exact bodies, keep-alive and pipelining after a
 spliced body, upstream reuse, log byte counts, a client that leaves mid-body, an upstream that
-closes early, and AWF_PROXY_NO_SPLICE=1 (SPEC §2, §5, §6). Real sockets on loopback only; every
+closes early, switches that wait for writes still queued (a tunnel's and a body's), and
+AWF_PROXY_NO_SPLICE=1 (SPEC §2, §5, §6). Real sockets on loopback only; every
 process a test starts is stopped by its cleanup."""
 
 import hashlib
@@ -211,9 +212,8 @@ class SpliceBodyTest(awf.TestCase):
 
     def test_client_reading_late_through_a_small_window(self):
         # Backpressure from the first byte: the pipe fills and waits for the client's window.
-        # (Writes still queued on libuv when the head comes, the switch waiting for them, is
-        # the same path as a tunnel's; it needs a previous response left queued in the proxy,
-        # which no test can arrange without timing.)
+        # (Writes still queued on libuv when the head comes, the switch waiting for them:
+        # test_body_switch_waits_for_queued_writes.)
         up = self.upstream(tls=False)
         px = self.start(up.http)
         n = 16 * MIB + 1
@@ -236,6 +236,79 @@ class SpliceBodyTest(awf.TestCase):
         (q, _) = px.entries(2, "squid")
         self.assertEqual(q["bytes"], len(head) + n)
         self.assertEqual(proxy_pipes(px) - pipes_before, 1)
+
+    def small_window_client(self, px):
+        """A client whose every byte crosses in small segments through a small window: the
+        proxy's socket buffer towards it stays small (the kernel sizes it by the segment size),
+        so what the proxy writes beyond it waits in libuv until the client reads."""
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(awf.WAIT)
+        s.connect(tuple(px.addrs[0]))
+        return s
+
+    def test_tunnel_switch_waits_for_queued_writes(self):
+        """Bulk crosses a tunnel while the proxy's writes to a client that does not read yet
+        are still queued in libuv: the switch to the kernel relay waits for them
+        (TUNNEL_SPLICE_WAIT), then runs in the next loop turn (TUNNEL_SPLICE_DUE); not a byte
+        is lost or reordered on the way."""
+        n = 3 * MIB + 5
+        sent = threading.Event()
+
+        def handler(c):
+            data = pattern(n)
+            c.sendall(data[:MIB])
+            sent.set()
+            c.sendall(data[MIB:])
+
+        raw = RawUpstream(self, handler)
+        px = self.start(raw.port)
+        pipes_before = proxy_pipes(px)
+        s = self.small_window_client(px)
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (
+            self.hp.encode(), self.hp.encode()))
+        rd = awf.Reader(s)
+        self.assertEqual(rd.response(head_only=True).status, 200)
+        s.sendall(b"go\r\n\r\n")  # opaque bytes (allowed for this port): the upstream starts
+        self.assertTrue(sent.wait(awf.WAIT))
+        # Not a timing assertion: only lets the proxy's queue fill before the client reads.
+        threading.Event().wait(0.3)
+        got = rd.buf + awf.recv_all(s)
+        self.assertEqual(len(got), n)
+        self.assertEqual(digest(got), digest(pattern(n)))
+        self.assertEqual(proxy_pipes(px) - pipes_before, 1)  # the kernel relayed the rest
+        s.close()
+        (e,) = px.entries(1)
+        assert_fields(self, e, method="CONNECT", status=200, tag="TCP_TUNNEL")
+
+    def test_body_switch_waits_for_queued_writes(self):
+        """A large body whose head comes while the previous response (pipelined, too short to
+        splice) still waits in libuv for a client that does not read yet: the switch waits
+        for those writes (BODY_SPLICE_WAIT), then runs in the next loop turn
+        (BODY_SPLICE_DUE); both bodies arrive whole and in order, and keep-alive goes on."""
+        up = self.upstream(tls=False)
+        px = self.start(up.http)
+        n1, n2 = 250 * 1000, 4 * MIB + 1  # under and over the 256 KiB switch point
+        pipes_before = proxy_pipes(px)
+        s = self.small_window_client(px)
+        s.sendall(self.get("/bytes/%d" % n1) + self.get("/bytes/%d" % n2))
+        # Not a timing assertion: only lets the proxy's queue fill before the client reads.
+        threading.Event().wait(0.5)
+        head1, _, rest = read_head(s, b"")
+        body1, rest = read_exact(s, rest, n1)
+        head2, _, rest = read_head(s, rest)
+        body2, rest = read_exact(s, rest, n2)
+        self.assertEqual((body1, rest), (pattern(n1), b""))
+        self.assertEqual(digest(body2), digest(pattern(n2)))
+        s.sendall(self.get("/small"))
+        _, _, rest = read_head(s, b"")
+        small, _ = read_exact(s, rest, 100)
+        self.assertEqual(small, pattern(100))
+        sq = px.entries(3, "squid")
+        self.assertEqual([e["bytes"] for e in sq[:2]], [len(head1) + n1, len(head2) + n2])
+        self.assertEqual(proxy_pipes(px) - pipes_before, 1)  # the second body went through it
 
     def test_chunked_body_stays_on_user_space(self):
         up = self.upstream(tls=False)

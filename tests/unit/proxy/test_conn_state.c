@@ -121,6 +121,111 @@ static void test_conn_state_bump(void **state)
     assert_string_equal(proxy_conn_state_name(AWF_CS_BUMP_UP), "bump-upstream");
 }
 
+/* The hand-over to the kernel relay (splice.c): a tunnel or a large body switches at once, or
+ * waits for writes in flight (WAIT, relaying as before), then is due (DUE) and switches
+ * (SPLICED), or waits again, or stays on libuv. Spliced, a body goes back to FORWARD when it
+ * ends, a tunnel back to TUNNEL only when it found no pipe. */
+static void test_conn_state_splice_handover(void **state)
+{
+    (void)state;
+    const enum proxy_conn_state fam[2][4] = {
+        {AWF_CS_TUNNEL, AWF_CS_TUNNEL_SPLICE_WAIT, AWF_CS_TUNNEL_SPLICE_DUE, AWF_CS_TUNNEL_SPLICED},
+        {AWF_CS_FORWARD, AWF_CS_BODY_SPLICE_WAIT, AWF_CS_BODY_SPLICE_DUE, AWF_CS_BODY_SPLICED}};
+    /* Edges within a family, by index in fam[f]: 0 its first state, 1 WAIT, 2 DUE, 3 SPLICED.
+     * No shortcuts: waiting goes through DUE, which only the switch leaves. */
+    static const struct {
+        int from, to;
+        bool ok;
+    } edges[] = {
+        {0, 1, true},
+        {0, 3, true},
+        {1, 2, true},
+        {2, 3, true},
+        {2, 1, true} /* -EAGAIN: writes again */,
+        {2, 0, true} /* the relay is not to be had */,
+        {3, 0, true},
+        {0, 2, false},
+        {1, 3, false},
+        {1, 0, false},
+        {3, 1, false},
+        {3, 2, false},
+    };
+    for (int f = 0; f < 2; f++) {
+        for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+            assert_int_equal(proxy_conn_transition_ok(fam[f][edges[i].from], fam[f][edges[i].to]),
+                             edges[i].ok);
+        /* Neither DUE nor SPLICED answers or ends a transaction; the families do not mix. */
+        for (int k = 2; k < 4; k++) {
+            assert_false(proxy_conn_transition_ok(fam[f][k], AWF_CS_HEAD));
+            assert_false(proxy_conn_transition_ok(fam[f][k], AWF_CS_FLUSH));
+        }
+        for (int k = 1; k < 4; k++) {
+            assert_false(proxy_conn_transition_ok(fam[!f][0], fam[f][k]));
+            assert_false(proxy_conn_transition_ok(fam[f][k], fam[!f][k]));
+        }
+    }
+    /* A tunnel that waits still ends only by closing. */
+    assert_false(proxy_conn_transition_ok(AWF_CS_TUNNEL_SPLICE_WAIT, AWF_CS_FLUSH));
+    /* A body that waits relays as FORWARD does: its response ends, keep-alive or not. */
+    assert_true(proxy_conn_transition_ok(AWF_CS_BODY_SPLICE_WAIT, AWF_CS_HEAD));
+    assert_true(proxy_conn_transition_ok(AWF_CS_BODY_SPLICE_WAIT, AWF_CS_FLUSH));
+    assert_string_equal(proxy_conn_state_name(AWF_CS_TUNNEL_SPLICE_DUE), "tunnel-splice-due");
+    assert_string_equal(proxy_conn_state_name(AWF_CS_BODY_SPLICED), "body-spliced");
+}
+
+/* The rows of the hand-over: WAIT relays as its family's first state does; DUE reads neither
+ * side (no write may start before the switch), is due at once and its timeout is the switch;
+ * SPLICED reads nothing through libuv (poll handles own the sockets) and times out as the
+ * family does. */
+static void test_conn_state_splice_rows(void **state)
+{
+    (void)state;
+    const struct proxy_phase *ph = proxy_conn_phases;
+    const enum proxy_conn_state fam[2][4] = {
+        {AWF_CS_TUNNEL, AWF_CS_TUNNEL_SPLICE_WAIT, AWF_CS_TUNNEL_SPLICE_DUE, AWF_CS_TUNNEL_SPLICED},
+        {AWF_CS_FORWARD, AWF_CS_BODY_SPLICE_WAIT, AWF_CS_BODY_SPLICE_DUE, AWF_CS_BODY_SPLICED}};
+    void (*const switch_of[2])(struct proxy_conn *) = {proxy_tunnel_splice_due,
+                                                       proxy_forward_splice_due};
+    const unsigned sides = AWF_RD_CLIENT | AWF_RD_UP;
+    static struct awf_settings set;
+    static struct proxy_conn c;
+    set.timeouts.read_idle_ms = 30 * 60 * 1000;
+    set.timeouts.lifetime_ms = 8ull * 3600 * 1000;
+    c.set = &set;
+    c.born = 1000;
+    c.state_since = 7000;
+    c.last_active = 6000;
+    for (int f = 0; f < 2; f++) {
+        const struct proxy_phase *first = &ph[fam[f][0]], *wait = &ph[fam[f][1]],
+                                 *due = &ph[fam[f][2]], *spliced = &ph[fam[f][3]];
+        assert_ptr_equal(wait->client_data, first->client_data);
+        assert_ptr_equal(wait->client_eof, first->client_eof);
+        assert_ptr_equal(wait->up_data, first->up_data);
+        assert_ptr_equal(wait->up_eof, first->up_eof);
+        assert_ptr_equal(wait->timeout, first->timeout);
+        assert_int_equal(wait->reads, first->reads);
+        assert_int_equal(wait->deadline, first->deadline);
+        assert_int_equal(due->reads & sides, 0);
+        assert_int_equal(spliced->reads & sides, 0);
+        assert_int_equal(due->deadline, AWF_DL_NOW);
+        assert_ptr_equal(due->timeout, switch_of[f]);
+        assert_int_equal(spliced->deadline, first->deadline);
+        assert_ptr_equal(spliced->timeout, first->timeout);
+        for (int k = 2; k < 4; k++) {
+            assert_ptr_equal(ph[fam[f][k]].client_data, first->client_data);
+            assert_ptr_equal(ph[fam[f][k]].up_eof, first->up_eof);
+        }
+        c.state = fam[f][2];
+        assert_int_equal(proxy_conn_deadline(&c), 7000); /* due from the moment it was entered */
+        c.state = fam[f][1];
+        assert_int_equal(proxy_conn_deadline(&c), 6000 + 30 * 60 * 1000); /* read_idle */
+    }
+    /* Only the DUE states are due at once. */
+    for (int s = 0; s < AWF_CS_COUNT; s++)
+        if (s != AWF_CS_TUNNEL_SPLICE_DUE && s != AWF_CS_BODY_SPLICE_DUE)
+            assert_int_not_equal(ph[s].deadline, AWF_DL_NOW);
+}
+
 static void test_conn_state_names(void **state)
 {
     (void)state;
@@ -169,8 +274,8 @@ static void test_conn_flags_str(void **state)
                         "TXN|CONNECT");
     /* Past bit 31, where the 32-bit word ended, and a bit without a name. */
     assert_string_equal(
-        proxy_conn_flags_str(AWF_CF_SPLICE_DUE | AWF_CF_DECIDE_ADDRS, out, sizeof(out)),
-        "DECIDE_ADDRS|SPLICE_DUE");
+        proxy_conn_flags_str(AWF_CF_VIA_PARENT | AWF_CF_DECIDE_ADDRS, out, sizeof(out)),
+        "DECIDE_ADDRS|VIA_PARENT");
     assert_string_equal(proxy_conn_flags_str(UINT64_C(1) << 63, out, sizeof(out)),
                         "0x8000000000000000");
     /* Every flag has its own bit and a name. */
@@ -229,6 +334,8 @@ int main(void)
         cmocka_unit_test(test_conn_state_parent_wait),
         cmocka_unit_test(test_conn_state_peek),
         cmocka_unit_test(test_conn_state_bump),
+        cmocka_unit_test(test_conn_state_splice_handover),
+        cmocka_unit_test(test_conn_state_splice_rows),
         cmocka_unit_test(test_conn_state_names),
         cmocka_unit_test(test_conn_deadline_flush_is_capped),
         cmocka_unit_test(test_conn_flags_str),
