@@ -256,7 +256,8 @@ static int redirect_diagnostics(const char *path, int *ready_fd)
     return 0;
 }
 
-/* squid.conf's pid_filename: written once listening, removed at exit. */
+/* squid.conf's pid_filename: written once listening, before the readiness lines; removed at
+ * exit. */
 static void write_pid_file(const char *path)
 {
     if (path == NULL || path[0] == '\0')
@@ -397,10 +398,11 @@ int cli_cmd_run(int argc, char **argv)
         uv_run(&r.loop, UV_RUN_DEFAULT);
         goto out_loop;
     }
-    print_bound(r.proxy, r.dnsfwd, r.admin, r.ready_fd);
-    /* A copy: a reload replaces the settings this points into. */
+    /* A copy: a reload replaces the settings this points into. Written before the readiness
+     * lines: whoever waits for them (a supervisor, logrotate's postrotate) may read it at once. */
     char *pid_file = set->pid_file && set->pid_file[0] ? strdup(set->pid_file) : NULL;
     write_pid_file(pid_file);
+    print_bound(r.proxy, r.dnsfwd, r.admin, r.ready_fd);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     rc = 0;
     if (pid_file != NULL)

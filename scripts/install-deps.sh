@@ -9,7 +9,7 @@ bench=0
 pkgs="build-essential cmake pkg-config libuv1-dev libc-ares-dev libssl-dev libyaml-dev node-llhttp"
 for a in "$@"; do
     case "$a" in
-    --test) pkgs="$pkgs libcmocka-dev clang curl python3 openssl iproute2 iptables nginx-light dnsmasq-base netcat-openbsd procps shellcheck squid prometheus logrotate mmdebstrap podman gpg groff-base git" ;;
+    --test) pkgs="$pkgs libcmocka-dev clang curl python3 openssl iproute2 iptables nginx-light dnsmasq-base netcat-openbsd procps shellcheck squid prometheus logrotate mmdebstrap podman gpg groff-base git strace" ;;
     --bench) bench=1 pkgs="$pkgs squid wrk nginx-light gnuplot-nox curl procps linux-perf valgrind git" ;;
     *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
     esac

@@ -261,11 +261,12 @@ class Proxy(Proc):
                  "audit_jsonl": "audit.jsonl"}
 
     def __init__(self, tc, *args, logs=("firewall_detailed",), listen="127.0.0.1:0", hosts=None,
-                 dns=None, ready=True, name="awf-proxy"):
+                 dns=None, ready=True, name="awf-proxy", wrap=()):
+        """wrap: a command the proxy runs under (e.g. strace), its arguments first."""
         self.log_paths = {}
         tc.n_proxies = getattr(tc, "n_proxies", 0) + 1
         suffix = "" if tc.n_proxies == 1 else "-%d" % tc.n_proxies  # a second proxy in one test
-        cmd = [proxy_binary()]
+        cmd = list(wrap) + [proxy_binary()]
         for addr in [listen] if isinstance(listen, str) else listen:
             cmd += ["--listen", addr]
         for fmt in logs:

@@ -65,6 +65,22 @@ class PidFileLogrotateTest(awf.TestCase):
         self.assertEqual(px.stop(), 0)
         self.assertFalse(os.path.exists(pid_file))
 
+    def test_pid_file_is_there_with_the_readiness_line(self):
+        """Whoever waits for the readiness line (a supervisor, this suite) may read the pid file
+        at once: it is written first. strace slows the pid file's open by 0.5 s, so a pid file
+        written after the line would be missing here."""
+        strace = awf.need_tool("strace")
+        pid_file = os.path.join(self.tmp, "awf.pid")
+        px = self.proxy("--pid-file", pid_file, wrap=[
+            "env", "ASAN_OPTIONS=detect_leaks=0",  # LeakSanitizer cannot run traced
+            strace, "-f", "-qq", "-o", "/dev/null", "-P", pid_file, "-e", "trace=openat",
+            "-e", "inject=openat:delay_enter=500000"])
+        with open(pid_file) as f:
+            pid = int(f.read())
+        os.kill(pid, signal.SIGTERM)  # the proxy under strace, not strace itself
+        self.assertEqual(px.stop(sig=0), 0, px.stderr)
+        self.assertFalse(os.path.exists(pid_file))
+
     def test_readme_logrotate_example_runs_as_written(self):
         logrotate = awf.need_tool("logrotate")
         logdir = os.path.join(self.tmp, "log")
