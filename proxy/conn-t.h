@@ -126,10 +126,10 @@ struct proxy_answer_def {
 /* The connection's state machine on one screen. Per state: its name; what handles client bytes,
  * the client's EOF (or a read error), upstream bytes, the upstream's EOF (or a read error), and
  * its deadline passing; which sides are read (AWF_RD_*); which deadline runs (AWF_DL_*, see
- * conn.c:deadline); and the states it may go to. Only proxy_conn_set_state() (state.c) changes a
- * state, checking this last column; the handlers are looked up here by the event entry points
- * (conn.c: client reads, EOF and the timer; dispatch.c: the upstream's events) through
- * px->phases (conn.c:proxy_conn_phases). Names without a prefix are conn.c's generic handlers:
+ * conn.c:deadline); and the states it may go to. Only proxy_conn_set_state() (conn.c) changes a
+ * state, checking this last column (state.c); the handlers are looked up here by the event entry
+ * points (conn.c: client reads, EOF and the timer; dispatch.c: the upstream's events) through
+ * px->phases (dispatch.c:proxy_conn_phases). Names without a prefix are dispatch.c's handlers:
  * hold (client bytes wait in c->pend), drop, eof_abort / timeout_abort (close, logged _ABORTED
  * once decided), eof_close / timeout_close, eof_wait (a FIN waits for the answer), eof_flush.
  *
@@ -160,8 +160,8 @@ struct proxy_answer_def {
   X(HEAD,               "head",               proxy_request_input,        eof_abort,                drop,                   eof_close,            timeout_abort,            AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_HEAD,    T(RESOLVING) | T(PEEK) | T(FLUSH) | T(CLOSING)) \
   X(PEEK,               "peek",               proxy_peek_input,           proxy_peek_client_eof,    proxy_tunnel_up_input,  proxy_tunnel_up_eof,  timeout_abort,            AWF_RD_CLIENT | AWF_RD_UP,                              AWF_DL_PEEK,    T(RESOLVING) | T(TUNNEL) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
   X(RESOLVING,          "resolving",          hold,                       eof_wait,                 drop,                   eof_close,            proxy_request_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_DNS,     T(CONNECTING) | T(BUMP_CLIENT) | T(FLUSH) | T(CLOSING)) \
-  X(CONNECTING,         "connecting",         hold,                       eof_wait,                 drop,                   eof_close,            proxy_conn_dial_timeout,  AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
-  X(PARENT_WAIT,        "parent-wait",        hold,                       eof_wait,                 proxy_parent_input,     proxy_parent_eof,     proxy_conn_dial_timeout,  AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(CONNECTING,         "connecting",         hold,                       eof_wait,                 drop,                   eof_close,            dial_timeout,             AWF_RD_CLIENT | AWF_RD_HOLD,                            AWF_DL_CONNECT, T(CONNECTING) | T(PARENT_WAIT) | T(PEEK) | T(FORWARD) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
+  X(PARENT_WAIT,        "parent-wait",        hold,                       eof_wait,                 parent_answer,          proxy_parent_eof,     dial_timeout,             AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP,                AWF_DL_CONNECT, T(CONNECTING) | T(PEEK) | T(TUNNEL) | T(BUMP_UP) | T(FLUSH) | T(CLOSING)) \
   X(FORWARD,            "forward",            proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(BODY_SPLICE_WAIT) | T(BODY_SPLICED) | T(FLUSH) | T(CLOSING)) \
   X(BODY_SPLICE_WAIT,   "body-splice-wait",   proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_timeout,    AWF_RD_CLIENT | AWF_RD_HOLD | AWF_RD_UP | AWF_RD_WFAIL, AWF_DL_IDLE,    T(HEAD) | T(CONNECTING) | T(TUNNEL) | T(BODY_SPLICE_DUE) | T(FLUSH) | T(CLOSING)) \
   X(BODY_SPLICE_DUE,    "body-splice-due",    proxy_forward_client_input, proxy_forward_client_eof, proxy_forward_up_input, proxy_forward_up_eof, proxy_forward_splice_due, 0,                                                      AWF_DL_NOW,     T(FORWARD) | T(BODY_SPLICE_WAIT) | T(BODY_SPLICED) | T(CLOSING)) \

@@ -1,10 +1,10 @@
-/* Client connections: accepting, reading and writing the client, timers, keep-alive, closing,
- * and the event entry points (client_read_cb, proxy_conn_client_eof, timer_cb) that hand each event
- * to the current state's handler in proxy_conn_phases (conn-t.h: AWF_STATES; the transitions and
- * the flags' names are state.c's). Request heads and the decision are request.c's, log records
- * logline.c's, what an upstream's events mean dispatch.c's; forwarding (forward.c), tunnels
- * (tunnel.c), upstreams (upstream.c) and answers (answer.c) act on the same struct proxy_conn and
- * change state only through proxy_conn_set_state(). */
+/* Client connections, below the phases: accepting, reading and writing the client, the state
+ * change and its deadline, keep-alive, dialling, closing, and the event entry points
+ * (client_read_cb, proxy_conn_client_eof, timer_cb) that hand each event to the current state's
+ * handler through px->phases (dispatch.c's table of AWF_STATES; the transitions and the flags'
+ * names are state.c's). The phases (request.c, peek.c, forward.c, tunnel.c, ...) act on the same
+ * struct proxy_conn and call down into this file; it names none of them, and reaches ssl-bump's
+ * TLS through px->tls_io. */
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -136,89 +136,6 @@ static void timer_cb(uv_timer_t *t)
     }
     proxy_conn_phase(c)->timeout(c);
 }
-
-/* ---- the generic handlers of AWF_STATES ---- */
-
-/* Bytes that come while the state cannot take them (resolving, connecting, a handshake) wait in
- * c->pend; reading stops until they are handled. */
-static void hold(struct proxy_conn *c, struct proxy_buf *b)
-{
-    if (proxy_conn_append(c, &c->pend, b) < 0) {
-        proxy_conn_close(c);
-        return;
-    }
-    proxy_conn_sync_reading(c);
-}
-
-/* Bytes nobody waits for: after an answer, or from an upstream not in use yet. */
-static void drop(struct proxy_conn *c, struct proxy_buf *b)
-{
-    proxy_bufpool_put(&c->px->bufs, b);
-}
-
-static void ignore_eof(struct proxy_conn *c, int status)
-{
-    (void)c;
-    (void)status;
-}
-
-static void ignore_timeout(struct proxy_conn *c)
-{
-    (void)c;
-}
-
-/* An EOF that ends the connection: a transaction already decided is cut short. */
-static void eof_abort(struct proxy_conn *c, int status)
-{
-    (void)status;
-    if (c->tag != AWF_TAG_UNSET)
-        c->flags |= AWF_CF_ABORTED;
-    proxy_conn_close(c);
-}
-
-/* The upstream ended before it was used. */
-static void eof_close(struct proxy_conn *c, int status)
-{
-    (void)status;
-    proxy_conn_close(c);
-}
-
-/* Resolving or connecting: a client that half-closes after its request (nc, socat, scripts; or
- * CONNECT, bytes and FIN at once) still gets its answer: the FIN is passed on once the tunnel is
- * up, or the connection closes after the response. Whether a request body was cut short is known
- * once it is parsed (forward.c). A read error aborts. */
-static void eof_wait(struct proxy_conn *c, int status)
-{
-    if (status == UV_EOF)
-        return;
-    c->flags |= AWF_CF_ABORTED;
-    proxy_conn_close(c);
-}
-
-/* Our answer is queued: the client's FIN (after ours) or an error ends it. */
-static void eof_flush(struct proxy_conn *c, int status)
-{
-    if (c->flags & AWF_CF_CLIENT_SHUT_DONE || status != UV_EOF)
-        proxy_conn_close(c);
-}
-
-static void timeout_abort(struct proxy_conn *c)
-{
-    c->flags |= AWF_CF_ABORTED;
-    proxy_conn_close(c);
-}
-
-static void timeout_close(struct proxy_conn *c)
-{
-    proxy_conn_close(c);
-}
-
-const struct proxy_phase proxy_conn_phases[AWF_CS_COUNT] = {
-#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to)                                           \
-    [AWF_CS_##st] = {cd, ce, ud, ue, tmo, rd, dl},
-    AWF_STATES(AWF_X)
-#undef AWF_X
-};
 
 /* ---- reading and writing ---- */
 

@@ -76,8 +76,6 @@ int proxy_conn_write_raw(struct proxy_conn *c, uv_stream_t *dst, struct proxy_bu
 /* The client's end of stream (UV_EOF) or a read error: noted in c->flags, then the current
  * state's handler. */
 void proxy_conn_client_eof(struct proxy_conn *c, int status);
-/* The phases (AWF_STATES' handlers), reached through px->phases (set by proxy.c). */
-extern const struct proxy_phase proxy_conn_phases[AWF_CS_COUNT];
 void proxy_conn_sync_reading(struct proxy_conn *c);
 /* Appends b to *dst (taking ownership of b): b itself when *dst is NULL, else its bytes,
  * moving to a larger block when *dst is full. Returns 0 or -ENOMEM (b is freed either way). */
@@ -96,6 +94,8 @@ void proxy_conn_flush_close(struct proxy_conn *c);
  * up->notify in proxy_upstream_release, so never close an attached upstream any other way.
  * Returns 0 or a negative code. */
 int proxy_conn_shutdown(struct proxy_conn *c, uv_stream_t *s);
+/* Dials c's target (c->addrs from c->next_addr on; a pooled upstream first when allowed). */
+void proxy_conn_dial(struct proxy_conn *c);
 
 /* request.c */
 /* Client bytes while a request head is being read (SNIFF, HEAD); takes ownership of b. */
@@ -138,15 +138,10 @@ const struct proxy_answer_def *proxy_answer_def(enum proxy_ans a);
  * only in its last close callback). */
 void proxy_answer_close_denied(struct proxy_conn *c, enum proxy_tag tag, bool alert);
 
-/* dispatch.c: what an upstream's events mean in the connection's state */
+/* dispatch.c: what each event means in the connection's state, on top of every other file */
 extern const struct proxy_upstream_hooks proxy_conn_up_hooks;
-/* Dials c's target (c->addrs from c->next_addr on; a pooled upstream first when allowed). */
-void proxy_conn_dial(struct proxy_conn *c);
-/* Starts what the upstream is for once it is usable: TLS to it for a bumped request, the
- * ClientHello check, a tunnel, or forwarding. */
-void proxy_conn_up_use(struct proxy_conn *c);
-/* A dial timed out (CONNECTING, PARENT_WAIT): the next address, else 504. */
-void proxy_conn_dial_timeout(struct proxy_conn *c);
+/* The phases (AWF_STATES' handlers), reached through px->phases (set by proxy.c). */
+extern const struct proxy_phase proxy_conn_phases[AWF_CS_COUNT];
 
 /* upstream.c: the transport; reports events through px->up_hooks and calls nothing above it */
 /* Dials c->addrs from c->next_addr on; first an idle pooled upstream to one of them when
@@ -189,11 +184,14 @@ void proxy_peek_client_eof(struct proxy_conn *c, int status);
 
 /* parent.c: tunnels through the parent proxy (settings.parent) */
 /* Connected to the parent for a tunnel: sends "CONNECT host:port" and waits (PARENT_WAIT). On
- * its 2xx, proxy_conn_up_use; on anything else, a 502 answer (the parent's status logged as
- * %<Hs). May close c (freed only in its last close callback). */
+ * anything but a 2xx, a 502 answer (the parent's status logged as %<Hs). May close c (freed
+ * only in its last close callback). */
 void proxy_parent_connect(struct proxy_conn *c);
-/* Bytes and end of the parent's answer (PARENT_WAIT); take ownership of b. May close c. */
-void proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b);
+/* Bytes of the parent's answer (PARENT_WAIT); takes ownership of b. Returns, once the parent
+ * granted the tunnel, the bytes after its head (the server's, speaking first; maybe none; the
+ * caller's); else NULL: more are needed, or the parent refused (answered: c may be closed). */
+struct proxy_buf *proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b);
+/* The parent closed before answering (PARENT_WAIT): 502. May close c. */
 void proxy_parent_eof(struct proxy_conn *c, int status);
 
 /* intercept.c: where intercepted traffic was headed */

@@ -1,14 +1,98 @@
-/* What an upstream's events mean in the connection's state. upstream.c is the transport: it
- * dials, pools and reads, and reports each event here through px->up_hooks (set to
- * proxy_conn_up_hooks by proxy.c) instead of calling the parent, peek, tunnel, forward and bump
- * code itself, which tied the proxy's files into one call cycle. */
+/* What each event means in the connection's state, on top of every other file of proxy/ but
+ * proxy.c: the phase table (AWF_STATES' handlers, proxy_conn_phases, which conn.c's client reads,
+ * EOF and timer reach through px->phases) with its generic handlers, and the upstream's events.
+ * upstream.c is the transport: it dials, pools and reads, and reports each event here through
+ * px->up_hooks (set to proxy_conn_up_hooks by proxy.c). What runs once an upstream is usable is
+ * chosen here as well (up_use), at once or after the parent proxy granted a tunnel
+ * (parent_answer): so the files below call only downwards, and none names the phase that
+ * follows it. */
 
 #include <errno.h>
 #include <string.h>
 
 #include "proxy/conn.h"
 
-void proxy_conn_up_use(struct proxy_conn *c)
+/* ---- the generic handlers of AWF_STATES ---- */
+
+/* Bytes that come while the state cannot take them (resolving, connecting, a handshake) wait in
+ * c->pend; reading stops until they are handled. */
+static void hold(struct proxy_conn *c, struct proxy_buf *b)
+{
+    if (proxy_conn_append(c, &c->pend, b) < 0) {
+        proxy_conn_close(c);
+        return;
+    }
+    proxy_conn_sync_reading(c);
+}
+
+/* Bytes nobody waits for: after an answer, or from an upstream not in use yet. */
+static void drop(struct proxy_conn *c, struct proxy_buf *b)
+{
+    proxy_bufpool_put(&c->px->bufs, b);
+}
+
+static void ignore_eof(struct proxy_conn *c, int status)
+{
+    (void)c;
+    (void)status;
+}
+
+static void ignore_timeout(struct proxy_conn *c)
+{
+    (void)c;
+}
+
+/* An EOF that ends the connection: a transaction already decided is cut short. */
+static void eof_abort(struct proxy_conn *c, int status)
+{
+    (void)status;
+    if (c->tag != AWF_TAG_UNSET)
+        c->flags |= AWF_CF_ABORTED;
+    proxy_conn_close(c);
+}
+
+/* The upstream ended before it was used. */
+static void eof_close(struct proxy_conn *c, int status)
+{
+    (void)status;
+    proxy_conn_close(c);
+}
+
+/* Resolving or connecting: a client that half-closes after its request (nc, socat, scripts; or
+ * CONNECT, bytes and FIN at once) still gets its answer: the FIN is passed on once the tunnel is
+ * up, or the connection closes after the response. Whether a request body was cut short is known
+ * once it is parsed (forward.c). A read error aborts. */
+static void eof_wait(struct proxy_conn *c, int status)
+{
+    if (status == UV_EOF)
+        return;
+    c->flags |= AWF_CF_ABORTED;
+    proxy_conn_close(c);
+}
+
+/* Our answer is queued: the client's FIN (after ours) or an error ends it. */
+static void eof_flush(struct proxy_conn *c, int status)
+{
+    if (c->flags & AWF_CF_CLIENT_SHUT_DONE || status != UV_EOF)
+        proxy_conn_close(c);
+}
+
+static void timeout_abort(struct proxy_conn *c)
+{
+    c->flags |= AWF_CF_ABORTED;
+    proxy_conn_close(c);
+}
+
+static void timeout_close(struct proxy_conn *c)
+{
+    proxy_conn_close(c);
+}
+
+/* ---- the upstream's events ---- */
+
+/* Starts what the upstream is for once it is usable: TLS to it for a bumped request (bump.c goes
+ * on with forwarding), the ClientHello check, a tunnel, or forwarding. */
+static void up_use(struct proxy_conn *c)
 {
     if (c->bump && !(c->flags & AWF_CF_CONNECT) && !(c->up->ssl && c->up->tls_done)) {
         proxy_bump_up_start(c); /* a request inside bumped TLS: TLS to the upstream first */
@@ -24,7 +108,7 @@ void proxy_conn_up_use(struct proxy_conn *c)
 }
 
 /* Connected, or taken from the pool: through a parent, a tunnel first asks it for one
- * (parent.c, which goes on with proxy_conn_up_use); else what the upstream is for. */
+ * (parent.c; parent_answer goes on); else what the upstream is for. */
 static void connected(struct proxy_conn *c)
 {
     struct proxy_upstream *up = c->up;
@@ -42,7 +126,7 @@ static void connected(struct proxy_conn *c)
     } else {
         c->hier = (c->flags & AWF_CF_INTERCEPT) ? AWF_HIER_ORIGINAL_DST : AWF_HIER_DIRECT;
     }
-    proxy_conn_up_use(c);
+    up_use(c);
 }
 
 /* Every address failed (err: positive errno): 503. */
@@ -61,7 +145,8 @@ static void dial_failed(struct proxy_conn *c, int err)
     proxy_answer_errno(c, a, err, strerror(err));
 }
 
-void proxy_conn_dial_timeout(struct proxy_conn *c)
+/* A dial timed out (CONNECTING, PARENT_WAIT): the next address, else 504. */
+static void dial_timeout(struct proxy_conn *c)
 {
     c->last_err = -ETIMEDOUT;
     proxy_upstream_release(c, false);
@@ -70,6 +155,21 @@ void proxy_conn_dial_timeout(struct proxy_conn *c)
         return;
     }
     proxy_answer(c, AWF_ANS_TIMEOUT, "connection timed out");
+}
+
+/* The parent's answer to our CONNECT (PARENT_WAIT): once it granted the tunnel, what the
+ * upstream is for, as if connected directly; bytes after its head are the server's, speaking
+ * first, and follow our own "200 Connection established" (sent by up_use) to the client. */
+static void parent_answer(struct proxy_conn *c, struct proxy_buf *b)
+{
+    struct proxy_buf *rest = proxy_parent_input(c, b);
+    if (!rest)
+        return;
+    up_use(c);
+    if (rest->len && (c->state == AWF_CS_PEEK || proxy_conn_in_tunnel(c)))
+        proxy_conn_up_input(c, rest);
+    else
+        proxy_bufpool_put(&c->px->bufs, rest);
 }
 
 /* What an upstream's event means: data and EOF go to the state's handlers (AWF_STATES). */
@@ -117,4 +217,11 @@ static void up_gone(struct awf_proxy *px)
 const struct proxy_upstream_hooks proxy_conn_up_hooks = {
     .event = up_event,
     .gone = up_gone,
+};
+
+const struct proxy_phase proxy_conn_phases[AWF_CS_COUNT] = {
+#define AWF_X(st, name, cd, ce, ud, ue, tmo, rd, dl, to)                                           \
+    [AWF_CS_##st] = {cd, ce, ud, ue, tmo, rd, dl},
+    AWF_STATES(AWF_X)
+#undef AWF_X
 };

@@ -71,12 +71,12 @@ void proxy_parent_connect(struct proxy_conn *c)
     proxy_conn_sync_reading(c);
 }
 
-void proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b)
+struct proxy_buf *proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b)
 {
     size_t old = c->rhead ? c->rhead->len : 0, used;
     if (proxy_conn_append(c, &c->rhead, b) < 0) {
         refused(c, ENOMEM, "out of memory");
-        return;
+        return NULL;
     }
     struct proxy_buf *h = c->rhead;
     c->flags &= ~AWF_CF_RESP_HDONE;
@@ -87,28 +87,22 @@ void proxy_parent_input(struct proxy_conn *c, struct proxy_buf *b)
             refused(c, 0, "the parent proxy's answer is too large");
         else
             proxy_conn_sync_reading(c);
-        return;
+        return NULL;
     }
     if (e != HPE_PAUSED || !(c->flags & AWF_CF_RESP_HDONE)) {
         refused(c, 0, "invalid answer from the parent proxy");
-        return;
+        return NULL;
     }
     int st = c->resp->parser.status_code;
     c->upstream_status = st;
     if (st < 200 || st > 299) {
         refused(c, 0, "the parent proxy refused the tunnel");
-        return;
+        return NULL;
     }
     c->rhead = NULL;
     h->off += old + used;
     h->len -= old + used;
-    proxy_conn_up_use(c);
-    /* Bytes after the parent's head are the server's, speaking first: they follow our own
-     * "200 Connection established" (sent by proxy_conn_up_use) to the client. */
-    if (h->len && (c->state == AWF_CS_PEEK || proxy_conn_in_tunnel(c)))
-        proxy_tunnel_up_input(c, h);
-    else
-        proxy_bufpool_put(&c->px->bufs, h);
+    return h;
 }
 
 void proxy_parent_eof(struct proxy_conn *c, int status)
