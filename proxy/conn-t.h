@@ -466,6 +466,10 @@ struct awf_proxy {
      * end the drain or the shutdown). A pointer so conn.c and dispatch.c call nothing in
      * proxy.c, which sits above them. */
     void (*object_gone)(struct awf_proxy *px);
+    /* splice_close (splice.c:proxy_splice_close): when a connection closes, the kernel relay's
+     * poll handles close (counted in c->closes) and its pipes go back. A pointer so conn.c
+     * calls nothing in splice.c, which relays above it as tunnel.c does. */
+    void (*splice_close)(struct proxy_conn *c);
     int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
     size_t n_pipe_free;
     void (*done)(void *arg);

@@ -4,7 +4,7 @@
  * handler through px->phases (dispatch.c's table of AWF_STATES; the transitions and the flags'
  * names are state.c's). The phases (request.c, peek.c, forward.c, tunnel.c, ...) act on the same
  * struct proxy_conn and call down into this file; it names none of them, and reaches ssl-bump's
- * TLS through px->tls_io. */
+ * TLS through px->tls_io and the kernel relay's handles through px->splice_close. */
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -574,7 +574,7 @@ static void conn_free(struct proxy_conn *c)
         c->next->prev = c->prev;
     awf_policy_unref(c->policy);
     proxy_http_head_free(&c->head);
-    proxy_splice_free(c);
+    free(c->splice); /* its handles closed before (px->splice_close) */
     px->tls_io->free(c);
     free(c->addrs);
     free(c->resp);
@@ -614,7 +614,7 @@ void proxy_conn_close(struct proxy_conn *c)
     proxy_bufpool_put(&c->px->bufs, c->rhead);
     c->pend = c->hello = c->rhead = NULL;
     c->closes += 2;
-    proxy_splice_close(c); /* before the upstream's socket closes */
+    c->px->splice_close(c); /* the kernel relay's poll handles, before the upstream's socket */
     if (c->up)
         proxy_upstream_release(c, false);
     uv_close((uv_handle_t *)&c->client, conn_closed_cb);

@@ -168,10 +168,6 @@ void proxy_forward_timeout(struct proxy_conn *c);
  * kernel relay if it still qualifies (BODY_SPLICED); else back to BODY_SPLICE_WAIT when writes
  * are in flight again, or to FORWARD. May close c (freed only in its last close callback). */
 void proxy_forward_splice_due(struct proxy_conn *c);
-/* The body the kernel relayed has ended: fin, the upstream closed (the end of a body delimited
- * by the close, or a short one); else exactly its Content-Length bytes passed. The message ends
- * as if llhttp had parsed them. May close c (freed only in its last close callback). */
-void proxy_forward_body_spliced(struct proxy_conn *c, bool fin);
 
 /* peek.c: the ClientHello check (SNI inside CONNECT tunnels, intercepted TLS) */
 /* A CONNECT tunnel is dialled: answers 200 and holds client bytes until the ClientHello (or
@@ -237,14 +233,15 @@ int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf 
 /* From forward.c once the final response head is sent and the request is complete (FORWARD,
  * or BODY_SPLICE_DUE): moves the next left body bytes (AWF_SPLICE_TO_EOF: up to the upstream's
  * FIN) upstream -> client (BODY_SPLICED), b (already counted in bytes_out; NULL: none) written
- * first, then goes back to FORWARD and calls proxy_forward_body_spliced. Returns 0 then (b
+ * first, then goes back to FORWARD and calls done (fin: the upstream closed). Returns 0 then (b
  * taken; c may be closed); else b is still the caller's, the state unchanged, and the body
  * stays on user space: -EAGAIN while writes are in flight (try again once they are done),
  * another negative code for now (pipe2 failing, a busy watcher). */
-int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left);
-/* Closes the poll handles (counted in c->closes) and gives the pipes back. */
+int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left,
+                      void (*done)(struct proxy_conn *c, bool fin));
+/* Closes the poll handles (counted in c->closes) and gives the pipes back: px->splice_close,
+ * when c closes. */
 void proxy_splice_close(struct proxy_conn *c);
-void proxy_splice_free(struct proxy_conn *c);
 /* Closes the loop's free pipes. */
 void proxy_splice_pool_cleanup(struct awf_proxy *px);
 

@@ -420,34 +420,10 @@ static uint64_t splice_left(const struct proxy_conn *c, size_t pending)
     return 0;
 }
 
-/* Moves the rest of the body to the kernel relay with b (parsed, NULL: none) written first.
- * Returns 0 (b taken; c may be closed) or a negative code (b is still the caller's, the state
- * unchanged): -EAGAIN while writes are in flight. */
-static int try_splice(struct proxy_conn *c, struct proxy_buf *b)
-{
-    size_t n = b ? b->len : 0;
-    uint64_t left = splice_left(c, n);
-    if (!left)
-        return -ENOTSUP;
-    /* Counted first: the body may end, and be logged, before proxy_splice_body returns. */
-    c->flags |= AWF_CF_RESP_STARTED;
-    c->bytes_out += n;
-    int rc = proxy_splice_body(c, b, left);
-    if (rc < 0)
-        c->bytes_out -= n;
-    return rc;
-}
-
-void proxy_forward_splice_due(struct proxy_conn *c)
-{
-    int rc = try_splice(c, NULL);
-    if (rc == 0)
-        return;
-    proxy_conn_set_state(c, rc == -EAGAIN ? AWF_CS_BODY_SPLICE_WAIT : AWF_CS_FORWARD);
-    proxy_conn_sync_reading(c);
-}
-
-void proxy_forward_body_spliced(struct proxy_conn *c, bool fin)
+/* The body the kernel relayed has ended (splice.c calls back): fin, the upstream closed (the
+ * end of a body delimited by the close, or a short one); else exactly its Content-Length bytes
+ * passed. The message ends as if llhttp had parsed them. May close c. */
+static void body_spliced(struct proxy_conn *c, bool fin)
 {
     if (fin) {
         /* The upstream closed: llhttp ends a body delimited by the close, and finds a body
@@ -461,6 +437,33 @@ void proxy_forward_body_spliced(struct proxy_conn *c, bool fin)
     bool ka = llhttp_should_keep_alive(&c->resp->parser);
     llhttp_reset(&c->resp->parser);
     response_done(c, ka);
+}
+
+/* Moves the rest of the body to the kernel relay with b (parsed, NULL: none) written first.
+ * Returns 0 (b taken; c may be closed) or a negative code (b is still the caller's, the state
+ * unchanged): -EAGAIN while writes are in flight. */
+static int try_splice(struct proxy_conn *c, struct proxy_buf *b)
+{
+    size_t n = b ? b->len : 0;
+    uint64_t left = splice_left(c, n);
+    if (!left)
+        return -ENOTSUP;
+    /* Counted first: the body may end, and be logged, before proxy_splice_body returns. */
+    c->flags |= AWF_CF_RESP_STARTED;
+    c->bytes_out += n;
+    int rc = proxy_splice_body(c, b, left, body_spliced);
+    if (rc < 0)
+        c->bytes_out -= n;
+    return rc;
+}
+
+void proxy_forward_splice_due(struct proxy_conn *c)
+{
+    int rc = try_splice(c, NULL);
+    if (rc == 0)
+        return;
+    proxy_conn_set_state(c, rc == -EAGAIN ? AWF_CS_BODY_SPLICE_WAIT : AWF_CS_FORWARD);
+    proxy_conn_sync_reading(c);
 }
 
 /* Body bytes pass as they came; the parser only finds where the response ends. The first

@@ -87,6 +87,7 @@ int awf_proxy_create_counted(uv_loop_t *loop, struct awf_policy *policy, struct 
     px->object_gone = object_gone;
     px->phases = proxy_conn_phases;
     px->tls_io = &proxy_bump_tls_io;
+    px->splice_close = proxy_splice_close;
     px->policy = awf_policy_ref(policy);
     px->log = log;
     px->debug = getenv("AWF_PROXY_DEBUG") != NULL;

@@ -7,7 +7,7 @@
  * the next read callback hands the tunnel over here. A response body comes here from forward.c
  * once its head is sent, when the rest is framed by Content-Length (at least AWF_SPLICE_AFTER
  * bytes left: exactly that many are moved) or by the upstream closing; when they have passed,
- * forward.c ends the message as llhttp would have (proxy_forward_body_spliced) and the sockets go
+ * forward.c ends the message as llhttp would have (the callback it gave) and the sockets go
  * back to libuv for the next request.
  *
  * Either way uv reading stops on both sockets and one uv_poll_t per socket drives splice (states
@@ -57,6 +57,8 @@ struct proxy_splice {
     bool no_pipe;                   /* a tunnel found no pipe (pipe2 failed): back to libuv */
     bool client_fin;                /* a body: the client's FIN was seen (it may still read) */
     uint64_t left;                  /* a body: bytes still to read from the upstream */
+    /* a body: what goes on once it has passed (forward.c's, given to proxy_splice_body) */
+    void (*body_done)(struct proxy_conn *c, bool fin);
 };
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
@@ -261,7 +263,7 @@ static void poll_closed_cb(uv_handle_t *h)
     struct proxy_splice *s = c->splice;
     s->closing &= h == (uv_handle_t *)&s->poll[0] ? ~1u : ~2u;
     /* Idle again: freed, so a later tunnel on this connection (a WebSocket upgrade after a
-     * spliced body) may switch too. A closing connection frees it itself (proxy_splice_free). */
+     * spliced body) may switch too. A closing connection frees it itself (conn.c:conn_free). */
     if (!s->closing && !s->inited && !s->refused && c->state != AWF_CS_CLOSING) {
         free(s);
         c->splice = NULL;
@@ -306,7 +308,7 @@ static void settle(struct proxy_conn *c, int rc)
             bool fin = d->eof;
             detach(c);
             proxy_conn_set_state(c, AWF_CS_FORWARD);
-            proxy_forward_body_spliced(c, fin);
+            s->body_done(c, fin);
             return;
         }
     } else {
@@ -451,7 +453,8 @@ int proxy_splice_start(struct proxy_conn *c, bool from_client, struct proxy_buf 
     return 0;
 }
 
-int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left)
+int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left,
+                      void (*done)(struct proxy_conn *c, bool fin))
 {
     if ((c->state != AWF_CS_FORWARD && c->state != AWF_CS_BODY_SPLICE_DUE) || !left)
         return -ENOTSUP;
@@ -472,6 +475,7 @@ int proxy_splice_body(struct proxy_conn *c, struct proxy_buf *b, uint64_t left)
     proxy_conn_set_state(c, AWF_CS_BODY_SPLICED);
     s->body = true;
     s->left = left;
+    s->body_done = done;
     s->dir[0].eof = true; /* the client's bytes (a pipelined request) wait in its socket */
     s->dir[1].lead = b;
     settle(c, pump(c, 1));
@@ -482,10 +486,4 @@ void proxy_splice_close(struct proxy_conn *c)
 {
     if (c->splice)
         detach(c);
-}
-
-void proxy_splice_free(struct proxy_conn *c)
-{
-    free(c->splice);
-    c->splice = NULL;
 }
