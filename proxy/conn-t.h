@@ -131,7 +131,9 @@ struct proxy_answer_def {
  * points (conn.c: client reads, EOF and the timer; dispatch.c: the upstream's events) through
  * px->phases (dispatch.c:proxy_conn_phases). Names without a prefix are dispatch.c's handlers:
  * hold (client bytes wait in c->pend), drop, eof_abort / timeout_abort (close, logged _ABORTED
- * once decided), eof_close / timeout_close, eof_wait (a FIN waits for the answer), eof_flush.
+ * once decided), eof_close / timeout_close, eof_wait (a FIN waits for the answer), eof_flush,
+ * dial_timeout (the next address, else 504) and parent_answer (the parent's answer to our
+ * CONNECT, which goes on as a direct connection would once granted).
  *
  * The paths: SNIFF (first bytes) -> HEAD (a request head) or PEEK (intercepted TLS); HEAD ->
  * RESOLVING -> CONNECTING -> FORWARD (HTTP; back to HEAD for keep-alive, to CONNECTING when a
