@@ -1,5 +1,5 @@
 /* Whether an address is this host's (loopback or one of its interfaces) or this proxy's own
- * listener: the loop and self checks of request.c and intercept.c, and metrics.c's health
+ * listener: the loop and self checks of resolve.c and intercept.c, and metrics.c's health
  * probes. Calls nothing else in proxy/ (tests/tools: callcycles_proxy). */
 
 #include <netinet/in.h>

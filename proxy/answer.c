@@ -1,7 +1,8 @@
-/* The proxy's own answers: a status line, X-Squid-Error for AWF's tooling, and a short HTML body
- * naming the target and the reason; to a client that cannot take one (it speaks TLS to us, or
- * has its 200 already), a denial is the log line, a TLS alert at most, and the close. The
- * connection closes after an answer. */
+/* The proxy's own answers, one row of AWF_ANSWERS (conn-t.h) each: a status line, X-Squid-Error
+ * for AWF's tooling, and a short HTML body naming the target and the reason; to a client that
+ * cannot take one (it speaks TLS to us, or has its 200 already), a denial is the log line, a TLS
+ * alert at most, and the close (proxy_answer_close_denied). The connection closes after an
+ * answer. */
 
 #include <stdio.h>
 #include <string.h>

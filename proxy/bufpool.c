@@ -1,3 +1,6 @@
+/* The per-loop pool of I/O blocks (bufpool.h says why): a free list of fixed-size blocks, and a
+ * one-off block for a request larger than the block size. Calls nothing else in proxy/. */
+
 #include "proxy/bufpool.h"
 
 #include <stdlib.h>

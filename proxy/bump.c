@@ -348,8 +348,8 @@ static void up_handshake(struct proxy_conn *c)
     int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(up->ssl, rc);
     int frc = flush(c, up->ssl, (uv_stream_t *)&up->tcp);
     if (rc == 1 && frc == 0) {
-        /* What dispatch.c:proxy_conn_up_use starts for a request inside bumped TLS once its
-         * upstream speaks TLS: forwarding. */
+        /* What dispatch.c:up_use would start for a request inside bumped TLS once its upstream
+         * speaks TLS: forwarding. */
         up->tls_done = true;
         proxy_forward_start(c);
         return;

@@ -2,9 +2,11 @@
 #define AWF_PROXY_CONN_T_H
 
 /* Types shared inside proxy/ only (HAProxy's foo-t.h / foo.h split): the proxy, its listeners,
- * client connections and upstream connections, their states and flags, and what a connection
- * logs and answers. Hot-path structs are visible here so they embed their libuv handles. The
- * functions are in proxy/conn.h. */
+ * client connections and upstream connections, their states and flags, what a connection logs
+ * and answers, and the hooks through which a file reaches one above it without naming it
+ * (struct awf_proxy's up_hooks, phases, tls_io, object_gone, splice_close; proxy/README:
+ * Layers). Hot-path structs are visible here so they embed their libuv handles. The functions
+ * are in proxy/conn.h. */
 
 #include <errno.h>
 #include <llhttp.h>
@@ -127,34 +129,41 @@ struct proxy_answer_def {
  * the client's EOF (or a read error), upstream bytes, the upstream's EOF (or a read error), and
  * its deadline passing; which sides are read (AWF_RD_*); which deadline runs (AWF_DL_*, see
  * conn.c:deadline); and the states it may go to. Only proxy_conn_set_state() (conn.c) changes a
- * state, checking this last column (state.c); the handlers are looked up here by the event entry
- * points (conn.c: client reads, EOF and the timer; dispatch.c: the upstream's events) through
- * px->phases (dispatch.c:proxy_conn_phases). Names without a prefix are dispatch.c's handlers:
- * hold (client bytes wait in c->pend), drop, eof_abort / timeout_abort (close, logged _ABORTED
- * once decided), eof_close / timeout_close, eof_wait (a FIN waits for the answer), eof_flush,
+ * state, checking this last column (state.c). The handlers are reached only through px->phases
+ * (dispatch.c:proxy_conn_phases): by the event entry points (conn.c: client reads, EOF and the
+ * timer; dispatch.c: the upstream's events) and by a handler that changed the state and hands
+ * bytes on to the new one (conn.h: proxy_conn_client_input, proxy_conn_up_input, ...).
+ * Names without a prefix are dispatch.c's handlers: hold (client bytes wait in c->pend), drop,
+ * eof_abort / timeout_abort (close, logged _ABORTED once decided), eof_close / timeout_close,
+ * eof_wait (a FIN waits for the answer), eof_flush, ignore_eof / ignore_timeout (CLOSING),
  * dial_timeout (the next address, else 504) and parent_answer (the parent's answer to our
  * CONNECT, which goes on as a direct connection would once granted).
  *
- * The paths: SNIFF (first bytes) -> HEAD (a request head) or PEEK (intercepted TLS); HEAD ->
- * RESOLVING -> CONNECTING -> FORWARD (HTTP; back to HEAD for keep-alive, to CONNECTING when a
- * pooled upstream failed before answering, to TUNNEL after 101) or TUNNEL (CONNECT) or PEEK (a
- * CONNECT whose ClientHello is checked before any client byte goes upstream). Through a parent
- * proxy a tunnel waits in PARENT_WAIT for its answer to our CONNECT (a timeout dials the next
- * address: back to CONNECTING). ssl-bump: HEAD -> PEEK (the ClientHello decides before anything
- * is dialled) -> BUMP_CLIENT (the client's handshake; from RESOLVING when intercepted TLS waited
- * for its addresses) -> HEAD for the requests inside; CONNECTING -> BUMP_UP (the upstream's
- * handshake) -> FORWARD. Anything before a tunnel may answer (FLUSH); every state may close.
+ * The paths: SNIFF (first bytes) -> HEAD (a request head) or PEEK (intercepted TLS, then
+ * RESOLVING once its SNI is allowed); HEAD -> RESOLVING -> CONNECTING -> FORWARD (HTTP; back to
+ * HEAD for keep-alive, to CONNECTING when a pooled upstream failed before answering, to TUNNEL
+ * after 101) or TUNNEL (CONNECT) or PEEK (a CONNECT whose first bytes are checked before any of
+ * them goes upstream; TUNNEL once they pass). A failed connect dials the next address
+ * (CONNECTING again). Through a parent proxy a tunnel waits in PARENT_WAIT for its answer to our
+ * CONNECT, then goes on as from CONNECTING (a timeout dials the next address: back to
+ * CONNECTING). ssl-bump: HEAD -> PEEK (the ClientHello decides before anything is dialled) ->
+ * BUMP_CLIENT (the client's handshake; from RESOLVING when intercepted TLS waited for its
+ * addresses) -> HEAD for the requests inside; CONNECTING (or PARENT_WAIT) -> BUMP_UP (the
+ * upstream's handshake) -> FORWARD. A state before a tunnel, and the forward family until a body
+ * is the kernel's (BODY_SPLICE_DUE, BODY_SPLICED), may answer (FLUSH); every state may close.
  *
  * The kernel relay (splice.c) takes over a tunnel once AWF_SPLICE_AFTER bytes have crossed, and
  * a large response body once its head is sent: TUNNEL -> TUNNEL_SPLICED, FORWARD ->
  * BODY_SPLICED (poll handles own both sockets; nothing is read through libuv, and a body goes
  * back to FORWARD when it ends, a tunnel that finds no pipe back to TUNNEL). libuv allows one
  * watcher per socket, so while writes are in flight the hand-over waits (*_SPLICE_WAIT, which
- * relays as its family does); once they are done it is due (*_SPLICE_DUE: reads nothing so no
- * write starts, and its deadline is now, as libuv drops a watcher's POLLOUT only after the write
- * callback returns): its timeout is the switch, back to waiting if writes started again, or to
- * the family's first state if the relay is not to be had. proxy_conn_in_forward/in_tunnel
- * (conn.h) say whether a state is of the forward (FORWARD, BODY_*) or the tunnel family. */
+ * relays as its family does); once they are done (conn.c:proxy_conn_sync_reading sees the last
+ * write end) it is due (*_SPLICE_DUE: reads nothing so no write starts, and its deadline is now,
+ * as libuv drops a watcher's POLLOUT only after the write callback returns): its timeout is the
+ * switch (tunnel.c:proxy_tunnel_splice_due, forward.c:proxy_forward_splice_due), back to
+ * waiting if writes started again, or to the family's first state if the relay is not to be
+ * had. proxy_conn_in_forward/in_tunnel (conn.h) say whether a state is of the forward (FORWARD,
+ * BODY_*) or the tunnel family. */
 // clang-format off
 #define AWF_STATES(X) \
 /*  state               name                  client data                 client EOF                upstream data           upstream EOF          timeout                   reads                                                   deadline        may go to */ \
@@ -461,16 +470,17 @@ struct awf_proxy {
     bool debug;               /* AWF_PROXY_DEBUG set: one stderr line per denial, saying why */
     bool no_splice;           /* AWF_PROXY_NO_SPLICE set: tunnels stay on libuv reads and writes */
     struct awf_tls_bump *tls; /* ssl-bump's CA and contexts, process-wide; borrowed; NULL: off */
-    const struct proxy_upstream_hooks *up_hooks; /* &proxy_conn_up_hooks */
-    const struct proxy_phase *phases;            /* proxy_conn_phases: AWF_STATES' handlers */
-    const struct proxy_tls_io *tls_io;           /* &proxy_bump_tls_io */
-    /* object_gone (proxy.c): a conn, upstream or handle of px has closed (live--; may
-     * end the drain or the shutdown). A pointer so conn.c and dispatch.c call nothing in
-     * proxy.c, which sits above them. */
+    /* The hooks: how a file reaches one above it without naming it, so that proxy/ has no call
+     * cycle. Set once by proxy.c when the proxy is created; proxy/README (Layers) says who
+     * calls each and why. */
+    const struct proxy_upstream_hooks *up_hooks; /* &proxy_conn_up_hooks (dispatch.c) */
+    const struct proxy_phase *phases;  /* proxy_conn_phases (dispatch.c): AWF_STATES' handlers */
+    const struct proxy_tls_io *tls_io; /* &proxy_bump_tls_io (bump.c): ssl-bump's records */
+    /* proxy.c's object_gone: a conn, upstream or handle of px has closed (live--; may end the
+     * drain or the shutdown). Called by conn.c and dispatch.c. */
     void (*object_gone)(struct awf_proxy *px);
-    /* splice_close (splice.c:proxy_splice_close): when a connection closes, the kernel relay's
-     * poll handles close (counted in c->closes) and its pipes go back. A pointer so conn.c
-     * calls nothing in splice.c, which relays above it as tunnel.c does. */
+    /* splice.c:proxy_splice_close: when a connection closes, the kernel relay's poll handles
+     * close (counted in c->closes) and its pipes go back. Called by conn.c. */
     void (*splice_close)(struct proxy_conn *c);
     int pipe_free[AWF_PIPE_MAX_FREE][2]; /* empty pipes for splice.c */
     size_t n_pipe_free;

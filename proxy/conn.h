@@ -1,7 +1,9 @@
 #ifndef AWF_PROXY_CONN_H
 #define AWF_PROXY_CONN_H
 
-/* Functions shared inside proxy/ only, by file; the types are in proxy/conn-t.h. */
+/* Functions shared inside proxy/ only (the module's internal header: proxy_* names), grouped by
+ * the file that defines them; proxy/README's Layers says which file may call which. The types
+ * are in proxy/conn-t.h. */
 
 #include "proxy/conn-t.h"
 
@@ -10,7 +12,6 @@
  * loopback address that the client closed before sending a byte): counted as such and not
  * logged, as AWF's squid.conf leaves them out (`!healthcheck_localhost`). */
 bool proxy_metrics_txn(struct proxy_conn *c, enum proxy_tag tag);
-bool proxy_is_loopback(const struct sockaddr *sa);
 
 /* logline.c: log records */
 /* Writes the transaction's log line once; with px->debug, also why it was denied. */
@@ -221,7 +222,7 @@ void proxy_tunnel_up_eof(struct proxy_conn *c, int status);
 void proxy_tunnel_splice_due(struct proxy_conn *c);
 
 /* splice.c: the kernel relay of established tunnels and of response bodies */
-/* From a tunnel's read callback (TUNNEL), with the block b just read (from_client: from the
+/* From TUNNEL's data handlers (tunnel.c), with the block b just read (from_client: from the
  * client), or from TUNNEL_SPLICE_DUE's timeout (b NULL): moves the tunnel to splice(2)
  * (TUNNEL_SPLICED) and takes b (it is written first; NULL: none). Returns 0 then (c may be
  * closed); else b is still the caller's, the state unchanged, and the tunnel stays on libuv:
@@ -252,8 +253,8 @@ bool proxy_bump_wanted(struct proxy_conn *c);
 /* After proxy_bump_wanted: bumps (answers the client's TLS with a leaf minted for c->host,
  * state BUMP_CLIENT) or terminates (a TLS alert, TCP_DENIED). */
 void proxy_bump_take(struct proxy_conn *c);
-/* The upstream is connected for a bumped request: TLS to it (state BUMP_UP), verified, then
- * proxy_forward_start (what proxy_conn_up_use starts for it next). A failure answers 503. */
+/* The upstream is connected for a bumped request (dispatch.c:up_use): TLS to it (state
+ * BUMP_UP), verified, then proxy_forward_start. A failure answers 503. */
 void proxy_bump_up_start(struct proxy_conn *c);
 /* The upstream closed, or its deadline passed, during its handshake (BUMP_UP): 503, 504. */
 void proxy_bump_up_eof(struct proxy_conn *c, int status);
@@ -302,8 +303,11 @@ static inline void proxy_conn_up_eof(struct proxy_conn *c, int status)
     proxy_conn_phase(c)->up_eof(c, status);
 }
 
-/* addr.c */
+/* addr.c: this host's and this proxy's addresses */
+/* Whether sa (address and port) is one of this proxy's listeners (a loop). */
 bool proxy_is_self(const struct awf_proxy *px, const struct sockaddr *sa);
+/* Whether sa's address is loopback (127/8, ::1, IPv4-mapped 127/8): a health probe's. */
+bool proxy_is_loopback(const struct sockaddr *sa);
 /* Whether sa's address (port ignored) is loopback or one of this host's addresses. */
 bool proxy_is_local(const struct awf_proxy *px, const struct sockaddr *sa);
 

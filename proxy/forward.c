@@ -1,7 +1,10 @@
-/* Forwarding one HTTP request and its response. The request head is rewritten (http.c); body
- * bytes in both directions pass as they came, llhttp only finding where each message ends. A
+/* Forwarding one HTTP request and its response (state FORWARD). The request head is rewritten
+ * (http.c); body bytes in both directions pass as they came, llhttp (parse.c) only finding
+ * where each message ends; each response is logged when it is complete (response_done). A
  * large response body framed by Content-Length or by the close goes through the kernel relay
- * instead (splice.c), unseen by llhttp; request bodies (uploads) stay on user space. */
+ * instead (splice.c, states BODY_SPLICE_WAIT / DUE / SPLICED), unseen by llhttp; splice.c calls
+ * body_spliced back once it has passed. Request bodies (uploads) stay on user space. A 101 to a
+ * WebSocket upgrade becomes a tunnel (tunnel.c). */
 
 #include <errno.h>
 #include <stdlib.h>

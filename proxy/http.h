@@ -2,8 +2,8 @@
 #define AWF_PROXY_HTTP_H
 
 /* The pure parts of HTTP handling: collecting a request head as llhttp hands it over (the
- * callbacks proxy/request.c and the fuzz target share), parsing request targets, and rewriting
- * the head sent upstream. No I/O, no libuv: unit-tested alone. */
+ * callbacks proxy/parse.c's request parser and the fuzz target share), parsing request
+ * targets, and rewriting the head sent upstream. No I/O, no libuv: unit-tested alone. */
 
 #include <stdbool.h>
 #include <stddef.h>

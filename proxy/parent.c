@@ -6,11 +6,11 @@
  *
  * - plain HTTP is sent in absolute form (forward.c, AWF_HTTP_REQ_ABSOLUTE), on connections
  *   pooled apart from direct ones;
- * - a tunnel (CONNECT, intercepted TLS) first asks the parent for one with
- *   `CONNECT host:port HTTP/1.1`; only after its 2xx does the tunnel go on as a direct one would
- *   (the ClientHello check included), so nothing of the client's leaves before both the parent
- *   and the check agreed. Anything else from the parent is a 502 to the client, the parent's
- *   status logged as %<Hs.
+ * - a tunnel (CONNECT, intercepted TLS, a bumped request's TLS) first asks the parent for one
+ *   with `CONNECT host:port HTTP/1.1` (state PARENT_WAIT); only after its 2xx does the tunnel go
+ *   on as a direct one would (dispatch.c:parent_answer; the ClientHello check included), so
+ *   nothing of the client's leaves before both the parent and the check agreed. Anything else
+ *   from the parent is a 502 to the client, the parent's status logged as %<Hs.
  *
  * Logged with hierarchy FIRSTUP_PARENT and %<a the parent's address, as Squid does. */
 

@@ -1,7 +1,11 @@
 /* Peeking at a TLS ClientHello before any client byte reaches an upstream: the SNI inside
  * CONNECT tunnels (it must be allowed and name the CONNECT host, SPEC §2) and intercepted TLS
  * (the SNI is the target). The client's bytes are held in c->hello until the decision; on allow
- * they go upstream first, unchanged.
+ * they go upstream first, unchanged. A tunnel's first bytes that are not TLS are told apart by
+ * sniff.c: an HTTP/1.x or h2c request must name the CONNECT host too, opaque bytes pass only
+ * where the policy lets them. Denials close through answer.c:proxy_answer_close_denied; what
+ * follows an allow is resolve.c's (resolving and dialling when nothing is dialled yet),
+ * bump.c's or tunnel.c's.
  *
  * A CONNECT tunnel is dialled before its 200 (so a refused port still gets 503 as in Squid
  * without peeking), then the client's first bytes are held: a denied tunnel has had a TCP
@@ -140,7 +144,7 @@ static void decide_intercept(struct proxy_conn *c, const struct proxy_hello *h)
         deny(c, "encrypted client hello");
         return;
     }
-    if (v.need_addrs) { /* a squid.conf dst ACL: request.c decides again with the addresses */
+    if (v.need_addrs) { /* a squid.conf dst ACL: resolve.c decides again with the addresses */
         c->flags |= AWF_CF_DECIDE_ADDRS;
         proxy_conn_set_state(c, AWF_CS_RESOLVING);
         proxy_request_resolve(c);

@@ -1,4 +1,7 @@
-/* The proxy object: listeners, the loop's resolver and buffer pool, policy swaps, shutdown. */
+/* The proxy object: listeners, the loop's resolver and buffer pool, policy swaps, shutdown.
+ * On top of proxy/: creating a proxy sets the hooks through which the files below reach the
+ * ones above them (px->up_hooks, phases, tls_io, splice_close, and object_gone, which counts
+ * closed objects here; proxy/README: Layers). */
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,8 +1,9 @@
 #ifndef AWF_PROXY_PROXY_H
 #define AWF_PROXY_PROXY_H
 
-/* The proxy on one event loop: listeners, connections, HTTP forwarding, CONNECT tunnels.
- * Uses policy/, dns/ and log/; nothing uses proxy/ but the command line. */
+/* The proxy on one event loop: listeners, connections, HTTP forwarding, CONNECT tunnels. proxy/'s
+ * public header. Uses policy/, dns/, log/, tls/ (ssl-bump) and common/; nothing uses proxy/ but
+ * the command line (cli/). */
 
 #include <stdint.h>
 #include <uv.h>

@@ -229,7 +229,7 @@ static int pump(struct proxy_conn *c, int i)
                 continue;
             }
             d->eof = true;
-            if (!s->body) { /* a body's end is forward.c's to judge (proxy_forward_up_eof) */
+            if (!s->body) { /* a body's end is forward.c's to judge (s->body_done) */
                 c->flags |= i == 0 ? AWF_CF_CLIENT_EOF : AWF_CF_UP_EOF;
                 pipe_put(c->px, d);
             }

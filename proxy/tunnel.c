@@ -1,7 +1,9 @@
-/* Tunnels: bytes both ways between the client and the upstream (CONNECT, WebSocket after 101).
- * A block read from one side is written to the other and returned to the pool when written;
- * a side is not read while the other's write queue is over the watermark. A FIN from one side
- * is passed on as a shutdown of the other; the tunnel closes when both directions are done. */
+/* Tunnels: bytes both ways between the client and the upstream (CONNECT, intercepted TLS,
+ * WebSocket after 101). A block read from one side is written to the other and returned to the
+ * pool when written; a side is not read while the other's write queue is over the watermark. A
+ * FIN from one side is passed on as a shutdown of the other; the tunnel closes when both
+ * directions are done. Once AWF_SPLICE_AFTER bytes have crossed, the kernel relay takes over
+ * (splice.c; states TUNNEL_SPLICE_WAIT / DUE / SPLICED). */
 
 #include <errno.h>
 #include <stdlib.h>

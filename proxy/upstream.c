@@ -5,8 +5,7 @@
  * This is the transport below the connection's state machine: what happens on an upstream
  * (dialling, connected, data, end of stream, a write done or failed, closed) is reported
  * through px->up_hooks (dispatch.c decides what it means in the connection's state), and
- * nothing here calls a file above it: no call cycle runs through upstream.c
- * (tests/tools: callcycles_proxy). */
+ * nothing here calls a file above it (proxy/README: Layers; tests/tools: callcycles_proxy). */
 
 #include <errno.h>
 #include <stdlib.h>
