@@ -103,7 +103,9 @@ void proxy_conn_dial(struct proxy_conn *c);
 void proxy_request_input(struct proxy_conn *c, struct proxy_buf *b);
 
 /* resolve.c: deciding and resolving a request whose target is known */
-/* Resolves c->host (state RESOLVING), checks every address, then dials or peeks. */
+/* Resolves c->host (through a parent, the parent's name; state RESOLVING), checks every
+ * address, then dials them (intercepted TLS decided again on its addresses may be bumped
+ * instead, bump.c). */
 void proxy_request_resolve(struct proxy_conn *c);
 /* The resolver did not answer in time (RESOLVING): 503. */
 void proxy_request_timeout(struct proxy_conn *c);

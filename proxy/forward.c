@@ -170,7 +170,8 @@ void proxy_forward_start(struct proxy_conn *c)
 
 /* Runs the request parser over the body bytes in b; at the message's end, the bytes after it
  * (the next request) move to c->pend and b is cut to the body. Returns false when the body is
- * malformed (b is the caller's), or when out of memory (b freed, c closed: check c->state). */
+ * malformed (b is the caller's); true otherwise, also when out of memory (b freed, c closed:
+ * the caller checks proxy_conn_in_forward). */
 static bool parse_body(struct proxy_conn *c, struct proxy_buf *b)
 {
     struct awf_proxy *px = c->px;

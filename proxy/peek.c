@@ -180,7 +180,7 @@ static const char *check_connect(struct proxy_conn *c, enum proxy_hello_result r
 {
     struct awf_verdict v;
     if (rc != AWF_HELLO_OK)
-        return NULL; /* not TLS: non-TLS tunnels pass through */
+        return NULL; /* not reached: proxy_peek_input passes only a whole ClientHello */
     if (!h->sni)     /* clients send no SNI for an IP address; a name needs one */
         return target_is_ip(c) ? NULL : "ClientHello without SNI";
     if (!proxy_http_same_host((struct proxy_slice){h->sni, h->sni_len}, c->target.host))
@@ -379,7 +379,7 @@ void proxy_peek_input(struct proxy_conn *c, struct proxy_buf *b)
         deny(c, h.error);
         return;
     }
-    decide_connect(c, rc, &h); /* OK, or NOT_TLS: passes through */
+    decide_connect(c, rc, &h); /* a whole ClientHello: non-TLS bytes went to decide_plain */
 }
 
 void proxy_peek_client_eof(struct proxy_conn *c, int status)
