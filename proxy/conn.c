@@ -522,7 +522,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     } else {
         c->flags |= AWF_CF_UP_SHUT_DONE;
     }
-    const uint32_t all =
+    const uint64_t all =
         AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
     if (proxy_conn_in_tunnel(c) && (c->flags & all) == all)
         proxy_conn_close(c);

@@ -175,13 +175,10 @@ static bool target_is_ip(const struct proxy_conn *c)
 
 /* The ClientHello inside a CONNECT tunnel must name the CONNECT host and be allowed itself.
  * Returns NULL when the tunnel may go on, else why not. */
-static const char *check_connect(struct proxy_conn *c, enum proxy_hello_result rc,
-                                 const struct proxy_hello *h)
+static const char *check_connect(struct proxy_conn *c, const struct proxy_hello *h)
 {
     struct awf_verdict v;
-    if (rc != AWF_HELLO_OK)
-        return NULL; /* not reached: proxy_peek_input passes only a whole ClientHello */
-    if (!h->sni)     /* clients send no SNI for an IP address; a name needs one */
+    if (!h->sni) /* clients send no SNI for an IP address; a name needs one */
         return target_is_ip(c) ? NULL : "ClientHello without SNI";
     if (!proxy_http_same_host((struct proxy_slice){h->sni, h->sni_len}, c->target.host))
         return "SNI names another host than CONNECT";
@@ -198,15 +195,14 @@ static const char *check_connect(struct proxy_conn *c, enum proxy_hello_result r
     return NULL;
 }
 
-static void decide_connect(struct proxy_conn *c, enum proxy_hello_result rc,
-                           const struct proxy_hello *h)
+static void decide_connect(struct proxy_conn *c, const struct proxy_hello *h)
 {
-    const char *why = check_connect(c, rc, h);
+    const char *why = check_connect(c, h);
     if (why) {
         deny(c, why);
         return;
     }
-    if (rc == AWF_HELLO_OK && proxy_bump_wanted(c)) {
+    if (proxy_bump_wanted(c)) {
         proxy_bump_take(c);
         return;
     }
@@ -379,7 +375,11 @@ void proxy_peek_input(struct proxy_conn *c, struct proxy_buf *b)
         deny(c, h.error);
         return;
     }
-    decide_connect(c, rc, &h); /* a whole ClientHello: non-TLS bytes went to decide_plain */
+    if (rc != AWF_HELLO_OK) { /* not reached today; a future result must not pass unchecked */
+        deny(c, "not a whole ClientHello");
+        return;
+    }
+    decide_connect(c, &h); /* a whole ClientHello: non-TLS bytes went to decide_plain */
 }
 
 void proxy_peek_client_eof(struct proxy_conn *c, int status)

@@ -312,7 +312,7 @@ static void settle(struct proxy_conn *c, int rc)
             return;
         }
     } else {
-        const uint32_t all =
+        const uint64_t all =
             AWF_CF_CLIENT_EOF | AWF_CF_UP_EOF | AWF_CF_CLIENT_SHUT_DONE | AWF_CF_UP_SHUT_DONE;
         if ((c->flags & all) == all) {
             proxy_conn_close(c);

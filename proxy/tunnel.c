@@ -98,7 +98,7 @@ static void tunnel_eof(struct proxy_conn *c, bool from_client, int status)
         return;
     }
     uv_stream_t *dst;
-    uint32_t sent;
+    uint64_t sent;
     if (from_client) {
         c->flags |= AWF_CF_CLIENT_EOF;
         dst = (uv_stream_t *)&c->up->tcp;
