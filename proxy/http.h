@@ -101,6 +101,43 @@ size_t proxy_http_canon_authority(struct proxy_slice host, uint16_t port, uint16
  * around IPv6 ignored. */
 bool proxy_http_same_host(struct proxy_slice a, struct proxy_slice b);
 
+/* ---- a request head's target (target.c), as request.c decides it ---- */
+
+/* What proxy_http_request_check() and proxy_http_request_target() find; request.c answers each
+ * (and the fuzz target forwards only what is OK). */
+enum proxy_http_verdict {
+    AWF_HTTP_OK,         /* forwardable so far (target: t is the target) */
+    AWF_HTTP_VERSION_2,  /* "HTTP/2.0" in an HTTP/1 request line: Squid's 505 */
+    AWF_HTTP_NO_VERSION, /* a request line without a version (llhttp's HTTP/0.9) */
+    AWF_HTTP_BAD,        /* malformed: bad framing, two Host fields, no target (t unusable) */
+    AWF_HTTP_BAD_HOST,   /* t is the target, but its host is longer than a name can be, or the
+                            Host field of an absolute-form request is no host[:port] */
+    AWF_HTTP_OTHER_HOST, /* t is the absolute-form target; the Host field names another host */
+};
+
+/* The form of the request target (RFC 9112 3.2): origin ("/path", the Host field names the
+ * target: what an iptables DNAT delivers), absolute ("http://host/path") or authority
+ * (CONNECT's "host:port"). */
+enum proxy_http_form { AWF_HTTP_FORM_ORIGIN, AWF_HTTP_FORM_ABSOLUTE, AWF_HTTP_FORM_AUTHORITY };
+enum proxy_http_form proxy_http_request_form(const llhttp_t *p, const struct proxy_http_head *h);
+
+/* The checks of a complete request head p paused on (h its head) that come before any target:
+ * AWF_HTTP_OK, AWF_HTTP_VERSION_2, AWF_HTTP_NO_VERSION, or AWF_HTTP_BAD for framing llhttp
+ * cannot check at the head (a Transfer-Encoding not ending in chunked, or on HTTP/1.0), two
+ * Host fields, or a version other than 1.x. */
+enum proxy_http_verdict proxy_http_request_check(const llhttp_t *p,
+                                                 const struct proxy_http_head *h);
+
+/* The target of a head proxy_http_request_check() passed, into t (slices into h, valid while h
+ * is unchanged): CONNECT's authority (a port needed), the Host field of an origin-form request
+ * (port 80 by default; the path from the URL, without its fragment), or the absolute URL. Then
+ * the host's length (AWF_HOST_MAX and a trailing dot), and for the absolute form the Host field
+ * if any, which must name the same host. The port of an intercepted (origin-form) request is
+ * the caller's to change. Returns an enum proxy_http_verdict; t is written even when not OK. */
+enum proxy_http_verdict proxy_http_request_target(const llhttp_t *p,
+                                                  const struct proxy_http_head *h,
+                                                  struct proxy_target *t);
+
 /* Whether the request asks for a WebSocket upgrade (Upgrade: websocket, Connection: upgrade). */
 bool proxy_http_is_websocket(const struct proxy_http_head *h);
 

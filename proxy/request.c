@@ -1,8 +1,9 @@
 /* Request heads: read with llhttp and proxy/http.c's head callbacks (the ones the fuzz target
  * drives; the parser itself is parse.c's), answered as Squid does when malformed, and decided:
- * the target (absolute form, CONNECT, the Host of intercepted HTTP, the TLS name of a bumped
- * connection), the Host check, the policy, the limits. What follows is resolve.c's, or peek.c's
- * for TLS: this file calls down into both, and nothing calls it but the phase table. */
+ * the target (absolute form, CONNECT, the Host of intercepted HTTP: target.c, which the fuzz
+ * target drives too; the TLS name of a bumped connection), the Host check, the policy, the
+ * limits. What follows is resolve.c's, or peek.c's for TLS: this file calls down into both,
+ * and nothing calls it but the phase table. */
 
 #include <errno.h>
 #include <stddef.h>
@@ -183,37 +184,9 @@ void proxy_request_input(struct proxy_conn *c, struct proxy_buf *b)
 
 /* ---- deciding ---- */
 
-/* Origin-form request (what an iptables DNAT delivers): the Host header names the target, the
- * port is the original destination's, else the listener's intercept_port, else the Host
- * header's, else 80. The name is resolved here and that address dialled, never the client's
- * original destination address. */
-static int intercepted_target(struct proxy_conn *c)
-{
-    struct proxy_slice hh, url = proxy_http_head_url_slice(&c->head);
-    if (!proxy_http_head_get(&c->head, "Host", &hh))
-        return AWF_E_BAD_REQUEST;
-    int rc = proxy_http_parse_authority(hh.p, hh.len, 80, &c->target);
-    if (rc < 0)
-        return rc;
-    c->target.port = proxy_conn_intercept_port(c, c->target.port);
-    c->target.path = proxy_http_strip_fragment(url);
-    c->flags |= AWF_CF_INTERCEPT;
-    return 0;
-}
-
 static void deny(struct proxy_conn *c, const char *why)
 {
     proxy_answer(c, AWF_ANS_DENIED, why);
-}
-
-/* Framing llhttp cannot check for a request it is paused on at its head: a Transfer-Encoding
- * that does not end in chunked leaves the body's length unknown (RFC 9112 6.3), and HTTP/1.0
- * has no Transfer-Encoding at all; a front end and a back end could each find another end. */
-static bool bad_framing(const llhttp_t *p)
-{
-    if (!(p->flags & F_TRANSFER_ENCODING))
-        return false;
-    return !(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0);
 }
 
 /* What a forwarded request's head says for later (HEAD, a body, a WebSocket upgrade when ws,
@@ -315,22 +288,19 @@ static void decide_bumped(struct proxy_conn *c)
 static void decide(struct proxy_conn *c)
 {
     llhttp_t *p = &c->req;
-    enum awf_traffic traffic;
     struct awf_verdict v;
     c->log_method = llhttp_method_name((llhttp_method_t)p->method);
     c->hier = AWF_HIER_NONE;
-    /* Bad framing, or two Host fields (which one a later hop believes is anyone's guess), or
-     * not HTTP/1.x: llhttp 8 takes a request line without a version as HTTP/0.9 and still reads
-     * fields after it, and passes 2.0; neither is what the head rewrite sends on. */
-    if (p->http_major == 2) { /* HTTP/2.0 in an HTTP/1 request line: Squid's 505 */
+    switch (proxy_http_request_check(p, &c->head)) { /* target.c: what the fuzz target checks */
+    case AWF_HTTP_OK:
+        break;
+    case AWF_HTTP_VERSION_2: /* HTTP/2.0 in an HTTP/1 request line: Squid's 505 */
         unsupported_version(c);
         return;
-    }
-    if (p->http_major == 0) { /* no version: HTTP/0.9, which Squid takes only for GET */
+    case AWF_HTTP_NO_VERSION: /* HTTP/0.9, which Squid takes only for GET */
         line_refused(c, c->log_method, strcmp(c->log_method, "GET") != 0);
         return;
-    }
-    if (bad_framing(p) || proxy_http_head_count(&c->head, "Host") > 1 || p->http_major != 1) {
+    default:
         bad_request(c);
         return;
     }
@@ -341,38 +311,37 @@ static void decide(struct proxy_conn *c)
     /* A tunnel (CONNECT, or a WebSocket upgrade once answered) keeps its head for the log line
      * as long as it lasts: only what the head holds is kept. The memory moves, so this comes
      * before anything points into it (c->target). */
-    bool ws = p->method != HTTP_CONNECT && proxy_http_is_websocket(&c->head);
-    if (p->method == HTTP_CONNECT || ws)
+    enum proxy_http_form form = proxy_http_request_form(p, &c->head);
+    bool ws = form != AWF_HTTP_FORM_AUTHORITY && proxy_http_is_websocket(&c->head);
+    if (form == AWF_HTTP_FORM_AUTHORITY || ws)
         proxy_http_head_compact(&c->head);
-    struct proxy_slice url = proxy_http_head_url_slice(&c->head);
-    if (p->method == HTTP_CONNECT) {
+    enum proxy_http_verdict r = proxy_http_request_target(p, &c->head, &c->target);
+    if (form == AWF_HTTP_FORM_AUTHORITY) {
         c->flags |= AWF_CF_CONNECT;
         c->tag = AWF_TAG_TCP_TUNNEL;
-        if (proxy_http_parse_authority(url.p, url.len, 0, &c->target) < 0) {
-            bad_request(c);
-            return;
-        }
-        traffic = AWF_TRAFFIC_TLS;
     } else {
         c->tag = AWF_TAG_TCP_MISS;
-        if (url.len && url.p[0] == '/') {
-            if (intercepted_target(c) < 0) {
-                bad_request(c);
-                return;
-            }
-        } else if (proxy_http_parse_absolute(url.p, url.len, &c->target) < 0) {
-            bad_request(c);
-            return;
-        }
-        traffic = AWF_TRAFFIC_HTTP;
-        set_flags(c, ws);
     }
+    if (r == AWF_HTTP_BAD) { /* no target */
+        bad_request(c);
+        return;
+    }
+    if (form == AWF_HTTP_FORM_ORIGIN) {
+        /* What an iptables DNAT delivers: the Host field names the target, the port is the
+         * original destination's, else the listener's intercept_port, else the Host field's,
+         * else 80. The name is resolved and that address dialled, never the client's original
+         * destination address. */
+        c->target.port = proxy_conn_intercept_port(c, c->target.port);
+        c->flags |= AWF_CF_INTERCEPT;
+    }
+    if (form != AWF_HTTP_FORM_AUTHORITY)
+        set_flags(c, ws);
     int rc = proxy_conn_set_host(c, c->target.host.p, c->target.host.len);
     if (rc == -ENOMEM) {
         proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;
     }
-    if (rc < 0) {
+    if (rc < 0 || r == AWF_HTTP_BAD_HOST) {
         bad_request(c);
         return;
     }
@@ -380,27 +349,16 @@ static void decide(struct proxy_conn *c)
         deny(c, "the target is this proxy");
         return;
     }
-    if (!(c->flags & (AWF_CF_CONNECT | AWF_CF_INTERCEPT))) {
-        /* A Host header naming another host than the URI could steer a later hop (or a
+    if (r == AWF_HTTP_OTHER_HOST) {
+        /* A Host field naming another host than the URI could steer a later hop (or a
          * virtual host) elsewhere than the policy decided: deny rather than pick one. */
-        struct proxy_slice hh;
-        struct proxy_target ht;
-        if (proxy_http_head_get(&c->head, "Host", &hh)) {
-            if (proxy_http_parse_authority(hh.p, hh.len, 80, &ht) < 0) {
-                bad_request(c); /* not a host at all: malformed, not a policy matter */
-                return;
-            }
-            if (!proxy_http_same_host(ht.host, c->target.host)) {
-                deny(c, "the Host header names another host");
-                return;
-            }
-        }
+        deny(c, "the Host header names another host");
+        return;
     }
     if (c->flags & AWF_CF_OVERLOAD) {
         proxy_answer(c, AWF_ANS_OVERLOAD, "too many connections");
         return;
     }
-    (void)traffic; /* c->flags say it now (AWF_CF_CONNECT) */
     if (proxy_request_decide(c, NULL, NULL, false, &v) < 0) {
         proxy_answer(c, AWF_ANS_NOMEM, "out of memory");
         return;

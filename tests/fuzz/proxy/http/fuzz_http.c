@@ -1,14 +1,16 @@
-/* Fuzzes the HTTP request head path (llhttp with proxy/http.c's head callbacks and
- * proxy_http_read_head, which proxy/request.c uses too), and the response head rewrite.
+/* Fuzzes the HTTP request head path (the connection's request parser as proxy/parse.c sets it
+ * up, proxy/http.c's head callbacks and proxy_http_read_head, as proxy/request.c reads a head;
+ * then proxy/target.c's checks and target, which request.c's decide() answers), and the
+ * response head rewrite.
  *
  * Input: the first bytes of a connection. Starting "HTTP/" it is a response head; otherwise a
  * request. The last byte chooses how the bytes are cut into reads (pieces of 1..64 bytes).
  * Checked beyond "no crash, no sanitizer report":
  *   - the head collected from one read and from many is the same (URL, every field), and the
  *     parser stops (or fails) alike: a request cannot depend on how TCP segmented it;
- *   - a head the proxy would forward (the checks of request.c's decide()) parses to a target
- *     whose host holds no byte a name or address cannot hold, and rewrites within
- *     proxy_http_rewrite_bound(), snprintf-like for smaller buffers;
+ *   - a head the proxy would forward (proxy_http_request_check and proxy_http_request_target
+ *     say OK) has a target whose host holds no byte a name or address cannot hold, and (but
+ *     CONNECT's) rewrites within proxy_http_rewrite_bound(), snprintf-like for smaller buffers;
  *   - the rewritten head is one complete request for llhttp (strict), ending exactly where it
  *     ends, with the same method and version, the path as URL, one Host naming the target, no
  *     hop-by-hop field, and every other field one the client sent (same name, same value), with
@@ -26,7 +28,7 @@
 #include <llhttp.h>
 
 #include "common/error.h"
-#include "proxy/http.h"
+#include "proxy/conn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,30 +41,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HEAD_MAX   (64 * 1024)
 #define FIELDS_MAX 100
 
-/* One parse: proxy/http.c's head callbacks and reader, as request.c sets them up. */
+/* One parse, on a connection's request parser as parse.c sets it up for each request
+ * (proxy_conn_req_parser_init). The connection is zeroed but for its head: up to the head's
+ * end (where the parser pauses) the parser's callbacks touch nothing else of it. */
 struct parse {
-    llhttp_t p;
-    struct proxy_http_head head;
-    struct proxy_http_reader rd;
-    bool done; /* the head is complete */
+    struct proxy_conn *c;
+    llhttp_t *p;                  /* &c->req */
+    struct proxy_http_head *head; /* &c->head */
+    bool done;                    /* the head is complete */
 };
-
-static const llhttp_settings_t req_settings = {AWF_HTTP_HEAD_CALLBACKS};
 
 /* Parses d[0, n) in pieces of step bytes (0: at once), as proxy_request_input reads a head.
  * Returns the bytes the head took when it completed, else 0 (incomplete or refused: s->done
- * tells). */
+ * tells). parse_free() frees s. */
 static size_t parse_head(struct parse *s, const char *d, size_t n, size_t step)
 {
-    llhttp_init(&s->p, HTTP_REQUEST, &req_settings);
-    s->p.data = &s->rd;
-    proxy_http_head_init(&s->head, HEAD_MAX, FIELDS_MAX);
-    s->rd = (struct proxy_http_reader){.head = &s->head};
-    s->done = false;
+    struct proxy_conn *c = calloc(1, sizeof(*c));
+    CHECK(c);
+    *s = (struct parse){.c = c, .p = &c->req, .head = &c->head};
+    proxy_http_head_init(&c->head, HEAD_MAX, FIELDS_MAX);
+    proxy_conn_req_parser_init(c);
     for (size_t off = 0; off < n;) {
         size_t k = step && n - off > step ? step : n - off, used;
-        llhttp_errno_t e = proxy_http_read_head(&s->rd, &s->p, d + off, k, off != 0, &used);
-        if (e == HPE_PAUSED) { /* the head's end: the settings pause nowhere else */
+        llhttp_errno_t e = proxy_http_read_head(&c->rd, &c->req, d + off, k, off != 0, &used);
+        if (e == HPE_PAUSED) { /* the head's end: nothing pauses before it */
             s->done = true;
             return off + used;
         }
@@ -71,6 +73,12 @@ static size_t parse_head(struct parse *s, const char *d, size_t n, size_t step)
         off += k;
     }
     return 0;
+}
+
+static void parse_free(struct parse *s)
+{
+    proxy_http_head_free(s->head);
+    free(s->c);
 }
 
 static bool slice_eq(struct proxy_slice a, struct proxy_slice b)
@@ -105,40 +113,9 @@ static bool hop_by_hop(struct proxy_slice name)
     return false;
 }
 
-/* What decide() in request.c does before a head is forwarded: the target, and the checks that
- * refuse or deny. False: the head is never forwarded. */
-static bool decide(const struct parse *s, struct proxy_target *t, bool *ws)
-{
-    const llhttp_t *p = &s->p;
-    if ((p->flags & F_TRANSFER_ENCODING) &&
-        (!(p->flags & F_CHUNKED) || (p->http_major == 1 && p->http_minor == 0)))
-        return false;
-    if (proxy_http_head_count(&s->head, "Host") > 1 || p->method == HTTP_CONNECT ||
-        p->http_major != 1)
-        return false;
-    struct proxy_slice url = proxy_http_head_url_slice(&s->head), hh;
-    bool has_host = proxy_http_head_get(&s->head, "Host", &hh);
-    if (url.len && url.p[0] == '/') {
-        if (!has_host || proxy_http_parse_authority(hh.p, hh.len, 80, t) < 0)
-            return false;
-        t->path = proxy_http_strip_fragment(url);
-    } else {
-        if (proxy_http_parse_absolute(url.p, url.len, t) < 0)
-            return false;
-        struct proxy_target ht;
-        if (has_host && (proxy_http_parse_authority(hh.p, hh.len, 80, &ht) < 0 ||
-                         !proxy_http_same_host(ht.host, t->host)))
-            return false;
-    }
-    if (t->host.len == 0 || t->host.len > 255)
-        return false;
-    *ws = proxy_http_is_websocket(&s->head);
-    return true;
-}
-
 static void check_target(const struct proxy_target *t)
 {
-    CHECK(t->port > 0);
+    CHECK(t->port > 0 && t->host.len > 0 && t->host.len <= AWF_HOST_MAX + 1);
     for (size_t i = 0; i < t->host.len; i++) {
         unsigned char c = (unsigned char)t->host.p[i];
         CHECK(c > 0x20 && c < 0x7f && !strchr("/?#@\\\"<>[] ", c));
@@ -156,56 +133,56 @@ static size_t count(const struct proxy_http_head *h, const char *name)
 
 static void check_rewrite(const struct parse *s, const struct proxy_target *t, bool ws)
 {
-    const char *method = llhttp_method_name((llhttp_method_t)s->p.method);
-    size_t bound = proxy_http_rewrite_bound(&s->head, method, t);
+    const char *method = llhttp_method_name((llhttp_method_t)s->p->method);
+    size_t bound = proxy_http_rewrite_bound(s->head, method, t);
     char *out = malloc(bound);
     CHECK(out);
     unsigned how = ws ? AWF_HTTP_REQ_WEBSOCKET : 0;
-    size_t n = proxy_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how,
+    size_t n = proxy_http_rewrite_head(s->head, method, s->p->http_major, s->p->http_minor, t, how,
                                        out, bound);
     CHECK(n <= bound);
     char *small = malloc(n / 2 + 1); /* snprintf-like: same length, nothing past cap */
     CHECK(small);
-    CHECK(proxy_http_rewrite_head(&s->head, method, s->p.http_major, s->p.http_minor, t, how, small,
-                                  n / 2) == n);
+    CHECK(proxy_http_rewrite_head(s->head, method, s->p->http_major, s->p->http_minor, t, how,
+                                  small, n / 2) == n);
     free(small);
 
     struct parse r;
     size_t used = parse_head(&r, out, n, 0);
     CHECK(r.done && used == n); /* one request, ending where the rewrite ends */
-    CHECK(r.p.method == s->p.method && r.p.http_major == s->p.http_major &&
-          r.p.http_minor == s->p.http_minor);
-    struct proxy_slice url = proxy_http_head_url_slice(&r.head), host;
+    CHECK(r.p->method == s->p->method && r.p->http_major == s->p->http_major &&
+          r.p->http_minor == s->p->http_minor);
+    struct proxy_slice url = proxy_http_head_url_slice(r.head), host;
     CHECK(url.len >= 1 && url.p[0] == '/');
     CHECK(url.len == t->path.len + (t->path.len && t->path.p[0] == '/' ? 0 : 1));
-    CHECK(count(&r.head, "Host") == 1 && proxy_http_head_get(&r.head, "Host", &host));
+    CHECK(count(r.head, "Host") == 1 && proxy_http_head_get(r.head, "Host", &host));
     char canon[320]; /* the Host goes on canonical (Squid's spelling), else as written */
     size_t cn = proxy_http_canon_authority(t->host, t->port, 80, canon, sizeof(canon));
     CHECK(cn ? slice_eq(host, (struct proxy_slice){canon, cn}) : slice_eq(host, t->authority));
-    CHECK(count(&r.head, "Content-Length") == count(&s->head, "Content-Length"));
-    CHECK(count(&r.head, "Transfer-Encoding") == count(&s->head, "Transfer-Encoding"));
-    CHECK((r.p.flags & (F_CHUNKED | F_CONTENT_LENGTH)) ==
-          (s->p.flags & (F_CHUNKED | F_CONTENT_LENGTH)));
-    CHECK(!(s->p.flags & F_CONTENT_LENGTH) || r.p.content_length == s->p.content_length);
-    for (size_t i = 0; i < r.head.n_fields; i++) {
-        struct proxy_slice name = proxy_http_field_name(&r.head, i);
-        struct proxy_slice value = proxy_http_field_value(&r.head, i);
+    CHECK(count(r.head, "Content-Length") == count(s->head, "Content-Length"));
+    CHECK(count(r.head, "Transfer-Encoding") == count(s->head, "Transfer-Encoding"));
+    CHECK((r.p->flags & (F_CHUNKED | F_CONTENT_LENGTH)) ==
+          (s->p->flags & (F_CHUNKED | F_CONTENT_LENGTH)));
+    CHECK(!(s->p->flags & F_CONTENT_LENGTH) || r.p->content_length == s->p->content_length);
+    for (size_t i = 0; i < r.head->n_fields; i++) {
+        struct proxy_slice name = proxy_http_field_name(r.head, i);
+        struct proxy_slice value = proxy_http_field_value(r.head, i);
         CHECK(!hop_by_hop(name));
         if (is(name, "Host"))
             continue;
-        if (is(name, "Authorization") && t->userinfo.len && !count(&s->head, "Authorization"))
+        if (is(name, "Authorization") && t->userinfo.len && !count(s->head, "Authorization"))
             continue; /* from the URL's userinfo */
         if (is(name, "Connection")) {
             CHECK(ws && is(value, "Upgrade"));
             continue;
         }
         bool sent = false;
-        for (size_t j = 0; j < s->head.n_fields && !sent; j++)
-            sent = slice_eq(name, proxy_http_field_name(&s->head, j)) &&
-                   slice_eq(value, proxy_http_field_value(&s->head, j));
+        for (size_t j = 0; j < s->head->n_fields && !sent; j++)
+            sent = slice_eq(name, proxy_http_field_name(s->head, j)) &&
+                   slice_eq(value, proxy_http_field_value(s->head, j));
         CHECK(sent);
     }
-    proxy_http_head_free(&r.head);
+    parse_free(&r);
     free(out);
 }
 
@@ -217,19 +194,24 @@ static void fuzz_request(const char *d, size_t n, size_t step)
     CHECK(whole.done == cut.done);
     if (whole.done) {
         CHECK(used == used_cut && used <= n);
-        CHECK(same_head(&whole.head, &cut.head));
+        CHECK(same_head(whole.head, cut.head));
         struct proxy_target t;
-        bool ws = false;
-        if (decide(&whole, &t, &ws)) {
+        if (proxy_http_request_check(whole.p, whole.head) == AWF_HTTP_OK &&
+            proxy_http_request_target(whole.p, whole.head, &t) == AWF_HTTP_OK) {
             check_target(&t);
-            check_rewrite(&whole, &t, ws);
+            if (whole.p->method != HTTP_CONNECT) /* a tunnel: no head goes on */
+                check_rewrite(&whole, &t, proxy_http_is_websocket(whole.head));
         }
     }
-    proxy_http_head_free(&whole.head);
-    proxy_http_head_free(&cut.head);
+    parse_free(&whole);
+    parse_free(&cut);
 }
 
 /* ---- responses ---- */
+
+/* Only where a response head ends: forward.c's response settings are its own (static, and their
+ * callbacks keep what the log and the body's framing need in a live connection), so the parser
+ * here is a plain one that pauses at the head's end as forward.c's does. */
 
 static int on_resp_headers_complete(llhttp_t *p)
 {
