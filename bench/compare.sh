@@ -187,7 +187,8 @@ cg_movers() {
         END { for (k in a) if (!(k in b)) b[k] = 0
               for (k in b) { if (!(k in a)) a[k] = 0; dd = b[k] - a[k]
                   if (dd >= 0.5 || dd <= -0.5) printf "%.1f\t%s\t%.0f\t%.0f\t%+.0f\n", (dd < 0 ? -dd : dd), k, a[k], b[k], dd } }' \
-        "$TMP/funcs-$w-a" "$TMP/funcs-$w-b" | sort -t$'\t' -k1,1gr | head -n 8 |
+        "$TMP/funcs-$w-a" "$TMP/funcs-$w-b" | sort -t$'\t' -k1,1gr |
+        awk 'NR <= 8' | # not head: with pipefail, sort would die of SIGPIPE on a long list
         awk -F'\t' '{ printf "| `%s` | %s | %s | %s |\n", $2, $3, $4, $5 }'
 }
 
