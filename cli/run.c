@@ -18,6 +18,7 @@
 #include "cli/options.h"
 #include "cli/reload.h"
 #include "common/diag.h"
+#include "common/logfile.h"
 #include "common/error.h"
 #include "cli/workers.h"
 #include "tls/tls.h"
@@ -42,6 +43,8 @@ struct runner {
     struct cli_admin_state st;      /* what the admin reports */
     struct awf_proxy_counters *ctr; /* one per loop; owned, freed after every loop is gone */
     int ready_fd;                   /* the original stderr when cache_log took it over; else -1 */
+    uv_timer_t cache_log_retry;     /* cache_log is a FIFO with no reader yet: tried again */
+    bool cache_log_wait;            /* cache_log_retry is initialized (and must be closed) */
     bool stopping;
 };
 
@@ -60,6 +63,9 @@ static void maybe_finish(struct runner *r)
     if (r->proxy != NULL || cli_workers_running(r->workers) > 0)
         return;
     close_signals(r);
+    if (r->cache_log_wait)
+        uv_close((uv_handle_t *)&r->cache_log_retry, NULL);
+    r->cache_log_wait = false;
     cli_admin_close(r->admin);
     r->admin = NULL;
     /* Closing the handles restored the default actions; from here the process only flushes
@@ -238,16 +244,26 @@ static void print_bound(const struct awf_proxy *px, const struct awf_dns_fwd *fw
 
 /* squid.conf's cache_log: diagnostics (this process's stderr) appended to a file from now on.
  * *ready_fd keeps the original stderr, where the readiness lines still go (README: whoever
- * started the proxy waits for them there). */
-static int redirect_diagnostics(const char *path, int *ready_fd)
+ * started the proxy waits for them there). A FIFO that nobody reads yet does not hold up
+ * start-up (the open is non-blocking): *wait is set, diagnostics stay on stderr, and
+ * on_cache_log_retry takes the FIFO over once a reader has opened it. */
+static int redirect_diagnostics(const char *path, int *ready_fd, bool *wait)
 {
     if (path == NULL || path[0] == '\0')
         return 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    bool no_reader;
+    int fd = awf_logfile_open(path, false, &no_reader);
+    if (fd < 0 && no_reader) {
+        awf_diag("cache_log %s: no reader on this FIFO yet; diagnostics stay on stderr until "
+                 "one opens it",
+                 path);
+        *wait = true;
+        return 0;
+    }
     if (fd >= 0)
         *ready_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
-        awf_diag("cache_log %s: %s", path, strerror(errno));
+        awf_diag("cache_log %s: %s", path, strerror(fd < 0 ? -fd : errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -256,15 +272,41 @@ static int redirect_diagnostics(const char *path, int *ready_fd)
     return 0;
 }
 
+/* cache_log is a FIFO without a reader: every 100 ms, until one has opened it. The readiness
+ * lines went to stderr already, so stderr simply becomes the FIFO (no ready_fd needed). Loop
+ * thread; the open never blocks. */
+static void on_cache_log_retry(uv_timer_t *t)
+{
+    struct runner *r = t->data;
+    const char *path = awf_policy_settings(r->started)->cache_log;
+    bool no_reader;
+    int fd = awf_logfile_open(path, false, &no_reader);
+    if (fd < 0)
+        return; /* no reader yet, or nothing that can be opened now: stay on stderr */
+    awf_diag("cache_log %s: a reader opened the FIFO; diagnostics go there from now on", path);
+    if (dup2(fd, STDERR_FILENO) < 0)
+        awf_diag("cache_log %s: %s", path, strerror(errno));
+    close(fd);
+    uv_close((uv_handle_t *)t, NULL);
+    r->cache_log_wait = false;
+}
+
 /* squid.conf's pid_filename: written once listening, before the readiness lines; removed at
- * exit. */
-static void write_pid_file(const char *path)
+ * exit if it was written (returns whether: a path that could not be written, a FIFO say, is not
+ * ours to remove). */
+static bool write_pid_file(const char *path)
 {
     if (path == NULL || path[0] == '\0')
-        return;
-    FILE *f = fopen(path, "we");
-    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-        awf_diag("pid file %s: %s", path, strerror(errno));
+        return false;
+    /* O_NONBLOCK: a FIFO given as the pid file fails (ENXIO) rather than hold up start-up. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0666);
+    bool ok = fd >= 0 && dprintf(fd, "%ld\n", (long)getpid()) >= 0;
+    int err = errno;
+    if (fd >= 0 && close(fd) != 0 && ok)
+        ok = false, err = errno;
+    if (!ok)
+        awf_diag("pid file %s: %s", path, strerror(err));
+    return ok;
 }
 
 static int open_logs(struct runner *r)
@@ -308,7 +350,9 @@ int cli_cmd_run(int argc, char **argv)
         awf_dns_hosts_release(hf);
     }
     const struct awf_settings *set = awf_policy_settings(r.policy);
-    if (cli_logformats_check(set) != 0 || redirect_diagnostics(set->cache_log, &r.ready_fd) != 0 ||
+    bool cache_log_wait = false;
+    if (cli_logformats_check(set) != 0 ||
+        redirect_diagnostics(set->cache_log, &r.ready_fd, &cache_log_wait) != 0 ||
         open_logs(&r) != 0)
         goto out_policy;
     cli_policy_notices(r.policy); /* once, at start, where Squid would write them: cache_log */
@@ -401,8 +445,17 @@ int cli_cmd_run(int argc, char **argv)
     /* A copy: a reload replaces the settings this points into. Written before the readiness
      * lines: whoever waits for them (a supervisor, logrotate's postrotate) may read it at once. */
     char *pid_file = set->pid_file && set->pid_file[0] ? strdup(set->pid_file) : NULL;
-    write_pid_file(pid_file);
+    if (!write_pid_file(pid_file)) {
+        free(pid_file);
+        pid_file = NULL;
+    }
     print_bound(r.proxy, r.dnsfwd, r.admin, r.ready_fd);
+    if (cache_log_wait) { /* closed by maybe_finish */
+        uv_timer_init(&r.loop, &r.cache_log_retry);
+        r.cache_log_retry.data = &r;
+        uv_timer_start(&r.cache_log_retry, on_cache_log_retry, 100, 100);
+        r.cache_log_wait = true;
+    }
     uv_run(&r.loop, UV_RUN_DEFAULT);
     rc = 0;
     if (pid_file != NULL)

@@ -22,7 +22,8 @@
     X(LOGFORMAT, AWF_E_BASE - 11, "invalid logformat")                                             \
     X(USAGE, AWF_E_BASE - 12, "invalid usage")                                                     \
     X(LIMIT, AWF_E_BASE - 13, "limit reached")                                                     \
-    X(NETFILTER, AWF_E_BASE - 14, "iptables-restore failed")
+    X(NETFILTER, AWF_E_BASE - 14, "iptables-restore failed")                                       \
+    X(NOT_FILE, AWF_E_BASE - 15, "not a regular file")
 
 enum awf_errno {
 #define AWF_E_ENUM(name, val, msg) AWF_E_##name = (val),

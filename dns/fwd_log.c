@@ -2,6 +2,8 @@
  * write, so a line is copied once and a busy log costs two buffers. */
 
 #include "dns/fwd_log.h"
+#include "common/diag.h"
+#include "common/logfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,12 +16,10 @@
 #include <unistd.h>
 
 #define QUEUE_MAX (1u << 20)
-
-static int open_fd(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    return fd < 0 ? -errno : fd;
-}
+/* A FIFO with no reader yet: how often the open is tried again while lines wait, and how long
+ * a closing log waits for a reader before its lines are given up on (as the access logs do). */
+#define NO_READER_RETRY_MS   100
+#define NO_READER_AT_EXIT_MS 500
 
 int dns_fwd_log_open(struct dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
                      size_t errlen)
@@ -36,7 +36,20 @@ int dns_fwd_log_open(struct dns_fwd_log *l, uv_loop_t *loop, const char *spec, c
     }
     if (!(l->path = strdup(spec)))
         return -ENOMEM;
-    l->fd = open_fd(spec);
+    bool no_reader;
+    l->fd = awf_logfile_open(spec, false, &no_reader);
+    if (l->fd < 0 && no_reader) {
+        /* Start anyway (the log shipper may come later): on_retry opens it once a reader
+         * has, meanwhile lines queue up to QUEUE_MAX. Unreferenced: it never keeps a loop
+         * alive on its own; dns_fwd_log_close closes it. */
+        uv_timer_init(loop, &l->retry);
+        uv_unref((uv_handle_t *)&l->retry);
+        l->retry_init = true;
+        awf_diag("dns.forwarder.log %s: no reader on this FIFO yet; lines wait for one (up to %u "
+                 "KiB, then they are counted lost)",
+                 spec, QUEUE_MAX >> 10);
+        return 0;
+    }
     if (l->fd < 0) {
         int rc = l->fd;
         snprintf(err, errlen, "dns.forwarder.log: cannot open %s: %s", spec, strerror(-rc));
@@ -61,14 +74,31 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-/* What is left of the buffer in flight, then the queue; the file closed. */
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t lines = 0;
+    for (const char *e = p + n; p < e && (p = memchr(p, '\n', (size_t)(e - p))); p++)
+        lines++;
+    return lines;
+}
+
+/* What is left of the buffer in flight, then the queue; the file closed. A FIFO that never
+ * had a reader loses what waited for one, counted and said on stderr. */
 static void finish(struct dns_fwd_log *l)
 {
+    if (l->fd < 0 && l->queue_len) {
+        size_t lost = count_lines(l->queue, l->queue_len);
+        l->dropped += lost;
+        awf_diag("dns.forwarder.log %s: no reader at exit: nobody opened the FIFO; %zu lines "
+                 "lost",
+                 l->path, lost);
+        l->queue_len = 0;
+    }
     if (l->out_done < l->out_len)
         write_all(l->fd, l->out + l->out_done, l->out_len - l->out_done);
     if (l->queue_len)
         write_all(l->fd, l->queue, l->queue_len);
-    if (l->path)
+    if (l->path && l->fd >= 0)
         close(l->fd);
     free(l->path);
     free(l->queue);
@@ -78,19 +108,65 @@ static void finish(struct dns_fwd_log *l)
 
 static void start_write(struct dns_fwd_log *l);
 
+static void on_retry_closed(uv_handle_t *h)
+{
+    struct dns_fwd_log *l = h->data;
+    l->done(l->done_arg);
+}
+
+/* The end of a close: finish(), then the retry timer's close if there is one. Returns true when
+ * done() will be called later, false when all is done now. */
+static bool wind_up(struct dns_fwd_log *l)
+{
+    finish(l);
+    if (!l->retry_init)
+        return false;
+    l->retry.data = l;
+    uv_close((uv_handle_t *)&l->retry, on_retry_closed);
+    return true;
+}
+
+/* A FIFO with no reader yet: tries the open again. Loop thread; never blocks (O_NONBLOCK). While
+ * closing, gives up after NO_READER_AT_EXIT_MS (finish() counts and reports the lines). */
+static void on_retry(uv_timer_t *t)
+{
+    struct dns_fwd_log *l = t->data;
+    bool no_reader;
+    int fd = awf_logfile_open(l->path, false, &no_reader);
+    if (fd >= 0) {
+        uv_timer_stop(&l->retry);
+        l->fd = fd;
+        awf_diag("dns.forwarder.log %s: a reader opened the FIFO; writing", l->path);
+        if (!l->closing) {
+            start_write(l);
+            return;
+        }
+    } else if (!l->closing || (l->waited_ms += NO_READER_RETRY_MS) <= NO_READER_AT_EXIT_MS) {
+        return; /* still no reader (or a path that cannot be opened now): try again */
+    }
+    uv_timer_stop(&l->retry);
+    if (!wind_up(l))
+        l->done(l->done_arg);
+}
+
 static void on_written(uv_fs_t *req)
 {
     struct dns_fwd_log *l = req->data;
     ssize_t r = req->result;
     uv_fs_req_cleanup(req);
     l->writing = false;
-    if (r > 0 && (size_t)r < l->out_len - l->out_done)
+    if (r > 0 && (size_t)r < l->out_len - l->out_done) {
         l->out_done += (size_t)r; /* a short write: the rest goes next */
-    else
-        l->out_done = l->out_len; /* done, or failed: a log line is not worth retrying */
+    } else {
+        /* Done, or failed (a full disk, EPIPE from a FIFO whose reader left): a log line is
+         * not worth retrying, but the lines lost are counted. */
+        if (r < 0)
+            l->dropped += count_lines(l->out + l->out_done, l->out_len - l->out_done);
+        l->out_done = l->out_len;
+    }
     if (l->closing) {
-        finish(l);
-        l->done(l->done_arg);
+        if (!wind_up(l))
+            l->done(l->done_arg);
         return;
     }
     start_write(l);
@@ -100,9 +176,19 @@ static void start_write(struct dns_fwd_log *l)
 {
     if (l->writing)
         return;
+    if (l->fd < 0) { /* a FIFO with no reader yet: on_retry starts writing once one came */
+        l->reopen_wanted = false; /* nothing to rotate */
+        if (l->queue_len && !uv_is_active((uv_handle_t *)&l->retry)) {
+            l->retry.data = l;
+            uv_timer_start(&l->retry, on_retry, NO_READER_RETRY_MS, NO_READER_RETRY_MS);
+        }
+        return;
+    }
     if (l->out_done == l->out_len) {
         if (l->reopen_wanted && l->path) {
-            int fd = open_fd(l->path);
+            /* Non-blocking: a FIFO without a reader now keeps its old descriptor. */
+            bool no_reader;
+            int fd = awf_logfile_open(l->path, false, &no_reader);
             if (fd >= 0) { /* else keep writing to the old file */
                 close(l->fd);
                 l->fd = fd;
@@ -197,11 +283,17 @@ void dns_fwd_log_reopen(struct dns_fwd_log *l)
 bool dns_fwd_log_close(struct dns_fwd_log *l, void (*done)(void *arg), void *arg)
 {
     l->closing = true;
-    if (l->writing) {
-        l->done = done;
-        l->done_arg = arg;
+    l->done = done;
+    l->done_arg = arg;
+    if (l->writing)
+        return true; /* on_written winds up */
+    if (l->fd < 0 && l->queue_len) {
+        /* Lines wait for a FIFO's first reader: give it NO_READER_AT_EXIT_MS more, keeping
+         * the loop alive for that long. */
+        uv_ref((uv_handle_t *)&l->retry);
+        l->retry.data = l;
+        uv_timer_start(&l->retry, on_retry, 0, NO_READER_RETRY_MS);
         return true;
     }
-    finish(l);
-    return false;
+    return wind_up(l);
 }

@@ -17,8 +17,11 @@
 struct dns_fwd_log {
     uv_loop_t *loop;
     char *path; /* owned; NULL for stdout and stderr */
-    int fd;
+    int fd;     /* -1: a FIFO that has had no reader yet (retry opens it) */
     uv_fs_t req;
+    uv_timer_t retry;   /* a FIFO with no reader yet: the open tried again; see retry_init */
+    bool retry_init;    /* retry was initialized (and must be closed) */
+    unsigned waited_ms; /* closing: how long the last lines have waited for a FIFO's reader */
     bool writing, reopen_wanted, closing;
     char *queue, *out; /* owned; lines waiting, lines being written */
     size_t queue_len, queue_cap, out_len, out_done, out_cap;
@@ -28,7 +31,9 @@ struct dns_fwd_log {
 };
 
 /* spec: a path (appended to, created 0640), "-" for stdout, "stderr". Returns 0, or -errno with
- * err saying which path. */
+ * err saying which path. Never blocks: a FIFO that nobody reads yet is noted on stderr and
+ * opened once a reader comes (lines wait, up to the queue's cap); at close, after 0.5 s more
+ * without a reader, its lines are counted lost and reported on stderr. */
 int dns_fwd_log_open(struct dns_fwd_log *l, uv_loop_t *loop, const char *spec, char *err,
                      size_t errlen);
 
@@ -41,7 +46,8 @@ void dns_fwd_log_query(struct dns_fwd_log *l, const struct sockaddr_storage *pee
 void dns_fwd_log_reopen(struct dns_fwd_log *l);
 
 /* Writes what is still queued (blocking: this is shutdown), closes the file and frees. Returns
- * false when done; true when a write is in flight, and done(arg) runs once it has finished. */
+ * false when done; true when a write is in flight, lines wait for a FIFO's first reader, or a
+ * timer must close first: done(arg) runs once all that has finished. */
 bool dns_fwd_log_close(struct dns_fwd_log *l, void (*done)(void *arg), void *arg);
 
 #endif

@@ -144,10 +144,11 @@ int dns_hosts_parse(struct dns_hosts *h, const char *text, size_t len)
 }
 
 /* The whole file into *buf (malloc'd, the caller frees). Returns 0, 1 for a missing file (no
- * buffer), or -errno. */
+ * buffer), or -errno; AWF_E_NOT_FILE for a FIFO, socket or device. O_NONBLOCK: a FIFO must be
+ * refused, not wait in open(2) for a writer (this runs on the event loop at a reload). */
 static int read_file(const char *path, char **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? 1 : -errno;
     struct stat st;
@@ -157,7 +158,7 @@ static int read_file(const char *path, char **buf, size_t *len)
     else if (S_ISDIR(st.st_mode))
         err = -EISDIR;
     else if (!S_ISREG(st.st_mode))
-        err = -EINVAL;
+        err = AWF_E_NOT_FILE;
     else if ((uintmax_t)st.st_size > HOSTS_MAX_BYTES)
         err = -EFBIG;
     if (err < 0) {

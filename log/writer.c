@@ -8,9 +8,9 @@
 #include "log/logformat-int.h"
 #include "log/writer-int.h"
 #include "common/diag.h"
+#include "common/logfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,29 +37,15 @@
 /* Lines up to this size render on the stack; longer ones get one malloc. */
 #define LOG_LINE_STACK 4096
 
-/* Opened non-blocking, so that a FIFO with no reader yet fails at once (ENXIO) instead of
- * blocking open(2) until one comes: the proxy must start and serve, and SIGTERM must end it,
- * whatever the log shipper on the other end does. A FIFO stays non-blocking (a reader that stops
- * reading must not pin the writer in write(2) beyond what write_all() decides); anything else
- * (a file, a tty, /dev/full) goes back to blocking writes. Returns the fd or -errno; -ENXIO with
- * *no_reader set is a FIFO that nobody has open for reading (ENXIO is also what a socket or a
- * missing device gives: those are errors). */
+/* Opened non-blocking (common/logfile.h), so that a FIFO with no reader yet fails at once
+ * (ENXIO) instead of blocking open(2) until one comes: the proxy must start and serve, and
+ * SIGTERM must end it, whatever the log shipper on the other end does. A FIFO stays
+ * non-blocking (a reader that stops reading must not pin the writer in write(2) beyond what
+ * write_all() decides); anything else goes back to blocking writes. Returns the fd or -errno;
+ * *no_reader set with -ENXIO: a FIFO that nobody has open for reading. */
 static int open_path(const char *path, bool *no_reader)
 {
-    int fd;
-    *no_reader = false;
-    do {
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
-    } while (fd < 0 && errno == EINTR);
-    struct stat st;
-    if (fd < 0) {
-        int err = errno;
-        *no_reader = err == ENXIO && stat(path, &st) == 0 && S_ISFIFO(st.st_mode);
-        return -err;
-    }
-    if (fstat(fd, &st) == 0 && !S_ISFIFO(st.st_mode))
-        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    return fd;
+    return awf_logfile_open(path, true, no_reader);
 }
 
 /* n lines of o are lost because of err (-errno, or AWF_LOG_E_QUEUE_FULL): counted, and the

@@ -4,9 +4,14 @@
 #include "policy/policy_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct awf_policy_builder *awf_policy_builder_create(void)
 {
@@ -151,14 +156,25 @@ int awf_policy_add_list(struct awf_policy_builder *b, bool block, const char *li
     return add_items(b, block, list, strlen(list), origin, 0, err, errlen);
 }
 
+/* Non-blocking open: a FIFO that nobody writes to must be an error, not a wait in open(2) for
+ * a writer (`check` would hang, and a reload runs on the event loop). A pipe that has a writer
+ * (`--policy <(gen)`, /dev/stdin) is read to its end, waiting for the writer as before; a FIFO
+ * that gives nothing (no writer) is refused, naming it. */
 int policy_read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd;
+    do {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
         int e = errno;
         policy_errf(err, errlen, path, 0, 0, "cannot open: %s", strerror(e));
         return -e;
     }
+    struct stat st;
+    bool fifo = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+    if (!fifo) /* a tty or a device reads as it always did */
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     int rc = buf ? 0 : -ENOMEM;
@@ -173,16 +189,26 @@ int policy_read_file(const char *path, char **out, size_t *outlen, char *err, si
             buf = g;
             cap *= 2;
         }
-        errno = 0;
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) /* read(2)'s reason: EISDIR for a directory, not a made-up EIO */
-                rc = errno ? -errno : -EIO;
-            break;
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EAGAIN) { /* a writer is there, nothing written yet */
+            poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, -1);
+            continue;
         }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) /* read(2)'s reason: EISDIR for a directory */
+            rc = -errno;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
     }
-    fclose(f);
+    close(fd);
+    if (!rc && fifo && len == 0) {
+        free(buf);
+        policy_errf(err, errlen, path, 0, 0,
+                    "cannot read: a FIFO with nothing written to it (no writer)");
+        return -ENXIO;
+    }
     if (rc) {
         free(buf);
         policy_errf(err, errlen, path, 0, 0, "cannot read: %s", strerror(-rc));

@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import re
+import select
 import shutil
 import random
 import signal
@@ -568,6 +569,19 @@ def wait_file_lines(path, count, timeout=WAIT):
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
+
+
+def fifo_lines(fd, count, timeout=WAIT):
+    """Reads a non-blocking FIFO reader until count whole lines came or timeout passed. Returns
+    the lines read."""
+    data, deadline = b"", time.monotonic() + timeout
+    while data.count(b"\n") < count and time.monotonic() < deadline:
+        select.select([fd], [], [], 0.2)
+        try:
+            data += os.read(fd, 1 << 16)
+        except BlockingIOError:
+            pass
+    return data.decode().splitlines()
 
 
 def _read(path, default):

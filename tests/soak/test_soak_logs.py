@@ -5,7 +5,6 @@ lines that are written are whole, and written + reported lost = requests made (i
 
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -237,15 +236,8 @@ class LogFaultTest(awf.TestCase):
 
     def read_lines(self, fd, n):
         """n whole lines from a non-blocking FIFO reader, waiting up to awf.WAIT for them."""
-        data, deadline = b"", time.monotonic() + awf.WAIT
-        while data.count(b"\n") < n and time.monotonic() < deadline:
-            select.select([fd], [], [], 0.2)
-            try:
-                data += os.read(fd, 1 << 16)
-            except BlockingIOError:
-                pass
-        lines = data.decode().splitlines()
-        self.assertEqual(len(lines), n, data)
+        lines = awf.fifo_lines(fd, n)
+        self.assertEqual(len(lines), n, lines)
         for line in lines:
             awf.parse_fd(self, line)
         return lines
