@@ -56,6 +56,13 @@ def readme_logrotate():
     return m.group(1)
 
 
+def kill_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 class PidFileLogrotateTest(awf.TestCase):
     def test_pid_file_written_and_removed(self):
         pid_file = os.path.join(self.tmp, "awf.pid")
@@ -75,9 +82,15 @@ class PidFileLogrotateTest(awf.TestCase):
             "env", "ASAN_OPTIONS=detect_leaks=0",  # LeakSanitizer cannot run traced
             strace, "-f", "-qq", "-o", "/dev/null", "-P", pid_file, "-e", "trace=openat",
             "-e", "inject=openat:delay_enter=500000"])
+        # strace detaches when it is stopped and the proxy would run on: the proxy is stopped
+        # by its own pid, found as strace's child, whatever happens below.
+        child = subprocess.run(["pgrep", "-P", str(px.p.pid)], capture_output=True, text=True)
+        pid = int(child.stdout.split()[0])
+        self.addCleanup(kill_quietly, pid)
+        self.assertTrue(os.path.exists(pid_file), "no pid file at the readiness line")
         with open(pid_file) as f:
-            pid = int(f.read())
-        os.kill(pid, signal.SIGTERM)  # the proxy under strace, not strace itself
+            self.assertEqual(int(f.read()), pid)
+        os.kill(pid, signal.SIGTERM)
         self.assertEqual(px.stop(sig=0), 0, px.stderr)
         self.assertFalse(os.path.exists(pid_file))
 
