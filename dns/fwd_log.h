@@ -18,10 +18,12 @@ struct dns_fwd_log {
     uv_loop_t *loop;
     char *path; /* owned; NULL for stdout and stderr */
     int fd;     /* -1: a FIFO that has had no reader yet (retry opens it) */
+    bool fifo;  /* fd is a FIFO opened by path, non-blocking: a full pipe gives EAGAIN */
     uv_fs_t req;
-    uv_timer_t retry;   /* a FIFO with no reader yet: the open tried again; see retry_init */
-    bool retry_init;    /* retry was initialized (and must be closed) */
-    unsigned waited_ms; /* closing: how long the last lines have waited for a FIFO's reader */
+    uv_timer_t retry;  /* a FIFO: the open (no reader yet) or the write (a full pipe) tried again */
+    bool retry_init;   /* retry was initialized (and must be closed) */
+    unsigned stall_ms; /* a full pipe: the current back-off before the write is tried again */
+    uint64_t idle_since; /* closing: uv_now() when a FIFO last took something (or close began) */
     bool writing, reopen_wanted, closing;
     char *queue, *out; /* owned; lines waiting, lines being written */
     size_t queue_len, queue_cap, out_len, out_done, out_cap;
@@ -45,9 +47,11 @@ void dns_fwd_log_query(struct dns_fwd_log *l, const struct sockaddr_storage *pee
 /* Reopens the file (logrotate) once the write in flight is done. */
 void dns_fwd_log_reopen(struct dns_fwd_log *l);
 
-/* Writes what is still queued (blocking: this is shutdown), closes the file and frees. Returns
- * false when done; true when a write is in flight, lines wait for a FIFO's first reader, or a
- * timer must close first: done(arg) runs once all that has finished. */
+/* Writes what is still queued (blocking: this is shutdown; a FIFO without blocking, and one that
+ * took nothing, or that nobody opened, for 0.5 s is given up on, its lines counted lost and said
+ * on stderr), closes the file and frees. Returns false when done; true when a write is in flight,
+ * lines wait for a FIFO's reader, or a timer must close first: done(arg) runs once all that has
+ * finished. */
 bool dns_fwd_log_close(struct dns_fwd_log *l, void (*done)(void *arg), void *arg);
 
 #endif

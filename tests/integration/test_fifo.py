@@ -99,6 +99,61 @@ class DnsLogFifoTest(FifoTestCase):
         self.assertRegex(px.stderr, r"(?m)" + awf.STAMP + r"awf-proxy: dns\.forwarder\.log %s: no "
                          r"reader at exit: nobody opened the FIFO; 2 lines lost$" % re.escape(fifo))
 
+    # Enough queries to fill a pipe (64 KiB) and more: long names make lines of ~250 bytes.
+    FILL = 320
+
+    def fill_name(self, i):
+        return "q%04d.%s.example" % (i, ".".join(["a" * 60] * 3))
+
+    def send_fill(self, port):
+        for i in range(self.FILL):
+            self.assertEqual(awf.dns_query("127.0.0.1", port, self.fill_name(i)), 5, i)
+
+    def test_sigterm_with_a_reader_that_stopped_reading_exits_and_reports_the_lines_lost(self):
+        # The reader opened the FIFO and never reads: the pipe fills. A blocking write would pin
+        # a thread-pool thread forever and SIGTERM would wait on it; instead, after 0.5 s more,
+        # what the pipe did not take is counted lost, and every line is accounted for.
+        fifo = self.fifo("dns.fifo")
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, rfd)
+        px, port = self.dns_proxy(fifo)
+        self.send_fill(port)
+        t0 = time.monotonic()
+        self.assertEqual(px.stop(timeout=10), 0, px.stderr[-2000:])
+        self.assertLess(time.monotonic() - t0, 5, px.stderr[-2000:])
+        m = re.search(r"(?m)" + awf.STAMP + r"awf-proxy: dns\.forwarder\.log %s: the reader "
+                      r"stopped reading: (\d+) lines lost at exit$" % re.escape(fifo), px.stderr)
+        self.assertIsNotNone(m, px.stderr[-2000:])
+        self.assertEqual(px.stderr.count("lines lost at exit"), 1, px.stderr[-2000:])
+        lost = int(m.group(1))
+        data = b""
+        while True:
+            try:
+                chunk = os.read(rfd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        self.assertGreater(lost, 0)
+        self.assertGreater(len(data), 32 << 10)  # the pipe was filled before giving up
+        self.assertEqual(data.count(b"\n") + lost, self.FILL)  # every line accounted for
+
+    def test_a_reader_that_stalls_then_resumes_gets_every_line(self):
+        fifo = self.fifo("dns.fifo")
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, rfd)
+        px, port = self.dns_proxy(fifo)
+        self.send_fill(port)  # the pipe is full: lines wait in the proxy
+        lines = read_lines(self, rfd, self.FILL)
+        self.assertEqual(len(lines), self.FILL)
+        for i, line in enumerate(lines):
+            self.assertRegex(line, r" %s A denied REFUSED 0$" % re.escape(self.fill_name(i)))
+        self.assertEqual(awf.dns_query("127.0.0.1", port, "after.example"), 5)
+        self.assertRegex(read_lines(self, rfd, 1)[0], r" after\.example A denied")
+        self.assertEqual(px.stop(timeout=10), 0, px.stderr[-2000:])
+        self.assertNotIn("lost", px.stderr)
+
 
 class CacheLogFifoTest(FifoTestCase):
     def test_fifo_without_reader_starts_and_takes_over_stderr_once_read(self):
