@@ -160,19 +160,27 @@ void proxy_answer_close_denied(struct proxy_conn *c, enum proxy_tag tag, bool al
     c->hier = AWF_HIER_NONE;
     c->flags &= ~(AWF_CF_HAS_SERVER | AWF_CF_ABORTED);
     if (alert && c->set->tls.alert_on_deny) {
-        /* A fatal unrecognized_name alert, so TLS clients report a clear error. The record
-         * version is TLS 1.0's, which every client accepts before a ServerHello. */
-        static const char rec[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x70};
-        struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(rec));
-        if (b) {
-            memcpy(b->data, rec, sizeof(rec));
-            b->len = sizeof(rec);
-            c->bytes_out += b->len;
-            if (proxy_conn_write(c, (uv_stream_t *)&c->client, b) == 0) {
-                proxy_conn_log(c);
-                proxy_conn_flush_close(c);
-                return;
-            }
+        /* A fatal unrecognized_name alert, so TLS clients report a clear error. */
+        static const char rec[AWF_TLS_ALERT_LEN] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x70};
+        proxy_answer_close_alert(c, rec);
+        return;
+    }
+    proxy_conn_close(c);
+}
+
+void proxy_answer_close_alert(struct proxy_conn *c, const char rec[AWF_TLS_ALERT_LEN])
+{
+    struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, AWF_TLS_ALERT_LEN);
+    if (b) {
+        memcpy(b->data, rec, AWF_TLS_ALERT_LEN);
+        b->off = 0;
+        b->len = AWF_TLS_ALERT_LEN;
+        c->bytes_out += b->len;
+        /* Raw: the client's TLS has not started; the record is the whole answer. */
+        if (proxy_conn_write_raw(c, (uv_stream_t *)&c->client, b) == 0) {
+            proxy_conn_log(c);
+            proxy_conn_flush_close(c);
+            return;
         }
     }
     proxy_conn_close(c);

@@ -190,7 +190,7 @@ void proxy_bump_take(struct proxy_conn *c)
     }
     /* ssl_bump terminate: a fatal alert (access_denied) so the client reports a clear error,
      * whatever tls.alert_on_deny says, as Squid's terminate does; logged TCP_DENIED. */
-    static const char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x31};
+    static const char alert[AWF_TLS_ALERT_LEN] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x31};
     c->why = "ssl_bump terminate";
     c->tag = AWF_TAG_TCP_DENIED;
     c->status = 403;
@@ -198,19 +198,7 @@ void proxy_bump_take(struct proxy_conn *c)
     c->flags &= ~AWF_CF_HAS_SERVER;
     if (c->up)
         proxy_upstream_release(c, false);
-    struct proxy_buf *b = proxy_bufpool_get(&c->px->bufs, sizeof(alert));
-    if (b) {
-        memcpy(b->data, alert, sizeof(alert));
-        b->off = 0;
-        b->len = sizeof(alert);
-        c->bytes_out += b->len;
-        if (proxy_conn_write_raw(c, (uv_stream_t *)&c->client, b) == 0) {
-            proxy_conn_log(c);
-            proxy_conn_flush_close(c);
-            return;
-        }
-    }
-    proxy_conn_close(c);
+    proxy_answer_close_alert(c, alert);
 }
 
 static void client_hs_done(struct proxy_conn *c)

@@ -140,6 +140,12 @@ const struct proxy_answer_def *proxy_answer_def(enum proxy_ans a);
  * with alert and tls.alert_on_deny after a TLS unrecognized_name alert, and closes c (freed
  * only in its last close callback). */
 void proxy_answer_close_denied(struct proxy_conn *c, enum proxy_tag tag, bool alert);
+/* A TLS alert record: type, version, length 2, level, description. Its version is TLS 1.0's,
+ * which every client accepts before a ServerHello. */
+#define AWF_TLS_ALERT_LEN 7
+/* Sends rec as the client's whole answer (its TLS has not started), logs c as it stands and
+ * closes c once the record is sent; closes at once when it cannot be queued. */
+void proxy_answer_close_alert(struct proxy_conn *c, const char rec[AWF_TLS_ALERT_LEN]);
 
 /* dispatch.c: what each event means in the connection's state, on top of every other file */
 extern const struct proxy_upstream_hooks proxy_conn_up_hooks;
